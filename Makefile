@@ -1,0 +1,31 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both set up .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint bench chat clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/bottega run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+chat: $(STAMP)
+	$(BIN)/bottega chat
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python bench/webhook_bench.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

