@@ -1,0 +1,106 @@
+"""``bottega chat``: a learner conversation in the terminal through the very same path as the webhook.
+
+Each line typed becomes an ``InboundEvent`` handled by the real ``Dispatcher`` (Redis store, engine,
+channel renderer, outbox). Instead of a worker sending the outbox to the Graph API, the chat takes
+the rendered API bodies off the outbox and shows them as the phone would: text, then the buttons or
+list rows as numbered choices, exactly as that channel limits them. Typing a number taps that choice
+(a button payload, as on the phone); typing a label or any other text sends it as text.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+import redis
+
+from bot.dispatch import Dispatcher
+from bot.engine import Engine
+from bot.events import Channel, EventKind, InboundEvent
+from bot.flows.spec import Course
+from bot.keys import LearnerPart, learner_key
+from bot.outbound.display import describe
+from bot.store import Store
+from config.settings import Settings
+
+DEFAULT_USERS = {Channel.WHATSAPP: "393330000001", Channel.MESSENGER: "7000000000000001"}
+
+
+@dataclass
+class Chat:
+    client: redis.Redis
+    course: Course
+    settings: Settings
+    channel: Channel
+    user_id: str
+    out: TextIO
+    shown_options: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        store = Store(self.client, dedup_ttl_seconds=self.settings.dedup_ttl_seconds,
+                      dedup_max_ids=self.settings.dedup_max_ids_per_learner)
+        self.dispatcher = Dispatcher(store=store, engine=Engine(self.course), notify=self._show,
+                                     commit_retries=self.settings.commit_retries)
+
+    @property
+    def reply_from(self) -> str:
+        return self.settings.whatsapp_phone_number_id if self.channel is Channel.WHATSAPP else "chat-page"
+
+    def send_line(self, line: str) -> None:
+        line = line.strip()
+        if not line:
+            return
+        if line.isdigit() and 1 <= int(line) <= len(self.shown_options):
+            option_id, title = self.shown_options[int(line) - 1]
+            self.send(kind=EventKind.CHOICE, payload=option_id, text=title)
+        else:
+            self.send(kind=EventKind.TEXT, text=line)
+
+    def send(self, *, kind: EventKind, text: str = "", payload: str = "") -> None:
+        phone = self.user_id if self.channel is Channel.WHATSAPP and self.user_id.isdigit() else ""
+        event = InboundEvent(channel=self.channel, kind=kind, user_id=self.user_id,
+                             reply_from=self.reply_from, message_id=f"chat.{uuid.uuid4().hex}",
+                             phone=phone, text=text, payload=payload)
+        self.dispatcher.handle(event)
+
+    def _show(self, learner_id: str) -> None:
+        key = learner_key(learner_id, LearnerPart.OUTBOX)
+        while (raw := self.client.lpop(key)) is not None:
+            item = json.loads(raw)
+            shown = describe(self.channel, item["body"])
+            if not shown.text and not shown.options:
+                continue  # a read receipt: nothing to show
+            self.out.write("\n" + _indent(shown.text) + "\n")
+            if shown.options:
+                self.shown_options = shown.options
+                for number, (_, title) in enumerate(shown.options, start=1):
+                    self.out.write(f"    [{number}] {title}\n")
+        self.out.flush()
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line if line else "" for line in text.splitlines())
+
+
+def run_chat(chat: Chat, read_line: Callable[[], str | None], *, lang: str | None) -> None:
+    """Converse until end of input (Ctrl-D) or 'exit'; ``lang`` answers the language question first."""
+    chat.out.write(f"Bottega chat — {chat.channel.value}, learner {chat.user_id}. "
+                   "Type a number to tap a choice, any text to write, 'exit' to leave.\n")
+    snapshot = chat.dispatcher.store.load(f"{chat.channel.prefix}:{chat.user_id}", "")
+    if snapshot.progress is None:
+        chat.send_line("ciao")
+        if lang:
+            chat.send(kind=EventKind.CHOICE, payload=f"sys:lang:{lang}")
+    else:
+        chat.send_line("riprendi" if snapshot.progress.lang == "it" else "resume")
+    while True:
+        line = read_line()
+        if line is None or line.strip().lower() in ("exit", "quit"):
+            break
+        if sys.stdin.isatty() is False:
+            chat.out.write(f"\n> {line.strip()}\n")
+        chat.send_line(line)

@@ -1,0 +1,362 @@
+"""The tutor's brain: ``Engine.step(progress, event) -> Outcome(progress, replies)``. No I/O.
+
+What a learner's message does, in order:
+1. a new learner is welcomed (Bottega says it is an automated tutor) and asked for a language;
+2. global words (menu, aiuto/help, progressi/progress, stop/basta, riprendi/resume, lingua/language,
+   ricomincia/restart) work anywhere, in both languages, ignoring case, accents and punctuation;
+3. otherwise the input is matched against the options on screen (button id, label, or number) and
+   fired on the flow's state machine; an old button or an unknown input gets a polite re-prompt.
+Per-message work is independent of the flow's size: the machines are built once, here.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from bot.events import EventKind, InboundEvent
+from bot.flows.machine import AUTO, FlowMachine, UnknownTrigger
+from bot.flows.spec import Course, Flow, Step
+from bot.progress import Pending, Progress
+from bot.replies import Media, MediaKind, Option, Reply
+
+MAX_AUTO_STEPS = 50  # guard against a cycle of steps that move on by themselves
+
+GLOBAL_WORDS = {
+    "menu": "menu", "menù": "menu",
+    "aiuto": "help", "help": "help",
+    "progressi": "progress", "progress": "progress",
+    "stop": "stop", "basta": "stop", "disiscrivimi": "stop", "unsubscribe": "stop",
+    "riprendi": "resume", "resume": "resume",
+    "lingua": "language", "language": "language",
+    "ricomincia": "restart", "restart": "restart",
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Outcome:
+    progress: Progress
+    replies: tuple[Reply, ...]
+
+
+def normalise(text: str) -> str:
+    """Lowercase, without accents, punctuation or extra spaces: ' Aiùto!! ' -> 'aiuto'."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(re.sub(r"[^\w\s]", " ", plain).split())
+
+
+class Engine:
+    def __init__(self, course: Course):
+        self.course = course
+        self.machines = {flow_id: FlowMachine(flow) for flow_id, flow in course.flows.items()}
+
+    def step(self, progress: Progress, event: InboundEvent) -> Outcome:
+        turn = _Turn(self, progress)
+        if progress.is_new:
+            turn.welcome()
+        elif event.kind is EventKind.MEDIA:
+            turn.say(turn.text("media_reply"))
+            turn.prompt()
+        else:
+            turn.handle(event)
+        return Outcome(progress=turn.p, replies=tuple(turn.replies))
+
+
+class _Turn:
+    """One message's worth of work: the progress being changed and the replies gathered."""
+
+    def __init__(self, engine: Engine, progress: Progress):
+        self.engine = engine
+        self.course = engine.course
+        self.p = progress
+        self.replies: list[Reply] = []
+
+    # -- helpers -------------------------------------------------------------------------------
+    def text(self, key: str, **values: object) -> str:
+        return self.fill(self.course.text(key, self.p.lang), **values)
+
+    def fill(self, template: str, **values: object) -> str:
+        defaults = {"name": self.p.name, "support_email": self.course.support_email}
+        return template.format_map({**defaults, **values})
+
+    def say(self, text: str, options: list[Option] | None = None, media: Media | None = None) -> None:
+        self.replies.append(Reply(text=text, options=tuple(options or ()), media=media, lang=self.p.lang,
+                                  choose_label=self.text("label_choose")))
+
+    def label(self, key: str) -> str:
+        return self.text(key)
+
+    def flow(self) -> Flow | None:
+        return self.course.flows.get(self.p.flow)
+
+    def current_step(self) -> Step | None:
+        flow = self.flow()
+        return flow.steps.get(self.p.step) if flow else None
+
+    # -- what is on screen -----------------------------------------------------------------------
+    def options(self) -> list[Option]:
+        """The options the learner sees now, in the order they are shown (numbers map to these)."""
+        pending = self.p.pending
+        if pending == Pending.LANGUAGE:
+            return [Option(id="sys:lang:it", title=self.label("label_italian")),
+                    Option(id="sys:lang:en", title=self.label("label_english"))]
+        if pending in (Pending.CONFIRM_STOP, Pending.CONFIRM_RESTART):
+            return [Option(id="sys:yes", title=self.label("label_yes")),
+                    Option(id="sys:no", title=self.label("label_no"))]
+        step = self.current_step()
+        if pending == Pending.MENU or step is None:
+            return self.menu_options()
+        flow = self.flow()
+        assert flow is not None
+        if step.quiz:
+            return [Option(id=f"c:{flow.id}:{step.id}:{o.id}", title=o.label.get(self.p.lang))
+                    for o in step.quiz.options]
+        if step.choices:
+            return [Option(id=f"c:{flow.id}:{step.id}:{c.id}", title=c.label.get(self.p.lang))
+                    for c in step.choices]
+        if step.end:
+            return self.after_module_options()
+        return []
+
+    def menu_options(self) -> list[Option]:
+        options = []
+        for flow_id in self.course.modules:
+            flow = self.course.flows[flow_id]
+            mark = "✓ " if flow_id in self.p.modules_done else ""
+            title = (mark + flow.short_title.get(self.p.lang))[:20]
+            options.append(Option(id=f"sys:module:{flow_id}", title=title))
+        return options
+
+    def after_module_options(self) -> list[Option]:
+        if self.next_module():
+            return [Option(id="sys:next", title=self.label("label_next_module")),
+                    Option(id="sys:menu", title=self.label("label_menu"))]
+        return [Option(id="sys:menu", title=self.label("label_menu"))]
+
+    def next_module(self) -> str:
+        for flow_id in self.course.modules:
+            if flow_id not in self.p.modules_done and flow_id != self.p.flow:
+                return flow_id
+        return ""
+
+    # -- showing ---------------------------------------------------------------------------------
+    def prompt(self) -> None:
+        """Show again where the learner is: the current question, choices, menu or confirmation."""
+        pending = self.p.pending
+        if pending == Pending.LANGUAGE:
+            self.say(self.text("choose_language"), self.options())
+        elif pending == Pending.CONFIRM_STOP:
+            self.say(self.text("stop_confirm"), self.options())
+        elif pending == Pending.CONFIRM_RESTART:
+            self.say(self.text("restart_confirm"), self.options())
+        elif pending == Pending.MENU or self.current_step() is None:
+            self.show_menu()
+        else:
+            step = self.current_step()
+            assert step is not None
+            self.show_step(step, prompt_only=True)
+
+    def show_menu(self) -> None:
+        self.p = self.p.with_changes(pending=Pending.MENU)
+        self.say(self.text("menu_intro"), self.menu_options())
+
+    def show_step(self, step: Step, *, prompt_only: bool = False) -> None:
+        flow = self.flow()
+        assert flow is not None
+        lang = self.p.lang
+        values = {"score": self.p.flow_score(flow.id), "max_score": flow.max_score,
+                  "module": flow.title.get(lang)}
+        messages = [self.fill(t.get(lang), **values) for t in step.say]
+        if step.quiz:
+            messages.append(self.fill(step.quiz.question.get(lang), **values))
+        if prompt_only and len(messages) > 1:
+            messages = messages[-1:]
+        media = None
+        if step.media and not prompt_only:
+            caption = step.media.caption.get(lang) if step.media.caption else ""
+            media = Media(kind=MediaKind(step.media.kind), url=step.media.url, caption=caption)
+        options = self.options()
+        for index, message in enumerate(messages):
+            last = index == len(messages) - 1
+            self.say(message, options if last else None, media if index == 0 else None)
+
+    # -- handling --------------------------------------------------------------------------------
+    def welcome(self) -> None:
+        self.say(self.text("welcome"))
+        self.p = self.p.with_changes(pending=Pending.LANGUAGE)
+        self.say(self.text("choose_language"), self.options())
+
+    def handle(self, event: InboundEvent) -> None:
+        payload = event.payload if event.kind is EventKind.CHOICE else ""
+        words = normalise(event.text) if event.kind is EventKind.TEXT else ""
+        if words in GLOBAL_WORDS:
+            getattr(self, f"on_{GLOBAL_WORDS[words]}")()
+            return
+        options = self.options()
+        if not payload and words:
+            payload = self.match_text(words, options)
+        if not payload:
+            self.say(self.text("not_understood"))
+            self.prompt()
+        elif payload in {o.id for o in options}:
+            self.choose(payload)
+        elif payload.startswith(("sys:", "c:")):
+            self.say(self.text("stale_button"))
+            self.prompt()
+        else:  # a referral ref, a Get Started payload or an id we never sent
+            self.on_resume(quiet=True)
+
+    def match_text(self, words: str, options: list[Option]) -> str:
+        if words.isdigit() and 1 <= int(words) <= len(options):
+            return options[int(words) - 1].id
+        for option in options:
+            if normalise(option.title) == words:
+                return option.id
+        return ""
+
+    def choose(self, payload: str) -> None:
+        if payload.startswith("sys:lang:"):
+            self.set_language(payload.removeprefix("sys:lang:"))
+        elif payload in ("sys:yes", "sys:no"):
+            self.confirm(payload == "sys:yes")
+        elif payload.startswith("sys:module:"):
+            self.start_module(payload.removeprefix("sys:module:"))
+        elif payload == "sys:next":
+            self.start_module(self.next_module())
+        elif payload == "sys:menu":
+            self.show_menu()
+        else:
+            _, flow_id, step_id, trigger = payload.split(":", 3)
+            self.advance(flow_id, step_id, trigger)
+
+    def set_language(self, lang: str) -> None:
+        first_time = not self.p.lang_chosen
+        self.p = self.p.with_changes(lang=lang, lang_chosen=True, pending=Pending.NONE)
+        self.say(self.text("language_set"))
+        if first_time or self.current_step() is None:
+            self.show_menu()
+        else:
+            self.prompt()
+
+    def confirm(self, yes: bool) -> None:
+        asked, self.p = self.p.pending, self.p.with_changes(pending=Pending.NONE)
+        if asked == Pending.CONFIRM_STOP and yes:
+            self.p = self.p.with_changes(opted_out=True, opted_out_at_ms=self.p.updated_at_ms)
+            self.say(self.text("stopped"))
+        elif asked == Pending.CONFIRM_STOP:
+            self.say(self.text("stop_cancelled"))
+            self.prompt()
+        elif yes:
+            self.p = self.p.with_changes(flow="", flow_version=0, step="", answers={}, module_scores={},
+                                         modules_done=[])
+            self.say(self.text("restarted"))
+            self.show_menu()
+        else:
+            self.say(self.text("restart_cancelled"))
+            self.prompt()
+
+    def start_module(self, flow_id: str) -> None:
+        flow = self.course.flows.get(flow_id)
+        if flow is None:
+            self.say(self.text("course_done"))
+            self.show_menu()
+            return
+        step = self.current_step()
+        if self.p.flow == flow_id and step is not None and not step.end:
+            self.p = self.p.with_changes(pending=Pending.NONE)
+            self.say(self.text("resume"))
+            self.show_step(step)
+            return
+        answers = {**self.p.answers, flow_id: {}}
+        scores = {**self.p.module_scores, flow_id: [0, flow.max_score]}
+        self.p = self.p.with_changes(flow=flow_id, flow_version=flow.version, step=flow.start,
+                                     pending=Pending.NONE, answers=answers, module_scores=scores)
+        self.enter(flow.steps[flow.start])
+
+    def advance(self, flow_id: str, step_id: str, trigger: str) -> None:
+        flow = self.course.flows[flow_id]
+        machine = self.engine.machines[flow_id]
+        try:
+            fired = machine.fire(step_id, trigger)
+        except UnknownTrigger:
+            self.say(self.text("stale_button"))
+            self.prompt()
+            return
+        self.p = self.p.with_changes(pending=Pending.NONE, step=fired.state)
+        step = flow.steps[step_id]
+        if step.quiz and fired.answered:
+            self.record_answer(flow, step, fired.answered.id)
+            prefix = self.text("correct_prefix" if fired.answered.correct else "wrong_prefix")
+            self.say(f"{prefix} {fired.answered.feedback.get(self.p.lang)}")
+        self.enter(flow.steps[fired.state])
+
+    def record_answer(self, flow: Flow, step: Step, option_id: str) -> None:
+        answers = {**self.p.answers, flow.id: {**self.p.answers.get(flow.id, {}), step.id: option_id}}
+        score = sum(s.quiz.points for s in flow.steps.values()
+                    if s.quiz and answers[flow.id].get(s.id) == s.quiz.correct_option.id)
+        self.p = self.p.with_changes(answers=answers,
+                                     module_scores={**self.p.module_scores, flow.id: [score, flow.max_score]})
+
+    def enter(self, step: Step) -> None:
+        """Show ``step``, moving on through steps that need no input, and close the module at the end."""
+        flow = self.flow()
+        assert flow is not None
+        for _ in range(MAX_AUTO_STEPS):
+            self.p = self.p.with_changes(step=step.id)
+            if step.end:
+                self.finish_module(flow, step)
+                return
+            self.show_step(step)
+            if step.choices or step.quiz:
+                return
+            step = flow.steps[self.engine.machines[flow.id].fire(step.id, AUTO).state]
+        self.show_menu()
+
+    def finish_module(self, flow: Flow, step: Step) -> None:
+        done = self.p.modules_done + ([flow.id] if flow.id not in self.p.modules_done else [])
+        self.p = self.p.with_changes(modules_done=done)
+        lang = self.p.lang
+        score, max_score = self.p.flow_score(flow.id), flow.max_score
+        for template in step.say:
+            self.say(self.fill(template.get(lang), score=score, max_score=max_score,
+                               module=flow.title.get(lang)))
+        key = "module_done" if self.next_module() else "course_done"
+        self.say(self.text(key, score=score, max_score=max_score, module=flow.title.get(lang)),
+                 self.after_module_options())
+
+    # -- global words ----------------------------------------------------------------------------
+    def on_menu(self) -> None:
+        self.show_menu()
+
+    def on_help(self) -> None:
+        self.say(self.text("help"))
+        self.prompt()
+
+    def on_progress(self) -> None:
+        flow = self.flow()
+        where = flow.title.get(self.p.lang) if flow and self.p.flow not in self.p.modules_done else ""
+        score = sum(s[0] for s in self.p.module_scores.values())
+        max_score = sum(f.max_score for f in self.course.flows.values())
+        self.say(self.text("progress", done=len(self.p.modules_done), total=len(self.course.modules),
+                           score=score, max_score=max_score, where=where or self.text("nowhere")))
+        self.prompt()
+
+    def on_stop(self) -> None:
+        self.p = self.p.with_changes(pending=Pending.CONFIRM_STOP)
+        self.prompt()
+
+    def on_restart(self) -> None:
+        self.p = self.p.with_changes(pending=Pending.CONFIRM_RESTART)
+        self.prompt()
+
+    def on_language(self) -> None:
+        self.p = self.p.with_changes(pending=Pending.LANGUAGE)
+        self.prompt()
+
+    def on_resume(self, quiet: bool = False) -> None:
+        self.p = self.p.with_changes(pending=Pending.NONE, opted_out=False)
+        if not quiet:
+            self.say(self.text("resume"))
+        self.prompt()

@@ -1,0 +1,87 @@
+"""One ``transitions`` state machine per flow, built once at start-up: the flow's rulebook.
+
+States are step ids; triggers are choice ids and quiz option ids (``auto`` for steps that move on by
+themselves). The machine is built with ``auto_transitions=False`` and ``model=None``; each
+``FlowMachine`` keeps one long-lived cursor model, so firing an event costs ``set_state`` +
+``trigger`` (~20 µs) whatever the flow's size: nothing is added to or removed from the machine per
+message (see shared/STYLE.md, habit 5). A lock serialises the shared cursor between threads.
+Callbacks are named from an explicit registry in this module, never from YAML import paths.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from transitions import Machine, MachineError
+
+from bot.flows.spec import Flow, QuizOption
+
+AUTO = "auto"  # the trigger of a step that moves on without input
+
+
+@dataclass
+class Cursor:
+    """The machine's one model: the state plus what the current firing recorded."""
+
+    state: str = ""
+    answered: QuizOption | None = None
+    fired: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Fired:
+    """The result of one trigger: where the learner is now and the quiz option they chose, if any."""
+
+    state: str
+    answered: QuizOption | None
+
+
+class UnknownTrigger(Exception):
+    """The trigger does not leave the given state (an old button, or an id this step never offered)."""
+
+
+class FlowMachine:
+    def __init__(self, flow: Flow):
+        self.flow = flow
+        self._lock = threading.Lock()
+        self._cursor = Cursor()
+        self._machine = Machine(model=None, states=list(flow.steps), initial=flow.start,
+                                auto_transitions=False, send_event=True, ignore_invalid_triggers=False)
+        for step in flow.steps.values():
+            for choice in step.choices:
+                self._machine.add_transition(choice.id, step.id, choice.next)
+            if step.quiz:
+                target = step.next or step.id
+                for option in step.quiz.options:
+                    self._machine.add_transition(option.id, step.id, target,
+                                                 after=_record_answer(option))
+            elif step.next and not step.choices:
+                self._machine.add_transition(AUTO, step.id, step.next)
+        self._machine.add_model(self._cursor)
+
+    def fire(self, state: str, trigger: str) -> Fired:
+        """Fire ``trigger`` from ``state``; raise ``UnknownTrigger`` if it does not leave ``state``."""
+        if state not in self.flow.steps:
+            raise UnknownTrigger(f"step '{state}' is not in flow '{self.flow.id}'")
+        with self._lock:
+            cursor = self._cursor
+            cursor.answered = None
+            self._machine.set_state(state, model=cursor)
+            try:
+                cursor.trigger(trigger)  # type: ignore[attr-defined]
+            except (MachineError, AttributeError) as error:
+                raise UnknownTrigger(f"'{trigger}' does not leave step '{state}'") from error
+            return Fired(state=cursor.state, answered=cursor.answered)
+
+    def triggers_from(self, state: str) -> list[str]:
+        return self._machine.get_triggers(state)
+
+
+def _record_answer(option: QuizOption):  # noqa: ANN202 - a transitions callback
+    """Registry entry ``record_answer``: remember which quiz option was chosen."""
+
+    def callback(event) -> None:  # noqa: ANN001
+        event.model.answered = option
+
+    return callback

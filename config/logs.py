@@ -1,0 +1,26 @@
+"""Logging for every process: one line per record, level from LOG_LEVEL (default INFO).
+
+Log lines carry learner references (``bot.privacy.learner_ref``), event kinds and counts — never
+phone numbers, user ids, message texts, tokens or job arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
+
+
+def configure_logging() -> None:
+    root = logging.getLogger()
+    if getattr(root, "_bottega_configured", False):
+        return
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(FORMAT))
+        root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    root._bottega_configured = True  # type: ignore[attr-defined]

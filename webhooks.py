@@ -1,0 +1,123 @@
+"""The Flask app: one ``/webhook`` for both Meta products (dispatch on ``object``).
+
+GET is the subscription handshake. POST: raw bytes -> signature -> JSON -> events -> dispatch -> 200.
+The request only verifies, parses, advances state and enqueues; Graph API calls happen in the worker.
+Answers: 403 forged/missing signature, 413 over Meta's 3 MB cap, 400 not JSON, 200 for anything
+signed and well-formed (parts we do not understand are logged and skipped, or Meta would redeliver
+them for days), 503 only when Redis is unreachable (Meta retries; nothing is lost).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import redis
+from flask import Flask, Response, request
+
+from bot import embedded_redis, inbound, security
+from bot.dispatch import ConcurrencyError, Dispatcher, Handled, Notify
+from bot.engine import Engine
+from bot.events import Channel
+from bot.flows.loader import load_course
+from bot.store import Store
+from config.logs import configure_logging
+from config.settings import Settings
+
+log = logging.getLogger("bottega.webhook")
+
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, ConcurrencyError)
+
+
+def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | None = None,
+               notify: Notify | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    configure_logging()
+    course = load_course(settings.flows_dir)  # refuses to start on a broken flow, naming file and line
+    client = redis_client or redis.Redis.from_url(redis_url(settings), socket_timeout=5,
+                                                  socket_connect_timeout=2, health_check_interval=30)
+    if notify is None:
+        from bot import jobs  # configures the Dramatiq broker on the same Redis
+
+        notify = jobs.deliver.send
+    store = Store(client, dedup_ttl_seconds=settings.dedup_ttl_seconds,
+                  dedup_max_ids=settings.dedup_max_ids_per_learner)
+    dispatcher = Dispatcher(store=store, engine=Engine(course), notify=notify,
+                            commit_retries=settings.commit_retries)
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["bottega"] = {"settings": settings, "dispatcher": dispatcher, "redis": client}
+
+    @app.get("/webhook")
+    def handshake() -> Response:
+        mode = request.args.get("hub.mode")
+        if mode == "subscribe" and security.verify_token_valid(settings.verify_token,
+                                                               request.args.get("hub.verify_token")):
+            return Response(request.args.get("hub.challenge", ""), 200, mimetype="text/plain")
+        return Response("forbidden", 403, mimetype="text/plain")
+
+    @app.post("/webhook")
+    def receive() -> Response:
+        raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+        header = request.headers.get("X-Hub-Signature-256")
+        signed_by = _signed_by(settings, raw, header)
+        if not signed_by:
+            log.warning("webhook refused: missing or invalid signature (%d bytes)", len(raw))
+            return Response("invalid signature", 403, mimetype="text/plain")
+        try:
+            payload = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return Response("body is not JSON", 400, mimetype="text/plain")
+        if not isinstance(payload, dict):
+            return Response("body is not a JSON object", 400, mimetype="text/plain")
+        parsed = inbound.parse(payload)
+        if parsed.channel is not None and parsed.channel not in signed_by:
+            log.warning("webhook refused: signed with the other product's app secret")
+            return Response("invalid signature", 403, mimetype="text/plain")
+        for note in parsed.skipped:
+            log.info("webhook skipped: %s", note)
+        counts: dict[Handled, int] = {}
+        try:
+            for event in parsed.events:
+                handled = dispatcher.handle(event)
+                counts[handled] = counts.get(handled, 0) + 1
+        except REDIS_DOWN as error:
+            log.error("webhook deferred (503): Redis unavailable: %s", type(error).__name__)
+            return Response("temporarily unavailable", 503, mimetype="text/plain",
+                            headers={"Retry-After": "5"})
+        log.info("webhook %s: %s", parsed.channel.value if parsed.channel else "unknown",
+                 " ".join(f"{k.value}={v}" for k, v in counts.items()) or "no events")
+        return Response("EVENT_RECEIVED", 200, mimetype="text/plain")
+
+    @app.get("/healthz")
+    def health() -> Response:
+        try:
+            client.ping()
+        except REDIS_DOWN:
+            return Response("redis unavailable", 503, mimetype="text/plain")
+        return Response("ok", 200, mimetype="text/plain")
+
+    return app
+
+
+def _signed_by(settings: Settings, raw: bytes, header: str | None) -> set[Channel]:
+    """Which products' app secrets sign this body (both when one META_APP_SECRET serves both)."""
+    signed = set()
+    if security.signature_valid(settings.whatsapp_app_secret, raw, header):
+        signed.add(Channel.WHATSAPP)
+    if security.signature_valid(settings.messenger_app_secret, raw, header):
+        signed.add(Channel.MESSENGER)
+    return signed
+
+
+def redis_url(settings: Settings) -> str:
+    """REDIS_URL, or in dev mode the embedded server under var/ (started if no one runs it)."""
+    if settings.redis_url:
+        return settings.redis_url
+    if not settings.dev:
+        from config.settings import ConfigError
+
+        raise ConfigError("REDIS_URL is not set; set REDIS_URL=redis://host:6379/0 "
+                          "(or BOTTEGA_ENV=dev to use the embedded Redis under var/)")
+    return embedded_redis.start(settings.var_dir / "redis").url
