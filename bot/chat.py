@@ -13,7 +13,7 @@ import json
 import sys
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TextIO
 
 import redis
@@ -23,7 +23,7 @@ from bot.engine import Engine
 from bot.events import Channel, EventKind, InboundEvent
 from bot.flows.spec import Course
 from bot.keys import LearnerPart, learner_key
-from bot.outbound.display import describe
+from bot.outbound.display import Shown, describe
 from bot.store import Store
 from config.settings import Settings
 
@@ -39,6 +39,7 @@ class Chat:
     user_id: str
     out: TextIO
     shown_options: tuple[tuple[str, str], ...] = ()
+    transcript: list[Shown] = field(default_factory=list)  # every message shown, in order
 
     def __post_init__(self) -> None:
         store = Store(self.client, dedup_ttl_seconds=self.settings.dedup_ttl_seconds,
@@ -74,6 +75,7 @@ class Chat:
             shown = describe(self.channel, item["body"])
             if not shown.text and not shown.options:
                 continue  # a read receipt: nothing to show
+            self.transcript.append(shown)
             self.out.write("\n" + _indent(shown.text) + "\n")
             if shown.options:
                 self.shown_options = shown.options

@@ -66,7 +66,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "fake-graph":
         from bot import fake_graph
 
-        return fake_graph.main(["--port", str(args.port), "--print-url"])
+        fake_graph.main(["--port", str(args.port), "--print-url"])
+        return 0
     return 2
 
 

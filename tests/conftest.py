@@ -38,3 +38,22 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def course():
+    from bot.flows.loader import load_course
+    from config.settings import PROJECT_ROOT
+
+    return load_course(PROJECT_ROOT / "flows")
+
+
+@pytest.fixture
+def settings(redis_url: str, tmp_path: Path):
+    from config.settings import Settings
+
+    return Settings.from_env({"BOTTEGA_ENV": "test", "META_APP_SECRET": "test-app-secret",
+                              "META_VERIFY_TOKEN": "test-verify-token", "WHATSAPP_TOKEN": "wa-token",
+                              "WHATSAPP_PHONE_NUMBER_ID": "100000000000001",
+                              "MESSENGER_PAGE_TOKEN": "page-token", "REDIS_URL": redis_url,
+                              "BOTTEGA_VAR_DIR": str(tmp_path / "var")})

@@ -10,7 +10,9 @@ Contract of ``split_text(text, limit)``:
   whitespace), between words; a word is cut only when it alone is longer than ``limit``, and then
   never inside an emoji sequence (ZWJ, skin-tone modifier, variation selector, flag pair) or
   before a combining accent;
-* parts are packed greedily: as few messages as the boundaries allow.
+* parts are packed greedily: each takes as many whole pieces as fit, and a coarser boundary wins
+  over a fuller part (a paragraph that does not fit starts a new part rather than being cut
+  to top up the previous one).
 
 Limits count Python characters (code points). Meta documents its limits in "characters" without
 naming the unit; an emoji such as 👍🏽 is 2 code points here (and 4 UTF-16 units in a browser), so

@@ -1,0 +1,174 @@
+"""``bottega run`` (what ``make run`` starts): the Procfile's processes on one machine, in dev mode.
+
+Starts an embedded Redis under ``var/redis`` (unless REDIS_URL is set) and the project's fake Graph
+API on loopback (unless GRAPH_API_URL is set), then runs every line of the ``Procfile`` with those
+in the environment, prints how to talk to the service, and on Ctrl-C stops the processes, the fake
+and the embedded Redis — explicitly, so no redis-server is left orphaned.
+``bottega send TEXT`` posts one signed webhook to the running service and shows what it sent back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+from bot import embedded_redis, fake_graph, security
+from bot.events import Channel
+from bot.flows.loader import load_course
+from bot.flows.problems import FlowError
+from bot.outbound.display import describe
+from config.settings import PROJECT_ROOT, Settings
+
+STOP_GRACE_SECONDS = 10.0
+STATE_FILE = "dev.json"  # under var/: where the running dev service listens, for `bottega send`
+
+
+def procfile_commands(path: Path) -> dict[str, str]:
+    commands = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name, sep, command = line.partition(":")
+        if sep and name.strip() and not name.lstrip().startswith("#"):
+            commands[name.strip()] = command.strip()
+    return commands
+
+
+def dev_environment(redis_url: str, graph_url: str, port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"BOTTEGA_ENV": "dev", "REDIS_URL": redis_url, "GRAPH_API_URL": graph_url,
+                "PORT": str(port), "BIND_HOST": env.get("BIND_HOST", "127.0.0.1"),
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"})
+    return env
+
+
+def serve() -> int:
+    env = dict(os.environ)
+    env.setdefault("BOTTEGA_ENV", "dev")
+    settings = Settings.from_env(env)
+    try:
+        load_course(settings.flows_dir)
+    except FlowError as error:
+        print(error, file=sys.stderr)
+        return 1
+    server = None if settings.redis_url else embedded_redis.start(settings.var_dir / "redis")
+    fake = None if os.environ.get("GRAPH_API_URL") else fake_graph.serve_in_thread(0)
+    redis_url = settings.redis_url or server.url  # type: ignore[union-attr]
+    graph_url = fake.url if fake else settings.graph_api_url
+    env = dev_environment(redis_url, graph_url, settings.port)
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        for name, command in procfile_commands(PROJECT_ROOT / "Procfile").items():
+            processes[name] = subprocess.Popen(["sh", "-c", f"exec {command}"], cwd=PROJECT_ROOT, env=env,
+                                               start_new_session=True)
+        webhook = f"http://127.0.0.1:{settings.port}/webhook"
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        (settings.var_dir / STATE_FILE).write_text(json.dumps({"webhook": webhook, "graph": graph_url}))
+        _print_banner(webhook, graph_url, redis_url, list(processes))
+        while not stopping:
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    print(f"bottega: the '{name}' process exited with {process.returncode}; stopping.",
+                          file=sys.stderr)
+                    stopping = True
+            time.sleep(0.2)
+    finally:
+        _stop_processes(processes)
+        if fake:
+            fake.stop()
+        if server:
+            server.stop()
+        (settings.var_dir / STATE_FILE).unlink(missing_ok=True)
+    print("Bottega stopped (processes, fake Graph API and embedded Redis).")
+    return 0
+
+
+def _print_banner(webhook: str, graph_url: str, redis_url: str, names: list[str]) -> None:
+    bin_dir = ".venv/bin/" if (PROJECT_ROOT / ".venv").exists() else ""
+    print(f"""
+Bottega is running in dev mode ({', '.join(names)} from the Procfile).
+  Webhook          {webhook}  (GET handshake token and app secret: the dev secret)
+  Fake Graph API   {graph_url}  (what Bottega sent: {graph_url}/_fake/calls)
+  Redis            {redis_url}
+Talk to it:
+  {bin_dir}bottega chat                 a learner conversation in your terminal
+  {bin_dir}bottega chat --channel messenger --lang en
+  {bin_dir}bottega send "ciao"          post a signed WhatsApp webhook here and see the replies
+Stop with Ctrl-C.
+""", flush=True)
+
+
+def _stop_processes(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for process in processes.values():
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def whatsapp_text_payload(text: str, phone: str, phone_number_id: str) -> dict:
+    """A WhatsApp Cloud API text-message webhook body, as Meta sends it."""
+    return {"object": "whatsapp_business_account", "entry": [{"id": "WABA_ID", "changes": [{
+        "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "390200000000", "phone_number_id": phone_number_id},
+            "contacts": [{"profile": {"name": "Dev"}, "wa_id": phone}],
+            "messages": [{"from": phone, "id": f"wamid.dev{uuid.uuid4().hex}",
+                          "timestamp": str(int(time.time())), "type": "text", "text": {"body": text}}]}}]}]}
+
+
+def messenger_text_payload(text: str, psid: str, page_id: str) -> dict:
+    now = int(time.time() * 1000)
+    return {"object": "page", "entry": [{"id": page_id, "time": now, "messaging": [{
+        "sender": {"id": psid}, "recipient": {"id": page_id}, "timestamp": now,
+        "message": {"mid": f"m_dev{uuid.uuid4().hex}", "text": text}}]}]}
+
+
+def send_one(text: str, channel: Channel, user: str | None, url: str | None) -> int:
+    env = dict(os.environ)
+    env.setdefault("BOTTEGA_ENV", "dev")
+    settings = Settings.from_env(env)
+    state_path = settings.var_dir / STATE_FILE
+    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    webhook = url or state.get("webhook") or f"http://127.0.0.1:{settings.port}/webhook"
+    if channel is Channel.WHATSAPP:
+        payload = whatsapp_text_payload(text, user or "393330000002", settings.whatsapp_phone_number_id)
+        secret = settings.whatsapp_app_secret
+    else:
+        payload = messenger_text_payload(text, user or "7000000000000002", "200000000000002")
+        secret = settings.messenger_app_secret
+    raw = json.dumps(payload).encode()
+    graph = state.get("graph", "")
+    before = len(requests.get(f"{graph}/_fake/calls", timeout=5).json()) if graph else 0
+    answer = requests.post(webhook, data=raw, timeout=10, headers={
+        "Content-Type": "application/json", "X-Hub-Signature-256": security.sign(secret, raw)})
+    print(f"webhook answered {answer.status_code} {answer.text.strip()}")
+    if not graph:
+        return 0 if answer.ok else 1
+    time.sleep(1.5)  # the worker sends asynchronously
+    for call in requests.get(f"{graph}/_fake/calls", timeout=5).json()[before:]:
+        shown = describe(channel, call["body"])
+        if shown.text:
+            print("\n" + shown.text)
+        for number, (_, title) in enumerate(shown.options, start=1):
+            print(f"  [{number}] {title}")
+    return 0 if answer.ok else 1

@@ -1,0 +1,305 @@
+"""Draining one learner's outbox to the Graph API: in order, one call at a time, each item once.
+
+The webhook RPUSHes items ``{"id", "channel", "sender_id", "body", "created_ms"}`` onto the list
+``learner_key(lid, OUTBOX)`` in the order they must arrive. ``drain`` sends them:
+
+1. Take the learner's send lock (``SET NX PX`` with a random token; TTL ``send_lock_seconds``,
+   which must outlast one call: ``2 * send_timeout_seconds``, connect + read).
+2. Loop: refresh the lock (only if still ours), peek the head, send it, and only after the call
+   returned remove exactly that item (Lua: pop only if the head still has that id). The next item
+   is sent only after the previous call returned, so order holds however many workers run.
+3. Outbox empty: release the lock with a Lua script that deletes it only if it is ours AND the
+   outbox is still empty; if items arrived meanwhile, keep draining. (The webhook enqueues a job
+   after committing items, so an item is either seen by this loop or by that job.)
+
+Errors (``bot.sender.GraphError``):
+
+* transient: the item stays at the head with ``attempts`` + 1, ``not_before_ms`` and
+  ``last_error_code`` written into it (guarded LSET); the lock is released and the result says
+  ``retry_in_seconds`` (2^attempt s from 1 s, 4^attempt s for 131056, capped at
+  ``send_max_backoff_seconds``, plus up to 20 % jitter). Any drain before ``not_before_ms`` stops
+  there, so extra jobs cannot defeat the backoff.
+* permanent: the item is dropped and recorded, and the next one is sent.
+* ``send_give_up_seconds`` after ``created_ms`` an item is dropped and recorded as given up, before
+  sending it or after a transient error.
+
+Failures are recorded on ``learner_key(lid, DELIVERY)`` (never on PROGRESS), atomically with the
+pop: ``failed_sends`` (counter), ``last_error_code`` (Meta's code, or a negative local code: see
+``bot.sender.LocalCode``, ``MALFORMED_ITEM_CODE``, ``EXPIRED_UNSENT_CODE``), ``last_error_kind``
+(``permanent`` | ``gave_up`` | ``malformed`` | ``transient``), ``last_error_at_ms``,
+``last_failed_item``. Successes: ``sent_count``, ``last_sent_at_ms``, ``last_sent_id`` (wamid/mid).
+
+Delivery is at-least-once: if the process dies during a call, the item stays at the head and is
+sent again by the next drain once the lock expires. Nothing else is ever sent twice.
+No Dramatiq here: ``bot.jobs`` turns a ``DrainResult`` into a delayed job.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from bot.keys import LearnerPart, learner_key
+from bot.sender import GraphClient, GraphError
+from config.settings import Settings
+
+MALFORMED_ITEM_CODE = -10  # an outbox item that is not the JSON the contract describes
+EXPIRED_UNSENT_CODE = -11  # given up before any attempt failed (e.g. workers were down that long)
+MAX_SENDS_PER_DRAIN = 20  # then let other learners' jobs run (fairness across worker threads)
+JITTER_RATIO = 0.2  # backoff * (1 + up to 20 %): learners throttled together retry apart
+
+_REFRESH = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+_RELEASE_IF_EMPTY = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end
+if redis.call('llen', KEYS[2]) > 0 then return 0 end
+redis.call('del', KEYS[1])
+return 1
+"""
+# KEYS: outbox, delivery. ARGV: id (or raw item), 'id'|'raw', then field/value pairs for delivery.
+# The head is matched by id, not by text: a transient error rewrites the item (attempts).
+_HEAD_MATCHES = """
+local head = redis.call('lindex', KEYS[1], 0)
+if not head then return false end
+if ARGV[2] == 'raw' then return head == ARGV[1] end
+local ok, item = pcall(cjson.decode, head)
+return ok and type(item) == 'table' and item['id'] == ARGV[1]
+"""
+_POP_HEAD = "local function matches()" + _HEAD_MATCHES + """end
+if not matches() then return 0 end
+redis.call('lpop', KEYS[1])
+redis.call('hincrby', KEYS[2], ARGV[3], 1)
+for i = 4, #ARGV, 2 do redis.call('hset', KEYS[2], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
+# KEYS: outbox, delivery. ARGV: id, 'id', new item JSON, then field/value pairs for delivery.
+_UPDATE_HEAD = "local function matches()" + _HEAD_MATCHES + """end
+if not matches() then return 0 end
+redis.call('lset', KEYS[1], 0, ARGV[3])
+for i = 4, #ARGV, 2 do redis.call('hset', KEYS[2], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
+
+
+def wall_clock_ms() -> int:
+    """Unix time in ms: the clock of ``created_ms`` (written by the web process)."""
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DrainResult:
+    """What one ``drain`` call did, and when to call it again for this learner.
+
+    ``retry_in_seconds``: our own backoff (transient error, or yielded after MAX_SENDS_PER_DRAIN
+    with 0.0). ``locked_for_seconds``: another sender holds the lock for this long (it may be a
+    killed worker whose lock must expire). Both None: the outbox was empty when we let go.
+    """
+
+    sent: int = 0
+    failed: int = 0
+    retry_in_seconds: float | None = None
+    locked_for_seconds: float | None = None
+
+    @property
+    def again_in_seconds(self) -> float | None:
+        """Seconds after which the caller should drain this learner again; None: nothing to do."""
+        if self.retry_in_seconds is not None:
+            return self.retry_in_seconds
+        return self.locked_for_seconds
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Item:
+    fields: dict[str, Any]  # everything stored, so a rewrite keeps fields we do not know
+    id: str
+    channel: str
+    sender_id: str
+    body: dict[str, Any]
+    created_ms: int
+    attempts: int
+    not_before_ms: int
+    last_error_code: int | None
+
+
+def _parse(raw: bytes | str) -> _Item | None:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    item_id, body, created = data.get("id"), data.get("body"), data.get("created_ms")
+    channel, sender_id = data.get("channel"), data.get("sender_id")
+    if not (isinstance(item_id, str) and item_id and isinstance(body, dict) and isinstance(created, int)
+            and isinstance(channel, str) and isinstance(sender_id, str)):
+        return None
+    attempts, not_before, code = data.get("attempts", 0), data.get("not_before_ms", 0), data.get(
+        "last_error_code")
+    return _Item(fields=data, id=item_id, channel=channel, sender_id=sender_id, body=body,
+                 created_ms=created, attempts=attempts if isinstance(attempts, int) else 0,
+                 not_before_ms=not_before if isinstance(not_before, int) else 0,
+                 last_error_code=code if isinstance(code, int) else None)
+
+
+def check_timing(settings: Settings) -> None:
+    """The lock must outlive one call (connect + read timeouts), or two senders could overlap."""
+    if settings.send_lock_seconds <= 2 * settings.send_timeout_seconds:
+        raise ValueError(
+            f"send_lock_seconds={settings.send_lock_seconds} must exceed 2 * send_timeout_seconds="
+            f"{2 * settings.send_timeout_seconds} (connect + read); raise the lock or lower the timeout")
+
+
+class _Outbox:
+    """One learner's keys and scripts, for the length of one ``drain`` call."""
+
+    def __init__(self, client: redis.Redis, lid: str, lock_ms: int) -> None:
+        self.client = client
+        self.outbox = learner_key(lid, LearnerPart.OUTBOX)
+        self.lock = learner_key(lid, LearnerPart.SEND_LOCK)
+        self.delivery = learner_key(lid, LearnerPart.DELIVERY)
+        self.lock_ms = lock_ms
+        self.token = secrets.token_hex(16)
+        self._scripts = {name: client.register_script(text) for name, text in (
+            ("refresh", _REFRESH), ("release", _RELEASE), ("release_if_empty", _RELEASE_IF_EMPTY),
+            ("pop", _POP_HEAD), ("update", _UPDATE_HEAD))}
+
+    def run(self, name: str, keys: list[str], args: list[Any]) -> int:
+        return int(self._scripts[name](keys=keys, args=args))
+
+    def acquire(self) -> bool:
+        return bool(self.client.set(self.lock, self.token, nx=True, px=self.lock_ms))
+
+    def holder_seconds(self) -> float:
+        """Seconds until the current holder's lock expires (0.0 if nobody holds it)."""
+        pttl = int(self.client.pttl(self.lock))
+        if pttl == -1:  # a lock without expiry was set by hand: wait one lock period and look again
+            return self.lock_ms / 1000
+        return max(pttl, 0) / 1000
+
+    def refresh(self) -> bool:
+        return self.run("refresh", [self.lock], [self.token, self.lock_ms]) == 1
+
+    def release(self) -> None:
+        self.run("release", [self.lock], [self.token])
+
+    def release_if_empty(self) -> int:
+        """1 released, 0 items arrived (keep draining), -1 the lock is no longer ours."""
+        return self.run("release_if_empty", [self.lock, self.outbox], [self.token])
+
+    def pop(self, match: bytes | str, mode: str, counter: str, record: dict[str, Any]) -> bool:
+        pairs = [value for field_value in record.items() for value in field_value]
+        return self.run("pop", [self.outbox, self.delivery], [match, mode, counter, *pairs]) == 1
+
+    def update(self, item_id: str, new_item: dict[str, Any], record: dict[str, Any]) -> bool:
+        pairs = [value for field_value in record.items() for value in field_value]
+        args = [item_id, "id", json.dumps(new_item, separators=(",", ":")), *pairs]
+        return self.run("update", [self.outbox, self.delivery], args) == 1
+
+
+def _failure(code: int, kind: str, item_id: str, at_ms: int) -> dict[str, Any]:
+    return {"last_error_code": code, "last_error_kind": kind, "last_error_at_ms": at_ms,
+            "last_failed_item": item_id}
+
+
+def _backoff_seconds(exc: GraphError, attempt: int, settings: Settings) -> float:
+    base = exc.retry_after_seconds(attempt) * (1 + random.uniform(0, JITTER_RATIO))
+    return min(base, settings.send_max_backoff_seconds)
+
+
+def drain(client: redis.Redis, graph: GraphClient, lid: str, settings: Settings, *,
+          now_ms: Callable[[], int] = wall_clock_ms, max_sends: int = MAX_SENDS_PER_DRAIN) -> DrainResult:
+    """Send ``lid``'s outbox in order until it is empty, a transient error, or ``max_sends`` items.
+
+    Safe to call any number of times, concurrently, from any process: at most one caller holds the
+    lock; the others get ``locked_for_seconds``. ``now_ms`` is the wall clock in ms (tests inject
+    one). Raises only Redis errors; Graph errors are handled as the module docstring says.
+    """
+    check_timing(settings)
+    box = _Outbox(client, lid, int(settings.send_lock_seconds * 1000))
+    give_up_ms = int(settings.send_give_up_seconds * 1000)
+    if not box.acquire():
+        return DrainResult(locked_for_seconds=box.holder_seconds())
+    sent = failed = 0
+
+    def lost() -> DrainResult:  # someone else drains now (our lock expired): leave it to them
+        return DrainResult(sent=sent, failed=failed, locked_for_seconds=box.holder_seconds())
+
+    while True:
+        if not box.refresh():
+            return lost()
+        raw = client.lindex(box.outbox, 0)
+        if raw is None:
+            released = box.release_if_empty()
+            if released == 1:
+                return DrainResult(sent=sent, failed=failed)
+            if released == -1:
+                return lost()
+            continue  # items arrived between LINDEX and the release: keep draining
+        if sent + failed >= max_sends:
+            box.release()
+            return DrainResult(sent=sent, failed=failed, retry_in_seconds=0.0)
+        item = _parse(raw)
+        now = now_ms()
+        if item is None:
+            if not box.pop(raw, "raw", "failed_sends", _failure(MALFORMED_ITEM_CODE, "malformed", "", now)):
+                return lost()
+            failed += 1
+            continue
+        if now - item.created_ms >= give_up_ms:
+            code = EXPIRED_UNSENT_CODE if item.last_error_code is None else item.last_error_code
+            if not box.pop(item.id, "id", "failed_sends", _failure(code, "gave_up", item.id, now)):
+                return lost()
+            failed += 1
+            continue
+        if item.not_before_ms > now:  # still backing off from an earlier transient error
+            box.release()
+            return DrainResult(sent=sent, failed=failed, retry_in_seconds=(item.not_before_ms - now) / 1000)
+        try:
+            message_id = graph.send(item.channel, item.sender_id, item.body)
+        except GraphError as exc:
+            now = now_ms()
+            if exc.transient and now - item.created_ms < give_up_ms:
+                delay = _backoff_seconds(exc, item.attempts, settings)
+                rewritten = {**item.fields, "attempts": item.attempts + 1, "last_error_code": exc.code,
+                             "not_before_ms": now + int(delay * 1000)}
+                record = {"last_error_code": exc.code, "last_error_kind": "transient",
+                          "last_error_at_ms": now}
+                if not box.update(item.id, rewritten, record):
+                    return lost()
+                box.release()
+                return DrainResult(sent=sent, failed=failed, retry_in_seconds=delay)
+            kind = "gave_up" if exc.transient else "permanent"
+            if not box.pop(item.id, "id", "failed_sends", _failure(exc.code, kind, item.id, now)):
+                return lost()
+            failed += 1
+            continue
+        record = {"last_sent_at_ms": now_ms(), "last_sent_id": message_id}
+        if not box.pop(item.id, "id", "sent_count", record):
+            return lost()
+        sent += 1
+
+
+def pending_learners(client: redis.Redis, batch: int = 500) -> Iterator[str]:
+    """Learner ids whose outbox is not empty (Redis deletes empty lists), for recovery at start.
+
+    SCANs for the key pattern ``learner_key("*", OUTBOX)``; like SCAN, it may yield a learner
+    twice and may miss outboxes created during the scan (their webhook enqueued a job anyway).
+    """
+    pattern = learner_key("*", LearnerPart.OUTBOX)
+    prefix, suffix = pattern.split("*")
+    for key in client.scan_iter(match=pattern, count=batch):
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        yield name[len(prefix):len(name) - len(suffix)]
