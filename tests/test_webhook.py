@@ -1,0 +1,231 @@
+"""The webhook through Flask's test client: real signed bodies, real Redis, state and outbox checked."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import redis
+
+from bot import embedded_redis, inbound
+from bot.devserver import messenger_text_payload, whatsapp_text_payload
+from bot.events import EventKind
+from bot.keys import LearnerPart, learner_key
+from bot.progress import Progress
+from bot.security import sign
+from tests.conftest import DATA_DIR
+from webhooks import create_app
+
+SECRET = "test-app-secret"
+PHONE = "393331112222"
+LID = f"wa:{PHONE}"
+
+
+class Notified(list):
+    def __call__(self, learner_id: str) -> None:
+        self.append(learner_id)
+
+
+@pytest.fixture
+def notified() -> Notified:
+    return Notified()
+
+
+@pytest.fixture
+def client(settings, redis_client, notified):
+    app = create_app(settings, redis_client=redis_client, notify=notified)
+    return app.test_client()
+
+
+def post(client, payload: dict | bytes, *, secret: str = SECRET, signature: str | None = None):
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json"}
+    if signature is None:
+        headers["X-Hub-Signature-256"] = sign(secret, raw)
+    elif signature:
+        headers["X-Hub-Signature-256"] = signature
+    return client.post("/webhook", data=raw, headers=headers)
+
+
+def text(body: str, phone: str = PHONE) -> dict:
+    return whatsapp_text_payload(body, phone, "100000000000001")
+
+
+def progress(redis_client, lid: str = LID) -> Progress | None:
+    return Progress.from_hash(redis_client.hgetall(learner_key(lid, LearnerPart.PROGRESS)))
+
+
+def outbox(redis_client, lid: str = LID) -> list[dict]:
+    return [json.loads(raw) for raw in redis_client.lrange(learner_key(lid, LearnerPart.OUTBOX), 0, -1)]
+
+
+# -- handshake --------------------------------------------------------------------------------------
+def test_handshake_echoes_the_challenge_with_the_right_token(client):
+    answer = client.get("/webhook?hub.mode=subscribe&hub.verify_token=test-verify-token&hub.challenge=1158201444")
+    assert answer.status_code == 200 and answer.get_data(as_text=True) == "1158201444"
+
+
+@pytest.mark.parametrize("query", [
+    "hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1",
+    "hub.mode=unsubscribe&hub.verify_token=test-verify-token&hub.challenge=1",
+    "hub.challenge=1",
+])
+def test_handshake_refuses_anything_else(client, query):
+    assert client.get(f"/webhook?{query}").status_code == 403
+
+
+# -- signatures and bad bodies ------------------------------------------------------------------------
+def test_a_signed_message_advances_state_and_queues_replies_read_receipt_first(client, redis_client, notified):
+    assert post(client, text("ciao")).status_code == 200
+    stored = progress(redis_client)
+    assert stored is not None and stored.rev == 1 and stored.phone == PHONE
+    items = outbox(redis_client)
+    assert items[0]["body"]["status"] == "read"
+    assert items[1]["body"]["to"] == f"+{PHONE}"
+    assert all(item["sender_id"] == "100000000000001" for item in items)
+    assert notified == [LID]
+
+
+@pytest.mark.parametrize("signature", ["", "sha256=" + "0" * 64, "sha1=abc", "sha256=nothex"])
+def test_forged_or_missing_signature_is_403_and_nothing_is_processed(client, redis_client, signature):
+    assert post(client, text("ciao"), signature=signature).status_code == 403
+    assert redis_client.dbsize() == 0
+
+
+def test_a_body_signed_with_another_secret_is_403(client, redis_client):
+    assert post(client, text("ciao"), secret="someone-else").status_code == 403
+    assert redis_client.dbsize() == 0
+
+
+def test_each_product_is_checked_against_its_own_app_secret(redis_client, settings, notified):
+    from dataclasses import replace
+
+    split = replace(settings, whatsapp_app_secret="wa-secret", messenger_app_secret="ms-secret")
+    client = create_app(split, redis_client=redis_client, notify=notified).test_client()
+    assert post(client, text("ciao"), secret="ms-secret").status_code == 403
+    assert post(client, text("ciao"), secret="wa-secret").status_code == 200
+    page = messenger_text_payload("ciao", "7001", "200000000000002")
+    assert post(client, page, secret="wa-secret").status_code == 403
+    assert post(client, page, secret="ms-secret").status_code == 200
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"\xff\xfe", b"[1, 2]", b"\"text\""])
+def test_malformed_bodies_are_400(client, redis_client, raw):
+    assert post(client, raw).status_code == 400
+    assert redis_client.dbsize() == 0
+
+
+def test_bodies_over_metas_3mb_cap_are_413(client, redis_client):
+    payload = text("x" * (3 * 1024 * 1024 + 10))
+    assert post(client, payload).status_code == 413
+    assert redis_client.dbsize() == 0
+
+
+@pytest.mark.parametrize("payload", [
+    {"object": "instagram", "entry": []},
+    {"object": "whatsapp_business_account", "entry": [{"changes": [{"field": "account_update", "value": {}}]}]},
+    {"object": "page", "entry": [{"id": "1", "messaging": [{"unknown": True}]}]},
+    {"hello": "world"},
+])
+def test_signed_bodies_we_do_not_understand_are_200_and_skipped(client, redis_client, payload):
+    assert post(client, payload).status_code == 200
+    assert redis_client.dbsize() == 0
+
+
+# -- exactly once ---------------------------------------------------------------------------------------
+def test_a_redelivered_message_changes_nothing_and_sends_nothing(client, redis_client, notified):
+    payload = text("ciao")
+    assert post(client, payload).status_code == 200
+    before_progress, before_outbox = progress(redis_client), outbox(redis_client)
+    redis_client.delete(learner_key(LID, LearnerPart.OUTBOX))  # the worker sent them meanwhile
+    for _ in range(3):
+        assert post(client, payload).status_code == 200
+    assert progress(redis_client) == before_progress
+    assert outbox(redis_client) == []
+    assert len(before_outbox) >= 2 and notified == [LID]
+
+
+def test_a_redelivery_after_a_crash_before_notify_notifies_again(client, redis_client, notified):
+    payload = text("ciao")
+    post(client, payload)
+    notified.clear()  # as if the process died after the commit and before the enqueue
+    assert post(client, payload).status_code == 200
+    assert notified == [LID]  # replies still in the outbox: the sender is woken again
+
+
+def test_twenty_concurrent_messages_of_one_learner_lose_nothing_and_do_not_interleave(client, redis_client):
+    post(client, text("ciao"))
+    payloads = [text(f"messaggio {n}") for n in range(20)]
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        codes = list(pool.map(lambda p: post(client, p).status_code, payloads))
+    assert codes == [200] * 20
+    stored = progress(redis_client)
+    assert stored is not None and stored.rev == 21  # every message committed exactly once
+    items = outbox(redis_client)
+    wamids = [p["entry"][0]["changes"][0]["value"]["messages"][0]["id"] for p in payloads]
+    receipts = [item["body"]["message_id"] for item in items if item["body"].get("status") == "read"]
+    assert sorted(receipts[1:]) == sorted(wamids)
+    # each turn's items are contiguous: after a read receipt come only that turn's replies
+    turns, current = [], None
+    for item in items:
+        if item["body"].get("status") == "read":
+            current = []
+            turns.append(current)
+        else:
+            current.append(item)
+    assert all(turn for turn in turns)
+
+
+def test_statuses_are_recorded_and_never_answered(client, redis_client, notified):
+    payload = text("ciao")
+    value = payload["entry"][0]["changes"][0]["value"]
+    del value["messages"], value["contacts"]
+    value["statuses"] = [{"id": "wamid.X", "status": "failed", "timestamp": "1700000000",
+                          "recipient_id": PHONE, "errors": [{"code": 131047, "title": "Re-engagement"}]}]
+    assert post(client, payload).status_code == 200
+    delivery = redis_client.hgetall(learner_key(LID, LearnerPart.DELIVERY))
+    assert delivery[b"last_status"] == b"failed" and delivery[b"last_status_error_code"] == b"131047"
+    assert outbox(redis_client) == [] and notified == []
+
+
+# -- Redis down -------------------------------------------------------------------------------------------
+def test_redis_down_is_503_and_the_redelivery_is_handled_once_redis_is_back(settings, tmp_path: Path, notified):
+    server = embedded_redis.start(tmp_path / "restartable", port=0)
+    client = redis.Redis.from_url(server.url, socket_timeout=2, socket_connect_timeout=1)
+    app = create_app(settings, redis_client=client, notify=notified).test_client()
+    try:
+        assert post(app, text("ciao")).status_code == 200
+        server.stop()
+        payload = text("1")
+        assert post(app, payload).status_code == 503
+        server = embedded_redis.start(tmp_path / "restartable", port=0)  # same data directory
+        assert progress(client) is not None and progress(client).rev == 1  # survived the restart
+        assert post(app, payload).status_code == 200
+        assert post(app, payload).status_code == 200  # and a second redelivery is a duplicate
+        assert progress(client).rev == 2
+    finally:
+        client.close()
+        server.stop()
+
+
+# -- every recorded inbound kind, signed, through Flask --------------------------------------------------
+FIXTURES = sorted(DATA_DIR.glob("*/*.json"))
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=[f"{p.parent.name}/{p.stem}" for p in FIXTURES])
+def test_every_recorded_inbound_kind_is_accepted_and_has_its_effect(client, redis_client, notified, path):
+    raw = path.read_bytes()
+    events = inbound.parse(json.loads(raw)).events
+    assert post(client, raw).status_code == 200
+    for event in events:
+        lid = event.learner_id
+        if event.kind in (EventKind.TEXT, EventKind.CHOICE, EventKind.MEDIA):
+            assert progress(redis_client, lid) is not None, event
+            assert lid in notified
+        elif event.kind is EventKind.STATUS:
+            assert redis_client.hget(learner_key(lid, LearnerPart.DELIVERY), "last_status") is not None
+        else:
+            assert progress(redis_client, lid) is None or any(
+                e.learner_id == lid and e.kind not in (EventKind.IGNORE, EventKind.STATUS) for e in events)
