@@ -28,9 +28,9 @@ after the kill; its in-flight item may be sent twice (at-least-once), nothing el
 jobs lost between the webhook's commit and enqueue, and a restart of the only worker).
 
 Job arguments (learner ids contain phone numbers) never reach a log line: Dramatiq logs messages
-with ``%s`` (``deliver('wa:39...')``) at debug level and on unhandled errors, so this module
-installs a log-record factory that replaces message arguments by ``deliver(<arguments hidden>)``.
-Our own lines use ``learner_ref``.
+with ``%s`` (``deliver('wa:39...')``) at debug level and on unhandled errors, and an actor logs
+``Received args=%r`` at debug level; this module installs a log-record factory that replaces those
+by ``deliver(<arguments hidden>)`` and ``<hidden>``. Our own lines use ``learner_ref``.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ REDIS_SOCKET_TIMEOUT_SECONDS = 10.0  # no blocking commands are used, so any rep
 DELIVER_MAX_RETRIES = 8  # for unexpected errors (Redis down...); Graph errors never escape drain
 DELIVER_MIN_BACKOFF_MS = 1_000
 LOCKED_MARGIN_SECONDS = 0.05  # come back just after the holder's lock has expired
+ACTOR_CALL_LOG_FORMAT = "Received args=%r kwargs=%r."  # dramatiq 2.x actor.py; tests/test_jobs.py checks
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,9 @@ def _hide_job_arguments() -> None:
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
-        if isinstance(record.args, tuple):
+        if record.msg == ACTOR_CALL_LOG_FORMAT:  # dramatiq.Actor.__call__ at debug level
+            record.args = ("<hidden>", "<hidden>")
+        elif isinstance(record.args, tuple):
             record.args = tuple(hidden(value) for value in record.args)
         elif isinstance(record.args, Mapping):
             record.args = {key: hidden(value) for key, value in record.args.items()}

@@ -45,6 +45,7 @@ IGNORED_ITEMS = {
     "account_linking": "account_linking",
 }
 
+_ID = re.compile(r"[0-9A-Za-z._-]{1,200}")  # PSIDs and Page ids are digits; never braces or spaces
 _VOCABULARY = re.compile(r"[a-z][a-z0-9_]{0,39}")  # what a Meta field/type name looks like
 _MAX_DIGITS = 16  # a time in milliseconds; anything longer is not a number we use
 _DIGITS = re.compile(rf"[0-9]{{1,{_MAX_DIGITS}}}")
@@ -83,7 +84,7 @@ def parse(payload: dict[str, Any]) -> tuple[list[InboundEvent], list[str]]:
 
 
 def _read_entry(entry: dict[str, Any], batch: _Batch) -> None:
-    context = _Entry(page_id=_ident(entry.get("id")), time_ms=_time_ms(entry.get("time")))
+    context = _Entry(page_id=_checked_id(entry.get("id")), time_ms=_time_ms(entry.get("time")))
     lists = [entry.get(name) for name in ("messaging", "standby", "changes")]
     if not any(isinstance(items, list) for items in lists):
         batch.skip("entry without messaging, standby or changes skipped")
@@ -113,8 +114,8 @@ def _read_item(item: dict[str, Any], context: _Entry, batch: _Batch, *, standby:
 
 
 def _item_event(item: dict[str, Any], context: _Entry, *, standby: bool) -> InboundEvent:
-    sender = _ident(_dict(item.get("sender")).get("id"))
-    recipient = _ident(_dict(item.get("recipient")).get("id"))
+    sender = _party(item.get("sender"))
+    recipient = _party(item.get("recipient"))
     if not sender:
         raise _Skip("without sender")
     user_id, reply_from = sender, recipient or context.page_id
@@ -216,6 +217,17 @@ def _own_mid(item: dict[str, Any]) -> str:
         if mid:
             return mid
     return ""
+
+
+def _party(sender_or_recipient: object) -> str:
+    """The ``id`` of a ``sender``/``recipient`` object (PSID or Page id)."""
+    return _checked_id(_dict(sender_or_recipient).get("id"))
+
+
+def _checked_id(value: object) -> str:
+    """A PSID or Page id, or "" when absent or not shaped like one (it becomes a Redis key)."""
+    text = _ident(value)
+    return text if _ID.fullmatch(text) else ""
 
 
 def _ref(referral: object) -> str:

@@ -30,6 +30,7 @@ CHOICE_REPLIES = frozenset({"button_reply", "list_reply"})  # interactive replie
 
 _VOCABULARY = re.compile(r"[a-z][a-z0-9_]{0,39}")  # what a Meta field/type name looks like
 _PHONE = re.compile(r"[0-9]{4,20}")  # wa_id / from: digits only, no "+"
+_BSUID = re.compile(r"[A-Za-z0-9._-]{1,200}")  # "IT.1349...", "US.ENT.1349...": no braces, no spaces
 _MAX_DIGITS = 15  # a Unix time or an error code; anything longer is not a number we use
 _DIGITS = re.compile(rf"[0-9]{{1,{_MAX_DIGITS}}}")
 
@@ -83,7 +84,7 @@ def _read_change(change: dict[str, Any], batch: _Batch) -> None:
     statuses = _list(value.get("statuses"))
     errors = _list(value.get("errors"))
     if errors:
-        codes = ", ".join(str(_number(_dict(error).get("code"))) for error in errors)
+        codes = ", ".join(str(_number(_dict(error).get("code"))) for error in errors[:5])
         batch.skip(f"{len(errors)} value-level error(s) skipped (codes: {codes})")
     if not messages and not statuses and not errors:
         batch.skip("messages change with no messages or statuses skipped")
@@ -104,10 +105,10 @@ def _read_change(change: dict[str, Any], batch: _Batch) -> None:
 
 def _message_event(message: dict[str, Any], contacts: list[dict[str, Any]], reply_from: str) -> InboundEvent:
     phone = _phone(message.get("from"))
-    bsuid = _ident(message.get("from_user_id"))
+    bsuid = _bsuid(message.get("from_user_id"))
     contact = _contact_for(phone, bsuid, contacts)
     phone = phone or _phone(contact.get("wa_id"))
-    user_id = bsuid or _ident(contact.get("user_id")) or phone
+    user_id = bsuid or _bsuid(contact.get("user_id")) or phone
     if not user_id:
         raise _Skip("without phone or BSUID")
     return InboundEvent(
@@ -127,7 +128,7 @@ def _contact_for(phone: str, bsuid: str, contacts: list[dict[str, Any]]) -> dict
     for contact in contacts:
         if phone and _phone(contact.get("wa_id")) == phone:
             return contact
-        if bsuid and _ident(contact.get("user_id")) == bsuid:
+        if bsuid and _bsuid(contact.get("user_id")) == bsuid:
             return contact
     if len(contacts) == 1:
         return contacts[0]
@@ -202,7 +203,7 @@ def _status_event(status: dict[str, Any], reply_from: str) -> InboundEvent:
     if not isinstance(value, str) or not value:
         raise _Skip("without a status value")
     phone = _phone(status.get("recipient_id"))
-    user_id = _ident(status.get("recipient_user_id")) or phone
+    user_id = _bsuid(status.get("recipient_user_id")) or phone
     if not user_id:
         raise _Skip("without recipient phone or BSUID")
     return InboundEvent(
@@ -254,6 +255,12 @@ def _phone(value: object) -> str:
     """A WhatsApp phone number (``from``/``wa_id``/``recipient_id``) as digits, or ""."""
     digits = _ident(value).removeprefix("+")
     return digits if _PHONE.fullmatch(digits) else ""
+
+
+def _bsuid(value: object) -> str:
+    """A business-scoped user id, or "" when absent or not shaped like one (it becomes a Redis key)."""
+    text = _ident(value)
+    return text if _BSUID.fullmatch(text) else ""
 
 
 def _word(value: object, fallback: str = "other") -> str:

@@ -1,0 +1,182 @@
+"""A harness for the real Procfile processes: gunicorn web + Dramatiq worker, a restartable embedded
+Redis, and the fake Graph API on loopback — plus a learner who talks to them like a phone would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+from bot import embedded_redis, fake_graph
+from bot.devserver import procfile_commands
+from bot.events import Channel
+from bot.outbound.display import Shown, check_limits, describe
+from bot.security import sign
+from config.settings import PROJECT_ROOT
+
+SECRET = "e2e-app-secret"
+PHONE_NUMBER_ID = "100000000000001"
+PAGE_ID = "200000000000002"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Service:
+    """Redis, the fake Graph API, and each Procfile line as its own process group."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.redis_port = free_port()
+        self.redis = embedded_redis.start(workdir / "redis", port=self.redis_port)
+        self.graph = fake_graph.serve_in_thread(0)
+        self.port = free_port()
+        self.commands = procfile_commands(PROJECT_ROOT / "Procfile")
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs: dict[str, object] = {}
+        self.env = {**os.environ, "META_APP_SECRET": SECRET, "META_VERIFY_TOKEN": "e2e-verify",
+                    "WHATSAPP_TOKEN": "e2e-wa-token", "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+                    "MESSENGER_PAGE_TOKEN": "e2e-page-token", "GRAPH_API_URL": self.graph.url,
+                    "REDIS_URL": self.redis.url, "PORT": str(self.port), "BIND_HOST": "127.0.0.1",
+                    "BOTTEGA_ENV": "production", "BOTTEGA_VAR_DIR": str(workdir / "var"),
+                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.session = requests.Session()
+
+    def start(self, *names: str) -> None:
+        for name in names or tuple(self.commands):
+            log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
+            self.logs[name] = log
+            self.processes[name] = subprocess.Popen(
+                ["sh", "-c", f"exec {self.commands[name]}"], cwd=PROJECT_ROOT, env=self.env,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        if "web" in (names or self.commands):
+            self.wait_web()
+
+    def wait_web(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.session.get(f"{self.url}/healthz", timeout=1).status_code in (200, 503):
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"web did not start; see {self.workdir / 'web.log'}")
+
+    def stop(self, *names: str, sig: int = signal.SIGTERM) -> None:
+        for name in names or tuple(self.processes):
+            process = self.processes.pop(name, None)
+            if process is None:
+                continue
+            if process.poll() is None:
+                os.killpg(process.pid, sig)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            self.logs.pop(name).close()  # type: ignore[attr-defined]
+
+    def restart_redis(self) -> None:
+        self.redis = embedded_redis.start(self.workdir / "redis", port=self.redis_port)
+
+    def close(self) -> None:
+        self.stop()
+        self.graph.stop()
+        self.redis.stop()
+        self.session.close()
+
+    def post(self, payload: dict | bytes, *, secret: str = SECRET) -> requests.Response:
+        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        return self.session.post(f"{self.url}/webhook", data=raw, timeout=10, headers={
+            "Content-Type": "application/json", "X-Hub-Signature-256": sign(secret, raw)})
+
+
+class Phone:
+    """One learner on one channel: posts webhooks as Meta would and reads what the fake Graph API got."""
+
+    def __init__(self, service: Service, channel: Channel, user: str):
+        self.service, self.channel, self.user = service, channel, user
+        self.posted: list[bytes] = []
+        self.options: tuple[tuple[str, str], ...] = ()
+        self.seen_calls = 0
+        self.message_ids: set[str] = set()
+
+    # -- what Meta would post ---------------------------------------------------------------------
+    def _payload(self, *, text: str = "", reply: tuple[str, str] | None = None) -> dict:
+        mid = f"{'wamid' if self.channel is Channel.WHATSAPP else 'm'}.{uuid.uuid4().hex}"
+        self.message_ids.add(mid)
+        if self.channel is Channel.WHATSAPP:
+            message: dict = {"from": self.user, "id": mid, "timestamp": str(int(time.time()))}
+            if reply:
+                kind = "button_reply" if len(self.options) <= 3 else "list_reply"
+                message.update(type="interactive", interactive={
+                    "type": kind, kind: {"id": reply[0], "title": reply[1]}})
+            else:
+                message.update(type="text", text={"body": text})
+            return {"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{
+                "field": "messages", "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {"display_phone_number": "390200000000", "phone_number_id": PHONE_NUMBER_ID},
+                    "contacts": [{"profile": {"name": "Learner"}, "wa_id": self.user}],
+                    "messages": [message]}}]}]}
+        now = int(time.time() * 1000)
+        body: dict = {"mid": mid, "text": reply[1] if reply else text}
+        if reply:
+            body["quick_reply"] = {"payload": reply[0]}
+        return {"object": "page", "entry": [{"id": PAGE_ID, "time": now, "messaging": [{
+            "sender": {"id": self.user}, "recipient": {"id": PAGE_ID}, "timestamp": now, "message": body}]}]}
+
+    def send(self, text: str) -> requests.Response:
+        return self._post(self._payload(text=text))
+
+    def tap(self, title_start: str) -> requests.Response:
+        for option in self.options:
+            if option[1].startswith(title_start):
+                return self._post(self._payload(reply=option))
+        raise AssertionError(f"no option starting with {title_start!r} in {self.options}")
+
+    def _post(self, payload: dict) -> requests.Response:
+        raw = json.dumps(payload).encode()
+        self.posted.append(raw)
+        answer = self.service.post(raw)
+        assert answer.status_code == 200, answer.text
+        return answer
+
+    # -- what the phone got ----------------------------------------------------------------------
+    def calls(self) -> list[dict]:
+        return [call for call in self.service.graph.calls() if self._mine(call["body"])]
+
+    def _mine(self, body: dict) -> bool:
+        if self.channel is Channel.WHATSAPP:
+            return body.get("to") == f"+{self.user}" or body.get("message_id") in self.message_ids
+        return body.get("recipient", {}).get("id") == self.user
+
+    def wait_turn(self, timeout: float = 20.0) -> list[Shown]:
+        """Wait for the replies to the last message: new messages ending with one that offers options."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            calls = self.calls()
+            new = [describe(self.channel, c["body"]) for c in calls[self.seen_calls:]]
+            shown = [s for s in new if s.text or s.options]
+            if shown and shown[-1].options:
+                self.seen_calls = len(calls)
+                self.options = shown[-1].options
+                return shown
+            time.sleep(0.05)
+        raise AssertionError(f"no complete reply within {timeout}s; got {len(self.calls())} calls")
+
+    def limit_violations(self) -> list[str]:
+        return [problem for call in self.calls() for problem in check_limits(self.channel, call["body"])]

@@ -1,0 +1,177 @@
+"""The real Procfile processes (gunicorn web + Dramatiq worker) against the fake Graph API on loopback.
+
+Learners tap through module 1 as a phone would; every outbound body is checked against the platform
+limits; the processes are restarted, the worker SIGKILLed mid-send, the Graph API made to fail and to
+crawl, Redis stopped and started again.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from bot.events import Channel
+from bot.keys import LearnerPart, learner_key
+from tests.service import Phone, Service
+
+pytestmark = pytest.mark.procfile
+
+
+@pytest.fixture
+def service(tmp_path) -> Iterator[Service]:
+    svc = Service(tmp_path)
+    svc.start()
+    try:
+        yield svc
+    finally:
+        svc.close()
+
+
+def steps_of_module_1(phone: Phone, course, lang: str) -> Iterator[None]:
+    """Tap through module 1, one turn per iteration (so a test can disrupt things between turns)."""
+    flow = course.flows["m1_contatto"]
+    phone.send("ciao")
+    phone.wait_turn()
+    yield
+    phone.tap("Italiano" if lang == "it" else "English")
+    phone.wait_turn()
+    yield
+    phone.tap(flow.short_title.get(lang)[:10])
+    phone.wait_turn()
+    step = flow.steps[flow.start]
+    while not step.end:
+        yield
+        if step.quiz:
+            phone.tap(step.quiz.correct_option.label.get(lang))
+            step = flow.steps[step.next]
+        else:
+            phone.tap(step.choices[0].label.get(lang))
+            step = flow.steps[step.choices[0].next]
+        phone.wait_turn()
+
+
+def finish(steps: Iterator[None]) -> None:
+    for _ in steps:
+        pass
+
+
+def bodies(phone: Phone) -> list[dict]:
+    """What the phone received, with per-message ids blanked so two runs can be compared."""
+    out = []
+    for call in phone.calls():
+        body = dict(call["body"])
+        body.pop("message_id", None)
+        out.append(body)
+    return out
+
+
+def test_whatsapp_and_messenger_learners_complete_module_1_within_limits_and_survive_restarts(
+        service, course, tmp_path):
+    wa = Phone(service, Channel.WHATSAPP, "393330000101")
+    ms = Phone(service, Channel.MESSENGER, "7000000000000101")
+    wa_steps, ms_steps = steps_of_module_1(wa, course, "it"), steps_of_module_1(ms, course, "en")
+    for _ in range(4):
+        next(wa_steps)
+        next(ms_steps)
+    service.stop("web", "worker")  # both processes restart mid-module
+    service.start("web", "worker")
+    finish(wa_steps)
+    finish(ms_steps)
+    summary = {"it": "Hai completato", "en": "You completed"}
+    for phone, lang in ((wa, "it"), (ms, "en")):
+        texts = [body for body in bodies(phone)]
+        assert texts, "no replies"
+        assert phone.limit_violations() == []
+        client = service.redis
+        import redis as redis_lib
+
+        stored = redis_lib.Redis.from_url(client.url).hgetall(
+            learner_key(f"{phone.channel.prefix}:{phone.user}", LearnerPart.PROGRESS))
+        assert stored[b"modules_done"] == b'["m1_contatto"]'
+        assert stored[b"lang"].decode() == lang
+    del summary
+
+    # re-posting every webhook changes nothing and sends nothing
+    before = len(service.graph.calls())
+    for phone in (wa, ms):
+        for raw in phone.posted:
+            assert service.post(raw).status_code == 200
+    time.sleep(1.5)
+    assert len(service.graph.calls()) == before
+
+
+def test_forged_signature_is_403_through_gunicorn(service):
+    phone = Phone(service, Channel.WHATSAPP, "393330000102")
+    raw = b'{"object":"whatsapp_business_account","entry":[]}'
+    assert service.post(raw, secret="forged").status_code == 403
+    assert service.post(raw).status_code == 200
+    del phone
+
+
+def test_graph_failing_every_third_call_still_delivers_every_reply_exactly_once(service, course):
+    clean = Phone(service, Channel.WHATSAPP, "393330000103")
+    finish(steps_of_module_1(clean, course, "it"))
+    service.graph.configure(fail_every=3, fail_status=500, fail_code=2)
+    flaky = Phone(service, Channel.WHATSAPP, "393330000104")
+    finish(steps_of_module_1(flaky, course, "it"))
+    time.sleep(1.0)
+
+    def normalised(phone: Phone) -> list[dict]:
+        out = []
+        for body in bodies(phone):
+            body.pop("to", None)
+            out.append(body)
+        return out
+
+    assert normalised(flaky) == normalised(clean)
+
+
+def test_the_webhook_answers_fast_while_the_graph_api_takes_seconds(service):
+    service.graph.configure(delay_seconds=3.0)
+    phone = Phone(service, Channel.WHATSAPP, "393330000105")
+    started = time.monotonic()
+    phone.send("ciao")
+    answered = time.monotonic() - started
+    assert answered < 1.0, f"the webhook took {answered:.2f}s while the Graph API was slow"
+    service.graph.configure(delay_seconds=0.0)
+    phone.wait_turn(timeout=30)
+
+
+def test_a_worker_killed_mid_send_and_restarted_loses_no_reply(service, course):
+    reference = Phone(service, Channel.WHATSAPP, "393330000106")
+    reference.send("ciao")
+    expected = reference.wait_turn()
+    service.graph.configure(delay_seconds=2.0)
+    phone = Phone(service, Channel.WHATSAPP, "393330000107")
+    phone.send("ciao")
+    time.sleep(1.0)  # the worker is inside a Graph call now
+    service.stop("worker", sig=signal.SIGKILL)
+    service.graph.configure(delay_seconds=0.0)
+    service.start("worker")
+    got = phone.wait_turn(timeout=60)
+    texts = [shown.text for shown in got]
+    assert [shown.text for shown in expected] == [t for i, t in enumerate(texts) if t not in texts[:i]]
+    assert len(texts) <= len(expected) + 1  # at most the one call in flight when the worker died
+
+
+def test_with_redis_down_the_webhook_answers_503_and_the_redelivery_is_handled_once_redis_is_back(service):
+    phone = Phone(service, Channel.WHATSAPP, "393330000108")
+    phone.send("ciao")
+    phone.wait_turn()
+    service.redis.stop()
+    payload = phone._payload(text="1")
+    raw = __import__("json").dumps(payload).encode()
+    assert service.post(raw).status_code == 503
+    service.restart_redis()
+    deadline = time.monotonic() + 20
+    while (code := service.post(raw).status_code) == 503 and time.monotonic() < deadline:
+        time.sleep(0.5)  # Meta retries; the web process reconnects
+    assert code == 200
+    shown = phone.wait_turn(timeout=30)
+    assert shown
+    assert service.post(raw).status_code == 200  # once more: a duplicate now
+    time.sleep(1.0)
+    assert len([s for s in phone.calls()]) == phone.seen_calls
