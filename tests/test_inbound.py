@@ -8,6 +8,7 @@ its notes.
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import re
@@ -199,6 +200,23 @@ def test_parse_leaves_the_payload_untouched() -> None:
     assert payload == load("whatsapp/batch.json")
 
 
+IO_LIBRARIES = {"flask", "redis", "requests", "dramatiq", "socket", "urllib", "http"}
+
+
+@pytest.mark.parametrize(
+    "module", ["inbound/__init__.py", "inbound/whatsapp.py", "inbound/messenger.py", "security.py"]
+)
+def test_parsers_and_security_do_no_io(module: str) -> None:
+    source = (Path(__file__).resolve().parent.parent / "bot" / module).read_text(encoding="utf-8")
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert not imported & IO_LIBRARIES
+
+
 # --- odd shapes, one at a time --------------------------------------------------------------------
 
 
@@ -385,6 +403,16 @@ def test_failed_status_without_errors_has_code_zero() -> None:
     status = {"id": "wamid.X", "status": "failed", "recipient_id": MARCO_PHONE, "errors": [{"code": "oops"}]}
     (event,) = parse(whatsapp_body({"statuses": [status]})).events
     assert (event.status, event.error_code) == ("failed", 0)
+
+
+def test_ids_not_shaped_like_ids_count_as_absent() -> None:
+    braces = {"from": MARCO_PHONE, "from_user_id": "IT.{1}", "type": "reaction"}
+    (event,) = parse(whatsapp_body({"messages": [braces]})).events
+    assert (event.user_id, event.phone) == (MARCO_PHONE, MARCO_PHONE)
+    path_like = whatsapp_body({"metadata": {"phone_number_id": "1/../me"}, "messages": [GOOD_WA_MESSAGE]})
+    assert parse(path_like).skipped == ("whatsapp: messages change without metadata.phone_number_id skipped",)
+    spaced = messenger_body({"sender": {"id": "74 00"}, "recipient": {"id": PAGE}, "message": {"text": "x"}})
+    assert parse(spaced).skipped == ("messenger: messaging item without sender skipped",)
 
 
 def messenger_body(*items: object, **entry: Any) -> dict[str, Any]:

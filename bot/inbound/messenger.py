@@ -17,8 +17,10 @@ What each item becomes (first match wins):
 * ``reaction``, ``message_edit`` (-> "edit"), ``optin`` and handover items -> IGNORE.
 
 ``user_id`` is the PSID (``sender.id``), ``reply_from`` the Page id (``recipient.id``, else
-``entry.id``). ``timestamp_ms`` comes from the item's ``timestamp`` (int ms, or a string; values
-too small to be milliseconds are read as seconds), else the entry's ``time``.
+``entry.id``); an id that is not a plain token (digits, letters, ``._-``) counts as absent, since
+ids end up in Redis keys and Graph API paths. ``timestamp_ms`` comes from the item's ``timestamp``
+(int ms, or a string; values too small to be milliseconds are read as seconds), else the entry's
+``time``.
 
 No I/O: plain dict reading into ``bot.events.InboundEvent``.
 """

@@ -11,6 +11,8 @@ Identity: ``user_id`` is the BSUID (``messages[].from_user_id`` or the sender's 
 when present, else the phone (``from`` or ``contacts[].wa_id``); a message with neither is skipped.
 ``reply_from`` is ``value.metadata.phone_number_id``; a change without it is skipped, since we could
 not answer from it. Statuses are keyed on ``recipient_user_id`` or ``recipient_id`` the same way.
+Ids end up in Redis keys and Graph API paths, so one not shaped like its kind (digits for phones and
+number ids; ``CC.alnum`` for BSUIDs, no braces or spaces) counts as absent.
 
 No I/O: plain dict reading into ``bot.events.InboundEvent``.
 """
@@ -30,6 +32,7 @@ CHOICE_REPLIES = frozenset({"button_reply", "list_reply"})  # interactive replie
 
 _VOCABULARY = re.compile(r"[a-z][a-z0-9_]{0,39}")  # what a Meta field/type name looks like
 _PHONE = re.compile(r"[0-9]{4,20}")  # wa_id / from: digits only, no "+"
+_NUMBER_ID = re.compile(r"[0-9]{1,30}")  # metadata.phone_number_id: it goes into Graph API paths
 _BSUID = re.compile(r"[A-Za-z0-9._-]{1,200}")  # "IT.1349...", "US.ENT.1349...": no braces, no spaces
 _MAX_DIGITS = 15  # a Unix time or an error code; anything longer is not a number we use
 _DIGITS = re.compile(rf"[0-9]{{1,{_MAX_DIGITS}}}")
@@ -76,7 +79,7 @@ def _read_change(change: dict[str, Any], batch: _Batch) -> None:
         return
     value = _dict(change.get("value"))
     reply_from = _ident(_dict(value.get("metadata")).get("phone_number_id"))
-    if not reply_from:
+    if not _NUMBER_ID.fullmatch(reply_from):
         batch.skip("messages change without metadata.phone_number_id skipped")
         return
     contacts = [_dict(contact) for contact in _list(value.get("contacts"))]
