@@ -16,6 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from bot.events import EventKind, InboundEvent
+from bot.flows.conditions import LearnerView
 from bot.flows.machine import AUTO, FlowMachine, UnknownTrigger
 from bot.flows.spec import Course, Flow, Step
 from bot.progress import Pending, Progress
@@ -78,7 +79,8 @@ class _Turn:
         return self.fill(self.course.text(key, self.p.lang), **values)
 
     def fill(self, template: str, **values: object) -> str:
-        defaults = {"name": self.p.name, "support_email": self.course.support_email}
+        defaults = {"name": self.p.name, "support_email": self.course.support_email,
+                    "business": self.course.business_label(self.p.business, self.p.lang)}
         return template.format_map({**defaults, **values})
 
     def say(self, text: str, options: list[Option] | None = None, media: Media | None = None) -> None:
@@ -102,6 +104,9 @@ class _Turn:
         if pending == Pending.LANGUAGE:
             return [Option(id="sys:lang:it", title=self.label("label_italian")),
                     Option(id="sys:lang:en", title=self.label("label_english"))]
+        if pending == Pending.BUSINESS:
+            return [Option(id=f"sys:biz:{kind.id}", title=kind.label.get(self.p.lang))
+                    for kind in self.course.business_types]
         if pending in (Pending.CONFIRM_STOP, Pending.CONFIRM_RESTART):
             return [Option(id="sys:yes", title=self.label("label_yes")),
                     Option(id="sys:no", title=self.label("label_no"))]
@@ -147,6 +152,8 @@ class _Turn:
         pending = self.p.pending
         if pending == Pending.LANGUAGE:
             self.say(self.text("choose_language"), self.options())
+        elif pending == Pending.BUSINESS:
+            self.say(self.text("choose_business"), self.options())
         elif pending == Pending.CONFIRM_STOP:
             self.say(self.text("stop_confirm"), self.options())
         elif pending == Pending.CONFIRM_RESTART:
@@ -168,7 +175,7 @@ class _Turn:
         lang = self.p.lang
         values = {"score": self.p.flow_score(flow.id), "max_score": flow.max_score,
                   "module": flow.title.get(lang)}
-        messages = [self.fill(t.get(lang), **values) for t in step.say]
+        messages = [self.fill(say.get(lang, self.p.business), **values) for say in step.say]
         if step.quiz:
             messages.append(self.fill(step.quiz.question.get(lang), **values))
         if prompt_only and len(messages) > 1:
@@ -219,6 +226,8 @@ class _Turn:
     def choose(self, payload: str) -> None:
         if payload.startswith("sys:lang:"):
             self.set_language(payload.removeprefix("sys:lang:"))
+        elif payload.startswith("sys:biz:"):
+            self.set_business(payload.removeprefix("sys:biz:"))
         elif payload in ("sys:yes", "sys:no"):
             self.confirm(payload == "sys:yes")
         elif payload.startswith("sys:module:"):
@@ -235,10 +244,25 @@ class _Turn:
         first_time = not self.p.lang_chosen
         self.p = self.p.with_changes(lang=lang, lang_chosen=True, pending=Pending.NONE)
         self.say(self.text("language_set"))
-        if first_time or self.current_step() is None:
+        if first_time and self.course.business_types and not self.p.business:
+            self.p = self.p.with_changes(pending=Pending.BUSINESS)
+            self.prompt()
+        elif first_time or self.current_step() is None:
             self.show_menu()
         else:
             self.prompt()
+
+    def set_business(self, business: str) -> None:
+        self.p = self.p.with_changes(business=business, pending=Pending.NONE)
+        self.say(self.text("business_set"))
+        if self.current_step() is None:
+            self.show_menu()
+        else:
+            self.prompt()
+
+    def view(self, flow: Flow) -> LearnerView:
+        return LearnerView(score=self.p.flow_score(flow.id), answers=self.p.answers.get(flow.id, {}),
+                           business=self.p.business, variables=self.p.variables)
 
     def confirm(self, yes: bool) -> None:
         asked, self.p = self.p.pending, self.p.with_changes(pending=Pending.NONE)
@@ -279,12 +303,14 @@ class _Turn:
         flow = self.course.flows[flow_id]
         machine = self.engine.machines[flow_id]
         try:
-            fired = machine.fire(step_id, trigger)
+            fired = machine.fire(step_id, trigger, self.view(flow))
         except UnknownTrigger:
             self.say(self.text("stale_button"))
             self.prompt()
             return
         self.p = self.p.with_changes(pending=Pending.NONE, step=fired.state)
+        if fired.sets:
+            self.p = self.p.with_changes(variables={**self.p.variables, **dict(fired.sets)})
         step = flow.steps[step_id]
         if step.quiz and fired.answered:
             self.record_answer(flow, step, fired.answered.id)
@@ -311,7 +337,7 @@ class _Turn:
             self.show_step(step)
             if step.choices or step.quiz:
                 return
-            step = flow.steps[self.engine.machines[flow.id].fire(step.id, AUTO).state]
+            step = flow.steps[self.engine.machines[flow.id].fire(step.id, AUTO, self.view(flow)).state]
         self.show_menu()
 
     def finish_module(self, flow: Flow, step: Step) -> None:
@@ -319,8 +345,8 @@ class _Turn:
         self.p = self.p.with_changes(modules_done=done)
         lang = self.p.lang
         score, max_score = self.p.flow_score(flow.id), flow.max_score
-        for template in step.say:
-            self.say(self.fill(template.get(lang), score=score, max_score=max_score,
+        for say in step.say:
+            self.say(self.fill(say.get(lang, self.p.business), score=score, max_score=max_score,
                                module=flow.title.get(lang)))
         key = "module_done" if self.next_module() else "course_done"
         self.say(self.text(key, score=score, max_score=max_score, module=flow.title.get(lang)),

@@ -66,7 +66,8 @@ class FakeGraphState:
     def configure(self, changes: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(changes) - set(CONFIG_DEFAULTS))
         if unknown:
-            raise ValueError(f"unknown fake config keys {unknown}; expected some of {sorted(CONFIG_DEFAULTS)}")
+            raise ValueError(f"unknown fake config keys {unknown}; "
+                             f"expected some of {sorted(CONFIG_DEFAULTS)}")
         with self.lock:
             self.config.update(changes)
             return dict(self.config)
@@ -154,7 +155,8 @@ class FakeGraphHandler(BaseHTTPRequestHandler):
             return
         if config["fail_every"] and number % int(config["fail_every"]) == 0:
             if config["fail_code"] is None:
-                self._answer(int(config["fail_status"]), b"<html>Bad gateway</html>", content_type="text/html")
+                self._answer(int(config["fail_status"]), b"<html>Bad gateway</html>",
+                             content_type="text/html")
             else:
                 self._answer(int(config["fail_status"]),
                              _meta_error(int(config["fail_code"]), "Injected failure."))

@@ -36,6 +36,7 @@ No Dramatiq here: ``bot.jobs`` turns a ``DrainResult`` into a delayed job.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import secrets
@@ -55,41 +56,32 @@ EXPIRED_UNSENT_CODE = -11  # given up before any attempt failed (e.g. workers we
 MAX_SENDS_PER_DRAIN = 20  # then let other learners' jobs run (fairness across worker threads)
 JITTER_RATIO = 0.2  # backoff * (1 + up to 20 %): learners throttled together retry apart
 
-_REFRESH = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
-return 0
-"""
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
+_REFRESH = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end"
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
 _RELEASE_IF_EMPTY = """
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end
 if redis.call('llen', KEYS[2]) > 0 then return 0 end
-redis.call('del', KEYS[1])
-return 1
+return redis.call('del', KEYS[1])
 """
-# KEYS: outbox, delivery. ARGV: id (or raw item), 'id'|'raw', then field/value pairs for delivery.
-# The head is matched by id, not by text: a transient error rewrites the item (attempts).
-_HEAD_MATCHES = """
+# KEYS: outbox, delivery. ARGV: the head to match (item id, or the raw item when mode is 'raw'),
+# mode 'id'|'raw', action 'pop'|'set', the counter to increment (pop) or the new item (set), then
+# field/value pairs for the delivery hash. Matched by id, not text: a transient error rewrites it.
+_SETTLE_HEAD = """
 local head = redis.call('lindex', KEYS[1], 0)
-if not head then return false end
-if ARGV[2] == 'raw' then return head == ARGV[1] end
-local ok, item = pcall(cjson.decode, head)
-return ok and type(item) == 'table' and item['id'] == ARGV[1]
-"""
-_POP_HEAD = "local function matches()" + _HEAD_MATCHES + """end
-if not matches() then return 0 end
-redis.call('lpop', KEYS[1])
-redis.call('hincrby', KEYS[2], ARGV[3], 1)
-for i = 4, #ARGV, 2 do redis.call('hset', KEYS[2], ARGV[i], ARGV[i + 1]) end
-return 1
-"""
-# KEYS: outbox, delivery. ARGV: id, 'id', new item JSON, then field/value pairs for delivery.
-_UPDATE_HEAD = "local function matches()" + _HEAD_MATCHES + """end
-if not matches() then return 0 end
-redis.call('lset', KEYS[1], 0, ARGV[3])
-for i = 4, #ARGV, 2 do redis.call('hset', KEYS[2], ARGV[i], ARGV[i + 1]) end
+if not head then return 0 end
+if ARGV[2] == 'raw' then
+  if head ~= ARGV[1] then return 0 end
+else
+  local ok, item = pcall(cjson.decode, head)
+  if not (ok and type(item) == 'table' and item['id'] == ARGV[1]) then return 0 end
+end
+if ARGV[3] == 'pop' then
+  redis.call('lpop', KEYS[1])
+  redis.call('hincrby', KEYS[2], ARGV[4], 1)
+else
+  redis.call('lset', KEYS[1], 0, ARGV[4])
+end
+for i = 5, #ARGV, 2 do redis.call('hset', KEYS[2], ARGV[i], ARGV[i + 1]) end
 return 1
 """
 
@@ -141,17 +133,16 @@ def _parse(raw: bytes | str) -> _Item | None:
         return None
     if not isinstance(data, dict):
         return None
-    item_id, body, created = data.get("id"), data.get("body"), data.get("created_ms")
-    channel, sender_id = data.get("channel"), data.get("sender_id")
-    if not (isinstance(item_id, str) and item_id and isinstance(body, dict) and isinstance(created, int)
-            and isinstance(channel, str) and isinstance(sender_id, str)):
+    expected = {"id": str, "channel": str, "sender_id": str, "body": dict, "created_ms": int}
+    if not all(isinstance(data.get(name), kind) for name, kind in expected.items()) or not data["id"]:
         return None
-    attempts, not_before, code = data.get("attempts", 0), data.get("not_before_ms", 0), data.get(
-        "last_error_code")
-    return _Item(fields=data, id=item_id, channel=channel, sender_id=sender_id, body=body,
-                 created_ms=created, attempts=attempts if isinstance(attempts, int) else 0,
-                 not_before_ms=not_before if isinstance(not_before, int) else 0,
-                 last_error_code=code if isinstance(code, int) else None)
+
+    def number(name: str, default: int | None) -> Any:
+        return data[name] if isinstance(data.get(name), int) else default
+
+    return _Item(fields=data, id=data["id"], channel=data["channel"], sender_id=data["sender_id"],
+                 body=data["body"], created_ms=data["created_ms"], attempts=number("attempts", 0),
+                 not_before_ms=number("not_before_ms", 0), last_error_code=number("last_error_code", None))
 
 
 def check_timing(settings: Settings) -> None:
@@ -174,10 +165,10 @@ class _Outbox:
         self.token = secrets.token_hex(16)
         self._scripts = {name: client.register_script(text) for name, text in (
             ("refresh", _REFRESH), ("release", _RELEASE), ("release_if_empty", _RELEASE_IF_EMPTY),
-            ("pop", _POP_HEAD), ("update", _UPDATE_HEAD))}
+            ("settle", _SETTLE_HEAD))}
 
     def run(self, name: str, keys: list[str], args: list[Any]) -> int:
-        return int(self._scripts[name](keys=keys, args=args))
+        return int(self._scripts[name](keys=keys, args=args) or 0)
 
     def acquire(self) -> bool:
         return bool(self.client.set(self.lock, self.token, nx=True, px=self.lock_ms))
@@ -200,13 +191,15 @@ class _Outbox:
         return self.run("release_if_empty", [self.lock, self.outbox], [self.token])
 
     def pop(self, match: bytes | str, mode: str, counter: str, record: dict[str, Any]) -> bool:
+        """Remove the head if it is ``match``, counting and recording the outcome; False: not ours."""
         pairs = [value for field_value in record.items() for value in field_value]
-        return self.run("pop", [self.outbox, self.delivery], [match, mode, counter, *pairs]) == 1
+        return self.run("settle", [self.outbox, self.delivery], [match, mode, "pop", counter, *pairs]) == 1
 
     def update(self, item_id: str, new_item: dict[str, Any], record: dict[str, Any]) -> bool:
+        """Rewrite the head if it is still ``item_id`` (guarded LSET); False: not ours."""
         pairs = [value for field_value in record.items() for value in field_value]
-        args = [item_id, "id", json.dumps(new_item, separators=(",", ":")), *pairs]
-        return self.run("update", [self.outbox, self.delivery], args) == 1
+        args = [item_id, "id", "set", json.dumps(new_item, separators=(",", ":")), *pairs]
+        return self.run("settle", [self.outbox, self.delivery], args) == 1
 
 
 def _failure(code: int, kind: str, item_id: str, at_ms: int) -> dict[str, Any]:
@@ -229,9 +222,20 @@ def drain(client: redis.Redis, graph: GraphClient, lid: str, settings: Settings,
     """
     check_timing(settings)
     box = _Outbox(client, lid, int(settings.send_lock_seconds * 1000))
-    give_up_ms = int(settings.send_give_up_seconds * 1000)
     if not box.acquire():
         return DrainResult(locked_for_seconds=box.holder_seconds())
+    try:
+        return _send_in_order(box, graph, settings, now_ms, max_sends)
+    except BaseException:  # Redis gone, a bug, a time limit: let the retry in without waiting 30 s
+        with contextlib.suppress(redis.RedisError):
+            box.release()
+        raise
+
+
+def _send_in_order(box: _Outbox, graph: GraphClient, settings: Settings, now_ms: Callable[[], int],
+                   max_sends: int) -> DrainResult:
+    """The loop of ``drain``, run while holding the lock."""
+    give_up_ms = int(settings.send_give_up_seconds * 1000)
     sent = failed = 0
 
     def lost() -> DrainResult:  # someone else drains now (our lock expired): leave it to them
@@ -240,7 +244,7 @@ def drain(client: redis.Redis, graph: GraphClient, lid: str, settings: Settings,
     while True:
         if not box.refresh():
             return lost()
-        raw = client.lindex(box.outbox, 0)
+        raw = box.client.lindex(box.outbox, 0)
         if raw is None:
             released = box.release_if_empty()
             if released == 1:

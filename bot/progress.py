@@ -18,6 +18,7 @@ class Pending:
 
     NONE = ""
     LANGUAGE = "language"
+    BUSINESS = "business"
     MENU = "menu"
     CONFIRM_STOP = "confirm_stop"
     CONFIRM_RESTART = "confirm_restart"
@@ -32,6 +33,8 @@ class Progress:
     name: str = ""  # the profile name the platform sent
     lang: str = "it"
     lang_chosen: bool = False
+    business: str = ""  # the learner's kind of business (course.yaml business_types), "" = not asked yet
+    variables: dict[str, str] = field(default_factory=dict)  # set by choices (``set:``)
     flow: str = ""  # the module in progress ("" = none)
     flow_version: int = 0
     step: str = ""

@@ -16,7 +16,8 @@ the HTTP status (PLATFORM.md section 9), except when no Meta error body came bac
     |                          transient, any other status without one is permanent
     +-- GraphBadResponse       a 2xx we cannot read (no message id): permanent, since the message
     |                          was probably accepted and sending it again would duplicate it
-    +-- GraphRequestError      we never sent it: unknown channel or no token configured (permanent)
+    +-- GraphRequestError      we never sent it: unknown channel, no token, a body that is not
+                               JSON, an invalid URL (permanent)
 
 A timed-out call may still have been accepted by Meta; retrying it is at-least-once delivery.
 Messages name what was expected, what came and what to do. They never contain the request body,
@@ -178,6 +179,10 @@ class GraphClient:
                 f"could not reach the Graph API for a {kind.value} send ({type(exc).__name__}): "
                 "retrying with backoff; check GRAPH_API_URL and the network if it persists",
                 code=LocalCode.NO_RESPONSE, transient=True) from None
+        except requests.RequestException as exc:  # invalid URL, a body that is not JSON (NaN)...
+            raise GraphRequestError(
+                f"could not build the {kind.value} send request ({type(exc).__name__}): fix the outbox "
+                "item or GRAPH_API_URL", code=LocalCode.NOT_SENT, transient=False) from None
         return _read_answer(kind, response)
 
 

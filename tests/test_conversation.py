@@ -53,6 +53,7 @@ def complete_module_1(chat: Chat, course, lang: str, wrong_first: bool = False) 
     flow = course.flows["m1_contatto"]
     chat.send_line("ciao")
     tap(chat, "Italiano" if lang == "it" else "English")
+    tap(chat, "Panificio" if lang == "it" else "Bakery")
     tap(chat, flow.short_title.get(lang)[:10])
     step = flow.steps[flow.start]
     while not step.end:
@@ -80,11 +81,16 @@ def test_module_1_completes_in_both_languages_and_channels(talk, course, redis_c
     assert "4" in said(chat, -3)
 
 
-def test_first_message_introduces_an_automated_tutor_and_asks_the_language(talk, course):
+def test_first_message_introduces_an_automated_tutor_and_asks_the_language_then_the_business(talk, course):
     chat = talk()
     chat.send_line("buongiorno")
     assert course.texts["welcome"].get("it").split("\n")[0] in said(chat)
     assert titles(chat) == ["Italiano", "English"]
+    tap(chat, "English")
+    assert titles(chat) == [kind.label.get("en") for kind in course.business_types]
+    tap(chat, "Hair salon")
+    assert "hair salon" in said(chat, -2)
+    assert titles(chat)[0].startswith(course.flows["m1_contatto"].short_title.get("en")[:10])
 
 
 def test_wrong_answers_get_feedback_and_count_in_the_score(talk, course, redis_client):
@@ -104,6 +110,7 @@ def test_global_words_work_anywhere_ignoring_case_and_punctuation(talk, course, 
     chat = talk()
     chat.send_line("ciao")
     tap(chat, "Italiano")
+    tap(chat, "Ferramenta")
     tap(chat, course.flows["m1_contatto"].short_title.get("it")[:10])
     before = tuple(chat.shown_options)
     start = len(chat.transcript)
@@ -117,6 +124,7 @@ def test_menu_lingua_and_accents(talk, course):
     chat = talk()
     chat.send_line("ciao")
     tap(chat, "Italiano")
+    tap(chat, "Ferramenta")
     chat.send_line("Menù")
     assert course.texts["menu_intro"].get("it") in said(chat, -1)
     chat.send_line("lingua")
@@ -129,6 +137,7 @@ def test_stop_asks_once_then_opts_out_and_still_answers(talk, course, redis_clie
     chat = talk()
     chat.send_line("ciao")
     tap(chat, "Italiano")
+    tap(chat, "Ferramenta")
     chat.send_line("basta")
     assert course.texts["stop_confirm"].get("it") in said(chat, -1)
     tap(chat, course.texts["label_yes"].get("it"))
@@ -156,6 +165,7 @@ def test_old_button_and_unknown_text_get_a_polite_reprompt(talk, course):
     chat = talk()
     chat.send_line("ciao")
     tap(chat, "Italiano")
+    tap(chat, "Ferramenta")
     tap(chat, course.flows["m1_contatto"].short_title.get("it")[:10])
     old = chat.shown_options[0][0]
     tap(chat, chat.shown_options[0][1])  # move on
@@ -177,6 +187,8 @@ def test_typing_a_label_or_number_chooses_it(talk, course, redis_client):
     chat.send_line("ciao")
     chat.send(kind=EventKind.TEXT, text="english")  # label typed, different case
     assert progress_of(redis_client, chat).lang == "en"
+    chat.send(kind=EventKind.TEXT, text="hardware store!")
+    assert progress_of(redis_client, chat).business == "hardware"
     chat.send(kind=EventKind.TEXT, text="1")  # number typed: the first module in the menu
     assert progress_of(redis_client, chat).flow == "m1_contatto"
 
@@ -185,6 +197,7 @@ def test_media_gets_a_friendly_reply_and_is_never_an_answer(talk, course, redis_
     chat = talk()
     chat.send_line("ciao")
     tap(chat, "Italiano")
+    tap(chat, "Ferramenta")
     before = progress_of(redis_client, chat)
     start = len(chat.transcript)
     chat.send(kind=EventKind.MEDIA)

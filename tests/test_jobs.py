@@ -109,7 +109,8 @@ def push(client: redis.Redis, lid: str, count: int) -> list[dict[str, Any]]:
             body = {"messaging_product": "whatsapp", "to": "+" + lid[3:], "type": "text",
                     "text": {"body": f"{lid} #{n}"}}
         else:
-            body = {"recipient": {"id": lid[3:]}, "messaging_type": "RESPONSE", "message": {"text": f"{lid} #{n}"}}
+            body = {"recipient": {"id": lid[3:]}, "messaging_type": "RESPONSE",
+                    "message": {"text": f"{lid} #{n}"}}
         item = {"id": uuid.uuid4().hex, "channel": "whatsapp" if whatsapp else "messenger",
                 "sender_id": PHONE_ID if whatsapp else PAGE_ID, "body": body,
                 "created_ms": time.time_ns() // 1_000_000}
@@ -138,8 +139,8 @@ def by_learner(fake: FakeGraphHandle, lids: list[str]) -> dict[str, list[dict[st
 
 
 def test_worker_drains_the_outboxes_of_twenty_learners(
-        redis_client: redis.Redis, fake: FakeGraphHandle, start_worker: Callable[..., WorkerProcess],
-        enqueue: Callable[[str], None]) -> None:
+        redis_client: redis.Redis, fake: FakeGraphHandle,
+        start_worker: Callable[..., WorkerProcess], enqueue: Callable[[str], None]) -> None:
     fake.configure(fail_every=4, fail_code=2)  # transient failures: the worker retries with backoff
     worker = start_worker("--verbose")  # debug logging: Dramatiq's own lines must hide job arguments
     wait_for(lambda: redis_client.zcard(HEARTBEATS) > 0, 20, "the worker to poll the broker")
@@ -149,13 +150,19 @@ def test_worker_drains_the_outboxes_of_twenty_learners(
         enqueue(lid)
         if n < 5:
             enqueue(lid)  # several inbound messages -> several jobs for one learner
+    wait_for(lambda: len(fake.calls()) >= 30, 30, "30 accepted calls")
+    fake.configure(fail_every=0)  # a lone retry could keep landing on every 4th call: long backoffs
     wait_for(lambda: len(fake.calls()) >= 60, 60, "60 accepted calls")
     time.sleep(0.5)  # room for a stray duplicate to show up
     assert by_learner(fake, lids) == expected  # each item once, in order per learner
+    assert fake.server.state.counter > 60  # some calls failed and were retried
     assert not any(redis_client.exists(learner_key(lid, LearnerPart.OUTBOX)) for lid in lids)
     assert not any(redis_client.exists(learner_key(lid, LearnerPart.SEND_LOCK)) for lid in lids)
+    enqueue("wa:{3933399}")  # a malformed id is dropped, not retried, and not logged
+    wait_for(lambda: "malformed learner id" in worker.log_path.read_text(), 10, "the malformed id")
     worker.stop()
     log = worker.log_path.read_text()
+    assert "3933399" not in log
     assert "<arguments hidden>" in log and "Received args='<hidden>'" in log
     for lid in lids:
         assert lid[3:] not in log, "a learner id reached the worker's log"
@@ -200,6 +207,12 @@ def test_sigkill_mid_send_then_restart_delivers_every_item(
         collapsed = [body for n, body in enumerate(sent) if n == 0 or body != sent[n - 1]]
         assert collapsed == expected[lid]  # in order; a repeat can only be the very next call
         duplicates += len(sent) - len(collapsed)
+    first_accepted: dict[str, float] = {}
+    for call in fake.calls():
+        key = json.dumps(call["body"], sort_keys=True)
+        if key in first_accepted:  # a duplicate: its first copy must have been in flight at the kill
+            assert first_accepted[key] > killed_at - 0.5
+        first_accepted.setdefault(key, call["at"])
     print(f"in flight at kill: {in_flight}, duplicates: {duplicates}, jobs requeued after "
           f"{requeued_after:.1f} s, all delivered after {delivered_after:.1f} s")
     assert in_flight <= duplicates <= THREADS

@@ -68,8 +68,10 @@ def graph(settings: Settings) -> Iterator[GraphClient]:
 
 def body(lid: str, n: int) -> dict[str, Any]:
     if lid.startswith("ms:"):
-        return {"recipient": {"id": lid[3:]}, "messaging_type": "RESPONSE", "message": {"text": f"{lid} #{n}"}}
-    return {"messaging_product": "whatsapp", "to": "+" + lid[3:], "type": "text", "text": {"body": f"{lid} #{n}"}}
+        return {"recipient": {"id": lid[3:]}, "messaging_type": "RESPONSE",
+                "message": {"text": f"{lid} #{n}"}}
+    return {"messaging_product": "whatsapp", "to": "+" + lid[3:], "type": "text",
+            "text": {"body": f"{lid} #{n}"}}
 
 
 def push(client: redis.Redis, lid: str, count: int, *, created_ms: int | None = None,
@@ -199,7 +201,8 @@ def test_malformed_item_is_dropped_and_recorded(redis_client: redis.Redis, fake:
     assert delivery(redis_client, LID)["last_error_code"] == str(outbox.MALFORMED_ITEM_CODE)
 
 
-def test_gives_up_after_the_deadline(redis_client: redis.Redis, fake: FakeGraphHandle, graph: GraphClient) -> None:
+def test_gives_up_after_the_deadline(redis_client: redis.Redis, fake: FakeGraphHandle,
+                                     graph: GraphClient) -> None:
     settings = make_settings(fake.url, send_give_up_seconds=60.0)
     clock = Clock()
     fake.configure(fail_every=1, fail_code=2)

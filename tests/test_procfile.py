@@ -39,6 +39,9 @@ def steps_of_module_1(phone: Phone, course, lang: str) -> Iterator[None]:
     phone.tap("Italiano" if lang == "it" else "English")
     phone.wait_turn()
     yield
+    phone.tap("Panificio" if lang == "it" else "Bakery")
+    phone.wait_turn()
+    yield
     phone.tap(flow.short_title.get(lang)[:10])
     phone.wait_turn()
     step = flow.steps[flow.start]

@@ -104,7 +104,8 @@ def test_transient_codes_are_transient_whatever_the_http_status(fake: FakeGraphH
 
 
 @pytest.mark.parametrize("code", PERMANENT_CODES)
-def test_other_codes_are_permanent_even_with_a_5xx(fake: FakeGraphHandle, graph: GraphClient, code: int) -> None:
+def test_other_codes_are_permanent_even_with_a_5xx(fake: FakeGraphHandle, graph: GraphClient,
+                                                   code: int) -> None:
     fake.configure(fail_every=1, fail_status=503, fail_code=code)
     with pytest.raises(GraphApiError) as caught:
         graph.send("messenger", PAGE_ID, MS_BODY)

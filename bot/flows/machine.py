@@ -1,11 +1,12 @@
 """One ``transitions`` state machine per flow, built once at start-up: the flow's rulebook.
 
-States are step ids; triggers are choice ids and quiz option ids (``auto`` for steps that move on by
+States are step ids; triggers are choice ids and quiz option ids (``_auto`` for steps that move on by
 themselves). The machine is built with ``auto_transitions=False`` and ``model=None``; each
 ``FlowMachine`` keeps one long-lived cursor model, so firing an event costs ``set_state`` +
 ``trigger`` (~20 µs) whatever the flow's size: nothing is added to or removed from the machine per
 message (see shared/STYLE.md, habit 5). A lock serialises the shared cursor between threads.
-Callbacks are named from an explicit registry in this module, never from YAML import paths.
+Callbacks and conditions come from explicit registries (here and ``bot.flows.conditions``), never
+from YAML import paths.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from dataclasses import dataclass, field
 
 from transitions import Machine, MachineError
 
-from bot.flows.spec import Flow, QuizOption
+from bot.flows.conditions import LearnerView, holds
+from bot.flows.spec import Choice, Condition, Flow, QuizOption
 
-AUTO = "auto"  # the trigger of a step that moves on without input
+AUTO = "_auto"  # the trigger of a step that moves on without input (no YAML id starts with "_")
 
 
 @dataclass
@@ -25,8 +27,9 @@ class Cursor:
     """The machine's one model: the state plus what the current firing recorded."""
 
     state: str = ""
+    view: LearnerView = field(default_factory=LearnerView)
     answered: QuizOption | None = None
-    fired: list[str] = field(default_factory=list)
+    sets: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -35,6 +38,7 @@ class Fired:
 
     state: str
     answered: QuizOption | None
+    sets: tuple[tuple[str, str], ...] = ()  # learner variables the chosen option stores
 
 
 class UnknownTrigger(Exception):
@@ -50,7 +54,11 @@ class FlowMachine:
                                 auto_transitions=False, send_event=True, ignore_invalid_triggers=False)
         for step in flow.steps.values():
             for choice in step.choices:
-                self._machine.add_transition(choice.id, step.id, choice.next)
+                self._machine.add_transition(choice.id, step.id, choice.next,
+                                             after=_record_sets(choice) if choice.sets else None)
+            for branch in step.branch:  # in order: transitions takes the first whose conditions hold
+                self._machine.add_transition(AUTO, step.id, branch.next,
+                                             conditions=[_condition(c) for c in branch.conditions])
             if step.quiz:
                 target = step.next or step.id
                 for option in step.quiz.options:
@@ -60,19 +68,20 @@ class FlowMachine:
                 self._machine.add_transition(AUTO, step.id, step.next)
         self._machine.add_model(self._cursor)
 
-    def fire(self, state: str, trigger: str) -> Fired:
+    def fire(self, state: str, trigger: str, view: LearnerView | None = None) -> Fired:
         """Fire ``trigger`` from ``state``; raise ``UnknownTrigger`` if it does not leave ``state``."""
         if state not in self.flow.steps:
             raise UnknownTrigger(f"step '{state}' is not in flow '{self.flow.id}'")
         with self._lock:
             cursor = self._cursor
-            cursor.answered = None
+            cursor.answered, cursor.sets = None, ()
+            cursor.view = view or LearnerView()
             self._machine.set_state(state, model=cursor)
             try:
                 cursor.trigger(trigger)  # type: ignore[attr-defined]
             except (MachineError, AttributeError) as error:
                 raise UnknownTrigger(f"'{trigger}' does not leave step '{state}'") from error
-            return Fired(state=cursor.state, answered=cursor.answered)
+            return Fired(state=cursor.state, answered=cursor.answered, sets=cursor.sets)
 
     def triggers_from(self, state: str) -> list[str]:
         return self._machine.get_triggers(state)
@@ -85,3 +94,21 @@ def _record_answer(option: QuizOption):  # noqa: ANN202 - a transitions callback
         event.model.answered = option
 
     return callback
+
+
+def _record_sets(choice: Choice):  # noqa: ANN202 - a transitions callback
+    """Registry entry ``set``: the variables a choice stores on the learner."""
+
+    def callback(event) -> None:  # noqa: ANN001
+        event.model.sets = choice.sets
+
+    return callback
+
+
+def _condition(condition: Condition):  # noqa: ANN202 - a transitions condition
+    """A registry condition (``bot.flows.conditions``) bound to its YAML argument."""
+
+    def check(event) -> bool:  # noqa: ANN001
+        return holds(condition.name, condition.argument, event.model.view)
+
+    return check

@@ -40,11 +40,46 @@ class Translated:
         return cls(tuple(texts.items()))
 
 
+@dataclass(frozen=True, slots=True)
+class Say:
+    """One message of a step: the same for everyone, or varying with the learner's business.
+
+    ``variants`` pairs a business id (or ``"default"``) with its text; ``default`` is always there.
+    """
+
+    variants: tuple[tuple[str, Translated], ...]
+
+    def get(self, lang: str, business: str = "") -> str:
+        chosen = dict(self.variants)
+        return chosen.get(business, chosen["default"]).get(lang)
+
+    @property
+    def texts(self) -> tuple[Translated, ...]:
+        return tuple(text for _, text in self.variants)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Condition:
+    """A named test from the registry in ``bot.flows.conditions`` with its argument from YAML."""
+
+    name: str
+    argument: object
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Branch:
+    """``next`` is taken when every condition holds (no conditions: the default way on)."""
+
+    conditions: tuple[Condition, ...]
+    next: str
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Choice:
     id: str
     label: Translated
     next: str
+    sets: tuple[tuple[str, str], ...] = ()  # action ``set``: learner variables this choice stores
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -77,11 +112,12 @@ class StepMedia:
 class Step:
     id: str
     kind: StepKind = StepKind.LESSON
-    say: tuple[Translated, ...] = ()
+    say: tuple[Say, ...] = ()
     media: StepMedia | None = None
     choices: tuple[Choice, ...] = ()
     quiz: Quiz | None = None
     next: str = ""  # after a quiz answer, or straight on when there are no choices
+    branch: tuple[Branch, ...] = ()  # straight on, the first branch whose conditions hold
     end: bool = False
     line: int = 0  # where the step starts in its YAML file (for messages)
 
@@ -94,11 +130,76 @@ class Flow:
     short_title: Translated
     start: str
     steps: Mapping[str, Step]
+    migrate: Mapping[str, str] = field(default_factory=dict)  # old step id -> step of this version
     source: str = ""  # the YAML file it came from
 
     @property
     def max_score(self) -> int:
         return sum(step.quiz.points for step in self.steps.values() if step.quiz)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BusinessType:
+    id: str
+    label: Translated
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Level:
+    id: str
+    label: Translated
+    below_percent: int | None = None  # None: the top level
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Area:
+    id: str
+    title: Translated
+    module: str  # the module the action plan's button starts
+    next_step: Translated
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CheckOption:
+    id: str
+    label: Translated
+    points: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CheckQuestion:
+    id: str
+    area: str
+    kind: str  # knowledge | practice
+    question: Translated
+    options: tuple[CheckOption, ...]
+
+    @property
+    def max_points(self) -> int:
+        return max(option.points for option in self.options)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CheckUp:
+    id: str
+    version: int
+    title: Translated
+    short_title: Translated
+    intro: Translated
+    time_limit_seconds: int
+    warnings_seconds: tuple[int, ...]
+    pass_percent: int
+    retake_after_seconds: int
+    levels: tuple[Level, ...]
+    areas: tuple[Area, ...]
+    questions: tuple[CheckQuestion, ...]
+    source: str = ""
+
+    def level_for(self, percent: float) -> Level:
+        for level in self.levels:
+            if level.below_percent is None or percent < level.below_percent:
+                return level
+        return self.levels[-1]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -108,9 +209,18 @@ class Course:
     modules: tuple[str, ...]
     flows: Mapping[str, Flow]
     texts: Mapping[str, Translated] = field(default_factory=dict)
+    business_types: tuple[BusinessType, ...] = ()
+    checkup: CheckUp | None = None
 
     def text(self, key: str, lang: str) -> str:
         return self.texts[key].get(lang)
+
+    def business_label(self, business: str, lang: str) -> str:
+        for kind in self.business_types:
+            if kind.id == business:
+                label = kind.label.get(lang)
+                return label[:1].lower() + label[1:]
+        return ""
 
 
 SYSTEM_TEXT_KEYS = (
@@ -120,4 +230,9 @@ SYSTEM_TEXT_KEYS = (
     "correct_prefix", "wrong_prefix",
     "label_yes", "label_no", "label_menu", "label_next_module", "label_continue", "label_choose",
     "label_italian", "label_english",
+    "choose_business", "business_set", "review_intro", "review_done",
+    "checkup_offer", "checkup_confirm", "checkup_started", "checkup_warning", "checkup_timeout",
+    "checkup_result", "checkup_area_line", "checkup_plan_intro", "checkup_plan_line", "checkup_wait",
+    "checkup_in_progress", "label_start_checkup", "label_not_now", "label_review",
+    "certificate_ready", "certificate_not_yet", "certificate_caption",
 )

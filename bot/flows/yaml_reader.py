@@ -89,7 +89,7 @@ class NodeReader:
         value = self.scalar(node, where=where)
         if value is None:
             return None
-        if not value or not all(c.islower() or c.isdigit() or c == "_" for c in value) or value[0].isdigit():
+        if not value or not all(c.islower() or c.isdigit() or c == "_" for c in value) or not value[0].isalpha():
             self.problem(node, f"{where} '{value}' is not a valid id",
                          "use lowercase letters, digits and '_', starting with a letter")
             return None

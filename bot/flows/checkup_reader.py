@@ -1,0 +1,141 @@
+"""``checkup.yaml`` -> a validated ``CheckUp`` (the timed final test), problems with positions."""
+
+from __future__ import annotations
+
+import yaml
+
+from bot.flows.flow_reader import LABEL_MAX_CHARS, QUESTION_MAX_CHARS, label, text
+from bot.flows.spec import Area, CheckOption, CheckQuestion, CheckUp, Level
+from bot.flows.yaml_reader import NodeReader
+
+NEXT_STEP_MAX_CHARS = 300
+KINDS = ("knowledge", "practice")
+MAX_POINTS = 2
+
+
+def read_checkup(reader: NodeReader, root: yaml.Node, modules: tuple[str, ...]) -> CheckUp | None:
+    keys = ("checkup", "version", "title", "short_title", "intro", "time_limit_seconds", "warnings_seconds",
+            "pass_percent", "retake_after_seconds", "levels", "areas", "questions")
+    fields = reader.mapping(root, where="the check-up", required=keys)
+    if fields is None or any(key not in fields for key in keys):
+        return None
+    checkup_id = reader.identifier(fields["checkup"], where="checkup id")
+    version = reader.integer(fields["version"], where="version", minimum=1)
+    limit = reader.integer(fields["time_limit_seconds"], where="time_limit_seconds", minimum=1)
+    warnings = []
+    for node in reader.sequence(fields["warnings_seconds"], where="warnings_seconds") or []:
+        value = reader.integer(node, where="a warning time", minimum=1)
+        if value is not None and limit is not None and value >= limit:
+            reader.problem(node, f"a warning at {value}s remaining is not within the {limit}s limit",
+                           "use fewer seconds than time_limit_seconds")
+        elif value is not None:
+            warnings.append(value)
+    pass_percent = reader.integer(fields["pass_percent"], where="pass_percent")
+    retake = reader.integer(fields["retake_after_seconds"], where="retake_after_seconds")
+    levels = _levels(reader, fields["levels"])
+    areas = _areas(reader, fields["areas"], modules)
+    questions = _questions(reader, fields["questions"], {area.id for area in areas})
+    for area in areas:
+        if not any(q.area == area.id for q in questions):
+            reader.problem(fields["areas"], f"area '{area.id}' has no questions", "add questions or remove it")
+    parts = (checkup_id, version, limit, pass_percent, retake,
+             text(reader, fields["title"], "title", 200), label(reader, fields["short_title"], "short_title"),
+             text(reader, fields["intro"], "intro", QUESTION_MAX_CHARS * 4))
+    if reader.problems or None in parts or not levels or not areas or not questions:
+        return None
+    checkup_id, version, limit, pass_percent, retake, title, short_title, intro = parts
+    return CheckUp(id=checkup_id, version=version, title=title, short_title=short_title,  # type: ignore[arg-type]
+                   intro=intro, time_limit_seconds=limit, warnings_seconds=tuple(sorted(warnings, reverse=True)),
+                   pass_percent=pass_percent, retake_after_seconds=retake, levels=levels,  # type: ignore[arg-type]
+                   areas=areas, questions=questions, source=reader.file)
+
+
+def _levels(reader: NodeReader, node: yaml.Node) -> tuple[Level, ...]:
+    levels: list[Level] = []
+    items = reader.sequence(node, where="levels") or []
+    for index, item in enumerate(items):
+        fields = reader.mapping(item, where="a level", required=("id", "label"), optional=("below_percent",))
+        if not fields or len(fields) < 2:
+            continue
+        bound = reader.integer(fields["below_percent"], where="below_percent") if "below_percent" in fields else None
+        last = index == len(items) - 1
+        if last != (bound is None):
+            reader.problem(item, "only the last level has no below_percent",
+                           "give every level but the last a below_percent, in increasing order")
+        if bound is not None and levels and levels[-1].below_percent is not None and bound <= levels[-1].below_percent:
+            reader.problem(item, "levels must go from the lowest to the highest", "order them by below_percent")
+        level_id = reader.identifier(fields["id"], where="level id")
+        level_label = label(reader, fields["label"], "level label")
+        if level_id and level_label:
+            levels.append(Level(id=level_id, label=level_label, below_percent=bound))
+    return tuple(levels)
+
+
+def _areas(reader: NodeReader, node: yaml.Node, modules: tuple[str, ...]) -> tuple[Area, ...]:
+    areas: list[Area] = []
+    for item in reader.sequence(node, where="areas") or []:
+        fields = reader.mapping(item, where="an area", required=("id", "title", "module", "next_step"))
+        if not fields or len(fields) < 4:
+            continue
+        area_id = reader.identifier(fields["id"], where="area id")
+        module = reader.identifier(fields["module"], where="area module")
+        if module and module not in modules:
+            reader.problem(fields["module"], f"area '{area_id}' points to the module '{module}', "
+                           "which is not in course.yaml", f"use one of: {', '.join(modules)}")
+        title = text(reader, fields["title"], f"area '{area_id}' title", LABEL_MAX_CHARS * 3)
+        next_step = text(reader, fields["next_step"], f"area '{area_id}' next_step", NEXT_STEP_MAX_CHARS,
+                         "an action-plan line")
+        if area_id in {a.id for a in areas}:
+            reader.problem(item, f"area '{area_id}' is defined twice", "keep one")
+        elif area_id and module and title and next_step:
+            areas.append(Area(id=area_id, title=title, module=module, next_step=next_step))
+    return tuple(areas)
+
+
+def _questions(reader: NodeReader, node: yaml.Node, area_ids: set[str]) -> tuple[CheckQuestion, ...]:
+    questions: list[CheckQuestion] = []
+    for item in reader.sequence(node, where="questions") or []:
+        fields = reader.mapping(item, where="a question", required=("id", "area", "kind", "question", "options"))
+        if not fields or len(fields) < 5:
+            continue
+        question_id = reader.identifier(fields["id"], where="question id")
+        where = f"question '{question_id}'"
+        area = reader.identifier(fields["area"], where=f"{where} area")
+        if area and area not in area_ids:
+            reader.problem(fields["area"], f"{where} is in the unknown area '{area}'",
+                           f"use one of: {', '.join(sorted(area_ids))}")
+        kind = reader.scalar(fields["kind"], where=f"{where} kind")
+        if kind not in KINDS:
+            reader.problem(fields["kind"], f"{where} has the kind '{kind}'", "use knowledge or practice")
+        question = text(reader, fields["question"], f"{where} text", QUESTION_MAX_CHARS,
+                        "a WhatsApp button message body")
+        options = _options(reader, fields["options"], where)
+        if kind == "knowledge" and options and sum(o.points == MAX_POINTS for o in options) != 1:
+            reader.problem(fields["options"], f"{where} is a knowledge question without exactly one right answer",
+                           f"give the right option points: {MAX_POINTS} and the others 0")
+        if question_id in {q.id for q in questions}:
+            reader.problem(item, f"question id '{question_id}' is used twice", "rename one")
+        elif question_id and area in area_ids and kind in KINDS and question and options:
+            questions.append(CheckQuestion(id=question_id, area=area, kind=kind,  # type: ignore[arg-type]
+                                           question=question, options=options))
+    return tuple(questions)
+
+
+def _options(reader: NodeReader, node: yaml.Node, where: str) -> tuple[CheckOption, ...]:
+    items = reader.sequence(node, where=f"{where} options") or []
+    if not 2 <= len(items) <= 3:
+        reader.problem(node, f"{where} has {len(items)} options", "offer 2 or 3 (WhatsApp shows 3 buttons)")
+    options: list[CheckOption] = []
+    for item in items:
+        fields = reader.mapping(item, where=f"{where} option", required=("id", "label", "points"))
+        if not fields or len(fields) < 3:
+            continue
+        option_id = reader.identifier(fields["id"], where=f"{where} option id")
+        option_label = label(reader, fields["label"], f"{where} option '{option_id}' label")
+        points = reader.integer(fields["points"], where=f"{where} option '{option_id}' points")
+        if points is not None and points > MAX_POINTS:
+            reader.problem(fields["points"], f"{where} option '{option_id}' gives {points} points",
+                           f"use 0 to {MAX_POINTS}")
+        if option_id and option_label and points is not None:
+            options.append(CheckOption(id=option_id, label=option_label, points=min(points, MAX_POINTS)))
+    return tuple(options)
