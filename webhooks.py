@@ -17,9 +17,9 @@ from flask import Flask, Response, request
 
 from bot import embedded_redis, inbound, security
 from bot.dispatch import ConcurrencyError, Dispatcher, Handled, Notify
-from bot.engine import Engine
 from bot.events import Channel
-from bot.flows.loader import load_course
+from bot.flows.loader import course_files
+from bot.releases import Registry
 from bot.store import Store
 from config.logs import configure_logging
 from config.settings import Settings
@@ -33,21 +33,24 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
                notify: Notify | None = None) -> Flask:
     settings = settings or Settings.from_env()
     configure_logging()
-    course = load_course(settings.flows_dir)  # refuses to start on a broken flow, naming file and line
+    files = course_files(settings.flows_dir)
     client = redis_client or redis.Redis.from_url(redis_url(settings), socket_timeout=5,
                                                   socket_connect_timeout=2, health_check_interval=30)
+    # refuses to start on a broken course (FlowError names file, line and fix); serves the live release
+    registry = Registry.open(client, files, folder=str(settings.flows_dir))
     if notify is None:
         from bot import jobs  # configures the Dramatiq broker on the same Redis
 
         notify = jobs.deliver.send
     store = Store(client, dedup_ttl_seconds=settings.dedup_ttl_seconds,
                   dedup_max_ids=settings.dedup_max_ids_per_learner)
-    dispatcher = Dispatcher(store=store, engine=Engine(course), notify=notify,
+    dispatcher = Dispatcher(store=store, engines=registry, notify=notify,
                             commit_retries=settings.commit_retries)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.extensions["bottega"] = {"settings": settings, "dispatcher": dispatcher, "redis": client}
+    app.extensions["bottega"] = {"settings": settings, "dispatcher": dispatcher, "redis": client,
+                                 "registry": registry}
 
     @app.get("/webhook")
     def handshake() -> Response:

@@ -24,6 +24,7 @@ from bot.events import Channel, EventKind, InboundEvent
 from bot.flows.spec import Course
 from bot.keys import LearnerPart, learner_key
 from bot.outbound.display import Shown, describe
+from bot.releases import FixedRegistry
 from bot.store import Store
 from config.settings import Settings
 
@@ -44,7 +45,7 @@ class Chat:
     def __post_init__(self) -> None:
         store = Store(self.client, dedup_ttl_seconds=self.settings.dedup_ttl_seconds,
                       dedup_max_ids=self.settings.dedup_max_ids_per_learner)
-        self.dispatcher = Dispatcher(store=store, engine=Engine(self.course), notify=self._show,
+        self.dispatcher = Dispatcher(store=store, engines=FixedRegistry(Engine(self.course)), notify=self._show,
                                      commit_retries=self.settings.commit_retries)
 
     @property

@@ -39,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     check = flow_commands.add_parser("check", help="validate the flows; list every problem")
     check.add_argument("path", nargs="?", default=None, help="the flows folder (default: flows/)")
 
+    for name, help_text in (("publish", "make the flows folder the live course for every process"),
+                            ("diff", "what publishing would change for learners on the live course")):
+        command = flow_commands.add_parser(name, help=help_text)
+        command.add_argument("path", nargs="?", default=None, help="the flows folder (default: flows/)")
+
     fake = commands.add_parser("fake-graph", help="run the fake Graph API on loopback")
     fake.add_argument("--port", type=int, default=0)
 
@@ -61,8 +66,10 @@ def _run(args: argparse.Namespace) -> int:
         from bot.devserver import send_one
 
         return send_one(args.text, Channel(args.channel), args.user, args.url)
-    if args.command == "flows":
+    if args.command == "flows" and args.flows_command == "check":
         return _flows_check(args.path)
+    if args.command == "flows" and args.flows_command in ("publish", "diff"):
+        return _flows_release(args.flows_command, args.path)
     if args.command == "fake-graph":
         from bot import fake_graph
 
@@ -133,6 +140,41 @@ def _flows_check(path: str | None) -> int:
     steps = sum(len(flow.steps) for flow in course.flows.values())
     print(f"OK: {len(course.flows)} flow(s), {steps} steps, {len(course.texts)} system texts in {folder}")
     return 0
+
+
+def _flows_release(command: str, path: str | None) -> int:
+    import redis
+
+    from bot import embedded_redis, releases
+    from bot.flows.loader import course_files
+    from bot.flows.problems import FlowError
+
+    settings = _dev_settings()
+    folder = Path(path) if path else settings.flows_dir
+    server = None if settings.redis_url else embedded_redis.start(settings.var_dir / "redis")
+    client = redis.Redis.from_url(settings.redis_url or server.url)  # type: ignore[union-attr]
+    try:
+        files = course_files(folder)
+        if command == "publish":
+            published = releases.publish(client, files, folder=str(folder))
+            if published.unchanged:
+                print(f"Nothing to publish: release {published.release} is already this folder.")
+            else:
+                print(f"Published release {published.release}; changed modules: "
+                      f"{', '.join(published.changed) or 'none'}. Every process serves it from its next message.")
+            return 0
+        report = releases.diff(client, files, folder=str(folder))
+        print(releases.describe_diff(report))
+        return 0
+    except FlowError as error:
+        for problem in error.problems:
+            print(problem)
+        print(f"{len(error.problems)} problem(s): nothing was published.", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+        if server is not None and server.process is not None:
+            server.stop()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 from bot import outbound
 from bot.engine import Engine
@@ -31,6 +32,12 @@ from bot.store import CommitResult, Store
 log = logging.getLogger(__name__)
 
 Notify = Callable[[str], None]  # "learner <id> has replies waiting in the outbox"
+
+
+class EngineSource(Protocol):
+    """Gives the engine for a course release (``bot.releases.Registry``, or a fixed one)."""
+
+    def engine_for(self, release: str) -> Engine: ...
 
 
 class Handled(str, Enum):
@@ -47,7 +54,7 @@ class ConcurrencyError(Exception):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Dispatcher:
     store: Store
-    engine: Engine
+    engines: EngineSource
     notify: Notify
     commit_retries: int = 50
 
@@ -68,7 +75,7 @@ class Dispatcher:
                 return Handled.DUPLICATE
             before = snapshot.progress or Progress.new(event, now_ms)
             progress = _with_identity(before, event, now_ms)
-            outcome = self.engine.step(progress, event)
+            outcome = self.engines.engine_for(snapshot.release).step(progress, event)
             items = outbox_items(outcome.progress, outcome.replies, event, now_ms)
             result = self.store.commit(outcome.progress, expected_rev=before.rev, message_id=message_id,
                                        now_ms=now_ms, outbox_items=items)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from bot.events import EventKind, InboundEvent
@@ -49,9 +50,26 @@ def normalise(text: str) -> str:
 
 
 class Engine:
-    def __init__(self, course: Course):
+    """The live course plus every older module version a learner may still be on.
+
+    Machines are built here, once per (module, version); ``machines`` lets a rebuilt engine reuse the
+    ones an earlier engine built (a (module, version) pair never changes content once published).
+    """
+
+    def __init__(self, course: Course, *, older: Iterable[Flow] = (),
+                 machines: Mapping[tuple[str, int], FlowMachine] | None = None):
         self.course = course
-        self.machines = {flow_id: FlowMachine(flow) for flow_id, flow in course.flows.items()}
+        self.flows: dict[tuple[str, int], Flow] = {(f.id, f.version): f for f in older}
+        self.flows.update({(f.id, f.version): f for f in course.flows.values()})
+        built = machines or {}
+        self.machines = {key: built.get(key) or FlowMachine(flow) for key, flow in self.flows.items()}
+
+    def flow_for(self, flow_id: str, version: int) -> Flow | None:
+        """The version a learner is on; the live one if that version is unknown here (never published)."""
+        return self.flows.get((flow_id, version)) or self.course.flows.get(flow_id)
+
+    def machine_for(self, flow: Flow) -> FlowMachine:
+        return self.machines[(flow.id, flow.version)]
 
     def step(self, progress: Progress, event: InboundEvent) -> Outcome:
         turn = _Turn(self, progress)
@@ -91,7 +109,7 @@ class _Turn:
         return self.text(key)
 
     def flow(self) -> Flow | None:
-        return self.course.flows.get(self.p.flow)
+        return self.engine.flow_for(self.p.flow, self.p.flow_version) if self.p.flow else None
 
     def current_step(self) -> Step | None:
         flow = self.flow()
@@ -300,8 +318,9 @@ class _Turn:
         self.enter(flow.steps[flow.start])
 
     def advance(self, flow_id: str, step_id: str, trigger: str) -> None:
-        flow = self.course.flows[flow_id]
-        machine = self.engine.machines[flow_id]
+        flow = self.flow()
+        assert flow is not None and flow.id == flow_id  # options() only offers the current module's ids
+        machine = self.engine.machine_for(flow)
         try:
             fired = machine.fire(step_id, trigger, self.view(flow))
         except UnknownTrigger:
@@ -330,6 +349,7 @@ class _Turn:
         flow = self.flow()
         assert flow is not None
         for _ in range(MAX_AUTO_STEPS):
+            flow, step = self.take_over(flow, step)
             self.p = self.p.with_changes(step=step.id)
             if step.end:
                 self.finish_module(flow, step)
@@ -337,8 +357,23 @@ class _Turn:
             self.show_step(step)
             if step.choices or step.quiz:
                 return
-            step = flow.steps[self.engine.machines[flow.id].fire(step.id, AUTO, self.view(flow)).state]
+            step = flow.steps[self.engine.machine_for(flow).fire(step.id, AUTO, self.view(flow)).state]
         self.show_menu()
+
+    def take_over(self, flow: Flow, step: Step) -> tuple[Flow, Step]:
+        """At a step boundary, move a learner on an older version to the live one.
+
+        The live version takes over when it has the same step id, or maps the old step with
+        ``migrate``; otherwise the learner goes on in the version they started.
+        """
+        live = self.course.flows.get(flow.id)
+        if live is None or live.version == flow.version:
+            return flow, step
+        target = step.id if step.id in live.steps else live.migrate.get(step.id, "")
+        if not target:
+            return flow, step
+        self.p = self.p.with_changes(flow_version=live.version)
+        return live, live.steps[target]
 
     def finish_module(self, flow: Flow, step: Step) -> None:
         done = self.p.modules_done + ([flow.id] if flow.id not in self.p.modules_done else [])

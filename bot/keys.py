@@ -26,6 +26,17 @@ def learner_key(learner_id: str, part: LearnerPart) -> str:
     return f"{PREFIX}:{{{learner_id}}}:{LearnerPart(part).value}"
 
 
+def learner_key_pattern(part: LearnerPart) -> str:
+    """A SCAN pattern matching ``part`` of every learner (admin tools and recovery, never per message)."""
+    return f"{PREFIX}:{{*}}:{LearnerPart(part).value}"
+
+
+def learner_id_of(key: str | bytes) -> str:
+    """The learner id inside a key built by ``learner_key``."""
+    text = key.decode() if isinstance(key, bytes) else key
+    return text[text.index("{") + 1:text.rindex("}")]
+
+
 def global_key(name: str) -> str:
     """Keys that belong to no learner (flow registry, counters): ``bottega:<name>``."""
     return f"{PREFIX}:{name}"

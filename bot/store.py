@@ -16,7 +16,7 @@ from enum import Enum
 import redis
 
 from bot.events import InboundEvent
-from bot.keys import LearnerPart, learner_key
+from bot.keys import LearnerPart, global_key, learner_key
 from bot.progress import Progress
 
 _COMMIT = """
@@ -39,6 +39,9 @@ return redis.call('LLEN', KEYS[3])
 """
 
 
+LIVE_RELEASE_KEY = global_key("course:live")  # written by bot.releases.publish
+
+
 class CommitResult(str, Enum):
     COMMITTED = "committed"
     CONFLICT = "conflict"  # someone else committed for this learner first: reload and redo the turn
@@ -50,6 +53,7 @@ class Snapshot:
     progress: Progress | None
     seen: bool  # the inbound message id was handled already
     outbox_length: int
+    release: str = ""  # the live course release (bot.releases), read in the same round trip
 
 
 class Store:
@@ -60,14 +64,16 @@ class Store:
         self._commit = client.register_script(_COMMIT)
 
     def load(self, learner_id: str, message_id: str) -> Snapshot:
-        """One round trip: the progress hash, whether ``message_id`` was seen, the outbox length."""
+        """One round trip: the progress hash, whether ``message_id`` was seen, the outbox length, and
+        the live course release."""
         pipe = self.client.pipeline(transaction=False)
         pipe.hgetall(learner_key(learner_id, LearnerPart.PROGRESS))
         pipe.zscore(learner_key(learner_id, LearnerPart.SEEN), message_id or "-")
         pipe.llen(learner_key(learner_id, LearnerPart.OUTBOX))
-        raw, seen, outbox_length = pipe.execute()
+        pipe.get(LIVE_RELEASE_KEY)
+        raw, seen, outbox_length, release = pipe.execute()
         return Snapshot(progress=Progress.from_hash(raw), seen=bool(message_id) and seen is not None,
-                        outbox_length=int(outbox_length))
+                        outbox_length=int(outbox_length), release=release.decode() if release else "")
 
     def commit(self, progress: Progress, *, expected_rev: int, message_id: str, now_ms: int,
                outbox_items: list[dict]) -> CommitResult:
