@@ -18,11 +18,12 @@ import time
 import uuid
 from pathlib import Path
 
+import redis
 import requests
 
-from bot import embedded_redis, fake_graph, security
+from bot import embedded_redis, fake_graph, releases, security
 from bot.events import Channel
-from bot.flows.loader import load_course
+from bot.flows.loader import course_files, load_course
 from bot.flows.problems import FlowError
 from bot.outbound.display import describe
 from config.settings import PROJECT_ROOT, Settings
@@ -79,13 +80,17 @@ def serve() -> int:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
         (settings.var_dir / STATE_FILE).write_text(json.dumps({"webhook": webhook, "graph": graph_url}))
         _print_banner(webhook, graph_url, redis_url, list(processes))
+        watcher = FlowWatcher(settings.flows_dir, redis.Redis.from_url(redis_url))
+        watcher.publish()
         while not stopping:
             for name, process in processes.items():
                 if process.poll() is not None:
                     print(f"bottega: the '{name}' process exited with {process.returncode}; stopping.",
                           file=sys.stderr)
                     stopping = True
+            watcher.poll()
             time.sleep(0.2)
+        watcher.client.close()
     finally:
         _stop_processes(processes)
         if fake:
@@ -95,6 +100,37 @@ def serve() -> int:
         (settings.var_dir / STATE_FILE).unlink(missing_ok=True)
     print("Bottega stopped (processes, fake Graph API and embedded Redis).")
     return 0
+
+
+class FlowWatcher:
+    """Dev mode: publish the flows folder whenever a YAML file in it is saved."""
+
+    def __init__(self, folder: Path, client: redis.Redis):
+        self.folder, self.client = folder, client
+        self.fingerprint = self._fingerprint()
+        self.checked_at = 0.0
+
+    def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
+        return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(self.folder.glob("*.yaml")))
+
+    def poll(self) -> None:
+        if time.monotonic() - self.checked_at < 1.0:
+            return
+        self.checked_at = time.monotonic()
+        fingerprint = self._fingerprint()
+        if fingerprint != self.fingerprint:
+            self.fingerprint = fingerprint
+            self.publish()
+
+    def publish(self) -> None:
+        try:
+            published = releases.publish(self.client, course_files(self.folder), folder=str(self.folder))
+        except FlowError as error:
+            print(f"bottega: flows not published, still serving the last good version:\n{error}", flush=True)
+            return
+        if not published.unchanged:
+            print(f"bottega: published flows as release {published.release} "
+                  f"(changed: {', '.join(published.changed) or 'texts only'})", flush=True)
 
 
 def _print_banner(webhook: str, graph_url: str, redis_url: str, names: list[str]) -> None:

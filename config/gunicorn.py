@@ -17,3 +17,6 @@ keepalive = 5
 accesslog = None  # access lines would carry nothing useful and cost time; the app logs per batch
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# gunicorn 27 opens a control socket at one fixed path per user (~/.gunicorn/gunicorn.ctl), shared by
+# every gunicorn on the machine (dev server, tests, benchmark); we do not use it, so we do not open it.
+control_socket_disable = True
