@@ -15,7 +15,7 @@ import logging
 import redis
 from flask import Flask, Response, request
 
-from bot import embedded_redis, inbound, security
+from bot import certificate_routes, embedded_redis, inbound, security
 from bot.dispatch import ConcurrencyError, Dispatcher, Handled, Notify
 from bot.events import Channel
 from bot.flows.loader import course_files
@@ -37,7 +37,8 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     client = redis_client or redis.Redis.from_url(redis_url(settings), socket_timeout=5,
                                                   socket_connect_timeout=2, health_check_interval=30)
     # refuses to start on a broken course (FlowError names file, line and fix); serves the live release
-    registry = Registry.open(client, files, folder=str(settings.flows_dir))
+    registry = Registry.open(client, files, folder=str(settings.flows_dir),
+                             public_base_url=settings.public_base_url)
     if notify is None:
         from bot import jobs  # configures the Dramatiq broker on the same Redis
 
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["bottega"] = {"settings": settings, "dispatcher": dispatcher, "redis": client,
                                  "registry": registry}
+    app.register_blueprint(certificate_routes.blueprint(client))  # /certificates/<token>.pdf, /verify/<code>
 
     @app.get("/webhook")
     def handshake() -> Response:

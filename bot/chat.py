@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import TextIO
 
 import redis
 
+from bot import timers
 from bot.dispatch import Dispatcher
 from bot.engine import Engine
 from bot.events import Channel, EventKind, InboundEvent
@@ -41,6 +43,7 @@ class Chat:
     out: TextIO
     shown_options: tuple[tuple[str, str], ...] = ()
     transcript: list[Shown] = field(default_factory=list)  # every message shown, in order
+    clock_offset_ms: int = 0  # ``advance`` moves this conversation's clock forward (tests, transcripts)
 
     def __post_init__(self) -> None:
         store = Store(self.client, dedup_ttl_seconds=self.settings.dedup_ttl_seconds,
@@ -67,7 +70,19 @@ class Chat:
         event = InboundEvent(channel=self.channel, kind=kind, user_id=self.user_id,
                              reply_from=self.reply_from, message_id=f"chat.{uuid.uuid4().hex}",
                              phone=phone, text=text, payload=payload)
-        self.dispatcher.handle(event)
+        self.dispatcher.handle(event, now_ms=self.now_ms())
+        self.fire_timers()
+
+    def now_ms(self) -> int:
+        return int(time.time() * 1000) + self.clock_offset_ms
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass on this conversation's clock, firing the timers that fall due."""
+        self.clock_offset_ms += int(seconds * 1000)
+        self.fire_timers()
+
+    def fire_timers(self) -> None:
+        timers.sweep(self.client, self.dispatcher, self.now_ms())
 
     def _show(self, learner_id: str) -> None:
         key = learner_key(learner_id, LearnerPart.OUTBOX)

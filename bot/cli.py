@@ -4,6 +4,11 @@
     bottega chat [--channel whatsapp|messenger] [--lang it|en] [--user ID]
     bottega send TEXT [--channel ...]    post one signed webhook to the running dev service
     bottega flows check [PATH]           validate the course; exit 1 listing every problem
+    bottega flows test [PATH...]         replay the golden conversations in flows/tests/
+    bottega flows graph FLOW [--format mermaid|dot] [--lang it|en]
+    bottega flows stats [PATH] [--json]  modules, lessons, questions, words, longest messages
+    bottega flows diff [PATH]            what publishing would change for learners on the live course
+    bottega flows publish [PATH]         make the folder the live course for every process
     bottega fake-graph [--port N]        the fake Graph API alone
 """
 
@@ -39,6 +44,16 @@ def main(argv: list[str] | None = None) -> int:
     check = flow_commands.add_parser("check", help="validate the flows; list every problem")
     check.add_argument("path", nargs="?", default=None, help="the flows folder (default: flows/)")
 
+    test = flow_commands.add_parser("test", help="replay the golden conversations (default: flows/tests/)")
+    test.add_argument("paths", nargs="*", help="transcript files or folders")
+    graph = flow_commands.add_parser("graph", help="draw a module as a Mermaid or Graphviz graph")
+    graph.add_argument("flow", help="the module id, e.g. m1_contatto")
+    graph.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
+    graph.add_argument("--lang", choices=["it", "en"], default="it")
+    stats = flow_commands.add_parser("stats", help="modules, lessons, questions, words, longest messages")
+    stats.add_argument("path", nargs="?", default=None, help="the flows folder (default: flows/)")
+    stats.add_argument("--json", action="store_true", help="print the numbers as JSON")
+
     for name, help_text in (("publish", "make the flows folder the live course for every process"),
                             ("diff", "what publishing would change for learners on the live course")):
         command = flow_commands.add_parser(name, help=help_text)
@@ -68,6 +83,8 @@ def _run(args: argparse.Namespace) -> int:
         return send_one(args.text, Channel(args.channel), args.user, args.url)
     if args.command == "flows" and args.flows_command == "check":
         return _flows_check(args.path)
+    if args.command == "flows" and args.flows_command in ("test", "graph", "stats"):
+        return _flows_tool(args)
     if args.command == "flows" and args.flows_command in ("publish", "diff"):
         return _flows_release(args.flows_command, args.path)
     if args.command == "fake-graph":
@@ -140,6 +157,17 @@ def _flows_check(path: str | None) -> int:
     steps = sum(len(flow.steps) for flow in course.flows.values())
     print(f"OK: {len(course.flows)} flow(s), {steps} steps, {len(course.texts)} system texts in {folder}")
     return 0
+
+
+def _flows_tool(args: argparse.Namespace) -> int:
+    from bot.flows import graph, stats, transcripts
+
+    flows_dir = _dev_settings().flows_dir
+    if args.flows_command == "test":
+        return transcripts.main(args.paths, flows_dir=flows_dir)
+    if args.flows_command == "graph":
+        return graph.main([args.flow, str(flows_dir), "--format", args.format, "--lang", args.lang])
+    return stats.main([args.path or str(flows_dir), *(["--json"] if args.json else [])])
 
 
 def _flows_release(command: str, path: str | None) -> int:

@@ -69,7 +69,9 @@ class Dispatcher:
         lid = event.learner_id
         for _ in range(self.commit_retries):
             snapshot = self.store.load(lid, message_id)
-            if snapshot.seen:
+            if snapshot.seen:  # handled before; finish what a crash may have left undone after that commit
+                if snapshot.next_timer_ms:
+                    self.store.wake_at(lid, snapshot.next_timer_ms)
                 if snapshot.outbox_length:
                     self.notify(lid)
                 return Handled.DUPLICATE
@@ -78,9 +80,14 @@ class Dispatcher:
             outcome = self.engines.engine_for(snapshot.release).step(progress, event)
             items = outbox_items(outcome.progress, outcome.replies, event, now_ms)
             result = self.store.commit(outcome.progress, expected_rev=before.rev, message_id=message_id,
-                                       now_ms=now_ms, outbox_items=items)
+                                       now_ms=now_ms, outbox_items=items, timers=outcome.timers)
             if result is CommitResult.COMMITTED:
-                self.notify(lid)
+                if outcome.timers:
+                    self.store.wake_at(lid, min(due for due, _ in outcome.timers))
+                for certificate in outcome.certificates:
+                    self.store.save_certificate(certificate)
+                if items:
+                    self.notify(lid)
                 log.info("turn learner=%s kind=%s replies=%d", learner_ref(lid), event.kind.value,
                          len(outcome.replies))
                 return Handled.PROCESSED
@@ -91,13 +98,16 @@ class Dispatcher:
 
 
 def _with_identity(progress: Progress, event: InboundEvent, now_ms: int) -> Progress:
-    """Refresh what the platform tells us on every message: where to reply from, phone, name."""
+    """Refresh what the platform tells us on every message: where to reply from, phone, name.
+
+    A clock event (TIMER) is not a learner's message: it does not reopen WhatsApp's service window.
+    """
     return progress.with_changes(
         phone=event.phone or progress.phone,
         name=event.profile_name or progress.name,
         reply_from=event.reply_from or progress.reply_from,
         updated_at_ms=now_ms,
-        last_inbound_at_ms=now_ms,
+        last_inbound_at_ms=progress.last_inbound_at_ms if event.kind is EventKind.TIMER else now_ms,
     )
 
 

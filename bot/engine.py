@@ -16,6 +16,8 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from bot import checkup, review
+from bot.certificates import Certificate, new_code, new_token
 from bot.events import EventKind, InboundEvent
 from bot.flows.conditions import LearnerView
 from bot.flows.machine import AUTO, FlowMachine, UnknownTrigger
@@ -24,6 +26,8 @@ from bot.progress import Pending, Progress
 from bot.replies import Media, MediaKind, Option, Reply
 
 MAX_AUTO_STEPS = 50  # guard against a cycle of steps that move on by themselves
+MENU_MAX = 10  # a WhatsApp list shows at most 10 rows (PLATFORM.md §6)
+CERTIFICATE_FIELD_MAX_CHARS = 60  # what a learner types for the certificate's name and business name
 
 GLOBAL_WORDS = {
     "menu": "menu", "menù": "menu",
@@ -40,6 +44,8 @@ GLOBAL_WORDS = {
 class Outcome:
     progress: Progress
     replies: tuple[Reply, ...]
+    timers: tuple[tuple[int, str], ...] = ()  # (due ms, payload): clock events to schedule
+    certificates: tuple[Certificate, ...] = ()  # certificates issued in this turn, to be stored
 
 
 def normalise(text: str) -> str:
@@ -57,8 +63,9 @@ class Engine:
     """
 
     def __init__(self, course: Course, *, older: Iterable[Flow] = (),
-                 machines: Mapping[tuple[str, int], FlowMachine] | None = None):
+                 machines: Mapping[tuple[str, int], FlowMachine] | None = None, public_base_url: str = ""):
         self.course = course
+        self.public_base_url = public_base_url  # where certificates are served (PUBLIC_BASE_URL)
         self.flows: dict[tuple[str, int], Flow] = {(f.id, f.version): f for f in older}
         self.flows.update({(f.id, f.version): f for f in course.flows.values()})
         built = machines or {}
@@ -72,18 +79,22 @@ class Engine:
         return self.machines[(flow.id, flow.version)]
 
     def step(self, progress: Progress, event: InboundEvent) -> Outcome:
-        turn = _Turn(self, progress)
-        if progress.is_new:
+        turn = Turn(self, progress)
+        if event.kind is EventKind.TIMER:
+            if not progress.is_new:
+                checkup.on_timer(turn, event.payload)
+        elif progress.is_new:
             turn.welcome()
         elif event.kind is EventKind.MEDIA:
             turn.say(turn.text("media_reply"))
             turn.prompt()
         else:
             turn.handle(event)
-        return Outcome(progress=turn.p, replies=tuple(turn.replies))
+        return Outcome(progress=turn.p, replies=tuple(turn.replies), timers=tuple(turn.timers),
+                       certificates=tuple(turn.certificates))
 
 
-class _Turn:
+class Turn:
     """One message's worth of work: the progress being changed and the replies gathered."""
 
     def __init__(self, engine: Engine, progress: Progress):
@@ -91,6 +102,13 @@ class _Turn:
         self.course = engine.course
         self.p = progress
         self.replies: list[Reply] = []
+        self.timers: list[tuple[int, str]] = []
+        self.certificates: list[Certificate] = []
+
+    @property
+    def now_ms(self) -> int:
+        """The time of this turn (the dispatcher stamps it on the progress; the engine reads no clock)."""
+        return self.p.updated_at_ms
 
     # -- helpers -------------------------------------------------------------------------------
     def text(self, key: str, **values: object) -> str:
@@ -128,6 +146,14 @@ class _Turn:
         if pending in (Pending.CONFIRM_STOP, Pending.CONFIRM_RESTART):
             return [Option(id="sys:yes", title=self.label("label_yes")),
                     Option(id="sys:no", title=self.label("label_no"))]
+        if pending == Pending.CHECKUP_CONFIRM:
+            return checkup.confirm_options(self)
+        if pending in (Pending.NONE, Pending.CHECKUP) and checkup.running(self):
+            return checkup.question_options(self)
+        if pending == Pending.REVIEW:
+            return review.options(self)
+        if pending in (Pending.CERTIFICATE_NAME, Pending.CERTIFICATE_BUSINESS):
+            return []
         step = self.current_step()
         if pending == Pending.MENU or step is None:
             return self.menu_options()
@@ -144,17 +170,24 @@ class _Turn:
         return []
 
     def menu_options(self) -> list[Option]:
+        """The check-up and the modules, not-done modules first, at most ``MENU_MAX`` (a WhatsApp list)."""
         options = []
-        for flow_id in self.course.modules:
+        if self.course.checkup:
+            options.append(Option(id="sys:checkup", title=self.course.checkup.short_title.get(self.p.lang)))
+        todo = [m for m in self.course.modules if m not in self.p.modules_done]
+        done = [m for m in self.course.modules if m in self.p.modules_done]
+        for flow_id in (todo + done)[:MENU_MAX - len(options)]:
             flow = self.course.flows[flow_id]
             mark = "✓ " if flow_id in self.p.modules_done else ""
-            title = (mark + flow.short_title.get(self.p.lang))[:20]
-            options.append(Option(id=f"sys:module:{flow_id}", title=title))
+            options.append(Option(id=f"sys:module:{flow_id}", title=(mark + flow.short_title.get(self.p.lang))[:20]))
         return options
 
     def after_module_options(self) -> list[Option]:
         if self.next_module():
             return [Option(id="sys:next", title=self.label("label_next_module")),
+                    Option(id="sys:menu", title=self.label("label_menu"))]
+        if self.course.checkup:
+            return [Option(id="sys:checkup", title=self.course.checkup.short_title.get(self.p.lang)),
                     Option(id="sys:menu", title=self.label("label_menu"))]
         return [Option(id="sys:menu", title=self.label("label_menu"))]
 
@@ -176,6 +209,16 @@ class _Turn:
             self.say(self.text("stop_confirm"), self.options())
         elif pending == Pending.CONFIRM_RESTART:
             self.say(self.text("restart_confirm"), self.options())
+        elif pending == Pending.CHECKUP_CONFIRM:
+            checkup.offer(self)
+        elif pending in (Pending.NONE, Pending.CHECKUP) and checkup.running(self):
+            checkup.show_question(self)
+        elif pending == Pending.REVIEW:
+            review.show_question(self)
+        elif pending == Pending.CERTIFICATE_NAME:
+            self.say(self.text("certificate_ask_name"))
+        elif pending == Pending.CERTIFICATE_BUSINESS:
+            self.say(self.text("certificate_ask_business"))
         elif pending == Pending.MENU or self.current_step() is None:
             self.show_menu()
         else:
@@ -219,6 +262,9 @@ class _Turn:
         if words in GLOBAL_WORDS:
             getattr(self, f"on_{GLOBAL_WORDS[words]}")()
             return
+        if self.p.pending in (Pending.CERTIFICATE_NAME, Pending.CERTIFICATE_BUSINESS) and event.text.strip():
+            self.certificate_field(event.text.strip()[:CERTIFICATE_FIELD_MAX_CHARS])
+            return
         options = self.options()
         if not payload and words:
             payload = self.match_text(words, options)
@@ -227,7 +273,7 @@ class _Turn:
             self.prompt()
         elif payload in {o.id for o in options}:
             self.choose(payload)
-        elif payload.startswith(("sys:", "c:")):
+        elif payload.startswith(("sys:", "c:", "k:", "r:")):
             self.say(self.text("stale_button"))
             self.prompt()
         else:  # a referral ref, a Get Started payload or an id we never sent
@@ -252,6 +298,14 @@ class _Turn:
             self.start_module(payload.removeprefix("sys:module:"))
         elif payload == "sys:next":
             self.start_module(self.next_module())
+        elif payload == "sys:checkup":
+            checkup.offer(self)
+        elif payload == "sys:checkup:start":
+            checkup.start(self)
+        elif payload.startswith("k:"):
+            checkup.answer(self, payload)
+        elif payload.startswith("r:"):
+            review.answer(self, payload)
         elif payload == "sys:menu":
             self.show_menu()
         else:
@@ -310,6 +364,8 @@ class _Turn:
             self.p = self.p.with_changes(pending=Pending.NONE)
             self.say(self.text("resume"))
             self.show_step(step)
+            return
+        if review.due_before(self, flow_id):
             return
         answers = {**self.p.answers, flow_id: {}}
         scores = {**self.p.module_scores, flow_id: [0, flow.max_score]}
@@ -386,6 +442,35 @@ class _Turn:
         key = "module_done" if self.next_module() else "course_done"
         self.say(self.text(key, score=score, max_score=max_score, module=flow.title.get(lang)),
                  self.after_module_options())
+
+    def after_checkup(self, percent: int) -> None:
+        """After a check-up: a certificate once every module is done and the pass mark is reached."""
+        if self.p.certificate.get("code") or not checkup.passed(self):
+            return
+        if all(m in self.p.modules_done for m in self.course.modules):
+            self.p = self.p.with_changes(pending=Pending.CERTIFICATE_NAME)
+            self.say(self.text("certificate_ask_name"))
+        elif self.course.checkup:
+            self.say(self.text("certificate_not_yet", percent=self.course.checkup.pass_percent))
+
+    def certificate_field(self, value: str) -> None:
+        if self.p.pending == Pending.CERTIFICATE_NAME:
+            self.p = self.p.with_changes(pending=Pending.CERTIFICATE_BUSINESS,
+                                         certificate={**self.p.certificate, "name": value})
+            self.say(self.text("certificate_ask_business"))
+            return
+        best = max(int(r.get("percent", 0)) for r in self.p.checkup.get("history", []))
+        certificate = Certificate(code=new_code(), token=new_token(), learner_id=self.p.learner_id,
+                                  name=str(self.p.certificate.get("name", "")), business_name=value,
+                                  issued_ms=self.now_ms, score_percent=best, lang=self.p.lang)
+        self.certificates.append(certificate)
+        self.p = self.p.with_changes(pending=Pending.NONE, certificate={
+            **self.p.certificate, "business_name": value, "code": certificate.code, "issued_ms": self.now_ms})
+        base = self.engine.public_base_url.rstrip("/")
+        self.say(self.text("certificate_ready", code=certificate.code, url=f"{base}/verify/{certificate.code}"),
+                 [Option(id="sys:menu", title=self.label("label_menu"))],
+                 Media(kind=MediaKind.DOCUMENT, url=f"{base}/certificates/{certificate.token}.pdf",
+                       caption=self.text("certificate_caption"), filename="attestato-bottega.pdf"))
 
     # -- global words ----------------------------------------------------------------------------
     def on_menu(self) -> None:

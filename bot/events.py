@@ -22,6 +22,7 @@ class EventKind(str, Enum):
     MEDIA = "media"  # image, audio, video, document, sticker, location, contacts
     STATUS = "status"  # delivery status of one of our messages: recorded, never answered
     IGNORE = "ignore"  # reactions, echoes, standby, unsupported, system, edits
+    TIMER = "timer"  # a server-side clock firing for this learner (bot.timers); never from Meta
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -53,6 +53,7 @@ from bot import embedded_redis, outbox
 from bot.keys import LearnerPart, learner_key
 from bot.privacy import learner_ref
 from bot.sender import GraphClient
+from bot.timers import TimerClock
 from config.settings import ConfigError, Settings
 
 HEARTBEAT_TIMEOUT_MS = 10_000  # silent this long -> a worker is dead; see the module docstring
@@ -137,6 +138,7 @@ store = _redis_client(_url)  # the outboxes; thread-safe (a connection pool)
 broker = RedisBroker(client=_redis_client(_url), heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
                      maintenance_chance=MAINTENANCE_CHANCE)
 broker.add_middleware(OutboxRecovery())
+broker.add_middleware(TimerClock(settings, store))  # check-up clocks: bot/timers.py
 dramatiq.set_broker(broker)
 
 _local = threading.local()  # requests.Session is not thread-safe: one GraphClient per thread

@@ -17,6 +17,7 @@ class LearnerPart(str, Enum):
     OUTBOX = "outbox"  # list: rendered API calls waiting to be sent, in order
     SEND_LOCK = "sendlock"  # string: the token of the one sender draining the outbox
     DELIVERY = "delivery"  # hash: delivery facts (last status, send errors); never touched by the engine
+    TIMERS = "timers"  # sorted set: this learner's pending clock events (payload scored by due time, ms)
 
 
 def learner_key(learner_id: str, part: LearnerPart) -> str:
@@ -40,3 +41,25 @@ def learner_id_of(key: str | bytes) -> str:
 def global_key(name: str) -> str:
     """Keys that belong to no learner (flow registry, counters): ``bottega:<name>``."""
     return f"{PREFIX}:{name}"
+
+
+# Certificates (bot.certificate_store) belong to no learner's slot: they are found by code or token.
+# They share the hash tag ``{certificates}`` (placed after ``bottega:certificate:``, so learner scans
+# matching ``bottega:{*}:...`` never see them) so the MULTI that writes a record and its indexes stays
+# atomic on a Redis Cluster; certificates are few (one per graduate), so one slot holds them all.
+CERTIFICATE_PREFIX = f"{PREFIX}:certificate:{{certificates}}"
+
+
+def certificate_key(code: str) -> str:
+    """Hash: one certificate by its normalised code: ``bottega:certificate:{certificates}:code:BTG-7K4M-Q9XR``."""
+    return f"{CERTIFICATE_PREFIX}:code:{code}"
+
+
+def certificate_token_key(token: str) -> str:
+    """String: the code of the certificate whose PDF lives at ``/certificates/<token>.pdf``."""
+    return f"{CERTIFICATE_PREFIX}:token:{token}"
+
+
+def certificate_learner_key(learner_id: str) -> str:
+    """String: the code of the latest certificate issued to ``learner_id`` (so a re-request re-sends it)."""
+    return f"{CERTIFICATE_PREFIX}:learner:{learner_id}"

@@ -22,6 +22,11 @@ class Pending:
     MENU = "menu"
     CONFIRM_STOP = "confirm_stop"
     CONFIRM_RESTART = "confirm_restart"
+    CHECKUP_CONFIRM = "checkup_confirm"  # asked whether to start the timed check-up
+    CHECKUP = "checkup"  # answering the check-up's questions
+    REVIEW = "review"  # answering missed quiz questions again before the next module
+    CERTIFICATE_NAME = "certificate_name"  # typing the name for the certificate
+    CERTIFICATE_BUSINESS = "certificate_business"  # typing the business name for the certificate
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +47,9 @@ class Progress:
     answers: dict[str, dict[str, str]] = field(default_factory=dict)  # flow -> step -> option id
     module_scores: dict[str, list[int]] = field(default_factory=dict)  # flow -> [score, max score]
     modules_done: list[str] = field(default_factory=list)
+    checkup: dict[str, object] = field(default_factory=dict)  # the check-up attempt (bot.checkup)
+    review: dict[str, object] = field(default_factory=dict)  # missed questions: queue, reviewed, then
+    certificate: dict[str, object] = field(default_factory=dict)  # name, business, code once issued
     opted_out: bool = False
     opted_out_at_ms: int = 0
     reply_from: str = ""  # WhatsApp phone_number_id / Messenger Page id we answer from

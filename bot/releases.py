@@ -180,23 +180,25 @@ def _learners_by_step(client: redis.Redis) -> dict[tuple[str, int, str], int]:
 class Registry:
     """The engine for the live release, rebuilt when ``live`` moves; old module versions kept."""
 
-    def __init__(self, client: redis.Redis, engine: Engine, release: str):
+    def __init__(self, client: redis.Redis, engine: Engine, release: str, public_base_url: str = ""):
         self.client = client
+        self.public_base_url = public_base_url
         self.engine = engine
         self.release = release
         self._lock = threading.Lock()
         self._seen: set[str] = {release} if release else set()
 
     @classmethod
-    def open(cls, client: redis.Redis, files: Mapping[str, str], *, folder: str = "flows") -> Registry:
+    def open(cls, client: redis.Redis, files: Mapping[str, str], *, folder: str = "flows",
+             public_base_url: str = "") -> Registry:
         """Serve the live release; publish ``files`` first if nothing was ever published."""
         load_course_texts(files, folder=folder)  # the deployed folder must pass the check, or we refuse
         if not live_release(client):
             publish(client, files, folder=folder)
         release = live_release(client)
         engine = Engine(load_course_texts(stored_release(client, release)),
-                        older=_all_flows(client, release).values())
-        return cls(client, engine, release)
+                        older=_all_flows(client, release).values(), public_base_url=public_base_url)
+        return cls(client, engine, release, public_base_url)
 
     def engine_for(self, release: str) -> Engine:
         if not release or release == self.release:
@@ -216,7 +218,8 @@ class Registry:
                     for flow in load_course_texts(files).flows.values() if files else ():
                         older.setdefault((flow.id, flow.version), flow)
                     self._seen.add(str(number))
-            self.engine = Engine(course, older=older.values(), machines=self.engine.machines)
+            self.engine = Engine(course, older=older.values(), machines=self.engine.machines,
+                                 public_base_url=self.public_base_url)
             self.release = release
             log.info("now serving course release %s", release)
         except (FlowError, redis.RedisError, ValueError) as error:

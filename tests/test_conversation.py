@@ -90,7 +90,7 @@ def test_first_message_introduces_an_automated_tutor_and_asks_the_language_then_
     assert titles(chat) == [kind.label.get("en") for kind in course.business_types]
     tap(chat, "Hair salon")
     assert "hair salon" in said(chat, -2)
-    assert titles(chat)[0].startswith(course.flows["m1_contatto"].short_title.get("en")[:10])
+    assert titles(chat)[:2] == [course.checkup.short_title.get("en"), course.flows["m1_contatto"].short_title.get("en")]
 
 
 def test_wrong_answers_get_feedback_and_count_in_the_score(talk, course, redis_client):
@@ -189,7 +189,7 @@ def test_typing_a_label_or_number_chooses_it(talk, course, redis_client):
     assert progress_of(redis_client, chat).lang == "en"
     chat.send(kind=EventKind.TEXT, text="hardware store!")
     assert progress_of(redis_client, chat).business == "hardware"
-    chat.send(kind=EventKind.TEXT, text="1")  # number typed: the first module in the menu
+    chat.send(kind=EventKind.TEXT, text="2")  # number typed: the first module in the menu (after the check-up)
     assert progress_of(redis_client, chat).flow == "m1_contatto"
 
 

@@ -23,8 +23,8 @@ pytestmark = pytest.mark.procfile
 @pytest.fixture
 def service(tmp_path) -> Iterator[Service]:
     svc = Service(tmp_path)
-    svc.start()
     try:
+        svc.start()
         yield svc
     finally:
         svc.close()

@@ -35,6 +35,18 @@ MEDIA_KINDS = ("image", "video", "document")
 STEP_KEYS = ("kind", "say", "media", "choices", "quiz", "next", "branch", "end")
 
 
+class _References:
+    """Where each step names another (``next`` of a step, choice or branch), and which steps were damaged.
+
+    A damaged step (one with its own problems) had values dropped; the graph checks skip what such a
+    drop could make look wrong, so one mistake is reported once, not as a cascade.
+    """
+
+    def __init__(self) -> None:
+        self.named: list[tuple[str, str, yaml.Node]] = []  # (step id, target, the node naming it)
+        self.damaged: set[str] = set()
+
+
 def read_flow(reader: NodeReader, root: yaml.Node, business_ids: frozenset[str] = frozenset()) -> Flow | None:
     fields = reader.mapping(root, where="the flow", required=("flow", "version", "title", "short_title",
                                                                 "start", "steps"), optional=("migrate",))
@@ -47,11 +59,17 @@ def read_flow(reader: NodeReader, root: yaml.Node, business_ids: frozenset[str] 
     start = reader.identifier(fields["start"], where="start") if "start" in fields else None
     steps: dict[str, Step] = {}
     nodes: dict[str, yaml.Node] = {}
+    references = _References()
     step_list = reader.sequence(fields["steps"], where="steps") if "steps" in fields else None
     for node in step_list or []:
+        before = len(reader.problems)
         step = _step(reader, node, business_ids)
         if step is None:
+            references.damaged.add("")  # a step was dropped altogether: reachability is unreliable
             continue
+        if len(reader.problems) > before:
+            references.damaged.add(step.id)
+        _collect_references(step.id, node, references)
         if step.id in steps:
             reader.problem(node, f"step id '{step.id}' is used twice", "give each step its own id")
             continue
@@ -60,7 +78,7 @@ def read_flow(reader: NodeReader, root: yaml.Node, business_ids: frozenset[str] 
     if start and steps and start not in steps:
         reader.problem(fields["start"], f"start names the step '{start}', which does not exist",
                        _known("start at", steps))
-    _check_graph(reader, steps, nodes, start)
+    _check_graph(reader, steps, nodes, start, references)
     migrate = _migrate(reader, fields["migrate"], steps) if "migrate" in fields else {}
     if reader.problems or None in (flow_id, version, title, short_title, start):
         return None
@@ -259,12 +277,12 @@ def _branch(reader: NodeReader, node: yaml.Node, where: str) -> tuple[Branch, ..
             continue
         target = reader.identifier(fields["next"], where=f"{where} branch next")
         conditions = _conditions(reader, fields["when"], where) if "when" in fields else ()
-        if not conditions and index != len(items) - 1:
+        if "when" not in fields and index != len(items) - 1:
             reader.problem(item, f"{where} has a branch without 'when' before the last one",
                            "only the last branch may be the default (no 'when')")
         if target:
             branches.append(Branch(conditions=conditions, next=target))
-    if branches and branches[-1].conditions:
+    if items and isinstance(items[-1], yaml.MappingNode) and any(k.value == "when" for k, _ in items[-1].value):
         reader.problem(node, f"{where} has no default branch", "end the list with a branch that has only 'next:'")
     return tuple(branches)
 
@@ -307,20 +325,34 @@ def _migrate(reader: NodeReader, node: yaml.Node, steps: dict[str, Step]) -> dic
     return mapping
 
 
+def _collect_references(step_id: str, node: yaml.Node, references: _References) -> None:
+    """Every ``next:`` value node under this step (its own, its choices', its branches')."""
+    if not isinstance(node, yaml.MappingNode):
+        return
+    for key, value in node.value:
+        if key.value == "next" and isinstance(value, yaml.ScalarNode):
+            references.named.append((step_id, value.value, value))
+        elif key.value in ("choices", "branch") and isinstance(value, yaml.SequenceNode):
+            for item in value.value:
+                _collect_references(step_id, item, references)
+
+
 def _check_graph(reader: NodeReader, steps: dict[str, Step], nodes: dict[str, yaml.Node],
-                 start: str | None) -> None:
+                 start: str | None, references: _References) -> None:
     """References must exist, every step must be reachable from start, and none may be a dead end."""
+    for step_id, target, node in references.named:
+        if target not in steps and step_id in steps:
+            reader.problem(node, f"step '{step_id}' leads to '{target}', which does not exist",
+                           _known("point it at", steps))
     for step in steps.values():
         node = nodes.get(step.id)
-        for target in targets(step):
-            if target not in steps:
-                reader.problem(node, f"step '{step.id}' leads to '{target}', which does not exist",
-                               _known("point it at", steps))
+        if step.id in references.damaged:
+            continue
         if not step.end and not step.choices and not step.quiz and not step.next and not step.branch:
             reader.problem(node, f"step '{step.id}' is a dead end: no choices, quiz, next, branch or end",
                            "add 'next:', choices, or 'end: true' (learners can always write 'menu')")
-    if not start or start not in steps:
-        return
+    if not start or start not in steps or references.damaged:
+        return  # fix the damaged steps first: a dropped choice would make others look unreachable
     reached, todo = {start}, [start]
     while todo:
         for target in targets(steps[todo.pop()]):

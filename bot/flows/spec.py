@@ -234,5 +234,6 @@ SYSTEM_TEXT_KEYS = (
     "checkup_offer", "checkup_confirm", "checkup_started", "checkup_warning", "checkup_timeout",
     "checkup_result", "checkup_area_line", "checkup_plan_intro", "checkup_plan_line", "checkup_wait",
     "checkup_in_progress", "label_start_checkup", "label_not_now", "label_review",
-    "certificate_ready", "certificate_not_yet", "certificate_caption",
+    "certificate_ready", "certificate_not_yet", "certificate_caption", "certificate_ask_name",
+    "certificate_ask_business",
 )

@@ -16,6 +16,8 @@ import yaml
 from bot.flows.problems import Problem
 from bot.flows.spec import LANGUAGES, REFERENCE_LANGUAGE, Translated
 
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's safe loader when present: ~10x faster
+
 
 class NodeReader:
     def __init__(self, file: str):
@@ -30,7 +32,7 @@ class NodeReader:
     # -- documents ------------------------------------------------------------------------------
     def compose(self, text: str) -> yaml.Node | None:
         try:
-            return yaml.compose(text, Loader=yaml.SafeLoader)
+            return yaml.compose(text, Loader=SAFE_LOADER)
         except yaml.MarkedYAMLError as error:
             mark = error.problem_mark or error.context_mark
             line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)

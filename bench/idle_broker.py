@@ -1,0 +1,49 @@
+"""A Redis stall the throughput figures cannot show: reaping an idle web process's broker id.
+
+Every Dramatiq command - the webhook's enqueue too - ZADDs the sending broker's id to
+``<namespace>:__heartbeats__``, so each gunicorn worker is listed there like a Dramatiq worker.
+``bot.jobs`` runs maintenance on every command (``MAINTENANCE_CHANCE = MAINTENANCE_SCALE``) and calls
+a broker dead after ``HEARTBEAT_TIMEOUT_MS`` of silence; reaping a dead id runs ``KEYS <acks prefix>*``
+inside the Lua script, which scans the whole database while Redis serves no one else. A web
+process that receives no message for that long is "dead" and reaped, and listed again by its next
+enqueue. We time an enqueue that reaps one such id, with a database of learner-shaped keys.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import redis
+
+KEYS_IN_DATABASE = 200_000  # ~50,000 learners at 4 keys each
+SAMPLES = 5
+MSET_BATCH = 2_000
+
+
+def measure(keys: int = KEYS_IN_DATABASE) -> dict:
+    """Enqueue times with and without an idle id to reap; uses (and empties) ``bot.jobs``' database."""
+    from bot import jobs  # configured from the environment the orchestrator set
+
+    client: redis.Redis = jobs.broker.client
+    client.flushdb()
+    for start in range(0, keys, MSET_BATCH):
+        client.mset({f"bottega:{{wa:39{n:010d}}}:progress": b"x" for n in range(start, min(keys, start + MSET_BATCH))})
+    heartbeats = f"{jobs.broker.namespace}:__heartbeats__"
+    jobs.deliver.send("wa:393330000000")  # scripts loaded, our own id listed
+
+    def enqueue_ms() -> float:
+        started = time.perf_counter()
+        jobs.deliver.send("wa:393330000000")
+        return (time.perf_counter() - started) * 1000
+
+    normal = [enqueue_ms() for _ in range(SAMPLES * 4)]
+    reaping = []
+    for index in range(SAMPLES):
+        silent_since = int(time.time() * 1000) - jobs.HEARTBEAT_TIMEOUT_MS - 1_000
+        client.zadd(heartbeats, {f"bench-idle-web-process-{index}": silent_since})
+        reaping.append(enqueue_ms())
+    left = client.zcard(heartbeats)
+    client.flushdb()
+    return {"keys": keys, "normal_ms": statistics.median(normal), "reaping_ms": statistics.median(reaping),
+            "heartbeat_timeout_s": jobs.HEARTBEAT_TIMEOUT_MS / 1000, "ids_left": left}
