@@ -124,7 +124,7 @@ class Report:
                  f"  web processes listed as Dramatiq workers (dramatiq:__heartbeats__) after the run: "
                  f"{web_brokers}; KEYS scans Dramatiq maintenance ran during the run: {keys_scans}")
 
-    def redis(self, trips: RoundTrips, shares: list[tuple[str, float]], memory: dict) -> None:
+    def redis(self, trips: RoundTrips, memory: dict) -> None:
         commands = ", ".join(f"{name} {calls:.2f}" for name, calls in
                              sorted(trips.by_command.items(), key=lambda kv: -kv[1]))
         ok = trips.round_trips_per_message <= TARGET_ROUND_TRIPS
@@ -135,11 +135,7 @@ class Report:
                  f"  {'round trips for a redelivered duplicate':<44}{trips.duplicate_round_trips:>8.2f}",
                  f"  {'commands Redis ran per message':<44}{trips.commands_per_message:>8.2f}"
                  "   (inside Lua scripts included)",
-                 f"    {commands}",
-                 "", "Where a webhook request's time goes in-process (cProfile, 500 webhooks; share of "
-                 "profiled wall time, C calls charged to their Python caller)")
-        for owner, share in shares[:12]:
-            self.add(f"  {owner:<44}{share:>8.1%}")
+                 f"    {commands}")
         self.add("", f"Redis bytes per learner after module 1 ({memory['learners']} learners, "
                  f"{memory['messages_each']} messages each, outbox drained by outbox.drain, one read status)")
         for part, size in memory["per_part"].items():
@@ -148,6 +144,17 @@ class Report:
         self.add(f"  {'total':<44}{memory['total']:>8,.0f}",
                  f"  seen set at its cap ({memory['dedup_max_ids']:,} ids of Meta's length){'':<3}"
                  f"{memory['seen_at_cap']:>8,}")
+
+    def stages(self, times: dict[str, float], shares: list[tuple[str, float]]) -> None:
+        total = times.pop("total")
+        self.add("", "Where a webhook request's time goes, in-process and single-threaded (test client; "
+                 "µs per message, own time of each stage)")
+        for stage, spent in sorted(times.items(), key=lambda kv: -kv[1]):
+            self.add(f"  {stage:<52}{spent:>8.0f}  {spent / total:>6.1%}")
+        self.add(f"  {'total':<52}{total:>8.0f}",
+                 "  cProfile of the same path, share of profiled time by owner (C calls charged to their "
+                 "Python caller; profiling inflates Python-heavy parts):",
+                 "    " + ", ".join(f"{owner} {share:.0%}" for owner, share in shares[:10]))
 
     def flows(self, figures: dict[str, FlowFigures], hot_spots: str) -> None:
         shipped, big = figures["shipped"], figures["2,000 steps"]

@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's bot/, config/, webhooks.py and bench/
 
-from bench import flow_size, http_targets, idle_broker, redis_costs, traffic  # noqa: E402
+from bench import flow_size, http_targets, idle_broker, redis_costs, stages, traffic  # noqa: E402
 from bench.processes import Processes, free_port, machine_busy_seconds  # noqa: E402
 from bench.report import Report  # noqa: E402
 from bot import embedded_redis  # noqa: E402
@@ -110,13 +110,15 @@ def in_process(redis_url: str, workdir: Path, env: dict[str, str], report: Repor
     app = create_app()
     client = redis.Redis.from_url(with_db(redis_url, DB_ROUND_TRIPS))
     trips = redis_costs.round_trips(app, client, ROUND_TRIP_MESSAGES, traffic.LEARNERS)
-    shares = redis_costs.where_time_goes(app, PROFILED_MESSAGES, traffic.LEARNERS,
-                                         start=traffic.LEARNERS * 2 + ROUND_TRIP_MESSAGES)
+    start = traffic.LEARNERS * 2 + ROUND_TRIP_MESSAGES  # the stream goes on where round_trips stopped
+    times = stages.stage_times(app, PROFILED_MESSAGES, traffic.LEARNERS, start)
+    shares = stages.profile_shares(app, PROFILED_MESSAGES, traffic.LEARNERS, start + PROFILED_MESSAGES)
     report.progress("in-process: bytes per learner")
     settings = Settings.from_env()
     memory = redis_costs.bytes_per_learner(redis.Redis.from_url(with_db(redis_url, DB_MEMORY)),
                                            settings.flows_dir, settings, MEMORY_LEARNERS)
-    report.redis(trips, shares, memory)
+    report.redis(trips, memory)
+    report.stages(times, shares)
     report.progress("in-process: per-message cost against flow size")
     figures, hot_spots = flow_size.measure(settings.flows_dir, with_db(redis_url, DB_FLOWS), workdir)
     report.flows(figures, hot_spots)

@@ -16,11 +16,14 @@ Dispatcher, Redis store, engine and channel renderer) on a real Redis. The forma
       - tap: 2                        # or the 2nd option on screen
       - tap_old: Iniziamo             # tap an earlier message's button that is no longer on screen
       - media: image                  # image | audio | video | document | sticker | location
+      - wait: 1200                    # let seconds pass on Bottega's clock: due timers fire (check-up)
+      - tap: 1                        # ``repeat: 22`` does the action 22 times; ``expect`` checks all replies
+        repeat: 22
         expect:
           text: "exact text of one reply message"
           not_contains: ["Giusto"]    # fragments that must not appear in this turn's replies
 
-A turn does exactly one of ``send``, ``tap``, ``tap_old``, ``media``; ``expect`` is optional (its
+A turn does exactly one of ``send``, ``tap``, ``tap_old``, ``media``, ``wait``; ``expect`` is optional (its
 keys: ``contains``, ``not_contains``, ``text``, ``choices``; ``choices: []`` means no options). A
 fragment or ``contains`` may be one string or a list. Tapping something not on screen is a failure.
 
@@ -59,7 +62,7 @@ if TYPE_CHECKING:
     from bot.flows.spec import Course
     from config.settings import Settings
 
-ACTIONS = ("send", "tap", "tap_old", "media")
+ACTIONS = ("send", "tap", "tap_old", "media", "wait")
 EXPECT_KEYS = ("contains", "not_contains", "text", "choices")
 MEDIA_KINDS = ("image", "audio", "video", "document", "sticker", "location")
 DEFAULT_USER = {Channel.WHATSAPP: "39333", Channel.MESSENGER: "7000"}
@@ -80,9 +83,10 @@ class Turn:
     value: str | int  # the text, the option title (or 1-based number), or the media kind
     expect: Expect
     line: int  # 1-based, in the transcript file
+    repeat: int = 1  # the action is done this many times; ``expect`` is checked on all their replies
 
     def __str__(self) -> str:
-        return f"{self.action}: {self.value!r}"
+        return f"{self.action}: {self.value!r}" + (f" ×{self.repeat}" if self.repeat > 1 else "")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -156,7 +160,7 @@ def _channels(reader: NodeReader, node: yaml.Node) -> list[Channel]:
 
 
 def _turn(reader: NodeReader, node: yaml.Node) -> Turn | None:
-    fields = reader.mapping(node, where="a turn", optional=(*ACTIONS, "expect"))
+    fields = reader.mapping(node, where="a turn", optional=(*ACTIONS, "expect", "repeat"))
     if fields is None:
         return None
     actions = [name for name in ACTIONS if name in fields]
@@ -173,12 +177,15 @@ def _turn(reader: NodeReader, node: yaml.Node) -> Turn | None:
         value = int(value)
         if value < 1:
             reader.problem(value_node, f"tap: {value} is not an option number", "options count from 1")
+    elif action == "wait" and not str(value).replace(".", "", 1).isdigit():
+        reader.problem(value_node, f"wait: {value} is not a number of seconds", "write e.g. wait: 600")
     elif action == "media" and value not in MEDIA_KINDS:
         reader.problem(value_node, f"unknown media '{value}'", f"use one of: {', '.join(MEDIA_KINDS)}")
     elif not str(value).strip():
         reader.problem(value_node, f"{action} is empty", "write what the learner sends")
     expect = _expect(reader, fields["expect"]) if "expect" in fields else Expect()
-    return Turn(action=action, value=value, expect=expect, line=node.start_mark.line + 1)
+    repeat = reader.integer(fields["repeat"], where="repeat", minimum=1) if "repeat" in fields else 1
+    return Turn(action=action, value=value, expect=expect, line=node.start_mark.line + 1, repeat=repeat or 1)
 
 
 def _expect(reader: NodeReader, node: yaml.Node) -> Expect:
@@ -235,8 +242,15 @@ def run_transcript(path: Path | str, *, client: redis.Redis, course: Course,
 
 
 def _act(chat: Chat, turn: Turn) -> None:
+    for _ in range(turn.repeat):
+        _act_once(chat, turn)
+
+
+def _act_once(chat: Chat, turn: Turn) -> None:
     on_screen = chat.shown_options
-    if turn.action == "send":
+    if turn.action == "wait":
+        chat.advance(float(turn.value))
+    elif turn.action == "send":
         chat.send(kind=EventKind.TEXT, text=str(turn.value))
     elif turn.action == "media":
         chat.send(kind=EventKind.MEDIA)  # the engine answers every media kind alike
