@@ -26,6 +26,7 @@ from bot.events import Channel, EventKind, InboundEvent
 from bot.flows.loader import load_course
 from bot.flows.spec import Course
 from bot.progress import Progress
+from bot.releases import FixedRegistry
 from bot.store import Store
 
 BIG_FLOW = "big"
@@ -92,8 +93,10 @@ def big_taps(course: Course) -> tuple[tuple[str, str], ...]:
 def _positioned(flow_id: str, course: Course, step: str, learner: int, now_ms: int) -> Progress:
     phone = traffic.phone(learner)
     flow = course.flows[flow_id]
+    business = course.business_types[0].id if course.business_types else ""
     return Progress(learner_id=f"wa:{phone}", channel=Channel.WHATSAPP, user_id=phone, phone=phone,
-                    name="Learner", lang="it", lang_chosen=True, flow=flow_id, flow_version=flow.version,
+                    name="Learner", lang="it", lang_chosen=True, business=business, flow=flow_id,
+                    flow_version=flow.version,
                     step=step, answers={flow_id: {}}, module_scores={flow_id: [0, flow.max_score]},
                     reply_from=traffic.PHONE_NUMBER_ID, created_at_ms=now_ms, updated_at_ms=now_ms,
                     last_inbound_at_ms=now_ms, rev=1)
@@ -128,7 +131,7 @@ def time_engine_steps(engine: Engine, flow_id: str, taps: tuple[tuple[str, str],
 def time_handles(client: redis.Redis, store: Store, engine: Engine, flow_id: str,
                  taps: tuple[tuple[str, str], ...]) -> dict[str, float]:
     """Median µs per ``Dispatcher.handle`` on Redis (notify is a no-op here; the enqueue is measured apart)."""
-    dispatcher = Dispatcher(store=store, engine=engine, notify=lambda lid: None)
+    dispatcher = Dispatcher(store=store, engines=FixedRegistry(engine), notify=lambda lid: None)
     now_ms = int(time.time() * 1000)
     spent: dict[str, list[float]] = {}
     kinds = {kind: [tap for tap in taps if _kind(engine.course, flow_id, tap[0]) == kind]

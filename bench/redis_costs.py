@@ -5,34 +5,26 @@
   ``webhooks.create_app()`` - real Store, Engine and the Dramatiq enqueue ``bot.jobs.deliver.send`` -
   answers signed webhooks through its test client. ``INFO commandstats`` deltas give the commands
   Redis executed for them, including those run inside Lua scripts.
-* Bytes per learner: learners go through module 1 with the real Dispatcher while a stub Graph API
+* Bytes per learner: learners go through module 1 through the real app while a stub Graph API
   accepts every send and ``bot.outbox.drain`` empties the outbox as the worker would; then
   ``MEMORY USAGE`` of each of the learner's keys (``bot.keys.learner_key`` for each ``LearnerPart``).
 """
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import redis
 from redis.connection import AbstractConnection
 
 from bench import traffic
-from bot import inbound, outbox
-from bot.dispatch import Dispatcher
-from bot.engine import Engine
+from bot import outbox
 from bot.events import Channel, EventKind, InboundEvent
-from bot.flows.loader import load_course
 from bot.keys import LearnerPart, learner_key
-from bot.store import Store
 from config.settings import Settings
-
-MODULE_1_TURNS = 11  # "ciao" .. the last quiz answer (traffic.SCRIPT[:11]): welcome to summary
 
 
 @dataclass
@@ -105,20 +97,20 @@ class _AcceptingGraph:
         return "" if body.get("status") == "read" else traffic.wamid()
 
 
-def bytes_per_learner(client: redis.Redis, flows_dir: Path, settings: Settings, learners: int) -> dict:
+def bytes_per_learner(client: redis.Redis, settings: Settings, learners: int) -> dict:
     """Mean ``MEMORY USAGE`` per key part for learners who finished module 1 (outbox drained)."""
+    from webhooks import create_app
+
     client.flushdb()
-    store = Store(client, dedup_ttl_seconds=settings.dedup_ttl_seconds,
-                  dedup_max_ids=settings.dedup_max_ids_per_learner)
     graph = _AcceptingGraph()
 
-    def drain(lid: str) -> None:
+    def drain(lid: str) -> None:  # what the worker's deliver(lid) does, without Dramatiq
         outbox.drain(client, graph, lid, settings)  # type: ignore[arg-type]
 
-    dispatcher = Dispatcher(store=store, engine=Engine(load_course(flows_dir)), notify=drain)
-    for _, raw in traffic.signed_bodies(0, learners * MODULE_1_TURNS, learners):
-        for event in inbound.parse(json.loads(raw)).events:
-            dispatcher.handle(event)
+    app = create_app(settings, redis_client=client, notify=drain)
+    post_all(app.test_client(), traffic.signed_bodies(0, learners * traffic.MODULE_1_TURNS, learners))
+    dispatcher = app.extensions["bottega"]["dispatcher"]
+    store = dispatcher.store
     for learner in range(learners):  # Meta's "read" status for the last reply
         phone = traffic.phone(learner)
         dispatcher.handle(InboundEvent(channel=Channel.WHATSAPP, kind=EventKind.STATUS, user_id=phone,
@@ -138,6 +130,6 @@ def bytes_per_learner(client: redis.Redis, flows_dir: Path, settings: Settings, 
     client.zadd(cap_key, {traffic.wamid(): now + i for i in range(settings.dedup_max_ids_per_learner)})
     at_cap = int(client.memory_usage(cap_key, samples=0) or 0)
     client.flushdb()
-    return {"learners": learners, "messages_each": MODULE_1_TURNS, "where": sorted(steps),
+    return {"learners": learners, "messages_each": traffic.MODULE_1_TURNS, "where": sorted(steps),
             "per_part": means, "total": sum(means.values()), "seen_at_cap": at_cap,
             "dedup_max_ids": settings.dedup_max_ids_per_learner}

@@ -2,9 +2,10 @@
 
 Message ``n`` of the stream belongs to learner ``n % learners`` and is that learner's turn
 ``n // learners``, so a learner's messages are spread ``learners`` requests apart and arrive in
-order. Each learner says "ciao" first, picks Italian, opens module 1 and goes through it, tapping
-buttons (interactive ``button_reply``) or typing numbers as a phone user would; after the summary
-they write "menu" and start the module again. Every message has its own wamid, shaped like Meta's.
+order. Each learner says "ciao" first, picks Italian and a business type, opens module 1 from the
+menu and goes through it, tapping buttons and list rows (interactive ``button_reply`` /
+``list_reply``) or typing numbers as a phone user would; after the summary they write "menu" and
+start the module again. Every message has its own wamid, shaped like Meta's.
 """
 
 from __future__ import annotations
@@ -23,23 +24,26 @@ VERIFY_TOKEN = "bench-verify-token"
 PHONE_NUMBER_ID = "100000000000001"
 LEARNERS = 500
 
-# ("text", body) is typed; ("tap", button id, title) is a reply button or list row tapped.
+# ("text", body) is typed; ("button" | "list", id, title) is a reply button or a list row tapped.
 SCRIPT: tuple[tuple[str, ...], ...] = (
     ("text", "ciao"),  # a new learner: welcome + language question
-    ("tap", "sys:lang:it", "Italiano"),  # -> menu
-    ("text", "1"),  # the menu's first module -> intro
-    ("tap", "c:m1_contatto:intro:go", "Iniziamo"),  # -> lesson 1
+    ("button", "sys:lang:it", "Italiano"),  # -> what business do you run?
+    ("text", "1"),  # the first business type -> the menu
+    ("list", "sys:module:m1_contatto", "Contatto clienti"),  # the menu is a list -> module 1 intro
+    ("button", "c:m1_contatto:intro:go", "Iniziamo"),  # -> lesson 1
     ("text", "1"),  # "Fatto ✅" -> lesson 2
-    ("tap", "c:m1_contatto:lesson_2:later", "Lo faccio dopo"),  # -> lesson 3
+    ("button", "c:m1_contatto:lesson_2:later", "Lo faccio dopo"),  # -> lesson 3
     ("text", "2"),  # "Lo faccio dopo" -> quiz question 1
-    ("tap", "c:m1_contatto:q1:a", "A) In contatto"),  # right answer -> question 2
+    ("button", "c:m1_contatto:q1:a", "A) In contatto"),  # right answer -> question 2
     ("text", "2"),  # B) -> question 3
-    ("tap", "c:m1_contatto:q3:quick", "Risposte rapide"),  # -> question 4
+    ("button", "c:m1_contatto:q3:quick", "Risposte rapide"),  # -> question 4
     ("text", "2"),  # B) -> summary, module done
-    ("text", "menu"),  # a global word
-    ("text", "1"),  # the module again, from its intro
+    ("text", "ricomincia"),  # a global word: start the course again?
+    ("button", "sys:yes", "Sì"),  # -> progress reset, the menu
+    ("list", "sys:module:m1_contatto", "Contatto clienti"),  # module 1 again, from its intro
 )
-REPEAT_FROM = 3  # after the script, learners go round the module again from here
+MODULE_1_TURNS = 12  # SCRIPT[:12]: from "ciao" to module 1's summary
+REPEAT_FROM = 4  # after the script, learners go round module 1 again from here
 
 
 def phone(learner: int) -> str:
@@ -63,10 +67,11 @@ def payload(learner: int, action: tuple[str, ...]) -> dict:
     message = body["entry"][0]["changes"][0]["value"]["messages"][0]
     message["id"] = wamid()
     message["timestamp"] = str(int(time.time()))
-    if action[0] == "tap":
+    if action[0] != "text":
+        kind = f"{action[0]}_reply"  # button_reply | list_reply
         del message["text"]
         message["type"] = "interactive"
-        message["interactive"] = {"type": "button_reply", "button_reply": {"id": action[1], "title": action[2]}}
+        message["interactive"] = {"type": kind, kind: {"id": action[1], "title": action[2]}}
     return body
 
 

@@ -115,8 +115,8 @@ def in_process(redis_url: str, workdir: Path, env: dict[str, str], report: Repor
     shares = stages.profile_shares(app, PROFILED_MESSAGES, traffic.LEARNERS, start + PROFILED_MESSAGES)
     report.progress("in-process: bytes per learner")
     settings = Settings.from_env()
-    memory = redis_costs.bytes_per_learner(redis.Redis.from_url(with_db(redis_url, DB_MEMORY)),
-                                           settings.flows_dir, settings, MEMORY_LEARNERS)
+    memory = redis_costs.bytes_per_learner(redis.Redis.from_url(with_db(redis_url, DB_MEMORY)), settings,
+                                           MEMORY_LEARNERS)
     report.redis(trips, memory)
     report.stages(times, shares)
     report.progress("in-process: per-message cost against flow size")

@@ -69,8 +69,7 @@ def confirm_options(turn: Turn) -> list[Option]:
 def start(turn: Turn) -> None:
     checkup = _checkup(turn)
     attempt = int(turn.p.checkup.get("attempt", 0)) + 1
-    order = [q.id for q in checkup.questions]
-    random.Random(f"{turn.p.learner_id}:{attempt}").shuffle(order)  # reproducible per attempt
+    order = question_order(turn.p.learner_id, attempt, [q.id for q in checkup.questions])
     deadline = turn.now_ms + checkup.time_limit_seconds * 1000
     turn.p = turn.p.with_changes(pending=Pending.CHECKUP, checkup={
         "attempt": attempt, "running": True, "started_ms": turn.now_ms, "deadline_ms": deadline,
@@ -81,6 +80,13 @@ def start(turn: Turn) -> None:
     turn.timers.append((deadline, f"checkup:{attempt}:end"))
     turn.say(turn.text("checkup_started", minutes=_minutes(checkup.time_limit_seconds)))
     show_question(turn)
+
+
+def question_order(learner_id: str, attempt: int, question_ids: list[str]) -> list[str]:
+    """Shuffled per learner and attempt, and the same every time it is computed for them."""
+    order = list(question_ids)
+    random.Random(f"{learner_id}:{attempt}").shuffle(order)
+    return order
 
 
 def question_options(turn: Turn) -> list[Option]:
