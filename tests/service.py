@@ -36,7 +36,7 @@ def free_port() -> int:
 class Service:
     """Redis, the fake Graph API, and each Procfile line as its own process group."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, *, flows_dir: Path | None = None):
         self.workdir = workdir
         self.redis_port = free_port()
         self.redis = embedded_redis.start(workdir / "redis", port=self.redis_port)
@@ -50,6 +50,7 @@ class Service:
                     "MESSENGER_PAGE_TOKEN": "e2e-page-token", "GRAPH_API_URL": self.graph.url,
                     "REDIS_URL": self.redis.url, "PORT": str(self.port), "BIND_HOST": "127.0.0.1",
                     "BOTTEGA_ENV": "production", "BOTTEGA_VAR_DIR": str(workdir / "var"),
+                    "BOTTEGA_FLOWS_DIR": str(flows_dir or PROJECT_ROOT / "flows"),
                     "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
         self.url = f"http://127.0.0.1:{self.port}"
         self.session = requests.Session()
@@ -163,6 +164,19 @@ class Phone:
         if self.channel is Channel.WHATSAPP:
             return body.get("to") == f"+{self.user}" or body.get("message_id") in self.message_ids
         return body.get("recipient", {}).get("id") == self.user
+
+    def wait_for(self, fragment: str, timeout: float = 60.0) -> float:
+        """Wait until a message containing ``fragment`` arrives; its arrival time (time.monotonic)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for call in self.calls():
+                if fragment in describe(self.channel, call["body"]).text:
+                    return call["at"]
+            time.sleep(0.05)
+        raise AssertionError(f"no message with {fragment!r} within {timeout}s")
+
+    def count(self, fragment: str) -> int:
+        return sum(fragment in describe(self.channel, call["body"]).text for call in self.calls())
 
     def wait_turn(self, timeout: float = 20.0) -> list[Shown]:
         """Wait for the replies to the last message: new messages ending with one that offers options."""

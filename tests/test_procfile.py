@@ -7,14 +7,21 @@ crawl, Redis stopped and started again.
 
 from __future__ import annotations
 
+import shutil
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import redis as redis_lib
+import yaml
 
 from bot.events import Channel
 from bot.keys import LearnerPart, learner_key
+from config.settings import PROJECT_ROOT
 from tests.service import Phone, Service
 
 pytestmark = pytest.mark.procfile
@@ -88,10 +95,7 @@ def test_whatsapp_and_messenger_learners_complete_module_1_within_limits_and_sur
         texts = [body for body in bodies(phone)]
         assert texts, "no replies"
         assert phone.limit_violations() == []
-        client = service.redis
-        import redis as redis_lib
-
-        stored = redis_lib.Redis.from_url(client.url).hgetall(
+        stored = redis_lib.Redis.from_url(service.redis.url).hgetall(
             learner_key(f"{phone.channel.prefix}:{phone.user}", LearnerPart.PROGRESS))
         assert stored[b"modules_done"] == b'["m1_contatto"]'
         assert stored[b"lang"].decode() == lang
@@ -178,3 +182,70 @@ def test_with_redis_down_the_webhook_answers_503_and_the_redelivery_is_handled_o
     assert service.post(raw).status_code == 200  # once more: a duplicate now
     time.sleep(1.0)
     assert len([s for s in phone.calls()]) == phone.seen_calls
+
+
+def test_a_learner_mid_lesson_goes_on_after_a_new_version_removing_their_step_is_published(service, tmp_path):
+    phone = Phone(service, Channel.WHATSAPP, "393330000109")
+    phone.send("ciao")
+    phone.wait_turn()
+    for title in ("Italiano", "Panificio", "Contatto clienti", "Iniziamo", "Fatto ✅"):
+        phone.tap(title)
+        shown = phone.wait_turn()
+    assert any("2. Rispondere bene" in s.text for s in shown)  # waiting on lesson 2 of version 1
+    flows = tmp_path / "flows_v2"
+    shutil.copytree(PROJECT_ROOT / "flows", flows)
+    module = yaml.safe_load((flows / "m1_contatto.yaml").read_text())
+    module["version"] = 2
+    module["steps"] = [s for s in module["steps"] if s["id"] != "lesson_2"]
+    for step in module["steps"]:
+        for choice in step.get("choices", []):
+            if choice["next"] == "lesson_2":
+                choice["next"] = "lesson_3"
+    next(s for s in module["steps"] if s["id"] == "lesson_3")["say"][0]["it"] = "*3. Versione 2 della lezione*"
+    (flows / "m1_contatto.yaml").write_text(yaml.safe_dump(module, allow_unicode=True, sort_keys=False))
+    published = subprocess.run([sys.executable, "-m", "bot.cli", "flows", "publish", str(flows)],
+                               env=service.env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert published.returncode == 0, published.stdout + published.stderr
+    phone.tap("Fatto ✅")  # the button of the step version 2 removed
+    shown = phone.wait_turn()
+    assert any("Versione 2 della lezione" in s.text for s in shown)
+    stored = redis_lib.Redis.from_url(service.redis.url).hgetall(
+        learner_key(f"wa:{phone.user}", LearnerPart.PROGRESS))
+    assert (stored[b"flow_version"], stored[b"step"], stored[b"business"]) == (b"2", b"lesson_3", b"bakery")
+
+
+@pytest.fixture
+def fast_checkup_flows(tmp_path) -> Path:
+    """The shipped course with a 24-second check-up: warnings when 16 and 8 seconds remain."""
+    flows = tmp_path / "flows_fast"
+    shutil.copytree(PROJECT_ROOT / "flows", flows)
+    text = (flows / "checkup.yaml").read_text()
+    text = text.replace("time_limit_seconds: 1800", "time_limit_seconds: 24")
+    text = text.replace("warnings_seconds: [600, 300]", "warnings_seconds: [16, 8]")
+    (flows / "checkup.yaml").write_text(text)
+    return flows
+
+
+def test_checkup_clock_survives_restarting_web_and_worker_and_fires_on_time_exactly_once(tmp_path,
+                                                                                      fast_checkup_flows):
+    svc = Service(tmp_path, flows_dir=fast_checkup_flows)
+    try:
+        svc.start()
+        phone = Phone(svc, Channel.WHATSAPP, "393330000110")
+        phone.send("ciao")
+        phone.wait_turn()
+        for title in ("Italiano", "Ferramenta", "Check-up digitale", "Inizia il check-up"):
+            phone.tap(title)
+            phone.wait_turn()
+        started = phone.wait_for("Via!")
+        svc.stop("web", "worker")  # both processes go away mid-test ...
+        svc.start("web", "worker")  # ... and come back
+        warned_16 = phone.wait_for("⏳")
+        timed_out = phone.wait_for("⏰", timeout=60)
+        time.sleep(3)
+        assert phone.count("⏳") == 2 and phone.count("⏰") == 1  # exactly once each
+        assert 8 - 3 <= warned_16 - started <= 8 + 3  # due 8 s after the start (16 s before the end)
+        assert 24 - 3 <= timed_out - started <= 24 + 3
+        assert phone.count("Il tuo risultato:") == 1
+    finally:
+        svc.close()
