@@ -160,7 +160,8 @@ def _flows_check(path: str | None) -> int:
 
 
 def _flows_tool(args: argparse.Namespace) -> int:
-    from bot.flows import graph, stats, transcripts
+    from bot import transcripts
+    from bot.flows import graph, stats
 
     flows_dir = _dev_settings().flows_dir
     if args.flows_command == "test":

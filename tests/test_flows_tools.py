@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.flows import graph, stats, transcripts
+from bot import transcripts
+from bot.flows import graph, stats
 from bot.flows.loader import load_course_texts
 from bot.flows.spec import LANGUAGES, Say, Translated
-from bot.flows.transcripts import TranscriptError, read_transcript, run_transcript
+from bot.transcripts import TranscriptError, read_transcript, run_transcript
 from config.settings import PROJECT_ROOT
 
 FLOWS = PROJECT_ROOT / "flows"

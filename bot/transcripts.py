@@ -124,7 +124,7 @@ def read_transcript(path: Path | str) -> Transcript:
     reader = NodeReader(str(path))
     root = reader.compose(Path(path).read_text(encoding="utf-8"))
     if root is None and not reader.problems:
-        reader.problem(None, "the transcript is empty", "write 'name:' and 'turns:' (see bot/flows/transcripts.py)")
+        reader.problem(None, "the transcript is empty", "write 'name:' and 'turns:' (see bot/transcripts.py)")
     fields = reader.mapping(root, where="the transcript", required=("name", "turns"),
                             optional=("channels", "user")) if root is not None else None
     name, user, channels, turns = "", "", tuple(Channel), []

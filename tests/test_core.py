@@ -1,0 +1,67 @@
+"""Rules of the house that a test can check: the core does no I/O, keys keep their format, settings
+refuse to start without secrets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from bot.keys import LearnerPart, global_key, learner_id_of, learner_key, learner_key_pattern
+from config.settings import ConfigError, Settings
+
+IO_LIBRARIES = ("flask", "redis", "dramatiq", "requests", "urllib3", "socket", "http.client")
+CORE_MODULES = (
+    "bot.engine", "bot.events", "bot.replies", "bot.progress", "bot.checkup", "bot.review", "bot.keys",
+    "bot.privacy", "bot.certificates", "bot.security", "bot.inbound", "bot.outbound", "bot.flows.loader",
+    "bot.flows.machine", "bot.flows.conditions", "bot.flows.graph", "bot.flows.stats",
+)
+
+
+@pytest.mark.parametrize("module", CORE_MODULES)
+def test_the_core_imports_no_io_library(module):
+    probe = (f"import sys, {module}; "
+             f"print(','.join(m for m in {IO_LIBRARIES!r} if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"{module} pulls in {result.stdout.strip()}"
+
+
+def test_learner_keys_keep_their_format_and_share_one_hash_slot():
+    assert learner_key("wa:393331112222", LearnerPart.PROGRESS) == "bottega:{wa:393331112222}:progress"
+    assert learner_key("ms:7001", LearnerPart.OUTBOX) == "bottega:{ms:7001}:outbox"
+    assert learner_key("wa:IT.123", LearnerPart.TIMERS) == "bottega:{wa:IT.123}:timers"
+    tags = {learner_key("wa:1", part).split("}")[0] for part in LearnerPart}
+    assert tags == {"bottega:{wa:1"}  # every part of one learner: one hash tag, one slot
+    assert learner_key_pattern(LearnerPart.SEEN) == "bottega:{*}:seen"
+    assert learner_id_of(b"bottega:{wa:1}:seen") == "wa:1"
+    assert global_key("course:live") == "bottega:course:live"
+    with pytest.raises(ValueError):
+        learner_key("wa:{1}", LearnerPart.SEEN)
+
+
+def test_production_refuses_to_start_without_secrets_and_names_each_one():
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({"WHATSAPP_TOKEN": "x"})
+    message = str(error.value)
+    for name in ("META_APP_SECRET", "META_VERIFY_TOKEN", "WHATSAPP_PHONE_NUMBER_ID", "MESSENGER_PAGE_TOKEN"):
+        assert name in message
+    assert "WHATSAPP_TOKEN:" not in message  # the one that was set is not listed
+
+
+def test_secrets_never_appear_in_the_settings_repr():
+    settings = Settings.from_env({"BOTTEGA_ENV": "dev", "META_APP_SECRET": "very-secret-value",
+                                  "WHATSAPP_TOKEN": "token-value"})
+    assert "very-secret-value" not in repr(settings) and "token-value" not in repr(settings)
+
+
+@pytest.mark.parametrize("version", ["v20.0", "v19.0", "25"])
+def test_expired_or_malformed_graph_versions_are_refused(version):
+    with pytest.raises(ConfigError):
+        Settings.from_env({"BOTTEGA_ENV": "dev", "GRAPH_API_VERSION": version})
+
+
+def test_dev_mode_starts_without_any_secret():
+    settings = Settings.from_env({"BOTTEGA_ENV": "dev"})
+    assert settings.dev and settings.graph_api_version >= "v25.0"
