@@ -14,6 +14,7 @@ import re
 import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -51,10 +52,13 @@ class TargetResult:
     command: str
     closed_tool: str = ""
     clients: int = 0
-    saturated_per_s: float = 0.0
+    saturated_per_s: float = 0.0  # the median of saturated_runs
+    saturated_runs: list[float] = field(default_factory=list)
+    requests_per_run: int = 0
     saturated_non_200: int = 0
     cpu_ms_per_request: dict[str, float] = field(default_factory=dict)
-    worker_cpu_shares: list[float] = field(default_factory=list)  # each gunicorn worker's share, largest first
+    worker_cpu_shares: list[list[float]] = field(default_factory=list)  # per saturated run, largest first
+    open_worker_shares: list[float] = field(default_factory=list)
     open: dict = field(default_factory=dict)
 
 
@@ -117,8 +121,10 @@ def closed_loop(procs: Processes, port: int, phase: Phase, clients: int, env: di
 
 
 def measure(procs: Processes, name: str, app_spec: str, env: dict[str, str], workdir: Path, *,
-            warmup: Phase, saturate: Phase, latency: Phase, clients: int, redis_pid: int | None) -> TargetResult:
-    """Start the target, load it in three phases, stop it; the figures of one target."""
+            warmup: Phase, saturate: list[Phase], latency: Phase, clients: int,
+            redis_pid: int | None) -> TargetResult:
+    """Start the target, warm it up, saturate it once per ``saturate`` phase (fresh connections each
+    time: gunicorn's workers split them differently every time), then hold half the median rate."""
     port = free_port()
     command = web_command(app_spec)
     result = TargetResult(name=name, command=command, clients=clients)
@@ -136,17 +142,20 @@ def measure(procs: Processes, name: str, app_spec: str, env: dict[str, str], wor
             return (cpu_seconds_of_group(server.pid), _redis_cpu(redis_pid), _children_cpu_seconds(),
                     machine["tasks"], machine["irq"], machine["steal"])
 
-        before, workers_before = cpu(), cpu_seconds_by_pid(server.pid)
-        started = time.perf_counter()
-        rate, non_200 = closed_loop(procs, port, saturate, clients, env, use_wrk)
-        wall = time.perf_counter() - started
-        workers = {pid: spent - workers_before.get(pid, 0.0)
-                   for pid, spent in cpu_seconds_by_pid(server.pid).items() if pid != server.pid}
-        result.worker_cpu_shares = sorted((spent / (sum(workers.values()) or 1.0) for spent in workers.values()),
-                                          reverse=True)
+        before, wall, answered = cpu(), 0.0, 0
+        result.requests_per_run = saturate[0].count
+        for phase in saturate:
+            workers_before = cpu_seconds_by_pid(server.pid)
+            started = time.perf_counter()
+            rate, non_200 = closed_loop(procs, port, phase, clients, env, use_wrk)
+            wall += time.perf_counter() - started
+            answered += phase.count
+            result.saturated_runs.append(rate)
+            result.saturated_non_200 += non_200
+            result.worker_cpu_shares.append(_worker_shares(server.pid, workers_before))
         gunicorn_s, redis_s, loadgen_s, tasks_s, irq_s, steal_s = (b - a for a, b in zip(before, cpu(), strict=True))
-        result.saturated_per_s, result.saturated_non_200 = rate, non_200
-        per_request = 1000 / saturate.count
+        result.saturated_per_s = statistics.median(result.saturated_runs)
+        per_request = 1000 / answered
         ours = gunicorn_s + redis_s + loadgen_s
         result.cpu_ms_per_request = {
             "gunicorn": gunicorn_s * per_request, "redis": redis_s * per_request,
@@ -156,13 +165,24 @@ def measure(procs: Processes, name: str, app_spec: str, env: dict[str, str], wor
             "hypervisor steal": steal_s * per_request,
             "idle": max(0.0, CORES * wall - tasks_s - irq_s - steal_s) * per_request,
         }
-        count = max(OPEN_LOOP_MIN_REQUESTS, min(latency.count, int(rate / 2 * OPEN_LOOP_MAX_SECONDS)))
-        result.open = _loadgen(procs, port, Phase(latency.file, count), env, "open", "--rate", f"{rate / 2:.1f}")
+        half = result.saturated_per_s / 2
+        count = max(OPEN_LOOP_MIN_REQUESTS, min(latency.count, int(half * OPEN_LOOP_MAX_SECONDS)))
+        workers_before = cpu_seconds_by_pid(server.pid)
+        result.open = _loadgen(procs, port, Phase(latency.file, count), env, "open", "--rate", f"{half:.1f}")
+        result.open_worker_shares = _worker_shares(server.pid, workers_before)
     finally:
         procs.stop(server)
     if server.returncode not in (0, -15):
         print(f"  note: {name} gunicorn exited with {server.returncode}; see {log}", file=sys.stderr)
     return result
+
+
+def _worker_shares(master: int, before: dict[int, float]) -> list[float]:
+    """Each gunicorn worker's share of the workers' CPU since ``before``, largest first."""
+    spent = {pid: seconds - before.get(pid, 0.0) for pid, seconds in cpu_seconds_by_pid(master).items()
+             if pid != master}
+    total = sum(spent.values()) or 1.0
+    return sorted((seconds / total for seconds in spent.values()), reverse=True)
 
 
 def _redis_cpu(pid: int | None) -> float:

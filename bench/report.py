@@ -86,7 +86,7 @@ class Report:
         p99 = full.open.get("p99_ms", float("inf"))
 
         def row(label: str, b: str, f: str, target: str = "") -> str:
-            return f"  {label:<44}{b:>14}{f:>14}   {target}"
+            return f"  {label:<44}{b:>20}{f:>20}   {target}"
 
         def ms(result: TargetResult, key: str) -> str:
             return f"{result.open[key]:.1f}"
@@ -97,8 +97,12 @@ class Report:
                  f"closed loop: {full.closed_tool}, {full.clients} keep-alive connections; "
                  "open loop: bench/loadgen.py",
                  row("", "bare endpoint", "Bottega", "target"),
-                 row("saturated rate, msg/s (closed loop, 6,000 req)", f"{bare.saturated_per_s:,.0f}",
+                 row("saturated rate, msg/s (median run)", f"{bare.saturated_per_s:,.0f}",
                      f"{full.saturated_per_s:,.0f}"),
+                 row(f"  each run ({full.requests_per_run:,} requests), msg/s", _runs(bare.saturated_runs),
+                     _runs(full.saturated_runs)),
+                 row("  gunicorn workers' CPU split, per run", _splits(bare.worker_cpu_shares),
+                     _splits(full.worker_cpu_shares)),
                  row("full / bare", "", f"{ratio:.1%}", f">= {TARGET_RATIO:.0%}: {verdict(ratio >= TARGET_RATIO)}"),
                  row("open loop at half that rate, msg/s", f"{bare.open['achieved_rate_per_s']:,.0f}",
                      f"{full.open['achieved_rate_per_s']:,.0f}"),
@@ -119,8 +123,8 @@ class Report:
         non_200 = [t.saturated_non_200 + sum(n for s, n in t.open["statuses"].items() if s != "200")
                    for t in targets]
         self.add(row("non-200 answers", f"{non_200[0]}", f"{non_200[1]}"),
-                 row("gunicorn workers' CPU split while saturated", _split(bare.worker_cpu_shares),
-                     _split(full.worker_cpu_shares)),
+                 row("gunicorn workers' CPU split in the open loop", _split(bare.open_worker_shares),
+                     _split(full.open_worker_shares)),
                  f"  web processes listed as Dramatiq workers (dramatiq:__heartbeats__) after the run: "
                  f"{web_brokers}; KEYS scans Dramatiq maintenance ran during the run: {keys_scans}")
 
@@ -195,7 +199,15 @@ class Report:
 
 
 def _split(shares: list[float]) -> str:
-    return "/".join(f"{share:.0%}" for share in shares)
+    return "/".join(f"{share * 100:.0f}" for share in shares)
+
+
+def _splits(runs: list[list[float]]) -> str:
+    return " ".join(_split(shares) for shares in runs)
+
+
+def _runs(rates: list[float]) -> str:
+    return " ".join(f"{rate:,.0f}" for rate in rates)
 
 
 def _workers() -> str:
