@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 
 import redis
 from flask import Flask, Response, request
@@ -19,6 +20,7 @@ from bot import certificate_routes, embedded_redis, inbound, security
 from bot.dispatch import ConcurrencyError, Dispatcher, Handled, Notify
 from bot.events import Channel
 from bot.flows.loader import course_files
+from bot.privacy import learner_ref
 from bot.releases import Registry
 from bot.store import Store
 from config.logs import configure_logging
@@ -82,17 +84,22 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
             return Response("invalid signature", 403, mimetype="text/plain")
         for note in parsed.skipped:
             log.info("webhook skipped: %s", note)
-        counts: dict[Handled, int] = {}
-        try:
-            for event in parsed.events:
-                handled = dispatcher.handle(event)
-                counts[handled] = counts.get(handled, 0) + 1
-        except REDIS_DOWN as error:
-            log.error("webhook deferred (503): Redis unavailable: %s", type(error).__name__)
-            return Response("temporarily unavailable", 503, mimetype="text/plain",
-                            headers={"Retry-After": "5"})
+        counts: dict[Handled | str, int] = {}
+        for event in parsed.events:
+            try:
+                handled: Handled | str = dispatcher.handle(event)
+            except REDIS_DOWN as error:
+                log.error("webhook deferred (503): Redis unavailable: %s", type(error).__name__)
+                return Response("temporarily unavailable", 503, mimetype="text/plain",
+                                headers={"Retry-After": "5"})
+            except Exception as error:  # a bug must not make Meta redeliver for days: log it, go on
+                frames = "".join(traceback.format_tb(error.__traceback__))  # code lines, not the message
+                log.error("event skipped after %s (learner %s):\n%s", type(error).__name__,
+                          learner_ref(event.learner_id), frames)
+                handled = "failed"
+            counts[handled] = counts.get(handled, 0) + 1
         log.info("webhook %s: %s", parsed.channel.value if parsed.channel else "unknown",
-                 " ".join(f"{k.value}={v}" for k, v in counts.items()) or "no events")
+                 " ".join(f"{getattr(k, 'value', k)}={v}" for k, v in counts.items()) or "no events")
         return Response("EVENT_RECEIVED", 200, mimetype="text/plain")
 
     @app.get("/healthz")

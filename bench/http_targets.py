@@ -23,6 +23,8 @@ from pathlib import Path
 
 from bench.processes import (
     Processes,
+    busiest_others,
+    cpu_by_process,
     cpu_seconds_by_pid,
     cpu_seconds_of_group,
     free_port,
@@ -59,6 +61,7 @@ class TargetResult:
     cpu_ms_per_request: dict[str, float] = field(default_factory=dict)
     worker_cpu_shares: list[list[float]] = field(default_factory=list)  # per saturated run, largest first
     open_worker_shares: list[float] = field(default_factory=list)
+    busiest_others: list[tuple[str, float]] = field(default_factory=list)  # (command, CPU ms per request)
     open: dict = field(default_factory=dict)
 
 
@@ -92,8 +95,9 @@ def _wrk_closed(procs: Processes, port: int, phase: Phase, clients: int, env: di
     try:
         out_bytes, err_bytes = wrk.communicate(timeout=30)
     except subprocess.TimeoutExpired:
-        procs.stop(wrk)
         raise RuntimeError("wrk did not stop after SIGINT") from None
+    finally:
+        procs.stop(wrk)
     out, err = out_bytes.decode(), marker + err_bytes.decode()
     done = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b", out)
     if not done or "bench: answered" not in marker:
@@ -142,7 +146,7 @@ def measure(procs: Processes, name: str, app_spec: str, env: dict[str, str], wor
             return (cpu_seconds_of_group(server.pid), _redis_cpu(redis_pid), _children_cpu_seconds(),
                     machine["tasks"], machine["irq"], machine["steal"])
 
-        before, wall, answered = cpu(), 0.0, 0
+        before, wall, answered, everyone = cpu(), 0.0, 0, cpu_by_process()
         result.requests_per_run = saturate[0].count
         for phase in saturate:
             workers_before = cpu_seconds_by_pid(server.pid)
@@ -154,14 +158,17 @@ def measure(procs: Processes, name: str, app_spec: str, env: dict[str, str], wor
             result.saturated_non_200 += non_200
             result.worker_cpu_shares.append(_worker_shares(server.pid, workers_before))
         gunicorn_s, redis_s, loadgen_s, tasks_s, irq_s, steal_s = (b - a for a, b in zip(before, cpu(), strict=True))
+        ours = {server.pid, redis_pid or -1}  # wrk and loadgen ran and were reaped: they are not listed
+        result.busiest_others = [(name, seconds * 1000 / sum(p.count for p in saturate))
+                                 for name, seconds in busiest_others(everyone, cpu_by_process(), ours)]
         result.saturated_per_s = statistics.median(result.saturated_runs)
         per_request = 1000 / answered
-        ours = gunicorn_s + redis_s + loadgen_s
+        mine = gunicorn_s + redis_s + loadgen_s
         result.cpu_ms_per_request = {
             "gunicorn": gunicorn_s * per_request, "redis": redis_s * per_request,
             "load generator": loadgen_s * per_request,
             "kernel irq/softirq": irq_s * per_request,
-            "other processes": max(0.0, tasks_s - ours) * per_request,
+            "other processes": max(0.0, tasks_s - mine) * per_request,
             "hypervisor steal": steal_s * per_request,
             "idle": max(0.0, CORES * wall - tasks_s - irq_s - steal_s) * per_request,
         }

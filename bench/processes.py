@@ -27,20 +27,38 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def cpu_seconds_by_pid(pgid: int) -> dict[int, float]:
-    """User + system CPU seconds of each live process in process group ``pgid``."""
+def cpu_by_process() -> dict[int, tuple[str, int, float]]:
+    """Every live process: pid -> (command name, process group, user + system CPU seconds)."""
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            head, tail = (entry / "stat").read_text().rsplit(")", 1)
+        except (OSError, ValueError):
             continue
-        # after "pid (comm)": state ppid pgrp session ... utime is field 14, stime 15 (1-based)
-        if int(fields[2]) == pgid:
-            found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S
+        fields = tail.split()  # after "pid (comm)": state ppid pgrp ...; utime, stime are 12th and 13th
+        found[int(entry.name)] = (head.partition("(")[2], int(fields[2]),
+                                  (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S)
     return found
+
+
+def cpu_seconds_by_pid(pgid: int) -> dict[int, float]:
+    """User + system CPU seconds of each live process in process group ``pgid``."""
+    return {pid: seconds for pid, (_, group, seconds) in cpu_by_process().items() if group == pgid}
+
+
+def busiest_others(before: dict[int, tuple[str, int, float]], after: dict[int, tuple[str, int, float]],
+                   ours: set[int], top: int = 3) -> list[tuple[str, float]]:
+    """The processes outside the process groups ``ours`` that used most CPU between two snapshots."""
+    spent: dict[str, float] = {}
+    for pid, (name, group, seconds) in after.items():
+        if group in ours or pid == os.getpid():
+            continue
+        used = seconds - before.get(pid, (name, group, 0.0))[2]
+        if used > 0:
+            spent[name] = spent.get(name, 0.0) + used
+    return sorted(spent.items(), key=lambda kv: -kv[1])[:top]
 
 
 def cpu_seconds_of_group(pgid: int) -> float:
@@ -90,12 +108,13 @@ class Processes:
         except subprocess.TimeoutExpired:
             self.stop(process)
             raise RuntimeError(f"{args[0]} did not finish within {timeout:.0f} s") from None
+        self.started.remove(process)
         if process.returncode != 0:
             raise RuntimeError(f"{' '.join(args[:3])} exited with {process.returncode}: {err.decode()[-2000:]}")
         return out.decode(), err.decode()
 
     def stop(self, process: subprocess.Popen[bytes]) -> None:
-        """SIGTERM to the process group, SIGKILL after STOP_GRACE_SECONDS."""
+        """SIGTERM to the process group, SIGKILL after STOP_GRACE_SECONDS; forget the process."""
         if process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
@@ -105,9 +124,10 @@ class Processes:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, 0)  # workers left behind by a dead master: end them too
-            os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)  # workers a dying master left in its group
+        if process in self.started:
+            self.started.remove(process)
 
     def stop_all(self) -> None:
         for process in reversed(self.started):

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections.abc import Iterable
@@ -24,6 +25,7 @@ from bench import traffic
 from bot import outbox
 from bot.events import Channel, EventKind, InboundEvent
 from bot.keys import LearnerPart, learner_key
+from bot.security import sign
 from config.settings import Settings
 
 
@@ -34,6 +36,7 @@ class RoundTrips:
     commands_per_message: float  # executed by Redis, including inside Lua scripts
     by_command: dict[str, float] = field(default_factory=dict)
     duplicate_round_trips: float = 0.0  # a redelivered (already handled) message
+    timer_turn_round_trips: float | None = None  # the turn that starts the check-up's clock
 
 
 class _CountingSends:
@@ -87,7 +90,26 @@ def round_trips(app, client: redis.Redis, messages: int, learners: int) -> Round
         post_all(test_client, bodies[-100:])  # Meta redelivers: each one is a duplicate now
     return RoundTrips(messages=messages, round_trips_per_message=sends.count / messages,
                       commands_per_message=sum(delta.values()) / messages, by_command=by_command,
-                      duplicate_round_trips=again.count / 100)
+                      duplicate_round_trips=again.count / 100,
+                      timer_turn_round_trips=_timer_turn(test_client, client, learner=learners + 1))
+
+
+CHECKUP_START = (("text", "ciao"), ("button", "sys:lang:it", "Italiano"), ("text", "1"),
+                 ("list", "sys:checkup", "Check-up digitale"))
+CHECKUP_CLOCK = ("button", "sys:checkup:start", "Inizia il check-up")  # starts the 30-minute clock
+
+
+def _timer_turn(test_client, client: redis.Redis, learner: int) -> float | None:  # noqa: ANN001
+    """Round trips of the turn that schedules a clock event (None if the course has no such button)."""
+    def signed(action: tuple[str, ...]) -> tuple[str, bytes]:
+        raw = json.dumps(traffic.payload(learner, action)).encode()
+        return sign(traffic.SECRET, raw), raw
+
+    post_all(test_client, [signed(action) for action in CHECKUP_START])
+    with _CountingSends() as sends:
+        post_all(test_client, [signed(CHECKUP_CLOCK)])
+    timers = client.zcard(learner_key(f"wa:{traffic.phone(learner)}", LearnerPart.TIMERS))
+    return float(sends.count) if timers else None
 
 
 class _AcceptingGraph:

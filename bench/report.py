@@ -26,6 +26,7 @@ TARGET_P99_MS = 50.0  # at half the saturated rate
 TARGET_ROUND_TRIPS = 3.0  # per inbound message
 TARGET_FLOW_RATIO = 1.25  # "~1": per-message cost independent of flow size, with room for noise
 OTHERS_WARNING = 0.10  # share of the cores others used: above this, the figures are disturbed
+OTHERS_SHOWN_MS = 0.05  # name the other processes that used at least this much CPU per request
 
 
 def _cpu_model() -> str:
@@ -117,6 +118,11 @@ class Report:
                      "hypervisor steal", "idle"):
             self.add(row(f"  {part}", f"{bare.cpu_ms_per_request[part]:.2f}", f"{full.cpu_ms_per_request[part]:.2f}"))
         for target in targets:
+            busiest = [(name, ms) for name, ms in target.busiest_others if ms >= OTHERS_SHOWN_MS]
+            if busiest:
+                self.add(f"    other processes that used CPU meanwhile ({target.name}): " + ", ".join(
+                    f"{name} {ms:.2f} ms/req" for name, ms in busiest))
+        for target in targets:
             others = ((target.cpu_ms_per_request["other processes"] + target.cpu_ms_per_request["hypervisor steal"])
                       * target.saturated_per_s / 1000)
             self.others.append(others / (os.cpu_count() or 1))
@@ -137,6 +143,9 @@ class Report:
                  f"  {'round trips per message':<44}{trips.round_trips_per_message:>8.2f}   "
                  f"<= {TARGET_ROUND_TRIPS:.0f}: {verdict(ok)}",
                  f"  {'round trips for a redelivered duplicate':<44}{trips.duplicate_round_trips:>8.2f}",
+                 f"  {'round trips of the turn starting a clock':<44}"
+                 + (f"{trips.timer_turn_round_trips:>8.2f}   (check-up start: commit, then Store.wake_at)"
+                    if trips.timer_turn_round_trips is not None else "     n/a   (no check-up in this course)"),
                  f"  {'commands Redis ran per message':<44}{trips.commands_per_message:>8.2f}"
                  "   (inside Lua scripts included)",
                  f"    {commands}")

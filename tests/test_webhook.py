@@ -234,3 +234,18 @@ def test_every_recorded_inbound_kind_is_accepted_and_has_its_effect(client, redi
         else:
             assert progress(redis_client, lid) is None or any(
                 e.learner_id == lid and e.kind not in (EventKind.IGNORE, EventKind.STATUS) for e in events)
+
+
+def test_an_unexpected_error_in_one_event_is_logged_and_never_answers_5xx(settings, redis_client, caplog):
+    def broken_notify(learner_id: str) -> None:
+        raise RuntimeError(f"boom for {learner_id}")  # a bug after the commit, with PII in its message
+
+    client = create_app(settings, redis_client=redis_client, notify=broken_notify).test_client()
+    payload = text("ciao")
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["messages"].append({**value["messages"][0], "id": "wamid.second", "text": {"body": "menu"}})
+    assert post(client, payload).status_code == 200
+    stored = progress(redis_client)
+    assert stored is not None and stored.rev == 2  # both events were committed despite the failures
+    assert "event skipped after RuntimeError" in caplog.text
+    assert PHONE not in caplog.text  # the exception's message (with the phone) is not logged

@@ -26,7 +26,8 @@ from bot.flows.spec import (
 from bot.flows.yaml_reader import NodeReader
 
 LABEL_MAX_CHARS = 20  # WhatsApp reply button / Messenger quick reply title (PLATFORM.md §6-7)
-MESSAGE_MAX_CHARS = 4096  # WhatsApp text; longer lessons are split by the renderer, never cut
+MESSAGE_MAX_CHARS = 2000  # Messenger text (WhatsApp allows 4096): the tighter channel decides
+MESSAGE_LIMIT = "a Messenger text (WhatsApp: 4096)"
 QUESTION_MAX_CHARS = 1024  # a quiz question travels as the body of a WhatsApp button message
 CAPTION_MAX_CHARS = 1024  # WhatsApp media caption
 MAX_CHOICES = 10  # a WhatsApp list shows 10 rows; more would fall back to numbered text
@@ -147,7 +148,7 @@ def _say(reader: NodeReader, node: yaml.Node | None, where: str,
             if variants:
                 out.append(Say(variants))
             continue
-        message = text(reader, item, f"{where} say", MESSAGE_MAX_CHARS, "a WhatsApp text")
+        message = text(reader, item, f"{where} say", MESSAGE_MAX_CHARS, MESSAGE_LIMIT)
         if message:
             out.append(Say((("default", message),)))
     return tuple(out)
@@ -165,7 +166,7 @@ def _by_business(reader: NodeReader, node: yaml.Node, where: str,
                        "add 'default:' for every other business")
     variants = []
     for business, value in inner.items():
-        message = text(reader, value, f"{where} by_business '{business}'", MESSAGE_MAX_CHARS, "a WhatsApp text")
+        message = text(reader, value, f"{where} by_business '{business}'", MESSAGE_MAX_CHARS, MESSAGE_LIMIT)
         if message:
             variants.append((business, message))
     return tuple(variants) if "default" in inner else ()
@@ -261,7 +262,7 @@ def _quiz_option(reader: NodeReader, node: yaml.Node, where: str) -> QuizOption 
         reader.problem(node, f"{where} option '{option_id}' has no feedback",
                        "add 'feedback:' explaining why this answer is right or wrong")
     feedback = text(reader, fields.get("feedback"), f"{where} option '{option_id}' feedback",
-                    MESSAGE_MAX_CHARS, "a WhatsApp text")
+                    MESSAGE_MAX_CHARS, MESSAGE_LIMIT)
     correct = reader.boolean(fields["correct"], where=f"{where} correct") if "correct" in fields else False
     if not (option_id and option_label and feedback):
         return None

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from bot.flows.checkup_reader import read_checkup
-from bot.flows.flow_reader import LABEL_MAX_CHARS, MESSAGE_MAX_CHARS, read_flow, text
+from bot.flows.flow_reader import LABEL_MAX_CHARS, MESSAGE_LIMIT, MESSAGE_MAX_CHARS, read_flow, text
 from bot.flows.problems import FlowError, Problem
 from bot.flows.spec import SYSTEM_TEXT_KEYS, BusinessType, CheckUp, Course, Flow, Translated
 from bot.flows.yaml_reader import NodeReader
@@ -144,7 +144,7 @@ def _system_texts(reader: _FileReader) -> dict[str, Translated]:
         value = reader.translated(
             node, where=f"text '{key}'",
             max_chars=LABEL_MAX_CHARS if is_label else MESSAGE_MAX_CHARS,
-            limit_reason="a button title" if is_label else "a WhatsApp text",
+            limit_reason="a button title" if is_label else MESSAGE_LIMIT,
             placeholders=SYSTEM_PLACEHOLDERS)
         if value:
             texts[key] = value
