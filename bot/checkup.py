@@ -16,6 +16,7 @@ import math
 import random
 from typing import TYPE_CHECKING
 
+from bot import graduation
 from bot.flows.spec import CheckUp
 from bot.progress import Pending
 from bot.replies import Option
@@ -164,7 +165,7 @@ def finish(turn: Turn, *, timed_out: bool) -> None:
     options = [Option(id=f"sys:module:{area.module}", title=turn.course.flows[area.module].short_title.get(lang))
                for area in weakest]
     turn.say("\n\n".join(plan), options)
-    turn.after_checkup(percent)
+    graduation.after_checkup(turn)
 
 
 def passed(turn: Turn) -> bool:

@@ -16,8 +16,8 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from bot import checkup, review
-from bot.certificates import Certificate, new_code, new_token
+from bot import checkup, global_words, graduation, review
+from bot.certificates import Certificate
 from bot.events import EventKind, InboundEvent
 from bot.flows.conditions import LearnerView
 from bot.flows.machine import AUTO, FlowMachine, UnknownTrigger
@@ -27,17 +27,7 @@ from bot.replies import Media, MediaKind, Option, Reply
 
 MAX_AUTO_STEPS = 50  # guard against a cycle of steps that move on by themselves
 MENU_MAX = 10  # a WhatsApp list shows at most 10 rows (PLATFORM.md §6)
-CERTIFICATE_FIELD_MAX_CHARS = 60  # what a learner types for the certificate's name and business name
 
-GLOBAL_WORDS = {
-    "menu": "menu", "menù": "menu",
-    "aiuto": "help", "help": "help",
-    "progressi": "progress", "progress": "progress",
-    "stop": "stop", "basta": "stop", "disiscrivimi": "stop", "unsubscribe": "stop",
-    "riprendi": "resume", "resume": "resume",
-    "lingua": "language", "language": "language",
-    "ricomincia": "restart", "restart": "restart",
-}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -259,11 +249,11 @@ class Turn:
     def handle(self, event: InboundEvent) -> None:
         payload = event.payload if event.kind is EventKind.CHOICE else ""
         words = normalise(event.text) if event.kind is EventKind.TEXT else ""
-        if words in GLOBAL_WORDS:
-            getattr(self, f"on_{GLOBAL_WORDS[words]}")()
+        if words in global_words.WORDS:
+            global_words.HANDLERS[global_words.WORDS[words]](self)
             return
         if self.p.pending in (Pending.CERTIFICATE_NAME, Pending.CERTIFICATE_BUSINESS) and event.text.strip():
-            self.certificate_field(event.text.strip()[:CERTIFICATE_FIELD_MAX_CHARS])
+            graduation.field_typed(self, event.text.strip())
             return
         options = self.options()
         if not payload and words:
@@ -277,7 +267,7 @@ class Turn:
             self.say(self.text("stale_button"))
             self.prompt()
         else:  # a referral ref, a Get Started payload or an id we never sent
-            self.on_resume(quiet=True)
+            global_words.resume(self, quiet=True)
 
     def match_text(self, words: str, options: list[Option]) -> str:
         if words.isdigit() and 1 <= int(words) <= len(options):
@@ -442,67 +432,3 @@ class Turn:
         key = "module_done" if self.next_module() else "course_done"
         self.say(self.text(key, score=score, max_score=max_score, module=flow.title.get(lang)),
                  self.after_module_options())
-
-    def after_checkup(self, percent: int) -> None:
-        """After a check-up: a certificate once every module is done and the pass mark is reached."""
-        if self.p.certificate.get("code") or not checkup.passed(self):
-            return
-        if all(m in self.p.modules_done for m in self.course.modules):
-            self.p = self.p.with_changes(pending=Pending.CERTIFICATE_NAME)
-            self.say(self.text("certificate_ask_name"))
-        elif self.course.checkup:
-            self.say(self.text("certificate_not_yet", percent=self.course.checkup.pass_percent))
-
-    def certificate_field(self, value: str) -> None:
-        if self.p.pending == Pending.CERTIFICATE_NAME:
-            self.p = self.p.with_changes(pending=Pending.CERTIFICATE_BUSINESS,
-                                         certificate={**self.p.certificate, "name": value})
-            self.say(self.text("certificate_ask_business"))
-            return
-        best = max(int(r.get("percent", 0)) for r in self.p.checkup.get("history", []))
-        certificate = Certificate(code=new_code(), token=new_token(), learner_id=self.p.learner_id,
-                                  name=str(self.p.certificate.get("name", "")), business_name=value,
-                                  issued_ms=self.now_ms, score_percent=best, lang=self.p.lang)
-        self.certificates.append(certificate)
-        self.p = self.p.with_changes(pending=Pending.NONE, certificate={
-            **self.p.certificate, "business_name": value, "code": certificate.code, "issued_ms": self.now_ms})
-        base = self.engine.public_base_url.rstrip("/")
-        self.say(self.text("certificate_ready", code=certificate.code, url=f"{base}/verify/{certificate.code}"),
-                 [Option(id="sys:menu", title=self.label("label_menu"))],
-                 Media(kind=MediaKind.DOCUMENT, url=f"{base}/certificates/{certificate.token}.pdf",
-                       caption=self.text("certificate_caption"), filename="attestato-bottega.pdf"))
-
-    # -- global words ----------------------------------------------------------------------------
-    def on_menu(self) -> None:
-        self.show_menu()
-
-    def on_help(self) -> None:
-        self.say(self.text("help"))
-        self.prompt()
-
-    def on_progress(self) -> None:
-        flow = self.flow()
-        where = flow.title.get(self.p.lang) if flow and self.p.flow not in self.p.modules_done else ""
-        score = sum(s[0] for s in self.p.module_scores.values())
-        max_score = sum(f.max_score for f in self.course.flows.values())
-        self.say(self.text("progress", done=len(self.p.modules_done), total=len(self.course.modules),
-                           score=score, max_score=max_score, where=where or self.text("nowhere")))
-        self.prompt()
-
-    def on_stop(self) -> None:
-        self.p = self.p.with_changes(pending=Pending.CONFIRM_STOP)
-        self.prompt()
-
-    def on_restart(self) -> None:
-        self.p = self.p.with_changes(pending=Pending.CONFIRM_RESTART)
-        self.prompt()
-
-    def on_language(self) -> None:
-        self.p = self.p.with_changes(pending=Pending.LANGUAGE)
-        self.prompt()
-
-    def on_resume(self, quiet: bool = False) -> None:
-        self.p = self.p.with_changes(pending=Pending.NONE, opted_out=False)
-        if not quiet:
-            self.say(self.text("resume"))
-        self.prompt()
