@@ -191,3 +191,35 @@ def test_every_process_serves_a_new_release_from_its_next_message(settings, redi
     assert registry.release != old_release
     assert engine.course.flows["m1_contatto"].version == 2
     assert ("m1_contatto", 1) in engine.flows  # the old version stays loadable
+
+
+def test_a_release_that_fails_to_load_leaves_the_last_good_one_serving(settings, redis_client, service, caplog):
+    walk_to_lesson_2(service)
+    registry = create_app(settings, redis_client=redis_client, notify=lambda lid: None).extensions["bottega"]["registry"]
+    good = registry.engine_for(releases.live_release(redis_client))
+    broken = dict(course_files(PROJECT_ROOT / "flows"), **{"m1_contatto.yaml": "flow: [unclosed"})
+    redis_client.hset(releases.release_key("99"), mapping=broken)  # stored by hand, never by publish
+    redis_client.set(releases.LIVE_KEY, "99")
+    assert registry.engine_for("99") is good
+    assert "course release 99 not loaded" in caplog.text
+    bodies = service(tap("c:m1_contatto:lesson_2:done"))  # learners are still served
+    assert bodies and learner(redis_client).step == "lesson_3"
+
+
+def test_dev_mode_publishes_a_saved_flow_file(tmp_path, redis_client):
+    import shutil
+
+    from bot.devserver import FlowWatcher
+
+    folder = tmp_path / "flows"
+    shutil.copytree(PROJECT_ROOT / "flows", folder, ignore=shutil.ignore_patterns("tests"))
+    watcher = FlowWatcher(folder, redis_client)
+    watcher.publish()
+    first = releases.live_release(redis_client)
+    module = folder / "m1_contatto.yaml"
+    module.write_text(module.read_text().replace("version: 1", "version: 2", 1))
+    watcher.checked_at = 0.0
+    watcher.poll()
+    assert releases.live_release(redis_client) != first
+    assert releases.stored_release(redis_client, releases.live_release(redis_client))["m1_contatto.yaml"] \
+        == module.read_text()
