@@ -195,7 +195,8 @@ def test_every_process_serves_a_new_release_from_its_next_message(settings, redi
 
 def test_a_release_that_fails_to_load_leaves_the_last_good_one_serving(settings, redis_client, service, caplog):
     walk_to_lesson_2(service)
-    registry = create_app(settings, redis_client=redis_client, notify=lambda lid: None).extensions["bottega"]["registry"]
+    app = create_app(settings, redis_client=redis_client, notify=lambda lid: None)
+    registry = app.extensions["bottega"]["registry"]
     good = registry.engine_for(releases.live_release(redis_client))
     broken = dict(course_files(PROJECT_ROOT / "flows"), **{"m1_contatto.yaml": "flow: [unclosed"})
     redis_client.hset(releases.release_key("99"), mapping=broken)  # stored by hand, never by publish
