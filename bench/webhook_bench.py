@@ -1,6 +1,6 @@
 """Bottega's webhook benchmark: one run measures the full path and its baseline, and prints a table.
 
-Run: ``.venv/bin/python bench/webhook_bench.py`` (or ``make bench``); ~1.5-2.5 minutes on 2 cores,
+Run: ``.venv/bin/python bench/webhook_bench.py`` (or ``make bench``); about a minute on 2 cores,
 loopback only. See bench/README.md for what each figure means and the targets.
 
 1. An embedded Redis (``bot.embedded_redis``, TCP on a free port, no persistence) for the run.

@@ -385,8 +385,7 @@ class Turn:
 
     def record_answer(self, flow: Flow, step: Step, option_id: str) -> None:
         answers = {**self.p.answers, flow.id: {**self.p.answers.get(flow.id, {}), step.id: option_id}}
-        score = sum(s.quiz.points for s in flow.steps.values()
-                    if s.quiz and answers[flow.id].get(s.id) == s.quiz.correct_option.id)
+        score = flow.score_of(answers[flow.id])
         self.p = self.p.with_changes(answers=answers,
                                      module_scores={**self.p.module_scores, flow.id: [score, flow.max_score]})
 

@@ -54,7 +54,7 @@ from bot.keys import LearnerPart, learner_key
 from bot.privacy import learner_ref
 from bot.sender import GraphClient
 from bot.timers import TimerClock
-from config.settings import ConfigError, Settings
+from config.settings import ConfigError, Settings, broker_url
 
 HEARTBEAT_TIMEOUT_MS = 10_000  # silent this long -> a worker is dead; see the module docstring
 MAINTENANCE_CHANCE = MAINTENANCE_SCALE  # per million broker commands: all of them
@@ -135,7 +135,8 @@ outbox.check_timing(settings)
 _hide_job_arguments()
 _url = redis_url(settings)
 store = _redis_client(_url)  # the outboxes; thread-safe (a connection pool)
-broker = RedisBroker(client=_redis_client(_url), heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+broker = RedisBroker(client=_redis_client(settings.broker_redis_url or broker_url(_url)),
+                     heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
                      maintenance_chance=MAINTENANCE_CHANCE)
 broker.add_middleware(OutboxRecovery())
 broker.add_middleware(TimerClock(settings, store))  # check-up clocks: bot/timers.py

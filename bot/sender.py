@@ -58,7 +58,7 @@ class GraphError(Exception):
 
     def __init__(self, message: str, *, code: int, transient: bool, http_status: int | None = None) -> None:
         super().__init__(message)
-        self.code = code
+        self.code = int(code)  # a plain int: hiredis packs exact ints only, not IntEnum members
         self.transient = transient
         self.http_status = http_status
 

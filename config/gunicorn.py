@@ -13,7 +13,9 @@ worker_class = "gthread"
 threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = 30  # seconds; a request never calls the Graph API, so anything near this is a fault
 graceful_timeout = 10
-keepalive = 5
+# No keep-alive: a gthread worker keeps every connection it accepted, so a few persistent senders
+# (Meta, a proxy, the benchmark) would all land on one process; closing after each answer spreads them.
+keepalive = 0
 accesslog = None  # access lines would carry nothing useful and cost time; the app logs per batch
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()

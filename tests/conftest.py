@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from bot import embedded_redis
+from config.settings import broker_url
 
 TESTS_DIR = Path(__file__).resolve().parent
 DATA_DIR = TESTS_DIR / "data"
@@ -34,6 +35,18 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
+    broker = redis.Redis.from_url(broker_url(redis_url))  # the send queue's database
+    broker.flushdb()
+    broker.close()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def broker_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(broker_url(redis_url))
     try:
         yield client
     finally:

@@ -24,7 +24,7 @@ from dramatiq.brokers.redis import RedisBroker
 
 from bot.fake_graph import FakeGraphHandle, serve_in_thread
 from bot.keys import LearnerPart, learner_key
-from config.settings import Settings
+from config.settings import Settings, broker_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DRAMATIQ = Path(sys.executable).parent / "dramatiq"
@@ -91,7 +91,7 @@ def start_worker(redis_client: redis.Redis, redis_url: str, fake: FakeGraphHandl
 @pytest.fixture
 def enqueue(redis_url: str) -> Iterator[Callable[[str], None]]:
     """What the webhook does after committing items: one ``deliver`` message per inbound message."""
-    broker = RedisBroker(url=redis_url)
+    broker = RedisBroker(url=broker_url(redis_url))
 
     def send(lid: str) -> None:
         broker.enqueue(dramatiq.Message(queue_name="default", actor_name="deliver", args=(lid,),
@@ -139,11 +139,11 @@ def by_learner(fake: FakeGraphHandle, lids: list[str]) -> dict[str, list[dict[st
 
 
 def test_worker_drains_the_outboxes_of_twenty_learners(
-        redis_client: redis.Redis, fake: FakeGraphHandle,
+        redis_client: redis.Redis, broker_client: redis.Redis, fake: FakeGraphHandle,
         start_worker: Callable[..., WorkerProcess], enqueue: Callable[[str], None]) -> None:
     fake.configure(fail_every=4, fail_code=2)  # transient failures: the worker retries with backoff
     worker = start_worker("--verbose")  # debug logging: Dramatiq's own lines must hide job arguments
-    wait_for(lambda: redis_client.zcard(HEARTBEATS) > 0, 20, "the worker to poll the broker")
+    wait_for(lambda: broker_client.zcard(HEARTBEATS) > 0, 20, "the worker to poll the broker")
     lids = [f"wa:3933312345{n:02d}" if n % 2 else f"ms:PSID98765{n:02d}" for n in range(20)]
     expected = {lid: push(redis_client, lid, 3) for lid in lids}
     for n, lid in enumerate(lids):
@@ -169,7 +169,8 @@ def test_worker_drains_the_outboxes_of_twenty_learners(
 
 
 def test_sigkill_mid_send_then_restart_delivers_every_item(
-        redis_client: redis.Redis, fake: FakeGraphHandle, start_worker: Callable[..., WorkerProcess]) -> None:
+        redis_client: redis.Redis, broker_client: redis.Redis, fake: FakeGraphHandle,
+        start_worker: Callable[..., WorkerProcess]) -> None:
     """At-least-once across a crash, and duplicates only inside the crash window.
 
     The window: an item whose call was in flight (or answered but not yet popped) when the worker
@@ -184,15 +185,15 @@ def test_sigkill_mid_send_then_restart_delivers_every_item(
     fake.configure(delay_seconds=3.0)
     first = start_worker()  # its boot recovery finds the pending outboxes
     wait_for(lambda: fake.server.state.counter >= THREADS, 20, "every worker thread to be mid-call")
-    [dead_worker] = [member.decode() for member in redis_client.zrange(HEARTBEATS, 0, -1)]
+    [dead_worker] = [member.decode() for member in broker_client.zrange(HEARTBEATS, 0, -1)]
     in_flight = fake.server.state.counter - len(fake.calls())
     unacked = f"dramatiq:__acks__.{dead_worker}.default"
     killed_at = time.monotonic()
     first.kill()
-    assert redis_client.exists(unacked)
+    assert broker_client.exists(unacked)
     fake.configure(delay_seconds=0.0)
     start_worker()
-    wait_for(lambda: not redis_client.exists(unacked), 30, "the dead worker's jobs to be requeued")
+    wait_for(lambda: not broker_client.exists(unacked), 30, "the dead worker's jobs to be requeued")
     requeued_after = time.monotonic() - killed_at
 
     def everything_sent() -> bool:

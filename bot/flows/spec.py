@@ -132,10 +132,19 @@ class Flow:
     steps: Mapping[str, Step]
     migrate: Mapping[str, str] = field(default_factory=dict)  # old step id -> step of this version
     source: str = ""  # the YAML file it came from
+    max_score: int = field(init=False, default=0)  # computed once: per-message work must not grow with size
 
-    @property
-    def max_score(self) -> int:
-        return sum(step.quiz.points for step in self.steps.values() if step.quiz)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "max_score", sum(s.quiz.points for s in self.steps.values() if s.quiz))
+
+    def score_of(self, answers: Mapping[str, str]) -> int:
+        """Points for ``answers`` (step id -> option id): the cost follows the answers, not the flow."""
+        total = 0
+        for step_id, option_id in answers.items():
+            step = self.steps.get(step_id)
+            if step and step.quiz and step.quiz.correct_option.id == option_id:
+                total += step.quiz.points
+        return total
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
