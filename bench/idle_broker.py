@@ -22,13 +22,19 @@ MSET_BATCH = 2_000
 
 
 def measure(keys: int = KEYS_IN_DATABASE) -> dict:
-    """Enqueue times with and without an idle id to reap; uses (and empties) ``bot.jobs``' database."""
+    """Enqueue times with and without an idle id to reap; uses (and empties) ``bot.jobs``' databases.
+
+    The learner-shaped keys go where learners live (``REDIS_URL``); the send queue has a database of
+    its own (``config.settings.broker_url``), which is the one Dramatiq's KEYS scans.
+    """
     from bot import jobs  # configured from the environment the orchestrator set
 
     client: redis.Redis = jobs.broker.client
+    data: redis.Redis = jobs.store
     client.flushdb()
+    data.flushdb()
     for start in range(0, keys, MSET_BATCH):
-        client.mset({f"bottega:{{wa:39{n:010d}}}:progress": b"x" for n in range(start, min(keys, start + MSET_BATCH))})
+        data.mset({f"bottega:{{wa:39{n:010d}}}:progress": b"x" for n in range(start, min(keys, start + MSET_BATCH))})
     heartbeats = f"{jobs.broker.namespace}:__heartbeats__"
     jobs.deliver.send("wa:393330000000")  # scripts loaded, our own id listed
 
@@ -45,5 +51,6 @@ def measure(keys: int = KEYS_IN_DATABASE) -> dict:
         reaping.append(enqueue_ms())
     left = client.zcard(heartbeats)
     client.flushdb()
+    data.flushdb()
     return {"keys": keys, "normal_ms": statistics.median(normal), "reaping_ms": statistics.median(reaping),
             "heartbeat_timeout_s": jobs.HEARTBEAT_TIMEOUT_MS / 1000, "ids_left": left}
