@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from bot import embedded_redis
+from bot.fake_graph import FakeGraphHandle, serve_in_thread
 from config.settings import broker_url
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -70,3 +71,18 @@ def settings(redis_url: str, tmp_path: Path):
                               "WHATSAPP_PHONE_NUMBER_ID": "100000000000001",
                               "MESSENGER_PAGE_TOKEN": "page-token", "REDIS_URL": redis_url,
                               "BOTTEGA_VAR_DIR": str(tmp_path / "var")})
+
+
+@pytest.fixture(scope="module")
+def fake_server() -> Iterator[FakeGraphHandle]:
+    """The project's fake Graph API on loopback, one per test module."""
+    handle = serve_in_thread()
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def fake(fake_server: FakeGraphHandle) -> FakeGraphHandle:
+    """The fake Graph API with no recorded calls and the default behaviour."""
+    fake_server.reset()
+    return fake_server

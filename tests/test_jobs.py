@@ -22,7 +22,7 @@ import pytest
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from bot.fake_graph import FakeGraphHandle, serve_in_thread
+from bot.fake_graph import FakeGraphHandle
 from bot.keys import LearnerPart, learner_key
 from config.settings import Settings, broker_url
 
@@ -33,18 +33,6 @@ PHONE_ID = "100000000000001"
 PAGE_ID = "200000000000002"
 HEARTBEATS = "dramatiq:__heartbeats__"
 
-
-@pytest.fixture(scope="module")
-def fake_server() -> Iterator[FakeGraphHandle]:
-    handle = serve_in_thread()
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-def fake(fake_server: FakeGraphHandle) -> FakeGraphHandle:
-    fake_server.reset()
-    return fake_server
 
 
 class WorkerProcess:

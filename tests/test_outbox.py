@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from bot import outbox
-from bot.fake_graph import FakeGraphHandle, serve_in_thread
+from bot.fake_graph import FakeGraphHandle
 from bot.keys import LearnerPart, learner_key
 from bot.sender import GraphClient
 from config.settings import Settings
@@ -34,18 +34,6 @@ class Clock:
     def advance(self, seconds: float) -> None:
         self.ms += int(seconds * 1000) + 1
 
-
-@pytest.fixture(scope="module")
-def fake_server() -> Iterator[FakeGraphHandle]:
-    handle = serve_in_thread()
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-def fake(fake_server: FakeGraphHandle) -> FakeGraphHandle:
-    fake_server.reset()
-    return fake_server
 
 
 def make_settings(url: str, **overrides: object) -> Settings:

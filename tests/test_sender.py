@@ -38,18 +38,6 @@ PERMANENT_CODES = [131047, 131026, 131048, 131049, 131050, 130403, 190, 0, 100, 
                    200, 299, 132000, 132015, 131008, 368]
 
 
-@pytest.fixture(scope="module")
-def fake_server() -> Iterator[FakeGraphHandle]:
-    handle = serve_in_thread()
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-def fake(fake_server: FakeGraphHandle) -> FakeGraphHandle:
-    fake_server.reset()
-    return fake_server
-
 
 def make_settings(url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {"env": "dev", "whatsapp_token": WA_TOKEN, "messenger_page_token": "ms-token",

@@ -33,6 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.events import Channel, EventKind, InboundEvent
+from bot.inbound.raw import ident as _ident
+from bot.inbound.raw import items as _list
+from bot.inbound.raw import mapping as _dict
+from bot.inbound.raw import text as _text
 
 # Items we recognise and deliberately do not answer, with the detail their IGNORE event carries.
 IGNORED_ITEMS = {
@@ -237,28 +241,6 @@ def _ref(referral: object) -> str:
 
 
 # --- reading raw values ---------------------------------------------------------------------------
-
-
-def _dict(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _text(value: object) -> str:
-    """A string field as sent, or "" when absent or not a string."""
-    return value if isinstance(value, str) else ""
-
-
-def _ident(value: object) -> str:
-    """An id or payload: strings as sent, integers as their digits, anything else ""."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return ""
 
 
 def _word(value: object) -> str:
