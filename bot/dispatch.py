@@ -88,7 +88,7 @@ class Dispatcher:
                     self.store.save_certificate(certificate)
                 if items:
                     self.notify(lid)
-                log.info("turn learner=%s kind=%s replies=%d", learner_ref(lid), event.kind.value,
+                log.debug("turn learner=%s kind=%s replies=%d", learner_ref(lid), event.kind.value,
                          len(outcome.replies))
                 return Handled.PROCESSED
             if result is CommitResult.DUPLICATE:

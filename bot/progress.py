@@ -8,7 +8,7 @@ optimistic-lock counter: every committed change increments it (see ``bot.store``
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 from bot.events import Channel, InboundEvent
 
@@ -79,12 +79,13 @@ class Progress:
     # -- Redis hash mapping ---------------------------------------------------------------------
     def to_hash(self) -> dict[str, str]:
         out: dict[str, str] = {}
-        for name, value in asdict(self).items():
-            if isinstance(value, bool):
+        for name, kind in _FIELD_KINDS.items():
+            value = getattr(self, name)
+            if kind == "bool":
                 out[name] = "1" if value else "0"
-            elif isinstance(value, dict | list):
+            elif kind == "json":
                 out[name] = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-            elif isinstance(value, Channel):
+            elif kind == "channel":
                 out[name] = value.value
             else:
                 out[name] = str(value)
@@ -94,22 +95,37 @@ class Progress:
     def from_hash(cls, raw: dict[bytes, bytes] | dict[str, str]) -> Progress | None:
         if not raw:
             return None
-        data = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-                for k, v in raw.items()}
         values: dict[str, object] = {}
-        for f in fields(cls):
-            if f.name not in data:
-                continue
-            text = data[f.name]
-            kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
-            if f.name == "channel":
-                values[f.name] = Channel(text)
-            elif kind == "bool":
-                values[f.name] = text == "1"
+        for key, value in raw.items():
+            name = key.decode() if isinstance(key, bytes) else key
+            kind = _FIELD_KINDS.get(name)
+            if kind is None:
+                continue  # a field this version does not know: ignored, kept in Redis
+            text = value.decode() if isinstance(value, bytes) else value
+            if kind == "bool":
+                values[name] = text == "1"
             elif kind == "int":
-                values[f.name] = int(text or 0)
-            elif kind.startswith(("dict", "list")):
-                values[f.name] = json.loads(text or "null") or ({} if kind.startswith("dict") else [])
+                values[name] = int(text or 0)
+            elif kind == "json":
+                values[name] = json.loads(text) if text else None
+            elif kind == "channel":
+                values[name] = Channel(text)
             else:
-                values[f.name] = text
+                values[name] = text
+        for name, default in _JSON_DEFAULTS.items():
+            if values.get(name) is None:
+                values[name] = default()
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _kind(annotation: str) -> str:
+    if annotation == "Channel":
+        return "channel"
+    if annotation.startswith(("dict", "list")):
+        return "json"
+    return annotation if annotation in ("bool", "int") else "str"
+
+
+# How each field maps to a hash value, worked out once (annotations are strings here).
+_FIELD_KINDS = {f.name: _kind(str(f.type)) for f in fields(Progress)}
+_JSON_DEFAULTS = {f.name: f.default_factory for f in fields(Progress) if _FIELD_KINDS[f.name] == "json"}
