@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 Notify = Callable[[str], None]  # "learner <id> has replies waiting in the outbox"
 
 
+LEARNER_MESSAGES = frozenset({EventKind.TEXT, EventKind.CHOICE, EventKind.MEDIA})
+
+
 class EngineSource(Protocol):
     """Gives the engine for a course release (``bot.releases.Registry``, or a fixed one)."""
 
@@ -115,7 +118,8 @@ def outbox_items(progress: Progress, replies: tuple[Reply, ...], event: InboundE
                  now_ms: int) -> list[dict]:
     """Render replies for the learner's channel into outbox items, the read receipt first."""
     bodies: list[dict] = []
-    if event is not None and event.channel is Channel.WHATSAPP and event.message_id:
+    if event is not None and event.channel is Channel.WHATSAPP and event.message_id \
+            and event.kind in LEARNER_MESSAGES:  # a clock event has no wamid to mark as read
         bodies.append(whatsapp_out.mark_read(event.message_id))
     for reply in replies:
         bodies.extend(outbound.render(progress.channel, reply, user_id=progress.user_id, phone=progress.phone))

@@ -6,7 +6,9 @@ the real sweeper (``bot.timers.sweep``), and each must fire exactly once.
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
 
 import pytest
 from pypdf import PdfReader
@@ -159,3 +161,14 @@ def test_a_certificate_is_issued_after_every_module_and_a_passed_checkup(talk, r
     assert page.status_code == 200 and "Nicolò Bianchi" in page.get_data(as_text=True)
     assert chat.user_id not in page.get_data(as_text=True)
     assert app.get("/verify/BTG-AAAA-AAAA").status_code == 404
+
+
+def test_clock_events_send_no_read_receipt(talk, redis_client):
+    chat = talk()
+    start_checkup(chat)
+    lid = f"wa:{chat.user_id}"
+    chat.dispatcher = dataclasses.replace(chat.dispatcher, notify=lambda learner_id: None)  # keep the outbox
+    chat.advance(1200)
+    bodies = [json.loads(raw)["body"] for raw in redis_client.lrange(learner_key(lid, LearnerPart.OUTBOX), 0, -1)]
+    assert bodies, "the warning was queued"
+    assert not [b for b in bodies if b.get("status") == "read"]  # only learners' messages are marked read
