@@ -32,7 +32,12 @@ def state(turn: Turn) -> dict:
 
 
 def running(turn: Turn) -> bool:
-    return bool(turn.p.checkup.get("running"))
+    """An attempt is under way — and still answerable: a published check-up that dropped one of its
+    questions ends it quietly (the learner sees the menu and may start again) rather than failing."""
+    if not turn.p.checkup.get("running") or turn.course.checkup is None:
+        return False
+    known = {q.id for q in turn.course.checkup.questions}
+    return all(question_id in known for question_id in turn.p.checkup.get("order", []))
 
 
 def _set(turn: Turn, **changes: object) -> None:

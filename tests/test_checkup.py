@@ -172,3 +172,17 @@ def test_clock_events_send_no_read_receipt(talk, redis_client):
     bodies = [json.loads(raw)["body"] for raw in redis_client.lrange(learner_key(lid, LearnerPart.OUTBOX), 0, -1)]
     assert bodies, "the warning was queued"
     assert not [b for b in bodies if b.get("status") == "read"]  # only learners' messages are marked read
+
+
+def test_an_attempt_whose_questions_were_unpublished_ends_quietly(talk, redis_client):
+    chat = talk()
+    start_checkup(chat)
+    lid = f"wa:{chat.user_id}"
+    stored = progress(redis_client, chat)
+    gone = {**stored.checkup, "order": ["no_longer_there", *stored.checkup["order"][1:]]}
+    redis_client.hset(learner_key(lid, LearnerPart.PROGRESS), mapping=stored.with_changes(checkup=gone).to_hash())
+    chat.send_line("riprendi")  # no crash: the menu comes back and the check-up can start again
+    assert any(title == "Check-up digitale" for _, title in chat.shown_options)
+    chat.advance(1800)  # its clock events do nothing
+    tap(chat, "Check-up digitale")
+    assert any(title == "Inizia il check-up" for _, title in chat.shown_options)
