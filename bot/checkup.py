@@ -27,10 +27,6 @@ if TYPE_CHECKING:
 PLAN_AREAS = 3  # the action plan names the three weakest areas
 
 
-def state(turn: Turn) -> dict:
-    return dict(turn.p.checkup)
-
-
 def running(turn: Turn) -> bool:
     """An attempt is under way — and still answerable: a published check-up that dropped one of its
     questions ends it quietly (the learner sees the menu and may start again) rather than failing."""

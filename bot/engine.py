@@ -113,9 +113,6 @@ class Turn:
         self.replies.append(Reply(text=text, options=tuple(options or ()), media=media, lang=self.p.lang,
                                   choose_label=self.text("label_choose")))
 
-    def label(self, key: str) -> str:
-        return self.text(key)
-
     def flow(self) -> Flow | None:
         return self.engine.flow_for(self.p.flow, self.p.flow_version) if self.p.flow else None
 
@@ -128,14 +125,14 @@ class Turn:
         """The options the learner sees now, in the order they are shown (numbers map to these)."""
         pending = self.p.pending
         if pending == Pending.LANGUAGE:
-            return [Option(id="sys:lang:it", title=self.label("label_italian")),
-                    Option(id="sys:lang:en", title=self.label("label_english"))]
+            return [Option(id="sys:lang:it", title=self.text("label_italian")),
+                    Option(id="sys:lang:en", title=self.text("label_english"))]
         if pending == Pending.BUSINESS:
             return [Option(id=f"sys:biz:{kind.id}", title=kind.label.get(self.p.lang))
                     for kind in self.course.business_types]
         if pending in (Pending.CONFIRM_STOP, Pending.CONFIRM_RESTART):
-            return [Option(id="sys:yes", title=self.label("label_yes")),
-                    Option(id="sys:no", title=self.label("label_no"))]
+            return [Option(id="sys:yes", title=self.text("label_yes")),
+                    Option(id="sys:no", title=self.text("label_no"))]
         if pending == Pending.CHECKUP_CONFIRM:
             return checkup.confirm_options(self)
         if pending in (Pending.NONE, Pending.CHECKUP) and checkup.running(self):
@@ -174,12 +171,12 @@ class Turn:
 
     def after_module_options(self) -> list[Option]:
         if self.next_module():
-            return [Option(id="sys:next", title=self.label("label_next_module")),
-                    Option(id="sys:menu", title=self.label("label_menu"))]
+            return [Option(id="sys:next", title=self.text("label_next_module")),
+                    Option(id="sys:menu", title=self.text("label_menu"))]
         if self.course.checkup:
             return [Option(id="sys:checkup", title=self.course.checkup.short_title.get(self.p.lang)),
-                    Option(id="sys:menu", title=self.label("label_menu"))]
-        return [Option(id="sys:menu", title=self.label("label_menu"))]
+                    Option(id="sys:menu", title=self.text("label_menu"))]
+        return [Option(id="sys:menu", title=self.text("label_menu"))]
 
     def next_module(self) -> str:
         for flow_id in self.course.modules:

@@ -83,9 +83,6 @@ class FlowMachine:
                 raise UnknownTrigger(f"'{trigger}' does not leave step '{state}'") from error
             return Fired(state=cursor.state, answered=cursor.answered, sets=cursor.sets)
 
-    def triggers_from(self, state: str) -> list[str]:
-        return self._machine.get_triggers(state)
-
 
 def _record_answer(option: QuizOption):  # noqa: ANN202 - a transitions callback
     """Registry entry ``record_answer``: remember which quiz option was chosen."""
