@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import traceback
+from collections.abc import Callable
 
 import redis
 from flask import Flask, Response, request
 
 from bot import certificate_routes, embedded_redis, inbound, security
 from bot.dispatch import ConcurrencyError, Dispatcher, Handled, Notify
-from bot.events import Channel
+from bot.events import Channel, InboundEvent
 from bot.flows.loader import course_files
 from bot.privacy import learner_ref
 from bot.releases import Registry
@@ -41,14 +42,18 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     # refuses to start on a broken course (FlowError names file, line and fix); serves the live release
     registry = Registry.open(client, files, folder=str(settings.flows_dir),
                              public_base_url=settings.public_base_url)
+    defer = None
     if notify is None:
         from bot import jobs  # configures the Dramatiq broker on the same Redis
 
         notify = jobs.deliver.send
+
+        def defer(events: list[InboundEvent]) -> None:
+            jobs.handle_events.send([event.to_json() for event in events])
     store = Store(client, dedup_ttl_seconds=settings.dedup_ttl_seconds,
-                  dedup_max_ids=settings.dedup_max_ids_per_learner)
-    dispatcher = Dispatcher(store=store, engines=registry, notify=notify,
-                            commit_retries=settings.commit_retries)
+                  dedup_max_ids=settings.dedup_max_ids_per_learner, outbox_max_items=settings.outbox_max_items)
+    dispatcher = Dispatcher(store=store, engines=registry, notify=notify, commit_retries=settings.commit_retries,
+                            defer=defer, inline_events_max=settings.inline_events_max)
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -85,18 +90,12 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
         for note in parsed.skipped:
             log.info("webhook skipped: %s", note)
         counts: dict[Handled | str, int] = {}
-        for event in parsed.events:
-            try:
-                handled: Handled | str = dispatcher.handle(event)
-            except REDIS_DOWN as error:
-                log.error("webhook deferred (503): Redis unavailable: %s", type(error).__name__)
-                return Response("temporarily unavailable", 503, mimetype="text/plain",
-                                headers={"Retry-After": "5"})
-            except Exception as error:  # a bug must not make Meta redeliver for days: log it, go on
-                frames = "".join(traceback.format_tb(error.__traceback__))  # code lines, not the message
-                log.error("event skipped after %s (learner %s):\n%s", type(error).__name__,
-                          learner_ref(event.learner_id), frames)
-                handled = "failed"
+        try:
+            results = dispatcher.handle_batch(parsed.events, _handle_logging_bugs(dispatcher))
+        except REDIS_DOWN as error:
+            log.error("webhook deferred (503): Redis unavailable: %s", type(error).__name__)
+            return Response("temporarily unavailable", 503, mimetype="text/plain", headers={"Retry-After": "5"})
+        for handled in results:
             counts[handled] = counts.get(handled, 0) + 1
         log.info("webhook %s: %s", parsed.channel.value if parsed.channel else "unknown",
                  " ".join(f"{getattr(k, 'value', k)}={v}" for k, v in counts.items()) or "no events")
@@ -111,6 +110,22 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
         return Response("ok", 200, mimetype="text/plain")
 
     return app
+
+
+def _handle_logging_bugs(dispatcher: Dispatcher) -> Callable[[InboundEvent], Handled | str]:
+    """``dispatcher.handle``, except that a bug in one event is logged (without PII) and the batch goes on:
+    a 500 would only make Meta redeliver the whole body for days. Redis being down still raises."""
+    def handle(event: InboundEvent) -> Handled | str:
+        try:
+            return dispatcher.handle(event)
+        except REDIS_DOWN:
+            raise
+        except Exception as error:
+            frames = "".join(traceback.format_tb(error.__traceback__))  # code lines, not the message
+            log.error("event skipped after %s (learner %s):\n%s", type(error).__name__,
+                      learner_ref(event.learner_id), frames)
+            return "failed"
+    return handle
 
 
 def _signed_by(settings: Settings, raw: bytes, header: str | None) -> set[Channel]:

@@ -169,6 +169,14 @@ def finish(turn: Turn, *, timed_out: bool) -> None:
     graduation.after_checkup(turn)
 
 
+def abandon(turn: Turn) -> None:
+    """End the running attempt without a result (the learner opted out): it does not count as an
+    attempt and sets no retake pause; its clock events are cancelled by the caller."""
+    _set(turn, running=False)
+    if turn.p.pending in (Pending.CHECKUP, Pending.NONE):
+        turn.p = turn.p.with_changes(pending=Pending.NONE)
+
+
 def passed(turn: Turn) -> bool:
     checkup = turn.course.checkup
     best = max((int(r.get("percent", 0)) for r in turn.p.checkup.get("history", [])), default=0)

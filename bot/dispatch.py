@@ -3,19 +3,26 @@
 claim + load (1 Redis round trip) -> engine step (no I/O) -> render -> commit progress, dedup id and
 outbox atomically (1 round trip) -> notify the sender (1 round trip: a Dramatiq message).
 
-Exactly once: the commit refuses a message id already handled. In order, nothing lost: two messages
-of one learner racing in different workers both load the same ``rev``; only one commit wins, the
-other reloads and redoes its turn on the new state. If the process dies after the commit but before
-the notify, Meta redelivers the webhook (we never answered 200): the redelivery is a duplicate, and a
-duplicate with replies still in the outbox notifies the sender again.
+Exactly once: the commit refuses a message id already handled, and an event older than the dedup
+window (``dedup_ttl_seconds``) is not handled at all — a replayed body cannot outlive its dedup id.
+In order, nothing lost: two messages of one learner racing in different workers both load the same
+``rev``; only one commit wins, the other reloads and redoes its turn on the new state. If the process
+dies after the commit but before the notify, Meta redelivers the webhook (we never answered 200): the
+redelivery is a duplicate, and a duplicate with replies still in the outbox notifies the sender again.
+
+One person, one learner: the store resolves an event's ids through aliases; a learner known by
+their phone who now arrives with a BSUID is moved to the BSUID key before the turn, and a WhatsApp
+``user_changed_number``/``user_changed_user_id`` moves them to their new id (``Store.move``).
+
+A big batch is bounded: the first ``inline_events_max`` events are handled in the request, the rest
+are handed to the worker (``defer``) in chunks that keep each learner's events together and in order.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -24,6 +31,7 @@ from bot import outbound
 from bot.engine import Engine
 from bot.events import Channel, EventKind, InboundEvent
 from bot.outbound import whatsapp as whatsapp_out
+from bot.outbox_item import OutboxItem
 from bot.privacy import learner_ref
 from bot.progress import Progress
 from bot.replies import Reply
@@ -32,9 +40,9 @@ from bot.store import CommitResult, Store
 log = logging.getLogger(__name__)
 
 Notify = Callable[[str], None]  # "learner <id> has replies waiting in the outbox"
+Defer = Callable[[list[InboundEvent]], None]  # "handle these events in the worker, in this order"
 
-
-LEARNER_MESSAGES = frozenset({EventKind.TEXT, EventKind.CHOICE, EventKind.MEDIA})
+DEFER_CHUNK_EVENTS = 100  # events per deferred job (a learner's events are never split)
 
 
 class EngineSource(Protocol):
@@ -48,6 +56,8 @@ class Handled(str, Enum):
     DUPLICATE = "duplicate"
     STATUS = "status"
     IGNORED = "ignored"
+    STALE = "stale"  # older than the dedup window: a replay, never handled
+    DEFERRED = "deferred"  # handed to the worker (a big batch)
 
 
 class ConcurrencyError(Exception):
@@ -60,6 +70,24 @@ class Dispatcher:
     engines: EngineSource
     notify: Notify
     commit_retries: int = 50
+    defer: Defer | None = None
+    inline_events_max: int = 50  # events handled inside one webhook request; the rest go to the worker
+
+    def handle_batch(self, events: Sequence[InboundEvent], handle_one: Callable[[InboundEvent], object] | None
+                     = None) -> list[object]:
+        """Handle a webhook's events in order, deferring what exceeds ``inline_events_max`` to the worker.
+
+        ``handle_one`` wraps ``handle`` (the web app uses it to log a failing event and go on).
+        Returns one result per inline event, then ``Handled.DEFERRED`` for each deferred one.
+        """
+        handle_one = handle_one or self.handle
+        if self.defer is None or len(events) <= self.inline_events_max:
+            return [handle_one(event) for event in events]
+        inline, later = events[:self.inline_events_max], events[self.inline_events_max:]
+        results = [handle_one(event) for event in inline]
+        for chunk in learner_chunks(later, DEFER_CHUNK_EVENTS):
+            self.defer(chunk)
+        return results + [Handled.DEFERRED] * len(later)
 
     def handle(self, event: InboundEvent, *, now_ms: int | None = None) -> Handled:
         if event.kind is EventKind.IGNORE:
@@ -68,10 +96,21 @@ class Dispatcher:
             self.store.record_status(event)
             return Handled.STATUS
         now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+        if event.kind is not EventKind.TIMER and event.timestamp_ms \
+                and now_ms - event.timestamp_ms > self.store.dedup_ttl_ms:
+            log.warning("event older than the dedup window not handled (learner %s)", learner_ref(event.learner_id))
+            return Handled.STALE
+        if event.kind is EventKind.IDENTITY:
+            return self._identity_changed(event)
         message_id = event.message_id or f"{event.kind.value}:{event.timestamp_ms}:{event.payload}"
-        lid = event.learner_id
         for _ in range(self.commit_retries):
-            snapshot = self.store.load(lid, message_id)
+            snapshot = self.store.load(event.learner_id, message_id, other_ids=event.other_learner_ids)
+            lid = snapshot.learner_id
+            if snapshot.move_from:  # known under another id of theirs (their phone): move them here first
+                self.store.move(snapshot.move_from, lid, user_id=lid.split(":", 1)[1], phone=event.phone,
+                                bsuid=event.bsuid, keep_alias=True, number_changed=False)
+                log.info("learner %s moved to their BSUID key", learner_ref(lid))
+                continue
             if snapshot.seen:  # handled before; finish what a crash may have left undone after that commit
                 if snapshot.next_timer_ms:
                     self.store.wake_at(lid, snapshot.next_timer_ms)
@@ -81,47 +120,109 @@ class Dispatcher:
             before = snapshot.progress or Progress.new(event, now_ms)
             progress = _with_identity(before, event, now_ms)
             outcome = self.engines.engine_for(snapshot.release).step(progress, event)
-            items = outbox_items(outcome.progress, outcome.replies, event, now_ms)
-            result = self.store.commit(outcome.progress, expected_rev=before.rev, message_id=message_id,
-                                       now_ms=now_ms, outbox_items=items, timers=outcome.timers)
-            if result is CommitResult.COMMITTED:
+            items = outbox_items(outcome.progress, outcome.replies, now_ms)
+            committed = self.store.commit(
+                outcome.progress, expected_rev=before.rev, message_id=message_id, now_ms=now_ms,
+                outbox_items=items, timers=outcome.timers, cancel_timers=outcome.cancel_timers,
+                receipt=read_receipt(outcome.progress, event), event_ms=event.timestamp_ms,
+                aliases=snapshot.aliases)
+            if committed.result is CommitResult.COMMITTED:
                 if outcome.timers:
                     self.store.wake_at(lid, min(due for due, _ in outcome.timers))
                 for certificate in outcome.certificates:
                     self.store.save_certificate(certificate)
-                if items:
+                if items or committed.receipt_waiting_anew:
                     self.notify(lid)
-                log.debug("turn learner=%s kind=%s replies=%d", learner_ref(lid), event.kind.value,
-                         len(outcome.replies))
+                log.debug("turn learner=%s kind=%s replies=%d dropped=%d", learner_ref(lid), event.kind.value,
+                          len(outcome.replies), committed.dropped)
                 return Handled.PROCESSED
-            if result is CommitResult.DUPLICATE:
+            if committed.result is CommitResult.DUPLICATE:
                 return Handled.DUPLICATE
             time.sleep(0.001)  # CONFLICT: another worker moved this learner on; redo on fresh state
-        raise ConcurrencyError(f"learner {learner_ref(lid)}: {self.commit_retries} commit conflicts in a row")
+        raise ConcurrencyError(f"learner {learner_ref(event.learner_id)}: {self.commit_retries} commit "
+                               "conflicts in a row")
+
+    def _identity_changed(self, event: InboundEvent) -> Handled:
+        """``user_changed_number`` / ``user_changed_user_id``: the learner's record follows them.
+
+        A former BSUID keeps pointing at the learner (BSUIDs are never given to anyone else); a phone
+        number they gave up does not (it may be given to someone else, who must start afresh).
+        """
+        target = event.learner_id
+        prefix = event.channel.prefix
+        number_changed = event.detail == "user_changed_number"
+        old_phones = tuple(f"{prefix}:{raw}" for raw in event.previous_ids if _is_phone(raw))
+        old_bsuids = tuple(f"{prefix}:{raw}" for raw in event.previous_ids if not _is_phone(raw))
+        moved = False
+        for old in (*old_bsuids, *old_phones):
+            source = old if self.store.exists(old) else self.store.alias_of(old)
+            if not source or source == target:
+                continue
+            moved = self.store.move(source, target, user_id=event.user_id, phone=event.phone, bsuid=event.bsuid,
+                                    keep_alias=source in old_bsuids, number_changed=number_changed)
+            if moved:
+                break
+        if not moved and not self.store.exists(target):
+            log.info("identity change for an unknown learner ignored (%s)", event.detail)
+            return Handled.IGNORED
+        if number_changed:
+            self.store.point(old_phones, "")
+        self.store.point(tuple(old for old in old_bsuids if old != target), target)
+        if event.phone and f"{prefix}:{event.phone}" != target:
+            self.store.point((f"{prefix}:{event.phone}",), target)
+        log.info("learner %s: %s%s", learner_ref(target), event.detail, "" if moved else " (already moved)")
+        return Handled.PROCESSED
+
+
+def _is_phone(raw_id: str) -> bool:
+    return raw_id.isascii() and raw_id.isdigit()
+
+
+def learner_chunks(events: Iterable[InboundEvent], size: int) -> list[list[InboundEvent]]:
+    """``events`` in chunks of about ``size``, each learner's events together and in their order."""
+    by_learner: dict[str, list[InboundEvent]] = {}
+    for event in events:
+        by_learner.setdefault(event.learner_id, []).append(event)
+    chunks: list[list[InboundEvent]] = []
+    current: list[InboundEvent] = []
+    for learner_events in by_learner.values():
+        if current and len(current) + len(learner_events) > size:
+            chunks.append(current)
+            current = []
+        current.extend(learner_events)
+    if current:
+        chunks.append(current)
+    return chunks
 
 
 def _with_identity(progress: Progress, event: InboundEvent, now_ms: int) -> Progress:
-    """Refresh what the platform tells us on every message: where to reply from, phone, name.
+    """Refresh what the platform tells us on every message: where to reply from, phone, BSUID, name.
 
-    A clock event (TIMER) is not a learner's message: it does not reopen WhatsApp's service window.
+    Only the learner's own messages reopen WhatsApp's service window (a clock event does not).
     """
     return progress.with_changes(
         phone=event.phone or progress.phone,
+        bsuid=event.bsuid or progress.bsuid,
         name=event.profile_name or progress.name,
         reply_from=event.reply_from or progress.reply_from,
         updated_at_ms=now_ms,
-        last_inbound_at_ms=progress.last_inbound_at_ms if event.kind is EventKind.TIMER else now_ms,
+        last_inbound_at_ms=now_ms if event.kind.from_learner else progress.last_inbound_at_ms,
     )
 
 
-def outbox_items(progress: Progress, replies: tuple[Reply, ...], event: InboundEvent | None,
-                 now_ms: int) -> list[dict]:
-    """Render replies for the learner's channel into outbox items, the read receipt first."""
-    bodies: list[dict] = []
-    if event is not None and event.channel is Channel.WHATSAPP and event.message_id \
-            and event.kind in LEARNER_MESSAGES:  # a clock event has no wamid to mark as read
-        bodies.append(whatsapp_out.mark_read(event.message_id))
+def read_receipt(progress: Progress, event: InboundEvent) -> dict | None:
+    """The read receipt for the learner's message (WhatsApp), or None (clock events have no wamid)."""
+    if event.channel is not Channel.WHATSAPP or not event.message_id or not event.kind.from_learner:
+        return None
+    return {"channel": progress.channel.value, "sender_id": progress.reply_from,
+            "body": whatsapp_out.mark_read(event.message_id)}
+
+
+def outbox_items(progress: Progress, replies: tuple[Reply, ...], now_ms: int) -> list[OutboxItem]:
+    """Render replies for the learner's channel into outbox items, in sending order."""
+    items = []
     for reply in replies:
-        bodies.extend(outbound.render(progress.channel, reply, user_id=progress.user_id, phone=progress.phone))
-    return [{"id": uuid.uuid4().hex, "channel": progress.channel.value, "sender_id": progress.reply_from,
-             "body": body, "created_ms": now_ms} for body in bodies]
+        for body in outbound.render(progress.channel, reply, user_id=progress.user_id, phone=progress.phone):
+            items.append(OutboxItem.new(channel=progress.channel.value, sender_id=progress.reply_from, body=body,
+                                        created_ms=now_ms, ephemeral=reply.ephemeral))
+    return items

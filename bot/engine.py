@@ -3,20 +3,24 @@
 What a learner's message does, in order:
 1. a new learner is welcomed (Bottega says it is an automated tutor) and asked for a language;
 2. global words (menu, aiuto/help, progressi/progress, stop/basta, riprendi/resume, lingua/language,
-   ricomincia/restart) work anywhere, in both languages, ignoring case, accents and punctuation;
+   ricomincia/restart) work anywhere, in both languages, ignoring case, accents and punctuation —
+   typed, or tapped on a template's quick-reply button (a tapped Stop opts out at once);
 3. otherwise the input is matched against the options on screen (button id, label, or number) and
    fired on the flow's state machine; an old button or an unknown input gets a polite re-prompt.
+A clock event (TIMER) may move the learner on but never writes to one who opted out (``bot.consent``).
+
+No reply floods: re-prompts, the menu and help are ``ephemeral`` (a later turn's replies supersede
+them in the outbox), and "non ho capito" / "old button" / "can't read that" are said at most once per
+``NOT_UNDERSTOOD_PAUSE_MS``; within the pause such input gets no answer (the last one is on screen).
 Per-message work is independent of the flow's size: the machines are built once, here.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from bot import checkup, global_words, graduation, review
+from bot import checkup, consent, global_words, graduation, review
 from bot.certificates import Certificate
 from bot.events import EventKind, InboundEvent
 from bot.flows.conditions import LearnerView
@@ -24,9 +28,12 @@ from bot.flows.machine import AUTO, FlowMachine, UnknownTrigger
 from bot.flows.spec import Course, Flow, Step
 from bot.progress import Pending, Progress
 from bot.replies import Media, MediaKind, Option, Reply
+from bot.typed_text import normalise, option_number
 
 MAX_AUTO_STEPS = 50  # guard against a cycle of steps that move on by themselves
 MENU_MAX = 10  # a WhatsApp list shows at most 10 rows (PLATFORM.md §6)
+NOT_UNDERSTOOD_PAUSE_MS = 30_000  # at most one "non ho capito" (or stale-button note) per learner per 30 s
+_UNREADABLE_TEXTS = {"edit": "edit_reply", "order": "order_reply"}
 
 
 
@@ -36,13 +43,10 @@ class Outcome:
     replies: tuple[Reply, ...]
     timers: tuple[tuple[int, str], ...] = ()  # (due ms, payload): clock events to schedule
     certificates: tuple[Certificate, ...] = ()  # certificates issued in this turn, to be stored
+    cancel_timers: bool = False  # drop every pending clock event first (the learner opted out)
 
 
-def normalise(text: str) -> str:
-    """Lowercase, without accents, punctuation or extra spaces: ' Aiùto!! ' -> 'aiuto'."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(re.sub(r"[^\w\s]", " ", plain).split())
+OUR_PAYLOADS = ("sys:", "c:", "k:", "r:")  # the prefixes of every option id Bottega renders
 
 
 class Engine:
@@ -73,15 +77,20 @@ class Engine:
         if event.kind is EventKind.TIMER:
             if not progress.is_new:
                 checkup.on_timer(turn, event.payload)
+            if not consent.may_message_first(progress):
+                turn.replies.clear()  # the clock may move state on; it never writes to an opted-out learner
         elif progress.is_new:
             turn.welcome()
+        elif event.kind is EventKind.OPENED:
+            pass  # a known learner opened the chat again: nothing to say until they write
         elif event.kind is EventKind.MEDIA:
-            turn.say(turn.text("media_reply"))
-            turn.prompt()
+            turn.not_understood("media_reply")
+        elif event.kind is EventKind.UNREADABLE:
+            turn.not_understood(_UNREADABLE_TEXTS.get(event.detail, "unreadable_reply"))
         else:
             turn.handle(event)
         return Outcome(progress=turn.p, replies=tuple(turn.replies), timers=tuple(turn.timers),
-                       certificates=tuple(turn.certificates))
+                       certificates=tuple(turn.certificates), cancel_timers=turn.cancel_timers)
 
 
 class Turn:
@@ -94,6 +103,7 @@ class Turn:
         self.replies: list[Reply] = []
         self.timers: list[tuple[int, str]] = []
         self.certificates: list[Certificate] = []
+        self.cancel_timers = False
 
     @property
     def now_ms(self) -> int:
@@ -109,9 +119,22 @@ class Turn:
                     "business": self.course.business_label(self.p.business, self.p.lang)}
         return template.format_map({**defaults, **values})
 
-    def say(self, text: str, options: list[Option] | None = None, media: Media | None = None) -> None:
+    def say(self, text: str, options: list[Option] | None = None, media: Media | None = None, *,
+            ephemeral: bool = False) -> None:
         self.replies.append(Reply(text=text, options=tuple(options or ()), media=media, lang=self.p.lang,
-                                  choose_label=self.text("label_choose")))
+                                  choose_label=self.text("label_choose"), ephemeral=ephemeral))
+
+    def ephemeral_from(self, start: int) -> None:
+        """Mark the replies said since index ``start`` as ephemeral (they only show where we are)."""
+        self.replies[start:] = [replace(reply, ephemeral=True) for reply in self.replies[start:]]
+
+    def not_understood(self, key: str = "not_understood") -> None:
+        """Say ``key`` and show where we are — unless a note like it went out moments ago."""
+        if self.now_ms - self.p.not_understood_at_ms < NOT_UNDERSTOOD_PAUSE_MS:
+            return  # the last note and prompt are on the learner's screen: silence, not a flood
+        self.p = self.p.with_changes(not_understood_at_ms=self.now_ms)
+        self.say(self.text(key), ephemeral=True)
+        self.prompt()
 
     def flow(self) -> Flow | None:
         return self.engine.flow_for(self.p.flow, self.p.flow_version) if self.p.flow else None
@@ -187,6 +210,11 @@ class Turn:
     # -- showing ---------------------------------------------------------------------------------
     def prompt(self) -> None:
         """Show again where the learner is: the current question, choices, menu or confirmation."""
+        start = len(self.replies)
+        self._show_where()
+        self.ephemeral_from(start)
+
+    def _show_where(self) -> None:
         pending = self.p.pending
         if pending == Pending.LANGUAGE:
             self.say(self.text("choose_language"), self.options())
@@ -215,7 +243,7 @@ class Turn:
 
     def show_menu(self) -> None:
         self.p = self.p.with_changes(pending=Pending.MENU)
-        self.say(self.text("menu_intro"), self.menu_options())
+        self.say(self.text("menu_intro"), self.menu_options(), ephemeral=True)
 
     def show_step(self, step: Step, *, prompt_only: bool = False) -> None:
         flow = self.flow()
@@ -247,7 +275,7 @@ class Turn:
         payload = event.payload if event.kind is EventKind.CHOICE else ""
         words = normalise(event.text) if event.kind is EventKind.TEXT else ""
         if words in global_words.WORDS:
-            global_words.HANDLERS[global_words.WORDS[words]](self)
+            global_words.HANDLERS[global_words.WORDS[words]](self, typed=True)
             return
         if self.p.pending in (Pending.CERTIFICATE_NAME, Pending.CERTIFICATE_BUSINESS) and event.text.strip():
             graduation.field_typed(self, event.text.strip())
@@ -256,19 +284,33 @@ class Turn:
         if not payload and words:
             payload = self.match_text(words, options)
         if not payload:
-            self.say(self.text("not_understood"))
-            self.prompt()
+            self.not_understood()
         elif payload in {o.id for o in options}:
             self.choose(payload)
-        elif payload.startswith(("sys:", "c:", "k:", "r:")):
-            self.say(self.text("stale_button"))
-            self.prompt()
-        else:  # a referral ref, a Get Started payload or an id we never sent
-            global_words.resume(self, quiet=True)
+        elif payload.startswith(OUR_PAYLOADS):
+            self.not_understood("stale_button")
+        else:  # a template button, a referral ref, a Get Started payload or an id we never sent
+            self.foreign_payload(event)
+
+    def foreign_payload(self, event: InboundEvent) -> None:
+        """A tap we did not render: a template's quick reply ("Stop", "Riprendi"), a referral, Get Started.
+
+        A global word in its payload or label works as if tapped (a tapped Stop opts out at once: a
+        tap is deliberate); anything else brings the learner back to where they were, quietly. A tap
+        never undoes an opt-out: only a written message does (``bot.consent``).
+        """
+        word = global_words.word_in(event.payload) or global_words.word_in(event.text)
+        if word == "stop":
+            global_words.stop_now(self, how="tapped " + (event.detail or "button"))
+        elif word:
+            global_words.HANDLERS[word](self, typed=False)
+        else:
+            global_words.resume(self, typed=False, quiet=True)
 
     def match_text(self, words: str, options: list[Option]) -> str:
-        if words.isdigit() and 1 <= int(words) <= len(options):
-            return options[int(words) - 1].id
+        number = option_number(words)
+        if 1 <= number <= len(options):
+            return options[number - 1].id
         for option in options:
             if normalise(option.title) == words:
                 return option.id
@@ -326,8 +368,7 @@ class Turn:
     def confirm(self, yes: bool) -> None:
         asked, self.p = self.p.pending, self.p.with_changes(pending=Pending.NONE)
         if asked == Pending.CONFIRM_STOP and yes:
-            self.p = self.p.with_changes(opted_out=True, opted_out_at_ms=self.p.updated_at_ms)
-            self.say(self.text("stopped"))
+            global_words.stop_now(self, how="typed stop")
         elif asked == Pending.CONFIRM_STOP:
             self.say(self.text("stop_cancelled"))
             self.prompt()

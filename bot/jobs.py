@@ -39,7 +39,9 @@ by ``deliver(<arguments hidden>)`` and ``<hidden>``. Our own lines use ``learner
 from __future__ import annotations
 
 import logging
+import sys
 import threading
+import traceback
 from collections.abc import Mapping
 from typing import Any
 
@@ -50,6 +52,7 @@ from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
 from dramatiq.middleware import Middleware, TimeLimitExceeded
 
 from bot import embedded_redis, outbox
+from bot.events import InboundEvent
 from bot.keys import LearnerPart, learner_key
 from bot.privacy import learner_ref
 from bot.sender import GraphClient
@@ -139,7 +142,8 @@ broker = RedisBroker(client=_redis_client(settings.broker_redis_url or broker_ur
                      heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
                      maintenance_chance=MAINTENANCE_CHANCE)
 broker.add_middleware(OutboxRecovery())
-broker.add_middleware(TimerClock(settings, store))  # check-up clocks: bot/timers.py
+timer_clock = TimerClock(settings, store)  # check-up clocks: bot/timers.py
+broker.add_middleware(timer_clock)
 dramatiq.set_broker(broker)
 
 _local = threading.local()  # requests.Session is not thread-safe: one GraphClient per thread
@@ -174,7 +178,8 @@ def deliver(lid: str) -> None:
     """Drain learner ``lid``'s outbox; idempotent, so duplicate and concurrent jobs are safe.
 
     Re-enqueues itself with a delay when the drain asks to be called again (backoff after a
-    transient Graph error, another sender holding the lock, or a yield after a batch).
+    transient Graph error, another sender holding the lock, or a yield after a batch) — unless a job
+    for this learner is already due by then (``outbox.schedule``).
     """
     try:
         learner_key(lid, LearnerPart.OUTBOX)
@@ -187,6 +192,31 @@ def deliver(lid: str) -> None:
         if result.locked_for_seconds is not None:
             again += LOCKED_MARGIN_SECONDS
         delay_ms = int(again * 1000)
-        deliver.send_with_options(args=(lid,), delay=delay_ms or None)
-    logger.info("deliver learner=%s sent=%d failed=%d again_in_s=%s", learner_ref(lid), result.sent,
+        now = outbox.wall_clock_ms()
+        if outbox.schedule(store, lid, now + delay_ms, now):  # one scheduled job per learner, not a storm
+            deliver.send_with_options(args=(lid,), delay=delay_ms or None)
+    logger.debug("deliver learner=%s sent=%d failed=%d again_in_s=%s", learner_ref(lid), result.sent,
                 result.failed, None if again is None else round(again, 3))
+
+
+@dramatiq.actor(max_retries=DELIVER_MAX_RETRIES, retry_when=_retry_when, min_backoff=DELIVER_MIN_BACKOFF_MS)
+def handle_events(events: list[str]) -> None:
+    """Handle inbound events a webhook request handed over (a batch bigger than it handles itself).
+
+    Each learner's events come in one job, in order. Idempotent: a retry after a Redis failure finds
+    the events already handled in the dedup sets. One failing event is logged and the rest go on.
+    """
+    dispatcher = timer_clock.dispatcher(broker)
+    for raw in events:
+        try:
+            event = InboundEvent.from_json(raw)
+        except (ValueError, KeyError, TypeError):
+            logger.error("handle_events got an event it cannot read; skipped")
+            continue
+        try:
+            dispatcher.handle(event)
+        except (redis.RedisError, OSError):
+            raise  # infrastructure: the whole job is retried (duplicates are refused)
+        except Exception:  # a bug in one event must not stop the others; no PII in the trace's text
+            logger.error("deferred event skipped after an error (learner %s):\n%s", learner_ref(event.learner_id),
+                         "".join(traceback.format_tb(sys.exc_info()[2])))

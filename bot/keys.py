@@ -18,6 +18,9 @@ class LearnerPart(str, Enum):
     SEND_LOCK = "sendlock"  # string: the token of the one sender draining the outbox
     DELIVERY = "delivery"  # hash: delivery facts (last status, send errors); never touched by the engine
     TIMERS = "timers"  # sorted set: this learner's pending clock events (payload scored by due time, ms)
+    RECEIPT = "receipt"  # string: the one read receipt waiting to be sent (the latest inbound message only)
+    WAKE = "wake"  # string: when the one scheduled deliver job for this outbox is due (ms)
+    ALIAS = "alias"  # string: under this id the person is the learner named here (phone -> BSUID, moved ids)
 
 
 def learner_key(learner_id: str, part: LearnerPart) -> str:

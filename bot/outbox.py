@@ -1,14 +1,16 @@
 """Draining one learner's outbox to the Graph API: in order, one call at a time, each item once.
 
-The webhook RPUSHes items ``{"id", "channel", "sender_id", "body", "created_ms"}`` onto the list
-``learner_key(lid, OUTBOX)`` in the order they must arrive. ``drain`` sends them:
+The webhook RPUSHes ``bot.outbox_item.OutboxItem`` JSON onto the list ``learner_key(lid, OUTBOX)`` in
+the order they must arrive (and drops superseded re-prompts: ``bot.store``). ``drain`` sends them:
 
 1. Take the learner's send lock (``SET NX PX`` with a random token; TTL ``send_lock_seconds``,
    which must outlast one call: ``2 * send_timeout_seconds``, connect + read).
-2. Loop: refresh the lock (only if still ours), peek the head, send it, and only after the call
+2. Send the waiting read receipt, if any (``LearnerPart.RECEIPT``, taken with GETDEL): first, and
+   even while the outbox backs off from a rate limit; best effort — a failed receipt is not retried.
+3. Loop: refresh the lock (only if still ours), peek the head, send it, and only after the call
    returned remove exactly that item (Lua: pop only if the head still has that id). The next item
    is sent only after the previous call returned, so order holds however many workers run.
-3. Outbox empty: release the lock with a Lua script that deletes it only if it is ours AND the
+4. Outbox empty: release the lock with a Lua script that deletes it only if it is ours AND the
    outbox is still empty; if items arrived meanwhile, keep draining. (The webhook enqueues a job
    after committing items, so an item is either seen by this loop or by that job.)
 
@@ -48,6 +50,7 @@ from typing import Any
 import redis
 
 from bot.keys import LearnerPart, learner_key
+from bot.outbox_item import OutboxItem
 from bot.sender import GraphClient, GraphError
 from config.settings import Settings
 
@@ -86,6 +89,29 @@ return 1
 """
 
 
+# KEYS: the learner's wake marker. ARGV: due ms, now ms, marker ttl ms. 1: schedule a job, 0: one is due already.
+_SCHEDULE = """
+local due, now = tonumber(ARGV[1]), tonumber(ARGV[2])
+local current = tonumber(redis.call('get', KEYS[1]) or '0')
+if current > now and current <= due then return 0 end
+redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[3])
+return 1
+"""
+SCHEDULE_MARKER_GRACE_MS = 60_000  # the marker outlives its due time by this much, then a new job may be set
+
+
+def schedule(client: redis.Redis, lid: str, due_ms: int, now_ms: int) -> bool:
+    """Whether the caller should enqueue a delayed drain for ``lid`` at ``due_ms``.
+
+    One scheduled job per learner: a rate-limited outbox is retried by the job that is already due at
+    or before ``due_ms``, not by one more job per inbound message (the storm of a reply flood). True
+    (and the marker set) when no such job is due yet.
+    """
+    ttl = max(due_ms - now_ms, 0) + SCHEDULE_MARKER_GRACE_MS
+    script = client.register_script(_SCHEDULE)
+    return int(script(keys=[learner_key(lid, LearnerPart.WAKE)], args=[due_ms, now_ms, ttl])) == 1
+
+
 def wall_clock_ms() -> int:
     """Unix time in ms: the clock of ``created_ms`` (written by the web process)."""
     return time.time_ns() // 1_000_000
@@ -113,38 +139,6 @@ class DrainResult:
         return self.locked_for_seconds
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class _Item:
-    fields: dict[str, Any]  # everything stored, so a rewrite keeps fields we do not know
-    id: str
-    channel: str
-    sender_id: str
-    body: dict[str, Any]
-    created_ms: int
-    attempts: int
-    not_before_ms: int
-    last_error_code: int | None
-
-
-def _parse(raw: bytes | str) -> _Item | None:
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    expected = {"id": str, "channel": str, "sender_id": str, "body": dict, "created_ms": int}
-    if not all(isinstance(data.get(name), kind) for name, kind in expected.items()) or not data["id"]:
-        return None
-
-    def number(name: str, default: int | None) -> Any:
-        return data[name] if isinstance(data.get(name), int) else default
-
-    return _Item(fields=data, id=data["id"], channel=data["channel"], sender_id=data["sender_id"],
-                 body=data["body"], created_ms=data["created_ms"], attempts=number("attempts", 0),
-                 not_before_ms=number("not_before_ms", 0), last_error_code=number("last_error_code", None))
-
-
 def check_timing(settings: Settings) -> None:
     """The lock must outlive one call (connect + read timeouts), or two senders could overlap."""
     if settings.send_lock_seconds <= 2 * settings.send_timeout_seconds:
@@ -161,6 +155,7 @@ class _Outbox:
         self.outbox = learner_key(lid, LearnerPart.OUTBOX)
         self.lock = learner_key(lid, LearnerPart.SEND_LOCK)
         self.delivery = learner_key(lid, LearnerPart.DELIVERY)
+        self.receipt = learner_key(lid, LearnerPart.RECEIPT)
         self.lock_ms = lock_ms
         self.token = secrets.token_hex(16)
         self._scripts = {name: client.register_script(text) for name, text in (
@@ -195,10 +190,10 @@ class _Outbox:
         pairs = [value for field_value in record.items() for value in field_value]
         return self.run("settle", [self.outbox, self.delivery], [match, mode, "pop", counter, *pairs]) == 1
 
-    def update(self, item_id: str, new_item: dict[str, Any], record: dict[str, Any]) -> bool:
-        """Rewrite the head if it is still ``item_id`` (guarded LSET); False: not ours."""
+    def update(self, new_item: OutboxItem, record: dict[str, Any]) -> bool:
+        """Rewrite the head if it is still ``new_item.id`` (guarded LSET); False: not ours."""
         pairs = [value for field_value in record.items() for value in field_value]
-        args = [item_id, "id", "set", json.dumps(new_item, separators=(",", ":")), *pairs]
+        args = [new_item.id, "id", "set", new_item.to_json(), *pairs]
         return self.run("settle", [self.outbox, self.delivery], args) == 1
 
 
@@ -225,11 +220,24 @@ def drain(client: redis.Redis, graph: GraphClient, lid: str, settings: Settings,
     if not box.acquire():
         return DrainResult(locked_for_seconds=box.holder_seconds())
     try:
+        _send_receipt(box, graph)
         return _send_in_order(box, graph, settings, now_ms, max_sends)
     except BaseException:  # Redis gone, a bug, a time limit: let the retry in without waiting 30 s
         with contextlib.suppress(redis.RedisError):
             box.release()
         raise
+
+
+def _send_receipt(box: _Outbox, graph: GraphClient) -> None:
+    """The one waiting read receipt, if any: sent once, never retried (the next message brings another)."""
+    raw = box.client.getdel(box.receipt)
+    if raw is None:
+        return
+    try:
+        receipt = json.loads(raw)
+        graph.send(receipt["channel"], receipt["sender_id"], receipt["body"])
+    except (ValueError, KeyError, TypeError, GraphError):
+        pass  # a lost blue tick is not worth a retry storm; replies are what matter
 
 
 def _send_in_order(box: _Outbox, graph: GraphClient, settings: Settings, now_ms: Callable[[], int],
@@ -255,7 +263,7 @@ def _send_in_order(box: _Outbox, graph: GraphClient, settings: Settings, now_ms:
         if sent + failed >= max_sends:
             box.release()
             return DrainResult(sent=sent, failed=failed, retry_in_seconds=0.0)
-        item = _parse(raw)
+        item = OutboxItem.from_json(raw)
         now = now_ms()
         if item is None:
             if not box.pop(raw, "raw", "failed_sends", _failure(MALFORMED_ITEM_CODE, "malformed", "", now)):
@@ -277,11 +285,10 @@ def _send_in_order(box: _Outbox, graph: GraphClient, settings: Settings, now_ms:
             now = now_ms()
             if exc.transient and now - item.created_ms < give_up_ms:
                 delay = _backoff_seconds(exc, item.attempts, settings)
-                rewritten = {**item.fields, "attempts": item.attempts + 1, "last_error_code": exc.code,
-                             "not_before_ms": now + int(delay * 1000)}
+                rewritten = item.failed(code=exc.code, not_before_ms=now + int(delay * 1000))
                 record = {"last_error_code": exc.code, "last_error_kind": "transient",
                           "last_error_at_ms": now}
-                if not box.update(item.id, rewritten, record):
+                if not box.update(rewritten, record):
                     return lost()
                 box.release()
                 return DrainResult(sent=sent, failed=failed, retry_in_seconds=delay)

@@ -35,6 +35,7 @@ class Progress:
     channel: Channel
     user_id: str
     phone: str = ""  # WhatsApp only; replies go to "+phone", or to the BSUID when empty
+    bsuid: str = ""  # WhatsApp business-scoped user id, when known
     name: str = ""  # the profile name the platform sent
     lang: str = "it"
     lang_chosen: bool = False
@@ -50,8 +51,10 @@ class Progress:
     checkup: dict[str, object] = field(default_factory=dict)  # the check-up attempt (bot.checkup)
     review: dict[str, object] = field(default_factory=dict)  # missed questions: queue, reviewed, then
     certificate: dict[str, object] = field(default_factory=dict)  # name, business, code once issued
-    opted_out: bool = False
+    opted_out: bool = False  # bot.consent: nothing Bottega starts reaches this learner
     opted_out_at_ms: int = 0
+    consent: list[dict[str, object]] = field(default_factory=list)  # opt-out/in history (bot.consent)
+    not_understood_at_ms: int = 0  # the last "non ho capito": one per NOT_UNDERSTOOD_PAUSE_MS (bot.engine)
     reply_from: str = ""  # WhatsApp phone_number_id / Messenger Page id we answer from
     created_at_ms: int = 0
     updated_at_ms: int = 0
@@ -64,7 +67,7 @@ class Progress:
         if event.channel is Channel.WHATSAPP and event.phone and not event.phone.startswith("39"):
             lang = "en"
         return cls(learner_id=event.learner_id, channel=event.channel, user_id=event.user_id,
-                   lang=lang, created_at_ms=now_ms)
+                   phone=event.phone, bsuid=event.bsuid, lang=lang, created_at_ms=now_ms)
 
     @property
     def is_new(self) -> bool:

@@ -43,6 +43,11 @@ class Reply:
     ``text`` may be longer than a channel allows; the renderer splits it at sentence boundaries and
     attaches ``options`` to the last part. ``choose_label`` is the (translated) label of the
     WhatsApp list button, used when there are more than three options.
+
+    ``ephemeral`` marks a reply that only shows again where the learner is (a re-prompt, the menu,
+    "non ho capito", help): once a later turn has replies of its own, an ephemeral reply still
+    waiting in the outbox is stale and is dropped unsent (``bot.store``). Lessons, feedback and
+    results are never ephemeral.
     """
 
     text: str = ""
@@ -50,3 +55,4 @@ class Reply:
     media: Media | None = None
     choose_label: str = "Scegli"
     lang: str = "it"
+    ephemeral: bool = False

@@ -94,17 +94,25 @@ class TimerClock(Middleware):
     def __init__(self, settings: Settings, client: redis.Redis):
         self.settings, self.client = settings, client
         self.sweeper: Sweeper | None = None
+        self._built: Dispatcher | None = None
+        self._lock = threading.Lock()
 
-    def _dispatcher(self, broker: dramatiq.Broker) -> Dispatcher:
-        registry = Registry.open(self.client, course_files(self.settings.flows_dir),
-                                 folder=str(self.settings.flows_dir), public_base_url=self.settings.public_base_url)
-        store = Store(self.client, dedup_ttl_seconds=self.settings.dedup_ttl_seconds,
-                      dedup_max_ids=self.settings.dedup_max_ids_per_learner)
-        return Dispatcher(store=store, engines=registry, notify=broker.get_actor("deliver").send,
-                          commit_retries=self.settings.commit_retries)
+    def dispatcher(self, broker: dramatiq.Broker) -> Dispatcher:
+        """This worker process's dispatcher (built once, on first use): clocks and deferred events."""
+        with self._lock:
+            if self._built is None:
+                registry = Registry.open(self.client, course_files(self.settings.flows_dir),
+                                         folder=str(self.settings.flows_dir),
+                                         public_base_url=self.settings.public_base_url)
+                store = Store(self.client, dedup_ttl_seconds=self.settings.dedup_ttl_seconds,
+                              dedup_max_ids=self.settings.dedup_max_ids_per_learner,
+                              outbox_max_items=self.settings.outbox_max_items)
+                self._built = Dispatcher(store=store, engines=registry, notify=broker.get_actor("deliver").send,
+                                         commit_retries=self.settings.commit_retries)
+            return self._built
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        self.sweeper = Sweeper(self.client, lambda: self._dispatcher(broker))
+        self.sweeper = Sweeper(self.client, lambda: self.dispatcher(broker))
         self.sweeper.start()
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:

@@ -24,7 +24,8 @@ Dispatcher, Redis store, engine and channel renderer) on a real Redis. The forma
           not_contains: ["Giusto"]    # fragments that must not appear in this turn's replies
 
 A turn does exactly one of ``send``, ``tap``, ``tap_old``, ``media``, ``wait``; ``expect`` is optional (its
-keys: ``contains``, ``not_contains``, ``text``, ``choices``; ``choices: []`` means no options). A
+keys: ``contains``, ``not_contains``, ``text``, ``choices``; ``choices: []`` means no options;
+``silent: true``: no answer at all). A
 fragment or ``contains`` may be one string or a list. Tapping something not on screen is a failure.
 
 * ``read_transcript(path) -> Transcript``; a malformed file raises ``TranscriptError`` whose
@@ -63,7 +64,7 @@ if TYPE_CHECKING:
     from config.settings import Settings
 
 ACTIONS = ("send", "tap", "tap_old", "media", "wait")
-EXPECT_KEYS = ("contains", "not_contains", "text", "choices")
+EXPECT_KEYS = ("contains", "not_contains", "text", "choices", "silent")
 MEDIA_KINDS = ("image", "audio", "video", "document", "sticker", "location")
 DEFAULT_USER = {Channel.WHATSAPP: "39333", Channel.MESSENGER: "7000"}
 RANDOM_DIGITS = 8
@@ -75,6 +76,7 @@ class Expect:
     not_contains: tuple[str, ...] = ()
     text: str | None = None
     choices: tuple[str, ...] | None = None
+    silent: bool = False  # Bottega answers nothing to this turn
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -192,9 +194,12 @@ def _expect(reader: NodeReader, node: yaml.Node) -> Expect:
     fields = reader.mapping(node, where="expect", optional=EXPECT_KEYS) or {}
     text = reader.scalar(fields["text"], where="expect text") if "text" in fields else None
     choices = _strings(reader, fields["choices"], "expect choices", single=False) if "choices" in fields else None
+    silent = reader.scalar(fields["silent"], where="expect silent") if "silent" in fields else "false"
+    if silent not in ("true", "false"):
+        reader.problem(fields["silent"], f"expect silent is {silent!r}", "write silent: true (or leave it out)")
     return Expect(contains=_strings(reader, fields.get("contains"), "expect contains"),
                   not_contains=_strings(reader, fields.get("not_contains"), "expect not_contains"),
-                  text=text.strip() if text is not None else None, choices=choices)
+                  text=text.strip() if text is not None else None, choices=choices, silent=silent == "true")
 
 
 def _strings(reader: NodeReader, node: yaml.Node | None, where: str, single: bool = True) -> tuple[str, ...]:
@@ -281,6 +286,8 @@ def _check(expect: Expect, messages: list[Shown]) -> list[str]:
                  if fragment in joined]
     if expect.text is not None and expect.text not in [shown.text.strip() for shown in messages]:
         problems.append(f"  expected a message with exactly this text:\n{_diff(expect.text, messages)}")
+    if expect.silent and messages:
+        problems.append(f"  expected no answer, got {len(messages)} message(s)")
     if expect.choices is not None:
         offered = next((shown.options for shown in reversed(messages) if shown.options), ())
         titles = [title for _, title in offered]

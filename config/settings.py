@@ -47,6 +47,8 @@ class Settings:
     send_max_backoff_seconds: float = 300.0
     send_give_up_seconds: float = 24 * 3600  # WhatsApp's service window: after it a reply is moot
     commit_retries: int = 50  # optimistic-lock retries when one learner's messages race
+    outbox_max_items: int = 50  # per learner; beyond it stale re-prompts are dropped first (bot.store)
+    inline_events_max: int = 50  # events one webhook request handles itself; the rest go to the worker
 
     @property
     def dev(self) -> bool:

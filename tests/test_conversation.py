@@ -177,6 +177,9 @@ def test_old_button_and_unknown_text_get_a_polite_reprompt(talk, course):
     chat.send(kind=EventKind.CHOICE, payload="c:nope:nope:nope")
     assert chat.shown_options == now
     start = len(chat.transcript)
+    chat.send_line("boh, non so")  # within the pause after the stale-button note: no second note
+    assert said(chat, start) == ""
+    chat.advance(31)
     chat.send_line("boh, non so")
     assert course.texts["not_understood"].get("it") in said(chat, start)
     assert chat.shown_options == now

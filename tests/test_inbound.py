@@ -27,6 +27,7 @@ PAGE = "200000000000002"
 
 TEXT, CHOICE, MEDIA = EventKind.TEXT, EventKind.CHOICE, EventKind.MEDIA
 STATUS, IGNORE = EventKind.STATUS, EventKind.IGNORE
+UNREADABLE, IDENTITY = EventKind.UNREADABLE, EventKind.IDENTITY
 
 
 def load(relative: str) -> dict[str, Any]:
@@ -39,12 +40,13 @@ LUCIA_BSUID, LUCIA_PHONE = "IT.13491208655302741918", "393331234567"
 MARCO_PHONE = "393479876543"
 ANNA_BSUID = "IT.88234109876543210987"
 
-LUCIA = {"user_id": LUCIA_BSUID, "phone": LUCIA_PHONE, "profile_name": "Lucia Bianchi"}
+LUCIA = {"user_id": LUCIA_BSUID, "phone": LUCIA_PHONE, "bsuid": LUCIA_BSUID, "profile_name": "Lucia Bianchi"}
 MARCO = {"user_id": MARCO_PHONE, "phone": MARCO_PHONE, "profile_name": "Marco Rossi"}
-ANNA = {"user_id": ANNA_BSUID, "phone": "", "profile_name": "Anna"}
-TO_LUCIA = {"user_id": LUCIA_BSUID, "phone": LUCIA_PHONE}  # statuses carry no profile name
+ANNA = {"user_id": ANNA_BSUID, "phone": "", "bsuid": ANNA_BSUID, "profile_name": "Anna"}
+TO_LUCIA = {"user_id": LUCIA_BSUID, "phone": LUCIA_PHONE, "bsuid": LUCIA_BSUID}  # statuses carry no name
 TO_MARCO = {"user_id": MARCO_PHONE, "phone": MARCO_PHONE}
-TO_ANNA = {"user_id": ANNA_BSUID, "phone": ""}
+TO_ANNA = {"user_id": ANNA_BSUID, "phone": "", "bsuid": ANNA_BSUID}
+MARCO_NEW_PHONE = "393479870000"
 
 
 def wamid(tag: str) -> str:
@@ -74,7 +76,8 @@ WHATSAPP = {
     "button_reply": [wa(CHOICE, wamid("A02"), 1789000002, LUCIA, payload="lesson1.yes", text="Sì, andiamo")],
     "list_reply": [wa(CHOICE, wamid("A03"), 1789000003, MARCO, payload="topic.instagram", text="Instagram")],
     "template_button": [
-        wa(CHOICE, wamid("A04"), 1789000004, MARCO, payload="RESUME_COURSE", text="Riprendi")
+        wa(CHOICE, wamid("A04"), 1789000004, MARCO, payload="RESUME_COURSE", text="Riprendi",
+           detail="template_button")
     ],
     "image": [wa(MEDIA, wamid("A05"), 1789000005, MARCO, media_type="image")],
     "video": [wa(MEDIA, wamid("A06"), 1789000006, MARCO, media_type="video")],
@@ -85,9 +88,10 @@ WHATSAPP = {
     "location": [wa(MEDIA, wamid("A11"), 1789000011, MARCO, media_type="location")],
     "contacts": [wa(MEDIA, wamid("A12"), 1789000012, MARCO, media_type="contacts")],
     "reaction": [wa(IGNORE, wamid("A13"), 1789000013, MARCO, detail="reaction")],
-    "unsupported": [wa(IGNORE, wamid("A14"), 1789000014, MARCO, detail="unsupported:edit")],
-    "system": [wa(IGNORE, wamid("A15"), 1789000015, TO_MARCO, detail="system:user_changed_number")],
-    "nfm_reply": [wa(IGNORE, wamid("A16"), 1789000016, MARCO, detail="nfm_reply")],
+    "unsupported": [wa(UNREADABLE, wamid("A14"), 1789000014, MARCO, detail="edit")],
+    "system": [wa(IDENTITY, wamid("A15"), 1789000015, {"user_id": MARCO_NEW_PHONE, "phone": MARCO_NEW_PHONE},
+                  detail="user_changed_number", previous_ids=(MARCO_PHONE,))],
+    "nfm_reply": [wa(UNREADABLE, wamid("A16"), 1789000016, MARCO, detail="flow_reply")],
     "bsuid_only": [wa(TEXT, wamid("A17"), 1789000017, ANNA, text="Buongiorno, sono Anna")],
     "status_sent": [wa(STATUS, our_wamid("B06"), 1789000100, TO_LUCIA, status="sent")],
     "status_delivered": [wa(STATUS, our_wamid("B07"), 1789000101, TO_MARCO, status="delivered")],
@@ -151,7 +155,7 @@ MESSENGER = {
     "delivery": [ms(STATUS, mid("E01"), 1789000014000, LUCIA_PSID, status="delivered")],
     "read": [ms(STATUS, "", 1789000015000, LUCIA_PSID, status="read")],
     "reaction": [ms(IGNORE, "", 1789000016000, MARCO_PSID, detail="reaction")],
-    "edit": [ms(IGNORE, "", 1789000017000, LUCIA_PSID, detail="edit")],
+    "edit": [ms(UNREADABLE, f"{mid('D01')}#edit1", 1789000017000, LUCIA_PSID, detail="edit")],
     "standby": [
         ms(IGNORE, mid("D13"), 1789000018000, MARCO_PSID, detail="standby"),
         ms(IGNORE, mid("D14"), 1789000019000, MARCO_PSID, detail="standby"),
@@ -311,6 +315,10 @@ def ignored(detail: str) -> dict[str, Any]:
     return {"kind": IGNORE, "detail": detail}
 
 
+def unreadable(detail: str) -> dict[str, Any]:
+    return {"kind": UNREADABLE, "detail": detail}
+
+
 def text_at(timestamp: object) -> dict[str, Any]:
     return {"type": "text", "text": {"body": "ok"}, "timestamp": timestamp}
 
@@ -318,20 +326,23 @@ def text_at(timestamp: object) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("message", "expected"),
     [
-        ({"type": "order", "order": {}}, ignored("order")),
-        ({"type": ["text"]}, ignored("other")),
-        ({}, ignored("other")),
-        ({"type": "unknown", "errors": [{"code": 131051}]}, ignored("unsupported:unknown")),
-        ({"type": "unsupported", "unsupported": {"type": "Ciao 39333"}}, ignored("unsupported:unknown")),
+        ({"type": "order", "order": {}}, unreadable("order")),
+        ({"type": ["text"]}, unreadable("type:other")),
+        ({}, unreadable("type:other")),
+        ({"type": "edit", "edit": {}}, unreadable("edit")),
+        ({"type": "request_welcome"}, {"kind": EventKind.OPENED, "detail": "request_welcome"}),
+        ({"type": "unknown", "errors": [{"code": 131051}]}, unreadable("unsupported:unknown")),
+        ({"type": "unsupported", "unsupported": {"type": "Ciao 39333"}}, unreadable("unsupported:unknown")),
+        ({"type": "unsupported", "unsupported": {"type": "poll_creation"}}, unreadable("unsupported:poll_creation")),
         ({"type": "system", "system": None}, ignored("system:other")),
         (
             {"type": "interactive", "interactive": {"type": "call_permission_reply"}},
-            ignored("interactive:call_permission_reply"),
+            unreadable("interactive:call_permission_reply"),
         ),
-        ({"type": "interactive", "interactive": {"type": {"x": 1}}}, ignored("interactive:other")),
+        ({"type": "interactive", "interactive": {"type": {"x": 1}}}, unreadable("interactive:other")),
         (
             {"type": "button", "button": {"text": "Riprendi"}},
-            {"kind": CHOICE, "payload": "Riprendi", "text": "Riprendi"},
+            {"kind": CHOICE, "payload": "Riprendi", "text": "Riprendi", "detail": "template_button"},
         ),
         ({"type": "audio", "audio": {"voice": "yes"}}, {"kind": MEDIA, "media_type": "audio"}),
         ({"type": "image", "image": None}, {"kind": MEDIA, "media_type": "image"}),

@@ -129,6 +129,8 @@ def test_graph_failing_every_third_call_still_delivers_every_reply_exactly_once(
     def normalised(phone: Phone) -> list[dict]:
         out = []
         for body in bodies(phone):
+            if body.get("status") == "read":
+                continue  # read receipts are best effort: one lost to a failed call is not retried
             body.pop("to", None)
             out.append(body)
         return out

@@ -245,4 +245,5 @@ SYSTEM_TEXT_KEYS = (
     "checkup_in_progress", "label_start_checkup", "label_not_now", "label_review",
     "certificate_ready", "certificate_not_yet", "certificate_caption", "certificate_ask_name",
     "certificate_ask_business",
+    "unreadable_reply", "edit_reply", "order_reply", "checkup_abandoned",
 )

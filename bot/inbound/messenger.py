@@ -14,13 +14,16 @@ What each item becomes (first match wins):
 * ``postback`` -> CHOICE on its payload, else on its ``referral.ref``, else IGNORE;
 * ``referral`` -> CHOICE on ``ref`` (``message_id`` stays "": the dispatcher makes one), else IGNORE;
 * ``delivery`` / ``read`` -> STATUS "delivered" (``message_id`` = ``mids[0]`` or "") / "read";
-* ``reaction``, ``message_edit`` (-> "edit"), ``optin`` and handover items -> IGNORE.
+* ``message_edit`` -> UNREADABLE "edit" (id ``<mid>#edit<n>``: we answer new messages, not edits);
+* ``reaction``, ``optin`` and handover items -> IGNORE.
 
-``user_id`` is the PSID (``sender.id``), ``reply_from`` the Page id (``recipient.id``, else
-``entry.id``); an id that is not a plain token (digits, letters, ``._-``) counts as absent, since
-ids end up in Redis keys and Graph API paths. ``timestamp_ms`` comes from the item's ``timestamp``
-(int ms, or a string; values too small to be milliseconds are read as seconds), else the entry's
-``time``.
+``user_id`` is the PSID (``sender.id``); a chat-plugin guest who has no PSID yet is named by
+``sender.user_ref`` and gets the user id ``ref.<user_ref>`` (PSIDs are digits, so the two never
+meet; the renderer addresses such a learner with ``recipient.user_ref``). ``reply_from`` is the Page
+id (``recipient.id``, else ``entry.id``); an id that is not a plain token (digits, letters, ``._-``)
+counts as absent, since ids end up in Redis keys and Graph API paths. ``timestamp_ms`` comes from
+the item's ``timestamp`` (int ms, or a string; values too small to be milliseconds are read as
+seconds), else the entry's ``time``.
 
 No I/O: plain dict reading into ``bot.events.InboundEvent``.
 """
@@ -41,7 +44,6 @@ from bot.inbound.raw import text as _text
 # Items we recognise and deliberately do not answer, with the detail their IGNORE event carries.
 IGNORED_ITEMS = {
     "reaction": "reaction",
-    "message_edit": "edit",
     "optin": "optin",
     "pass_thread_control": "pass_thread_control",
     "take_thread_control": "take_thread_control",
@@ -51,6 +53,7 @@ IGNORED_ITEMS = {
     "account_linking": "account_linking",
 }
 
+USER_REF_PREFIX = "ref."  # user id of a chat-plugin guest addressed by user_ref (PSIDs are digits)
 _ID = re.compile(r"[0-9A-Za-z._-]{1,200}")  # PSIDs and Page ids are digits; never braces or spaces
 _VOCABULARY = re.compile(r"[a-z][a-z0-9_]{0,39}")  # what a Meta field/type name looks like
 _MAX_DIGITS = 16  # a time in milliseconds; anything longer is not a number we use
@@ -155,6 +158,12 @@ def _item_content(item: dict[str, Any]) -> dict[str, Any]:
         return {"kind": EventKind.STATUS, "status": "delivered", "message_id": first_mid}
     if isinstance(item.get("read"), dict):
         return {"kind": EventKind.STATUS, "status": "read", "message_id": ""}
+    if isinstance(item.get("message_edit"), dict):
+        edit = item["message_edit"]
+        edited_mid = _ident(edit.get("mid"))
+        number = _ident(edit.get("num_edit")) or "0"
+        return {"kind": EventKind.UNREADABLE, "detail": "edit",
+                "message_id": f"{edited_mid}#edit{number}" if edited_mid else ""}
     for key, detail in IGNORED_ITEMS.items():
         if isinstance(item.get(key), dict):
             # A reaction's or edit's mid names an earlier message, not this event: leave it out.
@@ -226,8 +235,13 @@ def _own_mid(item: dict[str, Any]) -> str:
 
 
 def _party(sender_or_recipient: object) -> str:
-    """The ``id`` of a ``sender``/``recipient`` object (PSID or Page id)."""
-    return _checked_id(_dict(sender_or_recipient).get("id"))
+    """The ``id`` of a ``sender``/``recipient`` object (PSID or Page id), or ``ref.<user_ref>``."""
+    party = _dict(sender_or_recipient)
+    own_id = _checked_id(party.get("id"))
+    if own_id:
+        return own_id
+    user_ref = _checked_id(party.get("user_ref"))
+    return f"{USER_REF_PREFIX}{user_ref}" if user_ref else ""
 
 
 def _checked_id(value: object) -> str:

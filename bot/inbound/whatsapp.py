@@ -9,6 +9,9 @@ that look like identifiers), never from message text, phone numbers, names or id
 
 Identity: ``user_id`` is the BSUID (``messages[].from_user_id`` or the sender's ``contacts[].user_id``)
 when present, else the phone (``from`` or ``contacts[].wa_id``); a message with neither is skipped.
+``phone`` and ``bsuid`` carry both whenever the payload has them, so the store can keep one learner
+across the two. A ``system`` message ``user_changed_number`` / ``user_changed_user_id`` becomes an
+IDENTITY event: the new ids in ``user_id``/``phone``/``bsuid``, the former ones in ``previous_ids``.
 ``reply_from`` is ``value.metadata.phone_number_id``; a change without it is skipped, since we could
 not answer from it. Statuses are keyed on ``recipient_user_id`` or ``recipient_id`` the same way.
 Ids end up in Redis keys and Graph API paths, so one not shaped like its kind (digits for phones and
@@ -113,15 +116,19 @@ def _read_change(change: dict[str, Any], batch: _Batch) -> None:
 def _message_event(message: dict[str, Any], contacts: list[dict[str, Any]], reply_from: str) -> InboundEvent:
     phone = _phone(message.get("from"))
     bsuid = _bsuid(message.get("from_user_id"))
+    if _text(message.get("type")) == "system":  # system messages come without a contacts array
+        return _system_event(message, phone, bsuid, reply_from)
     contact = _contact_for(phone, bsuid, contacts)
     phone = phone or _phone(contact.get("wa_id"))
-    user_id = bsuid or _bsuid(contact.get("user_id")) or phone
+    bsuid = bsuid or _bsuid(contact.get("user_id"))
+    user_id = bsuid or phone
     if not user_id:
         raise _Skip("without phone or BSUID")
     return InboundEvent(
         channel=Channel.WHATSAPP,
         user_id=user_id,
         phone=phone,
+        bsuid=bsuid,
         profile_name=_text(_dict(contact.get("profile")).get("name")),
         reply_from=reply_from,
         message_id=_ident(message.get("id")),
@@ -158,12 +165,14 @@ def _message_content(message: dict[str, Any]) -> dict[str, Any]:
         return {"kind": EventKind.MEDIA, "media_type": message_type}
     if message_type == "reaction":
         return _ignore("reaction")
+    if message_type == "request_welcome":
+        return {"kind": EventKind.OPENED, "detail": "request_welcome"}
+    if message_type in ("order", "edit"):
+        return _unreadable(message_type)
     if message_type in ("unsupported", "unknown"):
-        sub_type = _dict(message.get("unsupported")).get("type")
-        return _ignore(f"unsupported:{_word(sub_type, 'unknown')}")
-    if message_type == "system":
-        return _ignore(f"system:{_word(_dict(message.get('system')).get('type'))}")
-    return _ignore(_word(message_type))
+        sub_type = _word(_dict(message.get("unsupported")).get("type"), "unknown")
+        return _unreadable("edit" if sub_type == "edit" else f"unsupported:{sub_type}")
+    return _unreadable(f"type:{_word(message_type)}")  # a type newer than this parser: still the learner's
 
 
 def _text_content(text: dict[str, Any]) -> dict[str, Any]:
@@ -182,8 +191,8 @@ def _interactive_content(interactive: dict[str, Any]) -> dict[str, Any]:
             raise _Skip(f"of type interactive {sub_type} without an id")
         return {"kind": EventKind.CHOICE, "payload": reply_id, "text": _text(reply.get("title"))}
     if sub_type == "nfm_reply":
-        return _ignore("nfm_reply")  # WhatsApp Flows: not used by any lesson yet
-    return _ignore(f"interactive:{_word(sub_type)}")
+        return _unreadable("flow_reply")  # a WhatsApp Flow form: no lesson sends one
+    return _unreadable(f"interactive:{_word(sub_type)}")
 
 
 def _button_content(button: dict[str, Any]) -> dict[str, Any]:
@@ -192,7 +201,41 @@ def _button_content(button: dict[str, Any]) -> dict[str, Any]:
     payload = _ident(button.get("payload")) or label
     if not payload:
         raise _Skip("of type button without payload or text")
-    return {"kind": EventKind.CHOICE, "payload": payload, "text": label}
+    return {"kind": EventKind.CHOICE, "payload": payload, "text": label, "detail": "template_button"}
+
+
+def _system_event(message: dict[str, Any], phone: str, bsuid: str, reply_from: str) -> InboundEvent:
+    """``user_changed_number`` (new phone in ``system.wa_id``) or ``user_changed_user_id`` (new BSUID).
+
+    The message's ``from``/``from_user_id`` are the former ids; ``system.user_id`` is the new BSUID and
+    ``system.previous_user_id`` the former one (Meta, system messages reference, 2026-08-11).
+    """
+    system = _dict(message.get("system"))
+    change = _word(system.get("type"))
+    if change not in ("user_changed_number", "user_changed_user_id"):
+        if not (bsuid or phone):
+            raise _Skip(f"system {change} without phone or BSUID")
+        return InboundEvent(channel=Channel.WHATSAPP, kind=EventKind.IGNORE, user_id=bsuid or phone,
+                            phone=phone, bsuid=bsuid, reply_from=reply_from, message_id=_ident(message.get("id")),
+                            timestamp_ms=_seconds_to_ms(message.get("timestamp")), detail=f"system:{change}")
+    old_bsuid = _bsuid(system.get("previous_user_id")) or bsuid
+    new_bsuid = _bsuid(system.get("user_id"))
+    new_phone = _phone(system.get("wa_id")) or _phone(system.get("new_wa_id"))
+    if change == "user_changed_user_id":
+        new_phone = new_phone or phone  # the number stays; only the BSUID changed
+    previous = tuple(dict.fromkeys(i for i in (phone if change == "user_changed_number" else "", old_bsuid)
+                                   if i and i not in (new_phone, new_bsuid)))
+    user_id = new_bsuid or new_phone
+    if not user_id or not previous:
+        raise _Skip(f"system {change} without the former and the new id")
+    return InboundEvent(channel=Channel.WHATSAPP, kind=EventKind.IDENTITY, user_id=user_id, phone=new_phone,
+                        bsuid=new_bsuid, reply_from=reply_from, message_id=_ident(message.get("id")),
+                        timestamp_ms=_seconds_to_ms(message.get("timestamp")), detail=change,
+                        previous_ids=previous)
+
+
+def _unreadable(detail: str) -> dict[str, Any]:
+    return {"kind": EventKind.UNREADABLE, "detail": detail}
 
 
 def _ignore(detail: str) -> dict[str, Any]:
@@ -218,6 +261,7 @@ def _status_event(status: dict[str, Any], reply_from: str) -> InboundEvent:
         kind=EventKind.STATUS,
         user_id=user_id,
         phone=phone,
+        bsuid=_bsuid(status.get("recipient_user_id")),
         reply_from=reply_from,
         message_id=wamid,
         timestamp_ms=_seconds_to_ms(status.get("timestamp")),

@@ -244,7 +244,10 @@ def _check_list(action: dict[str, Any], problems: list[str]) -> None:
 
 def _check_messenger(body: dict[str, Any], problems: list[str]) -> None:
     recipient = _obj(problems, "recipient", body.get("recipient"))
-    _text(problems, "recipient.id", recipient.get("id"), _NO_LIMIT)
+    if "user_ref" in recipient:  # a chat-plugin guest, until Messenger gives them a PSID
+        _text(problems, "recipient.user_ref", recipient.get("user_ref"), _NO_LIMIT)
+    else:
+        _text(problems, "recipient.id", recipient.get("id"), _NO_LIMIT)
     messaging_type = body.get("messaging_type")
     if messaging_type not in ("RESPONSE", "UPDATE", "MESSAGE_TAG"):
         problems.append(f"messaging_type: expected RESPONSE, UPDATE or MESSAGE_TAG, got {messaging_type!r}")

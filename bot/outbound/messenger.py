@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.inbound.messenger import USER_REF_PREFIX
 from bot.outbound import limits
 from bot.outbound.splitting import split_text
 from bot.replies import Media, MediaKind, Option, Reply
@@ -38,7 +39,15 @@ def render(reply: Reply, *, psid: str) -> list[dict[str, Any]]:
         messages.append(_attachment(reply.media))
         messages.extend({"text": part} for part in split_text(reply.media.caption, limits.MS_TEXT_CHARS))
     messages.extend(_text_and_options(reply))
-    return [{"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": m} for m in messages]
+    return [{"recipient": recipient(psid), "messaging_type": "RESPONSE", "message": m} for m in messages]
+
+
+def recipient(user_id: str) -> dict[str, str]:
+    """The Send API ``recipient``: ``{"id": PSID}``, or ``{"user_ref": ...}`` for a chat-plugin guest
+    (``bot.inbound.messenger`` names them ``ref.<user_ref>``)."""
+    if user_id.startswith(USER_REF_PREFIX):
+        return {"user_ref": user_id.removeprefix(USER_REF_PREFIX)}
+    return {"id": user_id}
 
 
 def _attachment(media: Media) -> dict[str, Any]:
