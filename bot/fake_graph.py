@@ -18,6 +18,10 @@ and config back to defaults), ``POST /_fake/config`` with any of ``CONFIG_DEFAUL
   a proxy); failed calls are not recorded.
 * ``delay_seconds``: every message call sleeps this long before answering (timeouts, kill tests).
 * ``permanent_code``: every message call fails with HTTP 400 and this code.
+* ``pair_burst`` N (0 = off) and ``pair_per_seconds`` S: WhatsApp's pair rate limit, as a token
+  bucket per (sender id, recipient): N messages at once, then one per S seconds; a message over it
+  fails with HTTP 400 and error 131056. Read receipts and typing indicators do not count. Refused
+  calls are listed by ``GET /_fake/rejected`` (``{"code", "recipient", "at"}``).
 
 Run: ``python -m bot.fake_graph --port 0 --print-url`` (serves until SIGTERM), or
 ``serve_in_thread(port=0)`` in-process. The handler sets ``disable_nagle_algorithm``: without it
@@ -44,7 +48,10 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "delay_seconds": 0.0,
     "permanent_code": None,
     "phone_number_ids": [],  # empty: any id is a phone number id (for WhatsApp bodies)
+    "pair_burst": 0,
+    "pair_per_seconds": 6.0,
 }
+PAIR_RATE_LIMIT_CODE = 131056
 _MESSAGES_PATH = re.compile(r"^/(v\d+\.\d+)/([^/]+)/messages$")
 
 
@@ -56,12 +63,32 @@ class FakeGraphState:
         self.calls: list[dict[str, Any]] = []
         self.config: dict[str, Any] = dict(CONFIG_DEFAULTS)
         self.counter = 0
+        self.rejected: list[dict[str, Any]] = []
+        self.pairs: dict[tuple[str, str], tuple[float, float]] = {}  # (sender, recipient) -> (tokens, at)
 
     def reset(self) -> None:
         with self.lock:
             self.calls.clear()
             self.config = dict(CONFIG_DEFAULTS)
             self.counter = 0
+            self.rejected.clear()
+            self.pairs.clear()
+
+    def take_pair_token(self, sender_id: str, recipient: str) -> bool:
+        """False when this pair has used up its burst (caller holds no lock)."""
+        with self.lock:
+            burst, per = int(self.config["pair_burst"]), float(self.config["pair_per_seconds"])
+            if burst <= 0:
+                return True
+            now = time.monotonic()
+            tokens, at = self.pairs.get((sender_id, recipient), (float(burst), now))
+            tokens = min(float(burst), tokens + (now - at) / per)
+            if tokens < 1.0:
+                self.pairs[(sender_id, recipient)] = (tokens, now)
+                self.rejected.append({"code": PAIR_RATE_LIMIT_CODE, "recipient": recipient, "at": now})
+                return False
+            self.pairs[(sender_id, recipient)] = (tokens - 1.0, now)
+            return True
 
     def configure(self, changes: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(changes) - set(CONFIG_DEFAULTS))
@@ -75,6 +102,10 @@ class FakeGraphState:
     def snapshot(self) -> list[dict[str, Any]]:
         with self.lock:
             return [dict(call) for call in self.calls]
+
+    def rejections(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [dict(item) for item in self.rejected]
 
 
 def _meta_error(code: int, message: str) -> dict[str, Any]:
@@ -112,6 +143,8 @@ class FakeGraphHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         if self.path == "/_fake/calls":
             self._answer(200, self.server.state.snapshot())
+        elif self.path == "/_fake/rejected":
+            self._answer(200, self.server.state.rejections())
         else:
             self._answer(404, _meta_error(100, "Unknown path components"))
 
@@ -164,6 +197,11 @@ class FakeGraphHandler(BaseHTTPRequestHandler):
         whatsapp = "messaging_product" in body
         if whatsapp and config["phone_number_ids"] and sender_id not in config["phone_number_ids"]:
             self._answer(400, _meta_error(100, "Unsupported post request."))
+            return
+        if whatsapp and body.get("status") != "read" and not state.take_pair_token(
+                sender_id, str(body.get("to") or body.get("recipient") or "")):
+            self._answer(400, _meta_error(PAIR_RATE_LIMIT_CODE, "(#131056) (Business Account, Consumer Account) "
+                                                                "pair rate limit hit"))
             return
         answer, message_id = (_whatsapp_answer if whatsapp else _messenger_answer)(body)
         with state.lock:
@@ -221,6 +259,9 @@ class FakeGraphHandle:
 
     def reset(self) -> None:
         self.server.state.reset()
+
+    def rejected(self) -> list[dict[str, Any]]:
+        return self.server.state.rejections()
 
     def configure(self, **changes: Any) -> dict[str, Any]:
         return self.server.state.configure(changes)

@@ -20,6 +20,7 @@ class LearnerPart(str, Enum):
     TIMERS = "timers"  # sorted set: this learner's pending clock events (payload scored by due time, ms)
     RECEIPT = "receipt"  # string: the one read receipt waiting to be sent (the latest inbound message only)
     WAKE = "wake"  # string: when the one scheduled deliver job for this outbox is due (ms)
+    PACE = "pace"  # string: the learner's send budget (bot.pacing), written by the lock holder
     ALIAS = "alias"  # string: under this id the person is the learner named here (phone -> BSUID, moved ids)
 
 

@@ -51,6 +51,7 @@ import redis
 
 from bot.keys import LearnerPart, learner_key
 from bot.outbox_item import OutboxItem
+from bot.pacing import Pace, PaceRules
 from bot.sender import GraphClient, GraphError
 from config.settings import Settings
 
@@ -60,12 +61,25 @@ MAX_SENDS_PER_DRAIN = 20  # then let other learners' jobs run (fairness across w
 JITTER_RATIO = 0.2  # backoff * (1 + up to 20 %): learners throttled together retry apart
 
 _REFRESH = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end"
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
+# KEYS: lock, pace, receipt. ARGV: token, lock ms. -> {1, pace JSON, receipt waiting 0|1} or {0}
+_ACQUIRE = """
+if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
+return {1, redis.call('get', KEYS[2]) or '', redis.call('exists', KEYS[3])}
+"""
+# KEYS: lock, pace. ARGV: token, pace JSON, pace ttl ms.
+_RELEASE = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('set', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return redis.call('del', KEYS[1])
+"""
+# KEYS: lock, outbox, pace. ARGV: token, pace JSON, pace ttl ms.
 _RELEASE_IF_EMPTY = """
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end
 if redis.call('llen', KEYS[2]) > 0 then return 0 end
+redis.call('set', KEYS[3], ARGV[2], 'PX', ARGV[3])
 return redis.call('del', KEYS[1])
 """
+PACE_TTL_MS = 3600 * 1000  # after an hour of silence a learner's bucket is full again anyway
 # KEYS: outbox, delivery. ARGV: the head to match (item id, or the raw item when mode is 'raw'),
 # mode 'id'|'raw', action 'pop'|'set', the counter to increment (pop) or the new item (set), then
 # field/value pairs for the delivery hash. Matched by id, not text: a transient error rewrites it.
@@ -150,23 +164,34 @@ def check_timing(settings: Settings) -> None:
 class _Outbox:
     """One learner's keys and scripts, for the length of one ``drain`` call."""
 
-    def __init__(self, client: redis.Redis, lid: str, lock_ms: int) -> None:
+    def __init__(self, client: redis.Redis, lid: str, lock_ms: int, rules: PaceRules) -> None:
         self.client = client
         self.outbox = learner_key(lid, LearnerPart.OUTBOX)
         self.lock = learner_key(lid, LearnerPart.SEND_LOCK)
         self.delivery = learner_key(lid, LearnerPart.DELIVERY)
         self.receipt = learner_key(lid, LearnerPart.RECEIPT)
+        self.pace_key = learner_key(lid, LearnerPart.PACE)
         self.lock_ms = lock_ms
+        self.rules = rules
+        self.pace = Pace(tokens=float(rules.burst), at_ms=0)
+        self.receipt_waiting = False
         self.token = secrets.token_hex(16)
         self._scripts = {name: client.register_script(text) for name, text in (
-            ("refresh", _REFRESH), ("release", _RELEASE), ("release_if_empty", _RELEASE_IF_EMPTY),
-            ("settle", _SETTLE_HEAD))}
+            ("refresh", _REFRESH), ("acquire", _ACQUIRE), ("release", _RELEASE),
+            ("release_if_empty", _RELEASE_IF_EMPTY), ("settle", _SETTLE_HEAD))}
 
     def run(self, name: str, keys: list[str], args: list[Any]) -> int:
         return int(self._scripts[name](keys=keys, args=args) or 0)
 
     def acquire(self) -> bool:
-        return bool(self.client.set(self.lock, self.token, nx=True, px=self.lock_ms))
+        """Take the lock; with it come the learner's pace and whether a read receipt waits (one round trip)."""
+        answer = self._scripts["acquire"](keys=[self.lock, self.pace_key, self.receipt],
+                                          args=[self.token, self.lock_ms])
+        if int(answer[0]) != 1:
+            return False
+        self.pace = Pace.from_json(answer[1], self.rules)
+        self.receipt_waiting = int(answer[2]) == 1
+        return True
 
     def holder_seconds(self) -> float:
         """Seconds until the current holder's lock expires (0.0 if nobody holds it)."""
@@ -179,11 +204,12 @@ class _Outbox:
         return self.run("refresh", [self.lock], [self.token, self.lock_ms]) == 1
 
     def release(self) -> None:
-        self.run("release", [self.lock], [self.token])
+        self.run("release", [self.lock, self.pace_key], [self.token, self.pace.to_json(), PACE_TTL_MS])
 
     def release_if_empty(self) -> int:
         """1 released, 0 items arrived (keep draining), -1 the lock is no longer ours."""
-        return self.run("release_if_empty", [self.lock, self.outbox], [self.token])
+        return self.run("release_if_empty", [self.lock, self.outbox, self.pace_key],
+                        [self.token, self.pace.to_json(), PACE_TTL_MS])
 
     def pop(self, match: bytes | str, mode: str, counter: str, record: dict[str, Any]) -> bool:
         """Remove the head if it is ``match``, counting and recording the outcome; False: not ours."""
@@ -216,28 +242,46 @@ def drain(client: redis.Redis, graph: GraphClient, lid: str, settings: Settings,
     one). Raises only Redis errors; Graph errors are handled as the module docstring says.
     """
     check_timing(settings)
-    box = _Outbox(client, lid, int(settings.send_lock_seconds * 1000))
+    box = _Outbox(client, lid, int(settings.send_lock_seconds * 1000), pace_rules(settings))
     if not box.acquire():
         return DrainResult(locked_for_seconds=box.holder_seconds())
     try:
-        _send_receipt(box, graph)
-        return _send_in_order(box, graph, settings, now_ms, max_sends)
+        receipt_wait_ms = _send_receipt(box, graph, now_ms()) if box.receipt_waiting else 0
+        result = _send_in_order(box, graph, settings, now_ms, max_sends)
     except BaseException:  # Redis gone, a bug, a time limit: let the retry in without waiting 30 s
         with contextlib.suppress(redis.RedisError):
             box.release()
         raise
+    if receipt_wait_ms and (result.again_in_seconds is None or receipt_wait_ms / 1000 < result.again_in_seconds):
+        return DrainResult(sent=result.sent, failed=result.failed, retry_in_seconds=receipt_wait_ms / 1000)
+    return result
 
 
-def _send_receipt(box: _Outbox, graph: GraphClient) -> None:
-    """The one waiting read receipt, if any: sent once, never retried (the next message brings another)."""
+def pace_rules(settings: Settings) -> PaceRules:
+    return PaceRules(burst=settings.learner_burst_messages,
+                     interval_ms=int(settings.learner_message_interval_seconds * 1000),
+                     receipt_interval_ms=int(settings.receipt_interval_seconds * 1000))
+
+
+def _send_receipt(box: _Outbox, graph: GraphClient, now: int) -> int:
+    """Send the waiting read receipt unless one went out moments ago; the ms to wait for it (0: done).
+
+    Sent once, never retried: a lost blue tick is not worth a retry storm, and the next message
+    brings another. A newer message replaces a receipt that waits, so only the latest is marked.
+    """
+    wait_ms = box.pace.receipt_wait(box.rules, now)
+    if wait_ms:
+        return wait_ms
     raw = box.client.getdel(box.receipt)
     if raw is None:
-        return
+        return 0
+    box.pace.receipt_at_ms = now
     try:
         receipt = json.loads(raw)
         graph.send(receipt["channel"], receipt["sender_id"], receipt["body"])
     except (ValueError, KeyError, TypeError, GraphError):
-        pass  # a lost blue tick is not worth a retry storm; replies are what matter
+        pass
+    return 0
 
 
 def _send_in_order(box: _Outbox, graph: GraphClient, settings: Settings, now_ms: Callable[[], int],
@@ -279,6 +323,10 @@ def _send_in_order(box: _Outbox, graph: GraphClient, settings: Settings, now_ms:
         if item.not_before_ms > now:  # still backing off from an earlier transient error
             box.release()
             return DrainResult(sent=sent, failed=failed, retry_in_seconds=(item.not_before_ms - now) / 1000)
+        wait_ms = box.pace.take(box.rules, now)
+        if wait_ms:  # this learner had their burst: later turns may still supersede what waits
+            box.release()
+            return DrainResult(sent=sent, failed=failed, retry_in_seconds=wait_ms / 1000)
         try:
             message_id = graph.send(item.channel, item.sender_id, item.body)
         except GraphError as exc:

@@ -48,7 +48,8 @@ MAX_ALIAS_HOPS = 3  # an id moved twice still finds its learner; a loop cannot s
 #       7 #timer args, 8 #items, 9 cancel timers 0|1, 10 receipt JSON or '', 11 outbox max items,
 #       12 event time ms (0 = unknown), 13 receipt ttl ms, then fields, timer args, items, alias values.
 # Returns {status, outbox length, receipt slot was empty 0|1, ephemeral items dropped}; status -1
-# conflict, -2 duplicate (or older than what a full dedup set still remembers), 1 committed.
+# conflict, -2 duplicate (or sent more than a second before the oldest arrival a full dedup set still
+# remembers: it may be one of the ids the cap forgot), 1 committed.
 _COMMIT = """
 local rev = redis.call('HGET', KEYS[1], 'rev') or '0'
 if rev ~= ARGV[1] then return {-1, 0, 0, 0} end
@@ -58,7 +59,7 @@ if mid ~= '' then
   local sent_ms = tonumber(ARGV[12])
   if sent_ms > 0 and redis.call('ZCARD', KEYS[2]) >= max_ids then
     local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-    if oldest[2] and sent_ms < tonumber(oldest[2]) then return {-2, 0, 0, 0} end
+    if oldest[2] and sent_ms + 1000 < tonumber(oldest[2]) then return {-2, 0, 0, 0} end
   end
   redis.call('ZADD', KEYS[2], now, mid)
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl)

@@ -48,6 +48,9 @@ class Settings:
     send_give_up_seconds: float = 24 * 3600  # WhatsApp's service window: after it a reply is moot
     commit_retries: int = 50  # optimistic-lock retries when one learner's messages race
     outbox_max_items: int = 50  # per learner; beyond it stale re-prompts are dropped first (bot.store)
+    learner_burst_messages: int = 8  # messages that may go to one learner at once (bot.pacing)
+    learner_message_interval_seconds: float = 3.0  # then one more per this long
+    receipt_interval_seconds: float = 2.0  # at most one read receipt per learner per this long
     inline_events_max: int = 50  # events one webhook request handles itself; the rest go to the worker
 
     @property
@@ -75,6 +78,12 @@ class Settings:
             "redis_url": env.get("REDIS_URL", ""),
             "broker_redis_url": env.get("BROKER_REDIS_URL", ""),
             "port": _int(env, "PORT", cls.port),
+            "outbox_max_items": _int(env, "OUTBOX_MAX_ITEMS", cls.outbox_max_items),
+            "inline_events_max": _int(env, "INLINE_EVENTS_MAX", cls.inline_events_max),
+            "learner_burst_messages": _int(env, "LEARNER_BURST_MESSAGES", cls.learner_burst_messages),
+            "learner_message_interval_seconds": _float(env, "LEARNER_MESSAGE_INTERVAL_SECONDS",
+                                                       cls.learner_message_interval_seconds),
+            "receipt_interval_seconds": _float(env, "RECEIPT_INTERVAL_SECONDS", cls.receipt_interval_seconds),
         }
         values["public_base_url"] = env.get("PUBLIC_BASE_URL", "").rstrip("/") or f"http://127.0.0.1:{values['port']}"
         if env.get("BOTTEGA_VAR_DIR"):
@@ -152,3 +161,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a whole number; set it like {name}={default}.") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "")
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number; set it like {name}={default}.") from None

@@ -51,6 +51,8 @@ class Service:
                     "REDIS_URL": self.redis.url, "PORT": str(self.port), "BIND_HOST": "127.0.0.1",
                     "BOTTEGA_ENV": "production", "BOTTEGA_VAR_DIR": str(workdir / "var"),
                     "BOTTEGA_FLOWS_DIR": str(flows_dir or PROJECT_ROOT / "flows"),
+                    # a test learner taps faster than a person reads: pace them like a fast person
+                    "LEARNER_MESSAGE_INTERVAL_SECONDS": "0.05", "RECEIPT_INTERVAL_SECONDS": "0.05",
                     "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
         self.url = f"http://127.0.0.1:{self.port}"
         self.session = requests.Session()
