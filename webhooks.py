@@ -2,9 +2,11 @@
 
 GET is the subscription handshake. POST: raw bytes -> signature -> JSON -> events -> dispatch -> 200.
 The request only verifies, parses, advances state and enqueues; Graph API calls happen in the worker.
-Answers: 403 forged/missing signature, 413 over Meta's 3 MB cap, 400 not JSON, 200 for anything
-signed and well-formed (parts we do not understand are logged and skipped, or Meta would redeliver
-them for days), 503 only when Redis is unreachable (Meta retries; nothing is lost).
+Answers: 403 forged/missing signature, 413 over Meta's 3 MB cap (whatever the body's framing), 400 not
+JSON (or nested too deep to parse), 200 for anything signed and well-formed (parts we do not understand
+are logged and skipped, or Meta would redeliver them for days), 503 only when Redis is unreachable
+(Meta retries; nothing is lost).
+Every answer of the app carries HSTS and ``X-Content-Type-Options: nosniff`` (``_security_headers``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import Callable
 
 import redis
 from flask import Flask, Response, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wsgi import get_input_stream
 
 from bot import certificate_routes, embedded_redis, inbound, security
 from bot.dispatch import ConcurrencyError, Dispatcher, Handled, Notify
@@ -30,6 +34,8 @@ from config.settings import Settings
 log = logging.getLogger("bottega.webhook")
 
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, ConcurrencyError)
+READ_CHUNK_BYTES = 64 * 1024
+HSTS = "max-age=31536000; includeSubDomains"  # a year, in seconds: browsers keep to HTTPS for this host
 
 
 def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | None = None,
@@ -57,6 +63,9 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    if settings.trusted_proxies:  # remote_addr: the address in X-Forwarded-For that many hops from the right
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
+    app.after_request(_security_headers)
     app.extensions["bottega"] = {"settings": settings, "dispatcher": dispatcher, "redis": client,
                                  "registry": registry}
     app.register_blueprint(certificate_routes.blueprint(client))  # /certificates/<token>.pdf, /verify/<code>
@@ -71,7 +80,10 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
 
     @app.post("/webhook")
     def receive() -> Response:
-        raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+        raw = _read_body(settings.max_body_bytes)
+        if raw is None:
+            log.warning("webhook refused: body over %d bytes (413)", settings.max_body_bytes)
+            return Response("body too large", 413, mimetype="text/plain")
         header = request.headers.get("X-Hub-Signature-256")
         signed_by = _signed_by(settings, raw, header)
         if not signed_by:
@@ -81,6 +93,8 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
             payload = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             return Response("body is not JSON", 400, mimetype="text/plain")
+        except RecursionError:  # signed but nested thousands deep: as malformed to us (a 500 is retried for days)
+            return Response("body is JSON nested too deep", 400, mimetype="text/plain")
         if not isinstance(payload, dict):
             return Response("body is not a JSON object", 400, mimetype="text/plain")
         parsed = inbound.parse(payload)
@@ -126,6 +140,36 @@ def _handle_logging_bugs(dispatcher: Dispatcher) -> Callable[[InboundEvent], Han
                       learner_ref(event.learner_id), frames)
             return "failed"
     return handle
+
+
+def _read_body(max_bytes: int) -> bytes | None:
+    """The request body, or None when it is longer than ``max_bytes``, whatever its framing.
+
+    werkzeug caps a body without Content-Length (``Transfer-Encoding: chunked``) at MAX_CONTENT_LENGTH
+    by silently stopping there: a 3.1 MB body came back cut to 3 MB and failed its signature (403)
+    instead of 413. Reading one byte past the cap tells a body of exactly ``max_bytes`` from a longer
+    one, and no more than that is ever held in memory.
+    """
+    if request.content_length is not None and request.content_length > max_bytes:
+        return None  # refused before reading a byte of it
+    stream = get_input_stream(request.environ, max_content_length=max_bytes + 1)
+    body = bytearray()
+    while len(body) <= max_bytes:
+        chunk = stream.read(min(READ_CHUNK_BYTES, max_bytes + 1 - len(body)))
+        if not chunk:
+            return bytes(body)
+        body += chunk
+    return None
+
+
+def _security_headers(response: Response) -> Response:
+    """Add HSTS and ``nosniff`` to every answer, keeping any value a route set (the certificate pages').
+
+    ``nosniff`` matters most for the GET handshake, which echoes caller-chosen text as text/plain.
+    """
+    response.headers.setdefault("Strict-Transport-Security", HSTS)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
 
 
 def _signed_by(settings: Settings, raw: bytes, header: str | None) -> set[Channel]:

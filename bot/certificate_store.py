@@ -41,12 +41,12 @@ def from_hash(raw: Mapping[bytes | str, bytes | str]) -> Certificate | None:
 def save(client: redis.Redis, cert: Certificate) -> None:
     """Store ``cert`` with its token and learner indexes, atomically, in one round trip.
 
-    ``cert.code`` must be canonical (as ``new_code`` makes it). Codes have 40 random bits: among
-    100,000 certificates the chance that a new one repeats an old code is about 1 in 10 million; a
-    caller that wants certainty checks ``by_code`` first.
+    ``cert.code`` must be canonical (as ``new_code`` makes it). New codes have 60 random bits: among
+    100,000 certificates the chance that a new one repeats an old code is about 1 in 10^13; a caller
+    that wants certainty checks ``by_code`` first.
     """
     if normalize_code(cert.code) != cert.code:
-        raise ValueError(f"certificate code {cert.code!r} is not canonical; expected BTG-XXXX-XXXX "
+        raise ValueError(f"certificate code {cert.code!r} is not canonical; expected BTG-XXXX-XXXX-XXXX "
                          "from bot.certificates.new_code()")
     if not token_valid(cert.token):
         raise ValueError("certificate token has the wrong shape; make it with bot.certificates.new_token()")

@@ -67,3 +67,9 @@ def certificate_token_key(token: str) -> str:
 def certificate_learner_key(learner_id: str) -> str:
     """String: the code of the latest certificate issued to ``learner_id`` (so a re-request re-sends it)."""
     return f"{CERTIFICATE_PREFIX}:learner:{learner_id}"
+
+
+# Per-client request counters of the public certificate pages (bot.certificate_routes). Flask-Limiter's
+# storage (the ``limits`` package) writes them as ``bottega:ratelimit:LIMITER/<client>/<route>/<limit>``
+# and gives each the TTL of its window; outside every learner's and certificate's keys.
+RATE_LIMIT_PREFIX = f"{PREFIX}:ratelimit"

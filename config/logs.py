@@ -24,4 +24,5 @@ def configure_logging() -> None:
     root.setLevel(level)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     logging.getLogger("transitions").setLevel(logging.WARNING)  # it logs every callback at INFO
+    logging.getLogger("flask-limiter").setLevel(logging.WARNING)  # its INFO line names the client's address
     root._bottega_configured = True  # type: ignore[attr-defined]

@@ -37,6 +37,10 @@ class Settings:
     broker_redis_url: str = ""  # the send queue's Redis; empty: REDIS_URL's server, next database (broker_url)
     port: int = 8000
     public_base_url: str = ""  # where Meta and browsers reach this app (certificates); dev: http://127.0.0.1:PORT
+    # TRUSTED_PROXIES: how many reverse proxies in front of the app append to X-Forwarded-For (a count).
+    # The certificate pages' per-client rate limits key on the address that many hops from the right;
+    # 0: on the TCP peer, ignoring X-Forwarded-For (which any client can write).
+    trusted_proxies: int = 0
     var_dir: Path = PROJECT_ROOT / "var"
     flows_dir: Path = PROJECT_ROOT / "flows"
     max_body_bytes: int = 3 * 1024 * 1024  # Meta's webhook payload cap
@@ -84,6 +88,7 @@ class Settings:
             "learner_message_interval_seconds": _float(env, "LEARNER_MESSAGE_INTERVAL_SECONDS",
                                                        cls.learner_message_interval_seconds),
             "receipt_interval_seconds": _float(env, "RECEIPT_INTERVAL_SECONDS", cls.receipt_interval_seconds),
+            "trusted_proxies": _int(env, "TRUSTED_PROXIES", cls.trusted_proxies),
         }
         values["public_base_url"] = env.get("PUBLIC_BASE_URL", "").rstrip("/") or f"http://127.0.0.1:{values['port']}"
         if env.get("BOTTEGA_VAR_DIR"):
@@ -109,6 +114,9 @@ class Settings:
                 f"GRAPH_API_VERSION={version} is expired or about to be; set GRAPH_API_VERSION=v25.0 "
                 "or newer."
             )
+        if self.trusted_proxies < 0:
+            raise ConfigError(f"TRUSTED_PROXIES={self.trusted_proxies} is negative; set it to the number of "
+                              "reverse proxies in front of the app (0 when clients connect directly).")
         if self.dev:
             return
         missing = []

@@ -54,9 +54,9 @@ def test_codes_are_human_friendly_and_random():
     codes = {new_code() for _ in range(2000)}
     assert len(codes) == 2000
     for code in list(codes)[:200]:
-        assert re.fullmatch(rf"BTG-[{CODE_ALPHABET}]{{4}}-[{CODE_ALPHABET}]{{4}}", code)
+        assert re.fullmatch(rf"BTG-[{CODE_ALPHABET}]{{4}}-[{CODE_ALPHABET}]{{4}}-[{CODE_ALPHABET}]{{4}}", code)
         assert not set(code[4:]) & set("0O1I")
-    assert len(CODE_ALPHABET) == 32 and len(set(CODE_ALPHABET)) == 32  # 8 symbols x 5 bits = 40 bits
+    assert len(CODE_ALPHABET) == 32 and len(set(CODE_ALPHABET)) == 32  # 12 symbols x 5 bits = 60 bits
 
 
 def test_pdf_tokens_are_unguessable():
@@ -66,10 +66,14 @@ def test_pdf_tokens_are_unguessable():
 
 
 def test_codes_are_read_in_any_case_with_spaces_and_dashes():
-    assert normalize_code(" btg 7k4m-q9xr ") == "BTG-7K4M-Q9XR"
+    assert normalize_code(" btg 7k4m-q9xr-h2w8 ") == "BTG-7K4M-Q9XR-H2W8"
+    assert normalize_code("BTG7K4MQ9XRH2W8") == "BTG-7K4M-Q9XR-H2W8"
+    assert normalize_code(" btg 7k4m-q9xr ") == "BTG-7K4M-Q9XR"  # the two-group codes issued before
     assert normalize_code("BTG7K4MQ9XR") == "BTG-7K4M-Q9XR"
     assert normalize_code("BTG-7K4M-Q9X0") is None  # 0 is not in the alphabet
     assert normalize_code("BTG-7K4M") is None
+    assert normalize_code("BTG-7K4M-Q9XR-H2") is None  # neither 8 nor 12 symbols
+    assert normalize_code("BTG-7K4M-Q9XR-H2W8-AAAA") is None
 
 
 def test_keys_format_is_pinned():
@@ -177,6 +181,16 @@ def test_verify_accepts_lowercase_and_spaced_codes(client, redis_client):
     spaced = cert.code.lower().replace("-", " ")
     answer = client.get(f"/verify/ {spaced} ")
     assert answer.status_code == 200 and "Nicolò Bianchi" in answer.get_data(as_text=True)
+
+
+def test_codes_issued_before_the_third_group_keep_verifying(client, redis_client):
+    legacy = certificate(code="BTG-7K4M-Q9XR")  # 40 bits, as new_code() made them until issue 7
+    certificate_store.save(redis_client, legacy)
+    for typed in ("BTG-7K4M-Q9XR", " btg 7k4m q9xr ", "BTG7K4MQ9XR"):
+        answer = client.get(f"/verify/{typed}")
+        assert answer.status_code == 200 and "Nicolò Bianchi" in answer.get_data(as_text=True)
+    assert certificate_store.by_token(redis_client, legacy.token) == legacy
+    assert client.get(f"/verify/{legacy.code}-AAAA").status_code == 404  # a longer code is another code
 
 
 def test_wrong_code_is_404_not_found(client, redis_client):

@@ -143,14 +143,18 @@ def test_a_batch_of_a_thousand_events_is_acknowledged_at_once_and_every_event_is
         client = redis_lib.Redis.from_url(service.redis.url)
         deadline = time.monotonic() + 120
         revs: list[int] = []
+
+        def rev_of(phone: str) -> int:
+            return int(client.hget(learner_key(f"wa:{phone}", LearnerPart.PROGRESS), "rev") or 0)
+
         while time.monotonic() < deadline:
-            revs = [int(client.hget(learner_key(f"wa:{phone}", LearnerPart.PROGRESS), "rev") or 0) for phone in learners]
+            revs = [rev_of(phone) for phone in learners]
             if revs == [10] * len(learners):
                 break
             time.sleep(0.5)
         assert revs == [10] * len(learners)  # every event handled once, in order (ciao first: rev 1 = welcome)
         assert service.post(raw).status_code == 200  # redelivered whole: all duplicates
         time.sleep(3)
-        assert [int(client.hget(learner_key(f"wa:{p}", LearnerPart.PROGRESS), "rev")) for p in learners] == revs
+        assert [rev_of(phone) for phone in learners] == revs
     finally:
         service.close()

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot.devserver import messenger_text_payload, whatsapp_text_payload
+from bot.devserver import messenger_text_payload
 from bot.keys import LearnerPart, learner_key
 from bot.progress import Progress
 from bot.security import sign
@@ -98,7 +98,8 @@ def test_a_template_stop_button_opts_out_at_once_and_is_recorded(client, redis_c
     onboard(client, phone=PHONE)
     post(client, tap("sys:module:m1_contatto", "Contatto clienti"))
     clear_outbox(redis_client, lid)
-    assert post(client, wa_message({"type": "button", "button": {"payload": "Stop", "text": "Stop"}})).status_code == 200
+    stop_button = wa_message({"type": "button", "button": {"payload": "Stop", "text": "Stop"}})
+    assert post(client, stop_button).status_code == 200
     stored = progress(redis_client, lid)
     assert stored.opted_out and stored.consent[-1]["state"] == "opted_out"
     assert stored.consent[-1]["how"] == "tapped template_button"
@@ -269,7 +270,8 @@ def test_a_messenger_edit_is_answered_and_a_user_ref_guest_is_welcomed(client, r
         "sender": {"user_ref": "guest-4711"}, "recipient": {"id": PAGE_ID}, "timestamp": now,
         "postback": {"mid": "m_guest", "title": "Inizia", "payload": "GET_STARTED"}}]}]}
     assert post(client, guest).status_code == 200
-    items = [json.loads(raw) for raw in redis_client.lrange(learner_key("ms:ref.guest-4711", LearnerPart.OUTBOX), 0, -1)]
+    outbox = learner_key("ms:ref.guest-4711", LearnerPart.OUTBOX)
+    items = [json.loads(raw) for raw in redis_client.lrange(outbox, 0, -1)]
     assert items and all(item["body"]["recipient"] == {"user_ref": "guest-4711"} for item in items)
 
 

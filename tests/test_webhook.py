@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
 
 from bot import embedded_redis, inbound
 from bot.devserver import messenger_text_payload, whatsapp_text_payload
@@ -22,6 +24,8 @@ from webhooks import create_app
 SECRET = "test-app-secret"
 PHONE = "393331112222"
 LID = f"wa:{PHONE}"
+CAP_BYTES = 3 * 1024 * 1024  # Settings.max_body_bytes: Meta's webhook payload cap
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 class Notified(list):
@@ -50,6 +54,24 @@ def post(client, payload: dict | bytes, *, secret: str = SECRET, signature: str 
     return client.post("/webhook", data=raw, headers=headers)
 
 
+def post_chunked(client, raw: bytes, *, secret: str = SECRET):
+    """POST ``raw`` as a WSGI server hands over a ``Transfer-Encoding: chunked`` body: no Content-Length,
+    and ``wsgi.input_terminated`` set (gunicorn and werkzeug's server both do) because the server ends
+    the stream itself."""
+    environ = EnvironBuilder(path="/webhook", method="POST", data=raw, headers={
+        "Content-Type": "application/json", "Transfer-Encoding": "chunked",
+        "X-Hub-Signature-256": sign(secret, raw)}).get_environ()
+    del environ["CONTENT_LENGTH"]
+    environ["wsgi.input_terminated"] = True
+    return client.open(Request(environ))
+
+
+def sized(n_bytes: int, body: str = "ciao") -> bytes:
+    """A well-formed WhatsApp text message padded with JSON whitespace to exactly ``n_bytes``."""
+    raw = json.dumps(text(body)).encode()
+    return raw + b" " * (n_bytes - len(raw))
+
+
 def text(body: str, phone: str = PHONE) -> dict:
     return whatsapp_text_payload(body, phone, "100000000000001")
 
@@ -71,6 +93,14 @@ def outbox(redis_client, lid: str = LID) -> list[dict]:
 def test_handshake_echoes_the_challenge_with_the_right_token(client):
     answer = client.get("/webhook?hub.mode=subscribe&hub.verify_token=test-verify-token&hub.challenge=1158201444")
     assert answer.status_code == 200 and answer.get_data(as_text=True) == "1158201444"
+
+
+def test_the_handshake_echo_is_never_sniffed_as_html_and_asks_for_https(client):
+    answer = client.get("/webhook?hub.mode=subscribe&hub.verify_token=test-verify-token"
+                        "&hub.challenge=%3Cscript%3Ealert(1)%3C/script%3E")
+    assert answer.status_code == 200 and answer.mimetype == "text/plain"
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"  # the echoed text is the caller's
+    assert answer.headers["Strict-Transport-Security"] == HSTS
 
 
 @pytest.mark.parametrize("query", [
@@ -134,6 +164,36 @@ def test_bodies_over_metas_3mb_cap_are_413(client, redis_client):
     payload = text("x" * (3 * 1024 * 1024 + 10))
     assert post(client, payload).status_code == 413
     assert learner_keys(redis_client) == []
+
+
+@pytest.mark.parametrize("depth", [5_000, 100_000])
+def test_signed_json_nested_thousands_deep_is_400_like_any_malformed_body(client, redis_client, depth):
+    # json.loads raises RecursionError on these; a 500 would make Meta redeliver them for days
+    for raw in (b'{"a":' * depth + b"1" + b"}" * depth, b"[" * depth + b"]" * depth):
+        answer = post(client, raw)
+        assert answer.status_code == 400, answer.status_code
+    assert learner_keys(redis_client) == []
+
+
+@pytest.mark.parametrize("size_bytes", [CAP_BYTES + 1, CAP_BYTES + 100 * 1024])
+def test_chunked_bodies_over_the_cap_are_413_not_a_signature_failure(client, redis_client, caplog, size_bytes):
+    # werkzeug used to stop reading a chunked body at the cap without a word: the signature then failed (403)
+    answer = post_chunked(client, sized(size_bytes))
+    assert answer.status_code == 413
+    assert "invalid signature" not in caplog.text
+    assert learner_keys(redis_client) == []
+
+
+def test_a_body_of_exactly_the_cap_is_read_whole_whatever_its_framing(client, redis_client):
+    assert post(client, sized(CAP_BYTES, "ciao")).status_code == 200
+    assert post_chunked(client, sized(CAP_BYTES, "menu")).status_code == 200
+    stored = progress(redis_client)
+    assert stored is not None and stored.rev == 2  # both were verified, parsed and handled
+
+
+def test_a_small_chunked_body_is_handled_like_any_other(client, redis_client, notified):
+    assert post_chunked(client, json.dumps(text("ciao")).encode()).status_code == 200
+    assert progress(redis_client) is not None and notified == [LID]
 
 
 @pytest.mark.parametrize("payload", [
