@@ -261,7 +261,8 @@ def _flows_tool(args: argparse.Namespace) -> int:
 
     flows_dir = _dev_settings().flows_dir
     if args.flows_command == "test":
-        return transcripts.main(args.paths, flows_dir=flows_dir)
+        # sys.stdout as it is now: the default argument is the stream of import time
+        return transcripts.main(args.paths, flows_dir=flows_dir, out=sys.stdout)
     if args.flows_command == "graph":
         return graph.main([args.flow, str(flows_dir), "--format", args.format, "--lang", args.lang])
     return stats.main([args.path or str(flows_dir), *(["--json"] if args.json else [])])

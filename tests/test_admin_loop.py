@@ -85,7 +85,8 @@ def test_the_admin_loop_tells_the_truth(folder, capsys, monkeypatch, redis_clien
     modules = yaml.safe_load((folder / "course.yaml").read_text(encoding="utf-8"))["course"]["modules"]
     assert modules[:3] == ["m1_contatto", MODULE, "m2_pagina"]
     assert "# The course manifest" in (folder / "course.yaml").read_text(encoding="utf-8")  # comments kept
-    assert "✅ Giusto!" in module.read_text(encoding="utf-8") and "❌ Non proprio." in module.read_text(encoding="utf-8")
+    template = module.read_text(encoding="utf-8")
+    assert "✅ Giusto!" in template and "❌ Non proprio." in template  # the feedback prefixes are explained
     code, out = bottega(capsys, "flows", "check")
     assert code == 0 and "OK: 11 flow(s)" in out and "warning" not in out, out
     assert "Compared with live release 1 (REDIS_URL)." in out and "bottega flows diff" in out
