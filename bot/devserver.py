@@ -118,6 +118,7 @@ class FlowWatcher:
         self.fingerprint = self._fingerprint()
         self.checked_at = 0.0
         self.broken = False  # the last save failed the check or was refused
+        self.serving = ""  # the live release last reported: `bottega flows publish` may move it meanwhile
 
     def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
         return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(self.folder.glob("*.yaml")))
@@ -140,6 +141,10 @@ class FlowWatcher:
                 self.publish()
             else:
                 self.check()
+        live = releases.live_release(self.client)
+        if live != self.serving:  # published from elsewhere (`bottega flows publish`): the last line is stale
+            self.serving = live
+            _say(f"now serving release {live}")
 
     def publish(self) -> None:
         files = course_files(self.folder)
@@ -149,7 +154,7 @@ class FlowWatcher:
             self._refused(error, "not published")
             return
         self._print_warnings(check_course_texts(files, folder=str(self.folder)).warnings)
-        fixed, self.broken = self.broken, False
+        fixed, self.broken, self.serving = self.broken, False, published.release
         if fixed:
             _say(f"fixed — serving release {published.release} ({published.summary})")
         elif not published.unchanged:
@@ -165,7 +170,7 @@ class FlowWatcher:
             return
         live, unbumped = releases.live_warnings(self.client, checked.course, files, folder=str(self.folder))
         self._print_warnings([*checked.warnings, *unbumped])
-        fixed, self.broken = self.broken, False
+        fixed, self.broken, self.serving = self.broken, False, live
         if releases.stored_release(self.client, live) == files:
             state = f"it is live release {live}"
         else:
@@ -175,7 +180,8 @@ class FlowWatcher:
 
     def _refused(self, error: FlowError, what: str) -> None:
         self.broken = True
-        live = releases.live_release(self.client) or "none"
+        self.serving = releases.live_release(self.client)
+        live = self.serving or "none"
         listing = "\n".join(str(problem) for problem in [*error.problems, *error.warnings])
         _say(f"{self.folder} {what}; still serving release {live}:\n{listing}")
 

@@ -270,6 +270,10 @@ def test_dev_mode_checks_a_save_and_publishes_nothing_by_default(tmp_path, redis
     assert capsys.readouterr().out.startswith(f"bottega: fixed — {folder} passes the check; learners still get "
                                               "release 1.")
     assert releases.live_release(redis_client) == "1"  # saving never published
+    releases.publish(redis_client, course_files(folder), folder=str(folder))  # `bottega flows publish`
+    watcher.checked_at = 0.0
+    watcher.poll()
+    assert capsys.readouterr().out == "bottega: now serving release 2\n"
 
 
 def manifest_with(change) -> dict[str, str]:
