@@ -29,6 +29,12 @@ SYSTEM_PLACEHOLDERS = frozenset({"name", "business", "score", "max_score", "modu
 MANIFEST, SYSTEM, CHECKUP = "course.yaml", "system.yaml", "checkup.yaml"
 
 
+@dataclass(frozen=True, slots=True)
+class Checked:
+    course: Course
+    warnings: tuple[Problem, ...]  # each with ``severity`` WARNING, in file order
+
+
 def course_files(flows_dir: Path) -> dict[str, str]:
     """The course's YAML files in ``flows_dir`` (not its tests), by file name."""
     return {path.name: path.read_text(encoding="utf-8") for path in sorted(Path(flows_dir).glob("*.yaml"))}
@@ -46,12 +52,6 @@ def check_course(flows_dir: Path) -> Checked:
         raise FlowError([Problem(file=str(flows_dir), line=1, column=1, message=f"cannot read the flows: "
                                  f"{error}", fix="check the path and permissions")]) from error
     return check_course_texts(files, folder=str(flows_dir))
-
-
-@dataclass(frozen=True, slots=True)
-class Checked:
-    course: Course
-    warnings: tuple[Problem, ...]  # each with ``severity`` WARNING, in file order
 
 
 def load_course_texts(files: Mapping[str, str], *, folder: str = "flows") -> Course:
