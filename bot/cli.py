@@ -197,13 +197,20 @@ def _flows_check(path: str | None) -> int:
     steps = sum(len(flow.steps) for flow in course.flows.values())
     warned = f"; {len(warnings)} warning(s)" if warnings else ""
     print(f"OK: {len(course.flows)} flow(s), {steps} steps, {len(course.texts)} system texts in {folder}{warned}. "
-          f"Next: bottega flows test, bottega chat --draft, bottega flows diff{_folder_arg(folder, settings)}.")
+          + _next_steps(folder, settings, "bottega flows test; bottega chat --draft; bottega flows diff"))
     return 0
 
 
 def _folder_arg(folder: Path, settings: Settings) -> str:
     """`` PATH`` when commands must be told the folder (not the default one), so a printed command works as is."""
     return "" if folder.resolve() == settings.flows_dir.resolve() else f" {folder}"
+
+
+def _next_steps(folder: Path, settings: Settings, commands: str) -> str:
+    """A "Next:" hint whose commands work as printed (test and chat read the folder from the environment)."""
+    if folder.resolve() == settings.flows_dir.resolve():
+        return f"Next: {commands}."
+    return f"Next, with BOTTEGA_FLOWS_DIR={folder}: {commands}."
 
 
 def _reachable_redis(settings: Settings) -> tuple[redis.Redis | None, str]:
@@ -249,9 +256,8 @@ def _flows_new(flow_id: str, path: str | None, after: str) -> int:
         print(f"Note: a new learner's menu does not offer {flow_id} (it lists only the first modules), so they "
               "meet it after finishing earlier ones, and its golden conversation, which taps it in the menu, "
               "fails. To try it now, list it earlier: move it up in course.yaml, or scaffold with --after MODULE.")
-    folder_arg = _folder_arg(folder, settings)
-    print(f"Next: edit {made.module.name}, then bottega flows check{folder_arg}; bottega flows test {made.transcript}; "
-          f"bottega chat --draft; bottega flows diff{folder_arg}; bottega flows publish{folder_arg}.")
+    print(_next_steps(folder, settings, f"edit {made.module.name}; bottega flows check; bottega flows test "
+                      f"{made.transcript}; bottega chat --draft; bottega flows diff; bottega flows publish"))
     return 0
 
 
