@@ -137,7 +137,7 @@ def _chat(channel: Channel, lang: str | None, user: str | None, *, draft: bool =
         except FlowError as error:
             for problem in error.problems:
                 print(problem, file=sys.stderr)
-            what = "the draft" if draft else "nothing is published yet and the folder"
+            what = "the draft" if draft else "the course"  # live: nothing was published and the folder fails
             print(f"{len(error.problems)} problem(s): {what} cannot be served; fix them (bottega flows check).",
                   file=sys.stderr)
             return 1

@@ -170,3 +170,19 @@ def test_the_admin_loop_tells_the_truth(folder, capsys, monkeypatch, redis_clien
     assert "Ecco i moduli del corso" not in out and "1. Il titolo della lezione" in out  # on their renamed step
     assert "Scrivi qui la domanda?" in out
     assert where(redis_client, SECOND_LEARNER) == (MODULE, 2, "q1")
+
+
+def test_chat_publishes_nothing_but_a_first_release_and_a_broken_draft_is_not_served(folder, capsys, monkeypatch,
+                                                                                     redis_client):
+    out = chat(capsys, monkeypatch, typed=[])
+    assert f"the live course, release 1 (what learners get); nothing was published yet, so {folder} was " \
+           "published as release 1" in out.splitlines()[0]
+    module = folder / "m1_contatto.yaml"
+    module.write_text(module.read_text(encoding="utf-8").replace("next: lesson_2", "next: lesson_nope", 1))
+    out = chat(capsys, monkeypatch, typed=[])  # learners are served the live release whatever the folder holds
+    assert f"release 1 (what learners get); {folder} has unpublished edits: 'bottega chat --draft' tries them" in out
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    code, out = bottega(capsys, "chat", "--draft")
+    assert code == 1 and "step 'lesson_1' leads to 'lesson_nope', which does not exist" in out
+    assert "problem(s): the draft cannot be served; fix them (bottega flows check)." in out
+    assert releases.live_release(redis_client) == "1"
