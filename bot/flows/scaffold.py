@@ -71,7 +71,7 @@ def scaffold(folder: Path, flow_id: str, *, after: str = "") -> Scaffolded:
               "correct_prefix": _quoted(course.text("correct_prefix", "it")),
               "wrong_prefix": _quoted(course.text("wrong_prefix", "it")),
               "name": _quoted(f"{flow_id} in italiano, risposta giusta")}
-    module = Template(MODULE_TEMPLATE.read_text(encoding="utf-8")).substitute(values, taps="")
+    module = Template(MODULE_TEMPLATE.read_text(encoding="utf-8")).substitute(values)
     files = {**course_files(folder), MANIFEST: manifest, module_path.name: module}
     try:
         new_course = check_course_texts(files, folder=str(folder)).course
