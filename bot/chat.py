@@ -5,6 +5,11 @@ channel renderer, outbox). Instead of a worker sending the outbox to the Graph A
 the rendered API bodies off the outbox and shows them as the phone would: text, then the buttons or
 list rows as numbered choices, exactly as that channel limits them. Typing a number taps that choice
 (a button payload, as on the phone); typing a label or any other text sends it as text.
+
+Which course answers: ``live_engines`` serves the published live release through the same
+``Registry`` as web and worker (every older module version a learner may be on, and a release
+published mid-chat from the next message on); ``draft_engines`` serves the working folder, unpublished,
+for trying edits first. Golden transcripts pass a ``course`` instead (they test the working folder).
 """
 
 from __future__ import annotations
@@ -19,36 +24,47 @@ from typing import TextIO
 
 import redis
 
-from bot import timers
-from bot.dispatch import Dispatcher
+from bot import releases, timers
+from bot.dispatch import Dispatcher, EngineSource
 from bot.engine import Engine
 from bot.events import Channel, EventKind, InboundEvent
+from bot.flows.loader import course_files, load_course
 from bot.flows.spec import Course
 from bot.keys import LearnerPart, learner_key
 from bot.outbound.display import Shown, describe
-from bot.releases import FixedRegistry
+from bot.releases import FixedRegistry, Registry
 from bot.store import Store
 from config.settings import Settings
 
 DEFAULT_USERS = {Channel.WHATSAPP: "393330000001", Channel.MESSENGER: "7000000000000001"}
+# A draft chat moves its learner onto unpublished module versions: by default it is another learner,
+# so the one `bottega chat` resumes keeps the progress a real learner would have.
+DRAFT_USERS = {Channel.WHATSAPP: "393330000009", Channel.MESSENGER: "7000000000000009"}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Chat:
     client: redis.Redis
-    course: Course
     settings: Settings
     channel: Channel
     user_id: str
     out: TextIO
+    course: Course | None = None  # a fixed course (transcripts, tests); or
+    engines: EngineSource | None = None  # where the engine comes from (``live_engines``, ``draft_engines``)
+    source: str = ""  # what the banner says is answering, e.g. "the live course, release 3"
     shown_options: tuple[tuple[str, str], ...] = ()
     transcript: list[Shown] = field(default_factory=list)  # every message shown, in order
     clock_offset_ms: int = 0  # ``advance`` moves this conversation's clock forward (tests, transcripts)
 
     def __post_init__(self) -> None:
+        engines = self.engines
+        if engines is None:
+            if self.course is None:
+                raise TypeError("Chat needs a course or engines")
+            engines = FixedRegistry(Engine(self.course))
         store = Store(self.client, dedup_ttl_seconds=self.settings.dedup_ttl_seconds,
                       dedup_max_ids=self.settings.dedup_max_ids_per_learner)
-        self.dispatcher = Dispatcher(store=store, engines=FixedRegistry(Engine(self.course)), notify=self._show,
+        self.dispatcher = Dispatcher(store=store, engines=engines, notify=self._show,
                                      commit_retries=self.settings.commit_retries)
 
     @property
@@ -104,9 +120,40 @@ def _indent(text: str) -> str:
     return "\n".join("  " + line if line else "" for line in text.splitlines())
 
 
+def live_engines(client: redis.Redis, settings: Settings) -> tuple[Registry, str]:
+    """The live release, as web and worker serve it, and a banner line saying so.
+
+    Nothing published yet: the flows folder becomes the first release, as the web process would do
+    on its first start (raises ``FlowError`` if the folder fails the check).
+    """
+    folder = settings.flows_dir
+    files = course_files(folder)
+    first = "" if releases.live_release(client) else releases.publish(client, files, folder=str(folder)).release
+    registry = Registry.serving_live(client, public_base_url=settings.public_base_url)
+    source = f"the live course, release {registry.release} (what learners get)"
+    if first:
+        source += f"; nothing was published yet, so {folder} was published as release {first}"
+    elif releases.stored_release(client, registry.release) != files:
+        source += (f"; {folder} has unpublished edits: 'bottega chat --draft' tries them, "
+                   "'bottega flows diff' lists them")
+    return registry, source
+
+
+def draft_engines(client: redis.Redis, settings: Settings) -> tuple[FixedRegistry, str]:
+    """The working folder, unpublished (raises ``FlowError``), with every published version a learner may be on."""
+    folder = settings.flows_dir
+    older = releases.published_flows(client)
+    engine = Engine(load_course(folder), older=older.values(), public_base_url=settings.public_base_url)
+    live = releases.live_release(client)
+    source = (f"DRAFT: the working folder {folder}, not published (learners get "
+              + (f"release {live})" if live else "nothing yet)") + "; publish with 'bottega flows publish'")
+    return FixedRegistry(engine), source
+
+
 def run_chat(chat: Chat, read_line: Callable[[], str | None], *, lang: str | None) -> None:
     """Converse until end of input (Ctrl-D) or 'exit'; ``lang`` answers the language question first."""
-    chat.out.write(f"Bottega chat — {chat.channel.value}, learner {chat.user_id}. "
+    chat.out.write(f"Bottega chat — {chat.channel.value}, learner {chat.user_id}"
+                   + (f" — {chat.source}" if chat.source else "") + ".\n"
                    "Type a number to tap a choice, any text to write, 'exit' to leave.\n")
     snapshot = chat.dispatcher.store.load(f"{chat.channel.prefix}:{chat.user_id}", "")
     if snapshot.progress is None:

@@ -1,12 +1,13 @@
 """The ``bottega`` command: run the service in dev mode, chat in the terminal, check flows.
 
-    bottega run                          web + worker (from the Procfile) on embedded Redis + fake Graph API
-    bottega chat [--channel whatsapp|messenger] [--lang it|en] [--user ID]
+    bottega run [--publish-on-save]      web + worker (from the Procfile) on embedded Redis + fake Graph API
+    bottega chat [--channel whatsapp|messenger] [--lang it|en] [--user ID] [--draft]
     bottega send TEXT [--channel ...]    post one signed webhook to the running dev service
-    bottega flows check [PATH]           validate the course; exit 1 listing every problem
+    bottega flows check [PATH]           validate the course; exit 1 listing every problem; warnings too
     bottega flows test [PATH...]         replay the golden conversations in flows/tests/
     bottega flows graph FLOW [--format mermaid|dot] [--lang it|en]
     bottega flows stats [PATH] [--json]  modules, lessons, questions, words, longest messages
+    bottega flows new ID [PATH] [--after MODULE]   a new module and its golden conversation
     bottega flows diff [PATH]            what publishing would change for learners on the live course
     bottega flows publish [PATH]         make the folder the live course for every process
     bottega fake-graph [--port N]        the fake Graph API alone
@@ -17,21 +18,29 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.events import Channel
 from config.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    import redis
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bottega", description="Bottega, the chat tutor for shopkeepers")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("run", help="start web + worker in dev mode with embedded Redis and a fake Graph API")
+    run = commands.add_parser("run", help="start web + worker in dev mode with embedded Redis and a fake Graph API")
+    run.add_argument("--publish-on-save", action="store_true",
+                     help="publish the flows folder whenever a saved file passes the check (default: check only)")
 
-    chat = commands.add_parser("chat", help="talk to Bottega as a learner, in this terminal")
+    chat = commands.add_parser("chat", help="talk to Bottega as a learner, in this terminal (the live course)")
     chat.add_argument("--channel", choices=[c.value for c in Channel], default=Channel.WHATSAPP.value)
     chat.add_argument("--lang", choices=["it", "en"], default=None)
     chat.add_argument("--user", default=None, help="learner id (WhatsApp phone digits or Messenger PSID)")
+    chat.add_argument("--draft", action="store_true",
+                      help="talk to the working flows folder, unpublished (another learner unless --user)")
 
     send = commands.add_parser("send", help="post one signed webhook to the running dev service")
     send.add_argument("text")
@@ -54,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     stats.add_argument("path", nargs="?", default=None, help="the flows folder (default: flows/)")
     stats.add_argument("--json", action="store_true", help="print the numbers as JSON")
 
+    new = flow_commands.add_parser("new", help="scaffold a module and its golden conversation; list it in "
+                                   "course.yaml")
+    new.add_argument("flow", help="the new module id, e.g. m11_prezzi")
+    new.add_argument("path", nargs="?", default=None, help="the flows folder (default: flows/)")
+    new.add_argument("--after", default="", metavar="MODULE", help="list it after this module (default: last)")
+
     for name, help_text in (("publish", "make the flows folder the live course for every process"),
                             ("diff", "what publishing would change for learners on the live course")):
         command = flow_commands.add_parser(name, help=help_text)
@@ -74,15 +89,17 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "run":
         from bot.devserver import serve
 
-        return serve()
+        return serve(publish_on_save=args.publish_on_save)
     if args.command == "chat":
-        return _chat(Channel(args.channel), args.lang, args.user)
+        return _chat(Channel(args.channel), args.lang, args.user, draft=args.draft)
     if args.command == "send":
         from bot.devserver import send_one
 
         return send_one(args.text, Channel(args.channel), args.user, args.url)
     if args.command == "flows" and args.flows_command == "check":
         return _flows_check(args.path)
+    if args.command == "flows" and args.flows_command == "new":
+        return _flows_new(args.flow, args.path, args.after)
     if args.command == "flows" and args.flows_command in ("test", "graph", "stats"):
         return _flows_tool(args)
     if args.command == "flows" and args.flows_command in ("publish", "diff"):
@@ -103,26 +120,29 @@ def _dev_settings() -> Settings:
     return Settings.from_env(env)
 
 
-def _chat(channel: Channel, lang: str | None, user: str | None) -> int:
+def _chat(channel: Channel, lang: str | None, user: str | None, *, draft: bool = False) -> int:
     import redis
 
     from bot import embedded_redis
-    from bot.chat import DEFAULT_USERS, Chat, run_chat
-    from bot.flows.loader import load_course
+    from bot.chat import DEFAULT_USERS, DRAFT_USERS, Chat, draft_engines, live_engines, run_chat
     from bot.flows.problems import FlowError
 
     settings = _dev_settings()
-    try:
-        course = load_course(settings.flows_dir)
-    except FlowError as error:
-        print(error, file=sys.stderr)
-        return 1
     server = None if settings.redis_url else embedded_redis.start(settings.var_dir / "redis")
     url = settings.redis_url or server.url  # type: ignore[union-attr]
     client = redis.Redis.from_url(url)
     try:
-        chat = Chat(client=client, course=course, settings=settings, channel=channel,
-                    user_id=user or DEFAULT_USERS[channel], out=sys.stdout)
+        try:
+            engines, source = draft_engines(client, settings) if draft else live_engines(client, settings)
+        except FlowError as error:
+            for problem in error.problems:
+                print(problem, file=sys.stderr)
+            what = "the draft" if draft else "the course"  # live: nothing was published and the folder fails
+            print(f"{len(error.problems)} problem(s): {what} cannot be served; fix them (bottega flows check).",
+                  file=sys.stderr)
+            return 1
+        chat = Chat(client=client, engines=engines, source=source, settings=settings, channel=channel,
+                    user_id=user or (DRAFT_USERS if draft else DEFAULT_USERS)[channel], out=sys.stdout)
 
         def read_line() -> str | None:
             try:
@@ -143,19 +163,101 @@ def _chat(channel: Channel, lang: str | None, user: str | None) -> int:
 
 
 def _flows_check(path: str | None) -> int:
-    from bot.flows.loader import load_course
-    from bot.flows.problems import FlowError
+    from bot import releases
+    from bot.flows.loader import check_course, course_files
+    from bot.flows.problems import FlowError, in_order
 
-    folder = Path(path) if path else _dev_settings().flows_dir
+    settings = _dev_settings()
+    folder = Path(path) if path else settings.flows_dir
     try:
-        course = load_course(folder)
+        checked = check_course(folder)
     except FlowError as error:
-        for problem in error.problems:
+        for problem in in_order([*error.problems, *error.warnings]):
             print(problem)
-        print(f"{len(error.problems)} problem(s) found.", file=sys.stderr)
+        warned = f" and {len(error.warnings)} warning(s)" if error.warnings else ""
+        print(f"{len(error.problems)} problem(s){warned} found.", file=sys.stderr)
         return 1
+    warnings = list(checked.warnings)
+    client, where = _reachable_redis(settings)
+    if client is None:
+        compared = (f"Not compared with the live course ({where}): a changed module whose version was not "
+                    "raised is caught only by 'bottega flows publish'.")
+    else:
+        try:
+            live, unbumped = releases.live_warnings(client, checked.course, course_files(folder), folder=str(folder))
+        finally:
+            client.close()
+        warnings += unbumped
+        compared = f"Compared with live release {live} ({where})." if live else \
+            f"No release is live yet on {where}: nothing to compare with."
+    for problem in in_order(warnings):
+        print(problem)
+    print(compared)
+    course = checked.course
     steps = sum(len(flow.steps) for flow in course.flows.values())
-    print(f"OK: {len(course.flows)} flow(s), {steps} steps, {len(course.texts)} system texts in {folder}")
+    warned = f"; {len(warnings)} warning(s)" if warnings else ""
+    print(f"OK: {len(course.flows)} flow(s), {steps} steps, {len(course.texts)} system texts in {folder}{warned}. "
+          + _next_steps(folder, settings, "bottega flows test; bottega chat --draft; bottega flows diff"))
+    return 0
+
+
+def _folder_arg(folder: Path, settings: Settings) -> str:
+    """`` PATH`` when commands must be told the folder (not the default one), so a printed command works as is."""
+    return "" if folder.resolve() == settings.flows_dir.resolve() else f" {folder}"
+
+
+def _next_steps(folder: Path, settings: Settings, commands: str) -> str:
+    """A "Next:" hint whose commands work as printed (test and chat read the folder from the environment)."""
+    if folder.resolve() == settings.flows_dir.resolve():
+        return f"Next: {commands}."
+    return f"Next, with BOTTEGA_FLOWS_DIR={folder}: {commands}."
+
+
+def _reachable_redis(settings: Settings) -> tuple[redis.Redis | None, str]:
+    """A client for REDIS_URL, or for the embedded Redis of a running `make run`; never starts one.
+
+    Returns (client, where it is) or (None, why there is none): ``flows check`` must not leave a
+    redis-server behind, and says so when it could not compare.
+    """
+    import redis
+
+    from bot import embedded_redis
+
+    if settings.redis_url:
+        url, where = settings.redis_url, "REDIS_URL"
+    else:
+        socket = settings.var_dir / "redis" / embedded_redis.SOCKET_NAME
+        if not socket.exists():
+            return None, "REDIS_URL is not set and 'make run' is not running"
+        url, where = f"unix://{socket}", "the 'make run' Redis"
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError):
+        client.close()
+        return None, f"{where} does not answer"
+    return client, where
+
+
+def _flows_new(flow_id: str, path: str | None, after: str) -> int:
+    from bot.flows.scaffold import ScaffoldError, scaffold
+
+    settings = _dev_settings()
+    folder = Path(path) if path else settings.flows_dir
+    try:
+        made = scaffold(folder, flow_id, after=after)
+    except ScaffoldError as error:
+        print(f"bottega flows new: {error}", file=sys.stderr)
+        return 1
+    where = f"after {made.after}" if made.after else "first"
+    print(f"Created {made.module} (a commented template: replace its texts) and its golden conversation "
+          f"{made.transcript}; listed it in {made.manifest}, {where}.")
+    if not made.reachable:
+        print(f"Note: a new learner's menu does not offer {flow_id} (it lists only the first modules), so they "
+              "meet it after finishing earlier ones, and its golden conversation, which taps it in the menu, "
+              "fails. To try it now, list it earlier: move it up in course.yaml, or scaffold with --after MODULE.")
+    print(_next_steps(folder, settings, f"edit {made.module.name}; bottega flows check; bottega flows test "
+                      f"{made.transcript}; bottega chat --draft; bottega flows diff; bottega flows publish"))
     return 0
 
 
@@ -165,7 +267,8 @@ def _flows_tool(args: argparse.Namespace) -> int:
 
     flows_dir = _dev_settings().flows_dir
     if args.flows_command == "test":
-        return transcripts.main(args.paths, flows_dir=flows_dir)
+        # sys.stdout as it is now: the default argument is the stream of import time
+        return transcripts.main(args.paths, flows_dir=flows_dir, out=sys.stdout)
     if args.flows_command == "graph":
         return graph.main([args.flow, str(flows_dir), "--format", args.format, "--lang", args.lang])
     return stats.main([args.path or str(flows_dir), *(["--json"] if args.json else [])])
@@ -189,14 +292,16 @@ def _flows_release(command: str, path: str | None) -> int:
             if published.unchanged:
                 print(f"Nothing to publish: release {published.release} is already this folder.")
             else:
-                print(f"Published release {published.release}; changed modules: "
-                      f"{', '.join(published.changed) or 'none'}. Every process serves it from its next message.")
+                print(f"Published release {published.release} — {published.summary}. "
+                      "Every process serves it from its next message.")
             return 0
-        report = releases.diff(client, files, folder=str(folder))
-        print(releases.describe_diff(report))
+        preview = releases.preview(client, files, folder=str(folder))
+        print(preview.text)
+        if preview.publishable:
+            print(f"Publish with: bottega flows publish{_folder_arg(folder, settings)}")
         return 0
     except FlowError as error:
-        for problem in error.problems:
+        for problem in [*error.problems, *error.warnings]:
             print(problem)
         print(f"{len(error.problems)} problem(s): nothing was published.", file=sys.stderr)
         return 1

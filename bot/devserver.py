@@ -4,6 +4,9 @@ Starts an embedded Redis under ``var/redis`` (unless REDIS_URL is set) and the p
 API on loopback (unless GRAPH_API_URL is set), then runs every line of the ``Procfile`` with those
 in the environment, prints how to talk to the service, and on Ctrl-C stops the processes, the fake
 and the embedded Redis — explicitly, so no redis-server is left orphaned.
+Saving a file in the flows folder checks it and keeps it a draft, so an admin can try it
+(``bottega chat --draft``), see what it changes for learners (``bottega flows diff``) and then publish
+(``bottega flows publish``); ``bottega run --publish-on-save`` publishes every save that passes instead.
 ``bottega send TEXT`` posts one signed webhook to the running service and shows what it sent back.
 """
 
@@ -23,8 +26,8 @@ import requests
 
 from bot import embedded_redis, fake_graph, releases, security
 from bot.events import Channel
-from bot.flows.loader import course_files, load_course
-from bot.flows.problems import FlowError
+from bot.flows.loader import check_course_texts, course_files, load_course
+from bot.flows.problems import FlowError, Problem
 from bot.outbound.display import describe
 from config.settings import PROJECT_ROOT, Settings
 
@@ -49,7 +52,7 @@ def dev_environment(redis_url: str, graph_url: str, port: int) -> dict[str, str]
     return env
 
 
-def serve() -> int:
+def serve(*, publish_on_save: bool = False) -> int:
     env = dict(os.environ)
     env.setdefault("BOTTEGA_ENV", "dev")
     settings = Settings.from_env(env)
@@ -79,9 +82,9 @@ def serve() -> int:
         webhook = f"http://127.0.0.1:{settings.port}/webhook"
         settings.var_dir.mkdir(parents=True, exist_ok=True)
         (settings.var_dir / STATE_FILE).write_text(json.dumps({"webhook": webhook, "graph": graph_url}))
-        _print_banner(webhook, graph_url, redis_url, list(processes))
-        watcher = FlowWatcher(settings.flows_dir, redis.Redis.from_url(redis_url))
-        watcher.publish()
+        _print_banner(webhook, graph_url, redis_url, list(processes), settings.flows_dir, publish_on_save)
+        watcher = FlowWatcher(settings.flows_dir, redis.Redis.from_url(redis_url), publish_on_save=publish_on_save)
+        watcher.start()
         while not stopping:
             for name, process in processes.items():
                 if process.poll() is not None:
@@ -103,15 +106,29 @@ def serve() -> int:
 
 
 class FlowWatcher:
-    """Dev mode: publish the flows folder whenever a YAML file in it is saved."""
+    """Dev mode: check the flows folder whenever a YAML file in it is saved; publish it only if asked.
 
-    def __init__(self, folder: Path, client: redis.Redis):
-        self.folder, self.client = folder, client
+    Every outcome is printed as one ``bottega:`` line (problems and warnings below it): what was
+    found, which release learners get, and what to do next. A save that corrects a broken one says
+    "fixed", so the admin knows the last message no longer holds.
+    """
+
+    def __init__(self, folder: Path, client: redis.Redis, *, publish_on_save: bool = False):
+        self.folder, self.client, self.publish_on_save = folder, client, publish_on_save
         self.fingerprint = self._fingerprint()
         self.checked_at = 0.0
+        self.broken = False  # the last save failed the check or was refused
+        self.serving = ""  # the live release last reported: `bottega flows publish` may move it meanwhile
 
     def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
         return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(self.folder.glob("*.yaml")))
+
+    def start(self) -> None:
+        """Nothing live yet: the folder becomes the first release (as the web process does); else a save."""
+        if self.publish_on_save or not releases.live_release(self.client):
+            self.publish()
+        else:
+            self.check()
 
     def poll(self) -> None:
         if time.monotonic() - self.checked_at < 1.0:
@@ -120,21 +137,72 @@ class FlowWatcher:
         fingerprint = self._fingerprint()
         if fingerprint != self.fingerprint:
             self.fingerprint = fingerprint
-            self.publish()
+            if self.publish_on_save:
+                self.publish()
+            else:
+                self.check()
+        live = releases.live_release(self.client)
+        if live != self.serving:  # published from elsewhere (`bottega flows publish`): the last line is stale
+            self.serving = live
+            _say(f"now serving release {live}")
 
     def publish(self) -> None:
+        files = course_files(self.folder)
         try:
-            published = releases.publish(self.client, course_files(self.folder), folder=str(self.folder))
+            published = releases.publish(self.client, files, folder=str(self.folder))
         except FlowError as error:
-            print(f"bottega: flows not published, still serving the last good version:\n{error}", flush=True)
+            self._refused(error, "not published")
             return
-        if not published.unchanged:
-            print(f"bottega: published flows as release {published.release} "
-                  f"(changed: {', '.join(published.changed) or 'texts only'})", flush=True)
+        self._print_warnings(check_course_texts(files, folder=str(self.folder)).warnings)
+        fixed, self.broken, self.serving = self.broken, False, published.release
+        if fixed:
+            _say(f"fixed — serving release {published.release} ({published.summary})")
+        elif not published.unchanged:
+            _say(f"published release {published.release} — {published.summary}")
+
+    def check(self) -> None:
+        """Check a saved draft and say how it stands against the live release; publish nothing."""
+        files = course_files(self.folder)
+        try:
+            checked = check_course_texts(files, folder=str(self.folder))
+        except FlowError as error:
+            self._refused(error, "does not pass the check")
+            return
+        live, unbumped = releases.live_warnings(self.client, checked.course, files, folder=str(self.folder))
+        self._print_warnings([*checked.warnings, *unbumped])
+        fixed, self.broken, self.serving = self.broken, False, live
+        if releases.stored_release(self.client, live) == files:
+            state = f"it is live release {live}"
+        else:
+            state = (f"learners still get release {live}. Try it: bottega chat --draft; see what it changes: "
+                     "bottega flows diff; then: bottega flows publish")
+        _say(f"{'fixed — ' if fixed else ''}{self.folder} passes the check; {state}")
+
+    def _refused(self, error: FlowError, what: str) -> None:
+        self.broken = True
+        self.serving = releases.live_release(self.client)
+        live = self.serving or "none"
+        listing = "\n".join(str(problem) for problem in [*error.problems, *error.warnings])
+        _say(f"{self.folder} {what}; still serving release {live}:\n{listing}")
+
+    @staticmethod
+    def _print_warnings(warnings: list[Problem] | tuple[Problem, ...]) -> None:
+        for problem in warnings:
+            print(problem, flush=True)
 
 
-def _print_banner(webhook: str, graph_url: str, redis_url: str, names: list[str]) -> None:
+def _say(line: str) -> None:
+    print(f"bottega: {line}", flush=True)
+
+
+def _print_banner(webhook: str, graph_url: str, redis_url: str, names: list[str], flows_dir: Path,
+                  publish_on_save: bool) -> None:
     bin_dir = ".venv/bin/" if (PROJECT_ROOT / ".venv").exists() else ""
+    saving = ("publishes it at once (--publish-on-save)" if publish_on_save else
+              f"checks it and keeps it a draft:\n"
+              f"  {bin_dir}bottega chat --draft         try your edits (the learners' course is untouched)\n"
+              f"  {bin_dir}bottega flows diff           what publishing would change for learners\n"
+              f"  {bin_dir}bottega flows publish        make it the live course")
     print(f"""
 Bottega is running in dev mode ({', '.join(names)} from the Procfile).
   Webhook          {webhook}  (GET handshake token and app secret: the dev secret)
@@ -144,6 +212,7 @@ Talk to it:
   {bin_dir}bottega chat                 a learner conversation in your terminal
   {bin_dir}bottega chat --channel messenger --lang en
   {bin_dir}bottega send "ciao"          post a signed WhatsApp webhook here and see the replies
+Saving a file in {flows_dir} {saving}
 Stop with Ctrl-C.
 """, flush=True)
 

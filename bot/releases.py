@@ -5,6 +5,9 @@ the release every process serves. Publishing validates first (a broken course is
 refuses a changed module whose ``version`` was not bumped, so (module id, version) always means one
 content. Each process keeps every module version of every release it has seen — a learner continues
 on the version they started, so every version a learner may still be on stays loadable.
+A release is labelled with what it changes for learners (``describe_changes``: modules added,
+removed, reordered or bumped, texts changed); ``preview`` shows that label and the learners waiting
+on each changed step before anything is published (``bottega flows diff``).
 
 Processes notice a new release at once: the dispatcher reads ``live`` in the same pipeline that loads
 the learner (no extra round trip) and asks the registry for the matching engine; a release that fails
@@ -21,9 +24,9 @@ from dataclasses import dataclass, field, replace
 import redis
 
 from bot.engine import Engine
-from bot.flows.loader import load_course_texts
-from bot.flows.problems import FlowError, Problem
-from bot.flows.spec import Course, Flow
+from bot.flows.loader import key_position, load_course_texts
+from bot.flows.problems import FlowError, Problem, Severity
+from bot.flows.spec import CheckUp, Course, Flow
 from bot.keys import LearnerPart, global_key, learner_key_pattern
 from bot.store import LIVE_RELEASE_KEY
 
@@ -48,6 +51,7 @@ class Published:
     release: str
     changed: tuple[str, ...]  # modules whose version changed (new or bumped)
     unchanged: bool = False  # the folder is already live
+    summary: str = ""  # what learners will notice, for the line `flows publish` and `make run` print
 
 
 def stored_release(client: redis.Redis, release: str) -> dict[str, str]:
@@ -64,44 +68,107 @@ def publish(client: redis.Redis, files: Mapping[str, str], *, folder: str = "flo
     """Validate ``files`` and make them the live release for every process (raises FlowError)."""
     course = load_course_texts(files, folder=folder)
     live = live_release(client)
+    old: Course | None = None
     if live:
         current = stored_release(client, live)
         if current == dict(files):
-            return Published(release=live, changed=(), unchanged=True)
-        _refuse_unbumped(course, _all_flows(client, live), folder)
+            return Published(release=live, changed=(), unchanged=True, summary="unchanged")
+        problems = unbumped_modules(course, published_flows(client, live), files, folder)
+        if problems:
+            raise FlowError(problems)
+        old = _load_release(current)
     release = str(client.incr(SEQUENCE_KEY))
     pipe = client.pipeline(transaction=True)
     pipe.hset(release_key(release), mapping=dict(files))
     pipe.set(LIVE_KEY, release)
     pipe.execute()
-    old = load_course_texts(stored_release(client, live)) if live else None
     changed = tuple(fid for fid, flow in course.flows.items()
                     if old is None or fid not in old.flows or old.flows[fid].version != flow.version)
+    summary = describe_changes(old, course) if old or not live else f"replaces release {live}, which did not load"
     log.info("published course release %s (changed modules: %s)", release, ", ".join(changed) or "none")
-    return Published(release=release, changed=changed)
+    return Published(release=release, changed=changed, summary=summary)
 
 
-def _all_flows(client: redis.Redis, up_to: str) -> dict[tuple[str, int], Flow]:
+def _load_release(files: Mapping[str, str]) -> Course | None:
+    """A stored release's course; None if it does not load (only a release stored by hand can be broken)."""
+    try:
+        return load_course_texts(files) if files else None
+    except FlowError:
+        return None
+
+
+def published_flows(client: redis.Redis, up_to: str = "") -> dict[tuple[str, int], Flow]:
+    """Every module version published up to release ``up_to`` (default: the live one)."""
     flows: dict[tuple[str, int], Flow] = {}
-    for number in range(1, int(up_to) + 1):
-        files = stored_release(client, str(number))
-        if files:
-            for flow in load_course_texts(files).flows.values():
-                flows[(flow.id, flow.version)] = flow
+    for number in range(1, int(up_to or live_release(client) or 0) + 1):
+        course = _load_release(stored_release(client, str(number)))
+        for flow in course.flows.values() if course else ():
+            flows[(flow.id, flow.version)] = flow
     return flows
 
 
-def _refuse_unbumped(course: Course, known: dict[tuple[str, int], Flow], folder: str) -> None:
+def unbumped_modules(course: Course, known: Mapping[tuple[str, int], Flow], files: Mapping[str, str],
+                     folder: str, severity: Severity = Severity.ERROR) -> list[Problem]:
+    """Modules whose content differs from a published one with the same version (publishing refuses them)."""
     problems = []
     for flow in course.flows.values():
         before = known.get((flow.id, flow.version))
-        if before is not None and flow_content(before) != flow_content(flow):
-            problems.append(Problem(
-                file=flow.source or f"{folder}/{flow.id}.yaml", line=1, column=1,
-                message=f"module '{flow.id}' changed but is still version {flow.version}, which learners "
-                        "may be on", fix=f"set 'version: {max(v for f, v in known if f == flow.id) + 1}'"))
-    if problems:
-        raise FlowError(problems)
+        if before is None or flow_content(before) == flow_content(flow):
+            continue
+        line, column = key_position(files.get(f"{flow.id}.yaml", ""), "version")
+        problems.append(Problem(
+            file=flow.source or f"{folder}/{flow.id}.yaml", line=line, column=column, severity=severity,
+            message=f"module '{flow.id}' changed but is still version {flow.version}, which learners may be on"
+                    + (" (publishing refuses it)" if severity is Severity.WARNING else ""),
+            fix=f"set 'version: {max(v for f, v in known if f == flow.id) + 1}'"))
+    return problems
+
+
+def describe_changes(old: Course | None, new: Course) -> str:
+    """What a release changes for learners, in one line: modules added, removed, reordered, bumped; texts."""
+    if old is None:
+        return f"first release: {len(new.modules)} modules"
+    parts = []
+    added = [m for m in new.modules if m not in old.modules]
+    removed = [m for m in old.modules if m not in new.modules]
+    if added:
+        parts.append("modules added: " + ", ".join(added))
+    if removed:
+        parts.append("modules removed: " + ", ".join(removed))
+    if [m for m in old.modules if m in new.modules] != [m for m in new.modules if m in old.modules]:
+        parts.append("modules reordered")
+    bumped = [f"{m} {old.flows[m].version}→{new.flows[m].version}" for m in new.modules
+              if m in old.flows and old.flows[m].version != new.flows[m].version]
+    if bumped:
+        parts.append("bumped: " + ", ".join(bumped))
+    unbumped = [m for m in new.modules if m in old.flows and old.flows[m].version == new.flows[m].version
+                and flow_content(old.flows[m]) != flow_content(new.flows[m])]
+    if unbumped:  # only a preview meets these: publishing refuses them
+        parts.append("changed without a new version: " + ", ".join(unbumped))
+    texts = sorted(key for key in {*old.texts, *new.texts} if old.texts.get(key) != new.texts.get(key))
+    if texts:
+        shown = ", ".join(texts[:4]) + (f" and {len(texts) - 4} more" if len(texts) > 4 else "")
+        parts.append(f"system texts changed: {shown}")
+    if (old.title, old.support_email, old.business_types) != (new.title, new.support_email, new.business_types):
+        parts.append("course title, support e-mail or business types changed")
+    if _checkup_content(old) != _checkup_content(new):
+        versions = (old.checkup.version if old.checkup else 0, new.checkup.version if new.checkup else 0)
+        parts.append("check-up changed" + (f" (version {versions[0]}→{versions[1]})" if versions[0] != versions[1]
+                                           else ""))
+    return "; ".join(parts) or "no change learners can see (comments or formatting only)"
+
+
+def _checkup_content(course: Course) -> CheckUp | None:
+    return replace(course.checkup, source="") if course.checkup else None
+
+
+def live_warnings(client: redis.Redis, course: Course, files: Mapping[str, str], *,
+                  folder: str = "flows") -> tuple[str, list[Problem]]:
+    """Compare a folder that passed the check with the live release: (which release, the warnings)."""
+    live = live_release(client)
+    if not live:
+        return "", []
+    return live, unbumped_modules(course, published_flows(client, live), files, folder, Severity.WARNING)
 
 
 # -- diff -------------------------------------------------------------------------------------------
@@ -123,10 +190,10 @@ class FlowDiff:
 
 
 def diff(client: redis.Redis, files: Mapping[str, str], *, folder: str = "flows") -> list[FlowDiff]:
-    """What publishing ``files`` would change for the learners on the live release."""
+    """What publishing ``files`` would change for the learners on the live release, module by module."""
     course = load_course_texts(files, folder=folder)
     live = live_release(client)
-    old = load_course_texts(stored_release(client, live)) if live else None
+    old = _load_release(stored_release(client, live)) if live else None
     where = _learners_by_step(client)
     report = []
     for flow_id, new in course.flows.items():
@@ -145,6 +212,31 @@ def diff(client: redis.Redis, files: Mapping[str, str], *, folder: str = "flows"
                                                if f == flow_id and v < before.version)
         report.append(entry)
     return report
+
+
+@dataclass(frozen=True, kw_only=True)
+class Preview:
+    text: str
+    publishable: bool  # publishing would change something and would not be refused
+
+
+def preview(client: redis.Redis, files: Mapping[str, str], *, folder: str = "flows") -> Preview:
+    """``bottega flows diff``: the release line publishing would print, then the learners it affects."""
+    course = load_course_texts(files, folder=folder)
+    live = live_release(client)
+    if not live:
+        return Preview(text=f"No release is live yet: publishing makes {folder} the first release "
+                            f"({len(course.modules)} modules).", publishable=True)
+    current = stored_release(client, live)
+    if current == dict(files):
+        return Preview(text=f"Nothing to publish: {folder} is live release {live}.", publishable=False)
+    lines = [f"Publishing {folder} over live release {live}: {describe_changes(_load_release(current), course)}"]
+    refused = unbumped_modules(course, published_flows(client, live), files, folder)
+    lines += [str(problem) for problem in refused]
+    lines.append(describe_diff(diff(client, files, folder=folder)))
+    if refused:
+        lines.append("Publishing would be refused: raise the versions above.")
+    return Preview(text="\n".join(lines), publishable=not refused)
 
 
 def describe_diff(report: list[FlowDiff]) -> str:
@@ -195,9 +287,16 @@ class Registry:
         load_course_texts(files, folder=folder)  # the deployed folder must pass the check, or we refuse
         if not live_release(client):
             publish(client, files, folder=folder)
+        return cls.serving_live(client, public_base_url=public_base_url)
+
+    @classmethod
+    def serving_live(cls, client: redis.Redis, *, public_base_url: str = "") -> Registry:
+        """Serve the live release whatever any folder holds (``bottega chat``: what learners get now)."""
         release = live_release(client)
+        if not release:
+            raise LookupError("no course release is live yet; publish one with 'bottega flows publish'")
         engine = Engine(load_course_texts(stored_release(client, release)),
-                        older=_all_flows(client, release).values(), public_base_url=public_base_url)
+                        older=published_flows(client, release).values(), public_base_url=public_base_url)
         return cls(client, engine, release, public_base_url)
 
     def engine_for(self, release: str) -> Engine:

@@ -34,7 +34,7 @@ CASES = {
     "quiz_no_correct": ("step 'q1' has 0 correct options", "mark exactly one option with 'correct: true'"),
     "option_no_feedback": ("step 'q1' option 'b' has no feedback", "add 'feedback:'"),
     "missing_translation": ("choice 'go' label has no 'en' translation", "add 'en: \"...\"'"),
-    "label_too_long": ("label (it) is 25 characters; a WhatsApp button and a Messenger quick reply allows 20",
+    "label_too_long": ("label (it) is 25 characters; a WhatsApp button and a Messenger quick reply allow 20",
                        "shorten it by 5 characters"),
     "message_too_long": ("say (it) is 4369 characters; a Messenger text (WhatsApp: 4096) allows 2000",
                          "shorten it by 2369 characters"),

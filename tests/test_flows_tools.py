@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot import transcripts
-from bot.flows import graph, stats
+from bot import cli, transcripts
+from bot.flows import graph, scaffold, stats
 from bot.flows.loader import load_course_texts
 from bot.flows.spec import LANGUAGES, Say, Translated
 from bot.transcripts import TranscriptError, read_transcript, run_transcript
@@ -417,3 +417,127 @@ def test_stats_main_prints_text_and_json(capsys):
     assert stats.main([str(FLOWS), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["modules"] == len(data["flows"]) and data["all_translated"] is True
+
+
+# --- flows new (the scaffold) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("manifest,after,expected", [
+    ("course:\n  modules:\n    - m1\n    - m2  # last\n", "",
+     "course:\n  modules:\n    - m1\n    - m2  # last\n    - m9\n"),
+    ("course:\n  modules:\n  - m1\n  - m2", "m1", "course:\n  modules:\n  - m1\n  - m9\n  - m2"),
+    ("course:\n  modules:\n  - m1\n  - m2", "", "course:\n  modules:\n  - m1\n  - m2\n  - m9\n"),
+    ("course:\n  modules: [m1, m2]  # order\n", "m1", "course:\n  modules: [m1, m9, m2]  # order\n"),
+    ("course:\n  modules: [m1, m2]\n", "", "course:\n  modules: [m1, m2, m9]\n"),
+    ("course:\n  modules: []\n", "", "course:\n  modules: [m9]\n"),
+])
+def test_a_new_module_is_listed_in_place_keeping_the_manifest_as_written(manifest, after, expected):
+    assert scaffold.insert_module(manifest, "m9", after=after) == expected
+
+
+@pytest.mark.parametrize("manifest,after,message", [
+    ("course:\n  modules: [m1, m9]\n", "", "course.yaml:2:17: module 'm9' is already listed — choose another id"),
+    ("course:\n  modules: [m1]\n", "m7", "course.yaml:2:12: --after names 'm7', which is not in modules — use one "
+                                          "of: m1"),
+    ("course:\n  title: x\n", "", "course.yaml:1:1: no list of modules under 'course:'"),
+])
+def test_a_manifest_the_scaffold_cannot_extend_is_named_with_its_line(manifest, after, message):
+    with pytest.raises(scaffold.ScaffoldError, match=re.escape(message)):
+        scaffold.insert_module(manifest, "m9", after=after)
+
+
+def small_course(tmp_path: Path, modules: list[str]) -> Path:
+    """The shipped system texts and the first shipped modules: room in the menu for a new one."""
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    for name in ("system.yaml", *(f"{m}.yaml" for m in modules)):
+        shutil.copy(FLOWS / name, folder / name)
+    manifest = (FLOWS / "course.yaml").read_text(encoding="utf-8")
+    manifest = manifest[:manifest.index("  modules:")] + "  modules:\n" + "".join(f"    - {m}\n" for m in modules)
+    (folder / "course.yaml").write_text(manifest, encoding="utf-8")
+    return folder
+
+
+def test_a_scaffolded_module_passes_check_and_its_conversation_passes(tmp_path, redis_url, monkeypatch, capsys):
+    folder = small_course(tmp_path, ["m1_contatto", "m2_pagina"])
+    monkeypatch.setenv("BOTTEGA_FLOWS_DIR", str(folder))
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    assert cli.main(["flows", "new", "m3_prezzi_chiari"]) == 0
+    out = capsys.readouterr().out
+    assert "listed it in" in out and "after m2_pagina" in out and "Note:" not in out
+    assert yaml.safe_load((folder / "course.yaml").read_text())["course"]["modules"][-1] == "m3_prezzi_chiari"
+    text = (folder / "m3_prezzi_chiari.yaml").read_text(encoding="utf-8")
+    assert 'title: {it: "Prezzi chiari", en: "Prezzi chiari"}' in text
+    assert "Bottega itself puts \"✅ Giusto!\" in front of the feedback" in text and '"❌ Non proprio."' in text
+    assert cli.main(["flows", "check"]) == 0
+    assert "warning" not in capsys.readouterr().out
+    assert cli.main(["flows", "test", str(folder / "tests" / "m3_prezzi_chiari_it.yaml")]) == 0
+    assert capsys.readouterr().out.endswith("2 passed, 0 failed\n")
+
+
+def test_the_scaffold_says_when_the_menu_cannot_offer_the_new_module(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "flows"
+    shutil.copytree(FLOWS, folder)
+    monkeypatch.setenv("BOTTEGA_FLOWS_DIR", str(folder))
+    assert cli.main(["flows", "new", "m11_prezzi"]) == 0  # appended after ten modules and the check-up
+    assert "Note: a new learner's menu does not offer m11_prezzi" in capsys.readouterr().out
+    assert '  - tap: "Prezzi"    # the module\'s row in the menu (a new learner\'s menu does not offer it yet)' \
+        in (folder / "tests" / "m11_prezzi_it.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("flow_id,after,message", [
+    ("M11", "", "'M11' is not a valid module id — use lowercase letters"),
+    ("m1_contatto", "", "m1_contatto.yaml already exists — choose another module id"),
+    ("m11_x", "m_nope", "--after names 'm_nope', which is not in modules"),
+])
+def test_a_refused_scaffold_leaves_the_folder_as_it_was(tmp_path, monkeypatch, capsys, flow_id, after, message):
+    folder = small_course(tmp_path, ["m1_contatto"])
+    before = {path: path.read_bytes() for path in folder.rglob("*")}
+    assert cli.main(["flows", "new", flow_id, str(folder), *(["--after", after] if after else [])]) == 1
+    assert message in capsys.readouterr().err
+    assert {path: path.read_bytes() for path in folder.rglob("*")} == before
+
+
+def test_the_scaffold_wants_a_course_that_passes_the_check(tmp_path, capsys):
+    folder = small_course(tmp_path, ["m1_contatto"])
+    (folder / "m1_contatto.yaml").write_text("flow: [unclosed\n", encoding="utf-8")
+    assert cli.main(["flows", "new", "m2_x", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "must pass the check before a module is added" in err and "m1_contatto.yaml:2:1: YAML syntax" in err
+
+
+# --- flows check: warnings and the live course -------------------------------------------------
+
+
+def test_check_says_when_it_could_not_compare_with_the_live_course(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("BOTTEGA_VAR_DIR", str(tmp_path / "var"))  # no `make run` here
+    assert cli.main(["flows", "check", str(FLOWS)]) == 0
+    assert "Not compared with the live course (REDIS_URL is not set and 'make run' is not running): a changed " \
+           "module whose version was not raised is caught only by 'bottega flows publish'." in capsys.readouterr().out
+
+
+def test_check_compares_with_the_release_make_run_serves(tmp_path, monkeypatch, capsys):
+    from bot import embedded_redis, releases
+    from bot.flows.loader import course_files
+
+    folder = tmp_path / "flows"
+    shutil.copytree(FLOWS, folder)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("BOTTEGA_VAR_DIR", str(tmp_path / "var"))
+    server = embedded_redis.start(tmp_path / "var" / "redis", persist=False)  # what `make run` starts
+    try:
+        import redis
+
+        client = redis.Redis.from_url(server.url)
+        releases.publish(client, course_files(folder), folder=str(folder))
+        client.close()
+        module = folder / "m2_pagina.yaml"
+        module.write_text(module.read_text(encoding="utf-8").replace("kind: lesson", "kind: intro", 1))
+        assert cli.main(["flows", "check", str(folder)]) == 0
+        out = capsys.readouterr().out
+    finally:
+        server.stop()
+    assert f"{module}:4:10: warning: module 'm2_pagina' changed but is still version 1" in out
+    assert "Compared with live release 1 (the 'make run' Redis)." in out
+    assert out.splitlines()[-1].startswith("OK: 10 flow(s)") and "; 1 warning(s)." in out

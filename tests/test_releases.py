@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -207,20 +208,108 @@ def test_a_release_that_fails_to_load_leaves_the_last_good_one_serving(settings,
     assert bodies and learner(redis_client).step == "lesson_3"
 
 
-def test_dev_mode_publishes_a_saved_flow_file(tmp_path, redis_client):
+def dev_folder(tmp_path) -> Path:
     import shutil
-
-    from bot.devserver import FlowWatcher
 
     folder = tmp_path / "flows"
     shutil.copytree(PROJECT_ROOT / "flows", folder, ignore=shutil.ignore_patterns("tests"))
-    watcher = FlowWatcher(folder, redis_client)
-    watcher.publish()
-    first = releases.live_release(redis_client)
-    module = folder / "m1_contatto.yaml"
-    module.write_text(module.read_text().replace("version: 1", "version: 2", 1))
+    return folder
+
+
+def save(watcher, path: Path, text: str) -> None:
+    """Write a file as an editor would and let the watcher notice it at once."""
+    path.write_text(text)
     watcher.checked_at = 0.0
     watcher.poll()
-    assert releases.live_release(redis_client) != first
-    assert releases.stored_release(redis_client, releases.live_release(redis_client))["m1_contatto.yaml"] \
-        == module.read_text()
+
+
+def test_dev_mode_publishes_a_saved_flow_file_with_publish_on_save(tmp_path, redis_client, capsys):
+    from bot.devserver import FlowWatcher
+
+    folder = dev_folder(tmp_path)
+    watcher = FlowWatcher(folder, redis_client, publish_on_save=True)
+    watcher.start()
+    assert capsys.readouterr().out == "bottega: published release 1 — first release: 10 modules\n"
+    module = folder / "m1_contatto.yaml"
+    good = module.read_text().replace("version: 1", "version: 2", 1)
+    save(watcher, module, good)
+    assert releases.live_release(redis_client) == "2"
+    assert releases.stored_release(redis_client, "2")["m1_contatto.yaml"] == module.read_text()
+    assert capsys.readouterr().out == "bottega: published release 2 — bumped: m1_contatto 1→2\n"
+
+    save(watcher, module, good.replace("next: lesson_2", "next: lesson_nope", 1))
+    out = capsys.readouterr().out
+    assert out.startswith(f"bottega: {folder} not published; still serving release 2:\n{folder}/m1_contatto.yaml:")
+    assert "lesson_nope" in out and releases.live_release(redis_client) == "2"
+    save(watcher, module, good)  # the admin undoes the mistake: the same content as release 2
+    assert capsys.readouterr().out == "bottega: fixed — serving release 2 (unchanged)\n"
+
+
+def test_dev_mode_checks_a_save_and_publishes_nothing_by_default(tmp_path, redis_client, capsys):
+    from bot.devserver import FlowWatcher
+
+    folder = dev_folder(tmp_path)
+    watcher = FlowWatcher(folder, redis_client)
+    watcher.start()  # nothing live yet: the folder becomes the first release, as the web process would do
+    assert capsys.readouterr().out == "bottega: published release 1 — first release: 10 modules\n"
+    FlowWatcher(folder, redis_client).start()  # a restart with a release live publishes nothing
+    assert capsys.readouterr().out == f"bottega: {folder} passes the check; it is live release 1\n"
+
+    module = folder / "m1_contatto.yaml"
+    edited = module.read_text().replace("*1. Il tuo biglietto da visita su WhatsApp*", "*1. Il biglietto*")
+    save(watcher, module, edited)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (f"{folder}/m1_contatto.yaml:4:10: warning: module 'm1_contatto' changed but is still "
+                      "version 1, which learners may be on (publishing refuses it) — set 'version: 2'")
+    assert out[1] == (f"bottega: {folder} passes the check; learners still get release 1. Try it: bottega chat "
+                      "--draft; see what it changes: bottega flows diff; then: bottega flows publish")
+    save(watcher, module, edited.replace("next: lesson_2", "next: lesson_nope", 1))
+    out = capsys.readouterr().out
+    assert out.startswith(f"bottega: {folder} does not pass the check; still serving release 1:\n")
+    save(watcher, module, edited.replace("version: 1", "version: 2", 1))
+    assert capsys.readouterr().out.startswith(f"bottega: fixed — {folder} passes the check; learners still get "
+                                              "release 1.")
+    assert releases.live_release(redis_client) == "1"  # saving never published
+    releases.publish(redis_client, course_files(folder), folder=str(folder))  # `bottega flows publish`
+    watcher.checked_at = 0.0
+    watcher.poll()
+    assert capsys.readouterr().out == "bottega: now serving release 2\n"
+
+
+def manifest_with(change) -> dict[str, str]:
+    files = course_files(PROJECT_ROOT / "flows")
+    manifest = yaml.safe_load(files["course.yaml"])
+    change(manifest["course"])
+    files["course.yaml"] = yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False)
+    return files
+
+
+@pytest.mark.parametrize("change,label", [
+    (lambda c: c["modules"].reverse(), "modules reordered"),
+    (lambda c: c["modules"].remove("m10_sicurezza"), "modules removed: m10_sicurezza"),
+    (lambda c: c.update(support_email="nuovo@bottega.example"),
+     "course title, support e-mail or business types changed"),
+])
+def test_a_release_label_says_what_changed(redis_client, change, label):
+    releases.publish(redis_client, course_files(PROJECT_ROOT / "flows"))
+    assert releases.publish(redis_client, manifest_with(change)).summary == label
+
+
+def test_a_release_label_names_bumped_modules_and_changed_system_texts(redis_client):
+    releases.publish(redis_client, course_files(PROJECT_ROOT / "flows"))
+    files = course_with(without_lesson_2)
+    files["system.yaml"] = files["system.yaml"].replace('"✅ Giusto!"', '"✅ Esatto!"')
+    assert releases.publish(redis_client, files).summary == "bumped: m1_contatto 1→2; system texts changed: " \
+                                                            "correct_prefix"
+    files["course.yaml"] = files["course.yaml"] + "# a comment\n"
+    assert releases.publish(redis_client, files).summary == "no change learners can see (comments or formatting only)"
+
+
+def test_the_terminal_chat_serves_the_live_release_and_every_older_version(redis_client):
+    with pytest.raises(LookupError, match="bottega flows publish"):
+        releases.Registry.serving_live(redis_client)
+    releases.publish(redis_client, course_files(PROJECT_ROOT / "flows"))
+    releases.publish(redis_client, course_with(without_lesson_2))
+    registry = releases.Registry.serving_live(redis_client)
+    assert registry.release == "2"
+    assert {("m1_contatto", 1), ("m1_contatto", 2)} <= set(registry.engine.flows)

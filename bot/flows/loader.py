@@ -5,18 +5,21 @@ listed in the manifest, and ``checkup.yaml`` if present. YAML is read with the s
 flow can name nothing but data. The service never runs a course that fails here: ``load_course``
 raises ``FlowError`` listing every problem, and the caller keeps what it had.
 ``load_course_texts`` does the same from a mapping of file name -> YAML text (a published release).
+``check_course_texts`` also returns the warnings (``bot.flows.problems``): what loads but is probably
+not meant, like a YAML file here that ``course.yaml`` does not list (it would be skipped unchecked).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from bot.flows.checkup_reader import read_checkup
 from bot.flows.flow_reader import LABEL_MAX_CHARS, MESSAGE_LIMIT, MESSAGE_MAX_CHARS, read_flow, text
-from bot.flows.problems import FlowError, Problem
+from bot.flows.problems import FlowError, Problem, in_order, warning
 from bot.flows.spec import SYSTEM_TEXT_KEYS, BusinessType, CheckUp, Course, Flow, Translated
 from bot.flows.yaml_reader import NodeReader
 
@@ -26,22 +29,37 @@ SYSTEM_PLACEHOLDERS = frozenset({"name", "business", "score", "max_score", "modu
 MANIFEST, SYSTEM, CHECKUP = "course.yaml", "system.yaml", "checkup.yaml"
 
 
+@dataclass(frozen=True, slots=True)
+class Checked:
+    course: Course
+    warnings: tuple[Problem, ...]  # each with ``severity`` WARNING, in file order
+
+
 def course_files(flows_dir: Path) -> dict[str, str]:
     """The course's YAML files in ``flows_dir`` (not its tests), by file name."""
     return {path.name: path.read_text(encoding="utf-8") for path in sorted(Path(flows_dir).glob("*.yaml"))}
 
 
 def load_course(flows_dir: Path) -> Course:
+    return check_course(flows_dir).course
+
+
+def check_course(flows_dir: Path) -> Checked:
     flows_dir = Path(flows_dir)
     try:
         files = course_files(flows_dir)
     except OSError as error:
         raise FlowError([Problem(file=str(flows_dir), line=1, column=1, message=f"cannot read the flows: "
                                  f"{error}", fix="check the path and permissions")]) from error
-    return load_course_texts(files, folder=str(flows_dir))
+    return check_course_texts(files, folder=str(flows_dir))
 
 
 def load_course_texts(files: Mapping[str, str], *, folder: str = "flows") -> Course:
+    return check_course_texts(files, folder=folder).course
+
+
+def check_course_texts(files: Mapping[str, str], *, folder: str = "flows") -> Checked:
+    """Load and validate; raise ``FlowError`` (with the warnings too) or return the course and its warnings."""
     problems: list[Problem] = []
 
     def reader_for(name: str, required: bool = True) -> _FileReader | None:
@@ -82,14 +100,37 @@ def load_course_texts(files: Mapping[str, str], *, folder: str = "flows") -> Cou
     if checkup_reader:
         checkup = read_checkup(checkup_reader, checkup_reader.root, module_ids)
         problems.extend(checkup_reader.problems)
+    warnings = _unlisted_files(files, module_ids, folder) if manifest and not manifest.problems else []
     for reader in (manifest, system):
         if reader:
             problems.extend(reader.problems)
     if problems:
-        raise FlowError(problems)
+        raise FlowError(problems, warnings)
     assert title is not None
-    return Course(title=title, support_email=email, modules=tuple(module_ids), flows=flows, texts=texts,
-                  business_types=business, checkup=checkup)
+    course = Course(title=title, support_email=email, modules=tuple(module_ids), flows=flows, texts=texts,
+                    business_types=business, checkup=checkup)
+    # Course-wide warnings (such as a list item longer than a channel shows) are added to ``warnings`` here.
+    return Checked(course=course, warnings=tuple(in_order(warnings)))
+
+
+def _unlisted_files(files: Mapping[str, str], module_ids: tuple[str, ...], folder: str) -> list[Problem]:
+    """A YAML file the manifest does not name is neither checked nor shown to anyone: say so."""
+    known = {MANIFEST, SYSTEM, CHECKUP, *(f"{module_id}.yaml" for module_id in module_ids)}
+    return [warning(file=f"{folder}/{name}", message=f"{name} is not listed in course.yaml, so it is not "
+                    "checked and no learner sees it",
+                    fix=f"add '{Path(name).stem}' under modules: in course.yaml, or move the file out of {folder}/")
+            for name in sorted(files) if name not in known]
+
+
+def key_position(text: str, key: str) -> tuple[int, int]:
+    """Line and column (1-based) of a top-level ``key:`` in a YAML file's text; (1, 1) if not found."""
+    reader = NodeReader("")
+    root = reader.compose(text)
+    if isinstance(root, yaml.MappingNode):
+        for key_node, value_node in root.value:
+            if getattr(key_node, "value", None) == key:
+                return value_node.start_mark.line + 1, value_node.start_mark.column + 1
+    return 1, 1
 
 
 class _FileReader(NodeReader):

@@ -136,8 +136,9 @@ class NodeReader:
                 self.problem(fields[lang], f"{where} ({lang}) is empty", "write the text")
                 continue
             if len(text) > max_chars:
+                verb = "allow" if " and " in limit_reason else "allows"  # "a button and a quick reply allow"
                 self.problem(fields[lang], f"{where} ({lang}) is {len(text)} characters; {limit_reason} "
-                             f"allows {max_chars}", f"shorten it by {len(text) - max_chars} characters")
+                             f"{verb} {max_chars}", f"shorten it by {len(text) - max_chars} characters")
             self._check_placeholders(fields[lang], text, where=f"{where} ({lang})", allowed=placeholders)
             texts.append((lang, text))
         if len(texts) != len(LANGUAGES):
