@@ -34,6 +34,7 @@ from bot.keys import LearnerPart, learner_key
 from bot.outbound.display import Shown, describe
 from bot.releases import FixedRegistry, Registry
 from bot.store import Store
+from bot.typed_text import option_number
 from config.settings import Settings
 
 DEFAULT_USERS = {Channel.WHATSAPP: "393330000001", Channel.MESSENGER: "7000000000000001"}
@@ -75,8 +76,9 @@ class Chat:
         line = line.strip()
         if not line:
             return
-        if line.isdigit() and 1 <= int(line) <= len(self.shown_options):
-            option_id, title = self.shown_options[int(line) - 1]
+        number = option_number(line)
+        if 1 <= number <= len(self.shown_options):
+            option_id, title = self.shown_options[number - 1]
             self.send(kind=EventKind.CHOICE, payload=option_id, text=title)
         else:
             self.send(kind=EventKind.TEXT, text=line)
@@ -102,11 +104,12 @@ class Chat:
 
     def _show(self, learner_id: str) -> None:
         key = learner_key(learner_id, LearnerPart.OUTBOX)
+        self.client.delete(learner_key(learner_id, LearnerPart.RECEIPT))  # a blue tick: nothing to show
         while (raw := self.client.lpop(key)) is not None:
             item = json.loads(raw)
             shown = describe(self.channel, item["body"])
             if not shown.text and not shown.options:
-                continue  # a read receipt: nothing to show
+                continue
             self.transcript.append(shown)
             self.out.write("\n" + _indent(shown.text) + "\n")
             if shown.options:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from enum import Enum
 from typing import Any
 
@@ -83,8 +83,10 @@ class InboundEvent:
         return ()
 
     def to_json(self) -> str:
-        """The event as JSON (a job's argument when a big batch is handed to the worker)."""
-        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
+        """The event as JSON (a job's argument when a big batch is handed to the worker); default fields left out."""
+        data = {name: getattr(self, name) for name in _FIELD_NAMES}
+        data = {name: value for name, value in data.items() if value != _DEFAULTS.get(name, _REQUIRED)}
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> InboundEvent:
@@ -95,3 +97,8 @@ class InboundEvent:
         values["kind"] = EventKind(values["kind"])
         values["previous_ids"] = tuple(values.get("previous_ids", ()))
         return cls(**values)
+
+
+_REQUIRED = object()
+_FIELD_NAMES = tuple(f.name for f in fields(InboundEvent))
+_DEFAULTS = {f.name: f.default for f in fields(InboundEvent) if f.default is not MISSING}

@@ -34,6 +34,7 @@ import argparse
 import json
 import re
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -233,6 +234,11 @@ def _messenger_answer(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
 class FakeGraphServer(ThreadingHTTPServer):
     daemon_threads = True  # a handler sleeping on delay_seconds must not block shutdown
     block_on_close = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (a killed worker, a closed session) is normal here: no traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def __init__(self, port: int = 0) -> None:
         super().__init__(("127.0.0.1", port), FakeGraphHandler)

@@ -57,6 +57,7 @@ from bot.keys import LearnerPart, learner_key
 from bot.privacy import learner_ref
 from bot.sender import GraphClient
 from bot.timers import TimerClock
+from config.logs import configure_logging
 from config.settings import ConfigError, Settings, broker_url
 
 HEARTBEAT_TIMEOUT_MS = 10_000  # silent this long -> a worker is dead; see the module docstring
@@ -134,6 +135,7 @@ class OutboxRecovery(Middleware):
 
 
 settings = Settings.from_env()
+configure_logging()  # LOG_LEVEL for the worker too (Dramatiq's CLI set up its handlers first)
 outbox.check_timing(settings)
 _hide_job_arguments()
 _url = redis_url(settings)

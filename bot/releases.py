@@ -283,10 +283,20 @@ class Registry:
     @classmethod
     def open(cls, client: redis.Redis, files: Mapping[str, str], *, folder: str = "flows",
              public_base_url: str = "") -> Registry:
-        """Serve the live release; publish ``files`` first if nothing was ever published."""
-        load_course_texts(files, folder=folder)  # the deployed folder must pass the check, or we refuse
+        """Serve the live release; publish ``files`` first if nothing was ever published.
+
+        With no live release the folder must pass the check (``FlowError`` names file, line and fix,
+        and the process refuses to start). With one, a broken folder (a draft saved mid-edit, a bad
+        deploy) is logged and the live release keeps being served: the service keeps what it had.
+        """
         if not live_release(client):
             publish(client, files, folder=folder)
+        else:
+            try:
+                load_course_texts(files, folder=folder)
+            except FlowError as error:
+                log.error("the flows folder does not pass the check; serving the live release %s:\n%s",
+                          live_release(client), error)
         return cls.serving_live(client, public_base_url=public_base_url)
 
     @classmethod

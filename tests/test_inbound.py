@@ -561,3 +561,10 @@ def test_mutated_fixtures_never_raise_nor_leak(folder: str, name: str, channel: 
             if replacement is MISSING and not path:
                 continue
             assert_well_formed(parse(with_replaced(original, path, replacement)), forbidden)
+
+
+@pytest.mark.parametrize(("folder", "name", "channel"), CASES, ids=[f"{f}/{n}" for f, n, _ in CASES])
+def test_every_event_survives_its_json_form(folder: str, name: str, channel: Channel) -> None:
+    """Events of a big batch travel to the worker as JSON (bot.dispatch.Dispatcher.handle_batch)."""
+    for event in parse(load(f"{folder}/{name}.json")).events:
+        assert InboundEvent.from_json(event.to_json()) == event

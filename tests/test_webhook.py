@@ -345,3 +345,21 @@ def test_an_unexpected_error_in_one_event_is_logged_and_never_answers_5xx(settin
     assert stored is not None and stored.rev == 2  # both events were committed despite the failures
     assert "event skipped after RuntimeError" in caplog.text
     assert PHONE not in caplog.text  # the exception's message (with the phone) is not logged
+
+
+def test_with_a_release_live_a_broken_flows_folder_is_logged_and_the_live_course_keeps_serving(
+        settings, redis_client, notified, tmp_path, caplog):
+    import shutil
+    from dataclasses import replace
+
+    from config.settings import PROJECT_ROOT
+
+    create_app(settings, redis_client=redis_client, notify=notified)  # publishes the good folder: release 1
+    broken = tmp_path / "flows"
+    shutil.copytree(PROJECT_ROOT / "flows", broken)
+    (broken / "m1_contatto.yaml").write_text((broken / "m1_contatto.yaml").read_text().replace(
+        "next: lesson_2", "next: lesson_nowhere", 1))
+    client = create_app(replace(settings, flows_dir=broken), redis_client=redis_client, notify=notified).test_client()
+    assert "m1_contatto.yaml" in caplog.text and "lesson_nowhere" in caplog.text
+    assert post(client, text("ciao")).status_code == 200
+    assert "Sono Bottega" in json.dumps(outbox(redis_client), ensure_ascii=False)

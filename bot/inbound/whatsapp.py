@@ -89,7 +89,7 @@ def _read_change(change: dict[str, Any], batch: _Batch) -> None:
     if not _NUMBER_ID.fullmatch(reply_from):
         batch.skip("messages change without metadata.phone_number_id skipped")
         return
-    contacts = [_dict(contact) for contact in _list(value.get("contacts"))]
+    contacts = _Contacts.of(_list(value.get("contacts")))
     messages = _list(value.get("messages"))
     statuses = _list(value.get("statuses"))
     errors = _list(value.get("errors"))
@@ -113,7 +113,28 @@ def _read_change(change: dict[str, Any], batch: _Batch) -> None:
 # --- messages -------------------------------------------------------------------------------------
 
 
-def _message_event(message: dict[str, Any], contacts: list[dict[str, Any]], reply_from: str) -> InboundEvent:
+@dataclass(frozen=True)
+class _Contacts:
+    """A change's ``contacts[]``, indexed once: a batch of 1,000 senders is read in linear time."""
+
+    by_phone: dict[str, dict[str, Any]]
+    by_bsuid: dict[str, dict[str, Any]]
+    only: dict[str, Any]  # the one contact when there is exactly one (Meta sends one per message)
+
+    @classmethod
+    def of(cls, raw: list[Any]) -> _Contacts:
+        contacts = [_dict(contact) for contact in raw]
+        by_phone: dict[str, dict[str, Any]] = {}
+        by_bsuid: dict[str, dict[str, Any]] = {}
+        for contact in contacts:
+            by_phone.setdefault(_phone(contact.get("wa_id")), contact)
+            by_bsuid.setdefault(_bsuid(contact.get("user_id")), contact)
+        by_phone.pop("", None)
+        by_bsuid.pop("", None)
+        return cls(by_phone=by_phone, by_bsuid=by_bsuid, only=contacts[0] if len(contacts) == 1 else {})
+
+
+def _message_event(message: dict[str, Any], contacts: _Contacts, reply_from: str) -> InboundEvent:
     phone = _phone(message.get("from"))
     bsuid = _bsuid(message.get("from_user_id"))
     if _text(message.get("type")) == "system":  # system messages come without a contacts array
@@ -137,16 +158,9 @@ def _message_event(message: dict[str, Any], contacts: list[dict[str, Any]], repl
     )
 
 
-def _contact_for(phone: str, bsuid: str, contacts: list[dict[str, Any]]) -> dict[str, Any]:
+def _contact_for(phone: str, bsuid: str, contacts: _Contacts) -> dict[str, Any]:
     """The ``contacts[]`` item of the sender: matched by id, else the only one (Meta sends one)."""
-    for contact in contacts:
-        if phone and _phone(contact.get("wa_id")) == phone:
-            return contact
-        if bsuid and _bsuid(contact.get("user_id")) == bsuid:
-            return contact
-    if len(contacts) == 1:
-        return contacts[0]
-    return {}
+    return contacts.by_phone.get(phone) or contacts.by_bsuid.get(bsuid) or contacts.only
 
 
 def _message_content(message: dict[str, Any]) -> dict[str, Any]:
