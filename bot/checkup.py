@@ -169,11 +169,37 @@ def finish(turn: Turn, *, timed_out: bool) -> None:
     graduation.after_checkup(turn)
 
 
+def ask_leave(turn: Turn) -> None:
+    """``menu`` (or any way out) during a running check-up: the clock keeps running — go on, or hand it in?
+
+    Nothing else is shown meanwhile, so no other question's buttons can ever answer the check-up.
+    """
+    current = turn.p.checkup
+    left_ms = max(int(current["deadline_ms"]) - turn.now_ms, 0)
+    turn.p = turn.p.with_changes(pending=Pending.CHECKUP_LEAVE)
+    turn.say(turn.text("checkup_leave_confirm", minutes=_minutes(left_ms // 1000), answered=current["index"],
+                       questions=len(current["order"])), leave_options(turn))
+
+
+def leave_options(turn: Turn) -> list[Option]:
+    return [Option(id="sys:checkup:continue", title=turn.text("label_continue_checkup")),
+            Option(id="sys:checkup:submit", title=turn.text("label_submit_checkup"))]
+
+
+def leave_answered(turn: Turn, *, submit: bool) -> None:
+    if not running(turn):
+        turn.not_understood("stale_button")
+    elif submit:
+        finish(turn, timed_out=False)
+    else:
+        show_question(turn)
+
+
 def abandon(turn: Turn) -> None:
     """End the running attempt without a result (the learner opted out): it does not count as an
     attempt and sets no retake pause; its clock events are cancelled by the caller."""
     _set(turn, running=False)
-    if turn.p.pending in (Pending.CHECKUP, Pending.NONE):
+    if turn.p.pending in (Pending.CHECKUP, Pending.CHECKUP_LEAVE, Pending.NONE):
         turn.p = turn.p.with_changes(pending=Pending.NONE)
 
 

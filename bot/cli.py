@@ -177,7 +177,9 @@ def _flows_check(path: str | None) -> int:
         warned = f" and {len(error.warnings)} warning(s)" if error.warnings else ""
         print(f"{len(error.problems)} problem(s){warned} found.", file=sys.stderr)
         return 1
-    warnings = list(checked.warnings)
+    from bot.menu import reach_warnings
+
+    warnings = [*checked.warnings, *reach_warnings(checked.course, str(folder))]
     client, where = _reachable_redis(settings)
     if client is None:
         compared = (f"Not compared with the live course ({where}): a changed module whose version was not "

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from bot import checkup, consent, global_words, graduation, review
+from bot import checkup, consent, global_words, graduation, menu, review, revisit
 from bot.certificates import Certificate
 from bot.events import EventKind, InboundEvent
 from bot.flows.conditions import LearnerView
@@ -31,7 +31,6 @@ from bot.replies import Media, MediaKind, Option, Reply
 from bot.typed_text import normalise, option_number
 
 MAX_AUTO_STEPS = 50  # guard against a cycle of steps that move on by themselves
-MENU_MAX = 10  # a WhatsApp list shows at most 10 rows (PLATFORM.md §6)
 NOT_UNDERSTOOD_PAUSE_MS = 30_000  # at most one "non ho capito" (or stale-button note) per learner per 30 s
 _UNREADABLE_TEXTS = {"edit": "edit_reply", "order": "order_reply"}
 
@@ -158,15 +157,19 @@ class Turn:
                     Option(id="sys:no", title=self.text("label_no"))]
         if pending == Pending.CHECKUP_CONFIRM:
             return checkup.confirm_options(self)
+        if pending == Pending.CHECKUP_LEAVE:
+            return checkup.leave_options(self)
         if pending in (Pending.NONE, Pending.CHECKUP) and checkup.running(self):
             return checkup.question_options(self)
+        if pending == Pending.REVISIT_QUIZ:
+            return revisit.options(self)
         if pending == Pending.REVIEW:
             return review.options(self)
         if pending in (Pending.CERTIFICATE_NAME, Pending.CERTIFICATE_BUSINESS):
             return []
         step = self.current_step()
         if pending == Pending.MENU or step is None:
-            return self.menu_options()
+            return menu.options(self)
         flow = self.flow()
         assert flow is not None
         if step.quiz:
@@ -178,19 +181,6 @@ class Turn:
         if step.end:
             return self.after_module_options()
         return []
-
-    def menu_options(self) -> list[Option]:
-        """The check-up and the modules, not-done modules first, at most ``MENU_MAX`` (a WhatsApp list)."""
-        options = []
-        if self.course.checkup:
-            options.append(Option(id="sys:checkup", title=self.course.checkup.short_title.get(self.p.lang)))
-        todo = [m for m in self.course.modules if m not in self.p.modules_done]
-        done = [m for m in self.course.modules if m in self.p.modules_done]
-        for flow_id in (todo + done)[:MENU_MAX - len(options)]:
-            flow = self.course.flows[flow_id]
-            mark = "✓ " if flow_id in self.p.modules_done else ""
-            options.append(Option(id=f"sys:module:{flow_id}", title=(mark + flow.short_title.get(self.p.lang))[:20]))
-        return options
 
     def after_module_options(self) -> list[Option]:
         if self.next_module():
@@ -226,8 +216,12 @@ class Turn:
             self.say(self.text("restart_confirm"), self.options())
         elif pending == Pending.CHECKUP_CONFIRM:
             checkup.offer(self)
+        elif pending == Pending.CHECKUP_LEAVE:
+            checkup.ask_leave(self)
         elif pending in (Pending.NONE, Pending.CHECKUP) and checkup.running(self):
             checkup.show_question(self)
+        elif pending == Pending.REVISIT_QUIZ:
+            revisit.offer(self)
         elif pending == Pending.REVIEW:
             review.show_question(self)
         elif pending == Pending.CERTIFICATE_NAME:
@@ -241,9 +235,12 @@ class Turn:
             assert step is not None
             self.show_step(step, prompt_only=True)
 
-    def show_menu(self) -> None:
-        self.p = self.p.with_changes(pending=Pending.MENU)
-        self.say(self.text("menu_intro"), self.menu_options(), ephemeral=True)
+    def show_menu(self, page: int = 0) -> None:
+        """The menu — except during a running check-up, where it asks first whether to hand it in."""
+        if checkup.running(self):
+            checkup.ask_leave(self)
+        else:
+            menu.show(self, page)
 
     def show_step(self, step: Step, *, prompt_only: bool = False) -> None:
         flow = self.flow()
@@ -331,6 +328,12 @@ class Turn:
             checkup.offer(self)
         elif payload == "sys:checkup:start":
             checkup.start(self)
+        elif payload in ("sys:checkup:continue", "sys:checkup:submit"):
+            checkup.leave_answered(self, submit=payload == "sys:checkup:submit")
+        elif payload.startswith(menu.PAGE_PREFIX):
+            self.show_menu(int(payload.removeprefix(menu.PAGE_PREFIX)))
+        elif payload.startswith("sys:revisit:"):
+            revisit.choose(self, payload)
         elif payload.startswith("k:"):
             checkup.answer(self, payload)
         elif payload.startswith("r:"):
@@ -348,15 +351,15 @@ class Turn:
         if first_time and self.course.business_types and not self.p.business:
             self.p = self.p.with_changes(pending=Pending.BUSINESS)
             self.prompt()
-        elif first_time or self.current_step() is None:
+        elif (first_time or self.current_step() is None) and not checkup.running(self):
             self.show_menu()
         else:
-            self.prompt()
+            self.prompt()  # back to the step, or to the running check-up's question
 
     def set_business(self, business: str) -> None:
         self.p = self.p.with_changes(business=business, pending=Pending.NONE)
         self.say(self.text("business_set"))
-        if self.current_step() is None:
+        if self.current_step() is None and not checkup.running(self):
             self.show_menu()
         else:
             self.prompt()
@@ -374,8 +377,12 @@ class Turn:
             self.prompt()
         elif yes:
             self.p = self.p.with_changes(flow="", flow_version=0, step="", answers={}, module_scores={},
-                                         modules_done=[])
+                                         modules_done=[], revisiting="")
             self.say(self.text("restarted"))
+            if checkup.running(self):
+                checkup.abandon(self)
+                self.cancel_timers = True
+                self.say(self.text("checkup_abandoned"))
             self.show_menu()
         else:
             self.say(self.text("restart_cancelled"))
@@ -393,12 +400,15 @@ class Turn:
             self.say(self.text("resume"))
             self.show_step(step)
             return
+        if flow_id in self.p.modules_done:
+            revisit.start(self, flow)
+            return
         if review.due_before(self, flow_id):
             return
         answers = {**self.p.answers, flow_id: {}}
         scores = {**self.p.module_scores, flow_id: [0, flow.max_score]}
         self.p = self.p.with_changes(flow=flow_id, flow_version=flow.version, step=flow.start,
-                                     pending=Pending.NONE, answers=answers, module_scores=scores)
+                                     pending=Pending.NONE, answers=answers, module_scores=scores, revisiting="")
         self.enter(flow.steps[flow.start])
 
     def advance(self, flow_id: str, step_id: str, trigger: str) -> None:
@@ -423,7 +433,7 @@ class Turn:
 
     def record_answer(self, flow: Flow, step: Step, option_id: str) -> None:
         answers = {**self.p.answers, flow.id: {**self.p.answers.get(flow.id, {}), step.id: option_id}}
-        score = flow.score_of(answers[flow.id])
+        score = revisit.best_score(self, flow.id, flow.score_of(answers[flow.id]))
         self.p = self.p.with_changes(answers=answers,
                                      module_scores={**self.p.module_scores, flow.id: [score, flow.max_score]})
 
@@ -436,6 +446,8 @@ class Turn:
             self.p = self.p.with_changes(step=step.id)
             if step.end:
                 self.finish_module(flow, step)
+                return
+            if revisit.holds_quiz(self, step):
                 return
             self.show_step(step)
             if step.choices or step.quiz:
@@ -460,7 +472,7 @@ class Turn:
 
     def finish_module(self, flow: Flow, step: Step) -> None:
         done = self.p.modules_done + ([flow.id] if flow.id not in self.p.modules_done else [])
-        self.p = self.p.with_changes(modules_done=done)
+        self.p = self.p.with_changes(modules_done=done, revisiting="")
         lang = self.p.lang
         score, max_score = self.p.flow_score(flow.id), flow.max_score
         for say in step.say:

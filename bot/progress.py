@@ -27,6 +27,8 @@ class Pending:
     REVIEW = "review"  # answering missed quiz questions again before the next module
     CERTIFICATE_NAME = "certificate_name"  # typing the name for the certificate
     CERTIFICATE_BUSINESS = "certificate_business"  # typing the business name for the certificate
+    REVISIT_QUIZ = "revisit_quiz"  # revisiting a finished module: redo its quiz or skip it? (bot.revisit)
+    CHECKUP_LEAVE = "checkup_leave"  # "menu" during a running check-up: go on, or hand it in now?
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,6 +47,8 @@ class Progress:
     flow_version: int = 0
     step: str = ""
     pending: str = Pending.NONE
+    menu_page: int = 0  # the menu page on screen (bot.menu)
+    revisiting: str = ""  # going through a finished module again: "lessons" | "quiz" (bot.revisit)
     answers: dict[str, dict[str, str]] = field(default_factory=dict)  # flow -> step -> option id
     module_scores: dict[str, list[int]] = field(default_factory=dict)  # flow -> [score, max score]
     modules_done: list[str] = field(default_factory=list)

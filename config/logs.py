@@ -16,12 +16,14 @@ def configure_logging() -> None:
     root = logging.getLogger()
     if getattr(root, "_bottega_configured", False):
         return
-    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    level = os.environ.get("LOG_LEVEL", "").upper()
     if not root.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(handler)
-    root.setLevel(level)
+        root.setLevel(level or "INFO")
+    elif level:  # a host that set up logging first (Dramatiq's CLI, with or without --verbose) keeps its
+        root.setLevel(level)  # level unless LOG_LEVEL says otherwise
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     logging.getLogger("transitions").setLevel(logging.WARNING)  # it logs every callback at INFO
     logging.getLogger("flask-limiter").setLevel(logging.WARNING)  # its INFO line names the client's address

@@ -85,8 +85,9 @@ def test_time_per_question_is_recorded_and_one_attempt_runs_at_a_time(talk, redi
     state = progress(redis_client, chat).checkup
     first = state["order"][0]
     assert 42_000 <= state["ms"][first] < 43_000
-    chat.send_line("menu")
-    tap(chat, "Check-up digitale")  # asking again while it runs shows the current question
+    chat.send_line("menu")  # while it runs, the menu first asks whether to hand it in
+    assert [title for _, title in chat.shown_options] == ["Continuo il check-up", "Consegno adesso"]
+    tap(chat, "Continuo il check-up")  # carrying on shows the current question: still one attempt
     assert progress(redis_client, chat).checkup["attempt"] == 1
     assert "(2/22)" in chat.transcript[-1].text
 

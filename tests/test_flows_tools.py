@@ -475,14 +475,18 @@ def test_a_scaffolded_module_passes_check_and_its_conversation_passes(tmp_path, 
     assert capsys.readouterr().out.endswith("2 passed, 0 failed\n")
 
 
-def test_the_scaffold_says_when_the_menu_cannot_offer_the_new_module(tmp_path, monkeypatch, capsys):
+def test_a_module_appended_past_the_first_menu_page_is_reached_through_the_next_page(
+        tmp_path, monkeypatch, capsys, redis_client, settings):
     folder = tmp_path / "flows"
     shutil.copytree(FLOWS, folder)
     monkeypatch.setenv("BOTTEGA_FLOWS_DIR", str(folder))
-    assert cli.main(["flows", "new", "m11_prezzi"]) == 0  # appended after ten modules and the check-up
-    assert "Note: a new learner's menu does not offer m11_prezzi" in capsys.readouterr().out
-    assert '  - tap: "Prezzi"    # the module\'s row in the menu (a new learner\'s menu does not offer it yet)' \
-        in (folder / "tests" / "m11_prezzi_it.yaml").read_text(encoding="utf-8")
+    assert cli.main(["flows", "new", "m99_prezzi"]) == 0  # appended after every module and the check-up
+    assert "does not offer" not in capsys.readouterr().out
+    conversation = folder / "tests" / "m99_prezzi_it.yaml"
+    assert "the menu's next page" in conversation.read_text(encoding="utf-8")
+    course = load_course_texts({p.name: p.read_text(encoding="utf-8") for p in folder.glob("*.yaml")})
+    results = run_transcript(conversation, client=redis_client, course=course, settings=settings)
+    assert all(result.passed for result in results), [f for r in results for f in r.failures]
 
 
 @pytest.mark.parametrize("flow_id,after,message", [

@@ -25,7 +25,7 @@ from bot.flows.yaml_reader import NodeReader
 
 SYSTEM_PLACEHOLDERS = frozenset({"name", "business", "score", "max_score", "module", "support_email",
                                  "done", "total", "where", "minutes", "level", "percent", "area",
-                                 "next_step", "answered", "questions", "code", "url", "when"})
+                                 "next_step", "answered", "questions", "code", "url", "when", "page", "pages"})
 MANIFEST, SYSTEM, CHECKUP = "course.yaml", "system.yaml", "checkup.yaml"
 
 

@@ -246,4 +246,7 @@ SYSTEM_TEXT_KEYS = (
     "certificate_ready", "certificate_not_yet", "certificate_caption", "certificate_ask_name",
     "certificate_ask_business",
     "unreadable_reply", "edit_reply", "order_reply", "checkup_abandoned",
+    "menu_intro_page", "label_more_modules", "label_previous_modules",
+    "revisit_intro", "revisit_quiz_offer", "label_redo_quiz", "label_skip_quiz",
+    "checkup_leave_confirm", "label_continue_checkup", "label_submit_checkup",
 )
