@@ -335,8 +335,9 @@ def transcript_files(paths: list[str | Path]) -> list[Path]:
 def main(paths: list[str | Path] | None = None, *, flows_dir: Path | None = None, out: TextIO = sys.stdout) -> int:
     """Replay every transcript in ``paths`` (default ``<flows>/tests``); 0 if all pass, 1 otherwise.
 
-    The course is loaded from ``flows_dir`` (default ``$BOTTEGA_FLOWS_DIR`` or ``flows/``). Redis is
-    ``$REDIS_URL`` if set, else an embedded redis-server in a temporary folder, stopped at the end.
+    The course is loaded from ``flows_dir`` (default ``$BOTTEGA_FLOWS_DIR`` or ``flows/``). The replayed
+    learners live in an embedded redis-server of their own, in a temporary folder, stopped at the end —
+    never in ``$REDIS_URL``, where they would count as real learners (``flows diff``, statistics).
     """
     import redis
 
@@ -357,8 +358,8 @@ def main(paths: list[str | Path] | None = None, *, flows_dir: Path | None = None
         return 1
     passed = failed = 0
     with tempfile.TemporaryDirectory(prefix="bottega-flows-test-") as workdir:
-        server = None if os.environ.get("REDIS_URL") else embedded_redis.start(Path(workdir), persist=False)
-        url = os.environ.get("REDIS_URL") or server.url  # type: ignore[union-attr]
+        server = embedded_redis.start(Path(workdir), persist=False)
+        url = server.url
         client = redis.Redis.from_url(url)
         try:
             settings = Settings.from_env({"BOTTEGA_ENV": "dev", "REDIS_URL": url})
@@ -376,7 +377,6 @@ def main(paths: list[str | Path] | None = None, *, flows_dir: Path | None = None
                         print(f"  {result.source}: {failure}".replace("\n", "\n  "), file=out)
         finally:
             client.close()
-            if server is not None:
-                server.stop()  # we started it, we stop it
+            server.stop()  # we started it, we stop it
     print(f"{passed} passed, {failed} failed", file=out)
     return 0 if failed == 0 else 1
