@@ -154,6 +154,10 @@ def _flows_check(path: str | None) -> int:
             print(problem)
         print(f"{len(error.problems)} problem(s) found.", file=sys.stderr)
         return 1
+    from bot.flows.items import warnings
+
+    for warning in warnings(course):
+        print(warning)
     steps = sum(len(flow.steps) for flow in course.flows.values())
     print(f"OK: {len(course.flows)} flow(s), {steps} steps, {len(course.texts)} system texts in {folder}")
     return 0

@@ -1,4 +1,4 @@
-"""Flow problems: each names the file, line and column, what is wrong and how to fix it."""
+"""Flow problems (and warnings): each names the file, line and column, what is wrong and how to fix it."""
 
 from __future__ import annotations
 
@@ -15,6 +15,14 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}: {self.message} — {self.fix}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FlowWarning(Problem):
+    """Something to improve that does not stop the course (the check still passes)."""
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: warning: {self.message} — {self.fix}"
 
 
 class FlowError(Exception):
