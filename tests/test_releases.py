@@ -30,28 +30,32 @@ def course_with(change) -> dict[str, str]:
     return files
 
 
+BASE = yaml.safe_load((PROJECT_ROOT / "flows" / "m1_contatto.yaml").read_text(encoding="utf-8"))["version"]
+
+
 def steps_by_id(flow: dict) -> dict[str, dict]:
     return {step["id"]: step for step in flow["steps"]}
 
 
 def without_lesson_2(flow: dict) -> None:
-    """Version 2: lesson 2 removed, lesson 1 leads straight to lesson 3."""
-    flow["version"] = 2
-    flow["steps"] = [s for s in flow["steps"] if s["id"] != "lesson_2"]
+    """Version BASE+1: lesson 2 (and the retrieval check after it) removed, lesson 1 leads to lesson 3."""
+    flow["version"] = BASE + 1
+    flow["steps"] = [s for s in flow["steps"] if s["id"] not in ("lesson_2", "check_1")]
     for choice in steps_by_id(flow)["lesson_1"]["choices"]:
         choice["next"] = "lesson_3"
+    flow["migrate"] = {"check_1": "lesson_3"}  # learners whose lesson 2 leads on to the removed check
     steps_by_id(flow)["lesson_3"]["say"][0]["it"] = "*Lezione 3, nuova versione*\n\nTesto aggiornato."
 
 
 def lesson_3_renamed(flow: dict) -> None:
-    """Version 3: lesson 3 is now 'lesson_3b'; migrate sends old lesson_3 learners there."""
+    """Version BASE+2: lesson 3 is now 'lesson_3b'; migrate sends old lesson_3 learners there."""
     without_lesson_2(flow)
-    flow["version"] = 3
+    flow["version"] = BASE + 2
     step = steps_by_id(flow)["lesson_3"]
     step["id"] = "lesson_3b"
     for choice in steps_by_id(flow)["lesson_1"]["choices"]:
         choice["next"] = "lesson_3b"
-    flow["migrate"] = {"lesson_3": "lesson_3b"}
+    flow["migrate"] = {"lesson_3": "lesson_3b", "check_1": "lesson_3b"}
 
 
 @pytest.fixture
@@ -98,7 +102,7 @@ def test_a_learner_mid_lesson_continues_after_a_version_removing_their_step_is_p
         service, redis_client):
     walk_to_lesson_2(service)
     before = learner(redis_client)
-    assert (before.step, before.flow_version) == ("lesson_2", 1)
+    assert (before.step, before.flow_version) == ("lesson_2", BASE)
     published = releases.publish(redis_client, course_with(without_lesson_2))
     assert published.changed == ("m1_contatto",)
 
@@ -108,7 +112,7 @@ def test_a_learner_mid_lesson_continues_after_a_version_removing_their_step_is_p
              for b in bodies]
     assert any("Lezione 3, nuova versione" in t for t in texts)  # version 2 took over at the boundary
     after = learner(redis_client)
-    assert (after.step, after.flow_version, after.flow) == ("lesson_3", 2, "m1_contatto")
+    assert (after.step, after.flow_version, after.flow) == ("lesson_3", BASE + 1, "m1_contatto")
     assert after.created_at_ms == before.created_at_ms and after.lang == "it" and after.business == "bakery"
 
 
@@ -117,7 +121,7 @@ def test_migrate_moves_learners_whose_step_was_renamed(service, redis_client):
     releases.publish(redis_client, course_with(lesson_3_renamed))
     service(tap("c:m1_contatto:lesson_2:done"))  # version 1 leads to lesson_3, renamed in version 3
     after = learner(redis_client)
-    assert (after.step, after.flow_version) == ("lesson_3b", 3)
+    assert (after.step, after.flow_version) == ("lesson_3b", BASE + 2)
     service(tap("c:m1_contatto:lesson_3b:done"))
     assert learner(redis_client).step == "q1"
 
@@ -126,7 +130,7 @@ def test_a_learner_whose_path_never_rejoins_finishes_on_their_version(service, r
     walk_to_lesson_2(service)
 
     def everything_renamed(flow: dict) -> None:
-        flow["version"] = 2
+        flow["version"] = BASE + 1
         rename = {s["id"]: f"{s['id']}_v2" for s in flow["steps"]}
         for step in flow["steps"]:
             step["id"] = rename[step["id"]]
@@ -139,7 +143,7 @@ def test_a_learner_whose_path_never_rejoins_finishes_on_their_version(service, r
     releases.publish(redis_client, course_with(everything_renamed))
     service(tap("c:m1_contatto:lesson_2:done"))
     after = learner(redis_client)
-    assert (after.step, after.flow_version) == ("lesson_3", 1)  # still on version 1, still loadable
+    assert (after.step, after.flow_version) == ("check_1", BASE)  # still on its version, still loadable
 
 
 def test_publish_refuses_a_changed_module_without_a_version_bump(redis_client):
@@ -150,7 +154,7 @@ def test_publish_refuses_a_changed_module_without_a_version_bump(redis_client):
 
     with pytest.raises(FlowError) as error:
         releases.publish(redis_client, course_with(edited_but_same_version))
-    assert "still version 1" in str(error.value) and "version: 2" in str(error.value)
+    assert f"still version {BASE}" in str(error.value) and f"version: {BASE + 1}" in str(error.value)
     assert releases.live_release(redis_client) == "1"
 
 
@@ -189,8 +193,8 @@ def test_every_process_serves_a_new_release_from_its_next_message(settings, redi
     service(tap("c:m1_contatto:lesson_2:done"))
     engine = registry.engine_for(releases.live_release(redis_client))
     assert registry.release != old_release
-    assert engine.course.flows["m1_contatto"].version == 2
-    assert ("m1_contatto", 1) in engine.flows  # the old version stays loadable
+    assert engine.course.flows["m1_contatto"].version == BASE + 1
+    assert ("m1_contatto", BASE) in engine.flows  # the old version stays loadable
 
 
 def test_a_release_that_fails_to_load_leaves_the_last_good_one_serving(settings, redis_client, service, caplog):
@@ -204,7 +208,7 @@ def test_a_release_that_fails_to_load_leaves_the_last_good_one_serving(settings,
     assert registry.engine_for("99") is good
     assert "course release 99 not loaded" in caplog.text
     bodies = service(tap("c:m1_contatto:lesson_2:done"))  # learners are still served
-    assert bodies and learner(redis_client).step == "lesson_3"
+    assert bodies and learner(redis_client).step == "check_1"  # lesson 2 leads to the retrieval check
 
 
 def test_dev_mode_publishes_a_saved_flow_file(tmp_path, redis_client):
@@ -218,7 +222,7 @@ def test_dev_mode_publishes_a_saved_flow_file(tmp_path, redis_client):
     watcher.publish()
     first = releases.live_release(redis_client)
     module = folder / "m1_contatto.yaml"
-    module.write_text(module.read_text().replace("version: 1", "version: 2", 1))
+    module.write_text(module.read_text().replace(f"version: {BASE}", f"version: {BASE + 1}", 1))
     watcher.checked_at = 0.0
     watcher.poll()
     assert releases.live_release(redis_client) != first
