@@ -284,10 +284,22 @@ class Turn:
             self.not_understood()
         elif payload in {o.id for o in options}:
             self.choose(payload)
+        elif self.navigation(payload):  # a module, the menu or the check-up from an older message: still valid
+            if checkup.running(self):
+                checkup.ask_leave(self)
+            else:
+                self.choose(payload)
         elif payload.startswith(OUR_PAYLOADS):
             self.not_understood("stale_button")
         else:  # a template button, a referral ref, a Get Started payload or an id we never sent
             self.foreign_payload(event)
+
+    def navigation(self, payload: str) -> bool:
+        """A tap that goes somewhere rather than answers something: it stays valid after the screen moved on
+        (an action plan's module button, an older menu page). Answers (``c:``, ``k:``, ``r:``) never do."""
+        if payload.startswith("sys:module:"):
+            return payload.removeprefix("sys:module:") in self.course.flows
+        return payload in ("sys:menu", "sys:checkup") or payload.startswith(menu.PAGE_PREFIX)
 
     def foreign_payload(self, event: InboundEvent) -> None:
         """A tap we did not render: a template's quick reply ("Stop", "Riprendi"), a referral, Get Started.

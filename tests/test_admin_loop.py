@@ -33,9 +33,15 @@ FIRST_LEARNER, SECOND_LEARNER, NEW_LEARNER = "393330000201", "393330000202", "39
 
 @pytest.fixture
 def folder(tmp_path: Path, redis_url: str, redis_client, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the course, the folder every command works on; REDIS_URL is the test Redis."""
+    """A small course made of the shipped files (two modules, no check-up) — the folder every command works
+    on, stable while the course's content changes; REDIS_URL is the test Redis."""
     copy = tmp_path / "flows"
-    shutil.copytree(PROJECT_ROOT / "flows", copy)
+    copy.mkdir()
+    for name in ("system.yaml", "m1_contatto.yaml", "m2_pagina.yaml"):
+        shutil.copy(PROJECT_ROOT / "flows" / name, copy / name)
+    manifest = (PROJECT_ROOT / "flows" / "course.yaml").read_text(encoding="utf-8")
+    manifest = manifest[:manifest.index("  modules:")] + "  modules:\n    - m1_contatto\n    - m2_pagina\n"
+    (copy / "course.yaml").write_text(manifest, encoding="utf-8")
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("BOTTEGA_FLOWS_DIR", str(copy))
     monkeypatch.setenv("BOTTEGA_VAR_DIR", str(tmp_path / "var"))
@@ -74,7 +80,7 @@ def version_position(text: str) -> str:
 
 def test_the_admin_loop_tells_the_truth(folder, capsys, monkeypatch, redis_client, redis_url):
     code, out = bottega(capsys, "flows", "publish", str(folder))
-    assert (code, out.splitlines()[0]) == (0, "Published release 1 — first release: 10 modules. Every process "
+    assert (code, out.splitlines()[0]) == (0, "Published release 1 — first release: 2 modules. Every process "
                                               "serves it from its next message.")
 
     # -- scaffold: a module and its golden conversation that pass as generated
@@ -88,7 +94,7 @@ def test_the_admin_loop_tells_the_truth(folder, capsys, monkeypatch, redis_clien
     template = module.read_text(encoding="utf-8")
     assert "✅ Giusto!" in template and "❌ Non proprio." in template  # the feedback prefixes are explained
     code, out = bottega(capsys, "flows", "check")
-    assert code == 0 and "OK: 11 flow(s)" in out and "warning" not in out, out
+    assert code == 0 and "OK: 3 flow(s)" in out and "warning" not in out, out
     assert "Compared with live release 1 (REDIS_URL)." in out and "bottega flows diff" in out
     monkeypatch.delenv("REDIS_URL")  # as an admin runs it: the replay's learners go to a throwaway Redis
     code, out = bottega(capsys, "flows", "test", str(transcript))

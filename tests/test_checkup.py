@@ -89,7 +89,7 @@ def test_time_per_question_is_recorded_and_one_attempt_runs_at_a_time(talk, redi
     assert [title for _, title in chat.shown_options] == ["Continuo il check-up", "Consegno adesso"]
     tap(chat, "Continuo il check-up")  # carrying on shows the current question: still one attempt
     assert progress(redis_client, chat).checkup["attempt"] == 1
-    assert "(2/22)" in chat.transcript[-1].text
+    assert "(2/25)" in chat.transcript[-1].text
 
 
 def test_warnings_and_the_automatic_submission_fire_exactly_once(talk, redis_client, course):
@@ -102,7 +102,7 @@ def test_warnings_and_the_automatic_submission_fire_exactly_once(talk, redis_cli
         chat.advance(seconds)
         chat.fire_timers()  # a second sweeper pass at the same moment: nothing fires twice
         marks.append(said(chat, start))
-    assert marks[0].count("Mancano 10 minuti") == 1 and "risposto a 1 domande su 22" in marks[0]
+    assert marks[0].count("Mancano 10 minuti") == 1 and "risposto a 1 domande su 25" in marks[0]
     assert marks[1].count("Mancano 5 minuti") == 1
     assert marks[2].count("Tempo scaduto") == 1 and "Il tuo risultato:" in marks[2]
     assert marks[3] == ""

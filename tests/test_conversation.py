@@ -74,11 +74,13 @@ def test_module_1_completes_in_both_languages_and_channels(talk, course, redis_c
     complete_module_1(chat, course, lang)
     progress = progress_of(redis_client, chat)
     assert progress.modules_done == ["m1_contatto"]
-    assert progress.module_scores["m1_contatto"] == [4, 4]
+    max_score = course.flows["m1_contatto"].max_score
+    assert max_score >= 4  # the retrieval check and the quiz, every answer right
+    assert progress.module_scores["m1_contatto"] == [max_score, max_score]
     assert progress.lang == lang
     summary = course.flows["m1_contatto"].steps["summary"].say[0].get(lang)
     assert summary.split("{")[0].strip()[:30] in said(chat)
-    assert "4" in said(chat, -3)
+    assert str(max_score) in said(chat, -3)
 
 
 def test_first_message_introduces_an_automated_tutor_and_asks_the_language_then_the_business(talk, course):
@@ -99,7 +101,7 @@ def test_wrong_answers_get_feedback_and_count_in_the_score(talk, course, redis_c
     progress = progress_of(redis_client, chat)
     flow = course.flows["m1_contatto"]
     wrong_count = sum(1 for s in flow.steps.values() if s.quiz and not s.quiz.options[0].correct)
-    assert progress.module_scores["m1_contatto"][0] == 4 - wrong_count
+    assert progress.module_scores["m1_contatto"][0] == flow.max_score - wrong_count
     assert course.texts["wrong_prefix"].get("it") in said(chat)
 
 

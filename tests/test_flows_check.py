@@ -102,4 +102,5 @@ def test_one_mistake_reports_no_false_problem(case: str, false_problem: str, tmp
 
 def test_the_shipped_flows_pass(capsys) -> None:
     code, problems, out = check(PROJECT_ROOT / "flows", capsys)
-    assert (code, problems) == (0, []), out
+    errors = [p for p in problems if not p["message"].startswith("warning: ")]  # warnings do not fail the check
+    assert (code, errors) == (0, []), out

@@ -6,7 +6,6 @@ tap answers the check-up.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -113,13 +112,11 @@ def test_menu_during_the_checkup_cannot_answer_it_with_another_questions_tap(ele
     module_row = next(option for option in first_menu if option[0] == "sys:module:m1_contatto")
     quiz = course.flows["m1_contatto"].steps["q1"].quiz
     stale_taps = (module_row, (f"c:m1_contatto:q1:{quiz.options[0].id}", quiz.options[0].label.get("it")))
-    for number, stale in enumerate(stale_taps):
-        raw = json.dumps(phone._payload(reply=stale)).encode()
+    for stale in stale_taps:  # the old module row asks again whether to hand the check-up in; the quiz
+        raw = json.dumps(phone._payload(reply=stale)).encode()  # button is refused as an old button
         assert service.post(raw).status_code == 200
-        if number == 0:  # "that button was from an earlier message" and the question again (then a pause)
-            phone.wait_turn()
-            assert all(option_id.startswith(("sys:checkup:", "k:")) for option_id, _ in phone.options)
-        time.sleep(1)
+        phone.wait_turn()
+        assert all(option_id.startswith("sys:checkup:") for option_id, _ in phone.options)
         state = stored(service, phone)
         assert state.checkup["running"] and state.checkup["index"] == 0 and state.flow == ""
     phone.tap("Continuo il check-up")

@@ -197,23 +197,25 @@ def test_a_learner_mid_lesson_goes_on_after_a_new_version_removing_their_step_is
     flows = tmp_path / "flows_v2"
     shutil.copytree(PROJECT_ROOT / "flows", flows)
     module = yaml.safe_load((flows / "m1_contatto.yaml").read_text())
-    module["version"] = 2
+    module["version"] += 1
+    new_version = str(module["version"]).encode()
     module["steps"] = [s for s in module["steps"] if s["id"] != "lesson_2"]
     for step in module["steps"]:
         for choice in step.get("choices", []):
             if choice["next"] == "lesson_2":
-                choice["next"] = "lesson_3"
-    next(s for s in module["steps"] if s["id"] == "lesson_3")["say"][0]["it"] = "*3. Versione 2 della lezione*"
+                choice["next"] = "check_1"
+    # lesson 2 led to the retrieval check, which the new version keeps (with a new text)
+    next(s for s in module["steps"] if s["id"] == "check_1")["quiz"]["question"]["it"] = "*Versione nuova del ripasso*"
     (flows / "m1_contatto.yaml").write_text(yaml.safe_dump(module, allow_unicode=True, sort_keys=False))
     published = subprocess.run([sys.executable, "-m", "bot.cli", "flows", "publish", str(flows)],
                                env=service.env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert published.returncode == 0, published.stdout + published.stderr
     phone.tap("Fatto ✅")  # the button of the step version 2 removed
     shown = phone.wait_turn()
-    assert any("Versione 2 della lezione" in s.text for s in shown)
+    assert any("Versione nuova del ripasso" in s.text for s in shown)
     stored = redis_lib.Redis.from_url(service.redis.url).hgetall(
         learner_key(f"wa:{phone.user}", LearnerPart.PROGRESS))
-    assert (stored[b"flow_version"], stored[b"step"], stored[b"business"]) == (b"2", b"lesson_3", b"bakery")
+    assert (stored[b"flow_version"], stored[b"step"], stored[b"business"]) == (new_version, b"check_1", b"bakery")
 
 
 @pytest.fixture

@@ -31,28 +31,32 @@ def course_with(change) -> dict[str, str]:
     return files
 
 
+BASE = yaml.safe_load((PROJECT_ROOT / "flows" / "m1_contatto.yaml").read_text(encoding="utf-8"))["version"]
+
+
 def steps_by_id(flow: dict) -> dict[str, dict]:
     return {step["id"]: step for step in flow["steps"]}
 
 
 def without_lesson_2(flow: dict) -> None:
-    """Version 2: lesson 2 removed, lesson 1 leads straight to lesson 3."""
-    flow["version"] = 2
-    flow["steps"] = [s for s in flow["steps"] if s["id"] != "lesson_2"]
+    """Version BASE+1: lesson 2 (and the retrieval check after it) removed, lesson 1 leads to lesson 3."""
+    flow["version"] = BASE + 1
+    flow["steps"] = [s for s in flow["steps"] if s["id"] not in ("lesson_2", "check_1")]
     for choice in steps_by_id(flow)["lesson_1"]["choices"]:
         choice["next"] = "lesson_3"
+    flow["migrate"] = {"check_1": "lesson_3"}  # learners whose lesson 2 leads on to the removed check
     steps_by_id(flow)["lesson_3"]["say"][0]["it"] = "*Lezione 3, nuova versione*\n\nTesto aggiornato."
 
 
 def lesson_3_renamed(flow: dict) -> None:
-    """Version 3: lesson 3 is now 'lesson_3b'; migrate sends old lesson_3 learners there."""
+    """Version BASE+2: lesson 3 is now 'lesson_3b'; migrate sends old lesson_3 learners there."""
     without_lesson_2(flow)
-    flow["version"] = 3
+    flow["version"] = BASE + 2
     step = steps_by_id(flow)["lesson_3"]
     step["id"] = "lesson_3b"
     for choice in steps_by_id(flow)["lesson_1"]["choices"]:
         choice["next"] = "lesson_3b"
-    flow["migrate"] = {"lesson_3": "lesson_3b"}
+    flow["migrate"] = {"lesson_3": "lesson_3b", "check_1": "lesson_3b"}
 
 
 @pytest.fixture
@@ -99,7 +103,7 @@ def test_a_learner_mid_lesson_continues_after_a_version_removing_their_step_is_p
         service, redis_client):
     walk_to_lesson_2(service)
     before = learner(redis_client)
-    assert (before.step, before.flow_version) == ("lesson_2", 1)
+    assert (before.step, before.flow_version) == ("lesson_2", BASE)
     published = releases.publish(redis_client, course_with(without_lesson_2))
     assert published.changed == ("m1_contatto",)
 
@@ -109,7 +113,7 @@ def test_a_learner_mid_lesson_continues_after_a_version_removing_their_step_is_p
              for b in bodies]
     assert any("Lezione 3, nuova versione" in t for t in texts)  # version 2 took over at the boundary
     after = learner(redis_client)
-    assert (after.step, after.flow_version, after.flow) == ("lesson_3", 2, "m1_contatto")
+    assert (after.step, after.flow_version, after.flow) == ("lesson_3", BASE + 1, "m1_contatto")
     assert after.created_at_ms == before.created_at_ms and after.lang == "it" and after.business == "bakery"
 
 
@@ -118,7 +122,7 @@ def test_migrate_moves_learners_whose_step_was_renamed(service, redis_client):
     releases.publish(redis_client, course_with(lesson_3_renamed))
     service(tap("c:m1_contatto:lesson_2:done"))  # version 1 leads to lesson_3, renamed in version 3
     after = learner(redis_client)
-    assert (after.step, after.flow_version) == ("lesson_3b", 3)
+    assert (after.step, after.flow_version) == ("lesson_3b", BASE + 2)
     service(tap("c:m1_contatto:lesson_3b:done"))
     assert learner(redis_client).step == "q1"
 
@@ -127,7 +131,7 @@ def test_a_learner_whose_path_never_rejoins_finishes_on_their_version(service, r
     walk_to_lesson_2(service)
 
     def everything_renamed(flow: dict) -> None:
-        flow["version"] = 2
+        flow["version"] = BASE + 1
         rename = {s["id"]: f"{s['id']}_v2" for s in flow["steps"]}
         for step in flow["steps"]:
             step["id"] = rename[step["id"]]
@@ -140,7 +144,7 @@ def test_a_learner_whose_path_never_rejoins_finishes_on_their_version(service, r
     releases.publish(redis_client, course_with(everything_renamed))
     service(tap("c:m1_contatto:lesson_2:done"))
     after = learner(redis_client)
-    assert (after.step, after.flow_version) == ("lesson_3", 1)  # still on version 1, still loadable
+    assert (after.step, after.flow_version) == ("check_1", BASE)  # still on its version, still loadable
 
 
 def test_publish_refuses_a_changed_module_without_a_version_bump(redis_client):
@@ -151,7 +155,7 @@ def test_publish_refuses_a_changed_module_without_a_version_bump(redis_client):
 
     with pytest.raises(FlowError) as error:
         releases.publish(redis_client, course_with(edited_but_same_version))
-    assert "still version 1" in str(error.value) and "version: 2" in str(error.value)
+    assert f"still version {BASE}" in str(error.value) and f"version: {BASE + 1}" in str(error.value)
     assert releases.live_release(redis_client) == "1"
 
 
@@ -190,8 +194,8 @@ def test_every_process_serves_a_new_release_from_its_next_message(settings, redi
     service(tap("c:m1_contatto:lesson_2:done"))
     engine = registry.engine_for(releases.live_release(redis_client))
     assert registry.release != old_release
-    assert engine.course.flows["m1_contatto"].version == 2
-    assert ("m1_contatto", 1) in engine.flows  # the old version stays loadable
+    assert engine.course.flows["m1_contatto"].version == BASE + 1
+    assert ("m1_contatto", BASE) in engine.flows  # the old version stays loadable
 
 
 def test_a_release_that_fails_to_load_leaves_the_last_good_one_serving(settings, redis_client, service, caplog):
@@ -205,15 +209,29 @@ def test_a_release_that_fails_to_load_leaves_the_last_good_one_serving(settings,
     assert registry.engine_for("99") is good
     assert "course release 99 not loaded" in caplog.text
     bodies = service(tap("c:m1_contatto:lesson_2:done"))  # learners are still served
-    assert bodies and learner(redis_client).step == "lesson_3"
+    assert bodies and learner(redis_client).step == "check_1"  # lesson 2 leads to the retrieval check
+
+
+DEV_MODULES = ("m1_contatto", "m2_pagina")
 
 
 def dev_folder(tmp_path) -> Path:
+    """A small course from the shipped files (two modules, no check-up): what these tests say about a
+    save does not change when the course's content does."""
     import shutil
 
     folder = tmp_path / "flows"
-    shutil.copytree(PROJECT_ROOT / "flows", folder, ignore=shutil.ignore_patterns("tests"))
+    folder.mkdir()
+    for name in ("system.yaml", *(f"{m}.yaml" for m in DEV_MODULES)):
+        shutil.copy(PROJECT_ROOT / "flows" / name, folder / name)
+    manifest = yaml.safe_load((PROJECT_ROOT / "flows" / "course.yaml").read_text(encoding="utf-8"))
+    manifest["course"]["modules"] = list(DEV_MODULES)
+    (folder / "course.yaml").write_text(yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False))
     return folder
+
+
+def version_line(text: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), start=1) if line.startswith("version:"))
 
 
 def save(watcher, path: Path, text: str) -> None:
@@ -229,13 +247,13 @@ def test_dev_mode_publishes_a_saved_flow_file_with_publish_on_save(tmp_path, red
     folder = dev_folder(tmp_path)
     watcher = FlowWatcher(folder, redis_client, publish_on_save=True)
     watcher.start()
-    assert capsys.readouterr().out == "bottega: published release 1 — first release: 10 modules\n"
+    assert capsys.readouterr().out == "bottega: published release 1 — first release: 2 modules\n"
     module = folder / "m1_contatto.yaml"
-    good = module.read_text().replace("version: 1", "version: 2", 1)
+    good = module.read_text().replace(f"version: {BASE}", f"version: {BASE + 1}", 1)
     save(watcher, module, good)
     assert releases.live_release(redis_client) == "2"
     assert releases.stored_release(redis_client, "2")["m1_contatto.yaml"] == module.read_text()
-    assert capsys.readouterr().out == "bottega: published release 2 — bumped: m1_contatto 1→2\n"
+    assert capsys.readouterr().out == f"bottega: published release 2 — bumped: m1_contatto {BASE}→{BASE + 1}\n"
 
     save(watcher, module, good.replace("next: lesson_2", "next: lesson_nope", 1))
     out = capsys.readouterr().out
@@ -251,22 +269,23 @@ def test_dev_mode_checks_a_save_and_publishes_nothing_by_default(tmp_path, redis
     folder = dev_folder(tmp_path)
     watcher = FlowWatcher(folder, redis_client)
     watcher.start()  # nothing live yet: the folder becomes the first release, as the web process would do
-    assert capsys.readouterr().out == "bottega: published release 1 — first release: 10 modules\n"
+    assert capsys.readouterr().out == "bottega: published release 1 — first release: 2 modules\n"
     FlowWatcher(folder, redis_client).start()  # a restart with a release live publishes nothing
     assert capsys.readouterr().out == f"bottega: {folder} passes the check; it is live release 1\n"
 
     module = folder / "m1_contatto.yaml"
-    edited = module.read_text().replace("*1. Il tuo biglietto da visita su WhatsApp*", "*1. Il biglietto*")
+    edited = module.read_text().replace('title: {it: "', 'title: {it: "Nuovo: ', 1)
     save(watcher, module, edited)
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == (f"{folder}/m1_contatto.yaml:4:10: warning: module 'm1_contatto' changed but is still "
-                      "version 1, which learners may be on (publishing refuses it) — set 'version: 2'")
+    assert out[0] == (f"{folder}/m1_contatto.yaml:{version_line(edited)}:10: warning: module 'm1_contatto' "
+                      f"changed but is still version {BASE}, which learners may be on (publishing refuses it) — "
+                      f"set 'version: {BASE + 1}'")
     assert out[1] == (f"bottega: {folder} passes the check; learners still get release 1. Try it: bottega chat "
                       "--draft; see what it changes: bottega flows diff; then: bottega flows publish")
     save(watcher, module, edited.replace("next: lesson_2", "next: lesson_nope", 1))
     out = capsys.readouterr().out
     assert out.startswith(f"bottega: {folder} does not pass the check; still serving release 1:\n")
-    save(watcher, module, edited.replace("version: 1", "version: 2", 1))
+    save(watcher, module, edited.replace(f"version: {BASE}", f"version: {BASE + 1}", 1))
     assert capsys.readouterr().out.startswith(f"bottega: fixed — {folder} passes the check; learners still get "
                                               "release 1.")
     assert releases.live_release(redis_client) == "1"  # saving never published
@@ -284,23 +303,38 @@ def manifest_with(change) -> dict[str, str]:
     return files
 
 
+LAST_MODULE = yaml.safe_load((PROJECT_ROOT / "flows" / "course.yaml").read_text())["course"]["modules"][-1]
+
+
+def without_last_module(course: dict) -> None:
+    course["modules"].remove(LAST_MODULE)
+
+
 @pytest.mark.parametrize("change,label", [
     (lambda c: c["modules"].reverse(), "modules reordered"),
-    (lambda c: c["modules"].remove("m10_sicurezza"), "modules removed: m10_sicurezza"),
+    (without_last_module, f"modules removed: {LAST_MODULE}"),
     (lambda c: c.update(support_email="nuovo@bottega.example"),
      "course title, support e-mail or business types changed"),
 ])
 def test_a_release_label_says_what_changed(redis_client, change, label):
     releases.publish(redis_client, course_files(PROJECT_ROOT / "flows"))
-    assert releases.publish(redis_client, manifest_with(change)).summary == label
+    files = manifest_with(change)
+    if change is without_last_module:  # the check-up's areas must not name a module the course dropped
+        checkup = yaml.safe_load(files["checkup.yaml"])
+        for area in checkup["areas"]:
+            area["modules"] = [m for m in area.get("modules", [area.get("module")]) if m != LAST_MODULE] or \
+                [m for m in yaml.safe_load(files["course.yaml"])["course"]["modules"]][:1]
+            area.pop("module", None)
+        files["checkup.yaml"] = yaml.safe_dump(checkup, allow_unicode=True, sort_keys=False)
+    assert releases.publish(redis_client, files).summary.startswith(label)
 
 
 def test_a_release_label_names_bumped_modules_and_changed_system_texts(redis_client):
     releases.publish(redis_client, course_files(PROJECT_ROOT / "flows"))
     files = course_with(without_lesson_2)
     files["system.yaml"] = files["system.yaml"].replace('"✅ Giusto!"', '"✅ Esatto!"')
-    assert releases.publish(redis_client, files).summary == "bumped: m1_contatto 1→2; system texts changed: " \
-                                                            "correct_prefix"
+    assert releases.publish(redis_client, files).summary == (f"bumped: m1_contatto {BASE}→{BASE + 1}; "
+                                                             "system texts changed: correct_prefix")
     files["course.yaml"] = files["course.yaml"] + "# a comment\n"
     assert releases.publish(redis_client, files).summary == "no change learners can see (comments or formatting only)"
 
@@ -312,4 +346,4 @@ def test_the_terminal_chat_serves_the_live_release_and_every_older_version(redis
     releases.publish(redis_client, course_with(without_lesson_2))
     registry = releases.Registry.serving_live(redis_client)
     assert registry.release == "2"
-    assert {("m1_contatto", 1), ("m1_contatto", 2)} <= set(registry.engine.flows)
+    assert {("m1_contatto", BASE), ("m1_contatto", BASE + 1)} <= set(registry.engine.flows)

@@ -1,4 +1,9 @@
-"""``checkup.yaml`` -> a validated ``CheckUp`` (the timed final test), problems with positions."""
+"""``checkup.yaml`` -> a validated ``CheckUp`` (the timed final test), problems with positions.
+
+Besides shapes and limits it checks that every module of the course is in at least one area (so the
+action plan can point to any module), and that ``not_applicable`` answers sit only on practice
+questions and give 0 points.
+"""
 
 from __future__ import annotations
 
@@ -74,22 +79,46 @@ def _levels(reader: NodeReader, node: yaml.Node) -> tuple[Level, ...]:
 def _areas(reader: NodeReader, node: yaml.Node, modules: tuple[str, ...]) -> tuple[Area, ...]:
     areas: list[Area] = []
     for item in reader.sequence(node, where="areas") or []:
-        fields = reader.mapping(item, where="an area", required=("id", "title", "module", "next_step"))
-        if not fields or len(fields) < 4:
+        fields = reader.mapping(item, where="an area", required=("id", "title", "next_step"),
+                                optional=("modules", "module"))
+        if not fields or len(fields) < 3:
             continue
         area_id = reader.identifier(fields["id"], where="area id")
-        module = reader.identifier(fields["module"], where="area module")
-        if module and module not in modules:
-            reader.problem(fields["module"], f"area '{area_id}' points to the module '{module}', "
-                           "which is not in course.yaml", f"use one of: {', '.join(modules)}")
+        area_modules = _area_modules(reader, item, fields, area_id, modules)
         title = text(reader, fields["title"], f"area '{area_id}' title", LABEL_MAX_CHARS * 3)
         next_step = text(reader, fields["next_step"], f"area '{area_id}' next_step", NEXT_STEP_MAX_CHARS,
                          "an action-plan line")
         if area_id in {a.id for a in areas}:
             reader.problem(item, f"area '{area_id}' is defined twice", "keep one")
-        elif area_id and module and title and next_step:
-            areas.append(Area(id=area_id, title=title, module=module, next_step=next_step))
+        elif area_id and area_modules and title and next_step:
+            areas.append(Area(id=area_id, title=title, modules=area_modules, next_step=next_step))
     return tuple(areas)
+
+
+def _area_modules(reader: NodeReader, item: yaml.Node, fields: dict[str, yaml.Node], area_id: str | None,
+                  modules: tuple[str, ...]) -> tuple[str, ...]:
+    """``modules: [main, other]`` (the main one first), or the older ``module: main``."""
+    if ("modules" in fields) == ("module" in fields):
+        reader.problem(item, f"area '{area_id}' needs exactly one of 'modules:' and 'module:'",
+                       "write modules: [the main module, any other module it teaches]")
+        return ()
+    if "module" in fields:
+        nodes = [fields["module"]]
+    else:
+        nodes = reader.sequence(fields["modules"], where=f"area '{area_id}' modules") or []
+        if not nodes and isinstance(fields["modules"], yaml.SequenceNode):
+            reader.problem(fields["modules"], f"area '{area_id}' lists no module", "name at least one module")
+    found: list[str] = []
+    for module_node in nodes:
+        module = reader.identifier(module_node, where="area module")
+        if module and module not in modules:
+            reader.problem(module_node, f"area '{area_id}' points to the module '{module}', "
+                           "which is not in course.yaml", f"use one of: {', '.join(modules)}")
+        elif module in found:
+            reader.problem(module_node, f"area '{area_id}' lists the module '{module}' twice", "list it once")
+        elif module:
+            found.append(module)
+    return tuple(found) if len(found) == len(nodes) else ()
 
 
 def _questions(reader: NodeReader, node: yaml.Node, area_ids: set[str]) -> tuple[CheckQuestion, ...]:
@@ -109,7 +138,7 @@ def _questions(reader: NodeReader, node: yaml.Node, area_ids: set[str]) -> tuple
             reader.problem(fields["kind"], f"{where} has the kind '{kind}'", "use knowledge or practice")
         question = text(reader, fields["question"], f"{where} text", QUESTION_MAX_CHARS,
                         "a WhatsApp button message body")
-        options = _options(reader, fields["options"], where)
+        options = _options(reader, fields["options"], where, kind)
         if kind == "knowledge" and options and sum(o.points == MAX_POINTS for o in options) != 1:
             reader.problem(fields["options"], f"{where} is a knowledge question without exactly one right answer",
                            f"give the right option points: {MAX_POINTS} and the others 0")
@@ -117,17 +146,18 @@ def _questions(reader: NodeReader, node: yaml.Node, area_ids: set[str]) -> tuple
             reader.problem(item, f"question id '{question_id}' is used twice", "rename one")
         elif question_id and area in area_ids and kind in KINDS and question and options:
             questions.append(CheckQuestion(id=question_id, area=area, kind=kind,  # type: ignore[arg-type]
-                                           question=question, options=options))
+                                           question=question, options=options, line=item.start_mark.line + 1))
     return tuple(questions)
 
 
-def _options(reader: NodeReader, node: yaml.Node, where: str) -> tuple[CheckOption, ...]:
+def _options(reader: NodeReader, node: yaml.Node, where: str, kind: str | None) -> tuple[CheckOption, ...]:
     items = reader.sequence(node, where=f"{where} options") or []
     if not 2 <= len(items) <= 3:
         reader.problem(node, f"{where} has {len(items)} options", "offer 2 or 3 (WhatsApp shows 3 buttons)")
     options: list[CheckOption] = []
     for item in items:
-        fields = reader.mapping(item, where=f"{where} option", required=("id", "label", "points"))
+        fields = reader.mapping(item, where=f"{where} option", required=("id", "label", "points"),
+                                optional=("not_applicable",))
         if not fields or len(fields) < 3:
             continue
         option_id = reader.identifier(fields["id"], where=f"{where} option id")
@@ -136,6 +166,27 @@ def _options(reader: NodeReader, node: yaml.Node, where: str) -> tuple[CheckOpti
         if points is not None and points > MAX_POINTS:
             reader.problem(fields["points"], f"{where} option '{option_id}' gives {points} points",
                            f"use 0 to {MAX_POINTS}")
+        not_applicable = _not_applicable(reader, fields, where, option_id, kind, points)
         if option_id and option_label and points is not None:
-            options.append(CheckOption(id=option_id, label=option_label, points=min(points, MAX_POINTS)))
+            options.append(CheckOption(id=option_id, label=option_label, points=min(points, MAX_POINTS),
+                                       not_applicable=not_applicable))
     return tuple(options)
+
+
+def _not_applicable(reader: NodeReader, fields: dict[str, yaml.Node], where: str, option_id: str | None,
+                    kind: str | None, points: int | None) -> bool:
+    """``not_applicable: true`` marks an answer like "Non mi serve": scoring leaves the question out."""
+    if "not_applicable" not in fields:
+        return False
+    node = fields["not_applicable"]
+    value = (reader.scalar(node, where=f"{where} option '{option_id}' not_applicable") or "").lower()
+    if value not in ("true", "false"):
+        reader.problem(node, f"{where} option '{option_id}' has not_applicable: {value}", "write true or false")
+        return False
+    if value == "true" and kind != "practice":
+        reader.problem(node, f"{where} is a knowledge question with a not_applicable option",
+                       "use not_applicable only on practice questions (what the shop does today)")
+    elif value == "true" and points:
+        reader.problem(fields["points"], f"{where} option '{option_id}' is not_applicable but gives {points} points",
+                       "write points: 0 (the answer leaves the question out of the score)")
+    return value == "true"

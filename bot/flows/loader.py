@@ -19,6 +19,7 @@ import yaml
 
 from bot.flows.checkup_reader import read_checkup
 from bot.flows.flow_reader import LABEL_MAX_CHARS, MESSAGE_LIMIT, MESSAGE_MAX_CHARS, read_flow, text
+from bot.flows.items import warnings as item_warnings
 from bot.flows.problems import FlowError, Problem, in_order, warning
 from bot.flows.spec import SYSTEM_TEXT_KEYS, BusinessType, CheckUp, Course, Flow, Translated
 from bot.flows.yaml_reader import NodeReader
@@ -56,6 +57,17 @@ def check_course(flows_dir: Path) -> Checked:
 
 def load_course_texts(files: Mapping[str, str], *, folder: str = "flows") -> Course:
     return check_course_texts(files, folder=folder).course
+
+
+def _plan_warnings(course: Course, folder: str) -> list[Problem]:
+    """A module in no check-up area: no action plan can ever send a learner to it."""
+    if course.checkup is None:
+        return []
+    covered = {module for area in course.checkup.areas for module in area.modules}
+    return [warning(file=course.checkup.source or f"{folder}/{CHECKUP}", message=(
+        f"the module '{module}' is in no check-up area, so no action plan can point to it"),
+        fix=f"add {module} to the 'modules:' list of the area it teaches") for module in course.modules
+        if module not in covered]
 
 
 def check_course_texts(files: Mapping[str, str], *, folder: str = "flows") -> Checked:
@@ -109,7 +121,8 @@ def check_course_texts(files: Mapping[str, str], *, folder: str = "flows") -> Ch
     assert title is not None
     course = Course(title=title, support_email=email, modules=tuple(module_ids), flows=flows, texts=texts,
                     business_types=business, checkup=checkup)
-    # Course-wide warnings (such as a list item longer than a channel shows) are added to ``warnings`` here.
+    warnings += item_warnings(course)  # course-wide: an item whose right option's length gives it away
+    warnings += _plan_warnings(course, folder)
     return Checked(course=course, warnings=tuple(in_order(warnings)))
 
 

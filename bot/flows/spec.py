@@ -162,10 +162,21 @@ class Level:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Area:
+    """A check-up area: its questions' scores say how strong the learner is there.
+
+    ``modules`` are the modules that teach the area, the main one first; every module of the course
+    is in at least one area, so the action plan can point to any of them.
+    """
+
     id: str
     title: Translated
-    module: str  # the module the action plan's button starts
+    modules: tuple[str, ...]
     next_step: Translated
+
+    @property
+    def module(self) -> str:
+        """The main module (the first): the one the action plan's button starts."""
+        return self.modules[0]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -173,6 +184,7 @@ class CheckOption:
     id: str
     label: Translated
     points: int
+    not_applicable: bool = False  # "Non mi serve": scoring leaves the question out for this learner
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -182,6 +194,7 @@ class CheckQuestion:
     kind: str  # knowledge | practice
     question: Translated
     options: tuple[CheckOption, ...]
+    line: int = 0  # where the question starts in checkup.yaml (for messages)
 
     @property
     def max_points(self) -> int:

@@ -14,7 +14,12 @@ but reading the flows folder in ``main``.
                 "longest": {"whatsapp": {"chars": 600, "step": "lesson_1", "flow": "m7_risultati", "lang": "it"},
                             "messenger": {...}},
                 "over_limit": 0},
-     "checkup": {"questions": 22, "areas": {"presence": 5, ...}} or null}
+     "checkup": {"questions": 22, "areas": {"presence": 5, ...}} or null,
+     "items": {"it": {"items": 70, "key_uniquely_longest": {"items": 20, "share": 0.286},
+                      "length_ratio": 1.05, "mean_length": {"right": 40.1, "wrong": 38.2},
+                      "absolutes": {"wrong": 9, "wrong_options": 140, "right": 5, "right_options": 70,
+                                    "wrong_share": 0.064, "right_share": 0.071, "gap_points": -0.7}},
+               "en": {...}, "targets": {...}, "within_target": true}}
 
 *Words* count every text of a flow in that language (titles, messages with every ``by_business``
 variant, captions, labels, questions, feedback), split on whitespace. *Messages* are what a
@@ -25,6 +30,11 @@ micro-lesson between two customers). *Longest* is measured on the API bodies the
 every body that breaks a platform limit (``bot.outbound.display.check_limits``) or that a renderer
 refuses, as ``{"step", "channel", "problem"}``. Placeholders are filled with the longest plausible
 values (the longest business label, two-digit scores).
+
+*Items* are the multiple-choice questions with one right answer (module quizzes and the check-up's
+knowledge questions): ``bot.flows.items`` defines exactly how the three figures are measured (is the
+right option the uniquely longest, how much longer is it, do absolutes like "solo"/"mai" mark the
+wrong options) and the targets; Italian is the target language, English is reported beside it.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.events import Channel
+from bot.flows import items
 from bot.flows.spec import LANGUAGES, Course, Flow, Step, Translated
 from bot.outbound import render
 from bot.outbound.display import check_limits
@@ -63,7 +74,7 @@ def collect(course: Course) -> dict[str, Any]:
         checkup = {"questions": len(course.checkup.questions), "areas": areas}
     return {"title": course.title.get(LANGUAGES[0]), "modules": len(course.modules),
             "all_translated": all(_complete(text) for text in course_texts(course)),
-            "flows": flows, "totals": totals, "checkup": checkup}
+            "flows": flows, "totals": totals, "checkup": checkup, "items": items.figures(course)}
 
 
 def flow_texts(flow: Flow) -> list[Translated]:
@@ -206,6 +217,7 @@ def format_text(stats: dict[str, Any]) -> str:
     if stats["checkup"]:
         areas = ", ".join(f"{area} {count}" for area, count in stats["checkup"]["areas"].items())
         lines.append(f"check-up: {stats['checkup']['questions']} questions ({areas})")
+    lines += items.format_lines(stats["items"])
     lines.append(f"every text in both languages: {'yes' if stats['all_translated'] else 'NO'}")
     problems = [f"  {flow_id} {lang} {p['step']} [{p['channel']}]: {p['problem']}"
                 for flow_id, flow in stats["flows"].items() for lang in LANGUAGES
