@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from bot import cli
+from bot.flows import items
+from bot.flows.loader import load_course
 from config.settings import PROJECT_ROOT
 
 BROKEN = Path(__file__).resolve().parent / "flows_broken"
@@ -104,3 +106,11 @@ def test_the_shipped_flows_pass(capsys) -> None:
     code, problems, out = check(PROJECT_ROOT / "flows", capsys)
     errors = [p for p in problems if not p["message"].startswith("warning: ")]  # warnings do not fail the check
     assert (code, errors) == (0, []), out
+
+
+def test_the_shipped_items_give_no_length_warning_and_meet_the_item_targets(capsys) -> None:
+    """Every module is in its second edition: no item whose right option's length gives it away, and the three
+    item figures (flows/README.md, ``bot.flows.items``) within target for the reference language."""
+    _, problems, out = check(PROJECT_ROOT / "flows", capsys)
+    assert [p for p in problems if p["message"].startswith("warning: ")] == [], out
+    assert items.figures(load_course(PROJECT_ROOT / "flows"))["within_target"] is True
