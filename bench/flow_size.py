@@ -20,14 +20,15 @@ from pathlib import Path
 import redis
 
 from bench import traffic
+from bot.channels.whatsapp import WHATSAPP
 from bot.dispatch import Dispatcher
-from bot.engine import Engine
-from bot.events import Channel, EventKind, InboundEvent
 from bot.flows.loader import load_course
 from bot.flows.spec import Course
-from bot.progress import Progress
-from bot.releases import FixedRegistry
-from bot.store import Store
+from bot.model.events import EventKind, InboundEvent
+from bot.storage.releases import FixedRegistry
+from bot.storage.store import Store
+from bot.tutor.engine import Engine
+from bot.tutor.progress import Progress
 
 BIG_FLOW = "big"
 BIG_LESSONS = 2000
@@ -95,7 +96,7 @@ def _positioned(flow_id: str, course: Course, step: str, learner: int, now_ms: i
     phone = traffic.phone(learner)
     flow = course.flows[flow_id]
     business = course.business_types[0].id if course.business_types else ""
-    return Progress(learner_id=f"wa:{phone}", channel=Channel.WHATSAPP, user_id=phone, phone=phone,
+    return Progress(learner_id=f"wa:{phone}", channel=WHATSAPP, user_id=phone, phone=phone,
                     name="Learner", lang="it", lang_chosen=True, business=business, flow=flow_id,
                     flow_version=flow.version,
                     step=step, answers={flow_id: {}}, module_scores={flow_id: [0, flow.max_score]},
@@ -104,7 +105,7 @@ def _positioned(flow_id: str, course: Course, step: str, learner: int, now_ms: i
 
 
 def _tap(progress: Progress, flow_id: str, step: str, trigger: str) -> InboundEvent:
-    return InboundEvent(channel=Channel.WHATSAPP, kind=EventKind.CHOICE, user_id=progress.user_id,
+    return InboundEvent(channel=WHATSAPP, kind=EventKind.CHOICE, user_id=progress.user_id,
                         reply_from=traffic.PHONE_NUMBER_ID, message_id=traffic.wamid(), phone=progress.phone,
                         profile_name="Learner", text=trigger, payload=f"c:{flow_id}:{step}:{trigger}")
 

@@ -27,10 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
-from bot.devserver import whatsapp_text_payload  # noqa: E402
-from bot.events import Channel  # noqa: E402
-from bot.keys import LearnerPart, learner_key  # noqa: E402
-from bot.privacy import learner_ref  # noqa: E402
+from bot.channels.whatsapp import WHATSAPP  # noqa: E402
+from bot.channels.whatsapp.dev import text_payload as whatsapp_text_payload  # noqa: E402
+from bot.model.privacy import learner_ref  # noqa: E402
+from bot.storage.keys import LearnerPart, learner_key  # noqa: E402
 from tests.service import PHONE_NUMBER_ID, Phone, Service  # noqa: E402
 
 BATCH_LEARNERS, BATCH_TURNS = 1_000, 10
@@ -62,7 +62,7 @@ def run_batch(workdir: Path, learners: int, turns: int, inline_max: int) -> tupl
         started = time.monotonic()
         answer = service.session.post(f"{service.url}/webhook", data=raw, timeout=300, headers={
             "Content-Type": "application/json",
-            "X-Hub-Signature-256": __import__("bot.security", fromlist=["sign"]).sign("e2e-app-secret", raw)})
+            "X-Hub-Signature-256": __import__("bot.channels.signature", fromlist=["sign"]).sign("e2e-app-secret", raw)})
         acked = time.monotonic() - started
         assert answer.status_code == 200, answer.status_code
         while True:
@@ -84,7 +84,7 @@ def run_flood(workdir: Path) -> dict[str, float]:
     try:
         service.start()
         service.graph.configure(pair_burst=3, pair_per_seconds=6.0)
-        phone = Phone(service, Channel.WHATSAPP, "393330000901")
+        phone = Phone(service, WHATSAPP, "393330000901")
         phone.send("ciao")
         phone.wait_turn()
         for title in ("Italiano", "Panificio", "Contatto clienti"):

@@ -2,12 +2,12 @@
 
 * Round trips: every redis-py network round trip in this process is counted (a pipeline or a Lua
   script is one ``send_packed_command``, so one round trip) while the Flask app from
-  ``webhooks.create_app()`` - real Store, Engine and the Dramatiq enqueue ``bot.jobs.deliver.send`` -
+  ``webhooks.create_app()`` - real Store, Engine and the Dramatiq enqueue (``JobQueue.deliver``) -
   answers signed webhooks through its test client. ``INFO commandstats`` deltas give the commands
   Redis executed for them, including those run inside Lua scripts.
 * Bytes per learner: learners go through module 1 through the real app while a stub Graph API
-  accepts every send and ``bot.outbox.drain`` empties the outbox as the worker would; then
-  ``MEMORY USAGE`` of each of the learner's keys (``bot.keys.learner_key`` for each ``LearnerPart``).
+  accepts every send and ``bot.delivery.outbox.drain`` empties the outbox as the worker would; then
+  ``MEMORY USAGE`` of each of the learner's keys (``bot.storage.keys.learner_key`` for each ``LearnerPart``).
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ import redis
 from redis.connection import AbstractConnection
 
 from bench import traffic
-from bot import outbox
-from bot.events import Channel, EventKind, InboundEvent
-from bot.keys import LearnerPart, learner_key
-from bot.security import sign
+from bot.channels.signature import sign
+from bot.channels.whatsapp import WHATSAPP
+from bot.delivery import outbox
+from bot.model.events import EventKind, InboundEvent
+from bot.storage.keys import LearnerPart, learner_key
 from config.settings import Settings
 
 
@@ -113,7 +114,7 @@ def _timer_turn(test_client, client: redis.Redis, learner: int) -> float | None:
 
 
 class _AcceptingGraph:
-    """Stands in for ``bot.sender.GraphClient``: accepts every message, returns a wamid."""
+    """Stands in for ``bot.delivery.graph.GraphClient``: accepts every message, returns a wamid."""
 
     def send(self, channel: str, sender_id: str, body: dict) -> str:
         return "" if body.get("status") == "read" else traffic.wamid()
@@ -135,7 +136,7 @@ def bytes_per_learner(client: redis.Redis, settings: Settings, learners: int) ->
     store = dispatcher.store
     for learner in range(learners):  # Meta's "read" status for the last reply
         phone = traffic.phone(learner)
-        dispatcher.handle(InboundEvent(channel=Channel.WHATSAPP, kind=EventKind.STATUS, user_id=phone,
+        dispatcher.handle(InboundEvent(channel=WHATSAPP, kind=EventKind.STATUS, user_id=phone,
                                        reply_from=traffic.PHONE_NUMBER_ID, message_id=traffic.wamid(),
                                        timestamp_ms=int(time.time() * 1000), status="read"))
     per_part: dict[str, list[int]] = {part.value: [] for part in LearnerPart}

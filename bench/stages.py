@@ -47,9 +47,13 @@ class _Stopwatch:
 
 def stage_times(app, messages: int, learners: int, start: int) -> dict[str, float]:  # noqa: ANN001
     """µs per message in each stage of the webhook path, plus ``total`` and ``Flask/werkzeug + glue``."""
-    from bot import dispatch, inbound, jobs, security
-    from bot.engine import Engine
-    from bot.store import Store
+    from dramatiq.brokers.redis import RedisBroker
+
+    from bot import dispatch
+    from bot.channels import parsing as inbound
+    from bot.channels import signature as security
+    from bot.storage.store import Store
+    from bot.tutor.engine import Engine
 
     watch = _Stopwatch()
     patches: list[tuple[Any, str, Any]] = [
@@ -59,7 +63,7 @@ def stage_times(app, messages: int, learners: int, start: int) -> dict[str, floa
         (Engine, "step", "Engine.step"),
         (dispatch, "outbox_items", "render replies (outbox_items)"),
         (Store, "commit", "Store.commit (1 round trip)"),
-        (jobs.broker, "enqueue", "Dramatiq enqueue (1 round trip)"),
+        (RedisBroker, "enqueue", "Dramatiq enqueue (1 round trip)"),
         (logging.Logger, "_log", "logging (records + handlers)"),
     ]
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]

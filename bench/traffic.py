@@ -16,8 +16,8 @@ import os
 import time
 from collections.abc import Iterator
 
-from bot.devserver import whatsapp_text_payload
-from bot.security import sign
+from bot.channels.signature import sign
+from bot.channels.whatsapp.dev import text_payload as whatsapp_text_payload
 
 SECRET = "bench-app-secret"
 VERIFY_TOKEN = "bench-verify-token"

@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python bench/webhook_bench.py`` (or ``make bench``); about a minute on 2 cores,
 loopback only. See bench/README.md for what each figure means and the targets.
 
-1. An embedded Redis (``bot.embedded_redis``, TCP on a free port, no persistence) for the run.
+1. An embedded Redis (``bot.dev.embedded_redis``, TCP on a free port, no persistence) for the run.
 2. HTTP, over loopback, each target being the Procfile's ``web:`` command (gunicorn with
    ``-c config/gunicorn.py``): the bare endpoint ``bench.bare_app:create_app()``, then Bottega's
    ``webhooks:create_app()`` with the production environment. No Dramatiq worker runs: the web
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))  # this checkout's bot/, config/, webhooks.py and 
 from bench import flow_size, http_targets, idle_broker, redis_costs, stages, traffic  # noqa: E402
 from bench.processes import Processes, free_port, machine_busy_seconds  # noqa: E402
 from bench.report import Report  # noqa: E402
-from bot import embedded_redis  # noqa: E402
+from bot.dev import embedded_redis  # noqa: E402
 
 WARMUP_REQUESTS = 1_000
 SATURATION_REQUESTS = 6_000  # in SATURATION_RUNS runs of fresh connections; the median run is reported
@@ -125,7 +125,7 @@ def in_process(redis_url: str, workdir: Path, env: dict[str, str], report: Repor
     figures, hot_spots = flow_size.measure(settings.flows_dir, with_db(redis_url, DB_FLOWS), workdir)
     report.flows(figures, hot_spots)
     report.progress("in-process: enqueue that reaps an idle web process's broker id")
-    report.idle_broker(idle_broker.measure())  # on bot.jobs' database (DB_ROUND_TRIPS), emptied first
+    report.idle_broker(idle_broker.measure())  # on the send queue's database (DB_ROUND_TRIPS), emptied first
     logging.getLogger().removeHandler(handler)
 
 

@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.events import Channel
+from bot import channels
+from bot.model.events import Channel
 from config.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -36,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="publish the flows folder whenever a saved file passes the check (default: check only)")
 
     chat = commands.add_parser("chat", help="talk to Bottega as a learner, in this terminal (the live course)")
-    chat.add_argument("--channel", choices=[c.value for c in Channel], default=Channel.WHATSAPP.value)
+    chat.add_argument("--channel", choices=[p.channel.name for p in channels.every()],
+                      default=channels.every()[0].channel.name)
     chat.add_argument("--lang", choices=["it", "en"], default=None)
     chat.add_argument("--user", default=None, help="learner id (WhatsApp phone digits or Messenger PSID)")
     chat.add_argument("--draft", action="store_true",
@@ -44,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
 
     send = commands.add_parser("send", help="post one signed webhook to the running dev service")
     send.add_argument("text")
-    send.add_argument("--channel", choices=[c.value for c in Channel], default=Channel.WHATSAPP.value)
+    send.add_argument("--channel", choices=[p.channel.name for p in channels.every()],
+                      default=channels.every()[0].channel.name)
     send.add_argument("--user", default=None)
     send.add_argument("--url", default=None, help="webhook URL (default http://127.0.0.1:$PORT/webhook)")
 
@@ -87,15 +90,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "run":
-        from bot.devserver import serve
+        from bot.dev.devserver import serve
 
         return serve(publish_on_save=args.publish_on_save)
     if args.command == "chat":
-        return _chat(Channel(args.channel), args.lang, args.user, draft=args.draft)
+        return _chat(channels.named(args.channel), args.lang, args.user, draft=args.draft)
     if args.command == "send":
-        from bot.devserver import send_one
+        from bot.dev.devserver import send_one
 
-        return send_one(args.text, Channel(args.channel), args.user, args.url)
+        return send_one(args.text, channels.named(args.channel), args.user, args.url)
     if args.command == "flows" and args.flows_command == "check":
         return _flows_check(args.path)
     if args.command == "flows" and args.flows_command == "new":
@@ -105,7 +108,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "flows" and args.flows_command in ("publish", "diff"):
         return _flows_release(args.flows_command, args.path)
     if args.command == "fake-graph":
-        from bot import fake_graph
+        from bot.dev import fake_graph
 
         fake_graph.main(["--port", str(args.port), "--print-url"])
         return 0
@@ -120,17 +123,27 @@ def _dev_settings() -> Settings:
     return Settings.from_env(env)
 
 
-def _chat(channel: Channel, lang: str | None, user: str | None, *, draft: bool = False) -> int:
-    import redis
+def _dev_user(channel: Channel, draft: bool) -> str:
+    dev = channels.parts_for(channel).dev
+    return dev.draft_user if draft else dev.default_user
 
-    from bot import embedded_redis
-    from bot.chat import DEFAULT_USERS, DRAFT_USERS, Chat, draft_engines, live_engines, run_chat
-    from bot.flows.problems import FlowError
+
+def _chat(channel: Channel, lang: str | None, user: str | None, *, draft: bool = False) -> int:
+    from bot.dev.embedded_redis import redis_for
 
     settings = _dev_settings()
-    server = None if settings.redis_url else embedded_redis.start(settings.var_dir / "redis")
-    url = settings.redis_url or server.url  # type: ignore[union-attr]
-    client = redis.Redis.from_url(url)
+    with redis_for(settings) as client:  # a running `make run` keeps its own Redis
+        code = _chat_on(client, settings, channel, lang, user, draft=draft)
+    if code == 0:
+        print("\nBye! Your progress is saved.")
+    return code
+
+
+def _chat_on(client: redis.Redis, settings: Settings, channel: Channel, lang: str | None, user: str | None, *,
+             draft: bool) -> int:
+    from bot.dev.chat import Chat, draft_engines, live_engines, run_chat
+    from bot.flows.problems import FlowError
+
     try:
         try:
             engines, source = draft_engines(client, settings) if draft else live_engines(client, settings)
@@ -142,7 +155,7 @@ def _chat(channel: Channel, lang: str | None, user: str | None, *, draft: bool =
                   file=sys.stderr)
             return 1
         chat = Chat(client=client, engines=engines, source=source, settings=settings, channel=channel,
-                    user_id=user or (DRAFT_USERS if draft else DEFAULT_USERS)[channel], out=sys.stdout)
+                    user_id=user or _dev_user(channel, draft), out=sys.stdout)
 
         def read_line() -> str | None:
             try:
@@ -154,18 +167,13 @@ def _chat(channel: Channel, lang: str | None, user: str | None, *, draft: bool =
         run_chat(chat, read_line, lang=lang)
     except KeyboardInterrupt:
         pass
-    finally:
-        client.close()
-        if server is not None:
-            server.stop()  # we started it, we stop it (a running `make run` keeps its own)
-    print("\nBye! Your progress is saved.")
     return 0
 
 
 def _flows_check(path: str | None) -> int:
-    from bot import releases
     from bot.flows.loader import check_course, course_files
     from bot.flows.problems import FlowError, in_order
+    from bot.storage import releases
 
     settings = _dev_settings()
     folder = Path(path) if path else settings.flows_dir
@@ -177,7 +185,7 @@ def _flows_check(path: str | None) -> int:
         warned = f" and {len(error.warnings)} warning(s)" if error.warnings else ""
         print(f"{len(error.problems)} problem(s){warned} found.", file=sys.stderr)
         return 1
-    from bot.menu import reach_warnings
+    from bot.tutor.menu import reach_warnings
 
     warnings = [*checked.warnings, *reach_warnings(checked.course, str(folder))]
     client, where = _reachable_redis(settings)
@@ -223,7 +231,7 @@ def _reachable_redis(settings: Settings) -> tuple[redis.Redis | None, str]:
     """
     import redis
 
-    from bot import embedded_redis
+    from bot.dev import embedded_redis
 
     if settings.redis_url:
         url, where = settings.redis_url, "REDIS_URL"
@@ -242,7 +250,7 @@ def _reachable_redis(settings: Settings) -> tuple[redis.Redis | None, str]:
 
 
 def _flows_new(flow_id: str, path: str | None, after: str) -> int:
-    from bot.flows.scaffold import ScaffoldError, scaffold
+    from bot.dev.scaffold import ScaffoldError, scaffold
 
     settings = _dev_settings()
     folder = Path(path) if path else settings.flows_dir
@@ -264,7 +272,7 @@ def _flows_new(flow_id: str, path: str | None, after: str) -> int:
 
 
 def _flows_tool(args: argparse.Namespace) -> int:
-    from bot import transcripts
+    from bot.dev import transcripts
     from bot.flows import graph, stats
 
     flows_dir = _dev_settings().flows_dir
@@ -277,16 +285,19 @@ def _flows_tool(args: argparse.Namespace) -> int:
 
 
 def _flows_release(command: str, path: str | None) -> int:
-    import redis
-
-    from bot import embedded_redis, releases
-    from bot.flows.loader import course_files
-    from bot.flows.problems import FlowError
+    from bot.dev.embedded_redis import redis_for
 
     settings = _dev_settings()
     folder = Path(path) if path else settings.flows_dir
-    server = None if settings.redis_url else embedded_redis.start(settings.var_dir / "redis")
-    client = redis.Redis.from_url(settings.redis_url or server.url)  # type: ignore[union-attr]
+    with redis_for(settings) as client:
+        return _release_on(client, settings, command, folder)
+
+
+def _release_on(client: redis.Redis, settings: Settings, command: str, folder: Path) -> int:
+    from bot.flows.loader import course_files
+    from bot.flows.problems import FlowError
+    from bot.storage import releases
+
     try:
         files = course_files(folder)
         if command == "publish":
@@ -307,10 +318,6 @@ def _flows_release(command: str, path: str | None) -> int:
             print(problem)
         print(f"{len(error.problems)} problem(s): nothing was published.", file=sys.stderr)
         return 1
-    finally:
-        client.close()
-        if server is not None and server.process is not None:
-            server.stop()
 
 
 if __name__ == "__main__":

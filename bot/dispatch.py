@@ -27,15 +27,15 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
-from bot import outbound
-from bot.engine import Engine
-from bot.events import Channel, EventKind, InboundEvent
-from bot.outbound import whatsapp as whatsapp_out
-from bot.outbox_item import OutboxItem
-from bot.privacy import learner_ref
-from bot.progress import Progress
-from bot.replies import Reply
-from bot.store import CommitResult, Store
+from bot import channels
+from bot.channels.rendering import render
+from bot.model.events import EventKind, InboundEvent
+from bot.model.privacy import learner_ref
+from bot.model.replies import Reply
+from bot.storage.outbox_item import OutboxItem
+from bot.storage.store import CommitResult, Store
+from bot.tutor.engine import Engine
+from bot.tutor.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ DEFER_CHUNK_EVENTS = 100  # events per deferred job (a learner's events are neve
 
 
 class EngineSource(Protocol):
-    """Gives the engine for a course release (``bot.releases.Registry``, or a fixed one)."""
+    """Gives the engine for a course release (``bot.storage.releases.Registry``, or a fixed one)."""
 
     def engine_for(self, release: str) -> Engine: ...
 
@@ -211,18 +211,18 @@ def _with_identity(progress: Progress, event: InboundEvent, now_ms: int) -> Prog
 
 
 def read_receipt(progress: Progress, event: InboundEvent) -> dict | None:
-    """The read receipt for the learner's message (WhatsApp), or None (clock events have no wamid)."""
-    if event.channel is not Channel.WHATSAPP or not event.message_id or not event.kind.from_learner:
+    """The read receipt for the learner's message, or None (a channel without receipts; a clock event)."""
+    mark_read = channels.parts_for(event.channel).read_receipt
+    if mark_read is None or not event.message_id or not event.kind.from_learner:
         return None
-    return {"channel": progress.channel.value, "sender_id": progress.reply_from,
-            "body": whatsapp_out.mark_read(event.message_id)}
+    return {"channel": progress.channel, "sender_id": progress.reply_from, "body": mark_read(event.message_id)}
 
 
 def outbox_items(progress: Progress, replies: tuple[Reply, ...], now_ms: int) -> list[OutboxItem]:
     """Render replies for the learner's channel into outbox items, in sending order."""
     items = []
     for reply in replies:
-        for body in outbound.render(progress.channel, reply, user_id=progress.user_id, phone=progress.phone):
-            items.append(OutboxItem.new(channel=progress.channel.value, sender_id=progress.reply_from, body=body,
+        for body in render(progress.channel, reply, user_id=progress.user_id, phone=progress.phone):
+            items.append(OutboxItem.new(channel=progress.channel, sender_id=progress.reply_from, body=body,
                                         created_ms=now_ms, ephemeral=reply.ephemeral))
     return items

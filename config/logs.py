@@ -1,6 +1,6 @@
 """Logging for every process: one line per record, level from LOG_LEVEL (default INFO).
 
-Log lines carry learner references (``bot.privacy.learner_ref``), event kinds and counts — never
+Log lines carry learner references (``bot.model.privacy.learner_ref``), event kinds and counts — never
 phone numbers, user ids, message texts, tokens or job arguments.
 """
 

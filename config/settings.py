@@ -51,8 +51,8 @@ class Settings:
     send_max_backoff_seconds: float = 300.0
     send_give_up_seconds: float = 24 * 3600  # WhatsApp's service window: after it a reply is moot
     commit_retries: int = 50  # optimistic-lock retries when one learner's messages race
-    outbox_max_items: int = 50  # per learner; beyond it stale re-prompts are dropped first (bot.store)
-    learner_burst_messages: int = 8  # messages that may go to one learner at once (bot.pacing)
+    outbox_max_items: int = 50  # per learner; beyond it stale re-prompts are dropped first (bot.storage.store)
+    learner_burst_messages: int = 8  # messages that may go to one learner at once (bot.delivery.pacing)
     learner_message_interval_seconds: float = 3.0  # then one more per this long
     receipt_interval_seconds: float = 2.0  # at most one read receipt per learner per this long
     inline_events_max: int = 50  # events one webhook request handles itself; the rest go to the worker

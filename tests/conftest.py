@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from bot import embedded_redis
-from bot.fake_graph import FakeGraphHandle, serve_in_thread
+from bot.dev import embedded_redis
+from bot.dev.fake_graph import FakeGraphHandle, serve_in_thread
 from config.settings import broker_url
 
 TESTS_DIR = Path(__file__).resolve().parent

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import requests
 
-from bot import embedded_redis, fake_graph
-from bot.devserver import procfile_commands
-from bot.events import Channel
-from bot.outbound.display import Shown, check_limits, describe
-from bot.security import sign
+from bot.channels import check_limits, describe
+from bot.channels.body_checks import Shown
+from bot.channels.signature import sign
+from bot.channels.whatsapp import WHATSAPP
+from bot.dev import embedded_redis, fake_graph
+from bot.dev.devserver import procfile_commands
+from bot.model.events import Channel
 from config.settings import PROJECT_ROOT
 
 SECRET = "e2e-app-secret"
@@ -119,9 +121,9 @@ class Phone:
 
     # -- what Meta would post ---------------------------------------------------------------------
     def _payload(self, *, text: str = "", reply: tuple[str, str] | None = None) -> dict:
-        mid = f"{'wamid' if self.channel is Channel.WHATSAPP else 'm'}.{uuid.uuid4().hex}"
+        mid = f"{'wamid' if self.channel is WHATSAPP else 'm'}.{uuid.uuid4().hex}"
         self.message_ids.add(mid)
-        if self.channel is Channel.WHATSAPP:
+        if self.channel is WHATSAPP:
             message: dict = {"from": self.user, "id": mid, "timestamp": str(int(time.time()))}
             if reply:
                 kind = "button_reply" if len(self.options) <= 3 else "list_reply"
@@ -163,7 +165,7 @@ class Phone:
         return [call for call in self.service.graph.calls() if self._mine(call["body"])]
 
     def _mine(self, body: dict) -> bool:
-        if self.channel is Channel.WHATSAPP:
+        if self.channel is WHATSAPP:
             return body.get("to") == f"+{self.user}" or body.get("message_id") in self.message_ids
         return body.get("recipient", {}).get("id") == self.user
 

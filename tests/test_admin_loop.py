@@ -22,9 +22,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot import cli, releases
-from bot.keys import LearnerPart, learner_key
-from bot.progress import Progress
+from bot import cli
+from bot.storage import releases
+from bot.storage.keys import LearnerPart, learner_key
+from bot.tutor.progress import Progress
 from config.settings import PROJECT_ROOT
 
 MODULE = "m0_prezzi"

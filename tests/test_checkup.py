@@ -1,7 +1,7 @@
 """The digital check-up, the review and the certificate, through the real dispatcher on real Redis.
 
 Time passes on the conversation's own clock (``Chat.advance``): the timers are the real ones, fired by
-the real sweeper (``bot.timers.sweep``), and each must fire exactly once.
+the real sweeper (``bot.delivery.timers.sweep``), and each must fire exactly once.
 """
 
 from __future__ import annotations
@@ -13,17 +13,19 @@ import json
 import pytest
 from pypdf import PdfReader
 
-from bot import certificate_store, checkup
-from bot.chat import Chat
-from bot.events import Channel, EventKind
-from bot.keys import LearnerPart, learner_key
-from bot.progress import Pending, Progress
+from bot.channels.whatsapp import WHATSAPP
+from bot.dev.chat import Chat
+from bot.model.events import Channel, EventKind
+from bot.storage import certificate_store
+from bot.storage.keys import LearnerPart, learner_key
+from bot.tutor import checkup
+from bot.tutor.progress import Pending, Progress
 from webhooks import create_app
 
 
 @pytest.fixture
 def talk(redis_client, course, settings):
-    def make(user: str = "393330000200", channel: Channel = Channel.WHATSAPP) -> Chat:
+    def make(user: str = "393330000200", channel: Channel = WHATSAPP) -> Chat:
         chat = Chat(client=redis_client, course=course, settings=settings, channel=channel, user_id=user,
                     out=io.StringIO())
         chat.send_line("ciao")

@@ -1,6 +1,6 @@
 """Whole conversations through the real path minus HTTP: Dispatcher -> engine -> renderer -> Redis outbox.
 
-Each test talks as a learner via ``bot.chat.Chat`` (the same object ``bottega chat`` uses) on a real
+Each test talks as a learner via ``bot.dev.chat.Chat`` (the same object ``bottega chat`` uses) on a real
 Redis, and reads what the phone would show from the rendered API bodies.
 """
 
@@ -10,15 +10,17 @@ import io
 
 import pytest
 
-from bot.chat import Chat
-from bot.events import Channel, EventKind
-from bot.keys import LearnerPart, learner_key
-from bot.progress import Progress
+from bot.channels.messenger import MESSENGER
+from bot.channels.whatsapp import WHATSAPP
+from bot.dev.chat import Chat
+from bot.model.events import Channel, EventKind
+from bot.storage.keys import LearnerPart, learner_key
+from bot.tutor.progress import Progress
 
 
 @pytest.fixture
 def talk(redis_client, course, settings):
-    def make(channel: Channel = Channel.WHATSAPP, user: str = "393330000009") -> Chat:
+    def make(channel: Channel = WHATSAPP, user: str = "393330000009") -> Chat:
         return Chat(client=redis_client, course=course, settings=settings, channel=channel, user_id=user,
                     out=io.StringIO())
 
@@ -68,7 +70,7 @@ def complete_module_1(chat: Chat, course, lang: str, wrong_first: bool = False) 
 
 
 @pytest.mark.parametrize("lang", ["it", "en"])
-@pytest.mark.parametrize("channel", [Channel.WHATSAPP, Channel.MESSENGER])
+@pytest.mark.parametrize("channel", [WHATSAPP, MESSENGER])
 def test_module_1_completes_in_both_languages_and_channels(talk, course, redis_client, lang, channel):
     chat = talk(channel)
     complete_module_1(chat, course, lang)

@@ -40,7 +40,7 @@ CASES = {
                        "shorten it by 5 characters"),
     "message_too_long": ("say (it) is 4369 characters; a Messenger text (WhatsApp: 4096) allows 2000",
                          "shorten it by 2369 characters"),
-    "too_many_choices": ("offers 11 choices; a WhatsApp list shows at most 10", "split the step"),
+    "too_many_choices": ("offers 11 choices; WhatsApp shows at most 10", "split the step"),
     "unknown_condition": ("unknown key 'score_over' in step 'check' when", "did you mean 'score_below'?"),
     "unknown_placeholder": ("uses the unknown placeholder {punteggio}", "use one of: {business}, {max_score}"),
 }

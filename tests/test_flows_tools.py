@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot import cli, transcripts
-from bot.flows import graph, scaffold, stats
+from bot import cli
+from bot.dev import scaffold, transcripts
+from bot.dev.transcripts import TranscriptError, read_transcript, run_transcript
+from bot.flows import graph, stats
 from bot.flows.loader import load_course_texts
 from bot.flows.spec import LANGUAGES, Say, Translated
-from bot.transcripts import TranscriptError, read_transcript, run_transcript
 from config.settings import PROJECT_ROOT
 
 FLOWS = PROJECT_ROOT / "flows"
@@ -42,7 +43,7 @@ def write(tmp_path: Path, text: str, name: str = "t.yaml") -> Path:
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
 def test_shipped_transcripts_pass_on_both_channels(path, redis_client, course, settings):
     results = run_transcript(path, client=redis_client, course=course, settings=settings)
-    assert [r.channel.value for r in results] == ["whatsapp", "messenger"]
+    assert [r.channel.name for r in results] == ["whatsapp", "messenger"]
     assert all(r.passed for r in results), "\n\n".join(f for r in results for f in r.failures)
 
 
@@ -522,8 +523,9 @@ def test_check_says_when_it_could_not_compare_with_the_live_course(tmp_path, mon
 
 
 def test_check_compares_with_the_release_make_run_serves(tmp_path, monkeypatch, capsys):
-    from bot import embedded_redis, releases
+    from bot.dev import embedded_redis
     from bot.flows.loader import course_files
+    from bot.storage import releases
 
     folder = tmp_path / "flows"
     shutil.copytree(FLOWS, folder)

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 
-from bot.devserver import whatsapp_text_payload
-from bot.events import Channel
-from bot.keys import LearnerPart, learner_key
-from bot.outbound.display import describe
-from bot.progress import Progress
+from bot.channels import describe
+from bot.channels.whatsapp import WHATSAPP
+from bot.channels.whatsapp.dev import text_payload as whatsapp_text_payload
+from bot.storage.keys import LearnerPart, learner_key
+from bot.tutor.progress import Progress
 from config.settings import PROJECT_ROOT
 from tests.service import PHONE_NUMBER_ID, Phone, Service
 
@@ -49,7 +49,7 @@ def test_a_flood_from_one_learner_gets_a_handful_of_replies_and_the_outbox_drain
     try:
         service.start()
         service.graph.configure(pair_burst=3, pair_per_seconds=6.0)  # Meta's pair limit, strict
-        phone = Phone(service, Channel.WHATSAPP, "393330000201")
+        phone = Phone(service, WHATSAPP, "393330000201")
         phone.send("ciao")
         phone.wait_turn()
         for title in ("Italiano", "Panificio", "Contatto clienti"):
@@ -74,9 +74,9 @@ def test_a_flood_from_one_learner_gets_a_handful_of_replies_and_the_outbox_drain
         time.sleep(2)
 
         sent = replies(phone, before)
-        assert 1 <= len(sent) <= 5, [describe(Channel.WHATSAPP, body).text[:40] for body in sent]
+        assert 1 <= len(sent) <= 5, [describe(WHATSAPP, body).text[:40] for body in sent]
         assert receipts(phone, before) <= 10  # one per receipt interval, the latest message's
-        last = describe(Channel.WHATSAPP, sent[-1])
+        last = describe(WHATSAPP, sent[-1])
         assert [title for _, title in last.options] == ["Iniziamo"]  # where the learner is, once
         stored = Progress.from_hash(client.hgetall(learner_key(lid, LearnerPart.PROGRESS)))
         assert stored.rev >= 504  # every message was handled (4 onboarding turns + 500), none lost
@@ -100,7 +100,7 @@ def test_after_stop_a_running_checkup_sends_no_warning_timeout_score_or_plan(tmp
     service = Service(tmp_path, flows_dir=short_checkup(tmp_path, 12, (8, 4)))
     try:
         service.start()
-        phone = Phone(service, Channel.WHATSAPP, "393330000202")
+        phone = Phone(service, WHATSAPP, "393330000202")
         phone.send("ciao")
         phone.wait_turn()
         for title in ("Italiano", "Ferramenta", "Check-up digitale", "Inizia il check-up"):
@@ -112,7 +112,7 @@ def test_after_stop_a_running_checkup_sends_no_warning_timeout_score_or_plan(tmp
         phone.wait_for("non ti scrivo più per primo")
         stopped_at = len(phone.calls())
         time.sleep(16)  # past the check-up's deadline: its two warnings and the submission were due
-        after = [describe(Channel.WHATSAPP, body).text for body in replies(phone, stopped_at)]
+        after = [describe(WHATSAPP, body).text for body in replies(phone, stopped_at)]
         assert after == []
         assert phone.count("⏳") == 0 and phone.count("⏰") == 0 and phone.count("Il tuo risultato") == 0
         client = redis_lib.Redis.from_url(service.redis.url)

@@ -13,10 +13,10 @@ from dataclasses import replace
 
 import pytest
 
-from bot.devserver import messenger_text_payload
-from bot.keys import LearnerPart, learner_key
-from bot.progress import Progress
-from bot.security import sign
+from bot.channels.messenger.dev import text_payload as messenger_text_payload
+from bot.channels.signature import sign
+from bot.storage.keys import LearnerPart, learner_key
+from bot.tutor.progress import Progress
 from webhooks import create_app
 
 SECRET = "test-app-secret"

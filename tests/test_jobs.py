@@ -1,4 +1,4 @@
-"""A real ``dramatiq bot.jobs`` worker on the test Redis, sending to the fake Graph API.
+"""A real ``dramatiq bot.worker`` worker on the test Redis, sending to the fake Graph API.
 
 Slow-ish by nature (subprocesses, and the SIGKILL test waits for a dead sender's lock to expire:
 ``send_lock_seconds`` = 30 s); everything else here takes a few seconds.
@@ -22,8 +22,8 @@ import pytest
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from bot.fake_graph import FakeGraphHandle
-from bot.keys import LearnerPart, learner_key
+from bot.dev.fake_graph import FakeGraphHandle
+from bot.storage.keys import LearnerPart, learner_key
 from config.settings import Settings, broker_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,13 +36,13 @@ HEARTBEATS = "dramatiq:__heartbeats__"
 
 
 class WorkerProcess:
-    """``dramatiq bot.jobs`` in its own session, so a kill reaches every process it started."""
+    """``dramatiq bot.worker`` in its own session, so a kill reaches every process it started."""
 
     def __init__(self, env: dict[str, str], log_path: Path, *extra: str) -> None:
         self.log_path = log_path
         with log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(DRAMATIQ), "bot.jobs", "--processes", "1", "--threads", str(THREADS), *extra],
+                [str(DRAMATIQ), "bot.worker", "--processes", "1", "--threads", str(THREADS), *extra],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def kill(self) -> None:

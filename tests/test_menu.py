@@ -1,6 +1,6 @@
 """Every module reachable (a paged menu), finished modules reopened, and a check-up that cannot be hijacked.
 
-Conversations through ``bot.chat.Chat`` (the real dispatcher, engine, renderers and Redis), on the
+Conversations through ``bot.dev.chat.Chat`` (the real dispatcher, engine, renderers and Redis), on the
 shipped course and on courses generated with 10, 11 and 25 modules; every rendered body is checked
 against its channel's limits.
 """
@@ -14,15 +14,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot import global_words, menu
-from bot.chat import Chat
-from bot.events import Channel, EventKind
+from bot.channels import check_limits
+from bot.channels.messenger import MESSENGER
+from bot.channels.rendering import render
+from bot.channels.whatsapp import WHATSAPP
+from bot.dev.chat import Chat
 from bot.flows.loader import load_course
-from bot.keys import LearnerPart, learner_key
-from bot.outbound import render
-from bot.outbound.display import check_limits
-from bot.progress import Pending, Progress
-from bot.replies import Reply
+from bot.model.events import Channel, EventKind
+from bot.model.replies import Reply
+from bot.storage.keys import LearnerPart, learner_key
+from bot.tutor import global_words, menu
+from bot.tutor.progress import Pending, Progress
 from config.settings import PROJECT_ROOT
 
 
@@ -89,11 +91,11 @@ def onboard(chat: Chat, lang: str = "it") -> None:
 
 
 @pytest.mark.parametrize("modules", [10, 11, 25])
-@pytest.mark.parametrize("channel", [Channel.WHATSAPP, Channel.MESSENGER])
+@pytest.mark.parametrize("channel", [WHATSAPP, MESSENGER])
 def test_every_module_is_reachable_through_the_menu_pages(tmp_path, redis_client, settings, modules, channel):
     course = course_with(tmp_path, modules)
     assert menu.unreachable(course) == []
-    chat = chat_on(redis_client, course, settings, channel, "393330000301" if channel is Channel.WHATSAPP
+    chat = chat_on(redis_client, course, settings, channel, "393330000301" if channel is WHATSAPP
                    else "7000000000000301")
     onboard(chat)
     reached: set[str] = set()
@@ -126,10 +128,10 @@ def test_every_menu_page_fits_both_channels(tmp_path, modules):
             rows = menu.page(course, lang, list(course.modules), number, more="Altri moduli ›",
                              previous="‹ Moduli precedenti")
             reply = Reply(text="Scegli:", options=tuple(rows), choose_label="Scegli", lang=lang)
-            for channel in Channel:
+            for channel in (WHATSAPP, MESSENGER):
                 for body in render(channel, reply, user_id="393330000000", phone="393330000000"):
                     assert check_limits(channel, body) == []
-                    assert "list" in str(body) or channel is Channel.MESSENGER or len(rows) <= 3
+                    assert "list" in str(body) or channel is MESSENGER or len(rows) <= 3
 
 
 def finish_module(chat: Chat, course, flow_id: str, lang: str = "it", *, right: bool = True) -> None:
@@ -145,10 +147,10 @@ def finish_module(chat: Chat, course, flow_id: str, lang: str = "it", *, right: 
             step = flow.steps[step.choices[0].next]
 
 
-@pytest.mark.parametrize("channel", [Channel.WHATSAPP, Channel.MESSENGER])
+@pytest.mark.parametrize("channel", [WHATSAPP, MESSENGER])
 def test_a_finished_module_can_be_reopened_its_quiz_skipped_or_redone_without_losing_the_best_score(
         redis_client, course, settings, channel):
-    chat = chat_on(redis_client, course, settings, channel, "393330000302" if channel is Channel.WHATSAPP
+    chat = chat_on(redis_client, course, settings, channel, "393330000302" if channel is WHATSAPP
                    else "7000000000000302")
     onboard(chat)
     flow = course.flows["m1_contatto"]
@@ -206,7 +208,7 @@ def checkup_state(redis_client, chat: Chat) -> dict:
 
 def test_menu_then_a_module_during_the_checkup_can_never_answer_the_checkup(redis_client, course, settings):
     """The reported hijack: menu, then a module, showed its quiz question with the check-up's buttons."""
-    chat = chat_on(redis_client, course, settings, Channel.WHATSAPP, "393330000303")
+    chat = chat_on(redis_client, course, settings, WHATSAPP, "393330000303")
     onboard(chat)
     first_menu = tuple(chat.shown_options)
     tap(chat, "Check-up digitale")
@@ -243,7 +245,7 @@ def resolve(chat: Chat, word: str) -> None:
 @pytest.mark.parametrize("word", sorted(global_words.WORDS))
 def test_every_global_word_mid_checkup_leaves_the_checkup_answerable_by_its_own_buttons_only(
         redis_client, course, settings, word):
-    chat = chat_on(redis_client, course, settings, Channel.WHATSAPP, "393330000304")
+    chat = chat_on(redis_client, course, settings, WHATSAPP, "393330000304")
     start_checkup(chat)
     tap(chat, titles(chat)[0])  # answer question 1
     before = checkup_state(redis_client, chat)
@@ -263,7 +265,7 @@ def test_every_global_word_mid_checkup_leaves_the_checkup_answerable_by_its_own_
 
 @pytest.mark.parametrize("word", sorted(global_words.WORDS))
 def test_every_global_word_mid_quiz_leaves_the_quiz_answerable(redis_client, course, settings, word):
-    chat = chat_on(redis_client, course, settings, Channel.WHATSAPP, "393330000305")
+    chat = chat_on(redis_client, course, settings, WHATSAPP, "393330000305")
     onboard(chat)
     flow = course.flows["m1_contatto"]
     tap(chat, flow.short_title.get("it"))

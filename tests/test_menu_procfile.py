@@ -11,9 +11,10 @@ from collections.abc import Iterator
 import pytest
 import redis as redis_lib
 
-from bot.events import Channel
-from bot.keys import LearnerPart, learner_key
-from bot.progress import Progress
+from bot.channels.messenger import MESSENGER
+from bot.channels.whatsapp import WHATSAPP
+from bot.storage.keys import LearnerPart, learner_key
+from bot.tutor.progress import Progress
 from tests.service import Phone, Service
 from tests.test_menu import course_with
 
@@ -48,8 +49,8 @@ def onboard(phone: Phone, lang: str) -> None:
     phone.wait_turn()
 
 
-@pytest.mark.parametrize(("channel", "user", "lang"), [(Channel.WHATSAPP, "393330000401", "it"),
-                                                        (Channel.MESSENGER, "7000000000000401", "en")])
+@pytest.mark.parametrize(("channel", "user", "lang"), [(WHATSAPP, "393330000401", "it"),
+                                                        (MESSENGER, "7000000000000401", "en")])
 def test_with_eleven_modules_every_module_is_reachable_and_a_finished_one_reopens(eleven, channel, user, lang):
     service, course = eleven
     more = "Altri moduli ›" if lang == "it" else "More modules ›"
@@ -99,7 +100,7 @@ def test_with_eleven_modules_every_module_is_reachable_and_a_finished_one_reopen
 
 def test_menu_during_the_checkup_cannot_answer_it_with_another_questions_tap(eleven):
     service, course = eleven
-    phone = Phone(service, Channel.WHATSAPP, "393330000402")
+    phone = Phone(service, WHATSAPP, "393330000402")
     onboard(phone, "it")
     first_menu = phone.options
     phone.tap("Check-up digitale")

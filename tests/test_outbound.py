@@ -1,22 +1,26 @@
-"""Renderers, text splitting and the limit checker of ``bot.outbound`` (pure: no Redis, no HTTP)."""
+"""Renderers, text splitting and the limit checker of ``bot.channels.rendering`` (pure: no Redis, no HTTP)."""
 
 from __future__ import annotations
 
-import ast
 import copy
 import random
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot import outbound
-from bot.events import Channel
-from bot.outbound import limits, messenger, whatsapp
-from bot.outbound.display import Shown, check_limits, describe
-from bot.outbound.splitting import split_keeping_tail, split_text
-from bot.replies import Media, MediaKind, Option, Reply
+from bot.channels import check_limits, describe
+from bot.channels import rendering as outbound
+from bot.channels.body_checks import Shown
+from bot.channels.messenger import MESSENGER
+from bot.channels.messenger import limits as ms_limits
+from bot.channels.messenger import render as messenger
+from bot.channels.splitting import split_keeping_tail, split_text
+from bot.channels.whatsapp import WHATSAPP
+from bot.channels.whatsapp import limits as wa_limits
+from bot.channels.whatsapp import render as whatsapp
+from bot.model.events import Channel
+from bot.model.replies import Media, MediaKind, Option, Reply
 
 PHONE = "393331234567"
 BSUID = "IT.13491208655302741918"
@@ -326,8 +330,8 @@ def test_whatsapp_refuses_duplicate_button_titles() -> None:
 def test_whatsapp_mark_read() -> None:
     body = whatsapp.mark_read("wamid.ABC")
     assert body == {"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.ABC"}
-    assert check_limits(Channel.WHATSAPP, body) == []
-    assert describe(Channel.WHATSAPP, body) == Shown("")
+    assert check_limits(WHATSAPP, body) == []
+    assert describe(WHATSAPP, body) == Shown("")
     with pytest.raises(ValueError):
         whatsapp.mark_read("")
 
@@ -336,7 +340,7 @@ def test_whatsapp_mark_read() -> None:
 
 
 def ms(reply: Reply) -> list[dict[str, Any]]:
-    return messenger.render(reply, psid=PSID)
+    return messenger.render(reply, user_id=PSID)
 
 
 def test_messenger_text() -> None:
@@ -394,7 +398,7 @@ def test_messenger_refuses_long_titles_naming_the_option() -> None:
     with pytest.raises(ValueError, match="payload"):
         ms(Reply(text="?", options=(Option(id="p" * 1001, title="Ok"),)))
     with pytest.raises(ValueError, match="PSID"):
-        messenger.render(Reply(text="?"), psid="")
+        messenger.render(Reply(text="?"), user_id="")
 
 
 # --- the dispatcher, the limits of every branch, describe --------------------------------------
@@ -420,18 +424,18 @@ def every_reply() -> list[Reply]:
 def rendered(reply: Reply) -> list[tuple[Channel, dict[str, Any]]]:
     return [
         *(
-            (Channel.WHATSAPP, b)
-            for b in outbound.render(Channel.WHATSAPP, reply, user_id=BSUID, phone=PHONE)
+            (WHATSAPP, b)
+            for b in outbound.render(WHATSAPP, reply, user_id=BSUID, phone=PHONE)
         ),
-        *((Channel.WHATSAPP, b) for b in outbound.render(Channel.WHATSAPP, reply, user_id=BSUID)),
-        *((Channel.MESSENGER, b) for b in outbound.render(Channel.MESSENGER, reply, user_id=PSID)),
+        *((WHATSAPP, b) for b in outbound.render(WHATSAPP, reply, user_id=BSUID)),
+        *((MESSENGER, b) for b in outbound.render(MESSENGER, reply, user_id=PSID)),
     ]
 
 
 def test_dispatcher_picks_the_channel() -> None:
     reply = Reply(text="Ciao", options=options(2))
-    assert outbound.render(Channel.WHATSAPP, reply, user_id=BSUID) == whatsapp.render(reply, user_id=BSUID)
-    assert outbound.render("messenger", reply, user_id=PSID) == messenger.render(reply, psid=PSID)  # type: ignore[arg-type]
+    assert outbound.render(WHATSAPP, reply, user_id=BSUID) == whatsapp.render(reply, user_id=BSUID)
+    assert outbound.render("messenger", reply, user_id=PSID) == messenger.render(reply, user_id=PSID)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -446,8 +450,8 @@ def test_every_rendered_body_is_within_the_limits(reply: Reply) -> None:
     "reply", every_reply(), ids=lambda r: f"{len(r.text)}c-{len(r.options)}o-{bool(r.media)}"
 )
 def test_describe_shows_the_text_and_options(reply: Reply) -> None:
-    for channel in Channel:
-        bodies = outbound.render(channel, reply, user_id=PSID if channel is Channel.MESSENGER else BSUID)
+    for channel in (WHATSAPP, MESSENGER):
+        bodies = outbound.render(channel, reply, user_id=PSID if channel is MESSENGER else BSUID)
         shown = [describe(channel, body) for body in bodies]
         all_text = " ".join(s.text for s in shown)
         assert ink(reply.text) in ink(all_text)
@@ -455,7 +459,7 @@ def test_describe_shows_the_text_and_options(reply: Reply) -> None:
             assert f"{reply.media.url}" in all_text or reply.media.filename in all_text
             assert ink(reply.media.caption) in ink(all_text)
         choices = [s.options for s in shown if s.options]
-        tappable = len(reply.options) <= (10 if channel is Channel.WHATSAPP else 13)
+        tappable = len(reply.options) <= (10 if channel is WHATSAPP else 13)
         if reply.options and tappable:
             assert choices == [tuple((o.id, o.title) for o in reply.options)]
         else:
@@ -469,7 +473,7 @@ def test_describe_media_and_messenger_templates() -> None:
         kind=MediaKind.DOCUMENT, url="https://cdn.example/g.pdf", caption="La guida", filename="g.pdf"
     )
     [body] = wa(Reply(media=media))
-    assert describe(Channel.WHATSAPP, body) == Shown("[document: g.pdf]\nLa guida")
+    assert describe(WHATSAPP, body) == Shown("[document: g.pdf]\nLa guida")
     template = {
         "recipient": {"id": PSID},
         "messaging_type": "RESPONSE",
@@ -487,24 +491,24 @@ def test_describe_media_and_messenger_templates() -> None:
             }
         },
     }
-    assert check_limits(Channel.MESSENGER, template) == []
-    assert describe(Channel.MESSENGER, template) == Shown(
+    assert check_limits(MESSENGER, template) == []
+    assert describe(MESSENGER, template) == Shown(
         "Pronta?", (("yes", "Sì"), ("https://example.com", "Guida"))
     )
     typing = {"recipient": {"id": PSID}, "messaging_type": "RESPONSE", "sender_action": "typing_on"}
-    assert check_limits(Channel.MESSENGER, typing) == []
-    assert describe(Channel.MESSENGER, typing) == Shown("")
+    assert check_limits(MESSENGER, typing) == []
+    assert describe(MESSENGER, typing) == Shown("")
 
 
 # --- check_limits catches each violation class --------------------------------------------------
 
-WA, MS = Channel.WHATSAPP, Channel.MESSENGER
+WA, MS = WHATSAPP, MESSENGER
 WA_BUTTONS = whatsapp.render(Reply(text="Pronta?", options=options(3)), user_id=BSUID, phone=PHONE)[0]
 WA_LIST = whatsapp.render(Reply(text="Scegli", options=options(4, description="d")), user_id=BSUID)[0]
 WA_TEXT = whatsapp.render(Reply(text="Ciao"), user_id=BSUID, phone=PHONE)[0]
 WA_IMAGE = whatsapp.render(Reply(media=Media(kind=MediaKind.IMAGE, url="https://x/a.png")), user_id=BSUID)[0]
 WA_READ = whatsapp.mark_read("wamid.X")
-MS_QUICK = messenger.render(Reply(text="Scegli", options=options(3)), psid=PSID)[0]
+MS_QUICK = messenger.render(Reply(text="Scegli", options=options(3)), user_id=PSID)[0]
 
 Mutation = Callable[[dict[str, Any]], object]
 
@@ -667,7 +671,7 @@ def test_check_limits_catches(
 
 
 def test_check_limits_rejects_non_objects() -> None:
-    assert check_limits(Channel.WHATSAPP, [])  # type: ignore[arg-type]
+    assert check_limits(WHATSAPP, [])  # type: ignore[arg-type]
 
 
 PLATFORM_MD_LIMITS = {
@@ -696,14 +700,5 @@ PLATFORM_MD_LIMITS = {
 
 
 def test_limits_match_platform_md() -> None:
-    assert {name: getattr(limits, name) for name in PLATFORM_MD_LIMITS} == PLATFORM_MD_LIMITS
-
-
-def test_outbound_does_no_io() -> None:
-    forbidden = {"flask", "redis", "requests", "dramatiq", "socket", "http", "urllib"}
-    for path in Path(outbound.__file__).parent.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            assert not {n.split(".")[0] for n in names} & forbidden, f"{path.name} imports {names}"
+    found = {name: getattr(wa_limits if name.startswith("WA_") else ms_limits, name) for name in PLATFORM_MD_LIMITS}
+    assert found == PLATFORM_MD_LIMITS

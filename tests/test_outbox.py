@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import redis
 
-from bot import outbox
-from bot.fake_graph import FakeGraphHandle
-from bot.keys import LearnerPart, learner_key
-from bot.sender import GraphClient
+from bot.delivery import outbox
+from bot.delivery.graph import GraphClient
+from bot.dev.fake_graph import FakeGraphHandle
+from bot.storage.keys import LearnerPart, learner_key
 from config.settings import Settings
 
 PHONE_ID = "100000000000001"
@@ -164,7 +164,7 @@ def test_backoff_is_capped(redis_client: redis.Redis, fake: FakeGraphHandle, gra
 
 def test_permanent_errors_are_recorded_on_delivery_and_skipped(
         redis_client: redis.Redis, fake: FakeGraphHandle, graph: GraphClient, settings: Settings) -> None:
-    fake.configure(phone_number_ids=[PHONE_ID])  # any other sender id: Meta error 100
+    fake.configure(sender_ids=[PHONE_ID])  # any other sender id: Meta error 100
     first = push(redis_client, LID, 1)
     push(redis_client, LID, 1, sender_id="999")
     bad_id = json.loads(redis_client.lindex(learner_key(LID, LearnerPart.OUTBOX), 1))["id"]

@@ -19,8 +19,9 @@ import pytest
 import redis as redis_lib
 import yaml
 
-from bot.events import Channel
-from bot.keys import LearnerPart, learner_key
+from bot.channels.messenger import MESSENGER
+from bot.channels.whatsapp import WHATSAPP
+from bot.storage.keys import LearnerPart, learner_key
 from config.settings import PROJECT_ROOT
 from tests.service import Phone, Service
 
@@ -80,8 +81,8 @@ def bodies(phone: Phone) -> list[dict]:
 
 def test_whatsapp_and_messenger_learners_complete_module_1_within_limits_and_survive_restarts(
         service, course, tmp_path):
-    wa = Phone(service, Channel.WHATSAPP, "393330000101")
-    ms = Phone(service, Channel.MESSENGER, "7000000000000101")
+    wa = Phone(service, WHATSAPP, "393330000101")
+    ms = Phone(service, MESSENGER, "7000000000000101")
     wa_steps, ms_steps = steps_of_module_1(wa, course, "it"), steps_of_module_1(ms, course, "en")
     for _ in range(4):
         next(wa_steps)
@@ -111,7 +112,7 @@ def test_whatsapp_and_messenger_learners_complete_module_1_within_limits_and_sur
 
 
 def test_forged_signature_is_403_through_gunicorn(service):
-    phone = Phone(service, Channel.WHATSAPP, "393330000102")
+    phone = Phone(service, WHATSAPP, "393330000102")
     raw = b'{"object":"whatsapp_business_account","entry":[]}'
     assert service.post(raw, secret="forged").status_code == 403
     assert service.post(raw).status_code == 200
@@ -119,10 +120,10 @@ def test_forged_signature_is_403_through_gunicorn(service):
 
 
 def test_graph_failing_every_third_call_still_delivers_every_reply_exactly_once(service, course):
-    clean = Phone(service, Channel.WHATSAPP, "393330000103")
+    clean = Phone(service, WHATSAPP, "393330000103")
     finish(steps_of_module_1(clean, course, "it"))
     service.graph.configure(fail_every=3, fail_status=500, fail_code=2)
-    flaky = Phone(service, Channel.WHATSAPP, "393330000104")
+    flaky = Phone(service, WHATSAPP, "393330000104")
     finish(steps_of_module_1(flaky, course, "it"))
     time.sleep(1.0)
 
@@ -140,7 +141,7 @@ def test_graph_failing_every_third_call_still_delivers_every_reply_exactly_once(
 
 def test_the_webhook_answers_fast_while_the_graph_api_takes_seconds(service):
     service.graph.configure(delay_seconds=3.0)
-    phone = Phone(service, Channel.WHATSAPP, "393330000105")
+    phone = Phone(service, WHATSAPP, "393330000105")
     started = time.monotonic()
     phone.send("ciao")
     answered = time.monotonic() - started
@@ -150,11 +151,11 @@ def test_the_webhook_answers_fast_while_the_graph_api_takes_seconds(service):
 
 
 def test_a_worker_killed_mid_send_and_restarted_loses_no_reply(service, course):
-    reference = Phone(service, Channel.WHATSAPP, "393330000106")
+    reference = Phone(service, WHATSAPP, "393330000106")
     reference.send("ciao")
     expected = reference.wait_turn()
     service.graph.configure(delay_seconds=2.0)
-    phone = Phone(service, Channel.WHATSAPP, "393330000107")
+    phone = Phone(service, WHATSAPP, "393330000107")
     phone.send("ciao")
     time.sleep(1.0)  # the worker is inside a Graph call now
     service.stop("worker", sig=signal.SIGKILL)
@@ -167,7 +168,7 @@ def test_a_worker_killed_mid_send_and_restarted_loses_no_reply(service, course):
 
 
 def test_with_redis_down_the_webhook_answers_503_and_the_redelivery_is_handled_once_redis_is_back(service):
-    phone = Phone(service, Channel.WHATSAPP, "393330000108")
+    phone = Phone(service, WHATSAPP, "393330000108")
     phone.send("ciao")
     phone.wait_turn()
     service.redis.stop()
@@ -187,7 +188,7 @@ def test_with_redis_down_the_webhook_answers_503_and_the_redelivery_is_handled_o
 
 
 def test_a_learner_mid_lesson_goes_on_after_a_new_version_removing_their_step_is_published(service, tmp_path):
-    phone = Phone(service, Channel.WHATSAPP, "393330000109")
+    phone = Phone(service, WHATSAPP, "393330000109")
     phone.send("ciao")
     phone.wait_turn()
     for title in ("Italiano", "Panificio", "Contatto clienti", "Iniziamo", "Fatto ✅"):
@@ -235,7 +236,7 @@ def test_checkup_clock_survives_restarting_web_and_worker_and_fires_on_time_exac
     svc = Service(tmp_path, flows_dir=fast_checkup_flows)
     try:
         svc.start()
-        phone = Phone(svc, Channel.WHATSAPP, "393330000110")
+        phone = Phone(svc, WHATSAPP, "393330000110")
         phone.send("ciao")
         phone.wait_turn()
         for title in ("Italiano", "Ferramenta", "Check-up digitale", "Inizia il check-up"):

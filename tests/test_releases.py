@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot import releases
-from bot.devserver import whatsapp_text_payload
+from bot.channels.signature import sign
+from bot.channels.whatsapp.dev import text_payload as whatsapp_text_payload
 from bot.flows.loader import course_files
 from bot.flows.problems import FlowError
-from bot.keys import LearnerPart, learner_key
-from bot.progress import Progress
-from bot.security import sign
+from bot.storage import releases
+from bot.storage.keys import LearnerPart, learner_key
+from bot.tutor.progress import Progress
 from config.settings import PROJECT_ROOT
 from webhooks import create_app
 
@@ -242,7 +242,7 @@ def save(watcher, path: Path, text: str) -> None:
 
 
 def test_dev_mode_publishes_a_saved_flow_file_with_publish_on_save(tmp_path, redis_client, capsys):
-    from bot.devserver import FlowWatcher
+    from bot.dev.devserver import FlowWatcher
 
     folder = dev_folder(tmp_path)
     watcher = FlowWatcher(folder, redis_client, publish_on_save=True)
@@ -264,7 +264,7 @@ def test_dev_mode_publishes_a_saved_flow_file_with_publish_on_save(tmp_path, red
 
 
 def test_dev_mode_checks_a_save_and_publishes_nothing_by_default(tmp_path, redis_client, capsys):
-    from bot.devserver import FlowWatcher
+    from bot.dev.devserver import FlowWatcher
 
     folder = dev_folder(tmp_path)
     watcher = FlowWatcher(folder, redis_client)

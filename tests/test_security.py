@@ -1,4 +1,4 @@
-"""bot.security: the X-Hub-Signature-256 check fails closed; the verify token compares safely."""
+"""bot.channels.signature: the X-Hub-Signature-256 check fails closed; the verify token compares safely."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from bot.security import sign, signature_valid, verify_token_valid
+from bot.channels.signature import sign, signature_valid, verify_token_valid
 
 SECRET = "app-secret-0123456789abcdef"
 BODY = b'{"object":"page","entry":[{"id":"200000000000002","time":1789000001000,"messaging":[]}]}'

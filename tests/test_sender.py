@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from bot.fake_graph import FakeGraphHandle, serve_in_thread
-from bot.sender import (
+from bot.delivery.graph import (
     TRANSIENT_CODES,
     GraphApiError,
     GraphBadResponse,
@@ -24,6 +23,7 @@ from bot.sender import (
     GraphTransportError,
     LocalCode,
 )
+from bot.dev.fake_graph import FakeGraphHandle, serve_in_thread
 from config.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,7 +164,7 @@ def test_unreadable_success_is_permanent(graph: GraphClient) -> None:
 
 
 def test_unknown_phone_number_id_is_meta_error_100(fake: FakeGraphHandle, graph: GraphClient) -> None:
-    fake.configure(phone_number_ids=[PHONE_ID])
+    fake.configure(sender_ids=[PHONE_ID])
     assert graph.send("whatsapp", PHONE_ID, WA_BODY)
     with pytest.raises(GraphApiError) as caught:
         graph.send("whatsapp", "999", WA_BODY)
@@ -172,7 +172,7 @@ def test_unknown_phone_number_id_is_meta_error_100(fake: FakeGraphHandle, graph:
 
 
 def test_requests_that_cannot_be_sent(fake: FakeGraphHandle, graph: GraphClient) -> None:
-    with pytest.raises(GraphRequestError, match="expected channel"):
+    with pytest.raises(GraphRequestError, match="no channel named"):
         graph.send("telegram", PHONE_ID, WA_BODY)
     with GraphClient(make_settings(fake.url, whatsapp_token="")) as client, \
             pytest.raises(GraphRequestError, match="WHATSAPP_TOKEN") as caught:
@@ -213,7 +213,7 @@ def test_calls_do_not_stall_on_delayed_acks(graph: GraphClient) -> None:
 
 
 def test_fake_runs_as_a_module_until_sigterm() -> None:
-    process = subprocess.Popen([sys.executable, "-m", "bot.fake_graph", "--port", "0", "--print-url"],
+    process = subprocess.Popen([sys.executable, "-m", "bot.dev.fake_graph", "--port", "0", "--print-url"],
                                cwd=ROOT, stdout=subprocess.PIPE, text=True,
                                env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:

@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from bot import certificate_store, embedded_redis
-from bot.certificates import Certificate, new_code, new_token
-from bot.devserver import whatsapp_text_payload
-from bot.security import sign
+from bot.certificates.model import Certificate, new_code, new_token
+from bot.channels.signature import sign
+from bot.channels.whatsapp.dev import text_payload as whatsapp_text_payload
+from bot.dev import embedded_redis
+from bot.storage import certificate_store
 from config.settings import ConfigError, Settings
 from tests.service import PHONE_NUMBER_ID, Service, free_port
 from tests.service import SECRET as SERVICE_SECRET

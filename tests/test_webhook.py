@@ -12,12 +12,14 @@ import redis
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from bot import embedded_redis, inbound
-from bot.devserver import messenger_text_payload, whatsapp_text_payload
-from bot.events import EventKind
-from bot.keys import LearnerPart, learner_key
-from bot.progress import Progress
-from bot.security import sign
+from bot.channels import parsing as inbound
+from bot.channels.messenger.dev import text_payload as messenger_text_payload
+from bot.channels.signature import sign
+from bot.channels.whatsapp.dev import text_payload as whatsapp_text_payload
+from bot.dev import embedded_redis
+from bot.model.events import EventKind
+from bot.storage.keys import LearnerPart, learner_key
+from bot.tutor.progress import Progress
 from tests.conftest import DATA_DIR
 from webhooks import create_app
 

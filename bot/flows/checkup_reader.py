@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import yaml
 
+from bot.flows import channel_limits
 from bot.flows.flow_reader import LABEL_MAX_CHARS, QUESTION_MAX_CHARS, label, text
 from bot.flows.spec import Area, CheckOption, CheckQuestion, CheckUp, Level
 from bot.flows.yaml_reader import NodeReader
@@ -137,7 +138,7 @@ def _questions(reader: NodeReader, node: yaml.Node, area_ids: set[str]) -> tuple
         if kind not in KINDS:
             reader.problem(fields["kind"], f"{where} has the kind '{kind}'", "use knowledge or practice")
         question = text(reader, fields["question"], f"{where} text", QUESTION_MAX_CHARS,
-                        "a WhatsApp button message body")
+                        channel_limits.QUESTION.reason)
         options = _options(reader, fields["options"], where, kind)
         if kind == "knowledge" and options and sum(o.points == MAX_POINTS for o in options) != 1:
             reader.problem(fields["options"], f"{where} is a knowledge question without exactly one right answer",

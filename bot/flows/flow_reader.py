@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import yaml
 
+from bot.flows import channel_limits
 from bot.flows.conditions import CONDITIONS
 from bot.flows.spec import (
     Branch,
@@ -25,12 +26,13 @@ from bot.flows.spec import (
 )
 from bot.flows.yaml_reader import NodeReader
 
-LABEL_MAX_CHARS = 20  # WhatsApp reply button / Messenger quick reply title (PLATFORM.md §6-7)
-MESSAGE_MAX_CHARS = 2000  # Messenger text (WhatsApp allows 4096): the tighter channel decides
-MESSAGE_LIMIT = "a Messenger text (WhatsApp: 4096)"
-QUESTION_MAX_CHARS = 1024  # a quiz question travels as the body of a WhatsApp button message
-CAPTION_MAX_CHARS = 1024  # WhatsApp media caption
-MAX_CHOICES = 10  # a WhatsApp list shows 10 rows; more would fall back to numbered text
+# Every channel's limits, the tightest of each (bot.flows.channel_limits asks the channel registry).
+LABEL_MAX_CHARS = channel_limits.LABEL.chars
+MESSAGE_MAX_CHARS = channel_limits.MESSAGE.chars
+MESSAGE_LIMIT = channel_limits.MESSAGE.reason
+QUESTION_MAX_CHARS = channel_limits.QUESTION.chars
+CAPTION_MAX_CHARS = channel_limits.CAPTION.chars
+MAX_CHOICES = channel_limits.OPTIONS_MAX
 FLOW_PLACEHOLDERS = frozenset({"name", "business", "score", "max_score", "module"})
 MEDIA_KINDS = ("image", "video", "document")
 STEP_KEYS = ("kind", "say", "media", "choices", "quiz", "next", "branch", "end")
@@ -96,7 +98,7 @@ def text(reader: NodeReader, node: yaml.Node | None, where: str, max_chars: int,
 
 
 def label(reader: NodeReader, node: yaml.Node | None, where: str) -> Translated | None:
-    return text(reader, node, where, LABEL_MAX_CHARS, "a WhatsApp button and a Messenger quick reply")
+    return text(reader, node, where, LABEL_MAX_CHARS, channel_limits.LABEL.reason)
 
 
 def _step(reader: NodeReader, node: yaml.Node, business_ids: frozenset[str]) -> Step | None:
@@ -186,15 +188,15 @@ def _media(reader: NodeReader, node: yaml.Node, where: str) -> StepMedia | None:
         reader.problem(fields["url"], f"{where} media url must start with https://",
                        "link a public https:// address (Meta fetches it)")
         return None
-    caption = text(reader, fields.get("caption"), f"{where} caption", CAPTION_MAX_CHARS, "a media caption")
+    caption = text(reader, fields.get("caption"), f"{where} caption", CAPTION_MAX_CHARS, channel_limits.CAPTION.reason)
     return StepMedia(kind=kind, url=url, caption=caption)
 
 
 def _choices(reader: NodeReader, node: yaml.Node, where: str) -> tuple[Choice, ...]:
     items = reader.sequence(node, where=f"{where} choices") or []
     if len(items) > MAX_CHOICES:
-        reader.problem(node, f"{where} offers {len(items)} choices; a WhatsApp list shows at most "
-                       f"{MAX_CHOICES} and Messenger {13} quick replies", "split the step into two")
+        reader.problem(node, f"{where} offers {len(items)} choices; {channel_limits.OPTIONS_REASON}",
+                       "split the step into two")
     choices: list[Choice] = []
     for item in items:
         fields = reader.mapping(item, where=f"{where} choice", required=("id", "label", "next"),
@@ -230,7 +232,7 @@ def _quiz(reader: NodeReader, node: yaml.Node, where: str) -> Quiz | None:
     if not fields or "question" not in fields or "options" not in fields:
         return None
     question = text(reader, fields["question"], f"{where} question", QUESTION_MAX_CHARS,
-                    "a WhatsApp button message body")
+                    channel_limits.QUESTION.reason)
     points = reader.integer(fields["points"], where=f"{where} points", minimum=0) if "points" in fields else 1
     options: list[QuizOption] = []
     items = reader.sequence(fields["options"], where=f"{where} options") or []

@@ -18,7 +18,6 @@ codes (``#quot;``, ``#35;``...) or dot's backslash escapes.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -149,7 +148,6 @@ def main(argv: list[str] | None = None) -> int:
     """Print one module's graph; exit 1 if the course does not load or has no such module."""
     from bot.flows.loader import load_course
     from bot.flows.problems import FlowError
-    from config.settings import PROJECT_ROOT
 
     parser = argparse.ArgumentParser(prog="bottega flows graph", description="draw a module of the course")
     parser.add_argument("flow", help="the module id, e.g. m1_contatto")
@@ -158,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lang", choices=LANGUAGES, default=LANGUAGES[0])
     args = parser.parse_args(argv)
     try:
-        course = load_course(Path(args.path or os.environ.get("BOTTEGA_FLOWS_DIR") or PROJECT_ROOT / "flows"))
+        course = load_course(Path(args.path or "flows"))  # `bottega flows` passes the configured folder
     except FlowError as error:
         print(error, file=sys.stderr)
         return 1

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.flows import channel_limits
 from bot.flows.checkup_reader import read_checkup
 from bot.flows.flow_reader import LABEL_MAX_CHARS, MESSAGE_LIMIT, MESSAGE_MAX_CHARS, read_flow, text
 from bot.flows.items import warnings as item_warnings
@@ -175,15 +176,15 @@ def _manifest(reader: _FileReader) -> tuple[Translated | None, str, tuple[str, .
             continue
         kind_id = reader.identifier(fields["id"], where="business type id")
         kind_label = reader.translated(fields["label"], where=f"business type '{kind_id}' label",
-                                       max_chars=LABEL_MAX_CHARS, limit_reason="a WhatsApp list row and button",
+                                       max_chars=LABEL_MAX_CHARS, limit_reason=channel_limits.LABEL.reason,
                                        placeholders=frozenset())
         if kind_id in {b.id for b in business} or kind_id == "default":
             reader.problem(item, f"business type '{kind_id}' is defined twice or reserved", "rename it")
         elif kind_id and kind_label:
             business.append(BusinessType(id=kind_id, label=kind_label))
-    if len(business) > 10:
-        reader.problem(course["business_types"], f"{len(business)} business types; a WhatsApp list shows 10",
-                       "keep at most 10")
+    if len(business) > channel_limits.OPTIONS_MAX:
+        reader.problem(course["business_types"], f"{len(business)} business types; {channel_limits.OPTIONS_REASON}",
+                       f"keep at most {channel_limits.OPTIONS_MAX}")
     return title, email or "", tuple(modules), tuple(business)
 
 
@@ -198,7 +199,7 @@ def _system_texts(reader: _FileReader) -> dict[str, Translated]:
         value = reader.translated(
             node, where=f"text '{key}'",
             max_chars=LABEL_MAX_CHARS if is_label else MESSAGE_MAX_CHARS,
-            limit_reason="a button title" if is_label else MESSAGE_LIMIT,
+            limit_reason=channel_limits.LABEL.reason if is_label else MESSAGE_LIMIT,
             placeholders=SYSTEM_PLACEHOLDERS)
         if value:
             texts[key] = value

@@ -26,8 +26,8 @@ variant, captions, labels, questions, feedback), split on whitespace. *Messages*
 learner reads as one text before the renderer splits it (each ``by_business`` variant counts);
 ``messages_over_aim`` counts those over ``AIM_CHARS`` (flows/README.md: a shopkeeper reads a
 micro-lesson between two customers). *Longest* is measured on the API bodies the real renderers
-(``bot.outbound.render``) produce, so splitting and buttons are accounted for; ``over_limit`` lists
-every body that breaks a platform limit (``bot.outbound.display.check_limits``) or that a renderer
+(``bot.channels.rendering.render``) produce, so splitting and buttons are accounted for; ``over_limit`` lists
+every body that breaks a platform limit (each channel's ``check_limits``) or that a renderer
 refuses, as ``{"step", "channel", "problem"}``. Placeholders are filled with the longest plausible
 values (the longest business label, two-digit scores).
 
@@ -41,20 +41,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from bot.events import Channel
+from bot import channels
+from bot.channels.parts import ChannelParts
 from bot.flows import items
 from bot.flows.spec import LANGUAGES, Course, Flow, Step, Translated
-from bot.outbound import render
-from bot.outbound.display import check_limits
-from bot.replies import Media, MediaKind, Option, Reply
+from bot.model.replies import Media, MediaKind, Option, Reply
 
 AIM_CHARS = 600  # flows/README.md: aim for at most 600 characters per message
-_USERS = {Channel.WHATSAPP: ("stats", "393330000000"), Channel.MESSENGER: ("7000000000000000", "")}
 
 
 def collect(course: Course) -> dict[str, Any]:
@@ -63,10 +60,10 @@ def collect(course: Course) -> dict[str, Any]:
                               for key in ("steps", "lessons", "quiz_questions", "max_score")}
     totals["words"] = {lang: sum(f["languages"][lang]["words"] for f in flows.values()) for lang in LANGUAGES}
     totals["longest"] = {}
-    for channel in Channel:
-        candidates = [{**f["languages"][lang]["longest"][channel.value], "flow": flow_id, "lang": lang}
+    for channel in (parts.channel.name for parts in channels.every()):
+        candidates = [{**f["languages"][lang]["longest"][channel], "flow": flow_id, "lang": lang}
                       for flow_id, f in flows.items() for lang in LANGUAGES]
-        totals["longest"][channel.value] = max(candidates, key=lambda c: c["chars"], default=None)
+        totals["longest"][channel] = max(candidates, key=lambda c: c["chars"], default=None)
     totals["over_limit"] = sum(len(f["languages"][lang]["over_limit"]) for f in flows.values() for lang in LANGUAGES)
     checkup = None
     if course.checkup is not None:
@@ -113,22 +110,23 @@ def _flow_stats(course: Course, flow: Flow) -> dict[str, Any]:
     languages = {}
     for lang in LANGUAGES:
         replies = [(step.id, reply) for step in steps for reply in step_replies(course, flow, step, lang)]
-        longest = {channel.value: {"chars": 0, "step": ""} for channel in Channel}
+        longest = {parts.channel.name: {"chars": 0, "step": ""} for parts in channels.every()}
         over_limit: list[dict[str, str]] = []
         for step_id, reply in replies:
-            for channel in Channel:
-                user_id, phone = _USERS[channel]
+            for parts in channels.every():
+                channel = parts.channel.name
+                user_id = parts.dev.default_user
                 try:
-                    bodies = render(channel, reply, user_id=user_id, phone=phone)
+                    bodies = parts.render(reply, user_id=user_id, phone=parts.dev.phone_of(user_id))
                 except ValueError as error:
-                    over_limit.append({"step": step_id, "channel": channel.value, "problem": str(error)})
+                    over_limit.append({"step": step_id, "channel": channel, "problem": str(error)})
                     continue
                 for body in bodies:
-                    over_limit += [{"step": step_id, "channel": channel.value, "problem": problem}
-                                   for problem in check_limits(channel, body)]
-                    chars = visible_chars(channel, body)
-                    if chars > longest[channel.value]["chars"]:
-                        longest[channel.value] = {"chars": chars, "step": step_id}
+                    over_limit += [{"step": step_id, "channel": channel, "problem": problem}
+                                   for problem in parts.check_limits(body)]
+                    chars = visible_chars(parts, body)
+                    if chars > longest[channel]["chars"]:
+                        longest[channel] = {"chars": chars, "step": step_id}
         languages[lang] = {"words": sum(len(text.get(lang).split()) for text in flow_texts(flow)),
                            "messages": len(replies),
                            "messages_over_aim": sum(len(reply.text) > AIM_CHARS for _, reply in replies),
@@ -175,17 +173,10 @@ def _fill(template: str, values: dict[str, object]) -> str:
         return template  # the flow check reports unknown placeholders; measure the raw text
 
 
-def visible_chars(channel: Channel, body: dict[str, Any]) -> int:
-    """Characters of text one rendered body shows (media captions count, links do not)."""
-    if channel is not Channel.WHATSAPP:
-        return len((body.get("message") or {}).get("text", ""))
-    kind = body.get("type", "")
-    content = body.get(kind) or {}
-    if kind == "text":
-        return len(content.get("body", ""))
-    if kind == "interactive":
-        return len((content.get("body") or {}).get("text", ""))
-    return len(content.get("caption", ""))
+def visible_chars(parts: ChannelParts, body: dict[str, Any]) -> int:
+    """Characters of text one rendered body shows (media captions count, the "[image: link]" line does not)."""
+    lines = parts.describe(body).text.splitlines()
+    return len("\n".join(line for line in lines if not (line.startswith("[") and line.endswith("]"))))
 
 
 # --- output ------------------------------------------------------------------------------------
@@ -230,14 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     """``bottega flows stats [PATH] [--json]``; exit 1 if the course does not load."""
     from bot.flows.loader import load_course
     from bot.flows.problems import FlowError
-    from config.settings import PROJECT_ROOT
 
     parser = argparse.ArgumentParser(prog="bottega flows stats", description=__doc__.split("\n")[0])
     parser.add_argument("path", nargs="?", default=None, help="the flows folder (default: flows/)")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
     args = parser.parse_args(argv)
     try:
-        course = load_course(Path(args.path or os.environ.get("BOTTEGA_FLOWS_DIR") or PROJECT_ROOT / "flows"))
+        course = load_course(Path(args.path or "flows"))  # `bottega flows` passes the configured folder
     except FlowError as error:
         print(error, file=sys.stderr)
         return 1

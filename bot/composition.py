@@ -1,0 +1,66 @@
+"""The one place the parts are wired together: Redis, the store, the course registry, the send queue,
+the dispatcher and the Graph client — for the web app, the worker and the terminal chat alike.
+
+Nothing here runs at import time: each function builds what it names from a ``Settings``. Production
+processes need ``REDIS_URL`` (``make run`` starts an embedded Redis and sets it for them); the dev tools
+that may start one themselves do so in ``bot.dev``, never here.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from bot.delivery.broker import JobQueue, build_broker
+from bot.delivery.graph import GraphClient
+from bot.dispatch import Dispatcher, EngineSource, Notify
+from bot.flows.loader import course_files
+from bot.storage.releases import Registry
+from bot.storage.store import Store
+from config.settings import ConfigError, Settings
+
+REDIS_SOCKET_TIMEOUT_SECONDS = 5.0  # every command we send is quick; a slower answer means Redis is in trouble
+REDIS_CONNECT_TIMEOUT_SECONDS = 2.0
+REDIS_HEALTH_CHECK_SECONDS = 30  # ping an idle pooled connection before reusing it after this long
+
+
+def redis_url(settings: Settings) -> str:
+    """``REDIS_URL``; a production process refuses to start without one, saying how to set it."""
+    if not settings.redis_url:
+        raise ConfigError("REDIS_URL is not set: set REDIS_URL=redis://host:6379/0 (every process uses the same "
+                          "Redis); `make run` starts an embedded Redis and sets REDIS_URL for its processes")
+    return settings.redis_url
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    """A client (a thread-safe connection pool) for ``REDIS_URL``; connects on first use."""
+    return redis.Redis.from_url(redis_url(settings), socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
+                                socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
+                                health_check_interval=REDIS_HEALTH_CHECK_SECONDS)
+
+
+def store(settings: Settings, client: redis.Redis) -> Store:
+    return Store(client, dedup_ttl_seconds=settings.dedup_ttl_seconds, dedup_max_ids=settings.dedup_max_ids_per_learner,
+                 outbox_max_items=settings.outbox_max_items)
+
+
+def registry(settings: Settings, client: redis.Redis) -> Registry:
+    """The live course release (the flows folder is published first if nothing ever was)."""
+    return Registry.open(client, course_files(settings.flows_dir), folder=str(settings.flows_dir),
+                         public_base_url=settings.public_base_url)
+
+
+def job_queue(settings: Settings) -> JobQueue:
+    return JobQueue(build_broker(settings, redis_url(settings)), settings)
+
+
+def dispatcher(settings: Settings, client: redis.Redis, engines: EngineSource, *, notify: Notify,
+               queue: JobQueue | None = None) -> Dispatcher:
+    """The dispatcher on ``client``; with a ``queue``, a big batch's tail is handed to the worker."""
+    return Dispatcher(store=store(settings, client), engines=engines, notify=notify,
+                      commit_retries=settings.commit_retries, defer=queue.handle_events if queue else None,
+                      inline_events_max=settings.inline_events_max)
+
+
+def graph_client(settings: Settings) -> GraphClient:
+    """One Graph API client (a ``requests.Session``): one per thread."""
+    return GraphClient(settings)

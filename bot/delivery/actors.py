@@ -1,0 +1,136 @@
+"""The worker's actors: ``deliver(lid)`` drains a learner's outbox, ``handle_events(events)`` handles a big
+batch's tail. They run in the Procfile's worker (``bot.worker``), which sets the broker, then imports
+this module so the actors bind to it, then hands them their process's resources (``configure``).
+
+Jobs carry JSON (a learner id; events as JSON), are idempotent, and keep their arguments out of
+logs (``bot.delivery.broker.hide_job_arguments``). Retries: only infrastructure failures (Redis, the
+network, a time limit), ``DELIVER_MAX_RETRIES`` times; Graph errors never escape ``outbox.drain``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import dramatiq
+import redis
+from dramatiq.middleware import TimeLimitExceeded
+
+from bot.delivery import outbox
+from bot.delivery.broker import (
+    DELIVER,
+    DELIVER_MAX_RETRIES,
+    DELIVER_MIN_BACKOFF_MS,
+    HANDLE_EVENTS,
+    LOCKED_MARGIN_SECONDS,
+    QUEUE,
+    JobQueue,
+)
+from bot.delivery.graph import GraphClient
+from bot.dispatch import Dispatcher
+from bot.model.events import InboundEvent
+from bot.model.privacy import learner_ref
+from bot.storage.keys import LearnerPart, learner_key
+from config.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerContext:
+    """What a worker process's actors use: set once at boot by ``bot.worker``."""
+
+    settings: Settings
+    client: redis.Redis  # the outboxes (a thread-safe connection pool)
+    queue: JobQueue  # to reschedule a drain
+    dispatcher: Callable[[], Dispatcher]  # this process's dispatcher (built on first use)
+    graph_client: Callable[[], GraphClient]  # one per thread
+
+
+_context: WorkerContext | None = None
+_local = threading.local()  # requests.Session is not thread-safe: one GraphClient per thread
+
+
+def configure(context: WorkerContext) -> None:
+    global _context
+    _context = context
+
+
+def context() -> WorkerContext:
+    if _context is None:
+        raise RuntimeError("the actors run without their context: start the worker with `dramatiq bot.worker`")
+    return _context
+
+
+def graph_client() -> GraphClient:
+    client = getattr(_local, "graph", None)
+    if client is None:
+        client = _local.graph = context().graph_client()
+    return client
+
+
+def _retry_when(retries: int, exc: BaseException) -> bool:
+    """Retry infrastructure failures (Redis, network, time limit) up to DELIVER_MAX_RETRIES times.
+
+    Anything else is a bug: retrying would not help. The outbox keeps its items either way; the
+    next inbound message or worker boot drains it.
+    """
+    infrastructure = isinstance(exc, redis.RedisError | OSError | TimeLimitExceeded)
+    return infrastructure and retries < DELIVER_MAX_RETRIES
+
+
+@dramatiq.actor(actor_name=DELIVER, queue_name=QUEUE, max_retries=DELIVER_MAX_RETRIES, retry_when=_retry_when,
+                min_backoff=DELIVER_MIN_BACKOFF_MS)
+def deliver(lid: str) -> None:
+    """Drain learner ``lid``'s outbox; idempotent, so duplicate and concurrent jobs are safe.
+
+    Re-enqueues itself with a delay when the drain asks to be called again (backoff after a
+    transient Graph error, another sender holding the lock, a paced learner, or a yield after a
+    batch) — unless a job for this learner is already due by then (``outbox.schedule``). The time
+    limit and the retry backoff come with the message (``JobQueue``), from the settings.
+    """
+    try:
+        learner_key(lid, LearnerPart.OUTBOX)
+    except (ValueError, TypeError):
+        logger.error("deliver got a malformed learner id (%s); job dropped", type(lid).__name__)
+        return
+    ctx = context()
+    result = outbox.drain(ctx.client, graph_client(), lid, ctx.settings)
+    again = result.again_in_seconds
+    if again is not None:
+        if result.locked_for_seconds is not None:
+            again += LOCKED_MARGIN_SECONDS
+        delay_ms = int(again * 1000)
+        now = outbox.wall_clock_ms()
+        if outbox.schedule(ctx.client, lid, now + delay_ms, now):  # one scheduled job per learner, not a storm
+            ctx.queue.deliver(lid, delay_ms=delay_ms)
+    logger.debug("deliver learner=%s sent=%d failed=%d again_in_s=%s", learner_ref(lid), result.sent,
+                 result.failed, None if again is None else round(again, 3))
+
+
+@dramatiq.actor(actor_name=HANDLE_EVENTS, queue_name=QUEUE, max_retries=DELIVER_MAX_RETRIES,
+                retry_when=_retry_when, min_backoff=DELIVER_MIN_BACKOFF_MS)
+def handle_events(events: list[str]) -> None:
+    """Handle inbound events a webhook request handed over (a batch bigger than it handles itself).
+
+    Each learner's events come in one job, in order. Idempotent: a retry after a Redis failure finds
+    the events already handled in the dedup sets. One failing event is logged and the rest go on.
+    """
+    dispatcher = context().dispatcher()
+    for raw in events:
+        try:
+            event = InboundEvent.from_json(raw)
+        except (ValueError, KeyError, TypeError):
+            logger.error("handle_events got an event it cannot read; skipped")
+            continue
+        try:
+            dispatcher.handle(event)
+        except (redis.RedisError, OSError):
+            raise  # infrastructure: the whole job is retried (duplicates are refused)
+        except Exception:  # a bug in one event must not stop the others; no PII in the trace's text
+            logger.error("deferred event skipped after an error (learner %s):\n%s", learner_ref(event.learner_id),
+                         "".join(traceback.format_tb(sys.exc_info()[2])))

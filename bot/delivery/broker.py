@@ -1,0 +1,126 @@
+"""The send queue: Dramatiq on Redis. ``build_broker(settings)`` makes the broker (nothing connects
+until it is used); ``JobQueue`` puts jobs on it by actor name — ``deliver(lid)`` (drain a learner's
+outbox) and ``handle_events(events)`` (a big batch's tail) — so the web process enqueues without
+importing the actors, which ``bot.worker`` declares on the same broker.
+
+Crash recovery, and the broker settings that bound it
+-----------------------------------------------------
+Dramatiq's RedisBroker keeps each fetched message id in a per-worker "acks" set until the message
+is acked. Every broker command (fetch, ack, enqueue) refreshes the worker's heartbeat
+(``ZADD __heartbeats__``), and with probability ``maintenance_chance`` / 1,000,000 a command also
+runs maintenance: workers silent for ``heartbeat_timeout`` ms are dead, and their unacked messages
+go back on the queue (``dispatch.lua``). Library defaults (60 s, 0.1 %) mean a message held by a
+SIGKILLed worker waits minutes. We choose:
+
+* ``HEARTBEAT_TIMEOUT_MS = 10_000``: a live worker polls each of its queues at least once a second
+  when idle (``worker_timeout`` 1 s) and acks/enqueues when busy, so 10 s is a wide margin; a
+  false "dead" verdict only runs a ``deliver`` twice, which is harmless (the outbox lock).
+* ``MAINTENANCE_CHANCE = MAINTENANCE_SCALE``: every command checks for dead workers (two ZRANGEBYSCOREs
+  on small sorted sets), so the first poll after the 10 s finds them: redelivery ~10-11 s after
+  the kill. Caveat: for each dead worker id, maintenance also runs ``KEYS <acks prefix>*`` a few
+  times until its acks sets are gone (O(keys in the database), once per dead worker).
+
+Redelivery is not the whole story: the killed sender's outbox lock must expire too
+(``send_lock_seconds``), so a learner whose call was in flight is served again ~``send_lock_seconds``
+after the kill; its in-flight item may be sent twice (at-least-once), nothing else is. On boot,
+``OutboxRecovery`` also enqueues ``deliver`` for every learner with a pending outbox (covering
+jobs lost between the webhook's commit and enqueue, and a restart of the only worker).
+Measured by tests/test_jobs.py (SIGKILL with 4 calls in flight, immediate restart, 2 cores): the
+dead worker's jobs were requeued 10.1 s after the kill, every item was delivered 30.8 s after it,
+and exactly the 4 in-flight items were sent twice.
+
+Job arguments (learner ids contain phone numbers) never reach a log line: Dramatiq logs messages
+with ``%s`` (``deliver('wa:39...')``) at debug level and on unhandled errors, and an actor logs
+``Received args=%r`` at debug level; this module installs a log-record factory that replaces those
+by ``deliver(<arguments hidden>)`` and ``<hidden>``. Our own lines use ``learner_ref``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import dramatiq
+import redis
+from dramatiq.broker import MessageProxy
+from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
+
+from bot.delivery import outbox
+from bot.model.events import InboundEvent
+from config.settings import Settings, broker_url
+
+DELIVER = "deliver"  # actor names: the contract between JobQueue and bot.delivery.actors
+HANDLE_EVENTS = "handle_events"
+QUEUE = "default"
+HEARTBEAT_TIMEOUT_MS = 10_000  # silent this long -> a worker is dead; see the module docstring
+MAINTENANCE_CHANCE = MAINTENANCE_SCALE  # per million broker commands: all of them
+REDIS_CONNECT_TIMEOUT_SECONDS = 5.0
+REDIS_SOCKET_TIMEOUT_SECONDS = 10.0  # no blocking commands are used, so any reply is quick
+DELIVER_MAX_RETRIES = 8  # for unexpected errors (Redis down...); Graph errors never escape drain
+DELIVER_MIN_BACKOFF_MS = 1_000
+LOCKED_MARGIN_SECONDS = 0.05  # come back just after the holder's lock has expired
+ACTOR_CALL_LOG_FORMAT = "Received args=%r kwargs=%r."  # dramatiq 2.x actor.py; tests/test_jobs.py checks
+
+
+def hide_job_arguments() -> None:
+    """Replace Dramatiq messages in log-record arguments by ``actor(<arguments hidden>)``."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "hides_job_arguments", False):
+        return
+
+    def hidden(value: Any) -> Any:
+        if isinstance(value, dramatiq.Message | MessageProxy):
+            return f"{value.actor_name}(<arguments hidden>) [{value.message_id}]"
+        return value
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if record.msg == ACTOR_CALL_LOG_FORMAT:  # dramatiq.Actor.__call__ at debug level
+            record.args = ("<hidden>", "<hidden>")
+        elif isinstance(record.args, tuple):
+            record.args = tuple(hidden(value) for value in record.args)
+        elif isinstance(record.args, Mapping):
+            record.args = {key: hidden(value) for key, value in record.args.items()}
+        return record
+
+    factory.hides_job_arguments = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+def build_broker(settings: Settings, redis_url: str) -> RedisBroker:
+    """The send queue's broker, in its own Redis database (``broker_url``) or at ``BROKER_REDIS_URL``."""
+    hide_job_arguments()
+    client = redis.Redis.from_url(settings.broker_redis_url or broker_url(redis_url),
+                                  socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
+                                  socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS)
+    broker = RedisBroker(client=client, heartbeat_timeout=HEARTBEAT_TIMEOUT_MS, maintenance_chance=MAINTENANCE_CHANCE)
+    broker.declare_queue(QUEUE)
+    return broker
+
+
+def drain_time_limit_ms(settings: Settings) -> int:
+    """One drain may send ``MAX_SENDS_PER_DRAIN`` items of up to two timeouts (connect + read) each; the
+    time limit must not cut it between a send and its pop (that would send the item again)."""
+    return int((outbox.MAX_SENDS_PER_DRAIN * 2 * settings.send_timeout_seconds + settings.send_lock_seconds) * 1000)
+
+
+class JobQueue:
+    """Puts jobs on the broker by actor name (the worker's ``bot.delivery.actors`` runs them)."""
+
+    def __init__(self, broker: dramatiq.Broker, settings: Settings):
+        self.broker = broker
+        self._deliver_options = {"time_limit": drain_time_limit_ms(settings),
+                                 "max_backoff": int(settings.send_max_backoff_seconds * 1000)}
+
+    def deliver(self, learner_id: str, *, delay_ms: int | None = None) -> None:
+        """Drain ``learner_id``'s outbox (now, or after ``delay_ms``)."""
+        self._enqueue(DELIVER, (learner_id,), self._deliver_options, delay_ms)
+
+    def handle_events(self, events: list[InboundEvent]) -> None:
+        """Handle these events in the worker, in this order (one learner's events in one job)."""
+        self._enqueue(HANDLE_EVENTS, ([event.to_json() for event in events],), {}, None)
+
+    def _enqueue(self, actor: str, args: tuple[Any, ...], options: dict[str, Any], delay_ms: int | None) -> None:
+        message = dramatiq.Message(queue_name=QUEUE, actor_name=actor, args=args, kwargs={}, options=dict(options))
+        self.broker.enqueue(message, delay=delay_ms or None)

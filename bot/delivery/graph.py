@@ -1,0 +1,225 @@
+"""The Graph API send call: one ``requests.Session`` with timeouts, and Meta's errors sorted by code.
+
+``GraphClient.send(channel, sender_id, body)`` POSTs ``body`` (a rendered Graph API request body)
+to ``{graph_base}/{sender_id}/messages`` and returns the id Meta accepted it under (WhatsApp
+``messages[0].id``, Messenger ``message_id``; ``""`` for a mark-read or sender action, which get
+no id). Accepted means accepted, not delivered (PLATFORM.md section 6).
+
+Every failure is a ``GraphError``; what to do next is decided by Meta's ``error.code``, never by
+the HTTP status (PLATFORM.md section 9), except when no Meta error body came back::
+
+    GraphError                 .code (Meta's error.code, or a negative LocalCode), .transient,
+    |                          .http_status, .retry_after_seconds(attempt)
+    +-- GraphTransportError    no answer: connect/read timeout, refused/reset connection (transient)
+    +-- GraphApiError          Meta answered with an error: transient iff the code is in
+    |                          TRANSIENT_CODES; a 5xx/429/408 without a readable error body is
+    |                          transient, any other status without one is permanent
+    +-- GraphBadResponse       a 2xx we cannot read (no message id): permanent, since the message
+    |                          was probably accepted and sending it again would duplicate it
+    +-- GraphRequestError      we never sent it: unknown channel, no token, a body that is not
+                               JSON, an invalid URL (permanent)
+
+A timed-out call may still have been accepted by Meta; retrying it is at-least-once delivery.
+Messages name what was expected, what came and what to do. They never contain the request body,
+the token or Meta's free-text message (which can quote the recipient); that text is kept on
+``GraphApiError.meta_message`` for code that wants it, out of log lines.
+
+A ``GraphClient`` is not thread-safe (``requests.Session`` is not): use one per thread.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any
+
+import requests
+
+from bot import channels
+from bot.channels.parts import ChannelParts
+from config.settings import Settings
+
+#: Meta codes worth retrying (PLATFORM.md section 9): throughput and pair rate limits, temporary
+#: service errors, account maintenance, and the Graph/Messenger rate limits.
+TRANSIENT_CODES = frozenset({130429, 131056, 131000, 131016, 131057, 133004, 1, 2, 4, 32, 613, 80007})
+PAIR_RATE_LIMIT_CODE = 131056  # Meta: retry after 4^X seconds, X = 0, 1, 2, ...
+TRANSIENT_STATUSES_WITHOUT_BODY = frozenset({408, 429})  # plus every 5xx
+
+
+class LocalCode(IntEnum):
+    """Codes for failures that carry no Meta ``error.code``; negative so they never clash."""
+
+    NO_RESPONSE = -1  # timeout or connection error
+    HTTP_STATUS_ONLY = -2  # an HTTP error without a readable Meta error body
+    BAD_RESPONSE = -3  # a 2xx whose body has no message id
+    NOT_SENT = -4  # refused before sending: unknown channel, missing token
+
+
+class GraphError(Exception):
+    """A send that did not return a message id. ``transient``: the same call may succeed later."""
+
+    def __init__(self, message: str, *, code: int, transient: bool, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = int(code)  # a plain int: hiredis packs exact ints only, not IntEnum members
+        self.transient = transient
+        self.http_status = http_status
+
+    def retry_after_seconds(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt + 1`` (``attempt`` = failures so far - 1, from 0).
+
+        Exponential from 1 s: 1, 2, 4, 8...; the pair rate limit (131056) uses Meta's 4^attempt:
+        1, 4, 16, 64... Uncapped: the caller applies ``send_max_backoff_seconds``.
+        """
+        base = 4 if self.code == PAIR_RATE_LIMIT_CODE else 2
+        return float(base ** min(max(attempt, 0), 30))
+
+
+class GraphTransportError(GraphError):
+    """No HTTP answer (timeout, refused or reset connection); always transient."""
+
+
+class GraphApiError(GraphError):
+    """Meta answered with an error (or an error status without a readable body)."""
+
+    def __init__(self, message: str, *, code: int, transient: bool, http_status: int | None = None,
+                 meta_message: str = "", fbtrace_id: str = "") -> None:
+        super().__init__(message, code=code, transient=transient, http_status=http_status)
+        self.meta_message = meta_message  # may quote the recipient: never log it
+        self.fbtrace_id = fbtrace_id  # what Meta support asks for
+
+
+class GraphBadResponse(GraphError):
+    """A success status whose body we cannot read; permanent (the message was probably accepted)."""
+
+
+class GraphRequestError(GraphError):
+    """The call was not made: the arguments or the configuration are wrong; permanent."""
+
+
+_ADVICE: dict[int, str] = {
+    0: "the access token was refused: set a valid system-user token",
+    190: "the access token is invalid or expired: set WHATSAPP_TOKEN / MESSENGER_PAGE_TOKEN to a "
+         "valid (non-expiring system-user or Page) token",
+    10: "the token lacks a permission: grant whatsapp_business_messaging / pages_messaging",
+    100: "Meta refused a parameter: fix the renderer that built this body (or the sender id)",
+    131008: "a required parameter is missing: fix the renderer that built this body",
+    131009: "a parameter value is invalid: fix the renderer that built this body",
+    131026: "the recipient cannot receive WhatsApp messages: do not retry, mark the contact",
+    131047: "more than 24 hours since the learner last wrote: send an approved template or wait",
+    131048: "spam rate limit: stop bulk sends and check the number's quality rating",
+    131049: "marketing per-user limit: wait at least 24 hours before another marketing template",
+    131050: "the learner stopped marketing messages: honour the opt-out",
+    130403: "the business blocked this user: do not retry",
+    551: "this person isn't available right now (blocked or messages off): do not retry",
+    1545041: "the Messenger window is closed or the person is unreachable: wait for the learner",
+}
+
+
+def _advice(code: int, transient: bool) -> str:
+    if code in _ADVICE:
+        return _ADVICE[code]
+    if 200 <= code <= 299 or code == 3:
+        return "a permission is missing: check the app's permissions and the token's scopes"
+    if 132000 <= code <= 132999:
+        return "the template was refused: check its name, language and parameters in WhatsApp Manager"
+    if transient:
+        return "temporary: the outbox retries it with backoff"
+    return "permanent: the outbox drops this message; see PLATFORM.md section 9 for the code"
+
+
+class GraphClient:
+    """Sends Graph API message calls for one thread. Timeouts: (connect, read) = send_timeout_seconds each.
+
+    A call therefore lasts at most about ``2 * send_timeout_seconds`` (the read timeout bounds each
+    wait for bytes, which for Meta's small answers is the whole answer).
+    """
+
+    def __init__(self, settings: Settings, *, session: requests.Session | None = None) -> None:
+        self._base = settings.graph_base()
+        self._settings = settings
+        self.timeout_seconds = (settings.send_timeout_seconds, settings.send_timeout_seconds)
+        self._session = session or requests.Session()
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> GraphClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def send(self, channel: str, sender_id: str, body: dict[str, Any]) -> str:
+        """POST one message body; return Meta's message id ("" for mark-read/sender actions).
+
+        Raises ``GraphError`` (see the module docstring) for every failure.
+        """
+        try:
+            kind = channels.parts_for(channel)
+        except channels.UnknownChannel as unknown:
+            raise GraphRequestError(f"{unknown}: fix the outbox item's producer", code=LocalCode.NOT_SENT,
+                                    transient=False) from None
+        token = getattr(self._settings, kind.token_setting)
+        if not token or not sender_id:
+            what = f"set {kind.token_variable}" if not token else "give the outbox item a sender_id"
+            raise GraphRequestError(f"cannot send on {kind.channel}: no token or no sender id; {what}",
+                                    code=LocalCode.NOT_SENT, transient=False)
+        url = f"{self._base}/{kind.send_path(sender_id)}"
+        try:
+            response = self._session.post(url, json=body, timeout=self.timeout_seconds,
+                                          headers={"Authorization": f"Bearer {token}"})
+        except requests.Timeout:
+            raise GraphTransportError(
+                f"expected a {kind.channel} send answer within {self.timeout_seconds[1]} s, got none "
+                "(timeout; Meta may still have accepted it): retrying with backoff",
+                code=LocalCode.NO_RESPONSE, transient=True) from None
+        except requests.ConnectionError as exc:
+            raise GraphTransportError(
+                f"could not reach the Graph API for a {kind.channel} send ({type(exc).__name__}): "
+                "retrying with backoff; check GRAPH_API_URL and the network if it persists",
+                code=LocalCode.NO_RESPONSE, transient=True) from None
+        except requests.RequestException as exc:  # invalid URL, a body that is not JSON (NaN)...
+            raise GraphRequestError(
+                f"could not build the {kind.channel} send request ({type(exc).__name__}): fix the outbox "
+                "item or GRAPH_API_URL", code=LocalCode.NOT_SENT, transient=False) from None
+        return _read_answer(kind, response)
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _read_answer(kind: ChannelParts, response: requests.Response) -> str:
+    status = response.status_code
+    data = _json_or_none(response)
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("code"), int):
+        raise _api_error(kind, status, error)
+    if status >= 300:
+        transient = status >= 500 or status in TRANSIENT_STATUSES_WITHOUT_BODY
+        raise GraphApiError(
+            f"expected a Meta error body with HTTP {status} from a {kind.channel} send, got none "
+            f"(a proxy or an outage?): {'retrying with backoff' if transient else 'dropping it'}",
+            code=LocalCode.HTTP_STATUS_ONLY, transient=transient, http_status=status)
+    message_id = kind.accepted_id(data)
+    if message_id is None:
+        shape = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise GraphBadResponse(
+            f"expected a message id in the {kind.channel} send answer (HTTP {status}), got {shape}: "
+            "not resending (it was probably accepted); check the Graph API version",
+            code=LocalCode.BAD_RESPONSE, transient=False, http_status=status)
+    return message_id
+
+
+def _api_error(kind: ChannelParts, status: int, error: dict[str, Any]) -> GraphApiError:
+    code: int = error["code"]
+    transient = code in TRANSIENT_CODES
+    meta_type = error.get("type") if isinstance(error.get("type"), str) else ""
+    meta_message = error.get("message") if isinstance(error.get("message"), str) else ""
+    trace = error.get("fbtrace_id") if isinstance(error.get("fbtrace_id"), str) else ""
+    return GraphApiError(
+        f"Meta refused a {kind.channel} send with error code {code} ({meta_type or 'no type'}, "
+        f"HTTP {status}, fbtrace_id {trace or '-'}): {_advice(code, transient)}",
+        code=code, transient=transient, http_status=status, meta_message=meta_message, fbtrace_id=trace)

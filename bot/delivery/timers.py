@@ -1,0 +1,102 @@
+"""Server-side clocks: the sweeper that fires learners' due timers as TIMER events.
+
+A timer is a member of the learner's own sorted set (``LearnerPart.TIMERS``, scored by due ms),
+written in the same atomic commit as the state that needs it; a global index
+(``bot.storage.store.TIMER_INDEX_KEY``: learner -> earliest due) tells the sweeper whom to look at. Nothing
+lives in a process: timers survive restarts of every web and worker process.
+
+Exactly once: a timer fires through the ordinary ``Dispatcher.handle`` with message id
+``timer:<payload>``, so a second firing (two sweepers, or a crash before the timer was removed) is a
+duplicate and changes nothing. The index is kept without cross-slot scripts: after firing, the
+sweeper removes the learner from the index and then re-adds them if timers remain — a commit that
+adds a timer meanwhile writes the learner's set first and the index second, so one of the two sees it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import dramatiq
+import redis
+from dramatiq.middleware import Middleware
+
+from bot import channels
+from bot.dispatch import Dispatcher
+from bot.model.events import EventKind, InboundEvent
+from bot.model.privacy import learner_ref
+from bot.storage.keys import LearnerPart, learner_key
+from bot.storage.store import TIMER_INDEX_KEY
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL_SECONDS = 0.5  # how late a timer may fire, at most (plus the turn itself)
+SWEEP_BATCH = 200  # learners looked at per sweep
+
+
+def timer_event(learner_id: str, payload: str, due_ms: int) -> InboundEvent:
+    user_id = learner_id.partition(":")[2]
+    channel = channels.for_learner(learner_id).channel
+    return InboundEvent(channel=channel, kind=EventKind.TIMER, user_id=user_id, reply_from="",
+                        message_id=f"timer:{payload}", payload=payload, timestamp_ms=due_ms)
+
+
+def sweep(client: redis.Redis, dispatcher: Dispatcher, now_ms: int) -> int:
+    """Fire every timer due at ``now_ms``; returns how many were handed to the dispatcher."""
+    fired = 0
+    for raw in client.zrangebyscore(TIMER_INDEX_KEY, "-inf", now_ms, start=0, num=SWEEP_BATCH):
+        learner_id = raw.decode()
+        timers_key = learner_key(learner_id, LearnerPart.TIMERS)
+        for member, score in client.zrangebyscore(timers_key, "-inf", now_ms, withscores=True):
+            payload = member.decode()
+            dispatcher.handle(timer_event(learner_id, payload, int(score)), now_ms=now_ms)
+            client.zrem(timers_key, member)
+            fired += 1
+        client.zrem(TIMER_INDEX_KEY, learner_id)
+        following = client.zrange(timers_key, 0, 0, withscores=True)
+        if following:
+            client.zadd(TIMER_INDEX_KEY, {learner_id: int(following[0][1])})
+        log.debug("timers swept for learner %s", learner_ref(learner_id))
+    return fired
+
+
+class Sweeper(threading.Thread):
+    """Runs ``sweep`` every ``SWEEP_INTERVAL_SECONDS`` in a worker process until stopped."""
+
+    def __init__(self, client: redis.Redis, dispatcher_factory: Callable[[], Dispatcher]):
+        super().__init__(name="timer-sweeper", daemon=True)
+        self.client = client
+        self.dispatcher_factory = dispatcher_factory
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        dispatcher = None
+        while not self.stopped.wait(SWEEP_INTERVAL_SECONDS):
+            try:
+                dispatcher = dispatcher or self.dispatcher_factory()
+                sweep(self.client, dispatcher, int(time.time() * 1000))
+            except (redis.RedisError, OSError) as error:
+                log.warning("timer sweep failed (%s); retrying", type(error).__name__)
+            except Exception:  # a bug must not stop every clock; it is logged with its traceback
+                log.exception("timer sweep crashed; retrying")
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+class TimerClock(Middleware):
+    """Dramatiq middleware: each worker process runs one ``Sweeper`` (several are safe: exactly once)."""
+
+    def __init__(self, client: redis.Redis, dispatcher: Callable[[], Dispatcher]):
+        self.client, self.dispatcher = client, dispatcher
+        self.sweeper: Sweeper | None = None
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self.sweeper = Sweeper(self.client, self.dispatcher)
+        self.sweeper.start()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        if self.sweeper:
+            self.sweeper.stop()

@@ -1,0 +1,58 @@
+"""Channel-neutral replies the engine emits; the renderers in ``bot.channels.rendering`` turn them into API bodies.
+
+Plain frozen data, no I/O. Labels are already translated into the learner's language; the flow
+check guarantees they fit every channel (titles <= 20 characters), so renderers never cut them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+OPTION_TITLE_MAX = 20  # the tightest of WhatsApp button / Messenger quick reply / postback titles
+OPTION_DESCRIPTION_MAX = 72  # WhatsApp list row description
+
+
+class MediaKind(str, Enum):
+    IMAGE = "image"
+    VIDEO = "video"
+    DOCUMENT = "document"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Option:
+    """A choice offered to the learner: ``id`` comes back as the payload when tapped."""
+
+    id: str
+    title: str
+    description: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Media:
+    kind: MediaKind
+    url: str
+    caption: str = ""
+    filename: str = ""  # documents only
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Reply:
+    """One message to the learner: text, optional media before it, optional options after it.
+
+    ``text`` may be longer than a channel allows; the renderer splits it at sentence boundaries and
+    attaches ``options`` to the last part. ``choose_label`` is the (translated) label of the
+    WhatsApp list button, used when there are more than three options.
+
+    ``ephemeral`` marks a reply that only shows again where the learner is (a re-prompt, the menu,
+    "non ho capito", help): once a later turn has replies of its own, an ephemeral reply still
+    waiting in the outbox is stale and is dropped unsent (``bot.storage.store``). Lessons, feedback and
+    results are never ephemeral.
+    """
+
+    text: str = ""
+    options: tuple[Option, ...] = ()
+    media: Media | None = None
+    choose_label: str = "Scegli"
+    lang: str = "it"
+    ephemeral: bool = False

@@ -1,0 +1,84 @@
+"""Issued certificates in Redis: one hash per certificate, found by code, by PDF token or by learner.
+
+Keys come from ``bot.storage.keys`` (``certificate_key``, ``certificate_token_key``, ``certificate_learner_key``);
+they never expire: a certificate must verify for as long as someone may hold the paper.
+``save`` writes the record and its two indexes in one MULTI/EXEC (one round trip), so a code never
+exists without its token or the other way round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import redis
+
+from bot.certificates.model import Certificate, normalize_code, token_valid
+from bot.storage.keys import certificate_key, certificate_learner_key, certificate_token_key
+
+_FIELDS = ("code", "token", "learner_id", "name", "business_name", "issued_ms", "score_percent", "lang")
+
+
+def to_hash(cert: Certificate) -> dict[str, str]:
+    """The Redis hash of a certificate: every field as a string."""
+    return {name: str(getattr(cert, name)) for name in _FIELDS}
+
+
+def from_hash(raw: Mapping[bytes | str, bytes | str]) -> Certificate | None:
+    """The certificate in a hash read back from Redis, or None if empty or incomplete."""
+    values = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+              for k, v in raw.items()}
+    if any(name not in values for name in _FIELDS):
+        return None
+    try:
+        issued_ms, score = int(values["issued_ms"]), int(values["score_percent"])
+    except ValueError:
+        return None
+    return Certificate(code=values["code"], token=values["token"], learner_id=values["learner_id"],
+                       name=values["name"], business_name=values["business_name"], issued_ms=issued_ms,
+                       score_percent=score, lang=values["lang"])
+
+
+def save(client: redis.Redis, cert: Certificate) -> None:
+    """Store ``cert`` with its token and learner indexes, atomically, in one round trip.
+
+    ``cert.code`` must be canonical (as ``new_code`` makes it). New codes have 60 random bits: among
+    100,000 certificates the chance that a new one repeats an old code is about 1 in 10^13; a caller
+    that wants certainty checks ``by_code`` first.
+    """
+    if normalize_code(cert.code) != cert.code:
+        raise ValueError(f"certificate code {cert.code!r} is not canonical; expected BTG-XXXX-XXXX-XXXX "
+                         "from bot.certificates.model.new_code()")
+    if not token_valid(cert.token):
+        raise ValueError("certificate token has the wrong shape; make it with bot.certificates.model.new_token()")
+    pipe = client.pipeline(transaction=True)
+    pipe.hset(certificate_key(cert.code), mapping=to_hash(cert))
+    pipe.set(certificate_token_key(cert.token), cert.code)
+    pipe.set(certificate_learner_key(cert.learner_id), cert.code)
+    pipe.execute()
+
+
+def by_code(client: redis.Redis, code: str) -> Certificate | None:
+    """The certificate with this code as a person typed it (any case, spaces or dashes), or None."""
+    canonical = normalize_code(code)
+    if canonical is None:
+        return None  # not even the shape of a code: no round trip
+    return from_hash(client.hgetall(certificate_key(canonical)))
+
+
+def by_token(client: redis.Redis, token: str) -> Certificate | None:
+    """The certificate whose PDF is at ``/certificates/<token>.pdf``, or None."""
+    if not token_valid(token):
+        return None
+    code = client.get(certificate_token_key(token))
+    if code is None:
+        return None
+    cert = by_code(client, code.decode() if isinstance(code, bytes) else code)
+    return cert if cert is not None and cert.token == token else None
+
+
+def by_learner(client: redis.Redis, learner_id: str) -> Certificate | None:
+    """The latest certificate issued to ``learner_id``, or None (to re-send it rather than issue another)."""
+    code = client.get(certificate_learner_key(learner_id))
+    if code is None:
+        return None
+    return by_code(client, code.decode() if isinstance(code, bytes) else code)

@@ -1,0 +1,75 @@
+"""Every Redis key Bottega uses is built here, and only here (the format is pinned by a test).
+
+One learner's keys share the hash tag ``{<learner id>}`` so they live in one hash slot: a Lua
+script or MULTI over them stays atomic on a Redis Cluster too.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+PREFIX = "bottega"
+
+
+class LearnerPart(str, Enum):
+    PROGRESS = "progress"  # hash: the learner's record (bot.tutor.progress.Progress)
+    SEEN = "seen"  # sorted set: inbound message ids already handled, scored by time (ms)
+    OUTBOX = "outbox"  # list: rendered API calls waiting to be sent, in order
+    SEND_LOCK = "sendlock"  # string: the token of the one sender draining the outbox
+    DELIVERY = "delivery"  # hash: delivery facts (last status, send errors); never touched by the engine
+    TIMERS = "timers"  # sorted set: this learner's pending clock events (payload scored by due time, ms)
+    RECEIPT = "receipt"  # string: the one read receipt waiting to be sent (the latest inbound message only)
+    WAKE = "wake"  # string: when the one scheduled deliver job for this outbox is due (ms)
+    PACE = "pace"  # string: the learner's send budget (bot.delivery.pacing), written by the lock holder
+    ALIAS = "alias"  # string: under this id the person is the learner named here (phone -> BSUID, moved ids)
+
+
+def learner_key(learner_id: str, part: LearnerPart) -> str:
+    """``bottega:{wa:39333...}:progress`` - the braces are the Redis Cluster hash tag."""
+    if not learner_id or "{" in learner_id or "}" in learner_id:
+        raise ValueError(f"learner id {learner_id!r} must be non-empty and free of braces")
+    return f"{PREFIX}:{{{learner_id}}}:{LearnerPart(part).value}"
+
+
+def learner_key_pattern(part: LearnerPart) -> str:
+    """A SCAN pattern matching ``part`` of every learner (admin tools and recovery, never per message)."""
+    return f"{PREFIX}:{{*}}:{LearnerPart(part).value}"
+
+
+def learner_id_of(key: str | bytes) -> str:
+    """The learner id inside a key built by ``learner_key``."""
+    text = key.decode() if isinstance(key, bytes) else key
+    return text[text.index("{") + 1:text.rindex("}")]
+
+
+def global_key(name: str) -> str:
+    """Keys that belong to no learner (flow registry, counters): ``bottega:<name>``."""
+    return f"{PREFIX}:{name}"
+
+
+# Certificates (bot.storage.certificate_store) belong to no learner's slot: they are found by code or token.
+# They share the hash tag ``{certificates}`` (placed after ``bottega:certificate:``, so learner scans
+# matching ``bottega:{*}:...`` never see them) so the MULTI that writes a record and its indexes stays
+# atomic on a Redis Cluster; certificates are few (one per graduate), so one slot holds them all.
+CERTIFICATE_PREFIX = f"{PREFIX}:certificate:{{certificates}}"
+
+
+def certificate_key(code: str) -> str:
+    """Hash: one certificate by its normalised code: ``bottega:certificate:{certificates}:code:BTG-7K4M-Q9XR``."""
+    return f"{CERTIFICATE_PREFIX}:code:{code}"
+
+
+def certificate_token_key(token: str) -> str:
+    """String: the code of the certificate whose PDF lives at ``/certificates/<token>.pdf``."""
+    return f"{CERTIFICATE_PREFIX}:token:{token}"
+
+
+def certificate_learner_key(learner_id: str) -> str:
+    """String: the code of the latest certificate issued to ``learner_id`` (so a re-request re-sends it)."""
+    return f"{CERTIFICATE_PREFIX}:learner:{learner_id}"
+
+
+# Per-client request counters of the public certificate pages (bot.web.certificates). Flask-Limiter's
+# storage (the ``limits`` package) writes them as ``bottega:ratelimit:LIMITER/<client>/<route>/<limit>``
+# and gives each the TTL of its window; outside every learner's and certificate's keys.
+RATE_LIMIT_PREFIX = f"{PREFIX}:ratelimit"

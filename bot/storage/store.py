@@ -1,0 +1,334 @@
+"""Progress on Redis: load a learner in one round trip, commit a turn atomically in another.
+
+``commit`` is one Lua script over the learner's own keys (one hash slot): it checks the optimistic
+``rev``, refuses an inbound message id already handled, writes the progress hash, remembers the id
+(bounded: older than the dedup TTL or beyond the per-learner cap are dropped), and updates the
+outbox — all or nothing. A crash before it changes nothing (Meta redelivers); a crash after it
+leaves the replies safe in the outbox for the sender.
+
+The outbox, kept short (the flood rules)
+----------------------------------------
+* A turn that adds replies first drops the *ephemeral* items older turns left unsent (re-prompts,
+  the menu, "non ho capito": ``bot.model.replies.Reply.ephemeral``): the learner only needs the latest.
+  The head is kept while a sender holds the lock (it may be on the wire).
+* At most ``outbox_max_items`` items: beyond it the oldest ephemeral items go first. Lessons,
+  feedback and results are never dropped — one valid tap adds one step's worth, so they are bounded
+  by the course itself; a flood of invalid input adds nothing (``bot.tutor.engine``'s pause).
+* The read receipt is not an outbox item: it waits in its own slot, one per learner, and a newer
+  inbound message replaces it (marking the latest message read marks the earlier ones too). The
+  sender sends it first, even while the outbox is backing off from a rate limit.
+
+Identity: ``load`` resolves the event's id through aliases (``LearnerPart.ALIAS``): a learner first
+known by their phone and now arriving with a BSUID is *moved* to the BSUID key (``move``: one
+script renames every part and leaves an alias behind), so later messages load in one round trip;
+the phone keeps pointing at them. ``move`` also follows ``user_changed_number``/``_user_id``.
+Both scripts touch keys of two learners (and the global timer index): atomic on one Redis server.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+import redis
+
+from bot.certificates.model import Certificate
+from bot.model.events import InboundEvent
+from bot.storage import certificate_store
+from bot.storage.keys import LearnerPart, certificate_learner_key, global_key, learner_key
+from bot.storage.outbox_item import OutboxItem
+from bot.tutor.progress import Progress
+
+RECEIPT_TTL_MS = 24 * 3600 * 1000  # a read receipt older than WhatsApp's window is moot
+MAX_ALIAS_HOPS = 3  # an id moved twice still finds its learner; a loop cannot spin
+
+# KEYS: 1 progress, 2 seen, 3 outbox, 4 timers, 5 send lock, 6 receipt, 7.. aliases to write.
+# ARGV: 1 expected rev, 2 message id, 3 now ms, 4 dedup ttl ms, 5 dedup max ids, 6 #fields,
+#       7 #timer args, 8 #items, 9 cancel timers 0|1, 10 receipt JSON or '', 11 outbox max items,
+#       12 event time ms (0 = unknown), 13 receipt ttl ms, then fields, timer args, items, alias values.
+# Returns {status, outbox length, receipt slot was empty 0|1, ephemeral items dropped}; status -1
+# conflict, -2 duplicate (or sent more than a second before the oldest arrival a full dedup set still
+# remembers: it may be one of the ids the cap forgot), 1 committed.
+_COMMIT = """
+local rev = redis.call('HGET', KEYS[1], 'rev') or '0'
+if rev ~= ARGV[1] then return {-1, 0, 0, 0} end
+local mid, now, ttl, max_ids = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+if mid ~= '' then
+  if redis.call('ZSCORE', KEYS[2], mid) then return {-2, 0, 0, 0} end
+  local sent_ms = tonumber(ARGV[12])
+  if sent_ms > 0 and redis.call('ZCARD', KEYS[2]) >= max_ids then
+    local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+    if oldest[2] and sent_ms + 1000 < tonumber(oldest[2]) then return {-2, 0, 0, 0} end
+  end
+  redis.call('ZADD', KEYS[2], now, mid)
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl)
+  local extra = redis.call('ZCARD', KEYS[2]) - max_ids
+  if extra > 0 then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, extra - 1) end
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+local nfields, ntimers, nitems = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local first = 14
+redis.call('HSET', KEYS[1], unpack(ARGV, first, first + nfields - 1))
+if ARGV[9] == '1' then redis.call('DEL', KEYS[4]) end
+first = first + nfields
+for i = first, first + ntimers - 1, 2 do redis.call('ZADD', KEYS[4], ARGV[i], ARGV[i + 1]) end
+first = first + ntimers
+local dropped = 0
+local function ephemeral(raw)
+  local ok, item = pcall(cjson.decode, raw)
+  return ok and type(item) == 'table' and item['ephemeral'] == true
+end
+if nitems > 0 then
+  local keep_head = redis.call('EXISTS', KEYS[5]) == 1
+  local waiting = redis.call('LRANGE', KEYS[3], 0, -1)
+  for i = 1, #waiting do
+    if not (i == 1 and keep_head) and ephemeral(waiting[i]) then
+      dropped = dropped + redis.call('LREM', KEYS[3], 1, waiting[i])
+    end
+  end
+  for i = first, first + nitems - 1 do redis.call('RPUSH', KEYS[3], ARGV[i]) end
+  local over = redis.call('LLEN', KEYS[3]) - tonumber(ARGV[11])
+  if over > 0 then
+    waiting = redis.call('LRANGE', KEYS[3], 0, -1)
+    for i = 1, #waiting do
+      if over <= 0 then break end
+      if not (i == 1 and keep_head) and ephemeral(waiting[i]) then
+        local removed = redis.call('LREM', KEYS[3], 1, waiting[i])
+        dropped, over = dropped + removed, over - removed
+      end
+    end
+  end
+end
+first = first + nitems
+local receipt_new = 0
+if ARGV[10] ~= '' then
+  if redis.call('EXISTS', KEYS[6]) == 0 then receipt_new = 1 end
+  redis.call('SET', KEYS[6], ARGV[10], 'PX', ARGV[13])
+end
+for i = 7, #KEYS do redis.call('SET', KEYS[i], ARGV[first + i - 7]) end
+return {1, redis.call('LLEN', KEYS[3]), receipt_new, dropped}
+"""
+
+# Moving a learner to a new id. KEYS: the MOVED parts of the old id then of the new id (same order),
+# then: old send lock, old alias, timer index, old certificate pointer, new certificate pointer.
+# ARGV: 1 old id, 2 new id, 3 user id, 4 phone, 5 bsuid ('' keeps the stored one), 6 keep alias old -> new 0|1,
+#       7 drop the outbox and receipt (they were addressed to a number that is no longer theirs) 0|1,
+#       8 the number of moved parts.
+# Returns 1 moved, 0 nothing to move (no old record, or the new id has one already).
+_MOVED_PARTS = (LearnerPart.PROGRESS, LearnerPart.SEEN, LearnerPart.OUTBOX, LearnerPart.DELIVERY,
+                LearnerPart.TIMERS, LearnerPart.RECEIPT)
+_MOVE = """
+local n = tonumber(ARGV[8])
+if redis.call('EXISTS', KEYS[n + 1]) == 1 or redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 1, n do
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('RENAME', KEYS[i], KEYS[n + i]) end
+end
+redis.call('DEL', KEYS[2 * n + 1])
+if ARGV[7] == '1' then redis.call('DEL', KEYS[n + 3], KEYS[n + 6]) end
+redis.call('HSET', KEYS[n + 1], 'learner_id', ARGV[2], 'user_id', ARGV[3])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[n + 1], 'phone', ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[n + 1], 'bsuid', ARGV[5]) end
+if ARGV[6] == '1' then redis.call('SET', KEYS[2 * n + 2], ARGV[2]) else redis.call('DEL', KEYS[2 * n + 2]) end
+local due = redis.call('ZSCORE', KEYS[2 * n + 3], ARGV[1])
+if due then
+  redis.call('ZREM', KEYS[2 * n + 3], ARGV[1])
+  redis.call('ZADD', KEYS[2 * n + 3], due, ARGV[2])
+end
+if redis.call('EXISTS', KEYS[2 * n + 4]) == 1 then redis.call('RENAME', KEYS[2 * n + 4], KEYS[2 * n + 5]) end
+return 1
+"""
+
+# A delivery status is kept only for a learner we know (KEYS: progress then delivery, per candidate id).
+_RECORD_STATUS = """
+for i = 1, #KEYS, 2 do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('HSET', KEYS[i + 1], unpack(ARGV))
+    return 1
+  end
+end
+return 0
+"""
+
+LIVE_RELEASE_KEY = global_key("course:live")  # written by bot.storage.releases.publish
+TIMER_INDEX_KEY = global_key("timers:due")  # sorted set: learner id -> their earliest due clock event (ms)
+
+
+class CommitResult(str, Enum):
+    COMMITTED = "committed"
+    CONFLICT = "conflict"  # someone else committed for this learner first: reload and redo the turn
+    DUPLICATE = "duplicate"  # this inbound message was handled already
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Committed:
+    """What a commit did: its result, and whether the sender must be woken."""
+
+    result: CommitResult
+    outbox_length: int = 0
+    receipt_waiting_anew: bool = False  # the receipt slot was empty: nobody is on their way to send it
+    dropped: int = 0  # ephemeral items superseded or over the bound
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Snapshot:
+    """One learner as loaded for one event. ``learner_id`` is whose record this is (after aliases)."""
+
+    learner_id: str
+    progress: Progress | None
+    seen: bool  # the inbound message id was handled already
+    outbox_length: int
+    release: str = ""  # the live course release (bot.storage.releases), read in the same round trip
+    next_timer_ms: int = 0  # the learner's earliest pending clock event, 0 = none
+    move_from: str = ""  # this person's record is under another id: move it to ``learner_id`` first
+    aliases: tuple[str, ...] = field(default=())  # other ids of the event that should point at the learner
+
+
+class Store:
+    def __init__(self, client: redis.Redis, *, dedup_ttl_seconds: int, dedup_max_ids: int,
+                 outbox_max_items: int = 50):
+        self.client = client
+        self.dedup_ttl_ms = dedup_ttl_seconds * 1000
+        self.dedup_max_ids = dedup_max_ids
+        self.outbox_max_items = outbox_max_items
+        self._commit = client.register_script(_COMMIT)
+        self._move = client.register_script(_MOVE)
+        self._record_status = client.register_script(_RECORD_STATUS)
+
+    def load(self, learner_id: str, message_id: str, *, other_ids: tuple[str, ...] = (),
+             hops: int = MAX_ALIAS_HOPS) -> Snapshot:
+        """The learner an event with id ``learner_id`` (and ``other_ids``, e.g. its phone) belongs to.
+
+        One round trip when ``learner_id`` has the record (every message of a known learner); one
+        more per alias followed (an id that was moved, at most ``MAX_ALIAS_HOPS``).
+        """
+        pipe = self.client.pipeline(transaction=False)
+        self._queue_learner(pipe, learner_id, message_id)
+        pipe.get(learner_key(learner_id, LearnerPart.ALIAS))
+        for other in other_ids:
+            pipe.exists(learner_key(other, LearnerPart.PROGRESS))
+            pipe.get(learner_key(other, LearnerPart.ALIAS))
+        answers = pipe.execute()
+        snapshot = self._snapshot(learner_id, message_id, answers[:5])
+        alias = _text(answers[5])
+        others = [(other, bool(answers[6 + 2 * i]), _text(answers[7 + 2 * i])) for i, other in enumerate(other_ids)]
+        if snapshot.progress is not None:
+            missing = tuple(o for o, has_record, points_to in others if not has_record and points_to != learner_id)
+            return _with(snapshot, aliases=missing)
+        if alias and alias != learner_id and hops > 0:
+            return self.load(alias, message_id, hops=hops - 1)
+        for other, has_record, points_to in others:
+            if has_record or points_to:
+                return _with(snapshot, move_from=other if has_record else points_to)
+        return _with(snapshot, aliases=tuple(o for o, _, points_to in others if points_to != learner_id))
+
+    def load_one(self, learner_id: str, message_id: str) -> Snapshot:
+        """The record under ``learner_id`` exactly (no alias resolution)."""
+        pipe = self.client.pipeline(transaction=False)
+        self._queue_learner(pipe, learner_id, message_id)
+        return self._snapshot(learner_id, message_id, pipe.execute())
+
+    def alias_of(self, learner_id: str) -> str:
+        """The learner ``learner_id`` points at, or "" (no alias)."""
+        return _text(self.client.get(learner_key(learner_id, LearnerPart.ALIAS)))
+
+    def exists(self, learner_id: str) -> bool:
+        return bool(self.client.exists(learner_key(learner_id, LearnerPart.PROGRESS)))
+
+    @staticmethod
+    def _queue_learner(pipe: redis.client.Pipeline, learner_id: str, message_id: str) -> None:
+        pipe.hgetall(learner_key(learner_id, LearnerPart.PROGRESS))
+        pipe.zscore(learner_key(learner_id, LearnerPart.SEEN), message_id or "-")
+        pipe.llen(learner_key(learner_id, LearnerPart.OUTBOX))
+        pipe.get(LIVE_RELEASE_KEY)
+        pipe.zrange(learner_key(learner_id, LearnerPart.TIMERS), 0, 0, withscores=True)
+
+    @staticmethod
+    def _snapshot(learner_id: str, message_id: str, answers: list) -> Snapshot:
+        raw, seen, outbox_length, release, timers = answers
+        return Snapshot(learner_id=learner_id, progress=Progress.from_hash(raw),
+                        seen=bool(message_id) and seen is not None, outbox_length=int(outbox_length),
+                        release=_text(release), next_timer_ms=int(timers[0][1]) if timers else 0)
+
+    def commit(self, progress: Progress, *, expected_rev: int, message_id: str, now_ms: int,
+               outbox_items: list[OutboxItem], timers: tuple[tuple[int, str], ...] = (),
+               cancel_timers: bool = False, receipt: dict | None = None, event_ms: int = 0,
+               aliases: tuple[str, ...] = ()) -> Committed:
+        """Write ``progress`` (with rev + 1), mark ``message_id`` seen, drop pending clock events
+        (``cancel_timers``) and add new ones (``(due_ms, payload)``), update the outbox and the read
+        receipt slot, and point ``aliases`` (other learner ids of this person) at the learner — all
+        or nothing. ``event_ms`` is when the platform says the message was sent (0: unknown)."""
+        lid = progress.learner_id
+        fields = progress.with_changes(rev=expected_rev + 1).to_hash()
+        flat = [part for pair in fields.items() for part in pair]
+        items = [item.to_json() for item in outbox_items]
+        keys = [learner_key(lid, part) for part in (LearnerPart.PROGRESS, LearnerPart.SEEN, LearnerPart.OUTBOX,
+                                                     LearnerPart.TIMERS, LearnerPart.SEND_LOCK, LearnerPart.RECEIPT)]
+        keys += [learner_key(alias, LearnerPart.ALIAS) for alias in aliases]
+        timer_args = [part for due_ms, payload in timers for part in (due_ms, payload)]
+        receipt_json = json.dumps(receipt, separators=(",", ":")) if receipt else ""
+        args = [expected_rev, message_id, now_ms, self.dedup_ttl_ms, self.dedup_max_ids, len(flat),
+                len(timer_args), len(items), int(cancel_timers), receipt_json, self.outbox_max_items,
+                max(event_ms, 0), RECEIPT_TTL_MS, *flat, *timer_args, *items, *([lid] * len(aliases))]
+        status, length, receipt_new, dropped = (int(x) for x in self._commit(keys=keys, args=args))
+        if status == -1:
+            return Committed(result=CommitResult.CONFLICT)
+        if status == -2:
+            return Committed(result=CommitResult.DUPLICATE)
+        return Committed(result=CommitResult.COMMITTED, outbox_length=length,
+                         receipt_waiting_anew=bool(receipt_new), dropped=dropped)
+
+    def move(self, old_id: str, new_id: str, *, user_id: str, phone: str, bsuid: str, keep_alias: bool,
+             number_changed: bool) -> bool:
+        """Move every part of ``old_id``'s record to ``new_id`` (which must have none), atomically.
+
+        ``keep_alias``: ``old_id`` goes on pointing at the learner (same person, another id); False
+        when the old id may be given to someone else (a phone number the learner gave up).
+        ``number_changed``: pending replies and the receipt were addressed to the old number: dropped.
+        """
+        keys = [learner_key(old_id, part) for part in _MOVED_PARTS]
+        keys += [learner_key(new_id, part) for part in _MOVED_PARTS]
+        keys += [learner_key(old_id, LearnerPart.SEND_LOCK), learner_key(old_id, LearnerPart.ALIAS),
+                 TIMER_INDEX_KEY, certificate_learner_key(old_id), certificate_learner_key(new_id)]
+        args = [old_id, new_id, user_id, phone, bsuid, int(keep_alias), int(number_changed), len(_MOVED_PARTS)]
+        return int(self._move(keys=keys, args=args)) == 1
+
+    def point(self, learner_ids: tuple[str, ...], at: str) -> None:
+        """Make each of ``learner_ids`` an alias of learner ``at`` ("" removes the alias)."""
+        pipe = self.client.pipeline(transaction=False)
+        for learner_id in learner_ids:
+            key = learner_key(learner_id, LearnerPart.ALIAS)
+            if at:
+                pipe.set(key, at)
+            else:
+                pipe.delete(key)
+        pipe.execute()
+
+    def wake_at(self, learner_id: str, due_ms: int) -> None:
+        """Tell the timer sweeper (``bot.delivery.timers``) to look at this learner at ``due_ms``."""
+        self.client.zadd(TIMER_INDEX_KEY, {learner_id: due_ms})
+
+    def save_certificate(self, certificate: Certificate) -> None:
+        certificate_store.save(self.client, certificate)
+
+    def record_status(self, event: InboundEvent) -> bool:
+        """A delivery status of one of our messages, kept on a known learner's delivery hash (one round
+        trip); a status for anyone else writes nothing."""
+        fields = {"last_status": event.status, "last_status_at_ms": str(event.timestamp_ms)}
+        if event.error_code:
+            fields["last_status_error_code"] = str(event.error_code)
+        keys = []
+        for lid in (event.learner_id, *event.other_learner_ids):
+            keys += [learner_key(lid, LearnerPart.PROGRESS), learner_key(lid, LearnerPart.DELIVERY)]
+        args = [part for pair in fields.items() for part in pair]
+        return int(self._record_status(keys=keys, args=args)) == 1
+
+
+def _text(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _with(snapshot: Snapshot, **changes: object) -> Snapshot:
+    return replace(snapshot, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,316 @@
+"""The tutor's brain: ``Engine.step(progress, event) -> Outcome(progress, replies)``. No I/O.
+
+What a learner's message does, in order:
+1. a new learner is welcomed (Bottega says it is an automated tutor) and asked for a language;
+2. global words (menu, aiuto/help, progressi/progress, stop/basta, riprendi/resume, lingua/language,
+   ricomincia/restart) work anywhere, in both languages, ignoring case, accents and punctuation —
+   typed, or tapped on a template's quick-reply button (a tapped Stop opts out at once);
+3. otherwise the input is matched against the options on screen (button id, label, or number) and
+   routed to the feature it belongs to; an old button or an unknown input gets a polite re-prompt.
+A clock event (TIMER) may move the learner on but never writes to one who opted out (``bot.tutor.consent``).
+
+No reply floods: re-prompts, the menu and help are ``ephemeral`` (a later turn's replies supersede
+them in the outbox), and "non ho capito" / "old button" / "can't read that" are said at most once per
+``NOT_UNDERSTOOD_PAUSE_MS``; within the pause such input gets no answer (the last one is on screen).
+
+The engine composes the features: a ``Conversation`` is the turn (``bot.tutor.turn``) with its ways
+on implemented here, routing each tap to the feature that handles it (``lessons``, ``checkup``,
+``review``, ``revisit``, ``menu``, ``graduation``, ``global_words``) and following up across them (a
+finished check-up -> the certificate). Features import the turn, never this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from bot.certificates.model import Certificate
+from bot.flows.machine import FlowMachine
+from bot.flows.spec import Course, Flow, Step
+from bot.model.events import EventKind, InboundEvent
+from bot.model.replies import Option, Reply
+from bot.tutor import checkup, consent, global_words, graduation, lessons, menu, review, revisit
+from bot.tutor.progress import Pending, Progress
+from bot.tutor.turn import NOT_UNDERSTOOD_PAUSE_MS, Turn
+from bot.tutor.typed_text import normalise, option_number
+
+__all__ = ["NOT_UNDERSTOOD_PAUSE_MS", "OUR_PAYLOADS", "Conversation", "Engine", "Outcome"]
+
+OUR_PAYLOADS = ("sys:", "c:", "k:", "r:")  # the prefixes of every option id Bottega renders
+_UNREADABLE_TEXTS = {"edit": "edit_reply", "order": "order_reply"}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Outcome:
+    progress: Progress
+    replies: tuple[Reply, ...]
+    timers: tuple[tuple[int, str], ...] = ()  # (due ms, payload): clock events to schedule
+    certificates: tuple[Certificate, ...] = ()  # certificates issued in this turn, to be stored
+    cancel_timers: bool = False  # drop every pending clock event first (the learner opted out)
+
+
+class Engine:
+    """The live course plus every older module version a learner may still be on.
+
+    Machines are built here, once per (module, version); ``machines`` lets a rebuilt engine reuse the
+    ones an earlier engine built (a (module, version) pair never changes content once published).
+    """
+
+    def __init__(self, course: Course, *, older: Iterable[Flow] = (),
+                 machines: Mapping[tuple[str, int], FlowMachine] | None = None, public_base_url: str = ""):
+        self.course = course
+        self.public_base_url = public_base_url  # where certificates are served (PUBLIC_BASE_URL)
+        self.flows: dict[tuple[str, int], Flow] = {(f.id, f.version): f for f in older}
+        self.flows.update({(f.id, f.version): f for f in course.flows.values()})
+        built = machines or {}
+        self.machines = {key: built.get(key) or FlowMachine(flow) for key, flow in self.flows.items()}
+
+    def flow_for(self, flow_id: str, version: int) -> Flow | None:
+        """The version a learner is on; the live one if that version is unknown here (never published)."""
+        return self.flows.get((flow_id, version)) or self.course.flows.get(flow_id)
+
+    def machine_for(self, flow: Flow) -> FlowMachine:
+        return self.machines[(flow.id, flow.version)]
+
+    def step(self, progress: Progress, event: InboundEvent) -> Outcome:
+        turn = Conversation(self, progress)
+        if event.kind is EventKind.TIMER:
+            if not progress.is_new:
+                checkup.on_timer(turn, event.payload)
+        elif progress.is_new:
+            turn.welcome()
+        elif event.kind is EventKind.OPENED:
+            pass  # a known learner opened the chat again: nothing to say until they write
+        elif event.kind is EventKind.MEDIA:
+            turn.not_understood("media_reply")
+        elif event.kind is EventKind.UNREADABLE:
+            turn.not_understood(_UNREADABLE_TEXTS.get(event.detail, "unreadable_reply"))
+        else:
+            turn.handle(event)
+        if turn.checkup_finished:
+            graduation.after_checkup(turn)
+        if event.kind is EventKind.TIMER and not consent.may_message_first(progress):
+            turn.replies.clear()  # the clock may move state on; it never writes to an opted-out learner
+        return Outcome(progress=turn.progress, replies=tuple(turn.replies), timers=tuple(turn.timers),
+                       certificates=tuple(turn.certificates), cancel_timers=turn.cancel_timers)
+
+
+class Conversation(Turn):
+    """A turn with the engine's ways on: what is on screen, where a tap leads, what to show again."""
+
+    # -- what is on screen -----------------------------------------------------------------------
+    def options(self) -> list[Option]:
+        pending = self.progress.pending
+        if pending == Pending.LANGUAGE:
+            return [Option(id="sys:lang:it", title=self.text("label_italian")),
+                    Option(id="sys:lang:en", title=self.text("label_english"))]
+        if pending == Pending.BUSINESS:
+            return [Option(id=f"sys:biz:{kind.id}", title=kind.label.get(self.progress.lang))
+                    for kind in self.course.business_types]
+        if pending in (Pending.CONFIRM_STOP, Pending.CONFIRM_RESTART):
+            return [Option(id="sys:yes", title=self.text("label_yes")),
+                    Option(id="sys:no", title=self.text("label_no"))]
+        if pending == Pending.CHECKUP_CONFIRM:
+            return checkup.confirm_options(self)
+        if pending == Pending.CHECKUP_LEAVE:
+            return checkup.leave_options(self)
+        if pending in (Pending.NONE, Pending.CHECKUP) and checkup.running(self):
+            return checkup.question_options(self)
+        if pending == Pending.REVISIT_QUIZ:
+            return revisit.options(self)
+        if pending == Pending.REVIEW:
+            return review.options(self)
+        if pending in (Pending.CERTIFICATE_NAME, Pending.CERTIFICATE_BUSINESS):
+            return []
+        step = self.current_step()
+        if pending == Pending.MENU or step is None:
+            return menu.options(self)
+        flow = self.flow()
+        assert flow is not None
+        return lessons.step_options(self, flow, step)
+
+    # -- showing ---------------------------------------------------------------------------------
+    def prompt(self) -> None:
+        start = len(self.replies)
+        self._show_where()
+        self.ephemeral_from(start)
+
+    def _show_where(self) -> None:
+        pending = self.progress.pending
+        if pending == Pending.LANGUAGE:
+            self.say(self.text("choose_language"), self.options())
+        elif pending == Pending.BUSINESS:
+            self.say(self.text("choose_business"), self.options())
+        elif pending == Pending.CONFIRM_STOP:
+            self.say(self.text("stop_confirm"), self.options())
+        elif pending == Pending.CONFIRM_RESTART:
+            self.say(self.text("restart_confirm"), self.options())
+        elif pending == Pending.CHECKUP_CONFIRM:
+            checkup.offer(self)
+        elif pending == Pending.CHECKUP_LEAVE:
+            checkup.ask_leave(self)
+        elif pending in (Pending.NONE, Pending.CHECKUP) and checkup.running(self):
+            checkup.show_question(self)
+        elif pending == Pending.REVISIT_QUIZ:
+            revisit.offer(self)
+        elif pending == Pending.REVIEW:
+            review.show_question(self)
+        elif pending == Pending.CERTIFICATE_NAME:
+            self.say(self.text("certificate_ask_name"))
+        elif pending == Pending.CERTIFICATE_BUSINESS:
+            self.say(self.text("certificate_ask_business"))
+        elif pending == Pending.MENU or self.current_step() is None:
+            self.show_menu()
+        else:
+            step = self.current_step()
+            assert step is not None
+            self.show_step(step, prompt_only=True)
+
+    def show_menu(self, page: int = 0) -> None:
+        if checkup.running(self):
+            checkup.ask_leave(self)
+        else:
+            menu.show(self, page)
+
+    def show_step(self, step: Step, *, prompt_only: bool = False) -> None:
+        lessons.show_step(self, step, prompt_only=prompt_only)
+
+    def enter(self, step: Step) -> None:
+        lessons.enter(self, step)
+
+    def start_module(self, flow_id: str) -> None:
+        lessons.start_module(self, flow_id)
+
+    # -- handling --------------------------------------------------------------------------------
+    def welcome(self) -> None:
+        self.say(self.text("welcome"))
+        self.progress = self.progress.with_changes(pending=Pending.LANGUAGE)
+        self.say(self.text("choose_language"), self.options())
+
+    def handle(self, event: InboundEvent) -> None:
+        payload = event.payload if event.kind is EventKind.CHOICE else ""
+        words = normalise(event.text) if event.kind is EventKind.TEXT else ""
+        if words in global_words.WORDS:
+            global_words.HANDLERS[global_words.WORDS[words]](self, typed=True)
+            return
+        if self.progress.pending in (Pending.CERTIFICATE_NAME, Pending.CERTIFICATE_BUSINESS) and event.text.strip():
+            graduation.field_typed(self, event.text.strip())
+            return
+        options = self.options()
+        if not payload and words:
+            payload = self.match_text(words, options)
+        if not payload:
+            self.not_understood()
+        elif payload in {o.id for o in options}:
+            self.choose(payload)
+        elif self.navigation(payload):  # a module, the menu or the check-up from an older message: still valid
+            if checkup.running(self):
+                checkup.ask_leave(self)
+            else:
+                self.choose(payload)
+        elif payload.startswith(OUR_PAYLOADS):
+            self.not_understood("stale_button")
+        else:  # a template button, a referral ref, a Get Started payload or an id we never sent
+            self.foreign_payload(event)
+
+    def navigation(self, payload: str) -> bool:
+        """A tap that goes somewhere rather than answers something: it stays valid after the screen moved on
+        (an action plan's module button, an older menu page). Answers (``c:``, ``k:``, ``r:``) never do."""
+        if payload.startswith("sys:module:"):
+            return payload.removeprefix("sys:module:") in self.course.flows
+        return payload in ("sys:menu", "sys:checkup") or payload.startswith(menu.PAGE_PREFIX)
+
+    def foreign_payload(self, event: InboundEvent) -> None:
+        """A tap we did not render: a template's quick reply ("Stop", "Riprendi"), a referral, Get Started.
+
+        A global word in its payload or label works as if tapped (a tapped Stop opts out at once: a
+        tap is deliberate); anything else brings the learner back to where they were, quietly. A tap
+        never undoes an opt-out: only a written message does (``bot.tutor.consent``).
+        """
+        word = global_words.word_in(event.payload) or global_words.word_in(event.text)
+        if word == "stop":
+            global_words.stop_now(self, how="tapped " + (event.detail or "button"))
+        elif word:
+            global_words.HANDLERS[word](self, typed=False)
+        else:
+            global_words.resume(self, typed=False, quiet=True)
+
+    def match_text(self, words: str, options: list[Option]) -> str:
+        number = option_number(words)
+        if 1 <= number <= len(options):
+            return options[number - 1].id
+        for option in options:
+            if normalise(option.title) == words:
+                return option.id
+        return ""
+
+    def choose(self, payload: str) -> None:
+        if payload.startswith("sys:lang:"):
+            self.set_language(payload.removeprefix("sys:lang:"))
+        elif payload.startswith("sys:biz:"):
+            self.set_business(payload.removeprefix("sys:biz:"))
+        elif payload in ("sys:yes", "sys:no"):
+            self.confirm(payload == "sys:yes")
+        elif payload.startswith("sys:module:"):
+            self.start_module(payload.removeprefix("sys:module:"))
+        elif payload == "sys:next":
+            self.start_module(lessons.next_module(self))
+        elif payload == "sys:checkup":
+            checkup.offer(self)
+        elif payload == "sys:checkup:start":
+            checkup.start(self)
+        elif payload in ("sys:checkup:continue", "sys:checkup:submit"):
+            checkup.leave_answered(self, submit=payload == "sys:checkup:submit")
+        elif payload.startswith(menu.PAGE_PREFIX):
+            self.show_menu(int(payload.removeprefix(menu.PAGE_PREFIX)))
+        elif payload.startswith("sys:revisit:"):
+            revisit.choose(self, payload)
+        elif payload.startswith("k:"):
+            checkup.answer(self, payload)
+        elif payload.startswith("r:"):
+            review.answer(self, payload)
+        elif payload == "sys:menu":
+            self.show_menu()
+        else:
+            _, flow_id, step_id, trigger = payload.split(":", 3)
+            lessons.advance(self, flow_id, step_id, trigger)
+
+    def set_language(self, lang: str) -> None:
+        first_time = not self.progress.lang_chosen
+        self.progress = self.progress.with_changes(lang=lang, lang_chosen=True, pending=Pending.NONE)
+        self.say(self.text("language_set"))
+        if first_time and self.course.business_types and not self.progress.business:
+            self.progress = self.progress.with_changes(pending=Pending.BUSINESS)
+            self.prompt()
+        elif (first_time or self.current_step() is None) and not checkup.running(self):
+            self.show_menu()
+        else:
+            self.prompt()  # back to the step, or to the running check-up's question
+
+    def set_business(self, business: str) -> None:
+        self.progress = self.progress.with_changes(business=business, pending=Pending.NONE)
+        self.say(self.text("business_set"))
+        if self.current_step() is None and not checkup.running(self):
+            self.show_menu()
+        else:
+            self.prompt()
+
+    def confirm(self, yes: bool) -> None:
+        asked, self.progress = self.progress.pending, self.progress.with_changes(pending=Pending.NONE)
+        if asked == Pending.CONFIRM_STOP and yes:
+            global_words.stop_now(self, how="typed stop")
+        elif asked == Pending.CONFIRM_STOP:
+            self.say(self.text("stop_cancelled"))
+            self.prompt()
+        elif yes:
+            self.progress = self.progress.with_changes(flow="", flow_version=0, step="", answers={},
+                                                       module_scores={}, modules_done=[], revisiting="")
+            self.say(self.text("restarted"))
+            if checkup.running(self):
+                checkup.abandon(self)
+                self.cancel_timers = True
+                self.say(self.text("checkup_abandoned"))
+            self.show_menu()
+        else:
+            self.say(self.text("restart_cancelled"))
+            self.prompt()

@@ -1,0 +1,51 @@
+"""The Procfile's worker process: ``dramatiq bot.worker --processes 2 --threads 8``.
+
+Dramatiq's command line imports this module in every worker process. It reads the settings, builds
+the broker on ``REDIS_URL`` (the send queue in the next database, or ``BROKER_REDIS_URL``) and makes it
+Dramatiq's, adds the boot-time middleware (outbox recovery, the timer sweeper), then imports the
+actors — they bind to the broker set here — and hands them this process's resources. Nothing
+connects until the worker starts consuming.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import dramatiq
+
+from bot import composition
+from bot.delivery import outbox
+from bot.delivery.broker import JobQueue, build_broker
+from bot.delivery.recovery import OutboxRecovery
+from bot.delivery.timers import TimerClock
+from bot.dispatch import Dispatcher
+from config.logs import configure_logging
+from config.settings import Settings
+
+settings = Settings.from_env()
+configure_logging()  # LOG_LEVEL for the worker too (Dramatiq's CLI set up its handlers first)
+outbox.check_timing(settings)
+client = composition.redis_client(settings)
+broker = build_broker(settings, composition.redis_url(settings))
+queue = JobQueue(broker, settings)
+_built: list[Dispatcher] = []
+_lock = threading.Lock()
+
+
+def dispatcher() -> Dispatcher:
+    """This process's dispatcher, built once on first use (the course is loaded then, not at import)."""
+    with _lock:
+        if not _built:
+            _built.append(composition.dispatcher(settings, client, composition.registry(settings, client),
+                                                 notify=queue.deliver))
+        return _built[0]
+
+
+broker.add_middleware(OutboxRecovery(client, queue))
+broker.add_middleware(TimerClock(client, dispatcher))
+dramatiq.set_broker(broker)
+
+from bot.delivery import actors  # noqa: E402 - the actors bind to the broker set just above
+
+actors.configure(actors.WorkerContext(settings=settings, client=client, queue=queue, dispatcher=dispatcher,
+                                      graph_client=lambda: composition.graph_client(settings)))
