@@ -17,7 +17,6 @@ from bot.dev.fake_graph import FakeGraphHandle, serve_in_thread
 from config.settings import broker_url
 
 TESTS_DIR = Path(__file__).resolve().parent
-DATA_DIR = TESTS_DIR / "data"
 
 
 @pytest.fixture(scope="session")

@@ -10,19 +10,18 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import requests
 
+from bot import channels
 from bot.channels import check_limits, describe
 from bot.channels.body_checks import Shown
 from bot.channels.signature import sign
-from bot.channels.whatsapp import WHATSAPP
 from bot.dev import embedded_redis, fake_graph
 from bot.dev.devserver import procfile_commands
 from bot.model.events import Channel
-from config.settings import PROJECT_ROOT
+from config.settings import PROJECT_ROOT, Settings
 
 SECRET = "e2e-app-secret"
 PHONE_NUMBER_ID = "100000000000001"
@@ -57,6 +56,7 @@ class Service:
                     "LEARNER_MESSAGE_INTERVAL_SECONDS": "0.05", "RECEIPT_INTERVAL_SECONDS": "0.05",
                     "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
         self.url = f"http://127.0.0.1:{self.port}"
+        self.settings = Settings.from_env(self.env)
         self.session = requests.Session()
 
     def start(self, *names: str) -> None:
@@ -120,29 +120,19 @@ class Phone:
         self.message_ids: set[str] = set()
 
     # -- what Meta would post ---------------------------------------------------------------------
+    @property
+    def parts(self):  # noqa: ANN201 - the channel's parts (bot.channels)
+        return channels.parts_for(self.channel)
+
     def _payload(self, *, text: str = "", reply: tuple[str, str] | None = None) -> dict:
-        mid = f"{'wamid' if self.channel is WHATSAPP else 'm'}.{uuid.uuid4().hex}"
-        self.message_ids.add(mid)
-        if self.channel is WHATSAPP:
-            message: dict = {"from": self.user, "id": mid, "timestamp": str(int(time.time()))}
-            if reply:
-                kind = "button_reply" if len(self.options) <= 3 else "list_reply"
-                message.update(type="interactive", interactive={
-                    "type": kind, kind: {"id": reply[0], "title": reply[1]}})
-            else:
-                message.update(type="text", text={"body": text})
-            return {"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": [{
-                "field": "messages", "value": {
-                    "messaging_product": "whatsapp",
-                    "metadata": {"display_phone_number": "390200000000", "phone_number_id": PHONE_NUMBER_ID},
-                    "contacts": [{"profile": {"name": "Learner"}, "wa_id": self.user}],
-                    "messages": [message]}}]}]}
-        now = int(time.time() * 1000)
-        body: dict = {"mid": mid, "text": reply[1] if reply else text}
+        """The webhook body this learner's channel posts for a text or a tap (the channel's dev parts)."""
+        dev, reply_from = self.parts.dev, self.parts.dev.reply_from(self.service.settings)
         if reply:
-            body["quick_reply"] = {"payload": reply[0]}
-        return {"object": "page", "entry": [{"id": PAGE_ID, "time": now, "messaging": [{
-            "sender": {"id": self.user}, "recipient": {"id": PAGE_ID}, "timestamp": now, "message": body}]}]}
+            payload = dev.tap_payload(reply[0], reply[1], self.user, reply_from, len(self.options))
+        else:
+            payload = dev.text_payload(text, self.user, reply_from)
+        self.message_ids.update(event.message_id for event in self.parts.parse(payload)[0])
+        return payload
 
     def send(self, text: str) -> requests.Response:
         return self._post(self._payload(text=text))
@@ -165,9 +155,7 @@ class Phone:
         return [call for call in self.service.graph.calls() if self._mine(call["body"])]
 
     def _mine(self, body: dict) -> bool:
-        if self.channel is WHATSAPP:
-            return body.get("to") == f"+{self.user}" or body.get("message_id") in self.message_ids
-        return body.get("recipient", {}).get("id") == self.user
+        return self.parts.dev.addressed_to(body, self.user) or body.get("message_id") in self.message_ids
 
     def wait_for(self, fragment: str, timeout: float = 60.0) -> float:
         """Wait until a message containing ``fragment`` arrives; its arrival time (time.monotonic)."""

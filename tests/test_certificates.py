@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ast
 import io
 import re
 from dataclasses import replace
-from pathlib import Path
 
 import pypdf
 import pytest

@@ -9,6 +9,7 @@ import pytest
 from bot.storage.keys import LearnerPart, global_key, learner_id_of, learner_key, learner_key_pattern
 from config.settings import ConfigError, Settings
 
+
 def test_learner_keys_keep_their_format_and_share_one_hash_slot():
     assert learner_key("wa:393331112222", LearnerPart.PROGRESS) == "bottega:{wa:393331112222}:progress"
     assert learner_key("ms:7001", LearnerPart.OUTBOX) == "bottega:{ms:7001}:outbox"

@@ -1,4 +1,5 @@
-"""bot.channels.parsing: every recorded body in tests/data parses to exactly the events pinned here.
+"""bot.channels.parsing: every recorded body in bot/channels/<name>/fixtures parses to exactly the events
+pinned here.
 
 Then the odd shapes: specific malformed items are skipped with a note while the rest of the batch is
 read, and a mutation sweep replaces every node of every fixture by null, wrong types, huge numbers or
@@ -8,22 +9,20 @@ its notes.
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot import channels
 from bot.channels.messenger import MESSENGER as MS_CHANNEL
 from bot.channels.parsing import ParseResult, parse
 from bot.channels.whatsapp import WHATSAPP as WA_CHANNEL
 from bot.model.events import Channel, EventKind, InboundEvent
 
-DATA = Path(__file__).resolve().parent / "data"
 NUMBER_ID = "100000000000001"
 PAGE = "200000000000002"
 
@@ -33,7 +32,9 @@ UNREADABLE, IDENTITY = EventKind.UNREADABLE, EventKind.IDENTITY
 
 
 def load(relative: str) -> dict[str, Any]:
-    return json.loads((DATA / relative).read_text(encoding="utf-8"))
+    """A recorded body, named ``<channel>/<kind>.json``: from that channel's fixtures folder."""
+    folder, name = relative.split("/", 1)
+    return json.loads((channels.parts_for(folder).dev.fixtures / name).read_text(encoding="utf-8"))
 
 
 # --- WhatsApp expectations ------------------------------------------------------------------------
@@ -193,11 +194,14 @@ def test_fixture_parses_to_exact_events(folder: str, name: str, channel: Channel
 
 
 def test_every_fixture_has_an_expectation_and_a_readme_line() -> None:
-    on_disk = {f"{path.parent.name}/{path.stem}" for path in DATA.glob("*/*.json")}
+    folders = {parts.channel.name: parts.dev.fixtures for parts in channels.every() if parts.channel.name in
+               {folder for folder, _, _ in CASES}}
+    on_disk = {f"{name}/{path.stem}" for name, folder in folders.items() for path in folder.glob("*.json")}
     pinned = {f"{folder}/{name}" for folder, name, _ in CASES}
     assert on_disk == pinned
-    readme = (DATA / "README.md").read_text(encoding="utf-8")
-    assert all(f"`{path.split('/')[1]}.json`" in readme for path in on_disk)
+    for folder in folders.values():
+        readme = (folder / "README.md").read_text(encoding="utf-8")
+        assert all(f"`{path.stem}.json`" in readme for path in folder.glob("*.json"))
 
 
 def test_parse_leaves_the_payload_untouched() -> None:

@@ -12,6 +12,7 @@ import redis
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
+from bot import channels
 from bot.channels import parsing as inbound
 from bot.channels.messenger.dev import text_payload as messenger_text_payload
 from bot.channels.signature import sign
@@ -20,7 +21,6 @@ from bot.dev import embedded_redis
 from bot.model.events import EventKind
 from bot.storage.keys import LearnerPart, learner_key
 from bot.tutor.progress import Progress
-from tests.conftest import DATA_DIR
 from webhooks import create_app
 
 SECRET = "test-app-secret"
@@ -294,7 +294,7 @@ def test_redis_down_is_503_and_the_redelivery_is_handled_once_redis_is_back(sett
 
 
 # -- every recorded inbound kind, signed, through Flask --------------------------------------------------
-FIXTURES = sorted(DATA_DIR.glob("*/*.json"))
+FIXTURES = sorted(path for parts in channels.every() for path in parts.dev.fixtures.glob("*.json"))
 
 
 def restamped(raw: bytes) -> bytes:
@@ -316,7 +316,7 @@ def restamped(raw: bytes) -> bytes:
     return json.dumps(walk(json.loads(raw))).encode()
 
 
-@pytest.mark.parametrize("path", FIXTURES, ids=[f"{p.parent.name}/{p.stem}" for p in FIXTURES])
+@pytest.mark.parametrize("path", FIXTURES, ids=[f"{p.parent.parent.name}/{p.stem}" for p in FIXTURES])
 def test_every_recorded_inbound_kind_is_accepted_and_has_its_effect(client, redis_client, notified, path):
     raw = restamped(path.read_bytes())
     events = inbound.parse(json.loads(raw)).events

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from bot.channels.body_checks import Shown
@@ -57,6 +58,7 @@ class DevParts:
     addressed_to: Callable[[Body, str], bool]  # (sent body, user id) -> was it sent to this user
     fake_answer: Callable[[Body], tuple[Body, str]]  # sent body -> (Meta's answer, message id)
     owns_body: Callable[[Body], bool]  # is this sent body one of this channel's
+    fixtures: Path  # recorded webhook bodies of this channel (one per inbound kind), for the tests
     pair_limited: bool = False  # the fake enforces WhatsApp's per-user pair rate limit
 
 

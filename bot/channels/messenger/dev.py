@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from bot.channels.parts import Body, DevParts
@@ -49,4 +50,5 @@ DEV = DevParts(
     transcript_user="7000",
     reply_from=lambda settings: DEV_PAGE_ID, phone_of=lambda user_id: "",
     text_payload=text_payload, tap_payload=tap_payload, addressed_to=addressed_to, fake_answer=fake_answer,
+    fixtures=Path(__file__).resolve().parent / "fixtures",
     owns_body=lambda body: isinstance(body.get("recipient"), dict))

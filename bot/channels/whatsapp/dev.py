@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from bot.channels.parts import Body, DevParts
@@ -55,4 +56,5 @@ DEV = DevParts(
     transcript_user="39333",
     reply_from=lambda settings: settings.whatsapp_phone_number_id, phone_of=phone_of,
     text_payload=text_payload, tap_payload=tap_payload, addressed_to=addressed_to, fake_answer=fake_answer,
+    fixtures=Path(__file__).resolve().parent / "fixtures",
     owns_body=lambda body: "messaging_product" in body, pair_limited=True)
