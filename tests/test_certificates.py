@@ -9,17 +9,9 @@ from dataclasses import replace
 import pypdf
 import pytest
 
-from bot.certificates.model import (
-    CODE_ALPHABET,
-    Certificate,
-    issued_date,
-    new_code,
-    new_token,
-    normalize_code,
-    pdf_safe,
-    render_pdf,
-    verify_page,
-)
+from bot.certificates.model import CODE_ALPHABET, Certificate, issued_date, new_code, new_token, normalize_code
+from bot.certificates.page import verify_page
+from bot.certificates.pdf import pdf_safe, render_pdf
 from bot.storage import certificate_store
 from bot.storage.keys import certificate_key, certificate_learner_key, certificate_token_key
 from webhooks import create_app
@@ -196,7 +188,7 @@ def test_names_from_chat_are_escaped(client, redis_client):
     certificate_store.save(redis_client, cert)
     page = client.get(f"/verify/{cert.code}").get_data(as_text=True)
     assert "<script>" not in page and "<b onmouseover" not in page
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page and "Bar &amp; Co" in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page and "Bar &amp; Co" in page
 
 
 def test_verify_page_without_the_app():

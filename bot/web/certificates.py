@@ -27,7 +27,8 @@ import redis
 from flask import Blueprint, Response, current_app, request
 from flask_limiter import Limiter, RequestLimit
 
-from bot.certificates.model import render_pdf, verify_page
+from bot.certificates.page import verify_page
+from bot.certificates.pdf import render_pdf
 from bot.storage import certificate_store
 from bot.storage.keys import RATE_LIMIT_PREFIX
 
