@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot import channels
+from bot.model.errors import ConfigError
 from bot.model.events import Channel
-from config.settings import ConfigError, Settings
+from config.settings import Settings
 
 if TYPE_CHECKING:
     import redis

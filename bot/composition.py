@@ -14,9 +14,10 @@ from bot.delivery.broker import JobQueue, build_broker
 from bot.delivery.graph import GraphClient
 from bot.dispatch import Dispatcher, EngineSource, Notify
 from bot.flows.loader import course_files
+from bot.model.errors import ConfigError
 from bot.storage.releases import Registry
 from bot.storage.store import Store
-from config.settings import ConfigError, Settings
+from config.settings import Settings
 
 REDIS_SOCKET_TIMEOUT_SECONDS = 5.0  # every command we send is quick; a slower answer means Redis is in trouble
 REDIS_CONNECT_TIMEOUT_SECONDS = 2.0

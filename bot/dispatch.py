@@ -29,6 +29,7 @@ from typing import Protocol
 
 from bot import channels
 from bot.channels.rendering import render
+from bot.model.errors import StorageError
 from bot.model.events import EventKind, InboundEvent
 from bot.model.privacy import learner_ref
 from bot.model.replies import Reply
@@ -60,7 +61,7 @@ class Handled(str, Enum):
     DEFERRED = "deferred"  # handed to the worker (a big batch)
 
 
-class ConcurrencyError(Exception):
+class ConcurrencyError(StorageError):
     """A learner's turn kept losing the optimistic-lock race; the webhook answers 503 so Meta retries."""
 
 

@@ -13,13 +13,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from bot.model.errors import ConfigError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DEV_SECRET = "dev-secret-not-for-production"
 
 
-class ConfigError(Exception):
-    """A required setting is missing or malformed; the message says which and how to fix it."""
+__all__ = ["ConfigError", "Settings", "broker_url"]  # ConfigError lives in bot.model.errors (one exception tree)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot.model.errors import ConfigError
 from bot.storage.keys import LearnerPart, global_key, learner_id_of, learner_key, learner_key_pattern
-from config.settings import ConfigError, Settings
+from config.settings import Settings
 
 
 def test_learner_keys_keep_their_format_and_share_one_hash_slot():

@@ -23,8 +23,9 @@ from bot.certificates.model import Certificate, new_code, new_token
 from bot.channels.signature import sign
 from bot.channels.whatsapp.dev import text_payload as whatsapp_text_payload
 from bot.dev import embedded_redis
+from bot.model.errors import ConfigError
 from bot.storage import certificate_store
-from config.settings import ConfigError, Settings
+from config.settings import Settings
 from tests.service import PHONE_NUMBER_ID, Service, free_port
 from tests.service import SECRET as SERVICE_SECRET
 from webhooks import create_app

@@ -14,6 +14,7 @@ from typing import Any
 from bot.channels import messenger, whatsapp
 from bot.channels.body_checks import Shown
 from bot.channels.parts import ChannelParts
+from bot.model.errors import ChannelError
 from bot.model.events import Channel
 
 _REGISTERED: tuple[ChannelParts, ...] = (
@@ -25,7 +26,7 @@ _BY_PREFIX = {parts.channel.prefix: parts for parts in _REGISTERED}
 _BY_OBJECT = {parts.webhook_object: parts for parts in _REGISTERED}
 
 
-class UnknownChannel(ValueError):
+class UnknownChannel(ChannelError, ValueError):
     """A channel name (or learner-id tag) no folder registered."""
 
 

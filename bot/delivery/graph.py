@@ -36,6 +36,7 @@ import requests
 
 from bot import channels
 from bot.channels.parts import ChannelParts
+from bot.model.errors import DeliveryError
 from config.settings import Settings
 
 #: Meta codes worth retrying (PLATFORM.md section 9): throughput and pair rate limits, temporary
@@ -54,7 +55,7 @@ class LocalCode(IntEnum):
     NOT_SENT = -4  # refused before sending: unknown channel, missing token
 
 
-class GraphError(Exception):
+class GraphError(DeliveryError):
     """A send that did not return a message id. ``transient``: the same call may succeed later."""
 
     def __init__(self, message: str, *, code: int, transient: bool, http_status: int | None = None) -> None:

@@ -27,6 +27,7 @@ from bot.flows.loader import MANIFEST, check_course, check_course_texts, course_
 from bot.flows.problems import FlowError, Problem
 from bot.flows.spec import Course
 from bot.flows.yaml_reader import SAFE_LOADER
+from bot.model.errors import ToolError
 from bot.model.events import EventKind, InboundEvent
 from bot.model.replies import Option
 from bot.tutor.engine import Engine
@@ -38,7 +39,7 @@ TRANSCRIPT_TEMPLATE = TEMPLATES / "scaffold_transcript.yaml.tmpl"
 SHORT_TITLE_MAX_CHARS = 20  # the menu row (a WhatsApp button / list row, a Messenger quick reply)
 
 
-class ScaffoldError(Exception):
+class ScaffoldError(ToolError):
     """The module cannot be scaffolded here; the message says what is wrong and what to do."""
 
 

@@ -56,6 +56,7 @@ from bot.channels.body_checks import Shown
 from bot.dev.chat import Chat
 from bot.flows.problems import Problem
 from bot.flows.yaml_reader import NodeReader
+from bot.model.errors import ToolError
 from bot.model.events import Channel, EventKind
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ class TranscriptResult:
         return not self.failures
 
 
-class TranscriptError(Exception):
+class TranscriptError(ToolError):
     """The transcript file is malformed; ``problems`` name file, line and column of each mistake."""
 
     def __init__(self, problems: list[Problem]):

@@ -18,6 +18,7 @@ from transitions import Machine, MachineError
 
 from bot.flows.conditions import LearnerView, holds
 from bot.flows.spec import Choice, Condition, Flow, QuizOption
+from bot.model.errors import CourseError
 
 AUTO = "_auto"  # the trigger of a step that moves on without input (no YAML id starts with "_")
 
@@ -41,7 +42,7 @@ class Fired:
     sets: tuple[tuple[str, str], ...] = ()  # learner variables the chosen option stores
 
 
-class UnknownTrigger(Exception):
+class UnknownTrigger(CourseError):
     """The trigger does not leave the given state (an old button, or an id this step never offered)."""
 
 

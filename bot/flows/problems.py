@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from bot.model.errors import CourseError
+
 
 class Severity(str, Enum):
     ERROR = "error"
@@ -48,7 +50,7 @@ def in_order(problems: list[Problem]) -> list[Problem]:
     return sorted(problems, key=lambda p: (p.file, p.line, p.column))
 
 
-class FlowError(Exception):
+class FlowError(CourseError):
     """One or more flows failed the check; ``problems`` lists every error, not just the first.
 
     ``warnings`` carries what the same check found besides, so a failing ``flows check`` still shows them.
