@@ -16,6 +16,9 @@ run: $(STAMP)
 	$(BIN)/bottega run
 
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 chat: $(STAMP)
@@ -26,6 +29,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/webhook_bench.py
+	$(BIN)/python bench/hardening.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -12,10 +12,14 @@ import os
 FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
 
 
+_configured = False  # once per process
+
+
 def configure_logging() -> None:
-    root = logging.getLogger()
-    if getattr(root, "_bottega_configured", False):
+    global _configured
+    if _configured:
         return
+    root = logging.getLogger()
     level = os.environ.get("LOG_LEVEL", "").upper()
     if not root.handlers:
         handler = logging.StreamHandler()
@@ -27,4 +31,4 @@ def configure_logging() -> None:
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     logging.getLogger("transitions").setLevel(logging.WARNING)  # it logs every callback at INFO
     logging.getLogger("flask-limiter").setLevel(logging.WARNING)  # its INFO line names the client's address
-    root._bottega_configured = True  # type: ignore[attr-defined]
+    _configured = True

@@ -70,12 +70,12 @@ def test_the_order_is_random_per_attempt_but_reproducible(talk, redis_client, co
     first, second = talk("393330000201"), talk("393330000202")
     start_checkup(first)
     start_checkup(second)
-    order_a = progress(redis_client, first).checkup["order"]
-    order_b = progress(redis_client, second).checkup["order"]
+    order_a = progress(redis_client, first).checkup.order
+    order_b = progress(redis_client, second).checkup.order
     assert sorted(order_a) == sorted(q.id for q in course.checkup.questions)
     assert order_a != order_b  # another learner, another order
     ids = [q.id for q in course.checkup.questions]
-    assert checkup.question_order("wa:393330000201", 1, ids) == order_a  # reproducible
+    assert tuple(checkup.question_order("wa:393330000201", 1, ids)) == order_a  # reproducible
     assert checkup.question_order("wa:393330000201", 2, ids) != order_a  # a retake gets a new order
 
 
@@ -85,12 +85,12 @@ def test_time_per_question_is_recorded_and_one_attempt_runs_at_a_time(talk, redi
     chat.advance(42)
     tap_number(chat, 1)
     state = progress(redis_client, chat).checkup
-    first = state["order"][0]
-    assert 42_000 <= state["ms"][first] < 43_000
+    first = state.order[0]
+    assert 42_000 <= state.ms[first] < 43_000
     chat.send_line("menu")  # while it runs, the menu first asks whether to hand it in
     assert [title for _, title in chat.shown_options] == ["Continuo il check-up", "Consegno adesso"]
     tap(chat, "Continuo il check-up")  # carrying on shows the current question: still one attempt
-    assert progress(redis_client, chat).checkup["attempt"] == 1
+    assert progress(redis_client, chat).checkup.attempt == 1
     assert "(2/25)" in chat.transcript[-1].text
 
 
@@ -109,8 +109,8 @@ def test_warnings_and_the_automatic_submission_fire_exactly_once(talk, redis_cli
     assert marks[2].count("Tempo scaduto") == 1 and "Il tuo risultato:" in marks[2]
     assert marks[3] == ""
     state = progress(redis_client, chat).checkup
-    assert state["running"] is False and state["result"]["timed_out"] is True
-    assert state["result"]["answered"] == 1
+    assert state.running is False and state.result.timed_out is True
+    assert state.result.answered == 1
     assert redis_client.zcard(learner_key(f"wa:{chat.user_id}", LearnerPart.TIMERS)) == 0
 
 
@@ -123,11 +123,11 @@ def test_the_plan_names_the_three_weakest_areas_and_its_buttons_start_their_modu
     weak_areas = {"advertising", "measuring", "selling"}
     for _ in checkup.questions:
         state = progress(redis_client, chat).checkup
-        question = next(q for q in checkup.questions if q.id == state["order"][state["index"]])
+        question = next(q for q in checkup.questions if q.id == state.order[state.index])
         choice = worst if question.area in weak_areas else best
-        chat.send(kind=EventKind.CHOICE, payload=f"k:{state['attempt']}:{question.id}:{choice[question.id]}")
-    result = progress(redis_client, chat).checkup["result"]
-    assert result["areas"]["presence"] == 100 and result["areas"]["advertising"] == 0
+        chat.send(kind=EventKind.CHOICE, payload=f"k:{state.attempt}:{question.id}:{choice[question.id]}")
+    result = progress(redis_client, chat).checkup.result
+    assert result.areas["presence"] == 100 and result.areas["advertising"] == 0
     plan_modules = [option_id.removeprefix("sys:module:") for option_id, _ in chat.shown_options]
     expected = [a.module for a in checkup.areas if a.id in weak_areas]
     assert plan_modules == expected
@@ -144,16 +144,16 @@ def test_a_certificate_is_issued_after_every_module_and_a_passed_checkup(talk, r
     start_checkup(chat)
     for _ in course.checkup.questions:
         state = progress(redis_client, chat).checkup
-        question = next(q for q in course.checkup.questions if q.id == state["order"][state["index"]])
+        question = next(q for q in course.checkup.questions if q.id == state.order[state.index])
         top = max(question.options, key=lambda o: o.points)
-        chat.send(kind=EventKind.CHOICE, payload=f"k:{state['attempt']}:{question.id}:{top.id}")
+        chat.send(kind=EventKind.CHOICE, payload=f"k:{state.attempt}:{question.id}:{top.id}")
     assert progress(redis_client, chat).pending == Pending.CERTIFICATE_NAME
     chat.send_line("Nicolò Bianchi")
     chat.send_line("Forno Bianchi")
     issued = progress(redis_client, chat).certificate
-    certificate = certificate_store.by_code(redis_client, issued["code"])
+    certificate = certificate_store.by_code(redis_client, issued.code)
     assert certificate is not None and certificate.name == "Nicolò Bianchi" and certificate.score_percent == 100
-    assert issued["code"] in chat.transcript[-1].text
+    assert issued.code in chat.transcript[-1].text
 
     app = create_app(settings, redis_client=redis_client, notify=lambda lid: None).test_client()
     pdf = app.get(f"/certificates/{certificate.token}.pdf")
@@ -182,7 +182,7 @@ def test_an_attempt_whose_questions_were_unpublished_ends_quietly(talk, redis_cl
     start_checkup(chat)
     lid = f"wa:{chat.user_id}"
     stored = progress(redis_client, chat)
-    gone = {**stored.checkup, "order": ["no_longer_there", *stored.checkup["order"][1:]]}
+    gone = stored.checkup.with_changes(order=("no_longer_there", *stored.checkup.order[1:]))
     redis_client.hset(learner_key(lid, LearnerPart.PROGRESS), mapping=stored.with_changes(checkup=gone).to_hash())
     chat.send_line("riprendi")  # no crash: the menu comes back and the check-up can start again
     assert any(title == "Check-up digitale" for _, title in chat.shown_options)

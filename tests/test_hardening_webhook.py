@@ -101,8 +101,8 @@ def test_a_template_stop_button_opts_out_at_once_and_is_recorded(client, redis_c
     stop_button = wa_message({"type": "button", "button": {"payload": "Stop", "text": "Stop"}})
     assert post(client, stop_button).status_code == 200
     stored = progress(redis_client, lid)
-    assert stored.opted_out and stored.consent[-1]["state"] == "opted_out"
-    assert stored.consent[-1]["how"] == "tapped template_button"
+    assert stored.opted_out and stored.consent[-1].state == "opted_out"
+    assert stored.consent[-1].how == "tapped template_button"
     assert course.texts["stopped"].get("it").split(":")[0] in outbox_texts(redis_client, lid)
 
 
@@ -120,8 +120,8 @@ def test_a_tap_or_referral_never_undoes_the_opt_out_but_a_written_riprendi_does(
     post(client, text("Riprendi!"))
     stored = progress(redis_client, lid)
     assert not stored.opted_out
-    assert [entry["state"] for entry in stored.consent] == ["opted_out", "opted_in"]
-    assert stored.consent[-1]["how"] == "typed riprendi"
+    assert [entry.state for entry in stored.consent] == ["opted_out", "opted_in"]
+    assert stored.consent[-1].how == "typed riprendi"
 
 
 def test_an_opt_out_mid_checkup_cancels_its_clock_in_the_same_commit(client, redis_client, course):
@@ -134,7 +134,7 @@ def test_an_opt_out_mid_checkup_cancels_its_clock_in_the_same_commit(client, red
     post(client, text("basta"))
     post(client, tap("sys:yes", "Sì"))
     stored = progress(redis_client, lid)
-    assert stored.opted_out and not stored.checkup["running"]
+    assert stored.opted_out and not stored.checkup.running
     assert redis_client.exists(timers) == 0
     assert course.texts["checkup_abandoned"].get("it")[:30] in outbox_texts(redis_client, lid)
 

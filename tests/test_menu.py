@@ -25,6 +25,7 @@ from bot.model.replies import Reply
 from bot.storage.keys import LearnerPart, learner_key
 from bot.tutor import global_words, menu
 from bot.tutor.progress import Pending, Progress
+from bot.tutor.progress_parts import CheckupAttempt
 from config.settings import PROJECT_ROOT
 
 
@@ -202,7 +203,7 @@ def start_checkup(chat: Chat) -> None:
     tap(chat, "Inizia il check-up")
 
 
-def checkup_state(redis_client, chat: Chat) -> dict:
+def checkup_state(redis_client, chat: Chat) -> CheckupAttempt:
     return progress(redis_client, chat).checkup
 
 
@@ -213,23 +214,23 @@ def test_menu_then_a_module_during_the_checkup_can_never_answer_the_checkup(redi
     first_menu = tuple(chat.shown_options)
     tap(chat, "Check-up digitale")
     tap(chat, "Inizia il check-up")
-    answered = checkup_state(redis_client, chat)["index"]
+    answered = checkup_state(redis_client, chat).index
     chat.send_line("menu")
     assert titles(chat) == ["Continuo il check-up", "Consegno adesso"]  # no module is on offer
     module_row = next(option for option in first_menu if option[0].startswith("sys:module:"))
     chat.send(kind=EventKind.CHOICE, payload=module_row[0], text=module_row[1])  # the old menu's row
     state = checkup_state(redis_client, chat)
-    assert state["running"] and state["index"] == answered and progress(redis_client, chat).flow == ""
+    assert state.running and state.index == answered and progress(redis_client, chat).flow == ""
     assert all(option_id.startswith("sys:checkup:") for option_id, _ in chat.shown_options)
     tap(chat, "Continuo il check-up")
     assert all(option_id.startswith("k:") for option_id, _ in chat.shown_options)
     stale_quiz = f"c:m1_contatto:q1:{course.flows['m1_contatto'].steps['q1'].quiz.options[0].id}"
     chat.send(kind=EventKind.CHOICE, payload=stale_quiz, text="A")  # a module's quiz button: refused
-    assert checkup_state(redis_client, chat)["index"] == answered
+    assert checkup_state(redis_client, chat).index == answered
     chat.send_line("menu")
     tap(chat, "Consegno adesso")  # leaving ends the attempt, as the question said
     state = checkup_state(redis_client, chat)
-    assert not state["running"] and state["result"]["answered"] == answered
+    assert not state.running and state.result.answered == answered
     chat.send_line("menu")
     assert any(option_id.startswith("sys:module:") for option_id, _ in chat.shown_options)
 
@@ -253,14 +254,14 @@ def test_every_global_word_mid_checkup_leaves_the_checkup_answerable_by_its_own_
     chat.send_line(word)
     resolve(chat, word)
     state = checkup_state(redis_client, chat)
-    assert state["running"] and state["attempt"] == before["attempt"] and state["index"] == before["index"]
+    assert state.running and state.attempt == before.attempt and state.index == before.index
     if global_words.WORDS[word] != "stop" or progress(redis_client, chat).pending != Pending.CONFIRM_STOP:
         assert chat.shown_options and all(o.startswith("k:") for o, _ in chat.shown_options), titles(chat)
     chat.send(kind=EventKind.CHOICE, payload="c:m1_contatto:q1:a", text="A")  # never a check-up answer
-    assert checkup_state(redis_client, chat)["index"] == before["index"]
+    assert checkup_state(redis_client, chat).index == before.index
     chat.advance(31)
     tap(chat, titles(chat)[0])
-    assert checkup_state(redis_client, chat)["index"] == before["index"] + 1
+    assert checkup_state(redis_client, chat).index == before.index + 1
 
 
 @pytest.mark.parametrize("word", sorted(global_words.WORDS))

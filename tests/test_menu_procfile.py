@@ -119,10 +119,10 @@ def test_menu_during_the_checkup_cannot_answer_it_with_another_questions_tap(ele
         phone.wait_turn()
         assert all(option_id.startswith("sys:checkup:") for option_id, _ in phone.options)
         state = stored(service, phone)
-        assert state.checkup["running"] and state.checkup["index"] == 0 and state.flow == ""
+        assert state.checkup.running and state.checkup.index == 0 and state.flow == ""
     phone.tap("Continuo il check-up")
     phone.wait_turn()
     assert all(option_id.startswith("k:") for option_id, _ in phone.options)
     phone.tap(phone.options[0][1])
     phone.wait_turn()
-    assert stored(service, phone).checkup["index"] == 1
+    assert stored(service, phone).checkup.index == 1

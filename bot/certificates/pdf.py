@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from bot.certificates.model import TIME_ZONE, Certificate, issued_date, verify_path
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 PDF_ENCODING = "windows-1252"  # fpdf2 core fonts; its PDF declares WinAnsiEncoding, which this matches
 
@@ -89,7 +93,8 @@ def render_pdf(cert: Certificate, *, course_title: str, base_url: str = "") -> b
     pdf.set_line_width(0.4)
     pdf.rect(14, 14, width - 28, height - 28)
 
-    def line(text: str, size: float, *, style: str = "", gap: float = 4, rgb=(40, 40, 40)) -> None:
+    def line(text: str, size: float, *, style: str = "", gap: float = 4,
+             rgb: tuple[int, int, int] = (40, 40, 40)) -> None:
         pdf.set_font("Helvetica", style, size)
         pdf.set_text_color(*rgb)
         pdf.cell(0, size * 0.45, text, align="C", new_x="LMARGIN", new_y="NEXT")
@@ -114,7 +119,7 @@ def render_pdf(cert: Certificate, *, course_title: str, base_url: str = "") -> b
     return bytes(pdf.output())
 
 
-def _fitting(pdf, text: str, style: str, size: float, max_width_mm: float) -> tuple[str, float]:
+def _fitting(pdf: FPDF, text: str, style: str, size: float, max_width_mm: float) -> tuple[str, float]:
     """``text`` and the largest font size up to ``size`` that fits one line; below 12 pt, cut with "…"."""
     pdf.set_font("Helvetica", style, size)
     while size > 12 and pdf.get_string_width(text) > max_width_mm:

@@ -38,7 +38,7 @@ by ``deliver(<arguments hidden>)`` and ``<hidden>``. Our own lines use ``learner
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import dramatiq
@@ -66,26 +66,31 @@ ACTOR_CALL_LOG_FORMAT = "Received args=%r kwargs=%r."  # dramatiq 2.x actor.py; 
 def hide_job_arguments() -> None:
     """Replace Dramatiq messages in log-record arguments by ``actor(<arguments hidden>)``."""
     previous = logging.getLogRecordFactory()
-    if getattr(previous, "hides_job_arguments", False):
-        return
+    if not isinstance(previous, _ArgumentHidingFactory):
+        logging.setLogRecordFactory(_ArgumentHidingFactory(previous))
 
-    def hidden(value: Any) -> Any:
-        if isinstance(value, dramatiq.Message | MessageProxy):
-            return f"{value.actor_name}(<arguments hidden>) [{value.message_id}]"
-        return value
 
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = previous(*args, **kwargs)
+class _ArgumentHidingFactory:
+    """A log-record factory wrapping the one before it: job messages in the arguments become their names."""
+
+    def __init__(self, previous: Callable[..., logging.LogRecord]) -> None:
+        self.previous = previous
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.previous(*args, **kwargs)
         if record.msg == ACTOR_CALL_LOG_FORMAT:  # dramatiq.Actor.__call__ at debug level
             record.args = ("<hidden>", "<hidden>")
         elif isinstance(record.args, tuple):
-            record.args = tuple(hidden(value) for value in record.args)
+            record.args = tuple(_hidden(value) for value in record.args)
         elif isinstance(record.args, Mapping):
-            record.args = {key: hidden(value) for key, value in record.args.items()}
+            record.args = {key: _hidden(value) for key, value in record.args.items()}
         return record
 
-    factory.hides_job_arguments = True  # type: ignore[attr-defined]
-    logging.setLogRecordFactory(factory)
+
+def _hidden(value: Any) -> Any:
+    if isinstance(value, dramatiq.Message | MessageProxy):
+        return f"{value.actor_name}(<arguments hidden>) [{value.message_id}]"
+    return value
 
 
 def build_broker(settings: Settings, redis_url: str) -> RedisBroker:
@@ -122,5 +127,6 @@ class JobQueue:
         self._enqueue(HANDLE_EVENTS, ([event.to_json() for event in events],), {}, None)
 
     def _enqueue(self, actor: str, args: tuple[Any, ...], options: dict[str, Any], delay_ms: int | None) -> None:
-        message = dramatiq.Message(queue_name=QUEUE, actor_name=actor, args=args, kwargs={}, options=dict(options))
+        message: dramatiq.Message[Any] = dramatiq.Message(queue_name=QUEUE, actor_name=actor, args=args, kwargs={},
+                                                          options=dict(options))
         self.broker.enqueue(message, delay=delay_ms or None)

@@ -217,10 +217,13 @@ def _read_answer(kind: ChannelParts, response: requests.Response) -> str:
 def _api_error(kind: ChannelParts, status: int, error: dict[str, Any]) -> GraphApiError:
     code: int = error["code"]
     transient = code in TRANSIENT_CODES
-    meta_type = error.get("type") if isinstance(error.get("type"), str) else ""
-    meta_message = error.get("message") if isinstance(error.get("message"), str) else ""
-    trace = error.get("fbtrace_id") if isinstance(error.get("fbtrace_id"), str) else ""
+    meta_type, meta_message, trace = (_text(error, "type"), _text(error, "message"), _text(error, "fbtrace_id"))
     return GraphApiError(
         f"Meta refused a {kind.channel} send with error code {code} ({meta_type or 'no type'}, "
         f"HTTP {status}, fbtrace_id {trace or '-'}): {_advice(code, transient)}",
         code=code, transient=transient, http_status=status, meta_message=meta_message, fbtrace_id=trace)
+
+
+def _text(error: dict[str, Any], key: str) -> str:
+    value = error.get(key)
+    return value if isinstance(value, str) else ""

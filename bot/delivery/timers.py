@@ -27,6 +27,7 @@ from bot import channels
 from bot.dispatch import Dispatcher
 from bot.model.events import EventKind, InboundEvent
 from bot.model.privacy import learner_ref
+from bot.storage.encoding import text
 from bot.storage.keys import LearnerPart, learner_key
 from bot.storage.store import TIMER_INDEX_KEY
 
@@ -47,10 +48,11 @@ def sweep(client: redis.Redis, dispatcher: Dispatcher, now_ms: int) -> int:
     """Fire every timer due at ``now_ms``; returns how many were handed to the dispatcher."""
     fired = 0
     for raw in client.zrangebyscore(TIMER_INDEX_KEY, "-inf", now_ms, start=0, num=SWEEP_BATCH):
-        learner_id = raw.decode()
+        learner_id = text(raw)
         timers_key = learner_key(learner_id, LearnerPart.TIMERS)
-        for member, score in client.zrangebyscore(timers_key, "-inf", now_ms, withscores=True):
-            payload = member.decode()
+        for entry in client.zrangebyscore(timers_key, "-inf", now_ms, withscores=True):
+            member, score = entry[0], entry[1]
+            payload = text(member)
             dispatcher.handle(timer_event(learner_id, payload, int(score)), now_ms=now_ms)
             client.zrem(timers_key, member)
             fired += 1

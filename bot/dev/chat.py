@@ -32,6 +32,7 @@ from bot.flows.loader import course_files, load_course
 from bot.flows.spec import Course
 from bot.model.events import Channel, EventKind, InboundEvent
 from bot.storage import releases
+from bot.storage.encoding import text as as_text
 from bot.storage.keys import LearnerPart, learner_key
 from bot.storage.releases import FixedRegistry, Registry
 from bot.tutor.engine import Engine
@@ -102,7 +103,7 @@ class Chat:
         key = learner_key(learner_id, LearnerPart.OUTBOX)
         self.client.delete(learner_key(learner_id, LearnerPart.RECEIPT))  # a blue tick: nothing to show
         while (raw := self.client.lpop(key)) is not None:
-            item = json.loads(raw)
+            item = json.loads(as_text(raw))
             shown = channels.parts_for(self.channel).describe(item["body"])
             if not shown.text and not shown.options:
                 continue

@@ -177,7 +177,7 @@ def _modules_node(manifest: str, file: str) -> yaml.SequenceNode:
 def _value(node: yaml.Node | None, key: str) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
-            if getattr(key_node, "value", None) == key:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key and isinstance(value_node, yaml.Node):
                 return value_node
     return None
 

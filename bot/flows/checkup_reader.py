@@ -44,15 +44,16 @@ def read_checkup(reader: NodeReader, root: yaml.Node, modules: tuple[str, ...]) 
     for area in areas:
         if not any(q.area == area.id for q in questions):
             reader.problem(fields["areas"], f"area '{area.id}' has no questions", "add questions or remove it")
-    parts = (checkup_id, version, limit, pass_percent, retake,
-             text(reader, fields["title"], "title", 200), label(reader, fields["short_title"], "short_title"),
-             text(reader, fields["intro"], "intro", QUESTION_MAX_CHARS * 4))
-    if reader.problems or None in parts or not levels or not areas or not questions:
+    title = text(reader, fields["title"], "title", 200)
+    short_title = label(reader, fields["short_title"], "short_title")
+    intro = text(reader, fields["intro"], "intro", QUESTION_MAX_CHARS * 4)
+    if (reader.problems or not levels or not areas or not questions or checkup_id is None or version is None
+            or limit is None or pass_percent is None or retake is None or title is None or short_title is None
+            or intro is None):
         return None
-    checkup_id, version, limit, pass_percent, retake, title, short_title, intro = parts
-    return CheckUp(id=checkup_id, version=version, title=title, short_title=short_title,  # type: ignore[arg-type]
+    return CheckUp(id=checkup_id, version=version, title=title, short_title=short_title,
                    intro=intro, time_limit_seconds=limit, warnings_seconds=tuple(sorted(warnings, reverse=True)),
-                   pass_percent=pass_percent, retake_after_seconds=retake, levels=levels,  # type: ignore[arg-type]
+                   pass_percent=pass_percent, retake_after_seconds=retake, levels=levels,
                    areas=areas, questions=questions, source=reader.file)
 
 
@@ -145,8 +146,8 @@ def _questions(reader: NodeReader, node: yaml.Node, area_ids: set[str]) -> tuple
                            f"give the right option points: {MAX_POINTS} and the others 0")
         if question_id in {q.id for q in questions}:
             reader.problem(item, f"question id '{question_id}' is used twice", "rename one")
-        elif question_id and area in area_ids and kind in KINDS and question and options:
-            questions.append(CheckQuestion(id=question_id, area=area, kind=kind,  # type: ignore[arg-type]
+        elif question_id and area and area in area_ids and kind in KINDS and kind and question and options:
+            questions.append(CheckQuestion(id=question_id, area=area, kind=kind,
                                            question=question, options=options, line=item.start_mark.line + 1))
     return tuple(questions)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -23,7 +24,7 @@ class LearnerView:
 @dataclass(frozen=True, slots=True)
 class ConditionRule:
     argument: str  # "int" | "text" | "step_option" | "pairs": what the YAML value must be
-    test: Callable[[LearnerView, object], bool]
+    test: Callable[[LearnerView, Any], bool]  # the YAML argument, already checked against ``argument``
     example: str  # shown in error messages
 
 

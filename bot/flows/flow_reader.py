@@ -83,10 +83,11 @@ def read_flow(reader: NodeReader, root: yaml.Node, business_ids: frozenset[str] 
                        _known("start at", steps))
     _check_graph(reader, steps, nodes, start, references)
     migrate = _migrate(reader, fields["migrate"], steps) if "migrate" in fields else {}
-    if reader.problems or None in (flow_id, version, title, short_title, start):
+    if (reader.problems or flow_id is None or version is None or title is None or short_title is None
+            or start is None):
         return None
-    return Flow(id=flow_id, version=version, title=title, short_title=short_title,  # type: ignore[arg-type]
-                start=start, steps=steps, migrate=migrate, source=reader.file)  # type: ignore[arg-type]
+    return Flow(id=flow_id, version=version, title=title, short_title=short_title,
+                start=start, steps=steps, migrate=migrate, source=reader.file)
 
 
 def text(reader: NodeReader, node: yaml.Node | None, where: str, max_chars: int,
@@ -161,10 +162,10 @@ def _by_business(reader: NodeReader, node: yaml.Node, where: str,
     fields = reader.mapping(node, where=f"{where} say", required=("by_business",))
     inner = reader.mapping(fields["by_business"], where=f"{where} by_business",
                            optional=(*sorted(business_ids), "default")) if fields else None
-    if inner is None:
+    if fields is None or inner is None:
         return ()
     if "default" not in inner:
-        reader.problem(fields["by_business"], f"{where} by_business has no 'default'",  # type: ignore[index]
+        reader.problem(fields["by_business"], f"{where} by_business has no 'default'",
                        "add 'default:' for every other business")
     variants = []
     for business, value in inner.items():
@@ -343,9 +344,9 @@ def _collect_references(step_id: str, node: yaml.Node, references: _References) 
 def _check_graph(reader: NodeReader, steps: dict[str, Step], nodes: dict[str, yaml.Node],
                  start: str | None, references: _References) -> None:
     """References must exist, every step must be reachable from start, and none may be a dead end."""
-    for step_id, target, node in references.named:
+    for step_id, target, target_node in references.named:
         if target not in steps and step_id in steps:
-            reader.problem(node, f"step '{step_id}' leads to '{target}', which does not exist",
+            reader.problem(target_node, f"step '{step_id}' leads to '{target}', which does not exist",
                            _known("point it at", steps))
     for step in steps.values():
         node = nodes.get(step.id)

@@ -88,10 +88,10 @@ def course_items(course: Course) -> list[Item]:
                                   right=right))
     checkup = course.checkup
     for question in checkup.questions if checkup else ():
-        if question.kind != "knowledge":
+        if question.kind != "knowledge" or checkup is None:
             continue
         best = question.max_points
-        items.append(Item(source=checkup.source, line=question.line,  # type: ignore[union-attr]
+        items.append(Item(source=checkup.source, line=question.line,
                           where=f"check-up question '{question.id}'", question=question.question,
                           labels=tuple(o.label for o in question.options),
                           right=next(i for i, o in enumerate(question.options) if o.points == best)))

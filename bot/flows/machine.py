@@ -12,9 +12,10 @@ from YAML import paths.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from transitions import Machine, MachineError
+from transitions import EventData, Machine, MachineError
 
 from bot.flows.conditions import LearnerView, holds
 from bot.flows.spec import Choice, Condition, Flow, QuizOption
@@ -78,35 +79,45 @@ class FlowMachine:
             cursor.answered, cursor.sets = None, ()
             cursor.view = view or LearnerView()
             self._machine.set_state(state, model=cursor)
+            event = self._machine.events.get(trigger)
             try:
-                cursor.trigger(trigger)  # type: ignore[attr-defined]
-            except (MachineError, AttributeError) as error:
+                if event is None:
+                    raise MachineError(f"no event '{trigger}'")
+                event.trigger(cursor)
+            except MachineError as error:
                 raise UnknownTrigger(f"'{trigger}' does not leave step '{state}'") from error
             return Fired(state=cursor.state, answered=cursor.answered, sets=cursor.sets)
 
 
-def _record_answer(option: QuizOption):  # noqa: ANN202 - a transitions callback
+def _record_answer(option: QuizOption) -> Callable[[EventData], None]:
     """Registry entry ``record_answer``: remember which quiz option was chosen."""
 
-    def callback(event) -> None:  # noqa: ANN001
-        event.model.answered = option
+    def callback(event: EventData) -> None:
+        _cursor(event).answered = option
 
     return callback
 
 
-def _record_sets(choice: Choice):  # noqa: ANN202 - a transitions callback
+def _record_sets(choice: Choice) -> Callable[[EventData], None]:
     """Registry entry ``set``: the variables a choice stores on the learner."""
 
-    def callback(event) -> None:  # noqa: ANN001
-        event.model.sets = choice.sets
+    def callback(event: EventData) -> None:
+        _cursor(event).sets = choice.sets
 
     return callback
 
 
-def _condition(condition: Condition):  # noqa: ANN202 - a transitions condition
+def _condition(condition: Condition) -> Callable[[EventData], bool]:
     """A registry condition (``bot.flows.conditions``) bound to its YAML argument."""
 
-    def check(event) -> bool:  # noqa: ANN001
-        return holds(condition.name, condition.argument, event.model.view)
+    def check(event: EventData) -> bool:
+        return holds(condition.name, condition.argument, _cursor(event).view)
 
     return check
+
+
+def _cursor(event: EventData) -> Cursor:
+    """The model a transitions callback was called for: always this machine's cursor."""
+    model = event.model
+    assert isinstance(model, Cursor)
+    return model

@@ -107,10 +107,11 @@ def _complete(text: Translated) -> bool:
 
 def _flow_stats(course: Course, flow: Flow) -> dict[str, Any]:
     steps = flow.steps.values()
-    languages = {}
+    languages: dict[str, dict[str, Any]] = {}
     for lang in LANGUAGES:
         replies = [(step.id, reply) for step in steps for reply in step_replies(course, flow, step, lang)]
-        longest = {parts.channel.name: {"chars": 0, "step": ""} for parts in channels.every()}
+        longest: dict[str, dict[str, Any]] = {
+            parts.channel.name: {"chars": 0, "step": ""} for parts in channels.every()}
         over_limit: list[dict[str, str]] = []
         for step_id, reply in replies:
             for parts in channels.every():

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import redis
 
 from bot.certificates.model import Certificate, normalize_code, token_valid
+from bot.storage.encoding import hash_fields
 from bot.storage.keys import certificate_key, certificate_learner_key, certificate_token_key
 
 _FIELDS = ("code", "token", "learner_id", "name", "business_name", "issued_ms", "score_percent", "lang")
@@ -51,7 +52,7 @@ def save(client: redis.Redis, cert: Certificate) -> None:
     if not token_valid(cert.token):
         raise ValueError("certificate token has the wrong shape; make it with bot.certificates.model.new_token()")
     pipe = client.pipeline(transaction=True)
-    pipe.hset(certificate_key(cert.code), mapping=to_hash(cert))
+    pipe.hset(certificate_key(cert.code), mapping=hash_fields(to_hash(cert)))
     pipe.set(certificate_token_key(cert.token), cert.code)
     pipe.set(certificate_learner_key(cert.learner_id), cert.code)
     pipe.execute()

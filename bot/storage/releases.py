@@ -26,6 +26,7 @@ import redis
 from bot.flows.loader import key_position, load_course_texts
 from bot.flows.problems import FlowError, Problem, Severity
 from bot.flows.spec import CheckUp, Course, Flow
+from bot.storage.encoding import hash_fields, text
 from bot.storage.keys import LearnerPart, global_key, learner_key_pattern
 from bot.storage.store import LIVE_RELEASE_KEY
 from bot.tutor.engine import Engine
@@ -56,12 +57,11 @@ class Published:
 
 def stored_release(client: redis.Redis, release: str) -> dict[str, str]:
     raw = client.hgetall(release_key(release))
-    return {k.decode(): v.decode() for k, v in raw.items()}
+    return {text(k): text(v) for k, v in raw.items()}
 
 
 def live_release(client: redis.Redis) -> str:
-    value = client.get(LIVE_KEY)
-    return value.decode() if value else ""
+    return text(client.get(LIVE_KEY))
 
 
 def publish(client: redis.Redis, files: Mapping[str, str], *, folder: str = "flows") -> Published:
@@ -79,7 +79,7 @@ def publish(client: redis.Redis, files: Mapping[str, str], *, folder: str = "flo
         old = _load_release(current)
     release = str(client.incr(SEQUENCE_KEY))
     pipe = client.pipeline(transaction=True)
-    pipe.hset(release_key(release), mapping=dict(files))
+    pipe.hset(release_key(release), mapping=hash_fields(files))
     pipe.set(LIVE_KEY, release)
     pipe.execute()
     changed = tuple(fid for fid, flow in course.flows.items()
@@ -263,7 +263,7 @@ def _learners_by_step(client: redis.Redis) -> dict[tuple[str, int, str], int]:
     for key in client.scan_iter(match=learner_key_pattern(LearnerPart.PROGRESS), count=500):
         flow, version, step = client.hmget(key, "flow", "flow_version", "step")
         if flow and step:
-            where = (flow.decode(), int(version or 0), step.decode())
+            where = (text(flow), int(version or 0), text(step))
             counts[where] = counts.get(where, 0) + 1
     return counts
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 import redis
+from redis.typing import EncodableT
 
 from bot.certificates.model import Certificate
 from bot.model.events import InboundEvent
@@ -214,13 +215,13 @@ class Store:
         others = [(other, bool(answers[6 + 2 * i]), _text(answers[7 + 2 * i])) for i, other in enumerate(other_ids)]
         if snapshot.progress is not None:
             missing = tuple(o for o, has_record, points_to in others if not has_record and points_to != learner_id)
-            return _with(snapshot, aliases=missing)
+            return replace(snapshot, aliases=missing)
         if alias and alias != learner_id and hops > 0:
             return self.load(alias, message_id, hops=hops - 1)
         for other, has_record, points_to in others:
             if has_record or points_to:
-                return _with(snapshot, move_from=other if has_record else points_to)
-        return _with(snapshot, aliases=tuple(o for o, _, points_to in others if points_to != learner_id))
+                return replace(snapshot, move_from=other if has_record else points_to)
+        return replace(snapshot, aliases=tuple(o for o, _, points_to in others if points_to != learner_id))
 
     def load_one(self, learner_id: str, message_id: str) -> Snapshot:
         """The record under ``learner_id`` exactly (no alias resolution)."""
@@ -290,7 +291,8 @@ class Store:
         keys += [learner_key(new_id, part) for part in _MOVED_PARTS]
         keys += [learner_key(old_id, LearnerPart.SEND_LOCK), learner_key(old_id, LearnerPart.ALIAS),
                  TIMER_INDEX_KEY, certificate_learner_key(old_id), certificate_learner_key(new_id)]
-        args = [old_id, new_id, user_id, phone, bsuid, int(keep_alias), int(number_changed), len(_MOVED_PARTS)]
+        args: list[EncodableT] = [old_id, new_id, user_id, phone, bsuid, int(keep_alias), int(number_changed),
+                                  len(_MOVED_PARTS)]
         return int(self._move(keys=keys, args=args)) == 1
 
     def point(self, learner_ids: tuple[str, ...], at: str) -> None:
@@ -329,6 +331,3 @@ def _text(value: bytes | str | None) -> str:
         return ""
     return value.decode() if isinstance(value, bytes) else value
 
-
-def _with(snapshot: Snapshot, **changes: object) -> Snapshot:
-    return replace(snapshot, **changes)  # type: ignore[arg-type]

@@ -5,19 +5,21 @@ events (warnings, the automatic submission) are scheduled as timers that the wor
 back as TIMER events (``bot.delivery.timers``). Each timer carries its attempt number, so one from an old
 attempt does nothing, and the dispatcher's dedup makes each fire exactly once.
 
-The attempt lives in ``progress.checkup`` (JSON): attempt, running, started_ms, deadline_ms, order
-(question ids, shuffled reproducibly per learner and attempt), index, answers, ms (time spent per
-question), shown_ms, finished_ms, result.
+The attempt lives in ``progress.checkup`` (``bot.tutor.progress_parts.CheckupAttempt``): the attempt
+number, whether it runs, its clock, the question order (shuffled reproducibly per learner and
+attempt), the answers and the time spent on each, and every finished attempt's result.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
-from bot.flows.spec import CheckUp
+from bot.flows.spec import CheckQuestion, CheckUp
 from bot.model.replies import Option
 from bot.tutor.progress import Pending
+from bot.tutor.progress_parts import CheckupResult
 from bot.tutor.turn import Turn
 
 PLAN_AREAS = 3  # the action plan names the three weakest areas
@@ -26,14 +28,14 @@ PLAN_AREAS = 3  # the action plan names the three weakest areas
 def running(turn: Turn) -> bool:
     """An attempt is under way — and still answerable: a published check-up that dropped one of its
     questions ends it quietly (the learner sees the menu and may start again) rather than failing."""
-    if not turn.progress.checkup.get("running") or turn.course.checkup is None:
+    if not turn.progress.checkup.running or turn.course.checkup is None:
         return False
     known = {q.id for q in turn.course.checkup.questions}
-    return all(question_id in known for question_id in turn.progress.checkup.get("order", []))
+    return all(question_id in known for question_id in turn.progress.checkup.order)
 
 
-def _set(turn: Turn, **changes: object) -> None:
-    turn.progress = turn.progress.with_changes(checkup={**turn.progress.checkup, **changes})
+def _set(turn: Turn, **changes: Any) -> None:
+    turn.progress = turn.progress.with_changes(checkup=turn.progress.checkup.with_changes(**changes))
 
 
 def _checkup(turn: Turn) -> CheckUp:
@@ -48,7 +50,7 @@ def offer(turn: Turn) -> None:
         turn.say(turn.text("checkup_in_progress"))
         show_question(turn)
         return
-    finished = int(turn.progress.checkup.get("finished_ms", 0))
+    finished = turn.progress.checkup.finished_ms
     wait_ms = finished + checkup.retake_after_seconds * 1000 - turn.now_ms
     if finished and wait_ms > 0:
         turn.say(turn.text("checkup_wait", when=_hours(turn, wait_ms)))
@@ -66,13 +68,12 @@ def confirm_options(turn: Turn) -> list[Option]:
 
 def start(turn: Turn) -> None:
     checkup = _checkup(turn)
-    attempt = int(turn.progress.checkup.get("attempt", 0)) + 1
+    attempt = turn.progress.checkup.attempt + 1
     order = question_order(turn.progress.learner_id, attempt, [q.id for q in checkup.questions])
     deadline = turn.now_ms + checkup.time_limit_seconds * 1000
-    turn.progress = turn.progress.with_changes(pending=Pending.CHECKUP, checkup={
-        "attempt": attempt, "running": True, "started_ms": turn.now_ms, "deadline_ms": deadline,
-        "order": order, "index": 0, "answers": {}, "ms": {}, "shown_ms": turn.now_ms,
-        "finished_ms": turn.progress.checkup.get("finished_ms", 0), "result": turn.progress.checkup.get("result", {})})
+    turn.progress = turn.progress.with_changes(pending=Pending.CHECKUP, checkup=turn.progress.checkup.with_changes(
+        attempt=attempt, running=True, started_ms=turn.now_ms, deadline_ms=deadline, order=tuple(order), index=0,
+        answers={}, ms={}, shown_ms=turn.now_ms))
     for seconds in checkup.warnings_seconds:
         turn.timers.append((deadline - seconds * 1000, f"checkup:{attempt}:warn:{seconds}"))
     turn.timers.append((deadline, f"checkup:{attempt}:end"))
@@ -89,15 +90,15 @@ def question_order(learner_id: str, attempt: int, question_ids: list[str]) -> li
 
 def question_options(turn: Turn) -> list[Option]:
     checkup, current = _checkup(turn), turn.progress.checkup
-    question = _question(checkup, current["order"][current["index"]])
-    return [Option(id=f"k:{current['attempt']}:{question.id}:{o.id}", title=o.label.get(turn.progress.lang))
+    question = _question(checkup, current.question_id)
+    return [Option(id=f"k:{current.attempt}:{question.id}:{o.id}", title=o.label.get(turn.progress.lang))
             for o in question.options]
 
 
 def show_question(turn: Turn) -> None:
     checkup, current = _checkup(turn), turn.progress.checkup
-    question = _question(checkup, current["order"][current["index"]])
-    number, total = current["index"] + 1, len(current["order"])
+    question = _question(checkup, current.question_id)
+    number, total = current.index + 1, len(current.order)
     turn.progress = turn.progress.with_changes(pending=Pending.CHECKUP)
     _set(turn, shown_ms=turn.now_ms)
     turn.say(f"({number}/{total}) {turn.fill(question.question.get(turn.progress.lang))}", question_options(turn))
@@ -107,14 +108,14 @@ def answer(turn: Turn, payload: str) -> None:
     """``k:<attempt>:<question>:<option>`` — only the question on screen counts; others are stale."""
     _, attempt, question_id, option_id = payload.split(":", 3)
     current = turn.progress.checkup
-    on_screen = current["order"][current["index"]] if running(turn) else ""
-    if int(attempt) != current.get("attempt") or question_id != on_screen:
+    on_screen = current.question_id if running(turn) else ""
+    if int(attempt) != current.attempt or question_id != on_screen:
         turn.say(turn.text("stale_button"))
         turn.prompt()
         return
-    spent = {**current["ms"], question_id: turn.now_ms - int(current["shown_ms"])}
-    _set(turn, answers={**current["answers"], question_id: option_id}, ms=spent, index=current["index"] + 1)
-    if turn.progress.checkup["index"] >= len(current["order"]):
+    spent = {**current.ms, question_id: turn.now_ms - current.shown_ms}
+    _set(turn, answers={**current.answers, question_id: option_id}, ms=spent, index=current.index + 1)
+    if turn.progress.checkup.index >= len(current.order):
         finish(turn, timed_out=False)
     else:
         show_question(turn)
@@ -124,12 +125,12 @@ def on_timer(turn: Turn, payload: str) -> None:
     """``checkup:<attempt>:warn:<seconds>`` or ``checkup:<attempt>:end``; stale attempts do nothing."""
     parts = payload.split(":")
     if len(parts) < 3 or parts[0] != "checkup" or not running(turn) \
-            or int(parts[1]) != turn.progress.checkup.get("attempt"):
+            or int(parts[1]) != turn.progress.checkup.attempt:
         return
     current = turn.progress.checkup
     if parts[2] == "warn":
-        turn.say(turn.text("checkup_warning", minutes=_minutes(int(parts[3])), answered=current["index"],
-                           questions=len(current["order"])))
+        turn.say(turn.text("checkup_warning", minutes=_minutes(int(parts[3])), answered=current.index,
+                           questions=len(current.order)))
     elif parts[2] == "end":
         turn.say(turn.text("checkup_timeout"))
         finish(turn, timed_out=True)
@@ -141,15 +142,14 @@ def finish(turn: Turn, *, timed_out: bool) -> None:
     areas = {}
     for area in checkup.areas:
         questions = [q for q in checkup.questions if q.area == area.id]
-        got = sum(_points(q, current["answers"].get(q.id)) for q in questions)
+        got = sum(_points(q, current.answers.get(q.id)) for q in questions)
         areas[area.id] = round(100 * got / max(1, sum(q.max_points for q in questions)))
-    total = sum(_points(q, current["answers"].get(q.id)) for q in checkup.questions)
+    total = sum(_points(q, current.answers.get(q.id)) for q in checkup.questions)
     percent = round(100 * total / max(1, sum(q.max_points for q in checkup.questions)))
     level = checkup.level_for(percent)
-    result = {"percent": percent, "level": level.id, "areas": areas, "timed_out": timed_out,
-              "answered": len(current["answers"]), "finished_ms": turn.now_ms}
-    history = [*turn.progress.checkup.get("history", []), result]
-    _set(turn, running=False, finished_ms=turn.now_ms, result=result, history=history)
+    result = CheckupResult(percent=percent, level=level.id, areas=areas, knowledge_percent=percent,
+                           timed_out=timed_out, answered=len(current.answers), finished_ms=turn.now_ms)
+    _set(turn, running=False, finished_ms=turn.now_ms, result=result, history=(*current.history, result))
     turn.progress = turn.progress.with_changes(pending=Pending.NONE)
     lines = [turn.text("checkup_result", percent=percent, level=level.label.get(lang))]
     lines += [turn.text("checkup_area_line", area=area.title.get(lang), percent=areas[area.id])
@@ -171,10 +171,10 @@ def ask_leave(turn: Turn) -> None:
     Nothing else is shown meanwhile, so no other question's buttons can ever answer the check-up.
     """
     current = turn.progress.checkup
-    left_ms = max(int(current["deadline_ms"]) - turn.now_ms, 0)
+    left_ms = max(current.deadline_ms - turn.now_ms, 0)
     turn.progress = turn.progress.with_changes(pending=Pending.CHECKUP_LEAVE)
-    turn.say(turn.text("checkup_leave_confirm", minutes=_minutes(left_ms // 1000), answered=current["index"],
-                       questions=len(current["order"])), leave_options(turn))
+    turn.say(turn.text("checkup_leave_confirm", minutes=_minutes(left_ms // 1000), answered=current.index,
+                       questions=len(current.order)), leave_options(turn))
 
 
 def leave_options(turn: Turn) -> list[Option]:
@@ -201,15 +201,15 @@ def abandon(turn: Turn) -> None:
 
 def passed(turn: Turn) -> bool:
     checkup = turn.course.checkup
-    best = max((int(r.get("percent", 0)) for r in turn.progress.checkup.get("history", [])), default=0)
+    best = max((result.percent for result in turn.progress.checkup.history), default=0)
     return checkup is not None and best >= checkup.pass_percent
 
 
-def _question(checkup: CheckUp, question_id: str):  # noqa: ANN202
+def _question(checkup: CheckUp, question_id: str) -> CheckQuestion:
     return next(q for q in checkup.questions if q.id == question_id)
 
 
-def _points(question, option_id: str | None) -> int:  # noqa: ANN001
+def _points(question: CheckQuestion, option_id: str | None) -> int:
     return next((o.points for o in question.options if o.id == option_id), 0)
 
 

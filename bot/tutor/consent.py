@@ -11,6 +11,7 @@ evidence a policy review or a GDPR request needs.
 from __future__ import annotations
 
 from bot.tutor.progress import Progress
+from bot.tutor.progress_parts import ConsentEntry
 
 CONSENT_LOG_MAX = 20  # entries kept per learner, newest last
 
@@ -31,6 +32,6 @@ def opt_in(progress: Progress, *, now_ms: int, how: str) -> Progress:
     return progress.with_changes(opted_out=False, consent=_logged(progress, "opted_in", how, now_ms))
 
 
-def _logged(progress: Progress, state: str, how: str, now_ms: int) -> list[dict[str, object]]:
-    entry: dict[str, object] = {"state": state, "how": how, "at_ms": now_ms, "channel": progress.channel}
-    return [*progress.consent, entry][-CONSENT_LOG_MAX:]
+def _logged(progress: Progress, state: str, how: str, now_ms: int) -> tuple[ConsentEntry, ...]:
+    entry = ConsentEntry(state=state, how=how, at_ms=now_ms, channel=progress.channel)
+    return (*progress.consent, entry)[-CONSENT_LOG_MAX:]

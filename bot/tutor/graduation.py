@@ -17,7 +17,7 @@ FIELD_MAX_CHARS = 60  # what a learner types for the certificate's name and busi
 
 def after_checkup(turn: Turn) -> None:
     """After a check-up: a certificate once every module is done and the pass mark is reached."""
-    if turn.progress.certificate.get("code") or not checkup.passed(turn) or turn.course.checkup is None:
+    if turn.progress.certificate.code or not checkup.passed(turn) or turn.course.checkup is None:
         return
     if all(m in turn.progress.modules_done for m in turn.course.modules):
         turn.progress = turn.progress.with_changes(pending=Pending.CERTIFICATE_NAME)
@@ -31,16 +31,16 @@ def field_typed(turn: Turn, value: str) -> None:
     value = value[:FIELD_MAX_CHARS]
     if turn.progress.pending == Pending.CERTIFICATE_NAME:
         turn.progress = turn.progress.with_changes(pending=Pending.CERTIFICATE_BUSINESS,
-                                     certificate={**turn.progress.certificate, "name": value})
+                                                   certificate=turn.progress.certificate.with_changes(name=value))
         turn.say(turn.text("certificate_ask_business"))
         return
-    best = max(int(r.get("percent", 0)) for r in turn.progress.checkup.get("history", []))
+    best = max(result.percent for result in turn.progress.checkup.history)
     certificate = Certificate(code=new_code(), token=new_token(), learner_id=turn.progress.learner_id,
-                              name=str(turn.progress.certificate.get("name", "")), business_name=value,
+                              name=turn.progress.certificate.name, business_name=value,
                               issued_ms=turn.now_ms, score_percent=best, lang=turn.progress.lang)
     turn.certificates.append(certificate)
-    turn.progress = turn.progress.with_changes(pending=Pending.NONE, certificate={
-        **turn.progress.certificate, "business_name": value, "code": certificate.code, "issued_ms": turn.now_ms})
+    turn.progress = turn.progress.with_changes(pending=Pending.NONE, certificate=turn.progress.certificate.with_changes(
+        business_name=value, code=certificate.code, issued_ms=turn.now_ms))
     base = turn.source.public_base_url.rstrip("/")
     turn.say(turn.text("certificate_ready", code=certificate.code, url=f"{base}/verify/{certificate.code}"),
              [Option(id="sys:menu", title=turn.text("label_menu"))],

@@ -1,16 +1,21 @@
 """A learner's progress: the record behind every answer, and its mapping to a Redis hash. No I/O.
 
 Stored as one hash per learner (``bot.storage.keys.learner_key(lid, PROGRESS)``); small values are plain
-strings, the structured ones (answers, module scores, modules done) are JSON. ``rev`` is the
+strings, the structured ones (answers, module scores, modules done) are JSON, and the typed parts
+(the check-up attempt, the review, the certificate request, the consent history:
+``bot.tutor.progress_parts``) are JSON through their ``to_json``/``from_json``. ``rev`` is the
 optimistic-lock counter: every committed change increments it (see ``bot.storage.store``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 from bot.model.events import InboundEvent
+from bot.tutor.progress_parts import CertificateRequest, CheckupAttempt, ConsentEntry, ReviewState
 
 
 class Pending:
@@ -52,12 +57,12 @@ class Progress:
     answers: dict[str, dict[str, str]] = field(default_factory=dict)  # flow -> step -> option id
     module_scores: dict[str, list[int]] = field(default_factory=dict)  # flow -> [score, max score]
     modules_done: list[str] = field(default_factory=list)
-    checkup: dict[str, object] = field(default_factory=dict)  # the check-up attempt (bot.tutor.checkup)
-    review: dict[str, object] = field(default_factory=dict)  # missed questions: queue, reviewed, then
-    certificate: dict[str, object] = field(default_factory=dict)  # name, business, code once issued
+    checkup: CheckupAttempt = field(default_factory=CheckupAttempt)  # bot.tutor.checkup
+    review: ReviewState = field(default_factory=ReviewState)  # missed questions asked again (bot.tutor.review)
+    certificate: CertificateRequest = field(default_factory=CertificateRequest)  # bot.tutor.graduation
     opted_out: bool = False  # bot.tutor.consent: nothing Bottega starts reaches this learner
     opted_out_at_ms: int = 0
-    consent: list[dict[str, object]] = field(default_factory=list)  # opt-out/in history (bot.tutor.consent)
+    consent: tuple[ConsentEntry, ...] = ()  # opt-out/in history (bot.tutor.consent)
     not_understood_at_ms: int = 0  # the last "non ho capito": one per NOT_UNDERSTOOD_PAUSE_MS (bot.tutor.engine)
     reply_from: str = ""  # WhatsApp phone_number_id / Messenger Page id we answer from
     created_at_ms: int = 0
@@ -80,8 +85,8 @@ class Progress:
     def flow_score(self, flow_id: str) -> int:
         return self.module_scores.get(flow_id, [0, 0])[0]
 
-    def with_changes(self, **changes: object) -> Progress:
-        return replace(self, **changes)  # type: ignore[arg-type]
+    def with_changes(self, **changes: Any) -> Progress:
+        return replace(self, **changes)
 
     # -- Redis hash mapping ---------------------------------------------------------------------
     def to_hash(self) -> dict[str, str]:
@@ -91,7 +96,11 @@ class Progress:
             if kind == "bool":
                 out[name] = "1" if value else "0"
             elif kind == "json":
-                out[name] = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+                out[name] = _json(value)
+            elif kind == "part":
+                out[name] = _json(value.to_json())
+            elif kind == "parts":
+                out[name] = _json([item.to_json() for item in value])
             else:
                 out[name] = str(value)
         return out
@@ -100,7 +109,7 @@ class Progress:
     def from_hash(cls, raw: dict[bytes, bytes] | dict[str, str]) -> Progress | None:
         if not raw:
             return None
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}
         for key, value in raw.items():
             name = key.decode() if isinstance(key, bytes) else key
             kind = _FIELD_KINDS.get(name)
@@ -113,20 +122,38 @@ class Progress:
                 values[name] = int(text or 0)
             elif kind == "json":
                 values[name] = json.loads(text) if text else None
+            elif kind == "part":
+                values[name] = _PARTS[name].from_json(json.loads(text) if text else {})
+            elif kind == "parts":
+                items = json.loads(text) if text else []
+                values[name] = tuple(ConsentEntry.from_json(item) for item in items if isinstance(item, dict))
             else:
                 values[name] = text
         for name, default in _JSON_DEFAULTS.items():
             if values.get(name) is None:
                 values[name] = default()
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**values)
 
 
-def _kind(annotation: str) -> str:
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+_PARTS: dict[str, Any] = {"checkup": CheckupAttempt, "review": ReviewState, "certificate": CertificateRequest}
+
+
+def _kind(name: str, annotation: str) -> str:
+    if name in _PARTS:
+        return "part"
+    if annotation.startswith("tuple[ConsentEntry"):
+        return "parts"
     if annotation.startswith(("dict", "list")):
         return "json"
     return annotation if annotation in ("bool", "int") else "str"
 
 
 # How each field maps to a hash value, worked out once (annotations are strings here).
-_FIELD_KINDS = {f.name: _kind(str(f.type)) for f in fields(Progress)}
-_JSON_DEFAULTS = {f.name: f.default_factory for f in fields(Progress) if _FIELD_KINDS[f.name] == "json"}
+_FIELD_KINDS = {f.name: _kind(f.name, str(f.type)) for f in fields(Progress)}
+_JSON_DEFAULTS: dict[str, Callable[[], object]] = {
+    f.name: dict if str(f.type).startswith("dict") else list
+    for f in fields(Progress) if _FIELD_KINDS[f.name] == "json"}

@@ -8,6 +8,7 @@ queue (``"flow:step"`` items), the questions already reviewed, and the module th
 
 from __future__ import annotations
 
+from bot.flows.spec import Flow, Step
 from bot.model.replies import Option
 from bot.tutor.progress import Pending
 from bot.tutor.turn import Turn
@@ -17,7 +18,7 @@ REVIEW_MAX = 3  # a short review: a shopkeeper has a minute, not ten
 
 def missed(turn: Turn) -> list[str]:
     """Wrong answers in finished modules, in course order, not reviewed yet."""
-    reviewed = set(turn.progress.review.get("reviewed", []))
+    reviewed = set(turn.progress.review.reviewed)
     out = []
     for flow_id in turn.course.modules:
         flow = turn.course.flows[flow_id]
@@ -34,20 +35,20 @@ def missed(turn: Turn) -> list[str]:
 def due_before(turn: Turn, flow_id: str) -> bool:
     """Start a review before ``flow_id`` if there is one due; True when it took over the turn."""
     progress = turn.progress
-    if progress.pending == Pending.REVIEW or progress.review.get("then") == flow_id or flow_id in progress.modules_done:
+    if progress.pending == Pending.REVIEW or progress.review.then == flow_id or flow_id in progress.modules_done:
         return False
     queue = missed(turn)[:REVIEW_MAX]
     if not queue:
         return False
-    turn.progress = turn.progress.with_changes(pending=Pending.REVIEW,
-                                 review={**turn.progress.review, "queue": queue, "then": flow_id})
+    turn.progress = progress.with_changes(pending=Pending.REVIEW,
+                                          review=progress.review.with_changes(queue=tuple(queue), then=flow_id))
     turn.say(turn.text("review_intro", questions=len(queue)))
     show_question(turn)
     return True
 
 
-def _current(turn: Turn):  # noqa: ANN202
-    flow_id, step_id = turn.progress.review["queue"][0].split(":", 1)
+def _current(turn: Turn) -> tuple[Flow, Step]:
+    flow_id, step_id = turn.progress.review.queue[0].split(":", 1)
     flow = turn.course.flows[flow_id]
     return flow, flow.steps[step_id]
 
@@ -75,14 +76,13 @@ def answer(turn: Turn, payload: str) -> None:
     option = next(o for o in step.quiz.options if o.id == option_id)
     prefix = turn.text("correct_prefix" if option.correct else "wrong_prefix")
     turn.say(f"{prefix} {option.feedback.get(turn.progress.lang)}")
-    queue = turn.progress.review["queue"][1:]
-    reviewed = [*turn.progress.review.get("reviewed", []), f"{flow_id}:{step_id}"]
-    turn.progress = turn.progress.with_changes(review={**turn.progress.review, "queue": queue, "reviewed": reviewed})
+    review = turn.progress.review
+    queue, reviewed = review.queue[1:], (*review.reviewed, f"{flow_id}:{step_id}")
+    turn.progress = turn.progress.with_changes(review=review.with_changes(queue=queue, reviewed=reviewed))
     if queue:
         show_question(turn)
         return
-    then = str(turn.progress.review.get("then", ""))
     turn.progress = turn.progress.with_changes(pending=Pending.NONE)
     turn.say(turn.text("review_done"))
-    turn.start_module(then)  # "then" still names it, so no second review round starts
-    turn.progress = turn.progress.with_changes(review={**turn.progress.review, "then": ""})
+    turn.start_module(review.then)  # "then" still names it, so no second review round starts
+    turn.progress = turn.progress.with_changes(review=turn.progress.review.with_changes(then=""))

@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
             return Response("invalid signature", 403, mimetype="text/plain")
         for note in parsed.skipped:
             log.info("webhook skipped: %s", note)
-        counts: dict[Handled | str, int] = {}
+        counts: dict[object, int] = {}
         try:
             results = dispatcher.handle_batch(parsed.events, _handle_logging_bugs(dispatcher))
         except REDIS_DOWN as error:

@@ -22,9 +22,11 @@ import ipaddress
 import logging
 import math
 import time
+from typing import Any
 
 import redis
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, request
+from flask.blueprints import BlueprintSetupState
 from flask_limiter import Limiter, RequestLimit
 
 from bot.certificates.page import verify_page
@@ -88,10 +90,12 @@ def rate_limiter(client: redis.Redis) -> Limiter:
     ``redis+unix://`` but not the ``unix://`` URL of dev mode's embedded Redis, and the pool already
     holds the right server, socket kind and timeouts for any REDIS_URL. Creating it connects nowhere.
     """
+    # ``limits`` hands these to its Redis client; the stubs say str | int, the client takes a pool too
+    options: dict[str, Any] = {"connection_pool": client.connection_pool, "key_prefix": RATE_LIMIT_PREFIX}
     return Limiter(
         client_key,
         storage_uri="redis://",  # only selects limits' Redis storage; the connections come from the pool
-        storage_options={"connection_pool": client.connection_pool, "key_prefix": RATE_LIMIT_PREFIX},
+        storage_options=options,
         strategy="fixed-window",  # one counter per client and window, expiring with it
         on_breach=_too_many_requests,
         # Redis down: count in this process's memory until it answers again (re-checked after 1, 2, 4...
@@ -105,7 +109,11 @@ def blueprint(client: redis.Redis) -> Blueprint:
     """The certificate routes, reading records through ``client`` and counting requests in its Redis."""
     routes = Blueprint("certificates", __name__)
     limiter = rate_limiter(client)
-    routes.record_once(lambda state: limiter.init_app(state.app))  # its hooks run for the app's requests
+
+    @routes.record_once
+    def register(state: BlueprintSetupState) -> None:  # the limiter's hooks run for the app's requests
+        assert isinstance(state.app, Flask)
+        limiter.init_app(state.app)
 
     @routes.get("/certificates/<token>.pdf")
     @limiter.limit(PDF_LIMITS)

@@ -38,7 +38,8 @@ def addressed_to(body: Body, user: str) -> bool:
 
 
 def fake_answer(body: Body) -> tuple[Body, str]:
-    recipient = body.get("recipient") if isinstance(body.get("recipient"), dict) else {}
+    recipient = body.get("recipient")
+    recipient = recipient if isinstance(recipient, dict) else {}
     if "sender_action" in body:
         return {"recipient_id": recipient.get("id", "")}, ""
     mid = f"m_{uuid.uuid4().hex}"

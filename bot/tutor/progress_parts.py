@@ -1,0 +1,176 @@
+"""The structured parts of a learner's progress, typed: the check-up attempt, the review of missed
+questions, the certificate being asked for, the consent history. No I/O.
+
+Each part is stored as JSON in one field of the progress hash (``bot.tutor.progress``); ``to_json``
+gives the plain value to store and ``from_json`` reads it back, tolerating keys a newer version wrote
+and missing ones an older version did not (they take their defaults), so stored learners never break.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Self
+
+
+def _int(data: dict[str, Any], key: str) -> int:
+    value = data.get(key, 0)
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def _strings(data: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = data.get(key) or ()
+    return tuple(str(item) for item in value) if isinstance(value, list | tuple) else ()
+
+
+def _dict(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _str_map(data: dict[str, Any], key: str) -> dict[str, str]:
+    value = data.get(key) or {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CheckupResult:
+    """One finished attempt: overall and per-area percentages, the level, how it ended."""
+
+    percent: int = 0  # overall, on every scored question
+    level: str = ""
+    areas: dict[str, int] = field(default_factory=dict)  # area id -> percent
+    knowledge_percent: int = 0  # on the knowledge questions only: what the certificate's pass mark reads
+    timed_out: bool = False
+    answered: int = 0
+    finished_ms: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"percent": self.percent, "level": self.level, "areas": dict(self.areas),
+                "knowledge_percent": self.knowledge_percent, "timed_out": self.timed_out,
+                "answered": self.answered, "finished_ms": self.finished_ms}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        if not isinstance(data, dict):
+            return cls()
+        areas = _dict(data, "areas")
+        percent = _int(data, "percent")
+        return cls(percent=percent, level=str(data.get("level", "")),
+                   areas={str(k): int(v) for k, v in areas.items() if isinstance(v, int | float)},
+                   knowledge_percent=_int(data, "knowledge_percent") if "knowledge_percent" in data else percent,
+                   timed_out=data.get("timed_out") is True, answered=_int(data, "answered"),
+                   finished_ms=_int(data, "finished_ms"))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CheckupAttempt:
+    """The learner's check-up: the attempt running now (``running``) or the last one, and every result."""
+
+    attempt: int = 0  # attempts started so far (timers carry it: one from an older attempt does nothing)
+    running: bool = False
+    started_ms: int = 0
+    deadline_ms: int = 0
+    order: tuple[str, ...] = ()  # question ids, shuffled reproducibly per learner and attempt
+    index: int = 0  # the question on screen
+    answers: dict[str, str] = field(default_factory=dict)  # question id -> option id
+    ms: dict[str, int] = field(default_factory=dict)  # question id -> time spent on it
+    shown_ms: int = 0  # when the question on screen was shown
+    finished_ms: int = 0  # when the last attempt ended (the retake pause counts from it)
+    result: CheckupResult | None = None  # the last attempt's
+    history: tuple[CheckupResult, ...] = ()  # every finished attempt's
+
+    @property
+    def question_id(self) -> str:
+        """The id of the question on screen ("" when none is)."""
+        return self.order[self.index] if self.running and self.index < len(self.order) else ""
+
+    def with_changes(self, **changes: Any) -> CheckupAttempt:
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"attempt": self.attempt, "running": self.running, "started_ms": self.started_ms,
+                                "deadline_ms": self.deadline_ms, "order": list(self.order), "index": self.index,
+                                "answers": dict(self.answers), "ms": dict(self.ms), "shown_ms": self.shown_ms,
+                                "finished_ms": self.finished_ms,
+                                "history": [result.to_json() for result in self.history]}
+        data["result"] = self.result.to_json() if self.result else {}
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        if not isinstance(data, dict):
+            return cls()
+        spent = _dict(data, "ms")
+        history = data.get("history")
+        history = history if isinstance(history, list) else []
+        return cls(attempt=_int(data, "attempt"), running=data.get("running") is True,
+                   started_ms=_int(data, "started_ms"), deadline_ms=_int(data, "deadline_ms"),
+                   order=_strings(data, "order"), index=_int(data, "index"), answers=_str_map(data, "answers"),
+                   ms={str(k): int(v) for k, v in spent.items() if isinstance(v, int | float)},
+                   shown_ms=_int(data, "shown_ms"), finished_ms=_int(data, "finished_ms"),
+                   result=CheckupResult.from_json(data["result"]) if data.get("result") else None,
+                   history=tuple(CheckupResult.from_json(item) for item in history))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReviewState:
+    """Missed quiz questions asked again (``bot.tutor.review``): the queue, those done, the module waiting."""
+
+    queue: tuple[str, ...] = ()  # "flow:step" of the questions still to ask, in order
+    reviewed: tuple[str, ...] = ()  # "flow:step" of the questions already asked again
+    then: str = ""  # the module that starts when the queue is done
+
+    def with_changes(self, **changes: Any) -> ReviewState:
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"queue": list(self.queue), "reviewed": list(self.reviewed), "then": self.then}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        if not isinstance(data, dict):
+            return cls()
+        return cls(queue=_strings(data, "queue"), reviewed=_strings(data, "reviewed"), then=str(data.get("then", "")))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CertificateRequest:
+    """What the learner typed for their certificate, and its code once issued (``bot.tutor.graduation``)."""
+
+    name: str = ""
+    business_name: str = ""
+    code: str = ""  # set when the certificate is issued
+    issued_ms: int = 0
+
+    def with_changes(self, **changes: Any) -> CertificateRequest:
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "business_name": self.business_name, "code": self.code,
+                "issued_ms": self.issued_ms}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        if not isinstance(data, dict):
+            return cls()
+        return cls(name=str(data.get("name", "")), business_name=str(data.get("business_name", "")),
+                   code=str(data.get("code", "")), issued_ms=_int(data, "issued_ms"))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ConsentEntry:
+    """One change of the learner's consent to Bottega writing first (``bot.tutor.consent``)."""
+
+    state: str  # "opted_out" | "opted_in"
+    how: str  # "typed stop", "tapped template_button", "typed riprendi"...
+    at_ms: int
+    channel: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"state": self.state, "how": self.how, "at_ms": self.at_ms, "channel": self.channel}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        data = data if isinstance(data, dict) else {}
+        return cls(state=str(data.get("state", "")), how=str(data.get("how", "")), at_ms=_int(data, "at_ms"),
+                   channel=str(data.get("channel", "")))
