@@ -50,7 +50,7 @@ class _CountingSends:
     def __enter__(self) -> _CountingSends:
         original, counter = self._original, self
 
-        def counted(connection, command, check_health=True):  # noqa: ANN001, ANN202
+        def counted(connection, command, check_health=True):
             counter.count += 1
             return original(connection, command, check_health)
 
@@ -66,7 +66,7 @@ def _commandstats(client: redis.Redis) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): values["calls"] for name, values in stats.items()}
 
 
-def post_all(test_client, bodies: Iterable[tuple[str, bytes]]) -> None:  # noqa: ANN001
+def post_all(test_client, bodies: Iterable[tuple[str, bytes]]) -> None:
     for signature, raw in bodies:
         answer = test_client.post("/webhook", data=raw, headers={
             "Content-Type": "application/json", "X-Hub-Signature-256": signature})
@@ -74,7 +74,7 @@ def post_all(test_client, bodies: Iterable[tuple[str, bytes]]) -> None:  # noqa:
             raise RuntimeError(f"the webhook answered {answer.status_code}: {answer.get_data(as_text=True)}")
 
 
-def round_trips(app, client: redis.Redis, messages: int, learners: int) -> RoundTrips:  # noqa: ANN001
+def round_trips(app, client: redis.Redis, messages: int, learners: int) -> RoundTrips:
     """Round trips and Redis commands per message for ``messages`` webhooks after a warm-up."""
     test_client = app.test_client()
     warmup = learners * 2
@@ -100,7 +100,7 @@ CHECKUP_START = (("text", "ciao"), ("button", "sys:lang:it", "Italiano"), ("text
 CHECKUP_CLOCK = ("button", "sys:checkup:start", "Inizia il check-up")  # starts the 30-minute clock
 
 
-def _timer_turn(test_client, client: redis.Redis, learner: int) -> float | None:  # noqa: ANN001
+def _timer_turn(test_client, client: redis.Redis, learner: int) -> float | None:
     """Round trips of the turn that schedules a clock event (None if the course has no such button)."""
     def signed(action: tuple[str, ...]) -> tuple[str, bytes]:
         raw = json.dumps(traffic.payload(learner, action)).encode()

@@ -45,7 +45,7 @@ class _Stopwatch:
         return timed
 
 
-def stage_times(app, messages: int, learners: int, start: int) -> dict[str, float]:  # noqa: ANN001
+def stage_times(app, messages: int, learners: int, start: int) -> dict[str, float]:
     """µs per message in each stage of the webhook path, plus ``total`` and ``Flask/werkzeug + glue``."""
     from dramatiq.brokers.redis import RedisBroker
 
@@ -106,7 +106,7 @@ SOCKET_WAIT = {"<method 'recv' of '_socket.socket' objects>", "<method 'recv_int
                "<method 'sendall' of '_socket.socket' objects>"}
 
 
-def profile_shares(app, messages: int, learners: int, start: int) -> list[tuple[str, float]]:  # noqa: ANN001
+def profile_shares(app, messages: int, learners: int, start: int) -> list[tuple[str, float]]:
     """Share of a webhook request's profiled time by owner; C functions count for their Python caller,
     except socket send/receive, counted as waiting for Redis."""
     test_client = app.test_client()

@@ -121,7 +121,7 @@ class Phone:
 
     # -- what Meta would post ---------------------------------------------------------------------
     @property
-    def parts(self):  # noqa: ANN201 - the channel's parts (bot.channels)
+    def parts(self):
         return channels.parts_for(self.channel)
 
     def _payload(self, *, text: str = "", reply: tuple[str, str] | None = None) -> dict:

@@ -3,10 +3,10 @@
 ``GraphClient.send(channel, sender_id, body)`` POSTs ``body`` (a rendered Graph API request body)
 to ``{graph_base}/{sender_id}/messages`` and returns the id Meta accepted it under (WhatsApp
 ``messages[0].id``, Messenger ``message_id``; ``""`` for a mark-read or sender action, which get
-no id). Accepted means accepted, not delivered (PLATFORM.md section 6).
+no id). Accepted means accepted, not delivered (docs/platform.md §6).
 
 Every failure is a ``GraphError``; what to do next is decided by Meta's ``error.code``, never by
-the HTTP status (PLATFORM.md section 9), except when no Meta error body came back::
+the HTTP status (docs/platform.md §10), except when no Meta error body came back::
 
     GraphError                 .code (Meta's error.code, or a negative LocalCode), .transient,
     |                          .http_status, .retry_after_seconds(attempt)
@@ -39,7 +39,7 @@ from bot.channels.parts import ChannelParts
 from bot.model.errors import DeliveryError
 from config.settings import Settings
 
-#: Meta codes worth retrying (PLATFORM.md section 9): throughput and pair rate limits, temporary
+#: Meta codes worth retrying (docs/platform.md §10): throughput and pair rate limits, temporary
 #: service errors, account maintenance, and the Graph/Messenger rate limits.
 TRANSIENT_CODES = frozenset({130429, 131056, 131000, 131016, 131057, 133004, 1, 2, 4, 32, 613, 80007})
 PAIR_RATE_LIMIT_CODE = 131056  # Meta: retry after 4^X seconds, X = 0, 1, 2, ...
@@ -124,7 +124,7 @@ def _advice(code: int, transient: bool) -> str:
         return "the template was refused: check its name, language and parameters in WhatsApp Manager"
     if transient:
         return "temporary: the outbox retries it with backoff"
-    return "permanent: the outbox drops this message; see PLATFORM.md section 9 for the code"
+    return "permanent: the outbox drops this message; see docs/platform.md §10 for the code"
 
 
 class GraphClient:

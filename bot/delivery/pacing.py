@@ -1,6 +1,6 @@
 """How fast Bottega writes to one learner: a token bucket, and a pause between read receipts. No I/O.
 
-WhatsApp allows about one message per 6 s to one person, with a burst (PLATFORM.md section 9,
+WhatsApp allows about one message per 6 s to one person, with a burst (docs/platform.md §10,
 error 131056). A lesson's few bubbles must go at once; a flood must not. The bucket holds
 ``burst`` messages and refills one every ``interval_ms``; an empty bucket holds the outbox back
 (and while it waits, later turns supersede its stale re-prompts: ``bot.storage.store``). Read receipts take

@@ -120,7 +120,7 @@ class FakeGraphHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like Meta, so requests.Session reuses connections
     server: FakeGraphServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # request lines name sender ids; the fake stays quiet
 
     def _answer(self, status: int, payload: Any, *, content_type: str = "application/json") -> None:
@@ -142,7 +142,7 @@ class FakeGraphHandler(BaseHTTPRequestHandler):
         except ValueError:
             return None
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         if self.path == "/_fake/calls":
             self._answer(200, self.server.state.snapshot())
         elif self.path == "/_fake/rejected":
@@ -150,7 +150,7 @@ class FakeGraphHandler(BaseHTTPRequestHandler):
         else:
             self._answer(404, _meta_error(100, "Unknown path components"))
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+    def do_POST(self) -> None:
         body = self._read_json()
         state = self.server.state
         if self.path == "/_fake/reset":

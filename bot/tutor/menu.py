@@ -15,7 +15,7 @@ from bot.model.replies import OPTION_TITLE_MAX, Option
 from bot.tutor.progress import Pending
 from bot.tutor.turn import Turn
 
-MENU_ROWS = 10  # a WhatsApp list shows at most 10 rows (PLATFORM.md section 6); Messenger allows 13
+MENU_ROWS = 10  # a WhatsApp list shows at most 10 rows (docs/platform.md §6); Messenger allows 13
 PAGE_PREFIX = "sys:menu:page:"
 DONE_MARK = "✓ "
 

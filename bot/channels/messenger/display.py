@@ -1,5 +1,5 @@
 """Messenger bodies read back: what the phone shows (``describe``) and which Send API limits they break
-(``check``), walking the body as plain JSON independently of the renderer (PLATFORM.md section 7). No I/O."""
+(``check``), walking the body as plain JSON independently of the renderer (docs/platform.md §7). No I/O."""
 
 from __future__ import annotations
 

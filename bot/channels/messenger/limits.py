@@ -1,11 +1,11 @@
-"""The Messenger Send API limits, named with their units (PLATFORM.md section 7). Plain numbers.
+"""The Messenger Send API limits, named with their units (docs/platform.md §7). Plain numbers.
 
-When Meta's docs disagree with PLATFORM.md, Meta wins: change the number here and nowhere else.
+When Meta's docs disagree with docs/platform.md, Meta wins: change the number here and nowhere else.
 """
 
 from __future__ import annotations
 
-# --- Messenger Send API (PLATFORM.md section 7) -------------------------------------------------
+# --- Messenger Send API (docs/platform.md §7) -------------------------------------------------
 MS_TEXT_CHARS = 2000  # message.text [M20]; very old docs said 640
 MS_QUICK_REPLIES_MAX = 13  # message.quick_replies [M11]
 MS_QUICK_REPLY_TITLE_CHARS = 20  # quick_replies[].title; Meta truncates longer titles [M11]

@@ -1,7 +1,7 @@
 """Messenger Send API renderer: one channel-neutral ``Reply`` -> message bodies. No I/O.
 
 ``render(reply, user_id=PSID)`` returns, in sending order, the JSON bodies for
-``POST /{page_id}/messages`` (PLATFORM.md section 7), each
+``POST /{page_id}/messages`` (docs/platform.md §7), each
 ``{"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": {...}}`` and within the
 limits in ``bot.channels.limits``:
 

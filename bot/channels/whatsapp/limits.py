@@ -1,11 +1,11 @@
-"""The WhatsApp Cloud API limits, named with their units (PLATFORM.md section 6). Plain numbers.
+"""The WhatsApp Cloud API limits, named with their units (docs/platform.md §6). Plain numbers.
 
-When Meta's docs disagree with PLATFORM.md, Meta wins: change the number here and nowhere else.
+When Meta's docs disagree with docs/platform.md, Meta wins: change the number here and nowhere else.
 """
 
 from __future__ import annotations
 
-# --- WhatsApp Cloud API (PLATFORM.md section 6) -------------------------------------------------
+# --- WhatsApp Cloud API (docs/platform.md §6) -------------------------------------------------
 WA_TEXT_BODY_CHARS = 4096  # text.body [S7]
 WA_CAPTION_CHARS = 1024  # image/video/document caption [S10]
 WA_FOOTER_CHARS = 60  # interactive.footer.text, buttons and lists [S8][S9]

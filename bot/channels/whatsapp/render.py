@@ -1,7 +1,7 @@
 """WhatsApp Cloud API renderer: one channel-neutral ``Reply`` -> message bodies. No I/O.
 
 ``render(reply, user_id=..., phone=...)`` returns, in sending order, the JSON bodies for
-``POST /{phone_number_id}/messages`` (PLATFORM.md section 6), each within the limits in
+``POST /{phone_number_id}/messages`` (docs/platform.md §6), each within the limits in
 ``bot.channels.limits``:
 
 1. the media message, if any (``image``/``video``/``document`` by ``link``; a document carries its
@@ -17,7 +17,7 @@
      engine reads a typed number as the choice.
 
 Every body is addressed ``to: "+<phone>"`` when the phone number is known, else
-``recipient: <BSUID>`` (PLATFORM.md section 0 fact 8). ``preview_url`` is true only when the
+``recipient: <BSUID>`` (docs/platform.md §4). ``preview_url`` is true only when the
 part contains an http(s) URL. A title, id or label over its limit raises ``ValueError`` naming
 it: the flow check should have caught it, and a renderer never silently cuts.
 """
