@@ -88,6 +88,10 @@ graceful_timeout = 10  # seconds a stopping process gives the connections it hol
 # No keep-alive: a connection stays with the process that accepted it, so a few persistent senders
 # (Meta, a proxy, the benchmark) would all land on one process; closing after each answer spreads them.
 keepalive = 0
+# The heartbeat touches a file every second from the event loop; on a disk-backed /tmp (ext4 here) that
+# call can block for a while, and in a gevent worker a blocked call stalls every connection of the
+# process: a file in memory cannot block.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 accesslog = None  # access lines would carry nothing useful and cost time; the app logs per batch
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
