@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench chat clean
+.PHONY: run test lint bench bench-slow chat clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/webhook_bench.py
 	$(BIN)/python bench/hardening.py
+	$(BIN)/python bench/slow_clients.py
+
+bench-slow: $(STAMP)
+	$(BIN)/python bench/slow_clients.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -7,7 +7,9 @@
     open loop: request i is due at start + i / R whatever happened before; latency is measured from
     that due time to the last byte of the answer, so a stalled server is charged for the requests
     that queued behind it (no coordinated omission). Connections come from a FIFO pool that grows
-    as needed (up to ``--max-connections``).
+    as needed (up to ``--max-connections``). With ``--timeout S`` a request unanswered S seconds
+    after it was sent is given up (its connection closed), counted under status ``timeout`` and
+    charged its latency so far, so a server that stops answering ends the run instead of hanging it.
 
 One asyncio loop in one thread: no GIL hand-offs between client threads to blur the latencies.
 Prints one JSON object on stdout.
@@ -110,12 +112,13 @@ async def closed_loop(port: int, requests: list[bytes], count: int, clients: int
             "rate_per_s": done / elapsed, "statuses": statuses, "reconnects": reconnects}
 
 
-async def open_loop(port: int, requests: list[bytes], count: int, rate: float, max_connections: int) -> dict:
+async def open_loop(port: int, requests: list[bytes], count: int, rate: float, max_connections: int,
+                    timeout_seconds: float = 0.0) -> dict:
     idle: deque[Connection] = deque()
     opened = 0
     available = asyncio.Condition()
     latencies: list[float] = []
-    statuses: dict[int, int] = {}
+    statuses: dict[int | str, int] = {}
     reconnects = 0
 
     async def acquire() -> Connection:
@@ -136,8 +139,12 @@ async def open_loop(port: int, requests: list[bytes], count: int, rate: float, m
     async def one(request: bytes, due: float) -> None:
         nonlocal reconnects
         connection = await acquire()
+        status: int | str
         try:
-            status, again = await connection.post(request)
+            status, again = await asyncio.wait_for(connection.post(request), timeout_seconds or None)
+        except TimeoutError:
+            connection.close()  # its answer may still come: never reuse it (it reconnects when taken)
+            status, again = "timeout", False
         finally:
             await release(connection)
         latencies.append(time.perf_counter() - due)
@@ -173,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--rate", type=float, default=0.0)
     parser.add_argument("--max-connections", type=int, default=256)
+    parser.add_argument("--timeout", type=float, default=0.0,
+                        help="open loop: give a request up after this many seconds (0: wait for ever)")
     args = parser.parse_args(argv)
     requests = read_requests(args.file, args.port)
     if len(requests) < args.count:
@@ -182,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if args.rate <= 0:
             parser.error("open loop needs --rate > 0 (requests per second)")
-        result = asyncio.run(open_loop(args.port, requests, args.count, args.rate, args.max_connections))
+        result = asyncio.run(open_loop(args.port, requests, args.count, args.rate, args.max_connections,
+                                       args.timeout))
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
     return 0

@@ -93,7 +93,7 @@ class Report:
             return f"{result.open[key]:.1f}"
 
         self.add("", "HTTP over loopback: gunicorn -c config/gunicorn.py, "
-                 f"{_workers()} (gthread); no Dramatiq worker runs",
+                 f"{_workers()}; no Dramatiq worker runs",
                  f"  traffic: signed WhatsApp webhooks from 500 learners going through module 1; "
                  f"closed loop: {full.closed_tool}, {full.clients} keep-alive connections; "
                  "open loop: bench/loadgen.py",
@@ -221,6 +221,10 @@ def _runs(rates: list[float]) -> str:
 
 
 def _workers() -> str:
-    """Workers and threads as config/gunicorn.py computes them in this environment."""
+    """Workers and their class as config/gunicorn.py computes them in this environment."""
     config = runpy.run_path(str(ROOT / "config" / "gunicorn.py"))
-    return f"{config['workers']} workers x {config['threads']} threads"
+    kind = config.get("worker_class", "sync")
+    name = kind if isinstance(kind, str) else kind.__name__
+    if name == "gthread":
+        return f"{config['workers']} workers x {config['threads']} threads (gthread)"
+    return f"{config['workers']} workers ({name}, up to {config.get('worker_connections', 1000)} connections each)"

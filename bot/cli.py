@@ -117,11 +117,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _dev_settings() -> Settings:
-    import os
-
-    env = dict(os.environ)
-    env.setdefault("BOTTEGA_ENV", "dev")
-    return Settings.from_env(env)
+    return Settings.from_env(dev_default=True)
 
 
 def _dev_user(channel: Channel, draft: bool) -> str:

@@ -23,7 +23,7 @@ from config.logs import configure_logging
 from config.settings import Settings
 
 settings = Settings.from_env()
-configure_logging()  # LOG_LEVEL for the worker too (Dramatiq's CLI set up its handlers first)
+configure_logging(settings.log_level)  # LOG_LEVEL for the worker too (Dramatiq's CLI set up its handlers first)
 outbox.check_timing(settings)
 client = composition.redis_client(settings)
 broker = build_broker(settings, composition.redis_url(settings))

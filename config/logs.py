@@ -1,4 +1,4 @@
-"""Logging for every process: one line per record, level from LOG_LEVEL (default INFO).
+"""Logging for every process: one line per record, at the level LOG_LEVEL sets (``Settings.log_level``).
 
 Log lines carry learner references (``bot.model.privacy.learner_ref``), event kinds and counts — never
 phone numbers, user ids, message texts, tokens or job arguments.
@@ -7,7 +7,6 @@ phone numbers, user ids, message texts, tokens or job arguments.
 from __future__ import annotations
 
 import logging
-import os
 
 FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
 
@@ -15,12 +14,13 @@ FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
 _configured = False  # once per process
 
 
-def configure_logging() -> None:
+def configure_logging(level: str = "") -> None:
+    """One handler on the root logger, at ``level`` (empty: INFO, or the level a host set up first)."""
     global _configured
     if _configured:
         return
     root = logging.getLogger()
-    level = os.environ.get("LOG_LEVEL", "").upper()
+    level = level.upper()
     if not root.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter(FORMAT))

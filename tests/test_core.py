@@ -4,11 +4,17 @@ secrets. (The layers and the core's no-I/O rule are import-linter contracts in p
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
 import pytest
 
 from bot.model.errors import ConfigError
 from bot.storage.keys import LearnerPart, global_key, learner_id_of, learner_key, learner_key_pattern
-from config.settings import Settings
+from config.settings import PROJECT_ROOT, Settings
 
 
 def test_learner_keys_keep_their_format_and_share_one_hash_slot():
@@ -48,3 +54,50 @@ def test_expired_or_malformed_graph_versions_are_refused(version):
 def test_dev_mode_starts_without_any_secret():
     settings = Settings.from_env({"BOTTEGA_ENV": "dev"})
     assert settings.dev and settings.graph_api_version >= "v25.0"
+
+
+def _sample(default):
+    """A value for a knob that differs from its default, written as it would be in the environment."""
+    if isinstance(default, Path):
+        return "/srv/bottega/elsewhere", Path("/srv/bottega/elsewhere")
+    if isinstance(default, float):
+        return str(default + 1.5), default + 1.5
+    if isinstance(default, int):
+        return str(default + 7), default + 7
+    return "custom-value", "custom-value"
+
+
+KNOBS = [knob for knob in fields(Settings) if knob.name not in ("env", "log_level", "graph_api_version")]
+
+
+@pytest.mark.parametrize("knob", KNOBS, ids=[knob.metadata["env"] for knob in KNOBS])
+def test_every_knob_is_read_from_its_environment_variable(knob):
+    raw, expected = _sample(knob.default)
+    settings = Settings.from_env({"BOTTEGA_ENV": "dev", knob.metadata["env"]: raw})
+    assert getattr(settings, knob.name) == expected
+    assert getattr(Settings.from_env({"BOTTEGA_ENV": "dev"}), knob.name) != expected
+
+
+def test_numbers_that_are_not_numbers_or_are_negative_are_refused_with_the_fix():
+    with pytest.raises(ConfigError, match=r"SEND_TIMEOUT_SECONDS='ten' is not a number; set it like"):
+        Settings.from_env({"BOTTEGA_ENV": "dev", "SEND_TIMEOUT_SECONDS": "ten"})
+    with pytest.raises(ConfigError, match=r"OUTBOX_MAX_ITEMS=-1 is negative"):
+        Settings.from_env({"BOTTEGA_ENV": "dev", "OUTBOX_MAX_ITEMS": "-1"})
+    with pytest.raises(ConfigError, match=r"LOG_LEVEL='loud' is not a level"):
+        Settings.from_env({"BOTTEGA_ENV": "dev", "LOG_LEVEL": "loud"})
+
+
+def test_gunicorns_config_reads_its_knobs_through_the_settings_without_needing_secrets():
+    env = {"PORT": "9123", "BIND_HOST": "127.0.0.2", "WEB_CONCURRENCY": "3", "WEB_CONNECTIONS": "77",
+           "LOG_LEVEL": "warning", "PATH": os.environ.get("PATH", "")}
+    done = subprocess.run([sys.executable, "-c", "import config.gunicorn as g; "
+                           "print(g.bind, g.workers, g.worker_connections, g.loglevel)"],
+                          env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert done.stdout.split() == ["127.0.0.2:9123", "3", "77", "warning"], done.stderr
+
+
+def test_the_readme_documents_every_knob():
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Configuration"):readme.index("## Deploying")]
+    missing = [knob.metadata["env"] for knob in fields(Settings) if f"`{knob.metadata['env']}`" not in table]
+    assert missing == []

@@ -30,7 +30,7 @@ from bot.flows.loader import check_course_texts, course_files, load_course
 from bot.flows.problems import FlowError, Problem
 from bot.model.events import Channel
 from bot.storage import releases
-from config.settings import PROJECT_ROOT, Settings
+from config.settings import PROJECT_ROOT, Settings, environment
 
 STOP_GRACE_SECONDS = 10.0
 STATE_FILE = "dev.json"  # under var/: where the running dev service listens, for `bottega send`
@@ -46,24 +46,21 @@ def procfile_commands(path: Path) -> dict[str, str]:
 
 
 def dev_environment(redis_url: str, graph_url: str, port: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({"BOTTEGA_ENV": "dev", "REDIS_URL": redis_url, "GRAPH_API_URL": graph_url,
-                "PORT": str(port), "BIND_HOST": env.get("BIND_HOST", "127.0.0.1"),
-                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"})
+    env = environment(BOTTEGA_ENV="dev", REDIS_URL=redis_url, GRAPH_API_URL=graph_url, PORT=str(port))
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 
 
 def serve(*, publish_on_save: bool = False) -> int:
-    env = dict(os.environ)
-    env.setdefault("BOTTEGA_ENV", "dev")
-    settings = Settings.from_env(env)
+    settings = Settings.from_env(dev_default=True)
     try:
         load_course(settings.flows_dir)
     except FlowError as error:
         print(error, file=sys.stderr)
         return 1
     redis_url, server = embedded_redis.url_for(settings)
-    fake = None if os.environ.get("GRAPH_API_URL") else fake_graph.serve_in_thread(0)
+    given = settings.graph_api_url != Settings.graph_api_url  # GRAPH_API_URL names another Graph (a fake)
+    fake = None if given else fake_graph.serve_in_thread(0)
     graph_url = fake.url if fake else settings.graph_api_url
     env = dev_environment(redis_url, graph_url, settings.port)
     processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -231,9 +228,7 @@ def _stop_processes(processes: dict[str, subprocess.Popen[bytes]]) -> None:
 
 
 def send_one(text: str, channel: Channel, user: str | None, url: str | None) -> int:
-    env = dict(os.environ)
-    env.setdefault("BOTTEGA_ENV", "dev")
-    settings = Settings.from_env(env)
+    settings = Settings.from_env(dev_default=True)
     state_path = settings.var_dir / STATE_FILE
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     webhook = url or state.get("webhook") or f"http://127.0.0.1:{settings.port}/webhook"

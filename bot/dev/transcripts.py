@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import difflib
 import io
-import os
 import sys
 import tempfile
 import uuid
@@ -346,9 +345,9 @@ def main(paths: list[str | Path] | None = None, *, flows_dir: Path | None = None
     from bot.dev import embedded_redis
     from bot.flows.loader import load_course
     from bot.flows.problems import FlowError
-    from config.settings import PROJECT_ROOT, Settings
+    from config.settings import Settings
 
-    flows_dir = Path(flows_dir or os.environ.get("BOTTEGA_FLOWS_DIR") or PROJECT_ROOT / "flows")
+    flows_dir = Path(flows_dir or Settings.from_env(dev_default=True).flows_dir)
     try:
         course = load_course(flows_dir)
     except FlowError as error:

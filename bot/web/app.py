@@ -41,7 +41,7 @@ HSTS = "max-age=31536000; includeSubDomains"  # a year, in seconds: browsers kee
 def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | None = None,
                notify: Notify | None = None) -> Flask:
     settings = settings or Settings.from_env()
-    configure_logging()
+    configure_logging(settings.log_level)
     client = redis_client or composition.redis_client(settings)
     # with no live release the folder must pass the check (FlowError names file, line and fix); with
     # one, a broken folder is logged and the live release keeps serving
