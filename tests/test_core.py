@@ -47,3 +47,18 @@ def test_expired_or_malformed_graph_versions_are_refused(version):
 def test_dev_mode_starts_without_any_secret():
     settings = Settings.from_env({"BOTTEGA_ENV": "dev"})
     assert settings.dev and settings.graph_api_version >= "v25.0"
+
+
+PRODUCTION = {"META_APP_SECRET": "app-secret", "META_VERIFY_TOKEN": "verify", "WHATSAPP_TOKEN": "wa-token",
+              "WHATSAPP_PHONE_NUMBER_ID": "100000000000001", "MESSENGER_PAGE_TOKEN": "page-token"}
+
+
+def test_instagram_needs_no_new_variable_and_each_one_can_be_set_apart():
+    settings = Settings.from_env(PRODUCTION)  # production, as deployed before Instagram: it still starts
+    assert (settings.instagram_app_secret, settings.instagram_page_token) == ("app-secret", "page-token")
+    apart = Settings.from_env({**PRODUCTION, "INSTAGRAM_APP_SECRET": "ig-secret", "INSTAGRAM_PAGE_TOKEN": "ig-token"})
+    assert (apart.instagram_app_secret, apart.instagram_page_token) == ("ig-secret", "ig-token")
+    assert (apart.messenger_app_secret, apart.messenger_page_token) == ("app-secret", "page-token")
+    assert "ig-secret" not in repr(apart) and "ig-token" not in repr(apart)
+    dev = Settings.from_env({"BOTTEGA_ENV": "dev"})
+    assert dev.instagram_app_secret and dev.instagram_page_token
