@@ -43,6 +43,9 @@ class Settings:
     whatsapp_token: str = _knob("", "WHATSAPP_TOKEN", secret=True)
     whatsapp_phone_number_id: str = _knob("", "WHATSAPP_PHONE_NUMBER_ID")
     messenger_page_token: str = _knob("", "MESSENGER_PAGE_TOKEN", secret=True)
+    instagram_app_secret: str = _knob("", "INSTAGRAM_APP_SECRET", secret=True)  # default: META_APP_SECRET
+    # the Page token of the Page linked to the Instagram professional account; default: MESSENGER_PAGE_TOKEN
+    instagram_page_token: str = _knob("", "INSTAGRAM_PAGE_TOKEN", secret=True)
     graph_api_url: str = _knob("https://graph.facebook.com", "GRAPH_API_URL")
     graph_api_version: str = _knob("v25.0", "GRAPH_API_VERSION")
     # -- Redis ------------------------------------------------------------------------------------------
@@ -105,13 +108,14 @@ class Settings:
         mode = str(values.get("env", "dev" if dev_default else "production")).lower()
         values["env"] = mode
         app_secret = env.get("META_APP_SECRET", "")
-        for name in ("whatsapp_app_secret", "messenger_app_secret"):
+        for name in ("whatsapp_app_secret", "messenger_app_secret", "instagram_app_secret"):
             values[name] = values.get(name) or app_secret
+        values["instagram_page_token"] = values.get("instagram_page_token") or values.get("messenger_page_token", "")
         values["public_base_url"] = (str(values.get("public_base_url", "")).rstrip("/")
                                      or f"http://127.0.0.1:{values.get('port', cls.port)}")
         if mode == "dev":
-            for name in ("whatsapp_app_secret", "messenger_app_secret", "verify_token",
-                         "whatsapp_token", "messenger_page_token"):
+            for name in ("whatsapp_app_secret", "messenger_app_secret", "instagram_app_secret", "verify_token",
+                         "whatsapp_token", "messenger_page_token", "instagram_page_token"):
                 values[name] = values.get(name) or DEV_SECRET
             values["whatsapp_phone_number_id"] = values.get("whatsapp_phone_number_id") or "100000000000001"
             values.setdefault("bind_host", "127.0.0.1")  # a developer's machine: not reachable from the network

@@ -101,3 +101,18 @@ def test_the_readme_documents_every_knob():
     table = readme[readme.index("## Configuration"):readme.index("## Deploying")]
     missing = [knob.metadata["env"] for knob in fields(Settings) if f"`{knob.metadata['env']}`" not in table]
     assert missing == []
+
+
+PRODUCTION = {"META_APP_SECRET": "app-secret", "META_VERIFY_TOKEN": "verify", "WHATSAPP_TOKEN": "wa-token",
+              "WHATSAPP_PHONE_NUMBER_ID": "100000000000001", "MESSENGER_PAGE_TOKEN": "page-token"}
+
+
+def test_instagram_needs_no_new_variable_and_each_one_can_be_set_apart():
+    settings = Settings.from_env(PRODUCTION)  # production, as deployed before Instagram: it still starts
+    assert (settings.instagram_app_secret, settings.instagram_page_token) == ("app-secret", "page-token")
+    apart = Settings.from_env({**PRODUCTION, "INSTAGRAM_APP_SECRET": "ig-secret", "INSTAGRAM_PAGE_TOKEN": "ig-token"})
+    assert (apart.instagram_app_secret, apart.instagram_page_token) == ("ig-secret", "ig-token")
+    assert (apart.messenger_app_secret, apart.messenger_page_token) == ("app-secret", "page-token")
+    assert "ig-secret" not in repr(apart) and "ig-token" not in repr(apart)
+    dev = Settings.from_env({"BOTTEGA_ENV": "dev"})
+    assert dev.instagram_app_secret and dev.instagram_page_token

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot import cli
+from bot import channels, cli
 from bot.dev import scaffold, transcripts
 from bot.dev.transcripts import TranscriptError, read_transcript, run_transcript
 from bot.flows import graph, stats
@@ -41,9 +41,9 @@ def write(tmp_path: Path, text: str, name: str = "t.yaml") -> Path:
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
-def test_shipped_transcripts_pass_on_both_channels(path, redis_client, course, settings):
+def test_shipped_transcripts_pass_on_every_channel(path, redis_client, course, settings):
     results = run_transcript(path, client=redis_client, course=course, settings=settings)
-    assert [r.channel.name for r in results] == ["whatsapp", "messenger"]
+    assert [r.channel.name for r in results] == ["whatsapp", "messenger", "instagram"]
     assert all(r.passed for r in results), "\n\n".join(f for r in results for f in r.failures)
 
 
@@ -394,6 +394,7 @@ def test_longest_messages_are_measured_after_the_renderers_split_them(course):
     longest = result["flows"][flow.id]["languages"]["it"]["longest"]
     assert longest["whatsapp"] == {"chars": len(long_text), "step": step.id}  # one text of up to 4096
     assert 1000 < longest["messenger"]["chars"] <= 2000  # split for Messenger's 2000
+    assert 500 < longest["instagram"]["chars"] <= 999  # split under Instagram's 1000 characters and bytes
     assert result["flows"][flow.id]["languages"]["it"]["messages_over_aim"] >= 1
 
 
@@ -405,10 +406,10 @@ def test_a_label_over_the_limit_is_reported(course):
     result = stats.collect(dataclasses.replace(course, flows={
         **course.flows, flow.id: dataclasses.replace(flow, steps={**flow.steps, step.id: broken})}))
     problems = result["flows"][flow.id]["languages"]["it"]["over_limit"]
-    assert {p["channel"] for p in problems} == {"whatsapp", "messenger"}
+    assert {p["channel"] for p in problems} == {parts.channel.name for parts in channels.every()}
     assert all(p["step"] == step.id for p in problems)
     assert result["totals"]["over_limit"] == len(problems)
-    assert "messages over a channel limit: 2" in stats.format_text(result)
+    assert f"messages over a channel limit: {len(channels.every())}" in stats.format_text(result)
 
 
 def test_stats_main_prints_text_and_json(capsys):
@@ -473,7 +474,7 @@ def test_a_scaffolded_module_passes_check_and_its_conversation_passes(tmp_path, 
     assert cli.main(["flows", "check"]) == 0
     assert "warning" not in capsys.readouterr().out
     assert cli.main(["flows", "test", str(folder / "tests" / "m3_prezzi_chiari_it.yaml")]) == 0
-    assert capsys.readouterr().out.endswith("2 passed, 0 failed\n")
+    assert capsys.readouterr().out.endswith(f"{len(channels.every())} passed, 0 failed\n")
 
 
 def test_a_module_appended_past_the_first_menu_page_is_reached_through_the_next_page(

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from bot import channels
+from bot.channels.instagram import INSTAGRAM as IG_CHANNEL
 from bot.channels.messenger import MESSENGER as MS_CHANNEL
 from bot.channels.parsing import ParseResult, parse
 from bot.channels.whatsapp import WHATSAPP as WA_CHANNEL
@@ -178,24 +179,76 @@ MESSENGER = {
     ],
 }
 
-CASES = [("whatsapp", name, WA_CHANNEL) for name in WHATSAPP] + [
-    ("messenger", name, MS_CHANNEL) for name in MESSENGER
-]
+# --- Instagram expectations -----------------------------------------------------------------------
+
+IG_ACCOUNT = "17841400000000001"
+LUCIA_IGSID, MARCO_IGSID = "5100000000000001", "5100000000000002"
+
+
+def igmid(tag: str) -> str:
+    return f"aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQxNDAwMDAwMDAwMDAxOjM0MDI4MjM2Njg0MTcxMDMwMDk0OTEy{tag}ZDZD"
+
+
+def ig(kind: EventKind, message_id: str, timestamp_ms: int, igsid: str, **fields: Any) -> InboundEvent:
+    return InboundEvent(channel=IG_CHANNEL, kind=kind, user_id=igsid, reply_from=IG_ACCOUNT,
+                        message_id=message_id, timestamp_ms=timestamp_ms, **fields)
+
+
+INSTAGRAM = {
+    "text": [ig(TEXT, igmid("G01"), 1789000101000, LUCIA_IGSID,
+                text="Ciao! Ho visto il vostro profilo, come funziona il corso?")],
+    "quick_reply": [ig(CHOICE, igmid("G02"), 1789000102000, LUCIA_IGSID, payload="lesson1.yes", text="Sì, andiamo")],
+    "postback": [
+        ig(CHOICE, igmid("G03"), 1789000103000, MARCO_IGSID, payload="lesson1.start", text="Inizia la lezione")
+    ],
+    "story_reply": [ig(MEDIA, igmid("G04"), 1789000104000, MARCO_IGSID, media_type="story_reply")],
+    "story_mention": [ig(MEDIA, igmid("G05"), 1789000105000, LUCIA_IGSID, media_type="story_mention")],
+    "image": [ig(MEDIA, igmid("G06"), 1789000106000, MARCO_IGSID, media_type="image")],
+    "audio": [ig(MEDIA, igmid("G07"), 1789000107000, MARCO_IGSID, media_type="audio")],
+    "video": [ig(MEDIA, igmid("G08"), 1789000108000, LUCIA_IGSID, media_type="video")],
+    "share": [ig(MEDIA, igmid("G09"), 1789000109000, LUCIA_IGSID, media_type="share")],
+    "ig_reel": [ig(MEDIA, igmid("G10"), 1789000110000, MARCO_IGSID, media_type="ig_reel")],
+    "unsupported": [ig(UNREADABLE, igmid("G11"), 1789000111000, MARCO_IGSID, detail="unsupported")],
+    "deleted": [ig(IGNORE, "", 1789000112000, LUCIA_IGSID, detail="deleted")],
+    "reaction": [ig(IGNORE, "", 1789000113000, LUCIA_IGSID, detail="reaction")],
+    "echo": [ig(IGNORE, igmid("H02"), 1789000114000, LUCIA_IGSID, detail="echo")],
+    "read": [ig(IGNORE, "", 1789000115000, LUCIA_IGSID, detail="read")],
+    "referral": [ig(CHOICE, "", 1789000116000, MARCO_IGSID, payload="corso-instagram")],
+    "standby": [ig(IGNORE, igmid("G12"), 1789000117000, MARCO_IGSID, detail="standby")],
+    "comment": [],
+    "batch": [
+        ig(TEXT, igmid("J01"), 1789000130000, LUCIA_IGSID, text="Eccomi"),
+        ig(CHOICE, igmid("J02"), 1789000130100, MARCO_IGSID, payload="quiz1.no", text="No"),
+        ig(IGNORE, "", 1789000130200, LUCIA_IGSID, detail="read"),
+        ig(IGNORE, igmid("H04"), 1789000130300, MARCO_IGSID, detail="echo"),
+        ig(MEDIA, igmid("J03"), 1789000131000, MARCO_IGSID, media_type="image"),
+        ig(IGNORE, "", 1789000131100, LUCIA_IGSID, detail="reaction"),
+        ig(CHOICE, igmid("J04"), 1789000131200, LUCIA_IGSID, payload="lesson1.next", text="Continua"),
+    ],
+}
+INSTAGRAM_SKIPPED = {"comment": ["instagram: change field 'comments' skipped"]}
+
+# Every registered channel's recorded bodies, and what they parse to.
+EXPECTED = {"whatsapp": (WA_CHANNEL, WHATSAPP, WHATSAPP_SKIPPED), "messenger": (MS_CHANNEL, MESSENGER, {}),
+            "instagram": (IG_CHANNEL, INSTAGRAM, INSTAGRAM_SKIPPED)}
+CASES = [(folder, name, channel) for folder, (channel, events, _) in EXPECTED.items() for name in events]
 
 
 @pytest.mark.parametrize(("folder", "name", "channel"), CASES, ids=[f"{f}/{n}" for f, n, _ in CASES])
 def test_fixture_parses_to_exact_events(folder: str, name: str, channel: Channel) -> None:
-    expected_events = (WHATSAPP if folder == "whatsapp" else MESSENGER)[name]
-    expected_skipped = WHATSAPP_SKIPPED.get(name, []) if folder == "whatsapp" else []
+    _, expected_events, expected_skipped = EXPECTED[folder]
     result = parse(load(f"{folder}/{name}.json"))
     assert result == ParseResult(
-        channel=channel, events=tuple(expected_events), skipped=tuple(expected_skipped)
+        channel=channel, events=tuple(expected_events[name]), skipped=tuple(expected_skipped.get(name, []))
     )
 
 
+def test_every_registered_channel_has_pinned_fixtures() -> None:
+    assert {parts.channel.name for parts in channels.every()} == set(EXPECTED)
+
+
 def test_every_fixture_has_an_expectation_and_a_readme_line() -> None:
-    folders = {parts.channel.name: parts.dev.fixtures for parts in channels.every() if parts.channel.name in
-               {folder for folder, _, _ in CASES}}
+    folders = {parts.channel.name: parts.dev.fixtures for parts in channels.every()}
     on_disk = {f"{name}/{path.stem}" for name, folder in folders.items() for path in folder.glob("*.json")}
     pinned = {f"{folder}/{name}" for folder, name, _ in CASES}
     assert on_disk == pinned
@@ -222,7 +275,7 @@ def test_parse_leaves_the_payload_untouched() -> None:
         ({}, "payload without a known object skipped"),
         ({"object": ["page"], "entry": []}, "payload without a known object skipped"),
         ({"object": "Ciao +39 333", "entry": []}, "payload without a known object skipped"),
-        ({"object": "instagram", "entry": []}, "object 'instagram' is not ours, skipped"),
+        ({"object": "permissions", "entry": []}, "object 'permissions' is not ours, skipped"),
     ],
 )
 def test_bodies_that_are_not_ours_give_no_channel(payload: object, note: str) -> None:
@@ -232,7 +285,7 @@ def test_bodies_that_are_not_ours_give_no_channel(payload: object, note: str) ->
 @pytest.mark.parametrize("entry", [None, {}, "x", 3], ids=["null", "dict", "str", "int"])
 @pytest.mark.parametrize(
     ("webhook_object", "channel"),
-    [("whatsapp_business_account", WA_CHANNEL), ("page", MS_CHANNEL)],
+    [("whatsapp_business_account", WA_CHANNEL), ("page", MS_CHANNEL), ("instagram", IG_CHANNEL)],
 )
 def test_body_without_entry_list_keeps_its_channel(
     entry: object, webhook_object: str, channel: Channel
@@ -475,6 +528,56 @@ def test_messenger_entries_without_items_and_foreign_changes_are_noted() -> None
         "messenger: entry without messaging, standby or changes skipped",
         "messenger: entry without messaging, standby or changes skipped",
         "messenger: change field 'feed' skipped",
+    )
+
+
+def instagram_body(*items: object, **entry: Any) -> dict[str, Any]:
+    return {"object": "instagram", "entry": [{"id": IG_ACCOUNT, "messaging": list(items)} | entry]}
+
+
+def test_instagram_odd_items() -> None:
+    igsid = {"sender": {"id": LUCIA_IGSID}, "recipient": {"id": IG_ACCOUNT}}
+    body = instagram_body(
+        igsid | {"timestamp": "1789000001000", "message": {"mid": "m_1", "text": "ok", "reply_to": {"mid": "m_0"}}},
+        igsid | {"message": {"mid": "m_2", "text": "2", "reply_to": {"story": None}}},
+        igsid | {"message": {"mid": "m_3", "is_deleted": "true", "text": "x"}},
+        igsid | {"message": {"mid": "m_4", "attachments": [{"type": "Foto di Lucia", "payload": None}]}},
+        igsid | {"postback": {"mid": "m_5", "title": "Vai"}},
+        igsid | {"referral": {"source": "IGME"}},
+        igsid | {"message": {"mid": "m_6"}},
+        igsid | {"surprise": {"a": 1}},
+        {"sender": {"id": IG_ACCOUNT}, "message": {"mid": "m_7", "text": "hi", "is_echo": True}},
+        {"sender": {"id": LUCIA_IGSID}, "message": {"mid": "m_8", "text": "hi"}},
+        time=1789000000000,
+    )
+    result = parse(body)
+    kinds = [(event.kind, event.message_id, event.text or event.payload or event.detail or event.media_type)
+             for event in result.events]
+    assert kinds == [
+        (TEXT, "m_1", "ok"),  # a reply quoting an earlier message is just text
+        (TEXT, "m_2", "2"),  # a typed number: the engine reads it as the option of that number
+        (IGNORE, "", "deleted"),
+        (MEDIA, "m_4", "other"),  # an odd attachment type is named "other", never copied
+        (IGNORE, "m_5", "postback without payload"),
+        (IGNORE, "", "referral without ref"),
+        (TEXT, "m_8", "hi"),
+    ]
+    assert result.events[0].timestamp_ms == 1789000001000
+    assert result.events[1].timestamp_ms == 1789000000000  # no item timestamp: the entry's time
+    assert result.events[-1].reply_from == IG_ACCOUNT  # no recipient: the entry id
+    assert result.skipped == (
+        "instagram: messaging item with a message without text, quick reply or attachments skipped",
+        "instagram: messaging item of unknown kind skipped",
+        "instagram: messaging item without user or account id skipped",  # an echo without its recipient
+    )
+
+
+def test_instagram_entries_without_items_are_noted() -> None:
+    body = {"object": "instagram", "entry": [{"id": IG_ACCOUNT}, None, {"id": IG_ACCOUNT, "changes": [None]}]}
+    assert parse(body).skipped == (
+        "instagram: entry without messaging, standby or changes skipped",
+        "instagram: entry without messaging, standby or changes skipped",
+        "instagram: change field 'other' skipped",
     )
 
 

@@ -9,9 +9,13 @@ from typing import Any
 
 import pytest
 
+from bot import channels
 from bot.channels import check_limits, describe
 from bot.channels import rendering as outbound
 from bot.channels.body_checks import Shown
+from bot.channels.instagram import INSTAGRAM
+from bot.channels.instagram import limits as ig_limits
+from bot.channels.instagram import render as instagram
 from bot.channels.messenger import MESSENGER
 from bot.channels.messenger import limits as ms_limits
 from bot.channels.messenger import render as messenger
@@ -25,6 +29,7 @@ from bot.model.replies import Media, MediaKind, Option, Reply
 PHONE = "393331234567"
 BSUID = "IT.13491208655302741918"
 PSID = "6789012345678901"
+IGSID = "5100000000000001"
 OPTION_COUNTS = (0, 1, 3, 4, 10, 11, 13, 14)
 
 
@@ -401,6 +406,94 @@ def test_messenger_refuses_long_titles_naming_the_option() -> None:
         messenger.render(Reply(text="?"), user_id="")
 
 
+# --- Instagram ---------------------------------------------------------------------------------
+
+
+def ig(reply: Reply) -> list[dict[str, Any]]:
+    return instagram.render(reply, user_id=IGSID)
+
+
+def utf8_bytes(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def test_instagram_text() -> None:
+    [body] = ig(Reply(text="Ciao!"))
+    assert body == {"recipient": {"id": IGSID}, "messaging_type": "RESPONSE", "message": {"text": "Ciao!"}}
+
+
+@pytest.mark.parametrize("count", [1, 3, 10, 13])
+def test_instagram_options_are_numbered_lines_and_quick_replies(count: int) -> None:
+    """Quick replies do not show on desktop: the same choices are readable, and typable, in the text."""
+    [body] = ig(Reply(text="Scegli", options=options(count)))
+    assert body["message"]["text"] == "Scegli\n\n" + "\n".join(f"{i}. Opzione {i}" for i in range(1, count + 1))
+    assert body["message"]["quick_replies"] == [
+        {"content_type": "text", "title": o.title, "payload": o.id} for o in options(count)
+    ]
+
+
+def test_instagram_fourteen_options_are_numbered_text_only() -> None:
+    [body] = ig(Reply(text="Scegli un numero:", options=options(14)))
+    assert "quick_replies" not in body["message"]
+    assert body["message"]["text"].endswith("13. Opzione 13\n14. Opzione 14")
+
+
+def test_instagram_options_without_text_use_the_choose_label() -> None:
+    [body] = ig(Reply(options=options(2), choose_label="Scegli"))
+    assert body["message"]["text"] == "Scegli\n\n1. Opzione 1\n2. Opzione 2"
+
+
+@pytest.mark.parametrize("sentence", [
+    pytest.param("Apri l'app e tocca il profilo. ", id="ascii"),
+    pytest.param("Perché è così già più facile? ", id="accents, 2 bytes each"),
+    pytest.param("Brava 👍🏽🎉🇮🇹! ", id="emoji, 4 bytes each"),
+])
+def test_instagram_long_text_keeps_under_1000_characters_and_1000_bytes(sentence: str) -> None:
+    text = (sentence * (5000 // len(sentence))).strip()
+    bodies = ig(Reply(text=text, options=options(2)))
+    texts = [b["message"]["text"] for b in bodies]
+    assert len(bodies) >= 3
+    assert all(len(t) <= 999 and utf8_bytes(t) <= 1000 for t in texts)
+    assert [("quick_replies" in b["message"]) for b in bodies] == [False] * (len(bodies) - 1) + [True]
+    assert ink("".join(texts)) == ink(text + "1. Opzione 1" + "2. Opzione 2")
+    assert texts[-1].endswith("1. Opzione 1\n2. Opzione 2")
+
+
+def test_instagram_split_is_byte_exact_at_the_edge() -> None:
+    assert instagram.split_for_instagram("è" * 500) == ["è" * 500]  # 1000 bytes: one part
+    parts = instagram.split_for_instagram("è" * 501)  # 1002 bytes in one word: cut, nothing lost
+    assert "".join(parts) == "è" * 501 and all(utf8_bytes(p) <= 1000 for p in parts)
+    assert instagram.split_for_instagram("a" * 999) == ["a" * 999]  # "less than 1000 characters"
+    assert [len(p) for p in instagram.split_for_instagram("a" * 1000)] == [999, 1]
+
+
+@pytest.mark.parametrize(("kind", "attachment_type"), [("image", "image"), ("video", "video")])
+def test_instagram_media_then_caption(kind: str, attachment_type: str) -> None:
+    media = Media(kind=MediaKind(kind), url="https://cdn.example/x", caption="Guarda qui")
+    attachment, caption, text = ig(Reply(text="Fatto?", media=media, options=options(2)))
+    assert attachment["message"] == {"attachment": {"type": attachment_type, "payload": {"url": "https://cdn.example/x"}}}
+    assert caption["message"] == {"text": "Guarda qui"}
+    assert len(text["message"]["quick_replies"]) == 2
+
+
+def test_instagram_document_is_a_link_in_the_text() -> None:
+    media = Media(kind=MediaKind.DOCUMENT, url="https://cdn.example/g.pdf", caption="La guida", filename="g.pdf")
+    link, caption = ig(Reply(media=media))
+    assert link["message"] == {"text": "📄 g.pdf\nhttps://cdn.example/g.pdf"}
+    assert caption["message"] == {"text": "La guida"}
+
+
+def test_instagram_refuses_long_titles_naming_the_option() -> None:
+    with pytest.raises(ValueError, match="step_x.*21 characters"):
+        ig(Reply(text="?", options=(Option(id="step_x", title="t" * 21),)))
+    with pytest.raises(ValueError, match="payload"):
+        ig(Reply(text="?", options=(Option(id="p" * 1001, title="Ok"),)))
+    with pytest.raises(ValueError, match="unique"):
+        ig(Reply(text="?", options=(Option(id="a", title="Sì"), Option(id="a", title="No"))))
+    with pytest.raises(ValueError, match="IGSID"):
+        instagram.render(Reply(text="?"), user_id="")
+
+
 # --- the dispatcher, the limits of every branch, describe --------------------------------------
 
 
@@ -429,6 +522,7 @@ def rendered(reply: Reply) -> list[tuple[Channel, dict[str, Any]]]:
         ),
         *((WHATSAPP, b) for b in outbound.render(WHATSAPP, reply, user_id=BSUID)),
         *((MESSENGER, b) for b in outbound.render(MESSENGER, reply, user_id=PSID)),
+        *((INSTAGRAM, b) for b in outbound.render(INSTAGRAM, reply, user_id=IGSID)),
     ]
 
 
@@ -436,6 +530,7 @@ def test_dispatcher_picks_the_channel() -> None:
     reply = Reply(text="Ciao", options=options(2))
     assert outbound.render(WHATSAPP, reply, user_id=BSUID) == whatsapp.render(reply, user_id=BSUID)
     assert outbound.render("messenger", reply, user_id=PSID) == messenger.render(reply, user_id=PSID)  # type: ignore[arg-type]
+    assert outbound.render(INSTAGRAM, reply, user_id=IGSID) == instagram.render(reply, user_id=IGSID)
 
 
 @pytest.mark.parametrize(
@@ -450,8 +545,9 @@ def test_every_rendered_body_is_within_the_limits(reply: Reply) -> None:
     "reply", every_reply(), ids=lambda r: f"{len(r.text)}c-{len(r.options)}o-{bool(r.media)}"
 )
 def test_describe_shows_the_text_and_options(reply: Reply) -> None:
-    for channel in (WHATSAPP, MESSENGER):
-        bodies = outbound.render(channel, reply, user_id=PSID if channel is MESSENGER else BSUID)
+    for parts in channels.every():
+        channel = parts.channel
+        bodies = outbound.render(channel, reply, user_id=BSUID if channel is WHATSAPP else PSID)
         shown = [describe(channel, body) for body in bodies]
         all_text = " ".join(s.text for s in shown)
         assert ink(reply.text) in ink(all_text)
@@ -459,13 +555,15 @@ def test_describe_shows_the_text_and_options(reply: Reply) -> None:
             assert f"{reply.media.url}" in all_text or reply.media.filename in all_text
             assert ink(reply.media.caption) in ink(all_text)
         choices = [s.options for s in shown if s.options]
-        tappable = len(reply.options) <= (10 if channel is WHATSAPP else 13)
+        tappable = len(reply.options) <= parts.flow_limits.options_max
         if reply.options and tappable:
             assert choices == [tuple((o.id, o.title) for o in reply.options)]
         else:
             assert choices == []
             for o in reply.options:
                 assert o.title in all_text
+        if channel is INSTAGRAM:  # no quick replies on desktop: every choice can be read, and typed, there
+            assert all(f"{n}. {o.title}" in all_text for n, o in enumerate(reply.options, start=1))
 
 
 def test_describe_media_and_messenger_templates() -> None:
@@ -502,13 +600,15 @@ def test_describe_media_and_messenger_templates() -> None:
 
 # --- check_limits catches each violation class --------------------------------------------------
 
-WA, MS = WHATSAPP, MESSENGER
+WA, MS, IG = WHATSAPP, MESSENGER, INSTAGRAM
 WA_BUTTONS = whatsapp.render(Reply(text="Pronta?", options=options(3)), user_id=BSUID, phone=PHONE)[0]
 WA_LIST = whatsapp.render(Reply(text="Scegli", options=options(4, description="d")), user_id=BSUID)[0]
 WA_TEXT = whatsapp.render(Reply(text="Ciao"), user_id=BSUID, phone=PHONE)[0]
 WA_IMAGE = whatsapp.render(Reply(media=Media(kind=MediaKind.IMAGE, url="https://x/a.png")), user_id=BSUID)[0]
 WA_READ = whatsapp.mark_read("wamid.X")
 MS_QUICK = messenger.render(Reply(text="Scegli", options=options(3)), user_id=PSID)[0]
+IG_QUICK = instagram.render(Reply(text="Scegli", options=options(3)), user_id=IGSID)[0]
+IG_IMAGE = instagram.render(Reply(media=Media(kind=MediaKind.IMAGE, url="https://x/a.png")), user_id=IGSID)[0]
 
 Mutation = Callable[[dict[str, Any]], object]
 
@@ -656,6 +756,23 @@ BAD = [
         lambda b: b.update(message={"attachment": {"type": "image", "payload": {"is_reusable": True}}}),
         "'url' or 'attachment_id'",
     ),
+    case("ig no igsid", IG, IG_QUICK, lambda b: b["recipient"].pop("id"), "recipient.id: missing"),
+    case("ig user_ref", IG, IG_QUICK, lambda b: b.update(recipient={"user_ref": "x"}), "recipient.id: missing"),
+    case("ig messaging type", IG, IG_QUICK, lambda b: b.update(messaging_type="NOW"), "messaging_type"),
+    case("ig no message", IG, IG_QUICK, lambda b: b.pop("message"), "exactly one of them"),
+    case("ig text 1000", IG, IG_QUICK, lambda b: b["message"].update(text="x" * 1000), "message.text: 1000"),
+    case("ig 1001 bytes", IG, IG_QUICK, lambda b: b["message"].update(text="è" * 500 + "x"), "1001 UTF-8 bytes"),
+    case("ig 14 quick replies", IG, IG_QUICK, lambda b: quick(b).extend(quick(b) * 3 + quick(b)[:2]),
+         "14 items, allowed 1-13"),
+    case("ig qr title 21", IG, IG_QUICK, lambda b: quick(b)[0].update(title="t" * 21), "quick_replies[0].title: 21"),
+    case("ig qr phone", IG, IG_QUICK, lambda b: quick(b)[1].update(content_type="user_phone_number"),
+         "[1].content_type: expected text"),
+    case("ig payload 1001", IG, IG_QUICK, lambda b: quick(b)[2].update(payload="p" * 1001), "[2].payload: 1001"),
+    case("ig button template", IG, IG_QUICK, button_template("?", OK_POSTBACK), "'template' is not one Bottega sends"),
+    case("ig file", IG, IG_IMAGE, lambda b: b["message"]["attachment"].update(type="file"), "'file' is not one"),
+    case("ig media without url", IG, IG_IMAGE, lambda b: b["message"]["attachment"].update(payload={}),
+         "'url' or 'attachment_id'"),
+    case("ig two images", IG, IG_IMAGE, lambda b: b["message"].update(attachments=[]), "exactly one of text or"),
 ]
 
 
@@ -703,3 +820,20 @@ DOCUMENTED_LIMITS = {
 def test_limits_match_docs_platform_md() -> None:
     found = {name: getattr(wa_limits if name.startswith("WA_") else ms_limits, name) for name in DOCUMENTED_LIMITS}
     assert found == DOCUMENTED_LIMITS
+
+
+# Instagram Messaging's own pages, as read in late 2026 (bot/channels/instagram/limits.py names each source):
+# "Send a Message" (text "less than 1000 characters", "1000 bytes or less"; image, video, audio) and
+# "Quick Replies" (13, titles of 20, plain text only); docs/platform.md §8 states the same.
+INSTAGRAM_DOCS_LIMITS = {
+    "IG_TEXT_CHARS": 999,
+    "IG_TEXT_UTF8_BYTES": 1000,
+    "IG_QUICK_REPLIES_MAX": 13,
+    "IG_QUICK_REPLY_TITLE_CHARS": 20,
+    "IG_PAYLOAD_CHARS": 1000,
+    "IG_ATTACHMENT_TYPES": ("image", "video", "audio"),
+}
+
+
+def test_instagram_limits_match_metas_instagram_pages() -> None:
+    assert {name: getattr(ig_limits, name) for name in INSTAGRAM_DOCS_LIMITS} == INSTAGRAM_DOCS_LIMITS

@@ -19,6 +19,8 @@ import pytest
 import redis as redis_lib
 import yaml
 
+from bot.channels import check_limits, describe
+from bot.channels.instagram import INSTAGRAM
 from bot.channels.messenger import MESSENGER
 from bot.channels.whatsapp import WHATSAPP
 from bot.storage.keys import LearnerPart, learner_key
@@ -107,6 +109,60 @@ def test_whatsapp_and_messenger_learners_complete_module_1_within_limits_and_sur
     for phone in (wa, ms):
         for raw in phone.posted:
             assert service.post(raw).status_code == 200
+    time.sleep(1.5)
+    assert len(service.graph.calls()) == before
+
+
+def answer_as_on_desktop(phone: Phone, label: str, turn: int) -> None:
+    """Instagram shows no quick replies on desktop: read the numbered line and type its number or its label.
+
+    Turns take the three ways in rotation: a tap on a quick reply (the phone app), the number typed,
+    the label typed.
+    """
+    number, title = next((n, t) for n, (_, t) in enumerate(phone.options, start=1) if t.startswith(label))
+    [last] = [describe(INSTAGRAM, call["body"]) for call in phone.calls()[-1:]]
+    assert f"{number}. {title}" in last.text, last.text  # readable where no quick reply shows
+    if turn % 3 == 0:
+        phone.tap(label)
+    else:
+        phone.send(str(number) if turn % 3 == 1 else title)
+    phone.wait_turn()
+
+
+def test_an_instagram_learner_completes_module_1_tapping_and_typing_within_instagrams_limits(service, course):
+    flow = course.flows["m1_contatto"]
+    phone = Phone(service, INSTAGRAM, "6000000000000101")
+    phone.send("ciao")
+    phone.wait_turn()
+    labels = ["Italiano", "Panificio", flow.short_title.get("it")[:10]]
+    step = flow.steps[flow.start]
+    for turn, label in enumerate(labels):
+        answer_as_on_desktop(phone, label, turn)
+    turn = len(labels)
+    while not step.end:
+        if step.quiz:
+            label, step = step.quiz.correct_option.label.get("it"), flow.steps[step.next]
+        else:
+            label, step = step.choices[0].label.get("it"), flow.steps[step.choices[0].next]
+        answer_as_on_desktop(phone, label, turn)
+        turn += 1
+
+    quiz_steps = sum(s.quiz is not None for s in flow.steps.values())
+    # every answer, tapped or typed, was read as the option meant
+    assert (phone.count("✅ Giusto!"), phone.count("❌ Non proprio.")) == (quiz_steps, 0)
+    calls = phone.calls()
+    assert calls and phone.limit_violations() == []
+    assert {call["path"] for call in calls} == {"/v25.0/me/messages"}  # the Page token picks the Page
+    for call in calls:
+        assert check_limits(INSTAGRAM, call["body"]) == []
+        shown = describe(INSTAGRAM, call["body"])
+        assert all(f"{n}. {title}" in shown.text for n, (_, title) in enumerate(shown.options, start=1))
+    stored = redis_lib.Redis.from_url(service.redis.url).hgetall(learner_key(f"ig:{phone.user}", LearnerPart.PROGRESS))
+    assert (stored[b"modules_done"], stored[b"lang"]) == (b'["m1_contatto"]', b"it")
+
+    before = len(service.graph.calls())  # Meta redelivers: every webhook again changes nothing
+    for raw in phone.posted:
+        assert service.post(raw).status_code == 200
     time.sleep(1.5)
     assert len(service.graph.calls()) == before
 

@@ -73,6 +73,16 @@ def test_messenger_send_returns_message_id(fake: FakeGraphHandle, graph: GraphCl
     assert fake.calls()[0]["sender_id"] == PAGE_ID
 
 
+def test_instagram_send_goes_to_me_messages_with_the_page_token(fake: FakeGraphHandle) -> None:
+    ig_body = {"recipient": {"id": "5100000000000001"}, "messaging_type": "RESPONSE", "message": {"text": "ciao"}}
+    with GraphClient(make_settings(fake.url, instagram_page_token="ig-token")) as client:
+        assert client.send("instagram", "17841400000000001", ig_body)  # the Instagram account the learner wrote to
+    [call] = fake.calls()
+    assert (call["path"], call["body"]) == ("/v25.0/me/messages", ig_body)  # the Page token picks the Page
+    with GraphClient(make_settings(fake.url)) as client, pytest.raises(GraphRequestError, match="INSTAGRAM_PAGE_TOKEN"):
+        client.send("instagram", "17841400000000001", ig_body)
+
+
 def test_mark_read_and_sender_actions_return_an_empty_id(graph: GraphClient) -> None:
     read = {"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.X"}
     assert graph.send("whatsapp", PHONE_ID, read) == ""

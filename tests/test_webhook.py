@@ -14,6 +14,7 @@ from werkzeug.wrappers import Request
 
 from bot import channels
 from bot.channels import parsing as inbound
+from bot.channels.instagram.dev import text_payload as instagram_text_payload
 from bot.channels.messenger.dev import text_payload as messenger_text_payload
 from bot.channels.signature import sign
 from bot.channels.whatsapp.dev import text_payload as whatsapp_text_payload
@@ -156,6 +157,22 @@ def test_each_product_is_checked_against_its_own_app_secret(redis_client, settin
     assert post(client, page, secret="ms-secret").status_code == 200
 
 
+def test_instagram_is_checked_against_its_own_app_secret_and_defaults_to_the_meta_one(redis_client, settings,
+                                                                                    notified):
+    from dataclasses import replace
+
+    direct = instagram_text_payload("ciao", "5100000000000009", "17841400000000001")
+    assert post(create_app(settings, redis_client=redis_client, notify=notified).test_client(), direct).status_code \
+        == 200  # META_APP_SECRET signs it: no Instagram variable needed
+    split = replace(settings, instagram_app_secret="ig-secret", messenger_app_secret="ms-secret")
+    client = create_app(split, redis_client=redis_client, notify=notified).test_client()
+    assert post(client, direct, secret="ms-secret").status_code == 403
+    assert post(client, instagram_text_payload("ciao", "5100000000000009", "17841400000000001"),
+                secret="ig-secret").status_code == 200
+    assert progress(redis_client, "ig:5100000000000009").rev == 2
+    assert notified == ["ig:5100000000000009"] * 2
+
+
 @pytest.mark.parametrize("raw", [b"{not json", b"\xff\xfe", b"[1, 2]", b"\"text\""])
 def test_malformed_bodies_are_400(client, redis_client, raw):
     assert post(client, raw).status_code == 400
@@ -199,7 +216,8 @@ def test_a_small_chunked_body_is_handled_like_any_other(client, redis_client, no
 
 
 @pytest.mark.parametrize("payload", [
-    {"object": "instagram", "entry": []},
+    {"object": "permissions", "entry": []},
+    {"object": "instagram", "entry": [{"id": "17841400000000001", "changes": [{"field": "comments", "value": {}}]}]},
     {"object": "whatsapp_business_account", "entry": [{"changes": [{"field": "account_update", "value": {}}]}]},
     {"object": "page", "entry": [{"id": "1", "messaging": [{"unknown": True}]}]},
     {"hello": "world"},

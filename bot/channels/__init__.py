@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.channels import messenger, whatsapp
+from bot.channels import instagram, messenger, whatsapp
 from bot.channels.body_checks import Shown
 from bot.channels.parts import ChannelParts
 from bot.model.errors import ChannelError
@@ -20,6 +20,7 @@ from bot.model.events import Channel
 _REGISTERED: tuple[ChannelParts, ...] = (
     whatsapp.PARTS,
     messenger.PARTS,
+    instagram.PARTS,
 )
 _BY_NAME = {parts.channel.name: parts for parts in _REGISTERED}
 _BY_PREFIX = {parts.channel.prefix: parts for parts in _REGISTERED}
