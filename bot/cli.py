@@ -1,7 +1,7 @@
 """The ``bottega`` command: run the service in dev mode, chat in the terminal, check flows.
 
     bottega run [--publish-on-save]      web + worker (from the Procfile) on embedded Redis + fake Graph API
-    bottega chat [--channel whatsapp|messenger] [--lang it|en] [--user ID] [--draft]
+    bottega chat [--channel whatsapp|messenger|instagram] [--lang it|en] [--user ID] [--draft]
     bottega send TEXT [--channel ...]    post one signed webhook to the running dev service
     bottega flows check [PATH]           validate the course; exit 1 listing every problem; warnings too
     bottega flows test [PATH...]         replay the golden conversations in flows/tests/

@@ -114,7 +114,7 @@ def test_the_admin_loop_tells_the_truth(folder, capsys, monkeypatch, redis_clien
     assert re.search(rf"^{module}:\d+:\d+: step 'lesson_1' leads to 'q_1', which does not exist — point it at "
                      "one of: intro, lesson_1, q1, summary$", out, re.M), out
     assert re.search(rf"^{module}:\d+:\d+: step 'lesson_1' choice 'later' label \(it\) is 23 characters; a "
-                     "WhatsApp button, a Messenger quick reply and a Instagram quick reply allow 20 — shorten it by 3 "
+                     "WhatsApp button, a Messenger quick reply and an Instagram quick reply allow 20 — shorten it by 3 "
                      "characters$", out, re.M)
     assert re.search(rf"^{module}:\d+:\d+: step 'intro' choice 'go' label has no 'en' translation — add 'en: ", out,
                      re.M)

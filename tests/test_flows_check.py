@@ -36,11 +36,10 @@ CASES = {
     "quiz_no_correct": ("step 'q1' has 0 correct options", "mark exactly one option with 'correct: true'"),
     "option_no_feedback": ("step 'q1' option 'b' has no feedback", "add 'feedback:'"),
     "missing_translation": ("choice 'go' label has no 'en' translation", "add 'en: \"...\"'"),
-    # The checker names every channel a text breaks, the tightest one with its limit (bot.flows.channel_limits
-    # writes "a" before every channel's name, "an Instagram" included).
-    "label_too_long": ("label (it) is 25 characters; a WhatsApp button, a Messenger quick reply and a Instagram "
+    # The checker names every channel a text breaks, the tightest one with its limit.
+    "label_too_long": ("label (it) is 25 characters; a WhatsApp button, a Messenger quick reply and an Instagram "
                        "quick reply allow 20", "shorten it by 5 characters"),
-    "message_too_long": ("say (it) is 4369 characters; a Instagram text (WhatsApp: 4096, Messenger: 2000) allows 999",
+    "message_too_long": ("say (it) is 4369 characters; an Instagram text (WhatsApp: 4096, Messenger: 2000) allows 999",
                          "shorten it by 3370 characters"),
     "too_many_choices": ("offers 11 choices; WhatsApp shows at most 10", "split the step"),
     "unknown_condition": ("unknown key 'score_over' in step 'check' when", "did you mean 'score_below'?"),

@@ -239,3 +239,18 @@ def test_fake_runs_as_a_module_until_sigterm() -> None:
             process.wait()
         assert process.stdout is not None
         process.stdout.close()
+
+
+@pytest.mark.parametrize(("channel", "sender", "body", "variable"), [
+    ("whatsapp", PHONE_ID, WA_BODY, "WHATSAPP_TOKEN"), ("messenger", PAGE_ID, MS_BODY, "MESSENGER_PAGE_TOKEN"),
+    ("instagram", "17841400000000001", MS_BODY, "INSTAGRAM_PAGE_TOKEN")])
+def test_a_refused_token_names_that_channels_variable(fake: FakeGraphHandle, channel: str, sender: str,
+                                                      body: dict, variable: str) -> None:
+    for code in (190, 10):
+        fake.configure(permanent_code=code)
+        with GraphClient(make_settings(fake.url, instagram_page_token="ig-token")) as client, \
+                pytest.raises(GraphApiError) as caught:
+            client.send(channel, sender, body)
+        others = {"WHATSAPP_TOKEN", "MESSENGER_PAGE_TOKEN", "INSTAGRAM_PAGE_TOKEN"} - {variable}
+        assert variable in str(caught.value) and not any(other in str(caught.value) for other in others)
+        assert_no_secrets(caught.value)

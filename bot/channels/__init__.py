@@ -1,6 +1,6 @@
 """The channels Bottega speaks on, and the registry that maps each to its parts. No I/O.
 
-Each channel is one folder here (``whatsapp/``, ``messenger/``): its parser, renderer, limits, the send
+Each channel is one folder here (``whatsapp/``, ``messenger/``, ``instagram/``): its parser, renderer, limits, the send
 call's path and answer, and what the dev tools need to play a learner on it (``bot.channels.parts``).
 Everything else asks this registry — ``parts_for(channel)``, ``for_webhook_object(name)``,
 ``for_prefix(tag)``, ``every()`` — and never compares a channel to a constant. A new channel is a new

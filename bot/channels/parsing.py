@@ -1,7 +1,7 @@
 """Inbound parsing: a verified, JSON-decoded webhook body -> ``ParseResult`` of InboundEvents.
 
-Contract: ``parse(payload)`` picks the parser by ``payload["object"]`` (``"whatsapp_business_account"``
--> ``bot.channels.whatsapp.parse``, ``"page"`` -> ``bot.channels.messenger.parse``) and never raises. Anything it
+Contract: ``parse(payload)`` picks the channel's parser by ``payload["object"]`` through the registry
+(``"whatsapp_business_account"``, ``"page"``, ``"instagram"``...) and never raises. Anything it
 does not understand - an unknown ``object``, a body that is not an object with an ``entry`` list, an
 item of an odd shape - leaves no event and adds a short note to ``skipped`` for the log; the rest of
 the batch is still read. The notes never contain message text, phone numbers, names or user ids.

@@ -77,5 +77,6 @@ class ChannelParts:
     app_secret_setting: str  # the Settings field with the app secret that signs this channel's webhooks
     token_setting: str  # the Settings field with the access token its sends use
     token_variable: str  # the environment variable behind it, for messages
+    token_permissions: str  # what the token must be allowed, for messages: "whatsapp_business_messaging"
     flow_limits: FlowLimits
     dev: DevParts

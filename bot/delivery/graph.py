@@ -98,9 +98,6 @@ class GraphRequestError(GraphError):
 
 _ADVICE: dict[int, str] = {
     0: "the access token was refused: set a valid system-user token",
-    190: "the access token is invalid or expired: set WHATSAPP_TOKEN / MESSENGER_PAGE_TOKEN to a "
-         "valid (non-expiring system-user or Page) token",
-    10: "the token lacks a permission: grant whatsapp_business_messaging / pages_messaging",
     100: "Meta refused a parameter: fix the renderer that built this body (or the sender id)",
     131008: "a required parameter is missing: fix the renderer that built this body",
     131009: "a parameter value is invalid: fix the renderer that built this body",
@@ -115,7 +112,11 @@ _ADVICE: dict[int, str] = {
 }
 
 
-def _advice(code: int, transient: bool) -> str:
+def _advice(kind: ChannelParts, code: int, transient: bool) -> str:
+    if code == 190:
+        return f"the access token is invalid or expired: set {kind.token_variable} to a valid, non-expiring token"
+    if code == 10:
+        return f"the token lacks a permission: give {kind.token_variable} {kind.token_permissions}"
     if code in _ADVICE:
         return _ADVICE[code]
     if 200 <= code <= 299 or code == 3:
@@ -220,7 +221,7 @@ def _api_error(kind: ChannelParts, status: int, error: dict[str, Any]) -> GraphA
     meta_type, meta_message, trace = (_text(error, "type"), _text(error, "message"), _text(error, "fbtrace_id"))
     return GraphApiError(
         f"Meta refused a {kind.channel} send with error code {code} ({meta_type or 'no type'}, "
-        f"HTTP {status}, fbtrace_id {trace or '-'}): {_advice(code, transient)}",
+        f"HTTP {status}, fbtrace_id {trace or '-'}): {_advice(kind, code, transient)}",
         code=code, transient=transient, http_status=status, meta_message=meta_message, fbtrace_id=trace)
 
 

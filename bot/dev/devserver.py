@@ -200,6 +200,7 @@ def _print_banner(webhook: str, graph_url: str, redis_url: str, names: list[str]
               f"  {bin_dir}bottega chat --draft         try your edits (the learners' course is untouched)\n"
               f"  {bin_dir}bottega flows diff           what publishing would change for learners\n"
               f"  {bin_dir}bottega flows publish        make it the live course")
+    channel_names = "|".join(parts.channel.name for parts in channels.every())
     print(f"""
 Bottega is running in dev mode ({', '.join(names)} from the Procfile).
   Webhook          {webhook}  (GET handshake token and app secret: the dev secret)
@@ -207,8 +208,8 @@ Bottega is running in dev mode ({', '.join(names)} from the Procfile).
   Redis            {redis_url}
 Talk to it:
   {bin_dir}bottega chat                 a learner conversation in your terminal
-  {bin_dir}bottega chat --channel messenger --lang en
-  {bin_dir}bottega send "ciao"          post a signed WhatsApp webhook here and see the replies
+  {bin_dir}bottega chat --channel {channel_names} --lang en
+  {bin_dir}bottega send "ciao"          post a signed webhook here (--channel too) and see the replies
 Saving a file in {flows_dir} {saving}
 Stop with Ctrl-C.
 """, flush=True)

@@ -4,7 +4,7 @@ Unlike the flow readers, this is a tool that does I/O: it talks through ``bot.de
 Dispatcher, Redis store, engine and channel renderer) on a real Redis. The format::
 
     name: "Module 1 in Italian, all answers right"
-    channels: [whatsapp, messenger]   # optional, default both: the conversation is replayed once per channel
+    channels: [whatsapp, messenger]   # optional, default every channel: replayed once per channel
     user: "3933300"                   # optional: the learner id's prefix (digits); every replay appends
                                       # random digits, so each one meets a brand-new learner
     turns:

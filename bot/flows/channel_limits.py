@@ -27,20 +27,25 @@ def _binding(attr: str) -> tuple[int, list[str], list[str]]:
         [f"{title}: {value}" for value, title in values if value != low]
 
 
+def _a(words: str) -> str:
+    """``words`` with its article: "a WhatsApp button", "an Instagram quick reply"."""
+    return f"{'an' if words[:1].lower() in 'aeiou' else 'a'} {words}"
+
+
 def _joined(words: list[str]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def _limit(attr: str, noun: str) -> Limit:
     chars, binding, others = _binding(attr)
-    reason = f"a {_joined(binding)} {noun}" + (f" ({', '.join(others)})" if others else "")
+    reason = _a(f"{_joined(binding)} {noun}") + (f" ({', '.join(others)})" if others else "")
     return Limit(chars=chars, reason=reason)
 
 
 def _label() -> Limit:
     chars, _, _ = _binding("label_chars")
     binding = [parts for parts in channels.every() if parts.flow_limits.label_chars == chars]
-    return Limit(chars=chars, reason=_joined([f"a {p.title} {p.flow_limits.label_noun}" for p in binding]))
+    return Limit(chars=chars, reason=_joined([_a(f"{p.title} {p.flow_limits.label_noun}") for p in binding]))
 
 
 def _options() -> tuple[int, str]:

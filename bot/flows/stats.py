@@ -187,17 +187,18 @@ def format_text(stats: dict[str, Any]) -> str:
     def longest(entry: dict[str, Any] | None) -> str:
         return f"{entry['chars']} ({entry['step']})" if entry and entry["chars"] else "-"
 
+    shown = [(parts.channel.name, f"longest {parts.title}") for parts in channels.every()]
     lines = [f"{stats['title']}: {stats['modules']} module(s), {stats['totals']['steps']} steps", "",
-             f"{'module':<16}{'lang':<6}{'lessons':>8}{'quiz':>6}{'words':>8}{'msgs':>6}{'>600':>6}"
-             f"  {'longest WhatsApp':<22}{'longest Messenger':<22}over limit"]
+             f"{'module':<16}{'lang':<6}{'lessons':>8}{'quiz':>6}{'words':>8}{'msgs':>6}{'>600':>6}  "
+             + "".join(f"{heading:<22}" for _, heading in shown) + "over limit"]
     for flow_id, flow in stats["flows"].items():
         for index, lang in enumerate(LANGUAGES):
             data = flow["languages"][lang]
             counts = (f"{flow['lessons']:>8}{flow['quiz_questions']:>6}" if index == 0 else " " * 14)
             lines.append(f"{flow_id if index == 0 else '':<16}{lang:<6}{counts}{data['words']:>8}"
                          f"{data['messages']:>6}{data['messages_over_aim']:>6}  "
-                         f"{longest(data['longest']['whatsapp']):<22}{longest(data['longest']['messenger']):<22}"
-                         f"{len(data['over_limit']) or 'no'}")
+                         + "".join(f"{longest(data['longest'].get(name)):<22}" for name, _ in shown)
+                         + f"{len(data['over_limit']) or 'no'}")
     totals = stats["totals"]
     words = ", ".join(f"{lang} {count}" for lang, count in totals["words"].items())
     lines += ["", f"totals: {stats['modules']} modules, {totals['lessons']} lessons, {totals['quiz_questions']} "

@@ -17,6 +17,7 @@ PARTS = ChannelParts(
     accepted_id=send.accepted_id, send_path=send.send_path,
     app_secret_setting="instagram_app_secret", token_setting="instagram_page_token",
     token_variable="INSTAGRAM_PAGE_TOKEN",
+    token_permissions="instagram_basic, instagram_manage_messages and pages_manage_metadata (a Page access token)",
     flow_limits=FlowLimits(
         # Texts are split into parts (render.split_for_instagram) and options are appended as numbered lines,
         # so every text limit here is the text part's: fewer than 1000 characters.

@@ -14,7 +14,7 @@ PARTS = ChannelParts(
     describe=display.describe, check_limits=display.check,
     accepted_id=send.accepted_id, send_path=send.send_path,
     app_secret_setting="messenger_app_secret", token_setting="messenger_page_token",
-    token_variable="MESSENGER_PAGE_TOKEN",
+    token_variable="MESSENGER_PAGE_TOKEN", token_permissions="pages_messaging (a Page access token)",
     flow_limits=FlowLimits(
         label_noun="quick reply", label_chars=limits.MS_QUICK_REPLY_TITLE_CHARS, message_chars=limits.MS_TEXT_CHARS,
         body_with_options_chars=limits.MS_TEXT_CHARS, caption_chars=limits.MS_TEXT_CHARS,

@@ -14,6 +14,7 @@ PARTS = ChannelParts(
     describe=display.describe, check_limits=display.check,
     accepted_id=send.accepted_id, send_path=send.send_path,
     app_secret_setting="whatsapp_app_secret", token_setting="whatsapp_token", token_variable="WHATSAPP_TOKEN",
+    token_permissions="whatsapp_business_messaging (a system-user token)",
     flow_limits=FlowLimits(
         label_noun="button", label_chars=limits.WA_BUTTON_TITLE_CHARS, message_chars=limits.WA_TEXT_BODY_CHARS,
         body_with_options_chars=limits.WA_BUTTON_BODY_CHARS,
