@@ -104,8 +104,8 @@ def test_warnings_and_the_automatic_submission_fire_exactly_once(talk, redis_cli
         chat.advance(seconds)
         chat.fire_timers()  # a second sweeper pass at the same moment: nothing fires twice
         marks.append(said(chat, start))
-    assert marks[0].count("Mancano 10 minuti") == 1 and "risposto a 1 domande su 25" in marks[0]
-    assert marks[1].count("Mancano 5 minuti") == 1
+    assert marks[0].count("restano 10 min") == 1 and "Risposte date: 1 su 25" in marks[0]
+    assert marks[1].count("restano 5 min") == 1
     assert marks[2].count("Tempo scaduto") == 1 and "Il tuo risultato:" in marks[2]
     assert marks[3] == ""
     state = progress(redis_client, chat).checkup

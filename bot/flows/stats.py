@@ -94,7 +94,7 @@ def course_texts(course: Course) -> list[Translated]:
     checkup = course.checkup
     if checkup is not None:
         texts += [checkup.title, checkup.short_title, checkup.intro, *(level.label for level in checkup.levels)]
-        texts += [text for area in checkup.areas for text in (area.title, area.next_step)]
+        texts += [text for area in checkup.areas for text in (area.title, area.action)]
         texts += [q.question for q in checkup.questions]
         texts += [option.label for q in checkup.questions for option in q.options]
     return texts
