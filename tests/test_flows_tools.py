@@ -111,7 +111,8 @@ def test_each_replay_meets_a_new_learner(tmp_path, redis_client, course, setting
 @pytest.mark.parametrize("text,line,column,fragment", [
     ('name: x\nturns:\n  - send: ciao\n    exepct: {contains: [a]}\n', 4, 5,
      "unknown key 'exepct' in a turn — did you mean 'expect'?"),
-    ('name: x\nturns:\n  - send: ciao\n    tap: 1\n', 3, 5, "a turn does exactly one of send, tap, tap_old, media"),
+    ('name: x\nturns:\n  - send: ciao\n    tap: 1\n', 3, 5, "a turn does exactly one of send, tap, tap_any, tap_old"),
+    ('name: x\nturns:\n  - tap_any: []\n', 3, 14, "tap_any lists no title"),
     ('name: x\nturns:\n  - media: photo\n', 3, 12, "unknown media 'photo' — use one of: image, audio"),
     ('name: x\nchannels: [telegram]\nturns:\n  - send: ciao\n', 2, 12, "unknown channel 'telegram'"),
     ('name: x\nturns:\n  - send: ciao\n    expect:\n      choices: Italiano\n', 5, 16, "must be a list"),
