@@ -381,7 +381,14 @@ def test_checkup_stats_match_the_yaml(course):
         return
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     areas = {area["id"]: sum(q["area"] == area["id"] for q in data["questions"]) for area in data["areas"]}
-    assert stats.collect(course)["checkup"] == {"questions": len(data["questions"]), "areas": areas}
+    plan = {area["id"]: area.get("modules") or [area["module"]] for area in data["areas"]}
+    in_plan = {module for modules in plan.values() for module in modules}
+    missing = [module for module in course.modules if module not in in_plan]
+    assert stats.collect(course)["checkup"] == {
+        "questions": len(data["questions"]), "areas": areas,
+        "knowledge_questions": sum(q["kind"] == "knowledge" for q in data["questions"]),
+        "plan_modules": plan, "modules_not_in_plan": missing, "every_module_in_plan": not missing}
+    assert missing == []  # the shipped course: every module is reachable from the check-up's action plan
 
 
 def test_longest_messages_are_measured_after_the_renderers_split_them(course):
@@ -393,9 +400,11 @@ def test_longest_messages_are_measured_after_the_renderers_split_them(course):
     longer_flow = dataclasses.replace(flow, steps={**flow.steps, step.id: longer})
     result = stats.collect(dataclasses.replace(course, flows={**course.flows, flow.id: longer_flow}))
     longest = result["flows"][flow.id]["languages"]["it"]["longest"]
-    assert longest["whatsapp"] == {"chars": len(long_text), "step": step.id}  # one text of up to 4096
+    assert longest["whatsapp"] == {"chars": len(long_text), "step": step.id,  # one text of up to 4096
+                                   "bytes": len(long_text.encode("utf-8"))}
     assert 1000 < longest["messenger"]["chars"] <= 2000  # split for Messenger's 2000
     assert 500 < longest["instagram"]["chars"] <= 999  # split under Instagram's 1000 characters and bytes
+    assert longest["instagram"]["bytes"] <= 1000
     assert result["flows"][flow.id]["languages"]["it"]["messages_over_aim"] >= 1
 
 
