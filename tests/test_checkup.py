@@ -104,8 +104,8 @@ def test_warnings_and_the_automatic_submission_fire_exactly_once(talk, redis_cli
         chat.advance(seconds)
         chat.fire_timers()  # a second sweeper pass at the same moment: nothing fires twice
         marks.append(said(chat, start))
-    assert marks[0].count("Mancano 10 minuti") == 1 and "risposto a 1 domande su 25" in marks[0]
-    assert marks[1].count("Mancano 5 minuti") == 1
+    assert marks[0].count("restano 10 min") == 1 and "Risposte date: 1 su 25" in marks[0]
+    assert marks[1].count("restano 5 min") == 1
     assert marks[2].count("Tempo scaduto") == 1 and "Il tuo risultato:" in marks[2]
     assert marks[3] == ""
     state = progress(redis_client, chat).checkup
@@ -189,3 +189,66 @@ def test_an_attempt_whose_questions_were_unpublished_ends_quietly(talk, redis_cl
     chat.advance(1800)  # its clock events do nothing
     tap(chat, "Check-up digitale")
     assert any(title == "Inizia il check-up" for _, title in chat.shown_options)
+
+
+def answer_all(chat: Chat, redis_client, course, pick) -> None:
+    """Answer every question of the running attempt with ``pick(question) -> option``."""
+    for _ in course.checkup.questions:
+        state = progress(redis_client, chat).checkup
+        question = next(q for q in course.checkup.questions if q.id == state.order[state.index])
+        chat.send(kind=EventKind.CHOICE, payload=f"k:{state.attempt}:{question.id}:{pick(question).id}")
+
+
+def test_not_for_me_never_penalises_and_the_certificate_reads_the_knowledge_questions_only(
+        talk, redis_client, course):
+    chat = talk("393330000203")
+    stored = progress(redis_client, chat)
+    done = stored.with_changes(modules_done=list(course.modules), rev=stored.rev)
+    redis_client.hset(learner_key(f"wa:{chat.user_id}", LearnerPart.PROGRESS), mapping=done.to_hash())
+    start_checkup(chat)
+    knowledge = [q for q in course.checkup.questions if q.kind == "knowledge"]
+    right = set(q.id for q in knowledge[: -(len(knowledge) * 3 // 10)])  # about 70 % of them right
+
+    def pick(question):
+        if question.kind == "knowledge":
+            return max(question.options, key=lambda o: o.points) if question.id in right else \
+                min(question.options, key=lambda o: o.points)
+        not_for_me = [o for o in question.options if o.not_applicable]
+        return not_for_me[0] if not_for_me else min(question.options, key=lambda o: o.points)
+
+    answer_all(chat, redis_client, course, pick)
+    result = progress(redis_client, chat).checkup.result
+    scored = [q for q in course.checkup.questions if not any(o.not_applicable for o in q.options)]
+    expected_overall = round(100 * 2 * len(right) / sum(q.max_points for q in scored))
+    assert result.knowledge_percent == round(100 * len(right) / len(knowledge)) >= course.checkup.pass_percent
+    assert result.percent == expected_overall < course.checkup.pass_percent  # the old rule would have failed it
+    old_rule = round(100 * 2 * len(right) / sum(q.max_points for q in course.checkup.questions))
+    assert old_rule < expected_overall  # "not for me" no longer counts as 0 points
+    assert all(q.area in result.areas for q in knowledge)
+    assert progress(redis_client, chat).pending == Pending.CERTIFICATE_NAME  # passed on knowledge alone
+    chat.send_line("Giulia Neri")
+    chat.send_line("Salone Giulia")
+    certificate = certificate_store.by_code(redis_client, progress(redis_client, chat).certificate.code)
+    assert certificate is not None and certificate.score_percent == result.knowledge_percent
+
+
+def test_the_plan_links_each_weak_area_to_the_first_module_not_done_and_one_action(talk, redis_client, course):
+    chat = talk("393330000204")
+    checkup = course.checkup
+    presence = next(a for a in checkup.areas if a.id == "presence")
+    assert len(presence.modules) >= 2
+    stored = progress(redis_client, chat)
+    done = stored.with_changes(modules_done=[presence.modules[0]], rev=stored.rev)  # its main module is done
+    redis_client.hset(learner_key(f"wa:{chat.user_id}", LearnerPart.PROGRESS), mapping=done.to_hash())
+    start_checkup(chat)
+    weak = {"presence", "reputation", "measuring"}
+    answer_all(chat, redis_client, course, lambda q: min(q.options, key=lambda o: o.points) if q.area in weak
+               else max(q.options, key=lambda o: o.points))
+    plan = chat.transcript[-1]
+    modules = [option_id.removeprefix("sys:module:") for option_id, _ in plan.options]
+    reputation = next(a for a in checkup.areas if a.id == "reputation")
+    assert modules[0] == presence.modules[1]  # presence: the first of its modules not done yet
+    assert modules[1] == next(m for m in reputation.modules if m not in (presence.modules[0], modules[0]))
+    for area in (a for a in checkup.areas if a.id in weak):
+        assert area.action.get("it") in plan.text
+    assert f"→ modulo «{course.flows[presence.modules[1]].title.get('it')}»" in plan.text

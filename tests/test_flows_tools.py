@@ -111,7 +111,8 @@ def test_each_replay_meets_a_new_learner(tmp_path, redis_client, course, setting
 @pytest.mark.parametrize("text,line,column,fragment", [
     ('name: x\nturns:\n  - send: ciao\n    exepct: {contains: [a]}\n', 4, 5,
      "unknown key 'exepct' in a turn — did you mean 'expect'?"),
-    ('name: x\nturns:\n  - send: ciao\n    tap: 1\n', 3, 5, "a turn does exactly one of send, tap, tap_old, media"),
+    ('name: x\nturns:\n  - send: ciao\n    tap: 1\n', 3, 5, "a turn does exactly one of send, tap, tap_any, tap_old"),
+    ('name: x\nturns:\n  - tap_any: []\n', 3, 14, "tap_any lists no title"),
     ('name: x\nturns:\n  - media: photo\n', 3, 12, "unknown media 'photo' — use one of: image, audio"),
     ('name: x\nchannels: [telegram]\nturns:\n  - send: ciao\n', 2, 12, "unknown channel 'telegram'"),
     ('name: x\nturns:\n  - send: ciao\n    expect:\n      choices: Italiano\n', 5, 16, "must be a list"),
@@ -380,7 +381,14 @@ def test_checkup_stats_match_the_yaml(course):
         return
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     areas = {area["id"]: sum(q["area"] == area["id"] for q in data["questions"]) for area in data["areas"]}
-    assert stats.collect(course)["checkup"] == {"questions": len(data["questions"]), "areas": areas}
+    plan = {area["id"]: area.get("modules") or [area["module"]] for area in data["areas"]}
+    in_plan = {module for modules in plan.values() for module in modules}
+    missing = [module for module in course.modules if module not in in_plan]
+    assert stats.collect(course)["checkup"] == {
+        "questions": len(data["questions"]), "areas": areas,
+        "knowledge_questions": sum(q["kind"] == "knowledge" for q in data["questions"]),
+        "plan_modules": plan, "modules_not_in_plan": missing, "every_module_in_plan": not missing}
+    assert missing == []  # the shipped course: every module is reachable from the check-up's action plan
 
 
 def test_longest_messages_are_measured_after_the_renderers_split_them(course):
@@ -392,9 +400,11 @@ def test_longest_messages_are_measured_after_the_renderers_split_them(course):
     longer_flow = dataclasses.replace(flow, steps={**flow.steps, step.id: longer})
     result = stats.collect(dataclasses.replace(course, flows={**course.flows, flow.id: longer_flow}))
     longest = result["flows"][flow.id]["languages"]["it"]["longest"]
-    assert longest["whatsapp"] == {"chars": len(long_text), "step": step.id}  # one text of up to 4096
+    assert longest["whatsapp"] == {"chars": len(long_text), "step": step.id,  # one text of up to 4096
+                                   "bytes": len(long_text.encode("utf-8"))}
     assert 1000 < longest["messenger"]["chars"] <= 2000  # split for Messenger's 2000
     assert 500 < longest["instagram"]["chars"] <= 999  # split under Instagram's 1000 characters and bytes
+    assert longest["instagram"]["bytes"] <= 1000
     assert result["flows"][flow.id]["languages"]["it"]["messages_over_aim"] >= 1
 
 

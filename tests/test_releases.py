@@ -347,3 +347,68 @@ def test_the_terminal_chat_serves_the_live_release_and_every_older_version(redis
     registry = releases.Registry.serving_live(redis_client)
     assert registry.release == "2"
     assert {("m1_contatto", BASE), ("m1_contatto", BASE + 1)} <= set(registry.engine.flows)
+
+
+def without_last_question(flow: dict) -> None:
+    """Version BASE+1: the last quiz question removed (q3 leads to the summary), its learners sent there."""
+    flow["version"] = BASE + 1
+    flow["steps"] = [s for s in flow["steps"] if s["id"] != "q4"]
+    steps_by_id(flow)["q3"]["next"] = "summary"
+    flow["migrate"] = {"q4": "summary"}
+
+
+def with_a_new_first_question(flow: dict) -> None:
+    """Version BASE+1: a new retrieval check in front of lesson 1's choice, worth 2 points."""
+    flow["version"] = BASE + 1
+    check = dict(steps_by_id(flow)["check_1"], id="check_0")
+    check["quiz"] = dict(check["quiz"], points=2)
+    check["next"] = "lesson_2"
+    for choice in steps_by_id(flow)["lesson_1"]["choices"]:
+        choice["next"] = "check_0"
+    flow["steps"].insert(2, check)
+
+
+def answer_right_up_to(say, course_flow: dict, stop: str) -> None:
+    """From lesson 2 on, tap the first choice of each lesson and the right option of each quiz until ``stop``."""
+    steps = steps_by_id(course_flow)
+    step = steps["lesson_2"]
+    while step["id"] != stop:
+        if "quiz" in step:
+            right = next(o["id"] for o in step["quiz"]["options"] if o.get("correct"))
+            say(tap(f"c:m1_contatto:{step['id']}:{right}"))
+            step = steps[step["next"]]
+        else:
+            say(tap(f"c:m1_contatto:{step['id']}:{step['choices'][0]['id']}"))
+            step = steps[step["choices"][0]["next"]]
+
+
+def summary_text(bodies: list[dict]) -> str:
+    return "\n".join(b.get("interactive", {}).get("body", {}).get("text", "") + b.get("text", {}).get("body", "")
+                     for b in bodies)
+
+
+def test_a_learner_moved_mid_module_is_scored_out_of_the_questions_on_their_way(service, redis_client):
+    """The summary's max for learners migrated mid-module: never a score above the max, never a point they could
+    not reach. Each answer is scored in the version it was given in."""
+    shipped = yaml.safe_load((PROJECT_ROOT / "flows" / "m1_contatto.yaml").read_text(encoding="utf-8"))
+    walk_to_lesson_2(service)
+    answer_right_up_to(service, shipped, "q4")  # every question of version BASE right, q4 on screen
+    releases.publish(redis_client, course_with(without_last_question))  # BASE+1 has one question fewer
+    right = next(o["id"] for o in steps_by_id(shipped)["q4"]["quiz"]["options"] if o.get("correct"))
+    bodies = service(tap(f"c:m1_contatto:q4:{right}"))  # answered on BASE, then BASE+1's summary
+    maximum = sum(s["quiz"].get("points", 1) for s in shipped["steps"] if "quiz" in s)
+    assert f"Hai fatto {maximum} punti su {maximum}." in summary_text(bodies)
+    after = learner(redis_client)
+    assert after.module_scores["m1_contatto"] == [maximum, maximum] and after.flow_version == BASE + 1
+    assert {mark[2] for mark in after.marks["m1_contatto"].values()} == {BASE}
+
+
+def test_a_learner_moved_past_a_new_question_is_not_marked_out_of_it(service, redis_client):
+    shipped = yaml.safe_load((PROJECT_ROOT / "flows" / "m1_contatto.yaml").read_text(encoding="utf-8"))
+    walk_to_lesson_2(service)  # on lesson 2 of BASE: BASE+1 adds a 2-point check before it, which they never see
+    releases.publish(redis_client, course_with(with_a_new_first_question))
+    answer_right_up_to(service, shipped, "summary")
+    after = learner(redis_client)
+    maximum = sum(s["quiz"].get("points", 1) for s in shipped["steps"] if "quiz" in s)
+    assert after.flow_version == BASE + 1 and "m1_contatto" in after.modules_done
+    assert after.module_scores["m1_contatto"] == [maximum, maximum]  # not out of maximum + 2

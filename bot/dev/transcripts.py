@@ -15,6 +15,8 @@ Dispatcher, Redis store, engine and channel renderer) on a real Redis. The forma
       - tap: Italiano                 # tap the option on screen whose title is exactly this
       - tap: 2                        # or the 2nd option on screen
       - tap_old: Iniziamo             # tap an earlier message's button that is no longer on screen
+      - tap_any: ["Sì", "Non mi serve"]  # tap the first title of this list that is on screen (a
+                                      # check-up's questions come in a random order per learner)
       - media: image                  # image | audio | video | document | sticker | location
       - wait: 1200                    # let seconds pass on Bottega's clock: due timers fire (check-up)
       - tap: 1                        # ``repeat: 22`` does the action 22 times; ``expect`` checks all replies
@@ -23,7 +25,7 @@ Dispatcher, Redis store, engine and channel renderer) on a real Redis. The forma
           text: "exact text of one reply message"
           not_contains: ["Giusto"]    # fragments that must not appear in this turn's replies
 
-A turn does exactly one of ``send``, ``tap``, ``tap_old``, ``media``, ``wait``; ``expect`` is optional (its
+A turn does exactly one of ``send``, ``tap``, ``tap_any``, ``tap_old``, ``media``, ``wait``; ``expect`` is optional (its
 keys: ``contains``, ``not_contains``, ``text``, ``choices``; ``choices: []`` means no options;
 ``silent: true``: no answer at all). A
 fragment or ``contains`` may be one string or a list. Tapping something not on screen is a failure.
@@ -64,7 +66,7 @@ if TYPE_CHECKING:
     from bot.flows.spec import Course
     from config.settings import Settings
 
-ACTIONS = ("send", "tap", "tap_old", "media", "wait")
+ACTIONS = ("send", "tap", "tap_any", "tap_old", "media", "wait")
 EXPECT_KEYS = ("contains", "not_contains", "text", "choices", "silent")
 MEDIA_KINDS = ("image", "audio", "video", "document", "sticker", "location")
 RANDOM_DIGITS = 8
@@ -82,7 +84,7 @@ class Expect:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Turn:
     action: str  # one of ACTIONS
-    value: str | int  # the text, the option title (or 1-based number), or the media kind
+    value: str | int | tuple[str, ...]  # the text, the option title (or 1-based number), the titles, the media kind
     expect: Expect
     line: int  # 1-based, in the transcript file
     repeat: int = 1  # the action is done this many times; ``expect`` is checked on all their replies
@@ -173,6 +175,13 @@ def _turn(reader: NodeReader, node: yaml.Node) -> Turn | None:
                        "split it into turns, one action each")
         return None
     action, value_node = actions[0], fields[actions[0]]
+    expect = _expect(reader, fields["expect"]) if "expect" in fields else Expect()
+    repeat = reader.integer(fields["repeat"], where="repeat", minimum=1) if "repeat" in fields else 1
+    if action == "tap_any":
+        titles = _strings(reader, value_node, "tap_any", single=False)
+        if not titles:
+            reader.problem(value_node, "tap_any lists no title", "write tap_any: [\"Sì\", \"Non mi serve\"]")
+        return Turn(action=action, value=titles, expect=expect, line=node.start_mark.line + 1, repeat=repeat or 1)
     value: str | int | None = reader.scalar(value_node, where=action)
     if value is None:
         return None
@@ -186,8 +195,6 @@ def _turn(reader: NodeReader, node: yaml.Node) -> Turn | None:
         reader.problem(value_node, f"unknown media '{value}'", f"use one of: {', '.join(MEDIA_KINDS)}")
     elif not str(value).strip():
         reader.problem(value_node, f"{action} is empty", "write what the learner sends")
-    expect = _expect(reader, fields["expect"]) if "expect" in fields else Expect()
-    repeat = reader.integer(fields["repeat"], where="repeat", minimum=1) if "repeat" in fields else 1
     return Turn(action=action, value=value, expect=expect, line=node.start_mark.line + 1, repeat=repeat or 1)
 
 
@@ -255,7 +262,7 @@ def _act(chat: Chat, turn: Turn) -> None:
 def _act_once(chat: Chat, turn: Turn) -> None:
     on_screen = chat.shown_options
     if turn.action == "wait":
-        chat.advance(float(turn.value))
+        chat.advance(float(str(turn.value)))
     elif turn.action == "send":
         chat.send(kind=EventKind.TEXT, text=str(turn.value))
     elif turn.action == "media":
@@ -264,6 +271,13 @@ def _act_once(chat: Chat, turn: Turn) -> None:
         if turn.value > len(on_screen):
             raise _TurnFailed(f"there is no option {turn.value}; on screen: {_titles(on_screen)}")
         chat.send(kind=EventKind.CHOICE, payload=on_screen[turn.value - 1][0], text=on_screen[turn.value - 1][1])
+    elif turn.action == "tap_any":
+        assert isinstance(turn.value, tuple)
+        by_title = {title: option_id for option_id, title in on_screen}
+        title = next((title for title in turn.value if title in by_title), None)
+        if title is None:
+            raise _TurnFailed(f"none of {list(turn.value)} is on screen; the options are {_titles(on_screen)}")
+        chat.send(kind=EventKind.CHOICE, payload=by_title[title], text=title)
     elif turn.action == "tap":
         for option_id, title in on_screen:
             if title == turn.value:

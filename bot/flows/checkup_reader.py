@@ -11,10 +11,10 @@ import yaml
 
 from bot.flows import channel_limits
 from bot.flows.flow_reader import LABEL_MAX_CHARS, QUESTION_MAX_CHARS, label, text
-from bot.flows.spec import Area, CheckOption, CheckQuestion, CheckUp, Level
+from bot.flows.spec import Area, CheckOption, CheckQuestion, CheckUp, Level, Translated
 from bot.flows.yaml_reader import NodeReader
 
-NEXT_STEP_MAX_CHARS = 300
+ACTION_MAX_CHARS = 300  # one action-plan line: read on a phone, between two customers
 KINDS = ("knowledge", "practice")
 MAX_POINTS = 2
 
@@ -81,20 +81,30 @@ def _levels(reader: NodeReader, node: yaml.Node) -> tuple[Level, ...]:
 def _areas(reader: NodeReader, node: yaml.Node, modules: tuple[str, ...]) -> tuple[Area, ...]:
     areas: list[Area] = []
     for item in reader.sequence(node, where="areas") or []:
-        fields = reader.mapping(item, where="an area", required=("id", "title", "next_step"),
-                                optional=("modules", "module"))
-        if not fields or len(fields) < 3:
+        fields = reader.mapping(item, where="an area", required=("id", "title"),
+                                optional=("modules", "module", "action", "next_step"))
+        if not fields or "id" not in fields or "title" not in fields:
             continue
         area_id = reader.identifier(fields["id"], where="area id")
         area_modules = _area_modules(reader, item, fields, area_id, modules)
         title = text(reader, fields["title"], f"area '{area_id}' title", LABEL_MAX_CHARS * 3)
-        next_step = text(reader, fields["next_step"], f"area '{area_id}' next_step", NEXT_STEP_MAX_CHARS,
-                         "an action-plan line")
+        action = _action(reader, item, fields, area_id)
         if area_id in {a.id for a in areas}:
             reader.problem(item, f"area '{area_id}' is defined twice", "keep one")
-        elif area_id and area_modules and title and next_step:
-            areas.append(Area(id=area_id, title=title, modules=area_modules, next_step=next_step))
+        elif area_id and area_modules and title and action:
+            areas.append(Area(id=area_id, title=title, modules=area_modules, action=action))
     return tuple(areas)
+
+
+def _action(reader: NodeReader, item: yaml.Node, fields: dict[str, yaml.Node],
+            area_id: str | None) -> Translated | None:
+    """``action:`` — the one first thing to do this week for a weak area (``next_step:``, its older spelling)."""
+    if ("action" in fields) == ("next_step" in fields):
+        reader.problem(item, f"area '{area_id}' needs exactly one 'action:'",
+                       "write action: {it: \"Questa settimana ...\", en: \"This week, ...\"} (one concrete step)")
+        return None
+    key = "action" if "action" in fields else "next_step"
+    return text(reader, fields[key], f"area '{area_id}' {key}", ACTION_MAX_CHARS, "an action-plan line")
 
 
 def _area_modules(reader: NodeReader, item: yaml.Node, fields: dict[str, yaml.Node], area_id: str | None,

@@ -22,12 +22,13 @@ from bot.flows.checkup_reader import read_checkup
 from bot.flows.flow_reader import LABEL_MAX_CHARS, MESSAGE_LIMIT, MESSAGE_MAX_CHARS, read_flow, text
 from bot.flows.items import warnings as item_warnings
 from bot.flows.problems import FlowError, Problem, in_order, warning
-from bot.flows.spec import SYSTEM_TEXT_KEYS, BusinessType, CheckUp, Course, Flow, Translated
+from bot.flows.spec import OPTIONAL_TEXT_KEYS, SYSTEM_TEXT_KEYS, BusinessType, CheckUp, Course, Flow, Translated
 from bot.flows.yaml_reader import NodeReader
 
 SYSTEM_PLACEHOLDERS = frozenset({"name", "business", "score", "max_score", "module", "support_email",
                                  "done", "total", "where", "minutes", "level", "percent", "area",
-                                 "next_step", "answered", "questions", "code", "url", "when", "page", "pages"})
+                                 "next_step", "action", "answered", "questions", "code", "url", "when", "page", "pages",
+                                 "pass_percent"})
 MANIFEST, SYSTEM, CHECKUP = "course.yaml", "system.yaml", "checkup.yaml"
 
 
@@ -124,7 +125,19 @@ def check_course_texts(files: Mapping[str, str], *, folder: str = "flows") -> Ch
                     business_types=business, checkup=checkup)
     warnings += item_warnings(course)  # course-wide: an item whose right option's length gives it away
     warnings += _plan_warnings(course, folder)
+    warnings += _optional_text_warnings(texts, folder) if system and not system.problems else []
     return Checked(course=course, warnings=tuple(in_order(warnings)))
+
+
+def _optional_text_warnings(texts: Mapping[str, Translated], folder: str) -> list[Problem]:
+    """A system text added after the first releases (``OPTIONAL_TEXT_KEYS``) that system.yaml lacks."""
+    found = []
+    for key, fallback in OPTIONAL_TEXT_KEYS.items():
+        if key not in texts:
+            instead = f"learners read '{fallback}' instead" if fallback else "learners read nothing there"
+            found.append(warning(file=f"{folder}/{SYSTEM}", message=f"system.yaml has no text '{key}': {instead}",
+                                 fix=f"add '{key}:' under texts (see flows/README.md)"))
+    return found
 
 
 def _unlisted_files(files: Mapping[str, str], module_ids: tuple[str, ...], folder: str) -> list[Problem]:
@@ -192,7 +205,7 @@ def _system_texts(reader: _FileReader) -> dict[str, Translated]:
     top = reader.mapping(reader.root, where=SYSTEM, required=("texts",))
     if not top or "texts" not in top:
         return {}
-    fields = reader.mapping(top["texts"], where="texts", required=SYSTEM_TEXT_KEYS)
+    fields = reader.mapping(top["texts"], where="texts", required=SYSTEM_TEXT_KEYS, optional=tuple(OPTIONAL_TEXT_KEYS))
     texts: dict[str, Translated] = {}
     for key, node in (fields or {}).items():
         is_label = key.startswith("label_")

@@ -165,13 +165,15 @@ class Area:
     """A check-up area: its questions' scores say how strong the learner is there.
 
     ``modules`` are the modules that teach the area, the main one first; every module of the course
-    is in at least one area, so the action plan can point to any of them.
+    is in at least one area, so the action plan can point to any of them: a weak area's plan line
+    names the first of its modules the learner has not done, and ``action``, the one first thing to
+    do this week (``next_step:`` is its older spelling in checkup.yaml).
     """
 
     id: str
     title: Translated
     modules: tuple[str, ...]
-    next_step: Translated
+    action: Translated
 
     @property
     def module(self) -> str:
@@ -235,6 +237,11 @@ class Course:
     checkup: CheckUp | None = None
 
     def text(self, key: str, lang: str) -> str:
+        """A system text; an optional one a release lacks reads as its fallback (``OPTIONAL_TEXT_KEYS``)."""
+        while key not in self.texts and key in OPTIONAL_TEXT_KEYS:
+            key = OPTIONAL_TEXT_KEYS[key]
+            if not key:
+                return ""
         return self.texts[key].get(lang)
 
     def business_label(self, business: str, lang: str) -> str:
@@ -263,3 +270,15 @@ SYSTEM_TEXT_KEYS = (
     "revisit_intro", "revisit_quiz_offer", "label_redo_quiz", "label_skip_quiz",
     "checkup_leave_confirm", "label_continue_checkup", "label_submit_checkup",
 )
+
+# System texts added after releases were first published: a stored release (or an older system.yaml)
+# without one still loads, and reads the fallback instead ("" = say nothing). ``flows check`` warns
+# about a missing one. New keys go here, never into SYSTEM_TEXT_KEYS, so no published release breaks.
+OPTIONAL_TEXT_KEYS: Mapping[str, str] = {
+    "review_intro_one": "review_intro",  # the review with a single question (Italian agrees in number)
+    "review_welcome_back": "review_intro",  # the review at the start of a new visit
+    "review_welcome_back_one": "review_welcome_back",
+    "review_back_to_work": "",  # after the review: where the learner was comes next
+    "spaced_intro": "",  # before one question from an earlier module, mixed into a later module's quiz
+    "checkup_knowledge_line": "",  # the knowledge questions' percent, which the certificate reads
+}

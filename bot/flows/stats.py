@@ -6,7 +6,7 @@ but reading the flows folder in ``main``.
     {"title": "...", "modules": 10, "all_translated": true,
      "flows": {"m1_contatto": {"steps": 9, "lessons": 3, "quiz_questions": 4, "max_score": 4,
                "languages": {"it": {"words": 1298, "messages": 24, "messages_over_aim": 0,
-                                    "longest": {"whatsapp": {"chars": 532, "step": "intro"},
+                                    "longest": {"whatsapp": {"chars": 532, "step": "intro", "bytes": 547},
                                                 "messenger": {"chars": 532, "step": "intro"}},
                                     "over_limit": []}, "en": {...}}}},
      "totals": {"steps": ..., "lessons": ..., "quiz_questions": ..., "max_score": ...,
@@ -14,7 +14,9 @@ but reading the flows folder in ``main``.
                 "longest": {"whatsapp": {"chars": 600, "step": "lesson_1", "flow": "m7_risultati", "lang": "it"},
                             "messenger": {...}},
                 "over_limit": 0},
-     "checkup": {"questions": 22, "areas": {"presence": 5, ...}} or null,
+     "checkup": {"questions": 25, "areas": {"presence": 4, ...}, "knowledge_questions": 14,
+                 "plan_modules": {"presence": ["m11_google", ...], ...}, "modules_not_in_plan": [],
+                 "every_module_in_plan": true} or null,
      "items": {"it": {"items": 70, "key_uniquely_longest": {"items": 20, "share": 0.286},
                       "length_ratio": 1.05, "mean_length": {"right": 40.1, "wrong": 38.2},
                       "absolutes": {"wrong": 9, "wrong_options": 140, "right": 5, "right_options": 70,
@@ -63,12 +65,18 @@ def collect(course: Course) -> dict[str, Any]:
     for channel in (parts.channel.name for parts in channels.every()):
         candidates = [{**f["languages"][lang]["longest"][channel], "flow": flow_id, "lang": lang}
                       for flow_id, f in flows.items() for lang in LANGUAGES]
-        totals["longest"][channel] = max(candidates, key=lambda c: c["chars"], default=None)
+        top = max(candidates, key=lambda c: c["chars"], default=None)
+        totals["longest"][channel] = top and {**top, "bytes": max(c["bytes"] for c in candidates)}
     totals["over_limit"] = sum(len(f["languages"][lang]["over_limit"]) for f in flows.values() for lang in LANGUAGES)
     checkup = None
     if course.checkup is not None:
         areas = {area.id: sum(q.area == area.id for q in course.checkup.questions) for area in course.checkup.areas}
-        checkup = {"questions": len(course.checkup.questions), "areas": areas}
+        in_plan = {module for area in course.checkup.areas for module in area.modules}
+        missing = [module for module in course.modules if module not in in_plan]
+        checkup = {"questions": len(course.checkup.questions), "areas": areas,
+                   "knowledge_questions": sum(q.kind == "knowledge" for q in course.checkup.questions),
+                   "plan_modules": {area.id: list(area.modules) for area in course.checkup.areas},
+                   "modules_not_in_plan": missing, "every_module_in_plan": not missing}
     return {"title": course.title.get(LANGUAGES[0]), "modules": len(course.modules),
             "all_translated": all(_complete(text) for text in course_texts(course)),
             "flows": flows, "totals": totals, "checkup": checkup, "items": items.figures(course)}
@@ -94,7 +102,7 @@ def course_texts(course: Course) -> list[Translated]:
     checkup = course.checkup
     if checkup is not None:
         texts += [checkup.title, checkup.short_title, checkup.intro, *(level.label for level in checkup.levels)]
-        texts += [text for area in checkup.areas for text in (area.title, area.next_step)]
+        texts += [text for area in checkup.areas for text in (area.title, area.action)]
         texts += [q.question for q in checkup.questions]
         texts += [option.label for q in checkup.questions for option in q.options]
     return texts
@@ -111,7 +119,7 @@ def _flow_stats(course: Course, flow: Flow) -> dict[str, Any]:
     for lang in LANGUAGES:
         replies = [(step.id, reply) for step in steps for reply in step_replies(course, flow, step, lang)]
         longest: dict[str, dict[str, Any]] = {
-            parts.channel.name: {"chars": 0, "step": ""} for parts in channels.every()}
+            parts.channel.name: {"chars": 0, "step": "", "bytes": 0} for parts in channels.every()}
         over_limit: list[dict[str, str]] = []
         for step_id, reply in replies:
             for parts in channels.every():
@@ -125,9 +133,10 @@ def _flow_stats(course: Course, flow: Flow) -> dict[str, Any]:
                 for body in bodies:
                     over_limit += [{"step": step_id, "channel": channel, "problem": problem}
                                    for problem in parts.check_limits(body)]
-                    chars = visible_chars(parts, body)
+                    chars, size = visible_chars(parts, body), visible_bytes(parts, body)
                     if chars > longest[channel]["chars"]:
-                        longest[channel] = {"chars": chars, "step": step_id}
+                        longest[channel] = {"chars": chars, "step": step_id, "bytes": longest[channel]["bytes"]}
+                    longest[channel]["bytes"] = max(longest[channel]["bytes"], size)
         languages[lang] = {"words": sum(len(text.get(lang).split()) for text in flow_texts(flow)),
                            "messages": len(replies),
                            "messages_over_aim": sum(len(reply.text) > AIM_CHARS for _, reply in replies),
@@ -176,8 +185,17 @@ def _fill(template: str, values: dict[str, object]) -> str:
 
 def visible_chars(parts: ChannelParts, body: dict[str, Any]) -> int:
     """Characters of text one rendered body shows (media captions count, the "[image: link]" line does not)."""
+    return len(_visible(parts, body))
+
+
+def visible_bytes(parts: ChannelParts, body: dict[str, Any]) -> int:
+    """The same text's UTF-8 size: Instagram counts bytes too (accents 2, emoji 4)."""
+    return len(_visible(parts, body).encode("utf-8"))
+
+
+def _visible(parts: ChannelParts, body: dict[str, Any]) -> str:
     lines = parts.describe(body).text.splitlines()
-    return len("\n".join(line for line in lines if not (line.startswith("[") and line.endswith("]"))))
+    return "\n".join(line for line in lines if not (line.startswith("[") and line.endswith("]")))
 
 
 # --- output ------------------------------------------------------------------------------------
@@ -206,10 +224,13 @@ def format_text(stats: dict[str, Any]) -> str:
     for channel, entry in totals["longest"].items():
         if entry:
             lines.append(f"longest {channel} message: {entry['chars']} characters ({entry['flow']} "
-                         f"{entry['step']}, {entry['lang']})")
+                         f"{entry['step']}, {entry['lang']}); largest {entry['bytes']} UTF-8 bytes")
     if stats["checkup"]:
         areas = ", ".join(f"{area} {count}" for area, count in stats["checkup"]["areas"].items())
         lines.append(f"check-up: {stats['checkup']['questions']} questions ({areas})")
+        missing = stats["checkup"]["modules_not_in_plan"]
+        lines.append("every module reachable from the check-up plan: "
+                     + ("yes" if not missing else "NO (" + ", ".join(missing) + ")"))
     lines += items.format_lines(stats["items"])
     lines.append(f"every text in both languages: {'yes' if stats['all_translated'] else 'NO'}")
     problems = [f"  {flow_id} {lang} {p['step']} [{p['channel']}]: {p['problem']}"

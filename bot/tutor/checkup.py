@@ -5,6 +5,13 @@ events (warnings, the automatic submission) are scheduled as timers that the wor
 back as TIMER events (``bot.delivery.timers``). Each timer carries its attempt number, so one from an old
 attempt does nothing, and the dispatcher's dedup makes each fire exactly once.
 
+Scoring: an answer marked ``not_applicable`` ("Non mi serve", practice questions only) takes its question
+out of that learner's score, in its area and overall, so a business is never marked down for what it
+does not need. ``percent`` (every scored question) gives the level and, per area, the action plan;
+``knowledge_percent`` (the knowledge questions alone) is what the certificate's pass mark reads. The
+plan names the three weakest areas, each with the module to take (the first of the area's modules the
+learner has not done) and the area's one ``action`` for this week, and a button per module.
+
 The attempt lives in ``progress.checkup`` (``bot.tutor.progress_parts.CheckupAttempt``): the attempt
 number, whether it runs, its clock, the question order (shuffled reproducibly per learner and
 attempt), the answers and the time spent on each, and every finished attempt's result.
@@ -16,7 +23,7 @@ import math
 import random
 from typing import Any
 
-from bot.flows.spec import CheckQuestion, CheckUp
+from bot.flows.spec import Area, CheckQuestion, CheckUp
 from bot.model.replies import Option
 from bot.tutor.progress import Pending
 from bot.tutor.progress_parts import CheckupResult
@@ -139,30 +146,49 @@ def on_timer(turn: Turn, payload: str) -> None:
 def finish(turn: Turn, *, timed_out: bool) -> None:
     checkup, current = _checkup(turn), turn.progress.checkup
     lang = turn.progress.lang
+    scored = [q for q in checkup.questions if not _not_applicable(q, current.answers.get(q.id))]
     areas = {}
     for area in checkup.areas:
-        questions = [q for q in checkup.questions if q.area == area.id]
-        got = sum(_points(q, current.answers.get(q.id)) for q in questions)
-        areas[area.id] = round(100 * got / max(1, sum(q.max_points for q in questions)))
-    total = sum(_points(q, current.answers.get(q.id)) for q in checkup.questions)
-    percent = round(100 * total / max(1, sum(q.max_points for q in checkup.questions)))
+        in_area = [q for q in scored if q.area == area.id]
+        if in_area:  # an area whose every question was "not for me" has nothing to say about this shop
+            areas[area.id] = _percent(in_area, current.answers)
+    percent = _percent(scored, current.answers)
+    knowledge = _percent([q for q in scored if q.kind == "knowledge"], current.answers)
     level = checkup.level_for(percent)
-    result = CheckupResult(percent=percent, level=level.id, areas=areas, knowledge_percent=percent,
+    result = CheckupResult(percent=percent, level=level.id, areas=areas, knowledge_percent=knowledge,
                            timed_out=timed_out, answered=len(current.answers), finished_ms=turn.now_ms)
     _set(turn, running=False, finished_ms=turn.now_ms, result=result, history=(*current.history, result))
     turn.progress = turn.progress.with_changes(pending=Pending.NONE)
     lines = [turn.text("checkup_result", percent=percent, level=level.label.get(lang))]
+    knowledge_line = turn.text("checkup_knowledge_line", percent=knowledge, pass_percent=checkup.pass_percent)
+    lines += [knowledge_line] if knowledge_line else []
     lines += [turn.text("checkup_area_line", area=area.title.get(lang), percent=areas[area.id])
-              for area in checkup.areas]
+              for area in checkup.areas if area.id in areas]
     turn.say("\n".join(lines))
-    weakest = sorted(checkup.areas, key=lambda area: (areas[area.id], checkup.areas.index(area)))[:PLAN_AREAS]
+    weakest = sorted((area for area in checkup.areas if area.id in areas),
+                     key=lambda area: (areas[area.id], checkup.areas.index(area)))[:PLAN_AREAS]
+    modules = plan_modules(turn, weakest)
     plan = [turn.text("checkup_plan_intro")]
-    plan += [turn.text("checkup_plan_line", area=area.title.get(lang), next_step=area.next_step.get(lang))
-             for area in weakest]
-    options = [Option(id=f"sys:module:{area.module}", title=turn.course.flows[area.module].short_title.get(lang))
-               for area in weakest]
+    plan += [turn.text("checkup_plan_line", area=area.title.get(lang), percent=areas[area.id],
+                       module=turn.course.flows[module].title.get(lang), action=area.action.get(lang),
+                       next_step=area.action.get(lang))
+             for area, module in zip(weakest, modules, strict=True)]
+    options = [Option(id=f"sys:module:{module}", title=turn.course.flows[module].short_title.get(lang))
+               for module in dict.fromkeys(modules)]
     turn.say("\n\n".join(plan), options)
     turn.checkup_finished = True  # the engine follows up: the certificate, if earned (bot.tutor.graduation)
+
+
+def plan_modules(turn: Turn, areas: list[Area]) -> list[str]:
+    """The module to take for each weak area: the first of its modules the learner has not done, one that
+    no earlier line of the plan names if there is one; when all are done, the first to go over again."""
+    done = set(turn.progress.modules_done)
+    chosen: list[str] = []
+    for area in areas:
+        todo = [m for m in area.modules if m not in done]
+        again = [m for m in area.modules if m not in chosen]
+        chosen.append(next((m for m in todo if m not in chosen), None) or next(iter(todo + again), area.module))
+    return chosen
 
 
 def ask_leave(turn: Turn) -> None:
@@ -199,10 +225,14 @@ def abandon(turn: Turn) -> None:
         turn.progress = turn.progress.with_changes(pending=Pending.NONE)
 
 
+def best_knowledge_percent(turn: Turn) -> int:
+    """The best attempt's percent on the knowledge questions: what the certificate's pass mark reads."""
+    return max((result.knowledge_percent for result in turn.progress.checkup.history), default=0)
+
+
 def passed(turn: Turn) -> bool:
     checkup = turn.course.checkup
-    best = max((result.percent for result in turn.progress.checkup.history), default=0)
-    return checkup is not None and best >= checkup.pass_percent
+    return checkup is not None and best_knowledge_percent(turn) >= checkup.pass_percent
 
 
 def _question(checkup: CheckUp, question_id: str) -> CheckQuestion:
@@ -211,6 +241,17 @@ def _question(checkup: CheckUp, question_id: str) -> CheckQuestion:
 
 def _points(question: CheckQuestion, option_id: str | None) -> int:
     return next((o.points for o in question.options if o.id == option_id), 0)
+
+
+def _not_applicable(question: CheckQuestion, option_id: str | None) -> bool:
+    """A practice answer like "Non mi serve": that question leaves this learner's score altogether."""
+    return any(o.not_applicable for o in question.options if o.id == option_id)
+
+
+def _percent(questions: list[CheckQuestion], answers: dict[str, str]) -> int:
+    """Points got over points possible; an unanswered question (time ran out) counts 0 of its points."""
+    possible = sum(q.max_points for q in questions)
+    return round(100 * sum(_points(q, answers.get(q.id)) for q in questions) / possible) if possible else 0
 
 
 def _minutes(seconds: int) -> str:

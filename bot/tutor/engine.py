@@ -74,6 +74,8 @@ class Engine:
 
     def step(self, progress: Progress, event: InboundEvent) -> Outcome:
         turn = Conversation(self, progress)
+        if event.kind.from_learner and not progress.is_new:
+            review.note_visit(turn)  # a message after a long gap starts a visit: missed questions come back
         if event.kind is EventKind.TIMER:
             if not progress.is_new:
                 checkup.on_timer(turn, event.payload)
@@ -91,6 +93,8 @@ class Engine:
             graduation.after_checkup(turn)
         if event.kind is EventKind.TIMER and not consent.may_message_first(progress):
             turn.replies.clear()  # the clock may move state on; it never writes to an opted-out learner
+        if event.kind.from_learner:
+            turn.progress = turn.progress.with_changes(seen_ms=turn.now_ms)
         return Outcome(progress=turn.progress, replies=tuple(turn.replies), timers=tuple(turn.timers),
                        certificates=tuple(turn.certificates), cancel_timers=turn.cancel_timers)
 
@@ -199,6 +203,8 @@ class Conversation(Turn):
         options = self.options()
         if not payload and words:
             payload = self.match_text(words, options)
+        if not payload and review.owed_now(self):
+            return  # back after a while: the missed questions first, then where the learner was
         if not payload:
             self.not_understood()
         elif payload in {o.id for o in options}:

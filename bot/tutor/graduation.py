@@ -34,7 +34,7 @@ def field_typed(turn: Turn, value: str) -> None:
                                                    certificate=turn.progress.certificate.with_changes(name=value))
         turn.say(turn.text("certificate_ask_business"))
         return
-    best = max(result.percent for result in turn.progress.checkup.history)
+    best = checkup.best_knowledge_percent(turn)  # what passed: the knowledge questions
     certificate = Certificate(code=new_code(), token=new_token(), learner_id=turn.progress.learner_id,
                               name=turn.progress.certificate.name, business_name=value,
                               issued_ms=turn.now_ms, score_percent=best, lang=turn.progress.lang)

@@ -11,7 +11,7 @@ from bot.flows.conditions import LearnerView
 from bot.flows.machine import AUTO, UnknownTrigger
 from bot.flows.spec import Flow, Step
 from bot.model.replies import Media, MediaKind, Option
-from bot.tutor import review, revisit
+from bot.tutor import review, revisit, scoring
 from bot.tutor.progress import Pending
 from bot.tutor.turn import Turn
 
@@ -52,7 +52,8 @@ def show_step(turn: Turn, step: Step, *, prompt_only: bool = False) -> None:
     assert flow is not None
     progress = turn.progress
     lang = progress.lang
-    values = {"score": progress.flow_score(flow.id), "max_score": flow.max_score, "module": flow.title.get(lang)}
+    score, max_score = scoring.shown(turn, flow)
+    values = {"score": score, "max_score": max_score, "module": flow.title.get(lang)}
     messages = [turn.fill(say.get(lang, progress.business), **values) for say in step.say]
     if step.quiz:
         messages.append(turn.fill(step.quiz.question.get(lang), **values))
@@ -90,12 +91,14 @@ def start_module(turn: Turn, flow_id: str) -> None:
     if flow_id in progress.modules_done:
         revisit.start(turn, flow)
         return
-    if review.due_before(turn, flow_id):
+    if review.owed_before(turn, flow_id):
         return
     answers = {**progress.answers, flow_id: {}}
+    marks = {**progress.marks, flow_id: {}}
     scores = {**progress.module_scores, flow_id: [0, flow.max_score]}
     turn.progress = progress.with_changes(flow=flow_id, flow_version=flow.version, step=flow.start,
-                                          pending=Pending.NONE, answers=answers, module_scores=scores, revisiting="")
+                                          pending=Pending.NONE, answers=answers, marks=marks, module_scores=scores,
+                                          revisiting="")
     turn.enter(flow.steps[flow.start])
 
 
@@ -121,11 +124,7 @@ def advance(turn: Turn, flow_id: str, step_id: str, trigger: str) -> None:
 
 
 def record_answer(turn: Turn, flow: Flow, step: Step, option_id: str) -> None:
-    progress = turn.progress
-    answers = {**progress.answers, flow.id: {**progress.answers.get(flow.id, {}), step.id: option_id}}
-    score = revisit.best_score(turn, flow.id, flow.score_of(answers[flow.id]))
-    turn.progress = progress.with_changes(answers=answers,
-                                          module_scores={**progress.module_scores, flow.id: [score, flow.max_score]})
+    scoring.record(turn, flow, step, option_id, revisiting=bool(turn.progress.revisiting))
 
 
 def enter(turn: Turn, step: Step) -> None:
@@ -138,7 +137,7 @@ def enter(turn: Turn, step: Step) -> None:
         if step.end:
             finish_module(turn, flow, step)
             return
-        if revisit.holds_quiz(turn, step):
+        if revisit.holds_quiz(turn, step) or review.mix_in_before(turn, flow, step):
             return
         turn.show_step(step)
         if step.choices or step.quiz:
@@ -159,6 +158,7 @@ def take_over(turn: Turn, flow: Flow, step: Step) -> tuple[Flow, Step]:
     target = step.id if step.id in live.steps else live.migrate.get(step.id, "")
     if not target:
         return flow, step
+    scoring.moved(turn, flow, live, target)
     turn.progress = turn.progress.with_changes(flow_version=live.version)
     return live, live.steps[target]
 
@@ -168,7 +168,7 @@ def finish_module(turn: Turn, flow: Flow, step: Step) -> None:
     done = progress.modules_done + ([flow.id] if flow.id not in progress.modules_done else [])
     turn.progress = progress = progress.with_changes(modules_done=done, revisiting="")
     lang = progress.lang
-    score, max_score = progress.flow_score(flow.id), flow.max_score
+    score, max_score = scoring.shown(turn, flow)
     for say in step.say:
         turn.say(turn.fill(say.get(lang, progress.business), score=score, max_score=max_score,
                            module=flow.title.get(lang)))

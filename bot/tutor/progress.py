@@ -29,7 +29,7 @@ class Pending:
     CONFIRM_RESTART = "confirm_restart"
     CHECKUP_CONFIRM = "checkup_confirm"  # asked whether to start the timed check-up
     CHECKUP = "checkup"  # answering the check-up's questions
-    REVIEW = "review"  # answering missed quiz questions again before the next module
+    REVIEW = "review"  # answering missed quiz questions again, or one mixed in from an earlier module
     CERTIFICATE_NAME = "certificate_name"  # typing the name for the certificate
     CERTIFICATE_BUSINESS = "certificate_business"  # typing the business name for the certificate
     REVISIT_QUIZ = "revisit_quiz"  # revisiting a finished module: redo its quiz or skip it? (bot.tutor.revisit)
@@ -55,7 +55,8 @@ class Progress:
     menu_page: int = 0  # the menu page on screen (bot.tutor.menu)
     revisiting: str = ""  # going through a finished module again: "lessons" | "quiz" (bot.tutor.revisit)
     answers: dict[str, dict[str, str]] = field(default_factory=dict)  # flow -> step -> option id
-    module_scores: dict[str, list[int]] = field(default_factory=dict)  # flow -> [score, max score]
+    module_scores: dict[str, list[int]] = field(default_factory=dict)  # flow -> [score, max score] (bot.tutor.scoring)
+    marks: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # flow -> step -> [points, out of, version]
     modules_done: list[str] = field(default_factory=list)
     checkup: CheckupAttempt = field(default_factory=CheckupAttempt)  # bot.tutor.checkup
     review: ReviewState = field(default_factory=ReviewState)  # missed questions asked again (bot.tutor.review)
@@ -63,6 +64,7 @@ class Progress:
     opted_out: bool = False  # bot.tutor.consent: nothing Bottega starts reaches this learner
     opted_out_at_ms: int = 0
     consent: tuple[ConsentEntry, ...] = ()  # opt-out/in history (bot.tutor.consent)
+    seen_ms: int = 0  # the learner's last message the tutor handled: a long gap starts a new visit (bot.tutor.review)
     not_understood_at_ms: int = 0  # the last "non ho capito": one per NOT_UNDERSTOOD_PAUSE_MS (bot.tutor.engine)
     reply_from: str = ""  # WhatsApp phone_number_id / Messenger Page id we answer from
     created_at_ms: int = 0

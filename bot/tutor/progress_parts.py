@@ -114,23 +114,29 @@ class CheckupAttempt:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ReviewState:
-    """Missed quiz questions asked again (``bot.tutor.review``): the queue, those done, the module waiting."""
+    """Questions asked again (``bot.tutor.review``): missed ones at the start of a visit, and one from an
+    earlier module mixed into a later module's quiz. The queue, those done, what comes after."""
 
     queue: tuple[str, ...] = ()  # "flow:step" of the questions still to ask, in order
-    reviewed: tuple[str, ...] = ()  # "flow:step" of the questions already asked again
-    then: str = ""  # the module that starts when the queue is done
+    reviewed: tuple[str, ...] = ()  # "flow:step" of the missed questions already asked again
+    then: str = ""  # the module that starts when the queue is done ("" = back to where the learner was)
+    kind: str = ""  # what the queue is: "visit" (missed questions) | "spaced" (one from an earlier module)
+    owed: bool = False  # a visit started with missed questions to review: asked at the next fitting moment
+    mixed: tuple[str, ...] = ()  # "into_flow>from_flow:step": the earlier question mixed into each module's quiz
 
     def with_changes(self, **changes: Any) -> ReviewState:
         return replace(self, **changes)
 
     def to_json(self) -> dict[str, Any]:
-        return {"queue": list(self.queue), "reviewed": list(self.reviewed), "then": self.then}
+        return {"queue": list(self.queue), "reviewed": list(self.reviewed), "then": self.then, "kind": self.kind,
+                "owed": self.owed, "mixed": list(self.mixed)}
 
     @classmethod
     def from_json(cls, data: Any) -> Self:
         if not isinstance(data, dict):
             return cls()
-        return cls(queue=_strings(data, "queue"), reviewed=_strings(data, "reviewed"), then=str(data.get("then", "")))
+        return cls(queue=_strings(data, "queue"), reviewed=_strings(data, "reviewed"), then=str(data.get("then", "")),
+                   kind=str(data.get("kind", "")), owed=data.get("owed") is True, mixed=_strings(data, "mixed"))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -2,7 +2,8 @@
 
 Choosing a ✓ module in the menu starts it again in revisit mode (``progress.revisiting``): the
 lessons come as before; at the first quiz step Bottega asks whether to redo the quiz or skip to the
-end. A redone quiz never lowers the module's score (the best one is kept), and the module stays done.
+end. A redone quiz starts afresh and never lowers the module's result (the better one is kept,
+``bot.tutor.scoring``), and the module stays done.
 """
 
 from __future__ import annotations
@@ -44,16 +45,13 @@ def offer(turn: Turn) -> None:
 def choose(turn: Turn, payload: str) -> None:
     flow, step = turn.flow(), turn.current_step()
     assert flow is not None and step is not None  # REVISIT_QUIZ is only pending on a quiz step of a module
-    if payload == "sys:revisit:quiz":
-        turn.progress = turn.progress.with_changes(pending=Pending.NONE, revisiting=QUIZ)
+    if payload == "sys:revisit:quiz":  # a fresh run of the quiz; the result the learner had stays until beaten
+        progress = turn.progress
+        turn.progress = progress.with_changes(pending=Pending.NONE, revisiting=QUIZ,
+                                              answers={**progress.answers, flow.id: {}},
+                                              marks={**progress.marks, flow.id: {}})
         turn.show_step(step)
         return
     turn.progress = turn.progress.with_changes(pending=Pending.NONE)
     turn.enter(next(s for s in flow.steps.values() if s.end))
 
-
-def best_score(turn: Turn, flow_id: str, score: int) -> int:
-    """The score to keep: a redone quiz never lowers the one the learner earned."""
-    if turn.progress.revisiting:
-        return max(score, turn.progress.flow_score(flow_id))
-    return score
