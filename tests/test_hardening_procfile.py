@@ -96,6 +96,16 @@ def short_checkup(tmp_path: Path, seconds: int, warnings: tuple[int, int]) -> Pa
     return flows
 
 
+def settled(client: redis_lib.Redis, lid: str, timeout: float = 20.0) -> None:
+    """Wait until the learner's outbox is empty and no sender holds their lock: nothing more is on its way."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not client.exists(learner_key(lid, LearnerPart.OUTBOX), learner_key(lid, LearnerPart.SEND_LOCK)):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the outbox did not settle within {timeout}s")
+
+
 def test_after_stop_a_running_checkup_sends_no_warning_timeout_score_or_plan(tmp_path):
     service = Service(tmp_path, flows_dir=short_checkup(tmp_path, 12, (8, 4)))
     try:
@@ -110,12 +120,13 @@ def test_after_stop_a_running_checkup_sends_no_warning_timeout_score_or_plan(tmp
         phone.wait_turn()
         phone.tap("Sì")
         phone.wait_for("non ti scrivo più per primo")
+        client = redis_lib.Redis.from_url(service.redis.url)
+        settled(client, f"wa:{phone.user}")  # every reply of the stop turn is out: the snapshot starts after them
         stopped_at = len(phone.calls())
         time.sleep(16)  # past the check-up's deadline: its two warnings and the submission were due
         after = [describe(WHATSAPP, body).text for body in replies(phone, stopped_at)]
         assert after == []
         assert phone.count("⏳") == 0 and phone.count("⏰") == 0 and phone.count("Il tuo risultato") == 0
-        client = redis_lib.Redis.from_url(service.redis.url)
         assert client.exists(learner_key(f"wa:{phone.user}", LearnerPart.TIMERS)) == 0
     finally:
         service.close()
