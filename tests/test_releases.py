@@ -412,3 +412,22 @@ def test_a_learner_moved_past_a_new_question_is_not_marked_out_of_it(service, re
     maximum = sum(s["quiz"].get("points", 1) for s in shipped["steps"] if "quiz" in s)
     assert after.flow_version == BASE + 1 and "m1_contatto" in after.modules_done
     assert after.module_scores["m1_contatto"] == [maximum, maximum]  # not out of maximum + 2
+
+
+def test_a_live_release_this_code_cannot_read_is_replaced_by_the_shipped_folder(redis_client, caplog):
+    """A deploy whose code requires a system text the live release predates: the process still starts."""
+    files = course_files(PROJECT_ROOT / "flows")
+    old = dict(files)
+    system = yaml.safe_load(old["system.yaml"])
+    missing = next(iter(system["texts"]))
+    del system["texts"][missing]  # as a release published before this key was required reads
+    old["system.yaml"] = yaml.safe_dump(system, allow_unicode=True, sort_keys=False)
+    redis_client.hset(releases.release_key("1"), mapping=old)  # stored as an older Bottega stored it
+    redis_client.set(releases.LIVE_KEY, "1")
+    redis_client.set(releases.SEQUENCE_KEY, 1)
+    with pytest.raises(FlowError):
+        releases.Registry.serving_live(redis_client)
+    registry = releases.Registry.open(redis_client, files)
+    assert registry.release == "2" and releases.live_release(redis_client) == "2"
+    assert releases.stored_release(redis_client, "2") == files
+    assert "does not load with this version of Bottega" in caplog.text

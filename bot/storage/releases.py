@@ -288,6 +288,10 @@ class Registry:
         With no live release the folder must pass the check (``FlowError`` names file, line and fix,
         and the process refuses to start). With one, a broken folder (a draft saved mid-edit, a bad
         deploy) is logged and the live release keeps being served: the service keeps what it had.
+
+        A live release this code can no longer read (a deploy whose code requires a system text the
+        release predates) is replaced by the folder shipped with the code, published as any release
+        is (refused, and the process with it, if it would strand learners), and the reason is logged.
         """
         if not live_release(client):
             publish(client, files, folder=folder)
@@ -297,7 +301,14 @@ class Registry:
             except FlowError as error:
                 log.error("the flows folder does not pass the check; serving the live release %s:\n%s",
                           live_release(client), error)
-        return cls.serving_live(client, public_base_url=public_base_url)
+        try:
+            return cls.serving_live(client, public_base_url=public_base_url)
+        except FlowError as unreadable:
+            log.error("live release %s does not load with this version of Bottega; publishing %s instead:\n%s",
+                      live_release(client), folder, unreadable)
+            published = publish(client, files, folder=folder)
+            log.warning("published release %s — %s", published.release, published.summary)
+            return cls.serving_live(client, public_base_url=public_base_url)
 
     @classmethod
     def serving_live(cls, client: redis.Redis, *, public_base_url: str = "") -> Registry:
