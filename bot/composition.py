@@ -15,6 +15,7 @@ from bot.delivery.graph import GraphClient
 from bot.dispatch import Dispatcher, EngineSource, Notify
 from bot.flows.loader import course_files
 from bot.model.errors import ConfigError
+from bot.storage.clock import Clock, TestClock, wall_ms
 from bot.storage.releases import Registry
 from bot.storage.store import Store
 from config.settings import Settings
@@ -54,12 +55,17 @@ def job_queue(settings: Settings) -> JobQueue:
     return JobQueue(build_broker(settings, redis_url(settings)), settings)
 
 
+def clock(settings: Settings, client: redis.Redis) -> Clock:
+    """The wall clock; in dev mode the test clock on ``client`` that the simulator moves forward."""
+    return TestClock(client).now_ms if settings.dev else wall_ms
+
+
 def dispatcher(settings: Settings, client: redis.Redis, engines: EngineSource, *, notify: Notify,
                queue: JobQueue | None = None) -> Dispatcher:
     """The dispatcher on ``client``; with a ``queue``, a big batch's tail is handed to the worker."""
     return Dispatcher(store=store(settings, client), engines=engines, notify=notify,
                       commit_retries=settings.commit_retries, defer=queue.handle_events if queue else None,
-                      inline_events_max=settings.inline_events_max)
+                      inline_events_max=settings.inline_events_max, clock=clock(settings, client))
 
 
 def graph_client(settings: Settings) -> GraphClient:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 
 from bot.channels.body_checks import Shown
+from bot.channels.bubbles import Bubble, Choice
 from bot.model.events import Channel, InboundEvent
 from bot.model.replies import Reply
 
@@ -25,6 +27,29 @@ class Parse(Protocol):
 
 class Render(Protocol):
     def __call__(self, reply: Reply, *, user_id: str, phone: str = "") -> list[Body]: ...
+
+
+class TextPayload(Protocol):
+    """(text, user, reply_from) -> the webhook body Meta posts when the learner writes ``text``.
+
+    ``at_ms``: when the learner sent it (the body's timestamp); default now. The simulator passes its test
+    clock's time, so an event is never older than the dedup window on that clock."""
+
+    def __call__(self, text: str, user: str, reply_from: str, *, at_ms: int | None = None) -> dict[str, Any]: ...
+
+
+class TapChoice(Protocol):
+    """(choice, user, reply_from) -> the webhook body Meta posts when the learner taps ``choice`` as the
+    channel showed it (``choice.tap``: a reply button, a list row, a quick reply, a postback...)."""
+
+    def __call__(self, choice: Choice, user: str, reply_from: str, *, at_ms: int | None = None) -> dict[str, Any]: ...
+
+
+class AfterWindow(str, Enum):
+    """What may reach a learner whose 24-hour window has closed (docs/platform.md §9)."""
+
+    TEMPLATE = "template"  # an approved template (WhatsApp), paid by category
+    OPT_IN_ONLY = "opt_in_only"  # only with the learner's opt-in token, else nothing (Messenger, Instagram)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -53,8 +78,9 @@ class DevParts:
     transcript_user: str  # a golden transcript's learner id prefix (digits follow)
     reply_from: Callable[[Any], str]  # settings -> the id a chat learner's messages arrive at
     phone_of: Callable[[str], str]  # user id -> its phone digits, "" when it is not a phone
-    text_payload: Callable[[str, str, str], dict[str, Any]]  # (text, user, reply_from) -> webhook body
+    text_payload: TextPayload  # (text, user, reply_from) -> webhook body
     tap_payload: Callable[[str, str, str, str, int], dict[str, Any]]  # (id, title, user, from, shown) -> body
+    tap_choice: TapChoice  # (a choice as a Bubble shows it, user, reply_from) -> webhook body
     addressed_to: Callable[[Body, str], bool]  # (sent body, user id) -> was it sent to this user
     fake_answer: Callable[[Body], tuple[Body, str]]  # sent body -> (Meta's answer, message id)
     owns_body: Callable[[Body], bool]  # is this sent body one of this channel's
@@ -71,6 +97,7 @@ class ChannelParts:
     render: Render  # channel-neutral reply -> API bodies, in sending order
     read_receipt: Callable[[str], Body] | None  # message id -> the body that marks it read; None: no receipts
     describe: Callable[[Body], Shown]  # a sent body -> what the phone shows
+    bubble: Callable[[Body], Bubble]  # a sent body -> how the phone shows it (the browser simulator)
     check_limits: Callable[[Body], list[str]]  # a sent body -> every platform limit it breaks
     accepted_id: Callable[[Any], str | None]  # Meta's send answer -> the accepted id ("" none given, None unreadable)
     send_path: Callable[[str], str]  # sender id (the id messages arrived at) -> the send call's path
@@ -78,5 +105,6 @@ class ChannelParts:
     token_setting: str  # the Settings field with the access token its sends use
     token_variable: str  # the environment variable behind it, for messages
     token_permissions: str  # what the token must be allowed, for messages: "whatsapp_business_messaging"
+    after_window: AfterWindow  # what may still reach a learner 24 hours after their last message
     flow_limits: FlowLimits
     dev: DevParts

@@ -7,12 +7,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bot.channels.bubbles import Choice
 from bot.channels.parts import Body, DevParts
 
 
-def text_payload(text: str, user: str, reply_from: str) -> dict[str, Any]:
+def text_payload(text: str, user: str, reply_from: str, *, at_ms: int | None = None) -> dict[str, Any]:
     """A Cloud API text-message webhook body, as Meta sends it."""
-    return _payload(user, reply_from, {"type": "text", "text": {"body": text}})
+    return _payload(user, reply_from, {"type": "text", "text": {"body": text}}, at_ms)
 
 
 def tap_payload(option_id: str, title: str, user: str, reply_from: str, shown: int) -> dict[str, Any]:
@@ -22,8 +23,19 @@ def tap_payload(option_id: str, title: str, user: str, reply_from: str, shown: i
         "type": kind, kind: {"id": option_id, "title": title}}})
 
 
-def _payload(user: str, reply_from: str, content: dict[str, Any]) -> dict[str, Any]:
-    message = {"from": user, "id": f"wamid.dev{uuid.uuid4().hex}", "timestamp": str(int(time.time())), **content}
+def tap_choice(choice: Choice, user: str, reply_from: str, *, at_ms: int | None = None) -> dict[str, Any]:
+    """A tap on a choice as ``display.bubble`` showed it: a reply button, a list row or a template's button."""
+    if choice.tap == "template_button":
+        content: dict[str, Any] = {"type": "button", "button": {"payload": choice.id, "text": choice.title}}
+    else:
+        kind = "list_reply" if choice.tap == "list_reply" else "button_reply"
+        content = {"type": "interactive", "interactive": {"type": kind, kind: {"id": choice.id, "title": choice.title}}}
+    return _payload(user, reply_from, content, at_ms)
+
+
+def _payload(user: str, reply_from: str, content: dict[str, Any], at_ms: int | None = None) -> dict[str, Any]:
+    seconds = int(time.time()) if at_ms is None else at_ms // 1000
+    message = {"from": user, "id": f"wamid.dev{uuid.uuid4().hex}", "timestamp": str(seconds), **content}
     return {"object": "whatsapp_business_account", "entry": [{"id": "WABA_ID", "changes": [{
         "field": "messages", "value": {
             "messaging_product": "whatsapp",
@@ -55,6 +67,7 @@ DEV = DevParts(
     send_user="393330000002", default_user="393330000001", draft_user="393330000009",
     transcript_user="39333",
     reply_from=lambda settings: settings.whatsapp_phone_number_id, phone_of=phone_of,
-    text_payload=text_payload, tap_payload=tap_payload, addressed_to=addressed_to, fake_answer=fake_answer,
+    text_payload=text_payload, tap_payload=tap_payload, tap_choice=tap_choice, addressed_to=addressed_to,
+    fake_answer=fake_answer,
     fixtures=Path(__file__).resolve().parent / "fixtures",
     owns_body=lambda body: "messaging_product" in body, pair_limited=True)
