@@ -286,3 +286,29 @@ def test_a_golden_conversation_is_saved_beside_the_course_and_never_over_another
     empty = requests.post(f"{url}/simulator/87654321/golden", data={"channel": whatsapp.channel.name}, timeout=10)
     assert empty.status_code == 400 and "did nothing" in empty.text
 
+
+
+def test_in_production_the_console_opens_it_through_its_sign_in_check(redis_client, settings, fake):
+    """The seam the admin console fills: a guard (its sign-in check) and a source of what was sent."""
+    from flask import Flask, Response
+
+    from bot import simulator
+    from bot.simulator.outbound import FakeGraph
+
+    def signed_in_admins_only(view):
+        def guarded(**kwargs):
+            return Response("sign in", 401) if "admin" not in requests_of_the_test else view(**kwargs)
+        guarded.__name__ = view.__name__
+        return guarded
+
+    requests_of_the_test: set[str] = set()
+    app = Flask(__name__)
+    assert not simulator.install(app, settings=settings, client=redis_client, guard=signed_in_admins_only)
+    assert simulator.install(app, settings=settings, client=redis_client, guard=signed_in_admins_only,
+                             outbound=FakeGraph(fake.url))
+    client = app.test_client()
+    assert client.get(f"/simulator/{SESSION}").status_code == 401
+    requests_of_the_test.add("admin")
+    page = client.get(f"/simulator/{SESSION}")
+    assert page.status_code == 200 and b"It cannot be moved here" in page.data  # the wall clock, no control
+    assert client.post(f"/simulator/{SESSION}/clock", data={"seconds": "60"}).status_code == 404
