@@ -65,8 +65,20 @@ def transcript(view: PhoneView, *, name: str, session: str) -> Golden:
         numbers = ", ".join(str(number) for number in unsure)
         header.append(f"# Turns {numbers} (counting from 1): the learner acted before their replies had all "
                       "arrived, so they have no expect.")
-    body = yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=120)
+    body = yaml.dump(document, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=120)
     return Golden(name=name, turns=len(turns), text="\n".join(header) + "\n" + body)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style, except lists of words, which read best on one line: ``choices: [Italiano, English]``."""
+
+
+def _list(dumper: yaml.SafeDumper, items: list[Any]) -> yaml.Node:
+    words = all(isinstance(item, str) for item in items)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=words)
+
+
+_Dumper.add_representer(list, _list)
 
 
 def _turn(line: Line) -> dict[str, Any]:

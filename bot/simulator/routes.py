@@ -29,7 +29,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis
-from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
 from bot import channels
@@ -72,95 +73,20 @@ class Simulator:
         return self.clock.now_ms() if self.clock else wall_ms()
 
 
+EXTENSION = "bottega_simulator"  # where the app keeps its Simulator (app.extensions)
+
+
 def blueprint(sim: Simulator, guard: Guard | None = None) -> Blueprint:
+    """The pages over ``sim``; every view passes ``guard`` first (the console's sign-in), POSTs the origin check."""
     pages = Blueprint("simulator", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/simulator/static")
     protect: Guard = guard or (lambda view: view)
 
-    @pages.after_request
-    def headers(response: Response) -> Response:
-        response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    @pages.record_once
+    def keep(state: BlueprintSetupState) -> None:  # the views find it on the app they serve
+        state.app.extensions[EXTENSION] = sim
 
-    def start() -> ResponseReturnValue:
-        return redirect(url_for("simulator.page", session=new_session()), 303)
-
-    def page(session: str) -> ResponseReturnValue:
-        context = _context(sim, _session(session))
-        return render_template("simulator/page.html", **context)
-
-    def panels(session: str) -> ResponseReturnValue:
-        context = _context(sim, _session(session))
-        fragments = {"clock-state": render_template("simulator/_clock_state.html", **context),
-                     "graph-state": render_template("simulator/_graph_state.html", **context)}
-        for phone in context["phones"]:
-            name = phone.parts.channel.name
-            fragments[f"screen-{name}"] = render_template("simulator/_screen.html", phone=phone, **context)
-            fragments[f"inspector-{name}"] = render_template("simulator/_inspector.html", phone=phone, **context)
-        return jsonify(fragments)
-
-    def send(session: str) -> ResponseReturnValue:
-        parts, text = _channel(), request.form.get("text", "").strip()
-        if not text:
-            return _answer(session, "write something first", 400)
-        return _learner_acts(sim, session, lambda context: learner_side.write(parts, text, **context))
-
-    def tap(session: str) -> ResponseReturnValue:
-        parts = _channel()
-        choice = Choice(id=request.form.get("option_id", ""), title=request.form.get("title", ""),
-                        tap=request.form.get("tap", ""))
-        if not choice.id:
-            return _answer(session, "that choice has no id", 400)
-        log = SessionLog(sim.client, _session(session))
-        view = phone_view(parts, log.session, log.entries(), sim.outbound.calls())
-        latest = any(c.id == choice.id and c.title == choice.title for c in view.latest_choices)
-        return _learner_acts(sim, session, lambda context: learner_side.tap(parts, choice, latest=latest, **context))
-
-    def clock(session: str) -> ResponseReturnValue:
-        log = SessionLog(sim.client, _session(session))
-        if sim.clock is None:
-            abort(404)
-        seconds = _number(request.form.get("seconds", ""))
-        if seconds is None or seconds <= 0:
-            return _answer(session, "move the clock forward by a number of seconds above 0", 400)
-        settled = all(sim.client.llen(learner_key(learner_id(parts, log.session), LearnerPart.OUTBOX)) == 0
-                      for parts in channels.every())
-        log.append(Entry(action=Action.CLOCK, seconds=seconds, calls_before=len(sim.outbound.calls()),
-                         settled=settled, at_ms=sim.clock.advance(seconds) + wall_ms()))
-        return _answer(session, f"test clock moved {duration(int(seconds * 1000))} forward")
-
-    def graph(session: str) -> ResponseReturnValue:
-        _session(session)
-        raw = request.form.get("code", "").strip()
-        code = int(raw) if raw.lstrip("-").isdigit() else None
-        if raw and code is None:
-            return _answer(session, f"{raw!r} is not an error code", 400)
-        sim.outbound.fail_with(code)
-        return _answer(session, f"every Graph API send now fails with error {code}" if code is not None
-                       else "Graph API sends succeed again")
-
-    def save_golden(session: str) -> ResponseReturnValue:
-        parts = _channel()
-        log = SessionLog(sim.client, _session(session))
-        name = request.form.get("name", "").strip() or f"Simulator {parts.title} {time.strftime('%Y-%m-%d %H:%M')}"
-        view = phone_view(parts, log.session, log.entries(), sim.outbound.calls())
-        try:
-            recorded = golden.transcript(view, name=name, session=log.session)
-        except ValueError as error:
-            return _answer(session, str(error), 400)
-        if sim.golden_folder is None:
-            filename = golden.file_name(name, Path(".")).name
-            return Response(recorded.text, 200, mimetype="application/yaml",
-                            headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-        sim.golden_folder.mkdir(parents=True, exist_ok=True)
-        path = golden.file_name(name, sim.golden_folder)
-        path.write_text(recorded.text, encoding="utf-8")
-        return _answer(session, f"saved {path} ({recorded.turns} turns); replay it: bottega flows test {path}",
-                       path=str(path))
-
+    pages.after_request(_headers)
     routes: list[tuple[str, str, View]] = [
         ("/simulator", "GET", start), ("/simulator/<session>", "GET", page),
         ("/simulator/<session>/panels", "GET", panels), ("/simulator/<session>/send", "POST", send),
@@ -170,6 +96,111 @@ def blueprint(sim: Simulator, guard: Guard | None = None) -> Blueprint:
         checked = _same_origin_posts(view) if method == "POST" else view
         pages.add_url_rule(rule, view.__name__, protect(checked), methods=[method])
     return pages
+
+
+def _sim() -> Simulator:
+    sim: Simulator = current_app.extensions[EXTENSION]
+    return sim
+
+
+def _headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+# --- the views ------------------------------------------------------------------------------------
+
+
+def start() -> ResponseReturnValue:
+    """A new session: new learners, one per channel."""
+    return redirect(url_for("simulator.page", session=new_session()), 303)
+
+
+def page(session: str) -> ResponseReturnValue:
+    return render_template("simulator/page.html", **_context(_sim(), _session(session)))
+
+
+def panels(session: str) -> ResponseReturnValue:
+    """The page's changing parts, as the page's own fragments: ``{panel name: HTML}``."""
+    context = _context(_sim(), _session(session))
+    fragments = {"clock-state": render_template("simulator/_clock_state.html", **context),
+                 "graph-state": render_template("simulator/_graph_state.html", **context)}
+    for phone in context["phones"]:
+        name = phone.parts.channel.name
+        fragments[f"screen-{name}"] = render_template("simulator/_screen.html", phone=phone, **context)
+        fragments[f"inspector-{name}"] = render_template("simulator/_inspector.html", phone=phone, **context)
+    return jsonify(fragments)
+
+
+def send(session: str) -> ResponseReturnValue:
+    parts, text = _channel(), request.form.get("text", "").strip()
+    if not text:
+        return _answer(session, "write something first", 400)
+    return _learner_acts(_sim(), session, lambda context: learner_side.write(parts, text, **context))
+
+
+def tap(session: str) -> ResponseReturnValue:
+    sim, parts = _sim(), _channel()
+    choice = Choice(id=request.form.get("option_id", ""), title=request.form.get("title", ""),
+                    tap=request.form.get("tap", ""))
+    if not choice.id:
+        return _answer(session, "that choice has no id", 400)
+    log = SessionLog(sim.client, _session(session))
+    view = phone_view(parts, log.session, log.entries(), sim.outbound.calls())
+    latest = any(c.id == choice.id and c.title == choice.title for c in view.latest_choices)
+    return _learner_acts(sim, session, lambda context: learner_side.tap(parts, choice, latest=latest, **context))
+
+
+def clock(session: str) -> ResponseReturnValue:
+    """The test clock moves forward (dev mode); every learner's outbox says whether the log's turns settled."""
+    sim = _sim()
+    log = SessionLog(sim.client, _session(session))
+    if sim.clock is None:
+        abort(404)
+    seconds = _number(request.form.get("seconds", ""))
+    if seconds is None or seconds <= 0:
+        return _answer(session, "move the clock forward by a number of seconds above 0", 400)
+    settled = all(sim.client.llen(learner_key(learner_id(parts, log.session), LearnerPart.OUTBOX)) == 0
+                  for parts in channels.every())
+    log.append(Entry(action=Action.CLOCK, seconds=seconds, calls_before=len(sim.outbound.calls()),
+                     settled=settled, at_ms=sim.clock.advance(seconds) + wall_ms()))
+    return _answer(session, f"test clock moved {duration(int(seconds * 1000))} forward")
+
+
+def graph(session: str) -> ResponseReturnValue:
+    """Every Graph API send fails with the chosen Meta error code; an empty code: they succeed again."""
+    _session(session)
+    raw = request.form.get("code", "").strip()
+    code = int(raw) if raw.lstrip("-").isdigit() else None
+    if raw and code is None:
+        return _answer(session, f"{raw!r} is not an error code", 400)
+    _sim().outbound.fail_with(code)
+    return _answer(session, f"every Graph API send now fails with error {code}" if code is not None
+                   else "Graph API sends succeed again")
+
+
+def save_golden(session: str) -> ResponseReturnValue:
+    """One phone's conversation as a golden transcript: written beside the course (dev), else downloaded."""
+    sim, parts = _sim(), _channel()
+    log = SessionLog(sim.client, _session(session))
+    name = request.form.get("name", "").strip() or f"Simulator {parts.title} {time.strftime('%Y-%m-%d %H:%M')}"
+    view = phone_view(parts, log.session, log.entries(), sim.outbound.calls())
+    try:
+        recorded = golden.transcript(view, name=name, session=log.session)
+    except ValueError as error:
+        return _answer(session, str(error), 400)
+    if sim.golden_folder is None:
+        filename = golden.file_name(name, Path(".")).name
+        return Response(recorded.text, 200, mimetype="application/yaml",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    sim.golden_folder.mkdir(parents=True, exist_ok=True)
+    path = golden.file_name(name, sim.golden_folder)
+    path.write_text(recorded.text, encoding="utf-8")
+    return _answer(session, f"saved {path} ({recorded.turns} turns); replay it: bottega flows test {path}",
+                   path=str(path))
 
 
 # --- the parts of a page ------------------------------------------------------------------------
