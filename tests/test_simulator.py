@@ -312,3 +312,32 @@ def test_in_production_the_console_opens_it_through_its_sign_in_check(redis_clie
     page = client.get(f"/simulator/{SESSION}")
     assert page.status_code == 200 and b"It cannot be moved here" in page.data  # the wall clock, no control
     assert client.post(f"/simulator/{SESSION}/clock", data={"seconds": "60"}).status_code == 404
+
+
+def test_the_phones_draw_documents_templates_and_button_templates_from_what_was_sent(served, fake):
+    """What the worker sent (recorded by the fake Graph API) as the page draws it: the certificate opens."""
+    url, _ = served
+    whatsapp, messenger = channels.parts_for("whatsapp"), channels.parts_for("messenger")
+    certificate = Reply(media=Media(kind=MediaKind.DOCUMENT, url=f"{url}/certificates/abc.pdf",
+                                    filename="attestato-bottega.pdf", caption="Il tuo attestato"))
+    bodies = [call["body"] for call in sent(whatsapp, certificate)]
+    bodies.append({"messaging_product": "whatsapp", "recipient_type": "individual",
+                   "to": f"+{learner_user(whatsapp, SESSION)}", "type": "template", "template": {
+                       "name": "lesson_reminder", "language": {"code": "it"}, "components": [
+                           {"type": "button", "sub_type": "quick_reply", "index": "0",
+                            "parameters": [{"type": "payload", "payload": "sys:resume"}]}]}})
+    bodies.append({"recipient": {"id": learner_user(messenger, SESSION)}, "messaging_type": "RESPONSE",
+                   "message": {"attachment": {"type": "template", "payload": {
+                       "template_type": "button", "text": "Il tuo attestato è pronto", "buttons": [
+                           {"type": "web_url", "url": f"{url}/verify/BTG-1", "title": "Verifica"},
+                           {"type": "postback", "payload": "sys:menu", "title": "Menu"}]}}}})
+    with fake.server.state.lock:  # as if the worker had sent them
+        fake.server.state.calls.extend({"body": body, "message_id": ""} for body in bodies)
+    panels = requests.get(f"{url}/simulator/{SESSION}/panels", timeout=10).json()
+    screen = panels[f"screen-{whatsapp.channel.name}"]
+    assert f'href="{url}/certificates/abc.pdf"' in screen and "attestato-bottega.pdf" in screen
+    assert 'data-role="document"' in screen and "Il tuo attestato" in screen
+    assert "lesson_reminder/it" in screen and 'data-option-id="sys:resume"' in screen
+    chat = panels[f"screen-{messenger.channel.name}"]
+    assert 'data-style="button_template"' in chat and f'href="{url}/verify/BTG-1"' in chat
+    assert 'data-option-id="sys:menu"' in chat and 'value="postback"' in chat
