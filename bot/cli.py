@@ -260,9 +260,9 @@ def _flows_new(flow_id: str, path: str | None, after: str) -> int:
     print(f"Created {made.module} (a commented template: replace its texts) and its golden conversation "
           f"{made.transcript}; listed it in {made.manifest}, {where}.")
     if not made.reachable:
-        print(f"Note: a new learner's menu does not offer {flow_id} (it lists only the first modules), so they "
-              "meet it after finishing earlier ones, and its golden conversation, which taps it in the menu, "
-              "fails. To try it now, list it earlier: move it up in course.yaml, or scaffold with --after MODULE.")
+        print(f"Note: a new learner's menu does not reach {flow_id} within its first pages, so its golden "
+              "conversation, which taps it in the menu, fails. List it earlier: move it up in course.yaml, or "
+              "scaffold with --after MODULE.")
     print(_next_steps(folder, settings, f"edit {made.module.name}; bottega flows check; bottega flows test "
                       f"{made.transcript}; bottega chat --draft; bottega flows diff; bottega flows publish"))
     return 0

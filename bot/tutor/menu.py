@@ -9,13 +9,14 @@ marked ✓, so a learner can go back to it: ``bot.tutor.revisit``). Navigation r
 
 from __future__ import annotations
 
+from bot.flows import channel_limits
 from bot.flows.problems import Problem, warning
 from bot.flows.spec import Course
 from bot.model.replies import OPTION_TITLE_MAX, Option
 from bot.tutor.progress import Pending
 from bot.tutor.turn import Turn
 
-MENU_ROWS = 10  # a WhatsApp list shows at most 10 rows (docs/platform.md §6); Messenger allows 13
+MENU_ROWS = channel_limits.OPTIONS_MAX  # the tightest channel's options on one screen (WhatsApp's list: 10)
 PAGE_PREFIX = "sys:menu:page:"
 DONE_MARK = "✓ "
 
