@@ -15,7 +15,7 @@ from bot.delivery.graph import GraphClient
 from bot.dispatch import Dispatcher, EngineSource, Notify
 from bot.flows.loader import course_files
 from bot.model.errors import ConfigError
-from bot.storage.clock import Clock, TestClock, wall_ms
+from bot.storage.clock import Clock, SharedTestClock, SystemClock
 from bot.storage.releases import Registry
 from bot.storage.store import Store
 from config.settings import Settings
@@ -40,6 +40,11 @@ def redis_client(settings: Settings) -> redis.Redis:
                                 health_check_interval=REDIS_HEALTH_CHECK_SECONDS)
 
 
+def clock(settings: Settings, client: redis.Redis) -> Clock:
+    """The real clock in production; in dev and test the shared one tests and `bottega clock` move."""
+    return SharedTestClock(client) if settings.movable_clock else SystemClock()
+
+
 def store(settings: Settings, client: redis.Redis) -> Store:
     return Store(client, dedup_ttl_seconds=settings.dedup_ttl_seconds, dedup_max_ids=settings.dedup_max_ids_per_learner,
                  outbox_max_items=settings.outbox_max_items)
@@ -53,11 +58,6 @@ def registry(settings: Settings, client: redis.Redis) -> Registry:
 
 def job_queue(settings: Settings) -> JobQueue:
     return JobQueue(build_broker(settings, redis_url(settings)), settings)
-
-
-def clock(settings: Settings, client: redis.Redis) -> Clock:
-    """The wall clock; in dev mode the test clock on ``client`` that the simulator moves forward."""
-    return TestClock(client).now_ms if settings.dev else wall_ms
 
 
 def dispatcher(settings: Settings, client: redis.Redis, engines: EngineSource, *, notify: Notify,

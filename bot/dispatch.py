@@ -33,7 +33,7 @@ from bot.model.errors import StorageError
 from bot.model.events import EventKind, InboundEvent
 from bot.model.privacy import learner_ref
 from bot.model.replies import Reply
-from bot.storage.clock import Clock, wall_ms
+from bot.storage.clock import Clock, SystemClock
 from bot.storage.outbox_item import OutboxItem
 from bot.storage.store import CommitResult, Store
 from bot.tutor.engine import Engine
@@ -74,7 +74,7 @@ class Dispatcher:
     commit_retries: int = 50
     defer: Defer | None = None
     inline_events_max: int = 50  # events handled inside one webhook request; the rest go to the worker
-    clock: Clock = wall_ms  # the time of a turn when none is given (dev mode: the test clock, bot.storage.clock)
+    clock: Clock = SystemClock()  # now, in ms (the shared test clock in dev and test: bot.storage.clock)
 
     def handle_batch(self, events: Sequence[InboundEvent], handle_one: Callable[[InboundEvent], object] | None
                      = None) -> list[object]:

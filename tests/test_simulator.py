@@ -5,6 +5,7 @@ The browser walks are in test_simulator_browser.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import shutil
 import threading
@@ -26,7 +27,7 @@ from bot.simulator import golden
 from bot.simulator.phones import phone_view
 from bot.simulator.session import Action, Entry, SessionLog, learner_id, learner_user
 from bot.simulator.window import SERVICE_WINDOW_MS, next_proactive
-from bot.storage.clock import TestClock, wall_ms
+from bot.storage import clock as test_clock
 from bot.storage.keys import LearnerPart, learner_key
 from bot.storage.releases import FixedRegistry
 from bot.tutor.engine import Engine
@@ -180,28 +181,27 @@ def test_the_next_proactive_message_follows_consent_the_window_and_the_channel(p
 
 def test_the_test_clock_moves_dev_turns_and_timers_forward_and_production_never_reads_it(redis_client, course,
                                                                                            settings):
-    dev = Settings.from_env({"BOTTEGA_ENV": "dev", "REDIS_URL": settings.redis_url})
-    assert composition.clock(settings, redis_client) is wall_ms
-    clock = TestClock(redis_client)
+    production = Settings.from_env({"BOTTEGA_ENV": "production", "REDIS_URL": settings.redis_url},
+                                   require_secrets=False)
+    assert isinstance(composition.clock(production, redis_client), test_clock.SystemClock)
     with pytest.raises(ValueError, match="forward"):
-        clock.advance(0)
+        test_clock.advance(redis_client, -1)
     chat = Chat(client=redis_client, course=course, settings=settings, channel=EVERY[0].channel,
-                user_id="393330000901", out=io.StringIO())  # its own clock: the wall clock here
+                user_id="393330000901", out=io.StringIO())  # its own clock: the real one here
     chat.send_line("ciao")
-    for option_id in ("sys:lang:it", "sys:biz:bakery"):
+    for option_id in ("sys:lang:it", "sys:biz:bakery", "sys:checkup", "sys:checkup:start"):
         chat.send(kind=EventKind.CHOICE, payload=option_id)
-    chat.send(kind=EventKind.CHOICE, payload="sys:checkup")
-    chat.send(kind=EventKind.CHOICE, payload="sys:checkup:start")
     key = learner_key(f"{chat.channel.prefix}:{chat.user_id}", LearnerPart.TIMERS)
     pending = redis_client.zcard(key)
     assert pending >= 2
+    dev = Settings.from_env({"BOTTEGA_ENV": "dev", "REDIS_URL": settings.redis_url})
     dispatcher = composition.dispatcher(dev, redis_client, FixedRegistry(Engine(course)), notify=lambda lid: None)
     sweeper = timers.Sweeper(redis_client, lambda: dispatcher)
     sweeper.start()
     try:
         assert timers.sweep(redis_client, dispatcher, dispatcher.clock()) == 0  # nothing is due yet
         first_due = int(redis_client.zrange(key, 0, 0, withscores=True)[0][1])
-        clock.advance((first_due - wall_ms()) / 1000 + 1)  # just past the first warning
+        test_clock.advance(redis_client, first_due - test_clock.system_ms() + 1000)  # just past the first warning
         deadline = time.monotonic() + 10
         while redis_client.zcard(key) == pending and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -209,8 +209,8 @@ def test_the_test_clock_moves_dev_turns_and_timers_forward_and_production_never_
         sweeper.stop()
     assert redis_client.zcard(key) == pending - 1  # the worker's sweeper fired exactly the one now due
     assert dispatcher.clock() >= first_due  # dev turns run on the moved clock too
-    production = composition.dispatcher(settings, redis_client, FixedRegistry(Engine(course)), notify=lambda lid: None)
-    assert abs(production.clock() - wall_ms()) < 60_000  # production: the wall clock, whatever the offset
+    real = composition.dispatcher(production, redis_client, FixedRegistry(Engine(course)), notify=lambda lid: None)
+    assert abs(real.clock() - test_clock.system_ms()) < 60_000  # production: the real clock, whatever the offset
 
 
 # --- the pages, on a real server --------------------------------------------------------------------------
@@ -235,7 +235,8 @@ def served(redis_client, redis_url, fake, tmp_path):
 
 
 def test_production_has_no_simulator_until_the_console_signs_admins_in(redis_client, settings):
-    app = create_app(settings, redis_client=redis_client, notify=lambda lid: None)
+    production = dataclasses.replace(settings, env="production")
+    app = create_app(production, redis_client=redis_client, notify=lambda lid: None)
     assert app.test_client().get("/simulator").status_code == 404
     assert app.test_client().get(f"/simulator/{SESSION}").status_code == 404
 
@@ -301,6 +302,7 @@ def test_in_production_the_console_opens_it_through_its_sign_in_check(redis_clie
         guarded.__name__ = view.__name__
         return guarded
 
+    settings = dataclasses.replace(settings, env="production")
     requests_of_the_test: set[str] = set()
     app = Flask(__name__)
     assert not simulator.install(app, settings=settings, client=redis_client, guard=signed_in_admins_only)

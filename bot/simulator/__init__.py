@@ -26,7 +26,6 @@ from flask import Flask
 from bot.simulator.outbound import FakeGraph, Outbound
 from bot.simulator.routes import Guard, Simulator, blueprint
 from bot.simulator.window import NextProactive, next_proactive
-from bot.storage.clock import TestClock
 from config.settings import Settings
 
 __all__ = ["Guard", "install"]
@@ -43,7 +42,7 @@ def install(app: Flask, *, settings: Settings, client: redis.Redis, guard: Guard
         return False
     sim = Simulator(settings=settings, client=client, decide=decide,
                     outbound=outbound or FakeGraph(settings.graph_api_url),
-                    clock=TestClock(client) if settings.dev else None,
+                    movable_clock=settings.movable_clock,
                     golden_folder=settings.flows_dir / "tests" if settings.dev else None)
     app.register_blueprint(blueprint(sim, guard))
     return True

@@ -44,7 +44,7 @@ from bot.simulator.outbound import Outbound
 from bot.simulator.phones import PhoneView, phone_view
 from bot.simulator.session import Action, Entry, SessionLog, learner_id, new_session, valid_session
 from bot.simulator.window import NextProactive
-from bot.storage.clock import TestClock, wall_ms
+from bot.storage import clock as test_clock
 from bot.storage.keys import LearnerPart, learner_key
 from config.settings import Settings
 
@@ -66,11 +66,11 @@ class Simulator:
     client: redis.Redis
     outbound: Outbound
     decide: NextProactive
-    clock: TestClock | None  # None: the wall clock, which nobody moves (production)
+    movable_clock: bool  # the shared test clock (dev): the page moves it; else the real clock (production)
     golden_folder: Path | None  # where "save as golden" writes; None: it downloads the file instead
 
     def now_ms(self) -> int:
-        return self.clock.now_ms() if self.clock else wall_ms()
+        return test_clock.SharedTestClock(self.client)() if self.movable_clock else test_clock.system_ms()
 
 
 EXTENSION = "bottega_simulator"  # where the app keeps its Simulator (app.extensions)
@@ -158,15 +158,16 @@ def clock(session: str) -> ResponseReturnValue:
     """The test clock moves forward (dev mode); every learner's outbox says whether the log's turns settled."""
     sim = _sim()
     log = SessionLog(sim.client, _session(session))
-    if sim.clock is None:
+    if not sim.movable_clock:
         abort(404)
     seconds = _number(request.form.get("seconds", ""))
     if seconds is None or seconds <= 0:
         return _answer(session, "move the clock forward by a number of seconds above 0", 400)
     settled = all(sim.client.llen(learner_key(learner_id(parts, log.session), LearnerPart.OUTBOX)) == 0
                   for parts in channels.every())
+    offset = test_clock.advance(sim.client, int(seconds * 1000))
     log.append(Entry(action=Action.CLOCK, seconds=seconds, calls_before=len(sim.outbound.calls()),
-                     settled=settled, at_ms=sim.clock.advance(seconds) + wall_ms()))
+                     settled=settled, at_ms=test_clock.system_ms() + offset))
     return _answer(session, f"test clock moved {duration(int(seconds * 1000))} forward")
 
 
@@ -226,7 +227,8 @@ def _context(sim: Simulator, session: str) -> dict[str, Any]:
     failing = sim.outbound.failing_code()
     codes = [(code, _advice(code), code in TRANSIENT_CODES) for code in FAILURE_CODES]
     return {"session": session, "phones": phones, "now_ms": now, "failing": failing, "codes": codes,
-            "clock_offset_ms": sim.clock.offset_ms() if sim.clock else None, "clock_steps": CLOCK_STEPS_SECONDS,
+            "clock_offset_ms": test_clock.offset_ms(sim.client) if sim.movable_clock else None,
+            "clock_steps": CLOCK_STEPS_SECONDS,
             "golden_folder": sim.golden_folder, "duration": duration, "moment": moment, "Kind": BubbleKind,
             "Style": ChoiceStyle, "Action": Action}
 
