@@ -172,7 +172,7 @@ def test_the_next_proactive_message_follows_consent_the_window_and_the_channel(p
                        last_inbound_at_ms=wrote)
     assert next_proactive(learner, wrote + SERVICE_WINDOW_MS - 1).how == "free-form"
     after = next_proactive(learner, wrote + SERVICE_WINDOW_MS).how
-    assert after == ("template" if parts.after_window.value == "template" else "nothing")
+    assert after == ("template" if parts.outside_window.value == "template" else "nothing")
     assert next_proactive(learner.with_changes(opted_out=True), wrote + 1).how == "nothing"
 
 

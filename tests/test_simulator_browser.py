@@ -81,8 +81,8 @@ def test_a_learner_walks_module_1_by_tapping_what_the_phone_shows_and_it_replays
 def test_the_window_the_test_clock_and_the_failure_switch(page, dev_service, screenshots):
     open_simulator(page, dev_service)
     whatsapp, messenger = SimulatorPhone(page, CHANNELS[0]), SimulatorPhone(page, CHANNELS[1])
-    assert channels.parts_for(whatsapp.channel).after_window.value == "template"
-    assert channels.parts_for(messenger.channel).after_window.value == "opt_in_only"
+    assert channels.parts_for(whatsapp.channel).outside_window.value == "template"
+    assert channels.parts_for(messenger.channel).outside_window.value == "opt_in_token"
     whatsapp.start()
     messenger.write("ciao")
     for phone in (whatsapp, messenger):

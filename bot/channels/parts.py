@@ -21,35 +21,36 @@ from bot.model.replies import Reply
 Body = dict[str, Any]  # a Graph API request or answer body, as JSON
 
 
+class OutsideWindow(str, Enum):
+    """What a channel lets Bottega send first once the learner's 24-hour window is closed (docs/platform.md §9)."""
+
+    TEMPLATE = "template"  # an approved message template (WhatsApp)
+    OPT_IN_TOKEN = "opt_in_token"  # a message to a marketing-messages token the learner gave (Messenger)
+    NOTHING = "nothing"  # nothing: wait for the learner to write (Instagram)
+
+
 class Parse(Protocol):
     def __call__(self, payload: dict[str, Any]) -> tuple[list[InboundEvent], list[str]]: ...
 
 
-class Render(Protocol):
-    def __call__(self, reply: Reply, *, user_id: str, phone: str = "") -> list[Body]: ...
-
-
 class TextPayload(Protocol):
-    """(text, user, reply_from) -> the webhook body Meta posts when the learner writes ``text``.
+    def __call__(self, text: str, user: str, reply_from: str, *, at_ms: int = 0) -> dict[str, Any]: ...
 
-    ``at_ms``: when the learner sent it (the body's timestamp); default now. The simulator passes its test
-    clock's time, so an event is never older than the dedup window on that clock."""
 
-    def __call__(self, text: str, user: str, reply_from: str, *, at_ms: int | None = None) -> dict[str, Any]: ...
+class TapPayload(Protocol):
+    def __call__(self, option_id: str, title: str, user: str, reply_from: str, shown: int, *,
+                 at_ms: int = 0) -> dict[str, Any]: ...
 
 
 class TapChoice(Protocol):
     """(choice, user, reply_from) -> the webhook body Meta posts when the learner taps ``choice`` as the
     channel showed it (``choice.tap``: a reply button, a list row, a quick reply, a postback...)."""
 
-    def __call__(self, choice: Choice, user: str, reply_from: str, *, at_ms: int | None = None) -> dict[str, Any]: ...
+    def __call__(self, choice: Choice, user: str, reply_from: str, *, at_ms: int = 0) -> dict[str, Any]: ...
 
 
-class AfterWindow(str, Enum):
-    """What may reach a learner whose 24-hour window has closed (docs/platform.md §9)."""
-
-    TEMPLATE = "template"  # an approved template (WhatsApp), paid by category
-    OPT_IN_ONLY = "opt_in_only"  # only with the learner's opt-in token, else nothing (Messenger, Instagram)
+class Render(Protocol):
+    def __call__(self, reply: Reply, *, user_id: str, phone: str = "") -> list[Body]: ...
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -78,9 +79,9 @@ class DevParts:
     transcript_user: str  # a golden transcript's learner id prefix (digits follow)
     reply_from: Callable[[Any], str]  # settings -> the id a chat learner's messages arrive at
     phone_of: Callable[[str], str]  # user id -> its phone digits, "" when it is not a phone
-    text_payload: TextPayload  # (text, user, reply_from) -> webhook body
-    tap_payload: Callable[[str, str, str, str, int], dict[str, Any]]  # (id, title, user, from, shown) -> body
-    tap_choice: TapChoice  # (a choice as a Bubble shows it, user, reply_from) -> webhook body
+    text_payload: TextPayload  # (text, user, reply_from, at_ms=) -> webhook body; at_ms 0: now
+    tap_payload: TapPayload  # (id, title, user, from, shown, at_ms=) -> body
+    tap_choice: TapChoice  # (a choice as a Bubble shows it, user, reply_from, at_ms=) -> body
     addressed_to: Callable[[Body, str], bool]  # (sent body, user id) -> was it sent to this user
     fake_answer: Callable[[Body], tuple[Body, str]]  # sent body -> (Meta's answer, message id)
     owns_body: Callable[[Body], bool]  # is this sent body one of this channel's
@@ -105,6 +106,6 @@ class ChannelParts:
     token_setting: str  # the Settings field with the access token its sends use
     token_variable: str  # the environment variable behind it, for messages
     token_permissions: str  # what the token must be allowed, for messages: "whatsapp_business_messaging"
-    after_window: AfterWindow  # what may still reach a learner 24 hours after their last message
     flow_limits: FlowLimits
     dev: DevParts
+    outside_window: OutsideWindow = OutsideWindow.NOTHING  # what may go first after the window closed

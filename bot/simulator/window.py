@@ -3,9 +3,9 @@
 The window opens (and reopens) with every message the learner sends themselves — what
 ``progress.last_inbound_at_ms`` records (``bot.dispatch``) — and closes 24 hours later on every channel
 (docs/platform.md §9). Inside it any message is free-form; after it, the channel's registered
-``after_window`` says what may still go: an approved template (WhatsApp) or nothing without the
-learner's opt-in token (Messenger, Instagram). A learner who opted out gets nothing Bottega starts
-(``bot.tutor.consent.may_message_first``).
+``outside_window`` says what may still go: an approved template (WhatsApp), a message to the learner's
+marketing-messages token if they gave one (Messenger), or nothing (Instagram). A learner who opted out
+gets nothing Bottega starts (``bot.tutor.consent.may_message_first``).
 
 ``NextProactive`` is the seam for the proactive-messaging decision (reminders, broadcasts): when that
 module lands it is handed to ``bot.simulator.install`` and the inspector shows its answer instead of
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot import channels
-from bot.channels.parts import AfterWindow
+from bot.channels.parts import OutsideWindow
 from bot.tutor.consent import may_message_first
 from bot.tutor.progress import Progress
 
@@ -69,7 +69,10 @@ def next_proactive(progress: Progress, now_ms: int) -> Proactive:
     if service_window(progress, now_ms).open:
         return Proactive(how="free-form", why="inside the 24-hour window: any message, free")
     parts = channels.parts_for(progress.channel)
-    if parts.after_window is AfterWindow.TEMPLATE:
+    if parts.outside_window is OutsideWindow.TEMPLATE:
         return Proactive(how="template", why=f"the window has closed: only an approved {parts.title} template")
-    return Proactive(how="nothing", why=f"the window has closed: {parts.title} allows nothing more without "
-                                        "the learner's opt-in token")
+    if parts.outside_window is OutsideWindow.OPT_IN_TOKEN:
+        return Proactive(how="nothing", why=f"the window has closed: {parts.title} takes nothing more unless the "
+                                            "learner gave a marketing-messages token")
+    return Proactive(how="nothing", why=f"the window has closed: {parts.title} takes nothing more until the "
+                                        "learner writes")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.channels.instagram import dev, display, limits, parse, render, send
 from bot.channels.instagram.channel import INSTAGRAM
-from bot.channels.parts import AfterWindow, ChannelParts, FlowLimits
+from bot.channels.parts import ChannelParts, FlowLimits
 
 __all__ = ["INSTAGRAM", "PARTS"]
 
@@ -18,7 +18,6 @@ PARTS = ChannelParts(
     app_secret_setting="instagram_app_secret", token_setting="instagram_page_token",
     token_variable="INSTAGRAM_PAGE_TOKEN",
     token_permissions="instagram_basic, instagram_manage_messages and pages_manage_metadata (a Page access token)",
-    after_window=AfterWindow.OPT_IN_ONLY,  # docs/platform.md §9
     flow_limits=FlowLimits(
         # Texts are split into parts (render.split_for_instagram) and options are appended as numbered lines,
         # so every text limit here is the text part's: fewer than 1000 characters.

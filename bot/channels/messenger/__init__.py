@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.channels.messenger import dev, display, limits, parse, render, send
 from bot.channels.messenger.channel import MESSENGER
-from bot.channels.parts import AfterWindow, ChannelParts, FlowLimits
+from bot.channels.parts import ChannelParts, FlowLimits, OutsideWindow
 
 __all__ = ["MESSENGER", "PARTS"]
 
@@ -15,10 +15,9 @@ PARTS = ChannelParts(
     accepted_id=send.accepted_id, send_path=send.send_path,
     app_secret_setting="messenger_app_secret", token_setting="messenger_page_token",
     token_variable="MESSENGER_PAGE_TOKEN", token_permissions="pages_messaging (a Page access token)",
-    after_window=AfterWindow.OPT_IN_ONLY,  # docs/platform.md §9
     flow_limits=FlowLimits(
         label_noun="quick reply", label_chars=limits.MS_QUICK_REPLY_TITLE_CHARS, message_chars=limits.MS_TEXT_CHARS,
         body_with_options_chars=limits.MS_TEXT_CHARS, caption_chars=limits.MS_TEXT_CHARS,
         options_max=limits.MS_QUICK_REPLIES_MAX),
-    dev=dev.DEV,
+    dev=dev.DEV, outside_window=OutsideWindow.OPT_IN_TOKEN,
 )

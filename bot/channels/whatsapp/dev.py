@@ -11,19 +11,20 @@ from bot.channels.bubbles import Choice
 from bot.channels.parts import Body, DevParts
 
 
-def text_payload(text: str, user: str, reply_from: str, *, at_ms: int | None = None) -> dict[str, Any]:
+def text_payload(text: str, user: str, reply_from: str, *, at_ms: int = 0) -> dict[str, Any]:
     """A Cloud API text-message webhook body, as Meta sends it."""
     return _payload(user, reply_from, {"type": "text", "text": {"body": text}}, at_ms)
 
 
-def tap_payload(option_id: str, title: str, user: str, reply_from: str, shown: int) -> dict[str, Any]:
+def tap_payload(option_id: str, title: str, user: str, reply_from: str, shown: int, *,
+                at_ms: int = 0) -> dict[str, Any]:
     """A tap on a reply button (up to 3 options shown) or a list row (more)."""
     kind = "button_reply" if shown <= 3 else "list_reply"
     return _payload(user, reply_from, {"type": "interactive", "interactive": {
-        "type": kind, kind: {"id": option_id, "title": title}}})
+        "type": kind, kind: {"id": option_id, "title": title}}}, at_ms)
 
 
-def tap_choice(choice: Choice, user: str, reply_from: str, *, at_ms: int | None = None) -> dict[str, Any]:
+def tap_choice(choice: Choice, user: str, reply_from: str, *, at_ms: int = 0) -> dict[str, Any]:
     """A tap on a choice as ``display.bubble`` showed it: a reply button, a list row or a template's button."""
     if choice.tap == "template_button":
         content: dict[str, Any] = {"type": "button", "button": {"payload": choice.id, "text": choice.title}}
@@ -33,8 +34,8 @@ def tap_choice(choice: Choice, user: str, reply_from: str, *, at_ms: int | None 
     return _payload(user, reply_from, content, at_ms)
 
 
-def _payload(user: str, reply_from: str, content: dict[str, Any], at_ms: int | None = None) -> dict[str, Any]:
-    seconds = int(time.time()) if at_ms is None else at_ms // 1000
+def _payload(user: str, reply_from: str, content: dict[str, Any], at_ms: int = 0) -> dict[str, Any]:
+    seconds = at_ms // 1000 if at_ms else int(time.time())
     message = {"from": user, "id": f"wamid.dev{uuid.uuid4().hex}", "timestamp": str(seconds), **content}
     return {"object": "whatsapp_business_account", "entry": [{"id": "WABA_ID", "changes": [{
         "field": "messages", "value": {
