@@ -35,7 +35,8 @@ def _knob(default: Any, env: str, *, secret: bool = False) -> Any:
 class Settings:
     """Every knob of every process, with its unit and default; ``from_env`` reads each from its variable."""
 
-    env: str = _knob("production", "BOTTEGA_ENV")  # "dev" relaxes the secret checks and uses embedded Redis
+    # "dev" relaxes the secret checks and uses embedded Redis; "dev" and "test" run on the movable test clock
+    env: str = _knob("production", "BOTTEGA_ENV")
     # -- Meta (secrets: see check()) ------------------------------------------------------------------
     whatsapp_app_secret: str = _knob("", "WHATSAPP_APP_SECRET", secret=True)  # default: META_APP_SECRET
     messenger_app_secret: str = _knob("", "MESSENGER_APP_SECRET", secret=True)  # default: META_APP_SECRET
@@ -84,6 +85,12 @@ class Settings:
     @property
     def dev(self) -> bool:
         return self.env == "dev"
+
+    @property
+    def movable_clock(self) -> bool:
+        """Dev and test processes share a clock tests and `bottega clock` can move (bot.storage.clock);
+        production always reads the real one."""
+        return self.env in ("dev", "test")
 
     def graph_base(self) -> str:
         return f"{self.graph_api_url.rstrip('/')}/{self.graph_api_version}"

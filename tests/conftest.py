@@ -85,3 +85,67 @@ def fake(fake_server: FakeGraphHandle) -> FakeGraphHandle:
     """The fake Graph API with no recorded calls and the default behaviour."""
     fake_server.reset()
     return fake_server
+
+
+# -- browser tests (tests/browser.py): Debian's Chromium through Playwright ----------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the session; fails (never skips) when it cannot start."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import launch
+
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def screenshots(request: pytest.FixtureRequest):
+    """This test's screenshot folder under the test output folder (``test-output/browser/<test>/``)."""
+    from tests.browser import Screenshots, output_folder
+
+    return Screenshots(output_folder(request.node.name))
+
+
+@pytest.fixture
+def page(browser, screenshots):
+    """A fresh page (its own cookies); whatever its console reports is kept on ``page.problems``; a last
+    screenshot is taken when the test ends, pass or fail."""
+    from tests.browser import VIEWPORT, PageProblems
+
+    context = browser.new_context(viewport=VIEWPORT)
+    tab = context.new_page()
+    problems = PageProblems()
+    problems.watch(tab)
+    tab.problems = problems
+    try:
+        yield tab
+    finally:
+        try:
+            screenshots.take(tab, "last")
+        finally:
+            context.close()
+
+
+@pytest.fixture(scope="module")
+def dev_service(tmp_path_factory: pytest.TempPathFactory):
+    """The Procfile's web and worker in dev mode (as `make run` runs them: the simulator, the test clock) on
+    a copy of the flows folder, so golden conversations saved from the simulator land in the copy."""
+    import shutil
+
+    from config.settings import PROJECT_ROOT
+    from tests.service import Service
+
+    workdir = tmp_path_factory.mktemp("dev-service")
+    flows = workdir / "flows"
+    shutil.copytree(PROJECT_ROOT / "flows", flows)
+    service = Service(workdir, flows_dir=flows, env={"BOTTEGA_ENV": "dev"})
+    service.start()
+    try:
+        yield service
+    finally:
+        service.close()

@@ -37,7 +37,7 @@ def free_port() -> int:
 class Service:
     """Redis, the fake Graph API, and each Procfile line as its own process group."""
 
-    def __init__(self, workdir: Path, *, flows_dir: Path | None = None):
+    def __init__(self, workdir: Path, *, flows_dir: Path | None = None, env: dict[str, str] | None = None):
         self.workdir = workdir
         self.redis_port = free_port()
         self.redis = embedded_redis.start(workdir / "redis", port=self.redis_port)
@@ -54,7 +54,8 @@ class Service:
                     "BOTTEGA_FLOWS_DIR": str(flows_dir or PROJECT_ROOT / "flows"),
                     # a test learner taps faster than a person reads: pace them like a fast person
                     "LEARNER_MESSAGE_INTERVAL_SECONDS": "0.05", "RECEIPT_INTERVAL_SECONDS": "0.05",
-                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+                    **(env or {})}
         self.url = f"http://127.0.0.1:{self.port}"
         self.settings = Settings.from_env(self.env)
         self.session = requests.Session()

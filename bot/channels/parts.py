@@ -9,18 +9,44 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 
 from bot.channels.body_checks import Shown
+from bot.channels.bubbles import Bubble, Choice
 from bot.model.events import Channel, InboundEvent
 from bot.model.replies import Reply
 
 Body = dict[str, Any]  # a Graph API request or answer body, as JSON
 
 
+class OutsideWindow(str, Enum):
+    """What a channel lets Bottega send first once the learner's 24-hour window is closed (docs/platform.md §9)."""
+
+    TEMPLATE = "template"  # an approved message template (WhatsApp)
+    OPT_IN_TOKEN = "opt_in_token"  # a message to a marketing-messages token the learner gave (Messenger)
+    NOTHING = "nothing"  # nothing: wait for the learner to write (Instagram)
+
+
 class Parse(Protocol):
     def __call__(self, payload: dict[str, Any]) -> tuple[list[InboundEvent], list[str]]: ...
+
+
+class TextPayload(Protocol):
+    def __call__(self, text: str, user: str, reply_from: str, *, at_ms: int = 0) -> dict[str, Any]: ...
+
+
+class TapPayload(Protocol):
+    def __call__(self, option_id: str, title: str, user: str, reply_from: str, shown: int, *,
+                 at_ms: int = 0) -> dict[str, Any]: ...
+
+
+class TapChoice(Protocol):
+    """(choice, user, reply_from) -> the webhook body Meta posts when the learner taps ``choice`` as the
+    channel showed it (``choice.tap``: a reply button, a list row, a quick reply, a postback...)."""
+
+    def __call__(self, choice: Choice, user: str, reply_from: str, *, at_ms: int = 0) -> dict[str, Any]: ...
 
 
 class Render(Protocol):
@@ -53,8 +79,9 @@ class DevParts:
     transcript_user: str  # a golden transcript's learner id prefix (digits follow)
     reply_from: Callable[[Any], str]  # settings -> the id a chat learner's messages arrive at
     phone_of: Callable[[str], str]  # user id -> its phone digits, "" when it is not a phone
-    text_payload: Callable[[str, str, str], dict[str, Any]]  # (text, user, reply_from) -> webhook body
-    tap_payload: Callable[[str, str, str, str, int], dict[str, Any]]  # (id, title, user, from, shown) -> body
+    text_payload: TextPayload  # (text, user, reply_from, at_ms=) -> webhook body; at_ms 0: now
+    tap_payload: TapPayload  # (id, title, user, from, shown, at_ms=) -> body
+    tap_choice: TapChoice  # (a choice as a Bubble shows it, user, reply_from, at_ms=) -> body
     addressed_to: Callable[[Body, str], bool]  # (sent body, user id) -> was it sent to this user
     fake_answer: Callable[[Body], tuple[Body, str]]  # sent body -> (Meta's answer, message id)
     owns_body: Callable[[Body], bool]  # is this sent body one of this channel's
@@ -71,6 +98,7 @@ class ChannelParts:
     render: Render  # channel-neutral reply -> API bodies, in sending order
     read_receipt: Callable[[str], Body] | None  # message id -> the body that marks it read; None: no receipts
     describe: Callable[[Body], Shown]  # a sent body -> what the phone shows
+    bubble: Callable[[Body], Bubble]  # a sent body -> how the phone shows it (the browser simulator)
     check_limits: Callable[[Body], list[str]]  # a sent body -> every platform limit it breaks
     accepted_id: Callable[[Any], str | None]  # Meta's send answer -> the accepted id ("" none given, None unreadable)
     send_path: Callable[[str], str]  # sender id (the id messages arrived at) -> the send call's path
@@ -80,3 +108,4 @@ class ChannelParts:
     token_permissions: str  # what the token must be allowed, for messages: "whatsapp_business_messaging"
     flow_limits: FlowLimits
     dev: DevParts
+    outside_window: OutsideWindow = OutsideWindow.NOTHING  # what may go first after the window closed

@@ -112,6 +112,11 @@ _ADVICE: dict[int, str] = {
 }
 
 
+def advice(channel: str, code: int) -> str:
+    """What to do about Meta's error ``code`` on ``channel`` (a name): the advice every send failure carries."""
+    return _advice(channels.parts_for(channel), code, code in TRANSIENT_CODES)
+
+
 def _advice(kind: ChannelParts, code: int, transient: bool) -> str:
     if code == 190:
         return f"the access token is invalid or expired: set {kind.token_variable} to a valid, non-expiring token"

@@ -79,7 +79,8 @@ def serve(*, publish_on_save: bool = False) -> int:
         webhook = f"http://127.0.0.1:{settings.port}/webhook"
         settings.var_dir.mkdir(parents=True, exist_ok=True)
         (settings.var_dir / STATE_FILE).write_text(json.dumps({"webhook": webhook, "graph": graph_url}))
-        _print_banner(webhook, graph_url, redis_url, list(processes), settings.flows_dir, publish_on_save)
+        simulator = f"http://127.0.0.1:{settings.port}/simulator"
+        _print_banner(webhook, graph_url, redis_url, list(processes), settings.flows_dir, publish_on_save, simulator)
         watcher = FlowWatcher(settings.flows_dir, redis.Redis.from_url(redis_url), publish_on_save=publish_on_save)
         watcher.start()
         while not stopping:
@@ -193,7 +194,7 @@ def _say(line: str) -> None:
 
 
 def _print_banner(webhook: str, graph_url: str, redis_url: str, names: list[str], flows_dir: Path,
-                  publish_on_save: bool) -> None:
+                  publish_on_save: bool, simulator: str) -> None:
     bin_dir = ".venv/bin/" if (PROJECT_ROOT / ".venv").exists() else ""
     saving = ("publishes it at once (--publish-on-save)" if publish_on_save else
               f"checks it and keeps it a draft:\n"
@@ -207,6 +208,7 @@ Bottega is running in dev mode ({', '.join(names)} from the Procfile).
   Fake Graph API   {graph_url}  (what Bottega sent: {graph_url}/_fake/calls)
   Redis            {redis_url}
 Talk to it:
+  Simulator        {simulator}  (open it in a browser: a phone per channel, side by side)
   {bin_dir}bottega chat                 a learner conversation in your terminal
   {bin_dir}bottega chat --channel {channel_names} --lang en
   {bin_dir}bottega send "ciao"          post a signed webhook here (--channel too) and see the replies

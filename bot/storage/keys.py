@@ -73,3 +73,15 @@ def certificate_learner_key(learner_id: str) -> str:
 # storage (the ``limits`` package) writes them as ``bottega:ratelimit:LIMITER/<client>/<route>/<limit>``
 # and gives each the TTL of its window; outside every learner's and certificate's keys.
 RATE_LIMIT_PREFIX = f"{PREFIX}:ratelimit"
+
+
+# The browser simulator (bot.simulator): one session's log of what its learners did, in order, kept a week.
+# Outside every learner's keys: a session plays several learners (one per channel).
+SIMULATOR_PREFIX = f"{PREFIX}:simulator"
+
+
+def simulator_log_key(session: str) -> str:
+    """List: ``bottega:simulator:{<session>}:log``, one JSON entry per learner action or clock move."""
+    if not session or "{" in session or "}" in session:
+        raise ValueError(f"simulator session {session!r} must be non-empty and free of braces")
+    return f"{SIMULATOR_PREFIX}:{{{session}}}:log"

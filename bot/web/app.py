@@ -21,7 +21,7 @@ from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wsgi import get_input_stream
 
-from bot import channels, composition
+from bot import channels, composition, simulator
 from bot.channels import parsing as inbound
 from bot.channels import signature as security
 from bot.dispatch import ConcurrencyError, Dispatcher, Handled, Notify
@@ -60,6 +60,9 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     app.extensions["bottega"] = {"settings": settings, "dispatcher": dispatcher, "redis": client,
                                  "registry": registry}
     app.register_blueprint(certificate_routes.blueprint(client))  # /certificates/<token>.pdf, /verify/<code>
+    # /simulator: in dev mode; in production only once the admin console hands it a sign-in check (guard=)
+    # and a source of what was sent to sandbox learners (outbound=) — until then it does not exist there
+    simulator.install(app, settings=settings, client=client)
 
     @app.get("/webhook")
     def handshake() -> Response:

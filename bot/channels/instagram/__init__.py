@@ -13,7 +13,7 @@ PARTS = ChannelParts(
     channel=INSTAGRAM, title="Instagram", webhook_object="instagram",
     parse=parse.parse, render=render.render,
     read_receipt=None,  # a mark_seen sender action names the learner, not the message: none is sent
-    describe=display.describe, check_limits=display.check,
+    describe=display.describe, bubble=display.bubble, check_limits=display.check,
     accepted_id=send.accepted_id, send_path=send.send_path,
     app_secret_setting="instagram_app_secret", token_setting="instagram_page_token",
     token_variable="INSTAGRAM_PAGE_TOKEN",

@@ -7,24 +7,38 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bot.channels.bubbles import Choice
 from bot.channels.parts import Body, DevParts
 
 DEV_ACCOUNT_ID = "17841400000000001"  # the Instagram professional account a dev learner writes to
 _MID_PREFIX = "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOj"  # how Instagram mids begin (base64 of "ig_item:1:IGMessag...")
 
 
-def text_payload(text: str, user: str, reply_from: str) -> dict[str, Any]:
+def text_payload(text: str, user: str, reply_from: str, *, at_ms: int = 0) -> dict[str, Any]:
     """An Instagram text-message webhook body, as Meta sends it."""
-    return _payload(user, reply_from, {"mid": _new_mid(), "text": text})
+    return _payload(user, reply_from, {"mid": _new_mid(), "text": text}, at_ms)
 
 
-def tap_payload(option_id: str, title: str, user: str, reply_from: str, shown: int) -> dict[str, Any]:
+def tap_payload(option_id: str, title: str, user: str, reply_from: str, shown: int, *,
+                at_ms: int = 0) -> dict[str, Any]:
     """A tap on a quick reply: its title as text, its payload beside it."""
-    return _payload(user, reply_from, {"mid": _new_mid(), "text": title, "quick_reply": {"payload": option_id}})
+    return _payload(user, reply_from, {"mid": _new_mid(), "text": title, "quick_reply": {"payload": option_id}},
+                    at_ms)
 
 
-def _payload(user: str, account_id: str, message: dict[str, Any]) -> dict[str, Any]:
-    now = int(time.time() * 1000)
+def tap_choice(choice: Choice, user: str, reply_from: str, *, at_ms: int = 0) -> dict[str, Any]:
+    """A tap on a choice as ``display.bubble`` showed it: a quick reply, or a button template's postback."""
+    if choice.tap != "postback":
+        return _payload(user, reply_from, {"mid": _new_mid(), "text": choice.title,
+                                           "quick_reply": {"payload": choice.id}}, at_ms)
+    body = _payload(user, reply_from, {"mid": _new_mid(), "title": choice.title, "payload": choice.id}, at_ms)
+    event = body["entry"][0]["messaging"][0]
+    event["postback"] = event.pop("message")  # a postback comes in its own field, not as a message
+    return body
+
+
+def _payload(user: str, account_id: str, message: dict[str, Any], at_ms: int = 0) -> dict[str, Any]:
+    now = at_ms or int(time.time() * 1000)
     return {"object": "instagram", "entry": [{"id": account_id, "time": now, "messaging": [{
         "sender": {"id": user}, "recipient": {"id": account_id}, "timestamp": now, "message": message}]}]}
 
@@ -57,5 +71,6 @@ DEV = DevParts(
     send_user="6000000000000002", default_user="6000000000000001", draft_user="6000000000000009",
     transcript_user="6000",
     reply_from=lambda settings: DEV_ACCOUNT_ID, phone_of=lambda user_id: "",
-    text_payload=text_payload, tap_payload=tap_payload, addressed_to=addressed_to, fake_answer=fake_answer,
+    text_payload=text_payload, tap_payload=tap_payload, tap_choice=tap_choice, addressed_to=addressed_to,
+    fake_answer=fake_answer,
     fixtures=Path(__file__).resolve().parent / "fixtures", owns_body=owns_body)

@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.channels import body_checks as checks
 from bot.channels.body_checks import Shown
+from bot.channels.bubbles import Bubble, BubbleKind, Choice, ChoiceStyle
 from bot.channels.instagram import limits
 
 
@@ -27,6 +28,22 @@ def describe(body: dict[str, Any]) -> Shown:
     attachment = message.get("attachment") or {}
     payload = attachment.get("payload") or {}
     return Shown(f"[{attachment.get('type')}: {payload.get('url', '')}]", options)
+
+
+def bubble(body: dict[str, Any]) -> Bubble:
+    """How one rendered Instagram body shows on the phone (the browser simulator)."""
+    message = body.get("message")
+    if not isinstance(message, dict):
+        return Bubble(kind=BubbleKind.ACTION, action=str(body.get("sender_action", "")))
+    quick = tuple(Choice(id=reply.get("payload", ""), title=reply.get("title", ""), tap="quick_reply")
+                  for reply in message.get("quick_replies", []))
+    chips: dict[str, Any] = {"style": ChoiceStyle.QUICK_REPLIES, "choices": quick} if quick else {}
+    if "text" in message:
+        return Bubble(kind=BubbleKind.TEXT, text=message["text"], **chips)
+    attachment = message.get("attachment") or {}
+    payload = attachment.get("payload") or {}
+    return Bubble(kind=BubbleKind.MEDIA, media_kind=str(attachment.get("type", "")), url=payload.get("url", ""),
+                  **chips)
 
 
 def check(body: dict[str, Any]) -> list[str]:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from bot.channels.messenger import dev, display, limits, parse, render, send
 from bot.channels.messenger.channel import MESSENGER
-from bot.channels.parts import ChannelParts, FlowLimits
+from bot.channels.parts import ChannelParts, FlowLimits, OutsideWindow
 
 __all__ = ["MESSENGER", "PARTS"]
 
 PARTS = ChannelParts(
     channel=MESSENGER, title="Messenger", webhook_object="page",
     parse=parse.parse, render=render.render, read_receipt=None,
-    describe=display.describe, check_limits=display.check,
+    describe=display.describe, bubble=display.bubble, check_limits=display.check,
     accepted_id=send.accepted_id, send_path=send.send_path,
     app_secret_setting="messenger_app_secret", token_setting="messenger_page_token",
     token_variable="MESSENGER_PAGE_TOKEN", token_permissions="pages_messaging (a Page access token)",
@@ -19,5 +19,5 @@ PARTS = ChannelParts(
         label_noun="quick reply", label_chars=limits.MS_QUICK_REPLY_TITLE_CHARS, message_chars=limits.MS_TEXT_CHARS,
         body_with_options_chars=limits.MS_TEXT_CHARS, caption_chars=limits.MS_TEXT_CHARS,
         options_max=limits.MS_QUICK_REPLIES_MAX),
-    dev=dev.DEV,
+    dev=dev.DEV, outside_window=OutsideWindow.OPT_IN_TOKEN,
 )

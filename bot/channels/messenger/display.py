@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.channels import body_checks as checks
 from bot.channels.body_checks import Shown
+from bot.channels.bubbles import Bubble, BubbleKind, Choice, ChoiceStyle
 from bot.channels.messenger import limits
 
 _MS_MEDIA = ("image", "audio", "video", "file")
@@ -15,6 +16,36 @@ _MS_MEDIA = ("image", "audio", "video", "file")
 def describe(body: dict[str, Any]) -> Shown:
     """The visible text and options of one rendered Messenger body."""
     return _describe_messenger(body)
+
+
+def bubble(body: dict[str, Any]) -> Bubble:
+    """How one rendered Messenger body shows on the phone (the browser simulator)."""
+    message = body.get("message")
+    if not isinstance(message, dict):
+        return Bubble(kind=BubbleKind.ACTION, action=str(body.get("sender_action", "")))
+    quick = tuple(Choice(id=reply.get("payload", ""), title=reply.get("title", ""), tap="quick_reply")
+                  for reply in message.get("quick_replies", []) if reply.get("content_type") == "text")
+    chips: dict[str, Any] = {"style": ChoiceStyle.QUICK_REPLIES, "choices": quick} if quick else {}
+    if "text" in message:
+        return Bubble(kind=BubbleKind.TEXT, text=message["text"], **chips)
+    attachment = message.get("attachment") or {}
+    payload = attachment.get("payload") or {}
+    if attachment.get("type") == "template":
+        buttons = tuple(Choice(id=b.get("payload", ""), title=b.get("title", ""), url=b.get("url", ""),
+                               tap="postback" if b.get("type") == "postback" else "")
+                        for b in payload.get("buttons", []))
+        return Bubble(kind=BubbleKind.TEXT, text=payload.get("text", ""), style=ChoiceStyle.BUTTON_TEMPLATE,
+                      choices=buttons)
+    if attachment.get("type") == "file":
+        url = payload.get("url", "")
+        return Bubble(kind=BubbleKind.DOCUMENT, media_kind="file", url=url, filename=url.rsplit("/", 1)[-1],
+                      **chips)
+    if attachment:
+        return Bubble(kind=BubbleKind.MEDIA, media_kind=str(attachment.get("type", "")), url=payload.get("url", ""),
+                      **chips)
+    images = [item.get("payload", {}).get("url", "") for item in message.get("attachments", [])]
+    return Bubble(kind=BubbleKind.MEDIA, media_kind="image", url=images[0] if images else "",
+                  text="\n".join(images[1:]), **chips)
 
 
 def check(body: dict[str, Any]) -> list[str]:

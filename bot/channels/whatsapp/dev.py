@@ -7,23 +7,36 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bot.channels.bubbles import Choice
 from bot.channels.parts import Body, DevParts
 
 
-def text_payload(text: str, user: str, reply_from: str) -> dict[str, Any]:
+def text_payload(text: str, user: str, reply_from: str, *, at_ms: int = 0) -> dict[str, Any]:
     """A Cloud API text-message webhook body, as Meta sends it."""
-    return _payload(user, reply_from, {"type": "text", "text": {"body": text}})
+    return _payload(user, reply_from, {"type": "text", "text": {"body": text}}, at_ms)
 
 
-def tap_payload(option_id: str, title: str, user: str, reply_from: str, shown: int) -> dict[str, Any]:
+def tap_payload(option_id: str, title: str, user: str, reply_from: str, shown: int, *,
+                at_ms: int = 0) -> dict[str, Any]:
     """A tap on a reply button (up to 3 options shown) or a list row (more)."""
     kind = "button_reply" if shown <= 3 else "list_reply"
     return _payload(user, reply_from, {"type": "interactive", "interactive": {
-        "type": kind, kind: {"id": option_id, "title": title}}})
+        "type": kind, kind: {"id": option_id, "title": title}}}, at_ms)
 
 
-def _payload(user: str, reply_from: str, content: dict[str, Any]) -> dict[str, Any]:
-    message = {"from": user, "id": f"wamid.dev{uuid.uuid4().hex}", "timestamp": str(int(time.time())), **content}
+def tap_choice(choice: Choice, user: str, reply_from: str, *, at_ms: int = 0) -> dict[str, Any]:
+    """A tap on a choice as ``display.bubble`` showed it: a reply button, a list row or a template's button."""
+    if choice.tap == "template_button":
+        content: dict[str, Any] = {"type": "button", "button": {"payload": choice.id, "text": choice.title}}
+    else:
+        kind = "list_reply" if choice.tap == "list_reply" else "button_reply"
+        content = {"type": "interactive", "interactive": {"type": kind, kind: {"id": choice.id, "title": choice.title}}}
+    return _payload(user, reply_from, content, at_ms)
+
+
+def _payload(user: str, reply_from: str, content: dict[str, Any], at_ms: int = 0) -> dict[str, Any]:
+    seconds = at_ms // 1000 if at_ms else int(time.time())
+    message = {"from": user, "id": f"wamid.dev{uuid.uuid4().hex}", "timestamp": str(seconds), **content}
     return {"object": "whatsapp_business_account", "entry": [{"id": "WABA_ID", "changes": [{
         "field": "messages", "value": {
             "messaging_product": "whatsapp",
@@ -55,6 +68,7 @@ DEV = DevParts(
     send_user="393330000002", default_user="393330000001", draft_user="393330000009",
     transcript_user="39333",
     reply_from=lambda settings: settings.whatsapp_phone_number_id, phone_of=phone_of,
-    text_payload=text_payload, tap_payload=tap_payload, addressed_to=addressed_to, fake_answer=fake_answer,
+    text_payload=text_payload, tap_payload=tap_payload, tap_choice=tap_choice, addressed_to=addressed_to,
+    fake_answer=fake_answer,
     fixtures=Path(__file__).resolve().parent / "fixtures",
     owns_body=lambda body: "messaging_product" in body, pair_limited=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.channels import body_checks as checks
 from bot.channels.body_checks import Shown
+from bot.channels.bubbles import Bubble, BubbleKind, Choice, ChoiceStyle
 from bot.channels.whatsapp import limits
 
 _WA_MEDIA = ("image", "video", "document", "audio", "sticker")
@@ -18,6 +19,60 @@ _E164 = re.compile(r"\+\d{5,15}")
 def describe(body: dict[str, Any]) -> Shown:
     """The visible text and options of one rendered WhatsApp body."""
     return _describe_whatsapp(body)
+
+
+def bubble(body: dict[str, Any]) -> Bubble:
+    """How one rendered WhatsApp body shows on the phone (the browser simulator)."""
+    if "status" in body:  # mark as read (and maybe a typing indicator): the learner's ticks turn blue
+        return Bubble(kind=BubbleKind.RECEIPT, read_message_id=str(body.get("message_id", "")))
+    kind = str(body.get("type", ""))
+    found = body.get(kind)
+    content: dict[str, Any] = found if isinstance(found, dict) else {}
+    if kind == "text":
+        return Bubble(kind=BubbleKind.TEXT, text=content.get("body", ""))
+    if kind == "document":
+        url = content.get("link") or content.get("id", "")
+        return Bubble(kind=BubbleKind.DOCUMENT, media_kind=kind, url=url, text=content.get("caption", ""),
+                      filename=content.get("filename") or url.rsplit("/", 1)[-1])
+    if kind in _WA_MEDIA:
+        return Bubble(kind=BubbleKind.MEDIA, media_kind=kind, url=content.get("link") or content.get("id", ""),
+                      text=content.get("caption", ""))
+    if kind == "interactive":
+        return _interactive_bubble(content)
+    if kind == "template":
+        return _template_bubble(content)
+    return Bubble(kind=BubbleKind.UNKNOWN, text=f"[{kind}]")
+
+
+def _interactive_bubble(content: dict[str, Any]) -> Bubble:
+    action = content.get("action") or {}
+    shown: dict[str, Any] = {"kind": BubbleKind.TEXT, "text": (content.get("body") or {}).get("text", ""),
+             "header": (content.get("header") or {}).get("text", ""),
+             "footer": (content.get("footer") or {}).get("text", "")}
+    if content.get("type") == "list":
+        rows = tuple(Choice(id=row["id"], title=row["title"], description=row.get("description", ""),
+                            tap="list_reply", section=section.get("title", ""))
+                     for section in action.get("sections", []) for row in section.get("rows", []))
+        return Bubble(**shown, style=ChoiceStyle.LIST, choices=rows, list_label=action.get("button", ""))
+    buttons = tuple(Choice(id=b["reply"]["id"], title=b["reply"]["title"], tap="button_reply")
+                    for b in action.get("buttons", []))
+    return Bubble(**shown, style=ChoiceStyle.BUTTONS if buttons else ChoiceStyle.NONE, choices=buttons)
+
+
+def _template_bubble(content: dict[str, Any]) -> Bubble:
+    """A template names its approved text; the body carries only its parameters and button payloads."""
+    language = (content.get("language") or {}).get("code", "")
+    parameters: list[str] = []
+    buttons: list[Choice] = []
+    for component in content.get("components", []):
+        values = [p.get("text") or p.get("payload") or "" for p in component.get("parameters", [])]
+        if component.get("type") == "button" and component.get("sub_type") == "quick_reply":
+            buttons += [Choice(id=value, title=value, tap="template_button") for value in values]
+        else:
+            parameters += [value for value in values if value]
+    return Bubble(kind=BubbleKind.TEMPLATE, template=f"{content.get('name', '')}/{language}",
+                  text="\n".join(parameters), style=ChoiceStyle.BUTTONS if buttons else ChoiceStyle.NONE,
+                  choices=tuple(buttons))
 
 
 def check(body: dict[str, Any]) -> list[str]:
