@@ -15,6 +15,7 @@ from bot.delivery.graph import GraphClient
 from bot.dispatch import Dispatcher, EngineSource, Notify
 from bot.flows.loader import course_files
 from bot.model.errors import ConfigError
+from bot.storage.clock import Clock, SharedTestClock, SystemClock
 from bot.storage.releases import Registry
 from bot.storage.store import Store
 from config.settings import Settings
@@ -39,6 +40,11 @@ def redis_client(settings: Settings) -> redis.Redis:
                                 health_check_interval=REDIS_HEALTH_CHECK_SECONDS)
 
 
+def clock(settings: Settings, client: redis.Redis) -> Clock:
+    """The real clock in production; in dev and test the shared one tests and `bottega clock` move."""
+    return SharedTestClock(client) if settings.movable_clock else SystemClock()
+
+
 def store(settings: Settings, client: redis.Redis) -> Store:
     return Store(client, dedup_ttl_seconds=settings.dedup_ttl_seconds, dedup_max_ids=settings.dedup_max_ids_per_learner,
                  outbox_max_items=settings.outbox_max_items)
@@ -59,7 +65,7 @@ def dispatcher(settings: Settings, client: redis.Redis, engines: EngineSource, *
     """The dispatcher on ``client``; with a ``queue``, a big batch's tail is handed to the worker."""
     return Dispatcher(store=store(settings, client), engines=engines, notify=notify,
                       commit_retries=settings.commit_retries, defer=queue.handle_events if queue else None,
-                      inline_events_max=settings.inline_events_max)
+                      inline_events_max=settings.inline_events_max, clock=clock(settings, client))
 
 
 def graph_client(settings: Settings) -> GraphClient:

@@ -33,6 +33,7 @@ from bot.model.errors import StorageError
 from bot.model.events import EventKind, InboundEvent
 from bot.model.privacy import learner_ref
 from bot.model.replies import Reply
+from bot.storage.clock import Clock, SystemClock
 from bot.storage.outbox_item import OutboxItem
 from bot.storage.store import CommitResult, Store
 from bot.tutor.engine import Engine
@@ -73,6 +74,7 @@ class Dispatcher:
     commit_retries: int = 50
     defer: Defer | None = None
     inline_events_max: int = 50  # events handled inside one webhook request; the rest go to the worker
+    clock: Clock = SystemClock()  # now, in ms (the shared test clock in dev and test: bot.storage.clock)
 
     def handle_batch(self, events: Sequence[InboundEvent], handle_one: Callable[[InboundEvent], object] | None
                      = None) -> list[object]:
@@ -96,7 +98,7 @@ class Dispatcher:
         if event.kind is EventKind.STATUS:
             self.store.record_status(event)
             return Handled.STATUS
-        now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+        now_ms = now_ms if now_ms is not None else self.clock()
         if event.kind is not EventKind.TIMER and event.timestamp_ms \
                 and now_ms - event.timestamp_ms > self.store.dedup_ttl_ms:
             log.warning("event older than the dedup window not handled (learner %s)", learner_ref(event.learner_id))

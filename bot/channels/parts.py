@@ -23,6 +23,15 @@ class Parse(Protocol):
     def __call__(self, payload: dict[str, Any]) -> tuple[list[InboundEvent], list[str]]: ...
 
 
+class TextPayload(Protocol):
+    def __call__(self, text: str, user: str, reply_from: str, *, at_ms: int = 0) -> dict[str, Any]: ...
+
+
+class TapPayload(Protocol):
+    def __call__(self, option_id: str, title: str, user: str, reply_from: str, shown: int, *,
+                 at_ms: int = 0) -> dict[str, Any]: ...
+
+
 class Render(Protocol):
     def __call__(self, reply: Reply, *, user_id: str, phone: str = "") -> list[Body]: ...
 
@@ -53,8 +62,8 @@ class DevParts:
     transcript_user: str  # a golden transcript's learner id prefix (digits follow)
     reply_from: Callable[[Any], str]  # settings -> the id a chat learner's messages arrive at
     phone_of: Callable[[str], str]  # user id -> its phone digits, "" when it is not a phone
-    text_payload: Callable[[str, str, str], dict[str, Any]]  # (text, user, reply_from) -> webhook body
-    tap_payload: Callable[[str, str, str, str, int], dict[str, Any]]  # (id, title, user, from, shown) -> body
+    text_payload: TextPayload  # (text, user, reply_from, at_ms=) -> webhook body; at_ms 0: now
+    tap_payload: TapPayload  # (id, title, user, from, shown, at_ms=) -> body
     addressed_to: Callable[[Body, str], bool]  # (sent body, user id) -> was it sent to this user
     fake_answer: Callable[[Body], tuple[Body, str]]  # sent body -> (Meta's answer, message id)
     owns_body: Callable[[Body], bool]  # is this sent body one of this channel's

@@ -34,6 +34,7 @@ from bot.delivery.graph import GraphClient
 from bot.dispatch import Dispatcher
 from bot.model.events import InboundEvent
 from bot.model.privacy import learner_ref
+from bot.storage.clock import Clock
 from bot.storage.keys import LearnerPart, learner_key
 from config.settings import Settings
 
@@ -49,6 +50,7 @@ class WorkerContext:
     queue: JobQueue  # to reschedule a drain
     dispatcher: Callable[[], Dispatcher]  # this process's dispatcher (built on first use)
     graph_client: Callable[[], GraphClient]  # one per thread
+    clock: Clock  # now in ms: the real clock, or the shared test clock in dev and test (bot.storage.clock)
 
 
 _context: WorkerContext | None = None
@@ -99,13 +101,13 @@ def deliver(lid: str) -> None:
         logger.error("deliver got a malformed learner id (%s); job dropped", type(lid).__name__)
         return
     ctx = context()
-    result = outbox.drain(ctx.client, graph_client(), lid, ctx.settings)
+    result = outbox.drain(ctx.client, graph_client(), lid, ctx.settings, now_ms=ctx.clock)
     again = result.again_in_seconds
     if again is not None:
         if result.locked_for_seconds is not None:
             again += LOCKED_MARGIN_SECONDS
         delay_ms = int(again * 1000)
-        now = outbox.wall_clock_ms()
+        now = ctx.clock()
         if outbox.schedule(ctx.client, lid, now + delay_ms, now):  # one scheduled job per learner, not a storm
             ctx.queue.deliver(lid, delay_ms=delay_ms)
     logger.debug("deliver learner=%s sent=%d failed=%d again_in_s=%s", learner_ref(lid), result.sent,

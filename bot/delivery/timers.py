@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 import dramatiq
@@ -78,7 +77,7 @@ class Sweeper(threading.Thread):
         while not self.stopped.wait(SWEEP_INTERVAL_SECONDS):
             try:
                 dispatcher = dispatcher or self.dispatcher_factory()
-                sweep(self.client, dispatcher, int(time.time() * 1000))
+                sweep(self.client, dispatcher, dispatcher.clock())
             except (redis.RedisError, OSError) as error:
                 log.warning("timer sweep failed (%s); retrying", type(error).__name__)
             except Exception:  # a bug must not stop every clock; it is logged with its traceback

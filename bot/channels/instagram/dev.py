@@ -13,18 +13,20 @@ DEV_ACCOUNT_ID = "17841400000000001"  # the Instagram professional account a dev
 _MID_PREFIX = "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOj"  # how Instagram mids begin (base64 of "ig_item:1:IGMessag...")
 
 
-def text_payload(text: str, user: str, reply_from: str) -> dict[str, Any]:
+def text_payload(text: str, user: str, reply_from: str, *, at_ms: int = 0) -> dict[str, Any]:
     """An Instagram text-message webhook body, as Meta sends it."""
-    return _payload(user, reply_from, {"mid": _new_mid(), "text": text})
+    return _payload(user, reply_from, {"mid": _new_mid(), "text": text}, at_ms)
 
 
-def tap_payload(option_id: str, title: str, user: str, reply_from: str, shown: int) -> dict[str, Any]:
+def tap_payload(option_id: str, title: str, user: str, reply_from: str, shown: int, *,
+                at_ms: int = 0) -> dict[str, Any]:
     """A tap on a quick reply: its title as text, its payload beside it."""
-    return _payload(user, reply_from, {"mid": _new_mid(), "text": title, "quick_reply": {"payload": option_id}})
+    return _payload(user, reply_from, {"mid": _new_mid(), "text": title, "quick_reply": {"payload": option_id}},
+                    at_ms)
 
 
-def _payload(user: str, account_id: str, message: dict[str, Any]) -> dict[str, Any]:
-    now = int(time.time() * 1000)
+def _payload(user: str, account_id: str, message: dict[str, Any], at_ms: int = 0) -> dict[str, Any]:
+    now = at_ms or int(time.time() * 1000)
     return {"object": "instagram", "entry": [{"id": account_id, "time": now, "messaging": [{
         "sender": {"id": user}, "recipient": {"id": account_id}, "timestamp": now, "message": message}]}]}
 

@@ -12,19 +12,20 @@ from bot.channels.parts import Body, DevParts
 DEV_PAGE_ID = "200000000000002"  # the Page a dev learner writes to
 
 
-def text_payload(text: str, user: str, reply_from: str) -> dict[str, Any]:
+def text_payload(text: str, user: str, reply_from: str, *, at_ms: int = 0) -> dict[str, Any]:
     """A Messenger text-message webhook body, as Meta sends it."""
-    return _payload(user, reply_from, {"mid": f"m_dev{uuid.uuid4().hex}", "text": text})
+    return _payload(user, reply_from, {"mid": f"m_dev{uuid.uuid4().hex}", "text": text}, at_ms)
 
 
-def tap_payload(option_id: str, title: str, user: str, reply_from: str, shown: int) -> dict[str, Any]:
+def tap_payload(option_id: str, title: str, user: str, reply_from: str, shown: int, *,
+                at_ms: int = 0) -> dict[str, Any]:
     """A tap on a quick reply: its title as text, its payload beside it."""
     return _payload(user, reply_from, {"mid": f"m_dev{uuid.uuid4().hex}", "text": title,
-                                       "quick_reply": {"payload": option_id}})
+                                       "quick_reply": {"payload": option_id}}, at_ms)
 
 
-def _payload(user: str, page_id: str, message: dict[str, Any]) -> dict[str, Any]:
-    now = int(time.time() * 1000)
+def _payload(user: str, page_id: str, message: dict[str, Any], at_ms: int = 0) -> dict[str, Any]:
+    now = at_ms or int(time.time() * 1000)
     return {"object": "page", "entry": [{"id": page_id, "time": now, "messaging": [{
         "sender": {"id": user}, "recipient": {"id": page_id}, "timestamp": now, "message": message}]}]}
 

@@ -10,20 +10,22 @@ from typing import Any
 from bot.channels.parts import Body, DevParts
 
 
-def text_payload(text: str, user: str, reply_from: str) -> dict[str, Any]:
+def text_payload(text: str, user: str, reply_from: str, *, at_ms: int = 0) -> dict[str, Any]:
     """A Cloud API text-message webhook body, as Meta sends it."""
-    return _payload(user, reply_from, {"type": "text", "text": {"body": text}})
+    return _payload(user, reply_from, {"type": "text", "text": {"body": text}}, at_ms)
 
 
-def tap_payload(option_id: str, title: str, user: str, reply_from: str, shown: int) -> dict[str, Any]:
+def tap_payload(option_id: str, title: str, user: str, reply_from: str, shown: int, *,
+                at_ms: int = 0) -> dict[str, Any]:
     """A tap on a reply button (up to 3 options shown) or a list row (more)."""
     kind = "button_reply" if shown <= 3 else "list_reply"
     return _payload(user, reply_from, {"type": "interactive", "interactive": {
-        "type": kind, kind: {"id": option_id, "title": title}}})
+        "type": kind, kind: {"id": option_id, "title": title}}}, at_ms)
 
 
-def _payload(user: str, reply_from: str, content: dict[str, Any]) -> dict[str, Any]:
-    message = {"from": user, "id": f"wamid.dev{uuid.uuid4().hex}", "timestamp": str(int(time.time())), **content}
+def _payload(user: str, reply_from: str, content: dict[str, Any], at_ms: int = 0) -> dict[str, Any]:
+    seconds = at_ms // 1000 if at_ms else int(time.time())
+    message = {"from": user, "id": f"wamid.dev{uuid.uuid4().hex}", "timestamp": str(seconds), **content}
     return {"object": "whatsapp_business_account", "entry": [{"id": "WABA_ID", "changes": [{
         "field": "messages", "value": {
             "messaging_product": "whatsapp",
