@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,6 +18,14 @@ from bot.model.events import Channel, InboundEvent
 from bot.model.replies import Reply
 
 Body = dict[str, Any]  # a Graph API request or answer body, as JSON
+
+
+class OutsideWindow(str, Enum):
+    """What a channel lets Bottega send first once the learner's 24-hour window is closed (docs/platform.md §9)."""
+
+    TEMPLATE = "template"  # an approved message template (WhatsApp)
+    OPT_IN_TOKEN = "opt_in_token"  # a message to a marketing-messages token the learner gave (Messenger)
+    NOTHING = "nothing"  # nothing: wait for the learner to write (Instagram)
 
 
 class Parse(Protocol):
@@ -89,3 +98,5 @@ class ChannelParts:
     token_permissions: str  # what the token must be allowed, for messages: "whatsapp_business_messaging"
     flow_limits: FlowLimits
     dev: DevParts
+    outside_window: OutsideWindow = OutsideWindow.NOTHING  # what may go first after the window closed
+    billed: bool = False  # Meta bills its messages per the price table (WHATSAPP_PRICES)

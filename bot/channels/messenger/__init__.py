@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.channels.messenger import dev, display, limits, parse, render, send
 from bot.channels.messenger.channel import MESSENGER
-from bot.channels.parts import ChannelParts, FlowLimits
+from bot.channels.parts import ChannelParts, FlowLimits, OutsideWindow
 
 __all__ = ["MESSENGER", "PARTS"]
 
@@ -19,5 +19,5 @@ PARTS = ChannelParts(
         label_noun="quick reply", label_chars=limits.MS_QUICK_REPLY_TITLE_CHARS, message_chars=limits.MS_TEXT_CHARS,
         body_with_options_chars=limits.MS_TEXT_CHARS, caption_chars=limits.MS_TEXT_CHARS,
         options_max=limits.MS_QUICK_REPLIES_MAX),
-    dev=dev.DEV,
+    dev=dev.DEV, outside_window=OutsideWindow.OPT_IN_TOKEN,
 )

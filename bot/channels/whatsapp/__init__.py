@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.channels.parts import ChannelParts, FlowLimits
+from bot.channels.parts import ChannelParts, FlowLimits, OutsideWindow
 from bot.channels.whatsapp import dev, display, limits, parse, render, send
 from bot.channels.whatsapp.channel import WHATSAPP
 
@@ -19,5 +19,5 @@ PARTS = ChannelParts(
         label_noun="button", label_chars=limits.WA_BUTTON_TITLE_CHARS, message_chars=limits.WA_TEXT_BODY_CHARS,
         body_with_options_chars=limits.WA_BUTTON_BODY_CHARS,
         caption_chars=limits.WA_CAPTION_CHARS, options_max=limits.WA_LIST_ROWS_MAX),
-    dev=dev.DEV,
+    dev=dev.DEV, outside_window=OutsideWindow.TEMPLATE, billed=True,
 )
