@@ -95,8 +95,12 @@ def resume(turn: Turn, *, typed: bool, quiet: bool = False) -> None:
 
 
 def reminders_(turn: Turn, *, typed: bool) -> None:
-    """When to be reminded of the lessons (``bot.tutor.reminders``); it also resumes paused reminders."""
-    reminders.offer(turn)
+    """When to be reminded of the lessons (``bot.tutor.reminders``); it also resumes paused reminders.
+    During a running check-up the question stays on screen: its clock is running."""
+    if checkup.running(turn):
+        turn.prompt()
+    else:
+        reminders.offer(turn)
 
 
 class _Handler(Protocol):

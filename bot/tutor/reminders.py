@@ -71,16 +71,21 @@ def offer(turn: Turn) -> None:
 
 
 def offer_after_first_module(turn: Turn) -> None:
-    if available(turn) and not _state(turn).offered and not _state(turn).slot:
-        offer(turn)
+    """The first finished module: the choice goes just before "Well done!" and its buttons (next module,
+    menu), which stay the last ones on screen; the slots' buttons work from there too (navigation)."""
+    if not available(turn) or _state(turn).offered or _state(turn).slot or not turn.replies:
+        return
+    _set(turn, offered=True)
+    closing = turn.replies.pop()
+    turn.say(_ask_text(turn), _slot_options(turn))
+    turn.replies.append(closing)
 
 
 def options(turn: Turn) -> list[Option]:
     lang, pending = turn.progress.lang, turn.progress.pending
     spec = _spec(turn)
     if pending == Pending.REMINDER_SLOT:
-        return [*(Option(id=f"{PAYLOAD_PREFIX}slot:{slot.id}", title=slot.label.get(lang)) for slot in spec.slots),
-                Option(id=f"{PAYLOAD_PREFIX}slot:never", title=turn.text("label_remind_never"))]
+        return _slot_options(turn)
     if pending == Pending.REMINDER_DAYS:
         return [Option(id=f"{PAYLOAD_PREFIX}days:{days}", title=turn.text(f"label_days_{days}"))
                 for days in ("every", "weekdays", "except")]
@@ -88,12 +93,23 @@ def options(turn: Turn) -> list[Option]:
             for number, day in enumerate(spec.weekdays)]
 
 
+def _slot_options(turn: Turn) -> list[Option]:
+    lang = turn.progress.lang
+    return [*(Option(id=f"{PAYLOAD_PREFIX}slot:{slot.id}", title=slot.label.get(lang)) for slot in _spec(turn).slots),
+            Option(id=f"{PAYLOAD_PREFIX}slot:never", title=turn.text("label_remind_never"))]
+
+
+def _ask_text(turn: Turn) -> str:
+    lang = turn.progress.lang
+    return turn.text("reminder_ask", slots="\n".join(f"• {slot.label.get(lang)}: {slot.time}"
+                                                     for slot in _spec(turn).slots))
+
+
 def show(turn: Turn) -> None:
     """The question on screen for the learner's pending reminder choice."""
-    pending, lang = turn.progress.pending, turn.progress.lang
+    pending = turn.progress.pending
     if pending == Pending.REMINDER_SLOT:
-        slots = "\n".join(f"• {slot.label.get(lang)}: {slot.time}" for slot in _spec(turn).slots)
-        turn.say(turn.text("reminder_ask", slots=slots), options(turn))
+        turn.say(_ask_text(turn), options(turn))
     elif pending == Pending.REMINDER_DAYS:
         turn.say(turn.text("reminder_days_ask"), options(turn))
     else:
