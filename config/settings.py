@@ -140,6 +140,7 @@ class Settings:
                          "whatsapp_token", "messenger_page_token", "instagram_page_token"):
                 values[name] = values.get(name) or DEV_SECRET
             values["whatsapp_phone_number_id"] = values.get("whatsapp_phone_number_id") or "100000000000001"
+            values["whatsapp_business_account_id"] = values.get("whatsapp_business_account_id") or "300000000000003"
             values.setdefault("bind_host", "127.0.0.1")  # a developer's machine: not reachable from the network
         settings = cls(**values)
         settings.check(require_secrets=require_secrets)
