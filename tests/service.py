@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import redis
 import requests
 
 from bot import channels
@@ -21,6 +22,9 @@ from bot.channels.signature import sign
 from bot.dev import embedded_redis, fake_graph
 from bot.dev.devserver import procfile_commands
 from bot.model.events import Channel
+from bot.storage import clock
+from bot.storage.keys import LearnerPart, learner_key_pattern
+from bot.storage.store import TIMER_INDEX_KEY
 from config.settings import PROJECT_ROOT, Settings
 
 SECRET = "e2e-app-secret"
@@ -37,7 +41,8 @@ def free_port() -> int:
 class Service:
     """Redis, the fake Graph API, and each Procfile line as its own process group."""
 
-    def __init__(self, workdir: Path, *, flows_dir: Path | None = None):
+    def __init__(self, workdir: Path, *, flows_dir: Path | None = None, env: str = "production",
+                 extra_env: dict[str, str] | None = None):
         self.workdir = workdir
         self.redis_port = free_port()
         self.redis = embedded_redis.start(workdir / "redis", port=self.redis_port)
@@ -50,11 +55,12 @@ class Service:
                     "WHATSAPP_TOKEN": "e2e-wa-token", "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
                     "MESSENGER_PAGE_TOKEN": "e2e-page-token", "GRAPH_API_URL": self.graph.url,
                     "REDIS_URL": self.redis.url, "PORT": str(self.port), "BIND_HOST": "127.0.0.1",
-                    "BOTTEGA_ENV": "production", "BOTTEGA_VAR_DIR": str(workdir / "var"),
+                    "BOTTEGA_ENV": env, "BOTTEGA_VAR_DIR": str(workdir / "var"),
                     "BOTTEGA_FLOWS_DIR": str(flows_dir or PROJECT_ROOT / "flows"),
                     # a test learner taps faster than a person reads: pace them like a fast person
                     "LEARNER_MESSAGE_INTERVAL_SECONDS": "0.05", "RECEIPT_INTERVAL_SECONDS": "0.05",
-                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+                    **(extra_env or {})}
         self.url = f"http://127.0.0.1:{self.port}"
         self.settings = Settings.from_env(self.env)
         self.session = requests.Session()
@@ -103,6 +109,57 @@ class Service:
         self.redis.stop()
         self.session.close()
 
+    # -- the shared test clock (BOTTEGA_ENV=test: web, worker and this harness read it from Redis) -------
+    def redis_client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis.url)
+
+    def now_ms(self) -> int:
+        """Bottega's time: the real clock in production, the shared test clock in test."""
+        if not self.settings.movable_clock:
+            return clock.system_ms()
+        client = self.redis_client()
+        try:
+            return clock.SharedTestClock(client)()
+        finally:
+            client.close()
+
+    def set_clock(self, at_ms: int) -> None:
+        client = self.redis_client()
+        try:
+            clock.set_now(client, at_ms)
+        finally:
+            client.close()
+
+    def run_timers_until(self, until_ms: int, *, timeout: float = 120.0) -> None:
+        """Move the test clock through every timer due before ``until_ms``, one due time at a time: each
+        fires in the worker (its sweeper reads the same clock) and its sends drain before the next. Then
+        the clock stands at ``until_ms``."""
+        client = self.redis_client()
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                due = client.zrange(TIMER_INDEX_KEY, 0, 0, withscores=True)
+                if not due or int(due[0][1]) > until_ms:
+                    break
+                if int(due[0][1]) > clock.SharedTestClock(client)():
+                    clock.set_now(client, int(due[0][1]))
+                self._settle(client, deadline)
+            if until_ms > clock.SharedTestClock(client)():
+                clock.set_now(client, until_ms)
+        finally:
+            client.close()
+
+    def _settle(self, client: redis.Redis, deadline: float) -> None:
+        """Wait until no timer is due any more and every outbox is empty (the sends of what fired)."""
+        while time.monotonic() < deadline:
+            now = clock.SharedTestClock(client)()
+            due = client.zrangebyscore(TIMER_INDEX_KEY, "-inf", now, start=0, num=1)
+            waiting = next(client.scan_iter(match=learner_key_pattern(LearnerPart.OUTBOX), count=1000), None)
+            if not due and waiting is None:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"timers or outboxes did not settle; see {self.workdir / 'worker.log'}")
+
     def post(self, payload: dict | bytes, *, secret: str = SECRET) -> requests.Response:
         raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         return self.session.post(f"{self.url}/webhook", data=raw, timeout=10, headers={
@@ -127,10 +184,11 @@ class Phone:
     def _payload(self, *, text: str = "", reply: tuple[str, str] | None = None) -> dict:
         """The webhook body this learner's channel posts for a text or a tap (the channel's dev parts)."""
         dev, reply_from = self.parts.dev, self.parts.dev.reply_from(self.service.settings)
+        at_ms = self.service.now_ms()  # written now on Bottega's clock (the test clock may be days ahead)
         if reply:
-            payload = dev.tap_payload(reply[0], reply[1], self.user, reply_from, len(self.options))
+            payload = dev.tap_payload(reply[0], reply[1], self.user, reply_from, len(self.options), at_ms=at_ms)
         else:
-            payload = dev.text_payload(text, self.user, reply_from)
+            payload = dev.text_payload(text, self.user, reply_from, at_ms=at_ms)
         self.message_ids.update(event.message_id for event in self.parts.parse(payload)[0])
         return payload
 
