@@ -212,6 +212,7 @@ Talk to it:
   {bin_dir}bottega chat                 a learner conversation in your terminal
   {bin_dir}bottega chat --channel {channel_names} --lang en
   {bin_dir}bottega send "ciao"          post a signed webhook here (--channel too) and see the replies
+  {bin_dir}bottega clock advance 1d     move Bottega's clock a day on: reminders due by then go out
 Saving a file in {flows_dir} {saving}
 Stop with Ctrl-C.
 """, flush=True)

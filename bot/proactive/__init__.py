@@ -10,4 +10,12 @@
 
 The consent rule (``bot.tutor.consent.may_message_first``) stays the one rule for opting out; ``placement``
 receives its answer in ``Reach.opted_out``.
+
+Building on this (Open Days, broadcasts, entry links): a proactive message is a turn of the learner's own
+(``Dispatcher.handle`` of a TIMER event, ``bot.delivery.timers.timer_event(lid, payload, due)``: its message
+id ``timer:<payload>`` makes it exactly once per learner), routed by payload prefix in ``Engine.step``
+(``rem:`` today), which asks ``placement.place`` (with the template declared for its ``use`` in
+templates.yaml) and, on a send, calls ``bot.tutor.outreach.say``: the reply is marked ``proactive`` in the
+outbox, so opting out drops it and a sender can tell bulk traffic from a learner's own conversation. A dry
+run asks ``place`` with ``now_ms=moment_ms`` and counts by ``How`` and ``cost``.
 """

@@ -24,11 +24,10 @@ next free-form reminder asks "Did you manage it?", quoting the task (the paragra
 from __future__ import annotations
 
 from bot.flows.spec import Reminders, ReminderSlot, Step
-from bot.model.replies import Option, Reply, TemplateMessage
+from bot.model.replies import Option
 from bot.proactive import placement
 from bot.proactive.placement import How, Placement, Reach
-from bot.proactive.record import Sent
-from bot.tutor import consent
+from bot.tutor import consent, outreach
 from bot.tutor.progress import Pending
 from bot.tutor.progress_parts import FOLLOWUP_LOG_MAX, FollowUp, ReminderState
 from bot.tutor.turn import Turn
@@ -297,33 +296,11 @@ def _send(turn: Turn, decided: Placement) -> None:
     slot = _spec(turn).slot(state.slot)
     assert slot is not None
     module = _module_title(turn)
-    if decided.how is How.TEMPLATE:
-        assert decided.template is not None
-        template = decided.template
-        lang = turn.progress.lang
-        values = {"module": module, "time": slot.time, "name": turn.progress.name,
-                  "business": turn.course.business_label(turn.progress.business, lang)}
-        params = tuple(values[name] or (template.defaults[name].get(lang) if name in template.defaults else "-")
-                       for name in template.params)
-        text = template.body.get(lang)
-        for number, value in enumerate(params, start=1):
-            text = text.replace("{{" + str(number) + "}}", value)
-        message = TemplateMessage(name=template.name, language=template.code(lang), params=params,
-                                  payloads=tuple(button.payload for button in template.buttons),
-                                  category=template.category)
-        turn.replies.append(Reply(text=text, lang=lang, proactive=KIND, template=message))
-    else:
-        text, options = _free_form(turn, module)
-        token = turn.progress.proactive.optin_token if decided.how is How.OPT_IN_TOKEN else ""
-        turn.replies.append(Reply(text=text, options=tuple(options), lang=turn.progress.lang,
-                                  choose_label=turn.text("label_choose"), proactive=KIND, notification_token=token))
-    policy = turn.source.policy
-    record = turn.progress.proactive.with_sent(
-        Sent(at_ms=turn.now_ms, kind=KIND, how=decided.how.value, category=decided.category, cost=decided.cost,
-             currency=decided.currency, template=decided.template.name if decided.template else ""),
-        policy.local_day(turn.now_ms, turn.progress.proactive.time_zone))
-    turn.progress = turn.progress.with_changes(proactive=record,
-                                               reminders=state.with_changes(unanswered=state.unanswered + 1))
+    text, options = _free_form(turn, module)
+    outreach.say(turn, decided, kind=KIND, text=text, options=options,
+                 fields={"module": module, "time": slot.time, "name": turn.progress.name,
+                         "business": turn.course.business_label(turn.progress.business, turn.progress.lang)})
+    _set(turn, unanswered=state.unanswered + 1)
 
 
 def _free_form(turn: Turn, module: str) -> tuple[str, list[Option]]:
