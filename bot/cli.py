@@ -221,7 +221,9 @@ def _flows_check(path: str | None) -> int:
     course = checked.course
     steps = sum(len(flow.steps) for flow in course.flows.values())
     warned = f"; {len(warnings)} warning(s)" if warnings else ""
-    print(f"OK: {len(course.flows)} flow(s), {steps} steps, {len(course.texts)} system texts in {folder}{warned}. "
+    templates = f", {len(course.templates)} template(s)" if course.templates else ""
+    print(f"OK: {len(course.flows)} flow(s), {steps} steps, {len(course.texts)} system texts{templates} in {folder}"
+          f"{warned}. "
           + _next_steps(folder, settings, "bottega flows test; bottega chat --draft; bottega flows diff"))
     return 0
 

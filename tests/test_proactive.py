@@ -250,6 +250,10 @@ def test_stop_drops_a_reminder_still_waiting_in_the_outbox_and_cancels_the_next(
     assert len(left) == 2  # the waiting reminder is gone (and the superseded "are you sure?")
     assert redis_client.zcard(learner_key(lid, LearnerPart.TIMERS)) == 0
     assert progress_of(redis_client, chat).opted_out
+    chat.send_line("riprendi")  # written: they are back, and so are the reminders they had chosen
+    assert not progress_of(redis_client, chat).opted_out
+    assert progress_of(redis_client, chat).reminders.moment_ms == at(2, 19, 30)
+    assert redis_client.zcard(learner_key(lid, LearnerPart.TIMERS)) == 1
 
 
 def test_meta_refusals_and_preferences_shape_the_record_and_unknown_learners_are_left_alone(
@@ -410,3 +414,28 @@ def test_the_reminders_file_names_each_slot_time_and_the_weekdays(course):
     assert [(slot.id, slot.time) for slot in spec.slots] == [("opening", "08:00"), ("lunch", "13:30"),
                                                              ("closing", "19:30")]
     assert len(spec.weekdays) == 7 and spec.weekdays[0] == Translated.of(it="Lunedì", en="Monday")
+
+
+# -- the shared test clock ---------------------------------------------------------------------------------
+
+def test_the_shared_test_clock_moves_forward_only_and_bottega_clock_moves_it(redis_client, redis_url, capsys,
+                                                                             tmp_path):
+    from bot.dev.clock_tool import clock_command, duration_ms, moment_ms
+    from bot.storage import clock
+    from config.settings import Settings
+
+    assert duration_ms("1d2h30m") == 95_400_000 and duration_ms("90s") == 90_000
+    with pytest.raises(ValueError, match="write it like 1d"):
+        duration_ms("tomorrow")
+    assert moment_ms("2026-12-02T08:00", "Europe/Rome") == at(2, 8)
+    before = clock.SharedTestClock(redis_client)()
+    settings = Settings.from_env({"BOTTEGA_ENV": "dev", "REDIS_URL": redis_url, "BOTTEGA_VAR_DIR": str(tmp_path)})
+    assert clock_command(settings, "advance", "1d") == 0
+    assert "24.00 h ahead of real time" in capsys.readouterr().out
+    assert clock.SharedTestClock(redis_client)() - before >= 86_400_000
+    with pytest.raises(ValueError, match="only moves forward"):
+        clock.set_now(redis_client, before)
+    assert clock_command(settings, "set", "2020-01-01T00:00") == 2  # the past: refused, with the reason
+    production = Settings.from_env({"BOTTEGA_ENV": "production", "REDIS_URL": redis_url}, require_secrets=False)
+    assert clock_command(production, "advance", "1d") == 2 and not production.movable_clock
+    assert "real clock" in capsys.readouterr().err

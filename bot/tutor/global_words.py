@@ -89,6 +89,7 @@ def resume(turn: Turn, *, typed: bool, quiet: bool = False) -> None:
     turn.progress = turn.progress.with_changes(pending=Pending.NONE)
     if typed and turn.progress.opted_out:
         turn.progress = consent.opt_in(turn.progress, now_ms=turn.now_ms, how="typed riprendi")
+        reminders.plan(turn)  # the opt-out cancelled their clock: reminders they had chosen start again
     if not quiet:
         turn.say(turn.text("resume"), ephemeral=True)
     turn.prompt()
