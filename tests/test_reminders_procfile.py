@@ -154,7 +154,7 @@ def test_ten_days_of_reminders_at_the_learners_time_window_aware_capped_quiet_an
                 sent = record(service, phone).proactive.sent
                 how, at = expected[phone.user]
                 assert [entry.how for entry in sent] == [how], phone.user
-                assert at <= sent[0].at_ms < at + 60_000, (phone.user, sent[0].at_ms - at)
+                assert at <= sent[0].at_ms < at + 180_000, (phone.user, sent[0].at_ms - at)  # within its minutes
                 assert len(reminders_received(phone)) == 1
                 new = [describe(WHATSAPP, c["body"]).text for c in phone.calls()[day0_calls[phone.user]:]]
                 assert len(new) == 1, new  # the reminder, nothing else
