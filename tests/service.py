@@ -19,12 +19,10 @@ from bot import channels
 from bot.channels import check_limits, describe
 from bot.channels.body_checks import Shown
 from bot.channels.signature import sign
-from bot.dev import embedded_redis, fake_graph
+from bot.dev import clock_tool, embedded_redis, fake_graph
 from bot.dev.devserver import procfile_commands
 from bot.model.events import Channel
 from bot.storage import clock
-from bot.storage.keys import LearnerPart, learner_key_pattern
-from bot.storage.store import TIMER_INDEX_KEY
 from config.settings import PROJECT_ROOT, Settings
 
 SECRET = "e2e-app-secret"
@@ -130,35 +128,15 @@ class Service:
         finally:
             client.close()
 
-    def run_timers_until(self, until_ms: int, *, timeout: float = 120.0) -> None:
-        """Move the test clock through every timer due before ``until_ms``, one due time at a time: each
-        fires in the worker (its sweeper reads the same clock) and its sends drain before the next. Then
-        the clock stands at ``until_ms``."""
+    def run_timers_until(self, until_ms: int, *, step_timeout: float = 60.0) -> None:
+        """Move the test clock through every timer due before ``until_ms``, one due time at a time (as
+        `bottega clock advance` does): each fires in the worker and its sends drain before the next."""
         client = self.redis_client()
-        deadline = time.monotonic() + timeout
         try:
-            while True:
-                due = client.zrange(TIMER_INDEX_KEY, 0, 0, withscores=True)
-                if not due or int(due[0][1]) > until_ms:
-                    break
-                if int(due[0][1]) > clock.SharedTestClock(client)():
-                    clock.set_now(client, int(due[0][1]))
-                self._settle(client, deadline)
-            if until_ms > clock.SharedTestClock(client)():
-                clock.set_now(client, until_ms)
+            assert clock_tool.run_until(client, until_ms, step_timeout=step_timeout), \
+                f"a due timer did not fire or its sends did not drain; see {self.workdir / 'worker.log'}"
         finally:
             client.close()
-
-    def _settle(self, client: redis.Redis, deadline: float) -> None:
-        """Wait until no timer is due any more and every outbox is empty (the sends of what fired)."""
-        while time.monotonic() < deadline:
-            now = clock.SharedTestClock(client)()
-            due = client.zrangebyscore(TIMER_INDEX_KEY, "-inf", now, start=0, num=1)
-            waiting = next(client.scan_iter(match=learner_key_pattern(LearnerPart.OUTBOX), count=1000), None)
-            if not due and waiting is None:
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"timers or outboxes did not settle; see {self.workdir / 'worker.log'}")
 
     def post(self, payload: dict | bytes, *, secret: str = SECRET) -> requests.Response:
         raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
