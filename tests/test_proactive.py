@@ -439,3 +439,54 @@ def test_the_shared_test_clock_moves_forward_only_and_bottega_clock_moves_it(red
     production = Settings.from_env({"BOTTEGA_ENV": "production", "REDIS_URL": redis_url}, require_secrets=False)
     assert clock_command(production, "advance", "1d") == 2 and not production.movable_clock
     assert "real clock" in capsys.readouterr().err
+
+
+def test_meta_refusing_a_proactive_send_reaches_the_learners_record_through_the_dispatcher(
+        redis_client, settings, course, fake):
+    from dataclasses import replace as with_values
+
+    from bot.delivery import outbox
+    from bot.delivery.actors import refusal_event
+    from bot.delivery.graph import GraphClient
+
+    chat = chat_at(redis_client, settings, course, "393330000806", at(1, 9))
+    chat.send_line("ciao")
+    lid = "wa:393330000806"
+    redis_client.delete(learner_key(lid, LearnerPart.OUTBOX), learner_key(lid, LearnerPart.RECEIPT))
+    progress = progress_of(redis_client, chat)
+    items = outbox_items(progress, (Reply(text="⏰", proactive="reminder"), Reply(text="an answer")), at(1, 10))
+    redis_client.rpush(learner_key(lid, LearnerPart.OUTBOX), *(item.to_json() for item in items))
+    fake.configure(permanent_code=131049)
+    sender = with_values(settings, graph_api_url=fake.url)
+    with GraphClient(sender) as graph:
+        result = outbox.drain(redis_client, graph, lid, sender, now_ms=lambda: at(1, 10))
+    assert result.failed == 2 and result.refused == ((items[0].id, 131049),)  # only the proactive one counts
+    for item_id, code in result.refused:
+        chat.dispatcher.handle(refusal_event(lid, item_id, code, at(1, 10)), now_ms=at(1, 10))
+        chat.dispatcher.handle(refusal_event(lid, item_id, code, at(1, 10)), now_ms=at(1, 10))  # once only
+    record = progress_of(redis_client, chat).proactive
+    assert record.marketing_retry_ms == at(2, 10) and [r.code for r in record.refusals] == [131049]
+
+
+def test_a_messenger_learners_reminder_goes_inside_the_window_and_after_it_only_to_their_opt_in_token(
+        redis_client, settings, course):
+    chat = chat_at(redis_client, settings, course, "7000000000000807", at(1, 20), channel=MESSENGER)
+    chat.send_line("ciao")
+    tap(chat, "Italiano")
+    tap(chat, "Panificio")
+    chat.send_line("promemoria")
+    tap(chat, "Dopo la chiusura")
+    tap(chat, "Tutti i giorni")
+    run_until(chat, redis_client, at(3, 23))  # the 2nd inside the window; the 3rd: closed, no opt-in
+    sent = progress_of(redis_client, chat).proactive.sent
+    assert [(entry.how, entry.cost) for entry in sent] == [("free_form", 0.0)]  # Messenger: not billed
+    assert chat.transcript[-1].text.startswith("⏰ È l'ora della tua lezione")
+    optin = InboundEvent(channel=MESSENGER, user_id="7000000000000807", reply_from="200000000000002",
+                         kind=EventKind.PREFERENCE, status="opt_in", token="NMT-2", timestamp_ms=at(3, 23))
+    chat.dispatcher.handle(optin, now_ms=at(3, 23))
+    shown: list[dict] = []
+    chat.dispatcher = replace(chat.dispatcher, notify=lambda learner: shown.extend(
+        OutboxItem.from_json(raw).body for raw in redis_client.lrange(learner_key(learner, LearnerPart.OUTBOX), 0, -1)))
+    run_until(chat, redis_client, at(4, 23))
+    assert [entry.how for entry in progress_of(redis_client, chat).proactive.sent] == ["free_form", "opt_in_token"]
+    assert shown[-1]["recipient"] == {"notification_messages_token": "NMT-2"} and "messaging_type" not in shown[-1]
