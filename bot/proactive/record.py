@@ -94,6 +94,8 @@ class ProactiveRecord:
         return replace(self, refusals=(*self.refusals, Refusal(code=code, at_ms=at_ms))[-REFUSAL_LOG_MAX:])
 
     def to_json(self) -> dict[str, Any]:
+        if self == _NOTHING_YET:
+            return {}  # most learners: two bytes in the hash, not two hundred
         return {"day": self.day, "day_count": self.day_count, "sent": [entry.to_json() for entry in self.sent],
                 "time_zone": self.time_zone, "marketing_stopped": self.marketing_stopped,
                 "marketing_changed_ms": self.marketing_changed_ms, "marketing_retry_ms": self.marketing_retry_ms,
@@ -116,3 +118,6 @@ class ProactiveRecord:
                    optin_expires_ms=_int(data, "optin_expires_ms"),
                    refusals=tuple(Refusal.from_json(item) for item in
                                   (refusals if isinstance(refusals, list) else [])))
+
+
+_NOTHING_YET = ProactiveRecord()

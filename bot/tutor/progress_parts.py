@@ -221,6 +221,8 @@ class ReminderState:
         return replace(self, **changes)
 
     def to_json(self) -> dict[str, Any]:
+        if self == _NO_REMINDERS:
+            return {}  # most learners: two bytes in the hash, not a hundred and fifty
         return {"slot": self.slot, "days": self.days, "offered": self.offered, "seq": self.seq,
                 "moment_ms": self.moment_ms, "unanswered": self.unanswered, "paused": self.paused,
                 "tell_paused": self.tell_paused, "followup": self.followup.to_json() if self.followup else None,
@@ -237,3 +239,6 @@ class ReminderState:
                    tell_paused=data.get("tell_paused") is True,
                    followup=FollowUp.from_json(data["followup"]) if isinstance(data.get("followup"), dict) else None,
                    followups=tuple(FollowUp.from_json(item) for item in (done if isinstance(done, list) else [])))
+
+
+_NO_REMINDERS = ReminderState()
