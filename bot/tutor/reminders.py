@@ -306,6 +306,8 @@ def _send(turn: Turn, decided: Placement) -> None:
 def _free_form(turn: Turn, module: str) -> tuple[str, list[Option]]:
     followup = _state(turn).followup
     task = _task(turn, followup) if followup else ""
+    if followup and not task:  # a step without a task to quote (or gone from the course): nothing to ask
+        _set(turn, followup=None)
     if task:
         return turn.text("followup_ask", task=task), [
             Option(id=f"{PAYLOAD_PREFIX}fu:done", title=turn.text("label_done")),
