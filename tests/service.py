@@ -23,6 +23,7 @@ from bot.dev import clock_tool, embedded_redis, fake_graph
 from bot.dev.devserver import procfile_commands
 from bot.model.events import Channel
 from bot.storage import clock
+from bot.storage.keys import LearnerPart, learner_key
 from config.settings import PROJECT_ROOT, Settings
 
 SECRET = "e2e-app-secret"
@@ -213,12 +214,21 @@ class Phone:
             calls = self.calls()
             new = [describe(self.channel, c["body"]) for c in calls[self.seen_calls:]]
             shown = [s for s in new if s.text or s.options]
-            if shown and shown[-1].options:
+            # a turn can say more than one message with options (the reminders' offer before "Well done!"):
+            # it is over when its last message has options and nothing of it waits in the outbox any more
+            if shown and shown[-1].options and self.outbox_empty():
                 self.seen_calls = len(calls)
                 self.options = shown[-1].options
                 return shown
             time.sleep(0.05)
         raise AssertionError(f"no complete reply within {timeout}s; got {len(self.calls())} calls")
+
+    def outbox_empty(self) -> bool:
+        client = self.service.redis_client()
+        try:
+            return client.llen(learner_key(f"{self.channel.prefix}:{self.user}", LearnerPart.OUTBOX)) == 0
+        finally:
+            client.close()
 
     def limit_violations(self) -> list[str]:
         return [problem for call in self.calls() for problem in check_limits(self.channel, call["body"])]
