@@ -3,11 +3,14 @@
 What a learner's message does, in order:
 1. a new learner is welcomed (Bottega says it is an automated tutor) and asked for a language;
 2. global words (menu, aiuto/help, progressi/progress, stop/basta, riprendi/resume, lingua/language,
-   ricomincia/restart) work anywhere, in both languages, ignoring case, accents and punctuation —
+   ricomincia/restart, promemoria/reminders) work anywhere, in both languages, ignoring case, accents and punctuation —
    typed, or tapped on a template's quick-reply button (a tapped Stop opts out at once);
 3. otherwise the input is matched against the options on screen (button id, label, or number) and
    routed to the feature it belongs to; an old button or an unknown input gets a polite re-prompt.
-A clock event (TIMER) may move the learner on but never writes to one who opted out (``bot.tutor.consent``).
+A clock event (TIMER) may move the learner on but never writes to one who opted out (``bot.tutor.consent``):
+``rem:`` timers are reminders (``bot.tutor.reminders``), the others the check-up's. PREFERENCE events and
+Meta's refusals (failed STATUS) only update what the learner's record keeps about writing first
+(``bot.tutor.preferences``).
 
 No reply floods: re-prompts, the menu and help are ``ephemeral`` (a later turn's replies supersede
 them in the outbox), and "non ho capito" / "old button" / "can't read that" are said at most once per
