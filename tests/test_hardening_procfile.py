@@ -110,6 +110,7 @@ def test_after_stop_a_running_checkup_sends_no_warning_timeout_score_or_plan(tmp
         phone.wait_turn()
         phone.tap("Sì")
         phone.wait_for("non ti scrivo più per primo")
+        phone.wait_for("Ho chiuso anche il check-up")  # the same turn's second message: not "after"
         stopped_at = len(phone.calls())
         time.sleep(16)  # past the check-up's deadline: its two warnings and the submission were due
         after = [describe(WHATSAPP, body).text for body in replies(phone, stopped_at)]
