@@ -10,6 +10,8 @@
     bottega flows new ID [PATH] [--after MODULE]   a new module and its golden conversation
     bottega flows diff [PATH]            what publishing would change for learners on the live course
     bottega flows publish [PATH]         make the folder the live course for every process
+    bottega templates check|submit       templates.yaml against the WhatsApp Business Account's templates
+    bottega clock [show|advance 1d2h|set 2026-12-02T08:00]   the shared test clock (dev and test only)
     bottega fake-graph [--port N]        the fake Graph API alone
 """
 
@@ -78,6 +80,16 @@ def main(argv: list[str] | None = None) -> int:
         command = flow_commands.add_parser(name, help=help_text)
         command.add_argument("path", nargs="?", default=None, help="the flows folder (default: flows/)")
 
+    templates = commands.add_parser("templates", help="compare templates.yaml with the WhatsApp Business Account")
+    templates.add_argument("action", choices=["check", "submit"],
+                           help="check: list missing, unapproved, paused or disabled ones; submit: create the missing")
+    templates.add_argument("path", nargs="?", default=None, help="the flows folder (default: flows/)")
+
+    clock = commands.add_parser("clock", help="show or move the shared test clock forward (dev and test only)")
+    clock.add_argument("action", nargs="?", choices=["show", "advance", "set"], default="show")
+    clock.add_argument("value", nargs="?", default="", help="advance: 1d, 2h30m, 90s; set: 2026-12-02T08:00 "
+                       "(DEFAULT_TIME_ZONE unless an offset is given)")
+
     fake = commands.add_parser("fake-graph", help="run the fake Graph API on loopback")
     fake.add_argument("--port", type=int, default=0)
 
@@ -108,6 +120,12 @@ def _run(args: argparse.Namespace) -> int:
         return _flows_tool(args)
     if args.command == "flows" and args.flows_command in ("publish", "diff"):
         return _flows_release(args.flows_command, args.path)
+    if args.command == "templates":
+        return _templates(args.action, Path(args.path) if args.path else None)
+    if args.command == "clock":
+        from bot.dev.clock_tool import clock_command
+
+        return clock_command(_dev_settings(), args.action, args.value)
     if args.command == "fake-graph":
         from bot.dev import fake_graph
 
@@ -203,7 +221,9 @@ def _flows_check(path: str | None) -> int:
     course = checked.course
     steps = sum(len(flow.steps) for flow in course.flows.values())
     warned = f"; {len(warnings)} warning(s)" if warnings else ""
-    print(f"OK: {len(course.flows)} flow(s), {steps} steps, {len(course.texts)} system texts in {folder}{warned}. "
+    templates = f", {len(course.templates)} template(s)" if course.templates else ""
+    print(f"OK: {len(course.flows)} flow(s), {steps} steps, {len(course.texts)} system texts{templates} in {folder}"
+          f"{warned}. "
           + _next_steps(folder, settings, "bottega flows test; bottega chat --draft; bottega flows diff"))
     return 0
 
@@ -315,6 +335,54 @@ def _release_on(client: redis.Redis, settings: Settings, command: str, folder: P
             print(problem)
         print(f"{len(error.problems)} problem(s): nothing was published.", file=sys.stderr)
         return 1
+
+
+def _templates(action: str, path: Path | None) -> int:
+    """``bottega templates check|submit``: templates.yaml against the WhatsApp Business Account's."""
+    from dataclasses import replace
+
+    from bot.delivery.graph import GraphError
+    from bot.delivery.template_admin import TemplateAdmin
+    from bot.dev.devserver import running_graph_url
+    from bot.flows.loader import check_course
+    from bot.flows.problems import FlowError
+    from bot.proactive.templates import TemplateState, compare, submission
+
+    settings = _dev_settings()
+    folder = path or settings.flows_dir
+    if settings.dev and settings.graph_api_url == Settings.graph_api_url and running_graph_url(settings):
+        settings = replace(settings, graph_api_url=running_graph_url(settings))  # `make run`'s fake Graph API
+    try:
+        declared = check_course(folder).course.templates
+    except FlowError as error:
+        for problem in error.problems:
+            print(problem)
+        print(f"{len(error.problems)} problem(s) in {folder}: fix them first (bottega flows check).", file=sys.stderr)
+        return 1
+    if not declared:
+        print(f"No templates are declared in {folder}/templates.yaml: nothing to compare.")
+        return 0
+    try:
+        admin = TemplateAdmin(settings)
+        findings = compare(declared, admin.templates())
+        if action == "submit":
+            by_name = {spec.name: spec for spec in declared}
+            for finding in findings:
+                if finding.state is TemplateState.MISSING:
+                    spec = by_name[finding.name]
+                    lang = next(code for code in ("it", "en") if spec.code(code) == finding.language)
+                    answer = admin.create(submission(spec, lang))
+                    print(f"{finding.name} ({finding.language}): submitted, Meta says {answer.get('status', '?')}")
+            findings = compare(declared, admin.templates())
+    except GraphError as error:
+        print(f"bottega templates: {error}", file=sys.stderr)
+        return 2
+    for finding in findings:
+        print(finding)
+    unusable = [finding for finding in findings if not finding.usable]
+    where = f"WABA {settings.whatsapp_business_account_id} on {settings.graph_api_url}"
+    print(f"{len(findings) - len(unusable)} of {len(findings)} template(s) can be sent ({where}).")
+    return 1 if unusable else 0
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from bot.delivery.graph import GraphClient
 from bot.dispatch import Dispatcher, EngineSource, Notify
 from bot.flows.loader import course_files
 from bot.model.errors import ConfigError
+from bot.proactive.policy import Policy, Prices
 from bot.storage.clock import Clock, SharedTestClock, SystemClock
 from bot.storage.releases import Registry
 from bot.storage.store import Store
@@ -50,10 +51,20 @@ def store(settings: Settings, client: redis.Redis) -> Store:
                  outbox_max_items=settings.outbox_max_items)
 
 
+def proactive_policy(settings: Settings) -> Policy:
+    """The rules of writing first (quiet hours, the daily cap, reminders, prices), from the settings."""
+    quiet_start, quiet_end = Policy.parse_quiet(settings.quiet_hours)
+    return Policy(quiet_start_minute=quiet_start, quiet_end_minute=quiet_end,
+                  max_per_day=settings.proactive_max_per_day, stop_after_ignored=settings.reminder_stop_after_ignored,
+                  shift_max_ms=settings.reminder_shift_max_minutes * 60_000,
+                  margin_ms=settings.window_margin_minutes * 60_000, default_time_zone=settings.default_time_zone,
+                  prices=Prices.parse(settings.whatsapp_prices, settings.price_currency))
+
+
 def registry(settings: Settings, client: redis.Redis) -> Registry:
     """The live course release (the flows folder is published first if nothing ever was)."""
     return Registry.open(client, course_files(settings.flows_dir), folder=str(settings.flows_dir),
-                         public_base_url=settings.public_base_url)
+                         public_base_url=settings.public_base_url, policy=proactive_policy(settings))
 
 
 def job_queue(settings: Settings) -> JobQueue:

@@ -37,6 +37,7 @@ from bot.storage.clock import Clock, SystemClock
 from bot.storage.outbox_item import OutboxItem
 from bot.storage.store import CommitResult, Store
 from bot.tutor.engine import Engine
+from bot.tutor.preferences import REFUSAL_CODES
 from bot.tutor.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,8 @@ class Dispatcher:
             return Handled.IGNORED
         if event.kind is EventKind.STATUS:
             self.store.record_status(event)
-            return Handled.STATUS
+            if not refused_proactive(event):
+                return Handled.STATUS
         now_ms = now_ms if now_ms is not None else self.clock()
         if event.kind is not EventKind.TIMER and event.timestamp_ms \
                 and now_ms - event.timestamp_ms > self.store.dedup_ttl_ms:
@@ -106,6 +108,8 @@ class Dispatcher:
         if event.kind is EventKind.IDENTITY:
             return self._identity_changed(event)
         message_id = event.message_id or f"{event.kind.value}:{event.timestamp_ms}:{event.payload}"
+        if event.kind is EventKind.STATUS:  # Meta refused a proactive message: the learner's record learns it
+            message_id = f"refused:{event.message_id}:{event.error_code}"
         for _ in range(self.commit_retries):
             snapshot = self.store.load(event.learner_id, message_id, other_ids=event.other_learner_ids)
             lid = snapshot.learner_id
@@ -120,6 +124,8 @@ class Dispatcher:
                 if snapshot.outbox_length:
                     self.notify(lid)
                 return Handled.DUPLICATE
+            if snapshot.progress is None and event.kind in (EventKind.STATUS, EventKind.PREFERENCE):
+                return Handled.IGNORED  # about someone we do not know: nothing to keep
             before = snapshot.progress or Progress.new(event, now_ms)
             progress = _with_identity(before, event, now_ms)
             outcome = self.engines.engine_for(snapshot.release).step(progress, event)
@@ -128,7 +134,7 @@ class Dispatcher:
                 outcome.progress, expected_rev=before.rev, message_id=message_id, now_ms=now_ms,
                 outbox_items=items, timers=outcome.timers, cancel_timers=outcome.cancel_timers,
                 receipt=read_receipt(outcome.progress, event), event_ms=event.timestamp_ms,
-                aliases=snapshot.aliases)
+                aliases=snapshot.aliases, drop_proactive=outcome.drop_proactive)
             if committed.result is CommitResult.COMMITTED:
                 if outcome.timers:
                     self.store.wake_at(lid, min(due for due, _ in outcome.timers))
@@ -175,6 +181,11 @@ class Dispatcher:
             self.store.point((f"{prefix}:{event.phone}",), target)
         log.info("learner %s: %s%s", learner_ref(target), event.detail, "" if moved else " (already moved)")
         return Handled.PROCESSED
+
+
+def refused_proactive(event: InboundEvent) -> bool:
+    """A failed status whose code tells something about writing first (bot.tutor.preferences)."""
+    return event.status == "failed" and event.error_code in REFUSAL_CODES
 
 
 def _is_phone(raw_id: str) -> bool:
@@ -227,5 +238,5 @@ def outbox_items(progress: Progress, replies: tuple[Reply, ...], now_ms: int) ->
     for reply in replies:
         for body in render(progress.channel, reply, user_id=progress.user_id, phone=progress.phone):
             items.append(OutboxItem.new(channel=progress.channel, sender_id=progress.reply_from, body=body,
-                                        created_ms=now_ms, ephemeral=reply.ephemeral))
+                                        created_ms=now_ms, ephemeral=reply.ephemeral, proactive=reply.proactive))
     return items

@@ -48,4 +48,5 @@ dramatiq.set_broker(broker)
 from bot.delivery import actors  # noqa: E402 - the actors bind to the broker set just above
 
 actors.configure(actors.WorkerContext(settings=settings, client=client, queue=queue, dispatcher=dispatcher,
-                                      graph_client=lambda: composition.graph_client(settings)))
+                                      graph_client=lambda: composition.graph_client(settings),
+                                      clock=composition.clock(settings, client)))

@@ -8,6 +8,8 @@ variable and says how to set it.
 from __future__ import annotations
 
 import os
+import re
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -81,6 +83,19 @@ class Settings:
     learner_burst_messages: int = _knob(8, "LEARNER_BURST_MESSAGES")  # to one learner at once (delivery.pacing)
     learner_message_interval_seconds: float = _knob(3.0, "LEARNER_MESSAGE_INTERVAL_SECONDS")  # then one per this
     receipt_interval_seconds: float = _knob(2.0, "RECEIPT_INTERVAL_SECONDS")  # at most one read receipt per this
+    # -- Bottega writing first (bot.proactive) ------------------------------------------------------------
+    quiet_hours: str = _knob("21:00-08:00", "QUIET_HOURS")  # local time, "HH:MM-HH:MM"; "" = none
+    proactive_max_per_day: int = _knob(1, "PROACTIVE_MAX_PER_DAY")  # proactive messages per learner per local day
+    reminder_stop_after_ignored: int = _knob(3, "REMINDER_STOP_AFTER_IGNORED")  # unanswered reminders, then pause
+    reminder_shift_max_minutes: int = _knob(180, "REMINDER_SHIFT_MAX_MINUTES")  # move a reminder into the window
+    window_margin_minutes: int = _knob(10, "WINDOW_MARGIN_MINUTES")  # never send closer than this to its end
+    default_time_zone: str = _knob("Europe/Rome", "DEFAULT_TIME_ZONE")  # a learner's, until a platform says
+    # Meta's price per delivered WhatsApp message by category ("category=price,..."; PRICE_CURRENCY). Defaults:
+    # Italy, January 2026, from copies of Meta's rate card; docs/platform.md §9 says how to update them.
+    whatsapp_prices: str = _knob("marketing=0.0691,utility=0.0300,authentication=0.0300,service=0.0300,"
+                                 "utility_in_window=0.0300", "WHATSAPP_PRICES")
+    price_currency: str = _knob("USD", "PRICE_CURRENCY")
+    whatsapp_business_account_id: str = _knob("", "WHATSAPP_BUSINESS_ACCOUNT_ID")  # `bottega templates`
 
     @property
     def dev(self) -> bool:
@@ -125,6 +140,7 @@ class Settings:
                          "whatsapp_token", "messenger_page_token", "instagram_page_token"):
                 values[name] = values.get(name) or DEV_SECRET
             values["whatsapp_phone_number_id"] = values.get("whatsapp_phone_number_id") or "100000000000001"
+            values["whatsapp_business_account_id"] = values.get("whatsapp_business_account_id") or "300000000000003"
             values.setdefault("bind_host", "127.0.0.1")  # a developer's machine: not reachable from the network
         settings = cls(**values)
         settings.check(require_secrets=require_secrets)
@@ -145,6 +161,7 @@ class Settings:
                               "reverse proxies in front of the app (0 when clients connect directly).")
         if self.log_level and self.log_level.upper() not in _LOG_LEVELS:
             raise ConfigError(f"LOG_LEVEL={self.log_level!r} is not a level; use one of {', '.join(_LOG_LEVELS)}.")
+        _check_proactive(self)
         for knob in fields(self):
             value = getattr(self, knob.name)
             if isinstance(value, int | float) and value < 0:
@@ -175,6 +192,31 @@ class Settings:
     def __repr__(self) -> str:  # secrets stay out of logs even if someone logs the settings
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
         return f"Settings({shown})"
+
+
+def _check_proactive(settings: Settings) -> None:
+    """QUIET_HOURS, WHATSAPP_PRICES and DEFAULT_TIME_ZONE must be readable (bot.proactive.policy reads them)."""
+    if settings.quiet_hours and not _QUIET.fullmatch(settings.quiet_hours.strip()):
+        raise ConfigError(f"QUIET_HOURS={settings.quiet_hours!r} is not a span like 21:00-08:00 (local time; "
+                          "empty for none).")
+    for pair in filter(None, (p.strip() for p in settings.whatsapp_prices.split(","))):
+        name, _, price = pair.partition("=")
+        try:
+            float(price)
+        except ValueError:
+            raise ConfigError(f"WHATSAPP_PRICES: {pair!r} is not category=price; write e.g. "
+                              "marketing=0.0691,utility=0.03") from None
+        if name.strip() not in PRICE_CATEGORIES:
+            raise ConfigError(f"WHATSAPP_PRICES: unknown category {name.strip()!r}; use {', '.join(PRICE_CATEGORIES)}")
+    try:
+        zoneinfo.ZoneInfo(settings.default_time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"DEFAULT_TIME_ZONE={settings.default_time_zone!r} is not a time zone; use e.g. "
+                          "Europe/Rome.") from None
+
+
+PRICE_CATEGORIES = ("marketing", "utility", "authentication", "service", "utility_in_window")
+_QUIET = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]")
 
 
 def broker_url(redis_url: str) -> str:

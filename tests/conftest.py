@@ -143,7 +143,7 @@ def dev_service(tmp_path_factory: pytest.TempPathFactory):
     workdir = tmp_path_factory.mktemp("dev-service")
     flows = workdir / "flows"
     shutil.copytree(PROJECT_ROOT / "flows", flows)
-    service = Service(workdir, flows_dir=flows, env={"BOTTEGA_ENV": "dev"})
+    service = Service(workdir, flows_dir=flows, env="dev")
     service.start()
     try:
         yield service

@@ -12,15 +12,18 @@ import sys
 import time
 from pathlib import Path
 
+import redis
 import requests
 
 from bot import channels
 from bot.channels import check_limits, describe
 from bot.channels.body_checks import Shown
 from bot.channels.signature import sign
-from bot.dev import embedded_redis, fake_graph
+from bot.dev import clock_tool, embedded_redis, fake_graph
 from bot.dev.devserver import procfile_commands
 from bot.model.events import Channel
+from bot.storage import clock
+from bot.storage.keys import LearnerPart, learner_key
 from config.settings import PROJECT_ROOT, Settings
 
 SECRET = "e2e-app-secret"
@@ -37,7 +40,8 @@ def free_port() -> int:
 class Service:
     """Redis, the fake Graph API, and each Procfile line as its own process group."""
 
-    def __init__(self, workdir: Path, *, flows_dir: Path | None = None, env: dict[str, str] | None = None):
+    def __init__(self, workdir: Path, *, flows_dir: Path | None = None, env: str = "production",
+                 extra_env: dict[str, str] | None = None):
         self.workdir = workdir
         self.redis_port = free_port()
         self.redis = embedded_redis.start(workdir / "redis", port=self.redis_port)
@@ -50,12 +54,12 @@ class Service:
                     "WHATSAPP_TOKEN": "e2e-wa-token", "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
                     "MESSENGER_PAGE_TOKEN": "e2e-page-token", "GRAPH_API_URL": self.graph.url,
                     "REDIS_URL": self.redis.url, "PORT": str(self.port), "BIND_HOST": "127.0.0.1",
-                    "BOTTEGA_ENV": "production", "BOTTEGA_VAR_DIR": str(workdir / "var"),
+                    "BOTTEGA_ENV": env, "BOTTEGA_VAR_DIR": str(workdir / "var"),
                     "BOTTEGA_FLOWS_DIR": str(flows_dir or PROJECT_ROOT / "flows"),
                     # a test learner taps faster than a person reads: pace them like a fast person
                     "LEARNER_MESSAGE_INTERVAL_SECONDS": "0.05", "RECEIPT_INTERVAL_SECONDS": "0.05",
                     "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-                    **(env or {})}
+                    **(extra_env or {})}
         self.url = f"http://127.0.0.1:{self.port}"
         self.settings = Settings.from_env(self.env)
         self.session = requests.Session()
@@ -104,6 +108,37 @@ class Service:
         self.redis.stop()
         self.session.close()
 
+    # -- the shared test clock (BOTTEGA_ENV=test: web, worker and this harness read it from Redis) -------
+    def redis_client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis.url)
+
+    def now_ms(self) -> int:
+        """Bottega's time: the real clock in production, the shared test clock in test."""
+        if not self.settings.movable_clock:
+            return clock.system_ms()
+        client = self.redis_client()
+        try:
+            return clock.SharedTestClock(client)()
+        finally:
+            client.close()
+
+    def set_clock(self, at_ms: int) -> None:
+        client = self.redis_client()
+        try:
+            clock.set_now(client, at_ms)
+        finally:
+            client.close()
+
+    def run_timers_until(self, until_ms: int, *, step_timeout: float = 60.0) -> None:
+        """Move the test clock through every timer due before ``until_ms``, one due time at a time (as
+        `bottega clock advance` does): each fires in the worker and its sends drain before the next."""
+        client = self.redis_client()
+        try:
+            assert clock_tool.run_until(client, until_ms, step_timeout=step_timeout), \
+                f"a due timer did not fire or its sends did not drain; see {self.workdir / 'worker.log'}"
+        finally:
+            client.close()
+
     def post(self, payload: dict | bytes, *, secret: str = SECRET) -> requests.Response:
         raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         return self.session.post(f"{self.url}/webhook", data=raw, timeout=10, headers={
@@ -128,10 +163,11 @@ class Phone:
     def _payload(self, *, text: str = "", reply: tuple[str, str] | None = None) -> dict:
         """The webhook body this learner's channel posts for a text or a tap (the channel's dev parts)."""
         dev, reply_from = self.parts.dev, self.parts.dev.reply_from(self.service.settings)
+        at_ms = self.service.now_ms()  # written now on Bottega's clock (the test clock may be days ahead)
         if reply:
-            payload = dev.tap_payload(reply[0], reply[1], self.user, reply_from, len(self.options))
+            payload = dev.tap_payload(reply[0], reply[1], self.user, reply_from, len(self.options), at_ms=at_ms)
         else:
-            payload = dev.text_payload(text, self.user, reply_from)
+            payload = dev.text_payload(text, self.user, reply_from, at_ms=at_ms)
         self.message_ids.update(event.message_id for event in self.parts.parse(payload)[0])
         return payload
 
@@ -178,12 +214,21 @@ class Phone:
             calls = self.calls()
             new = [describe(self.channel, c["body"]) for c in calls[self.seen_calls:]]
             shown = [s for s in new if s.text or s.options]
-            if shown and shown[-1].options:
+            # a turn can say more than one message with options (the reminders' offer before "Well done!"):
+            # it is over when its last message has options and nothing of it waits in the outbox any more
+            if shown and shown[-1].options and self.outbox_empty():
                 self.seen_calls = len(calls)
                 self.options = shown[-1].options
                 return shown
             time.sleep(0.05)
         raise AssertionError(f"no complete reply within {timeout}s; got {len(self.calls())} calls")
+
+    def outbox_empty(self) -> bool:
+        client = self.service.redis_client()
+        try:
+            return client.llen(learner_key(f"{self.channel.prefix}:{self.user}", LearnerPart.OUTBOX)) == 0
+        finally:
+            client.close()
 
     def limit_violations(self) -> list[str]:
         return [problem for call in self.calls() for problem in check_limits(self.channel, call["body"])]

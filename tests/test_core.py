@@ -56,8 +56,14 @@ def test_dev_mode_starts_without_any_secret():
     assert settings.dev and settings.graph_api_version >= "v25.0"
 
 
-def _sample(default):
+STRUCTURED_SAMPLES = {"QUIET_HOURS": "22:30-07:00", "WHATSAPP_PRICES": "utility=0.05,marketing=0.1",
+                      "DEFAULT_TIME_ZONE": "Europe/London"}  # knobs whose values have a shape
+
+
+def _sample(default, env=""):
     """A value for a knob that differs from its default, written as it would be in the environment."""
+    if env in STRUCTURED_SAMPLES:
+        return STRUCTURED_SAMPLES[env], STRUCTURED_SAMPLES[env]
     if isinstance(default, Path):
         return "/srv/bottega/elsewhere", Path("/srv/bottega/elsewhere")
     if isinstance(default, float):
@@ -72,7 +78,7 @@ KNOBS = [knob for knob in fields(Settings) if knob.name not in ("env", "log_leve
 
 @pytest.mark.parametrize("knob", KNOBS, ids=[knob.metadata["env"] for knob in KNOBS])
 def test_every_knob_is_read_from_its_environment_variable(knob):
-    raw, expected = _sample(knob.default)
+    raw, expected = _sample(knob.default, knob.metadata["env"])
     settings = Settings.from_env({"BOTTEGA_ENV": "dev", knob.metadata["env"]: raw})
     assert getattr(settings, knob.name) == expected
     assert getattr(Settings.from_env({"BOTTEGA_ENV": "dev"}), knob.name) != expected
@@ -85,6 +91,17 @@ def test_numbers_that_are_not_numbers_or_are_negative_are_refused_with_the_fix()
         Settings.from_env({"BOTTEGA_ENV": "dev", "OUTBOX_MAX_ITEMS": "-1"})
     with pytest.raises(ConfigError, match=r"LOG_LEVEL='loud' is not a level"):
         Settings.from_env({"BOTTEGA_ENV": "dev", "LOG_LEVEL": "loud"})
+
+
+@pytest.mark.parametrize(("env", "value", "message"), [
+    ("QUIET_HOURS", "9pm-8am", "is not a span like 21:00-08:00"),
+    ("WHATSAPP_PRICES", "utility:0.03", "is not category=price"),
+    ("WHATSAPP_PRICES", "texts=0.01", "unknown category 'texts'"),
+    ("DEFAULT_TIME_ZONE", "Mars/Olympus", "is not a time zone"),
+])
+def test_proactive_knobs_with_a_shape_are_refused_with_the_fix(env, value, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env({"BOTTEGA_ENV": "dev", env: value})
 
 
 def test_gunicorns_config_reads_its_knobs_through_the_settings_without_needing_secrets():

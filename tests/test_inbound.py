@@ -29,7 +29,7 @@ PAGE = "200000000000002"
 
 TEXT, CHOICE, MEDIA = EventKind.TEXT, EventKind.CHOICE, EventKind.MEDIA
 STATUS, IGNORE = EventKind.STATUS, EventKind.IGNORE
-UNREADABLE, IDENTITY = EventKind.UNREADABLE, EventKind.IDENTITY
+UNREADABLE, IDENTITY, PREFERENCE = EventKind.UNREADABLE, EventKind.IDENTITY, EventKind.PREFERENCE
 
 
 def load(relative: str) -> dict[str, Any]:
@@ -102,6 +102,8 @@ WHATSAPP = {
     "status_read": [wa(STATUS, our_wamid("B08"), 1789000102, TO_MARCO, status="read")],
     "status_failed": [wa(STATUS, our_wamid("B09"), 1789000103, TO_MARCO, status="failed", error_code=131047)],
     "status_played": [wa(STATUS, our_wamid("B10"), 1789000104, TO_LUCIA, status="played")],
+    "user_preferences": [wa(PREFERENCE, "pref:marketing_messages:stop:1789000300", 1789000300, TO_MARCO,
+                            detail="marketing_messages", status="stop")],
     "batch": [
         wa(TEXT, wamid("C01"), 1789000201, LUCIA, text="Fatto!"),
         wa(MEDIA, wamid("C02"), 1789000202, MARCO, media_type="image"),
@@ -164,7 +166,8 @@ MESSENGER = {
         ms(IGNORE, mid("D13"), 1789000018000, MARCO_PSID, detail="standby"),
         ms(IGNORE, mid("D14"), 1789000019000, MARCO_PSID, detail="standby"),
     ],
-    "optin": [ms(IGNORE, "", 1789000020000, LUCIA_PSID, detail="optin")],
+    "optin": [ms(PREFERENCE, "", 1789000020000, LUCIA_PSID, detail="marketing_messages", status="opt_in",
+                 token="7395027839201876413", expires_ms=1804552020000, time_zone="Europe/Rome")],
     "postback_changes": [
         ms(CHOICE, mid("D15"), 1789000021000, MARCO_PSID, payload="lesson2.start", text="Prossima lezione")
     ],

@@ -109,3 +109,4 @@ class ChannelParts:
     flow_limits: FlowLimits
     dev: DevParts
     outside_window: OutsideWindow = OutsideWindow.NOTHING  # what may go first after the window closed
+    billed: bool = False  # Meta bills its messages per the price table (WHATSAPP_PRICES)

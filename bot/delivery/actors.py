@@ -20,6 +20,7 @@ import dramatiq
 import redis
 from dramatiq.middleware import TimeLimitExceeded
 
+from bot import channels
 from bot.delivery import outbox
 from bot.delivery.broker import (
     DELIVER,
@@ -32,8 +33,9 @@ from bot.delivery.broker import (
 )
 from bot.delivery.graph import GraphClient
 from bot.dispatch import Dispatcher
-from bot.model.events import InboundEvent
+from bot.model.events import EventKind, InboundEvent
 from bot.model.privacy import learner_ref
+from bot.storage.clock import Clock
 from bot.storage.keys import LearnerPart, learner_key
 from config.settings import Settings
 
@@ -49,6 +51,7 @@ class WorkerContext:
     queue: JobQueue  # to reschedule a drain
     dispatcher: Callable[[], Dispatcher]  # this process's dispatcher (built on first use)
     graph_client: Callable[[], GraphClient]  # one per thread
+    clock: Clock  # now in ms: the real clock, or the shared test clock in dev and test (bot.storage.clock)
 
 
 _context: WorkerContext | None = None
@@ -99,17 +102,26 @@ def deliver(lid: str) -> None:
         logger.error("deliver got a malformed learner id (%s); job dropped", type(lid).__name__)
         return
     ctx = context()
-    result = outbox.drain(ctx.client, graph_client(), lid, ctx.settings)
+    result = outbox.drain(ctx.client, graph_client(), lid, ctx.settings, now_ms=ctx.clock)
+    for item_id, code in result.refused:  # the learner's record learns why Meta refused what we wrote first
+        ctx.dispatcher().handle(refusal_event(lid, item_id, code, ctx.clock()))
     again = result.again_in_seconds
     if again is not None:
         if result.locked_for_seconds is not None:
             again += LOCKED_MARGIN_SECONDS
         delay_ms = int(again * 1000)
-        now = outbox.wall_clock_ms()
+        now = ctx.clock()
         if outbox.schedule(ctx.client, lid, now + delay_ms, now):  # one scheduled job per learner, not a storm
             ctx.queue.deliver(lid, delay_ms=delay_ms)
     logger.debug("deliver learner=%s sent=%d failed=%d again_in_s=%s", learner_ref(lid), result.sent,
                  result.failed, None if again is None else round(again, 3))
+
+
+def refusal_event(lid: str, item_id: str, code: int, now_ms: int) -> InboundEvent:
+    """Meta's refusal of a proactive outbox item, as the failed status a webhook would have brought."""
+    parts = channels.for_learner(lid)
+    return InboundEvent(channel=parts.channel, kind=EventKind.STATUS, user_id=lid.partition(":")[2], reply_from="",
+                        message_id=f"outbox.{item_id}", timestamp_ms=now_ms, status="failed", error_code=code)
 
 
 @dramatiq.actor(actor_name=HANDLE_EVENTS, queue_name=QUEUE, max_retries=DELIVER_MAX_RETRIES,

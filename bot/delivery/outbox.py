@@ -21,7 +21,9 @@ Errors (``bot.delivery.graph.GraphError``):
   ``retry_in_seconds`` (2^attempt s from 1 s, 4^attempt s for 131056, capped at
   ``send_max_backoff_seconds``, plus up to 20 % jitter). Any drain before ``not_before_ms`` stops
   there, so extra jobs cannot defeat the backoff.
-* permanent: the item is dropped and recorded, and the next one is sent.
+* permanent: the item is dropped and recorded, and the next one is sent. A proactive item refused for a
+  reason the learner's record must learn (131047, 131049, 131050) is also listed in ``DrainResult.refused``;
+  the actor hands it to the dispatcher as a failed status (``bot.tutor.preferences``).
 * ``send_give_up_seconds`` after ``created_ms`` an item is dropped and recorded as given up, before
   sending it or after a transient error.
 
@@ -44,7 +46,7 @@ import random
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
@@ -53,6 +55,7 @@ from bot.delivery.graph import GraphClient, GraphError
 from bot.delivery.pacing import Pace, PaceRules
 from bot.storage.keys import LearnerPart, learner_key
 from bot.storage.outbox_item import OutboxItem
+from bot.tutor.preferences import REFUSAL_CODES
 from config.settings import Settings
 
 MALFORMED_ITEM_CODE = -10  # an outbox item that is not the JSON the contract describes
@@ -144,6 +147,8 @@ class DrainResult:
     failed: int = 0
     retry_in_seconds: float | None = None
     locked_for_seconds: float | None = None
+    refused: tuple[tuple[str, int], ...] = ()  # proactive items Meta refused for a reason the learner's record
+    #                                            must learn (bot.tutor.preferences.REFUSAL_CODES): (item id, code)
 
     @property
     def again_in_seconds(self) -> float | None:
@@ -247,13 +252,14 @@ def drain(client: redis.Redis, graph: GraphClient, lid: str, settings: Settings,
         return DrainResult(locked_for_seconds=box.holder_seconds())
     try:
         receipt_wait_ms = _send_receipt(box, graph, now_ms()) if box.receipt_waiting else 0
-        result = _send_in_order(box, graph, settings, now_ms, max_sends)
+        refused: list[tuple[str, int]] = []
+        result = replace(_send_in_order(box, graph, settings, now_ms, max_sends, refused), refused=tuple(refused))
     except BaseException:  # Redis gone, a bug, a time limit: let the retry in without waiting 30 s
         with contextlib.suppress(redis.RedisError):
             box.release()
         raise
     if receipt_wait_ms and (result.again_in_seconds is None or receipt_wait_ms / 1000 < result.again_in_seconds):
-        return DrainResult(sent=result.sent, failed=result.failed, retry_in_seconds=receipt_wait_ms / 1000)
+        return replace(result, retry_in_seconds=receipt_wait_ms / 1000, locked_for_seconds=None)
     return result
 
 
@@ -285,7 +291,7 @@ def _send_receipt(box: _Outbox, graph: GraphClient, now: int) -> int:
 
 
 def _send_in_order(box: _Outbox, graph: GraphClient, settings: Settings, now_ms: Callable[[], int],
-                   max_sends: int) -> DrainResult:
+                   max_sends: int, refused: list[tuple[str, int]]) -> DrainResult:
     """The loop of ``drain``, run while holding the lock."""
     give_up_ms = int(settings.send_give_up_seconds * 1000)
     sent = failed = 0
@@ -344,6 +350,8 @@ def _send_in_order(box: _Outbox, graph: GraphClient, settings: Settings, now_ms:
             if not box.pop(item.id, "id", "failed_sends", _failure(exc.code, kind, item.id, now)):
                 return lost()
             failed += 1
+            if item.proactive and exc.code in REFUSAL_CODES:
+                refused.append((item.id, exc.code))
             continue
         record = {"last_sent_at_ms": now_ms(), "last_sent_id": message_id}
         if not box.pop(item.id, "id", "sent_count", record):

@@ -62,7 +62,7 @@ class Chat:
         if engines is None:
             if self.course is None:
                 raise TypeError("Chat needs a course or engines")
-            engines = FixedRegistry(Engine(self.course))
+            engines = FixedRegistry(Engine(self.course, policy=composition.proactive_policy(self.settings)))
         self.dispatcher = composition.dispatcher(self.settings, self.client, engines, notify=self._show)
 
     @property
@@ -129,7 +129,8 @@ def live_engines(client: redis.Redis, settings: Settings) -> tuple[Registry, str
     folder = settings.flows_dir
     files = course_files(folder)
     first = "" if releases.live_release(client) else releases.publish(client, files, folder=str(folder)).release
-    registry = Registry.serving_live(client, public_base_url=settings.public_base_url)
+    registry = Registry.serving_live(client, public_base_url=settings.public_base_url,
+                                     policy=composition.proactive_policy(settings))
     source = f"the live course, release {registry.release} (what learners get)"
     if first:
         source += f"; nothing was published yet, so {folder} was published as release {first}"
@@ -143,7 +144,8 @@ def draft_engines(client: redis.Redis, settings: Settings) -> tuple[FixedRegistr
     """The working folder, unpublished (raises ``FlowError``), with every published version a learner may be on."""
     folder = settings.flows_dir
     older = releases.published_flows(client)
-    engine = Engine(load_course(folder), older=older.values(), public_base_url=settings.public_base_url)
+    engine = Engine(load_course(folder), older=older.values(), public_base_url=settings.public_base_url,
+                    policy=composition.proactive_policy(settings))
     live = releases.live_release(client)
     source = (f"DRAFT: the working folder {folder}, not published (learners get "
               + (f"release {live})" if live else "nothing yet)") + "; publish with 'bottega flows publish'")

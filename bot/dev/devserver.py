@@ -30,6 +30,7 @@ from bot.flows.loader import check_course_texts, course_files, load_course
 from bot.flows.problems import FlowError, Problem
 from bot.model.events import Channel
 from bot.storage import releases
+from bot.storage.clock import SharedTestClock
 from config.settings import PROJECT_ROOT, Settings, environment
 
 STOP_GRACE_SECONDS = 10.0
@@ -78,7 +79,8 @@ def serve(*, publish_on_save: bool = False) -> int:
                                                start_new_session=True)
         webhook = f"http://127.0.0.1:{settings.port}/webhook"
         settings.var_dir.mkdir(parents=True, exist_ok=True)
-        (settings.var_dir / STATE_FILE).write_text(json.dumps({"webhook": webhook, "graph": graph_url}))
+        (settings.var_dir / STATE_FILE).write_text(json.dumps({"webhook": webhook, "graph": graph_url,
+                                                                "redis": redis_url}))
         simulator = f"http://127.0.0.1:{settings.port}/simulator"
         _print_banner(webhook, graph_url, redis_url, list(processes), settings.flows_dir, publish_on_save, simulator)
         watcher = FlowWatcher(settings.flows_dir, redis.Redis.from_url(redis_url), publish_on_save=publish_on_save)
@@ -212,6 +214,7 @@ Talk to it:
   {bin_dir}bottega chat                 a learner conversation in your terminal
   {bin_dir}bottega chat --channel {channel_names} --lang en
   {bin_dir}bottega send "ciao"          post a signed webhook here (--channel too) and see the replies
+  {bin_dir}bottega clock advance 1d     move Bottega's clock a day on: reminders due by then go out
 Saving a file in {flows_dir} {saving}
 Stop with Ctrl-C.
 """, flush=True)
@@ -230,13 +233,31 @@ def _stop_processes(processes: dict[str, subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
+def running_graph_url(settings: Settings) -> str:
+    """The fake Graph API of a running `make run` (from var/dev.json), or ""."""
+    state_path = settings.var_dir / STATE_FILE
+    try:
+        return str(json.loads(state_path.read_text()).get("graph", "")) if state_path.exists() else ""
+    except (OSError, ValueError):
+        return ""
+
+
 def send_one(text: str, channel: Channel, user: str | None, url: str | None) -> int:
     settings = Settings.from_env(dev_default=True)
     state_path = settings.var_dir / STATE_FILE
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     webhook = url or state.get("webhook") or f"http://127.0.0.1:{settings.port}/webhook"
     parts = channels.parts_for(channel)
-    payload = parts.dev.text_payload(text, user or parts.dev.send_user, parts.dev.reply_from(settings))
+    at_ms = 0  # the message is written "now" on the shared test clock, which `bottega clock` may have moved
+    if state.get("redis"):
+        client = redis.Redis.from_url(state["redis"], socket_timeout=2)
+        try:
+            at_ms = SharedTestClock(client)()
+        except redis.RedisError:
+            at_ms = 0
+        finally:
+            client.close()
+    payload = parts.dev.text_payload(text, user or parts.dev.send_user, parts.dev.reply_from(settings), at_ms=at_ms)
     secret = getattr(settings, parts.app_secret_setting)
     raw = json.dumps(payload).encode()
     graph = state.get("graph", "")

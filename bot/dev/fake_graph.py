@@ -9,6 +9,10 @@ configured, any other sender id gets Meta's "Unsupported post request" (100).
 Each ACCEPTED call is recorded: ``{"path", "version", "sender_id", "body", "authorized",
 "message_id", "at"}`` (``at`` = ``time.monotonic()`` of this process when it answered).
 
+``GET /{version}/{waba_id}/message_templates`` serves the configured ``templates`` (Meta's objects:
+``name``, ``language``, ``status``, ``category``, ``components``), ``template_page_size`` a page with
+``paging.next``; ``POST`` there creates one (``created_template_status``, default PENDING), recorded as a call.
+
 Control endpoints: ``GET /_fake/calls`` (the recorded calls), ``POST /_fake/reset`` (calls, counter
 and config back to defaults), ``POST /_fake/config`` with any of ``CONFIG_DEFAULTS``:
 
@@ -40,6 +44,7 @@ import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl
 
 from bot import channels
 
@@ -52,9 +57,13 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "sender_ids": [],  # empty: any id is one we send from
     "pair_burst": 0,
     "pair_per_seconds": 6.0,
+    "templates": [],  # what GET /{waba}/message_templates serves: Meta's template objects
+    "template_page_size": 25,  # templates per page (the rest behind paging.next)
+    "created_template_status": "PENDING",  # what a POSTed template starts as
 }
 PAIR_RATE_LIMIT_CODE = 131056
 _MESSAGES_PATH = re.compile(r"^/(v\d+\.\d+)/([^/]+)/messages$")
+_TEMPLATES_PATH = re.compile(r"^/(v\d+\.\d+)/([^/?]+)/message_templates(\?.*)?$")
 
 
 class FakeGraphState:
@@ -63,7 +72,8 @@ class FakeGraphState:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.calls: list[dict[str, Any]] = []
-        self.config: dict[str, Any] = dict(CONFIG_DEFAULTS)
+        self.config: dict[str, Any] = {key: list(value) if isinstance(value, list) else value
+                                       for key, value in CONFIG_DEFAULTS.items()}
         self.counter = 0
         self.rejected: list[dict[str, Any]] = []
         self.pairs: dict[tuple[str, str], tuple[float, float]] = {}  # (sender, recipient) -> (tokens, at)
@@ -71,7 +81,8 @@ class FakeGraphState:
     def reset(self) -> None:
         with self.lock:
             self.calls.clear()
-            self.config = dict(CONFIG_DEFAULTS)
+            self.config = {key: list(value) if isinstance(value, list) else value
+                           for key, value in CONFIG_DEFAULTS.items()}
             self.counter = 0
             self.rejected.clear()
             self.pairs.clear()
@@ -98,7 +109,8 @@ class FakeGraphState:
             raise ValueError(f"unknown fake config keys {unknown}; "
                              f"expected some of {sorted(CONFIG_DEFAULTS)}")
         with self.lock:
-            self.config.update(changes)
+            self.config.update({key: list(value) if isinstance(value, list) else value
+                                for key, value in changes.items()})
             return dict(self.config)
 
     def snapshot(self) -> list[dict[str, Any]]:
@@ -147,6 +159,8 @@ class FakeGraphHandler(BaseHTTPRequestHandler):
             self._answer(200, self.server.state.snapshot())
         elif self.path == "/_fake/rejected":
             self._answer(200, self.server.state.rejections())
+        elif (match := _TEMPLATES_PATH.match(self.path)) is not None:
+            self._list_templates(match.group(1), match.group(2), match.group(3) or "")
         else:
             self._answer(404, _meta_error(100, "Unknown path components"))
 
@@ -165,11 +179,61 @@ class FakeGraphHandler(BaseHTTPRequestHandler):
                 return
             self._answer(200, config)
             return
+        templates = _TEMPLATES_PATH.match(self.path)
+        if templates is not None:
+            self._create_template(templates.group(2), body)
+            return
         match = _MESSAGES_PATH.match(self.path)
         if match is None:
             self._answer(404, _meta_error(100, "Unknown path components"))
             return
         self._messages(match.group(1), match.group(2), body)
+
+    # -- WhatsApp message templates (GET and POST /{waba id}/message_templates) ----------------------------
+    def _authorized(self) -> bool:
+        if self.headers.get("Authorization", "").startswith("Bearer "):
+            return True
+        self._answer(401, _meta_error(190, "Invalid OAuth access token."))
+        return False
+
+    def _list_templates(self, version: str, waba_id: str, query: str) -> None:
+        """Meta's list, ``limit`` per page (default ``template_page_size``), ``after`` a cursor: the offset."""
+        if not self._authorized():
+            return
+        params = dict(parse_qsl(query.lstrip("?")))
+        with self.server.state.lock:
+            templates = [dict(t) for t in self.server.state.config["templates"]]
+            size = int(params.get("limit") or self.server.state.config["template_page_size"])
+        start = int(params.get("after") or 0)
+        page: dict[str, Any] = {"data": templates[start:start + size]}
+        if start + size < len(templates):
+            after = str(start + size)
+            page["paging"] = {"cursors": {"before": str(start), "after": after},
+                              "next": f"{self.server.url}/{version}/{waba_id}/message_templates?limit={size}"
+                                      f"&after={after}"}
+        self._answer(200, page)
+
+    def _create_template(self, waba_id: str, body: Any) -> None:
+        if not self._authorized():
+            return
+        if not isinstance(body, dict) or not all(isinstance(body.get(k), str) and body.get(k)
+                                                 for k in ("name", "language", "category")):
+            self._answer(400, _meta_error(100, "Invalid parameter: name, language and category are required."))
+            return
+        state = self.server.state
+        with state.lock:
+            if any(t.get("name") == body["name"] and t.get("language") == body["language"]
+                   for t in state.config["templates"]):
+                self._answer(400, _meta_error(100, "Content in this language already exists."))
+                return
+            created = {"id": str(len(state.config["templates"]) + 700000000000000), "name": body["name"],
+                       "language": body["language"], "category": str(body["category"]).upper(),
+                       "status": state.config["created_template_status"],
+                       "components": body.get("components") or []}
+            state.config["templates"].append(created)
+            state.calls.append({"path": self.path, "version": "", "sender_id": waba_id, "body": body,
+                                "authorized": True, "message_id": created["id"], "at": time.monotonic()})
+        self._answer(200, {"id": created["id"], "status": created["status"], "category": created["category"]})
 
     def _messages(self, version: str, sender_id: str, body: Any) -> None:
         state = self.server.state

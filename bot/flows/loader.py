@@ -22,7 +22,19 @@ from bot.flows.checkup_reader import read_checkup
 from bot.flows.flow_reader import LABEL_MAX_CHARS, MESSAGE_LIMIT, MESSAGE_MAX_CHARS, read_flow, text
 from bot.flows.items import warnings as item_warnings
 from bot.flows.problems import FlowError, Problem, in_order, warning
-from bot.flows.spec import OPTIONAL_TEXT_KEYS, SYSTEM_TEXT_KEYS, BusinessType, CheckUp, Course, Flow, Translated
+from bot.flows.reminders import read_reminders
+from bot.flows.spec import (
+    OPTIONAL_TEXT_KEYS,
+    SYSTEM_TEXT_KEYS,
+    BusinessType,
+    CheckUp,
+    Course,
+    Flow,
+    Reminders,
+    TemplateSpec,
+    Translated,
+)
+from bot.flows.templates import read_templates
 from bot.flows.yaml_reader import NodeReader
 
 SYSTEM_PLACEHOLDERS = frozenset({"name", "business", "score", "max_score", "module", "support_email",
@@ -30,6 +42,7 @@ SYSTEM_PLACEHOLDERS = frozenset({"name", "business", "score", "max_score", "modu
                                  "next_step", "action", "answered", "questions", "code", "url", "when", "page", "pages",
                                  "pass_percent"})
 MANIFEST, SYSTEM, CHECKUP = "course.yaml", "system.yaml", "checkup.yaml"
+TEMPLATES, REMINDERS = "templates.yaml", "reminders.yaml"  # optional: Bottega writing first (bot.proactive)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +127,20 @@ def check_course_texts(files: Mapping[str, str], *, folder: str = "flows") -> Ch
     if checkup_reader:
         checkup = read_checkup(checkup_reader, checkup_reader.root, module_ids)
         problems.extend(checkup_reader.problems)
+    templates: tuple[TemplateSpec, ...] = ()
+    templates_reader = reader_for(TEMPLATES, required=False)
+    if templates_reader:
+        templates = read_templates(templates_reader, templates_reader.root, tuple(module_ids))
+        problems.extend(templates_reader.problems)
+    reminders: Reminders | None = None
+    reminders_reader = reader_for(REMINDERS, required=False)
+    if reminders_reader:
+        reminders, reminder_texts = read_reminders(reminders_reader, reminders_reader.root)
+        problems.extend(reminders_reader.problems)
+        for key in sorted(set(reminder_texts) & set(texts)):
+            problems.append(Problem(file=reminders_reader.file, line=1, column=1, message=f"the text '{key}' is "
+                                    f"also in {SYSTEM}", fix="keep it in one file"))
+        texts = {**texts, **reminder_texts}
     warnings = _unlisted_files(files, module_ids, folder) if manifest and not manifest.problems else []
     for reader in (manifest, system):
         if reader:
@@ -122,7 +149,7 @@ def check_course_texts(files: Mapping[str, str], *, folder: str = "flows") -> Ch
         raise FlowError(problems, warnings)
     assert title is not None
     course = Course(title=title, support_email=email, modules=tuple(module_ids), flows=flows, texts=texts,
-                    business_types=business, checkup=checkup)
+                    business_types=business, checkup=checkup, templates=templates, reminders=reminders)
     warnings += item_warnings(course)  # course-wide: an item whose right option's length gives it away
     warnings += _plan_warnings(course, folder)
     warnings += _optional_text_warnings(texts, folder) if system and not system.problems else []
@@ -142,7 +169,7 @@ def _optional_text_warnings(texts: Mapping[str, Translated], folder: str) -> lis
 
 def _unlisted_files(files: Mapping[str, str], module_ids: tuple[str, ...], folder: str) -> list[Problem]:
     """A YAML file the manifest does not name is neither checked nor shown to anyone: say so."""
-    known = {MANIFEST, SYSTEM, CHECKUP, *(f"{module_id}.yaml" for module_id in module_ids)}
+    known = {MANIFEST, SYSTEM, CHECKUP, TEMPLATES, REMINDERS, *(f"{module_id}.yaml" for module_id in module_ids)}
     return [warning(file=f"{folder}/{name}", message=f"{name} is not listed in course.yaml, so it is not "
                     "checked and no learner sees it",
                     fix=f"add '{Path(name).stem}' under modules: in course.yaml, or move the file out of {folder}/")

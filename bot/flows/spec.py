@@ -227,6 +227,64 @@ class CheckUp:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class TemplateButton:
+    """A template's quick-reply button: its label per language, and the payload a tap brings back."""
+
+    label: Translated
+    payload: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TemplateSpec:
+    """A WhatsApp message template declared in ``templates.yaml`` (what ``bottega templates`` submits).
+
+    ``use`` says what Bottega sends it for (``reminder``...); ``params`` name the learner fields that fill
+    ``{{1}}``, ``{{2}}``... of ``body`` in order (``bot.flows.templates.PARAM_FIELDS``); ``defaults`` give a
+    field's text when the learner's is empty (Meta refuses an empty parameter).
+    """
+
+    name: str
+    category: str  # utility | marketing | authentication
+    use: str
+    params: tuple[str, ...]
+    body: Translated  # with {{1}}... as Meta writes them
+    example: Mapping[str, tuple[str, ...]]  # language -> sample values, sent with a submission
+    buttons: tuple[TemplateButton, ...] = ()
+    defaults: Mapping[str, Translated] = field(default_factory=dict)
+    language_codes: Mapping[str, str] = field(default_factory=dict)  # our language -> Meta's code
+    line: int = 0
+
+    def code(self, lang: str) -> str:
+        return self.language_codes.get(lang, lang)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReminderSlot:
+    """A moment of the day a learner can pick for their reminders (``reminders.yaml``)."""
+
+    id: str
+    minute: int  # minutes after local midnight
+    label: Translated
+
+    @property
+    def time(self) -> str:
+        return f"{self.minute // 60:02d}:{self.minute % 60:02d}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Reminders:
+    """The reminder choices and the conventions the engine follows (``reminders.yaml``)."""
+
+    slots: tuple[ReminderSlot, ...]
+    weekdays: tuple[Translated, ...]  # Monday first
+    later_choices: tuple[str, ...] = ("later",)  # a step's choice with one of these ids schedules a follow-up
+    task_marker: Translated | None = None  # where a step's say text names the task ("*Prova ora:*")
+
+    def slot(self, slot_id: str) -> ReminderSlot | None:
+        return next((slot for slot in self.slots if slot.id == slot_id), None)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Course:
     title: Translated
     support_email: str
@@ -235,6 +293,8 @@ class Course:
     texts: Mapping[str, Translated] = field(default_factory=dict)
     business_types: tuple[BusinessType, ...] = ()
     checkup: CheckUp | None = None
+    templates: tuple[TemplateSpec, ...] = ()  # templates.yaml
+    reminders: Reminders | None = None  # reminders.yaml
 
     def text(self, key: str, lang: str) -> str:
         """A system text; an optional one a release lacks reads as its fallback (``OPTIONAL_TEXT_KEYS``)."""
@@ -243,6 +303,10 @@ class Course:
             if not key:
                 return ""
         return self.texts[key].get(lang)
+
+    def template_for(self, use: str) -> TemplateSpec | None:
+        """The template Bottega sends for ``use`` ("reminder"...) outside the window, if one is declared."""
+        return next((template for template in self.templates if template.use == use), None)
 
     def business_label(self, business: str, lang: str) -> str:
         for kind in self.business_types:

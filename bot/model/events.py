@@ -33,6 +33,9 @@ class EventKind(str, Enum):
     STATUS = "status"  # delivery status of one of our messages: recorded, never answered
     IGNORE = "ignore"  # reactions, echoes, standby, optins, unknown system messages
     TIMER = "timer"  # a server-side clock firing for this learner (bot.delivery.timers); never from Meta
+    # the learner changed a messaging preference: WhatsApp user_preferences (marketing stop/resume),
+    # Messenger messaging_optins (a marketing-messages token, its expiry and time zone; stop/resume)
+    PREFERENCE = "preference"
 
     @property
     def from_learner(self) -> bool:
@@ -75,6 +78,11 @@ class InboundEvent:
     error_code: int = 0  # STATUS failed: Meta's error code
     detail: str = ""  # IGNORE/UNREADABLE/IDENTITY/CHOICE: what it was ("reaction", "order", "template_button"...)
     previous_ids: tuple[str, ...] = ()  # IDENTITY: the learner's former phone and/or BSUID
+    # PREFERENCE: ``detail`` "marketing_messages", ``status`` "stop" | "resume" | "opt_in"; a Messenger
+    # marketing-messages opt-in also carries its token, when it expires (0: never) and the learner's time zone
+    token: str = ""
+    expires_ms: int = 0
+    time_zone: str = ""
 
     @property
     def learner_id(self) -> str:

@@ -37,6 +37,21 @@ class Media:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class TemplateMessage:
+    """An approved WhatsApp message template to send instead of a free-form message (outside the window).
+
+    ``params`` fill the body's ``{{1}}``, ``{{2}}``... in order; ``payloads`` are the quick-reply buttons'
+    payloads, by button index (a tap comes back as a ``button`` message with that payload).
+    """
+
+    name: str
+    language: str  # Meta's language code, e.g. "it", "en"
+    params: tuple[str, ...] = ()
+    payloads: tuple[str, ...] = ()
+    category: str = "utility"  # utility | marketing | authentication: what Meta bills it as
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Reply:
     """One message to the learner: text, optional media before it, optional options after it.
 
@@ -48,6 +63,9 @@ class Reply:
     "non ho capito", help): once a later turn has replies of its own, an ephemeral reply still
     waiting in the outbox is stale and is dropped unsent (``bot.storage.store``). Lessons, feedback and
     results are never ephemeral.
+
+    ``proactive``, ``template`` and ``notification_token`` are set by ``bot.proactive`` for a message
+    Bottega starts; renderers that cannot send a template render ``text`` and ``options`` instead.
     """
 
     text: str = ""
@@ -56,3 +74,8 @@ class Reply:
     choose_label: str = "Scegli"
     lang: str = "it"
     ephemeral: bool = False
+    # Bottega writes first (bot.proactive): what for ("reminder", "followup"...); "" for an answer. The outbox
+    # drops such items unsent when the learner opts out; Messenger sends them as UPDATE, not RESPONSE.
+    proactive: str = ""
+    template: TemplateMessage | None = None  # WhatsApp outside the window: this template, ``text`` is its fill
+    notification_token: str = ""  # Messenger outside the window: the learner's marketing-messages token

@@ -2,7 +2,8 @@
 
 Written by the dispatcher (``bot.dispatch``) in the atomic commit, read and rewritten by the sender
 (``bot.delivery.outbox``). The JSON keys are the contract between the two (and with the Lua scripts in
-``bot.storage.store``, which read ``ephemeral``); a field this version does not know is kept on rewrite.
+``bot.storage.store``, which read ``ephemeral`` and ``proactive``); a field this version does not know is
+kept on rewrite.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class OutboxItem:
     body: dict[str, Any]  # the Graph API request body
     created_ms: int
     ephemeral: bool = False  # a re-prompt: dropped unsent once a later turn adds replies (bot.model.replies.Reply)
+    proactive: str = ""  # Bottega wrote first ("reminder"...): dropped unsent when the learner opts out
     attempts: int = 0  # transient failures so far
     not_before_ms: int = 0  # backing off until then
     last_error_code: int | None = None
@@ -28,15 +30,17 @@ class OutboxItem:
 
     @classmethod
     def new(cls, *, channel: str, sender_id: str, body: dict[str, Any], created_ms: int,
-            ephemeral: bool = False) -> OutboxItem:
+            ephemeral: bool = False, proactive: str = "") -> OutboxItem:
         return cls(id=uuid.uuid4().hex, channel=channel, sender_id=sender_id, body=body,
-                   created_ms=created_ms, ephemeral=ephemeral)
+                   created_ms=created_ms, ephemeral=ephemeral, proactive=proactive)
 
     def to_json(self) -> str:
         data: dict[str, Any] = {**self.extra, "id": self.id, "channel": self.channel, "sender_id": self.sender_id,
                                 "body": self.body, "created_ms": self.created_ms}
         if self.ephemeral:
             data["ephemeral"] = True
+        if self.proactive:
+            data["proactive"] = self.proactive
         if self.attempts:
             data.update(attempts=self.attempts, not_before_ms=self.not_before_ms,
                         last_error_code=self.last_error_code)
@@ -59,9 +63,11 @@ class OutboxItem:
             value = data.get(name)
             return value if isinstance(value, int) and not isinstance(value, bool) else default
 
-        known = {*required, "ephemeral", "attempts", "not_before_ms", "last_error_code"}
+        known = {*required, "ephemeral", "proactive", "attempts", "not_before_ms", "last_error_code"}
+        proactive = data.get("proactive")
         return cls(id=data["id"], channel=data["channel"], sender_id=data["sender_id"], body=data["body"],
                    created_ms=data["created_ms"], ephemeral=data.get("ephemeral") is True,
+                   proactive=proactive if isinstance(proactive, str) else "",
                    attempts=number("attempts", 0) or 0, not_before_ms=number("not_before_ms", 0) or 0,
                    last_error_code=number("last_error_code", None),
                    extra={k: v for k, v in data.items() if k not in known})

@@ -26,6 +26,7 @@ import redis
 from bot.flows.loader import key_position, load_course_texts
 from bot.flows.problems import FlowError, Problem, Severity
 from bot.flows.spec import CheckUp, Course, Flow
+from bot.proactive.policy import Policy
 from bot.storage.encoding import hash_fields, text
 from bot.storage.keys import LearnerPart, global_key, learner_key_pattern
 from bot.storage.store import LIVE_RELEASE_KEY
@@ -272,9 +273,11 @@ def _learners_by_step(client: redis.Redis) -> dict[tuple[str, int, str], int]:
 class Registry:
     """The engine for the live release, rebuilt when ``live`` moves; old module versions kept."""
 
-    def __init__(self, client: redis.Redis, engine: Engine, release: str, public_base_url: str = ""):
+    def __init__(self, client: redis.Redis, engine: Engine, release: str, public_base_url: str = "",
+                 policy: Policy | None = None):
         self.client = client
         self.public_base_url = public_base_url
+        self.policy = policy or engine.policy  # the rules of writing first, from the settings
         self.engine = engine
         self.release = release
         self._lock = threading.Lock()
@@ -282,7 +285,7 @@ class Registry:
 
     @classmethod
     def open(cls, client: redis.Redis, files: Mapping[str, str], *, folder: str = "flows",
-             public_base_url: str = "") -> Registry:
+             public_base_url: str = "", policy: Policy | None = None) -> Registry:
         """Serve the live release; publish ``files`` first if nothing was ever published.
 
         With no live release the folder must pass the check (``FlowError`` names file, line and fix,
@@ -302,23 +305,24 @@ class Registry:
                 log.error("the flows folder does not pass the check; serving the live release %s:\n%s",
                           live_release(client), error)
         try:
-            return cls.serving_live(client, public_base_url=public_base_url)
+            return cls.serving_live(client, public_base_url=public_base_url, policy=policy)
         except FlowError as unreadable:
             log.error("live release %s does not load with this version of Bottega; publishing %s instead:\n%s",
                       live_release(client), folder, unreadable)
             published = publish(client, files, folder=folder)
             log.warning("published release %s — %s", published.release, published.summary)
-            return cls.serving_live(client, public_base_url=public_base_url)
+            return cls.serving_live(client, public_base_url=public_base_url, policy=policy)
 
     @classmethod
-    def serving_live(cls, client: redis.Redis, *, public_base_url: str = "") -> Registry:
+    def serving_live(cls, client: redis.Redis, *, public_base_url: str = "", policy: Policy | None = None) -> Registry:
         """Serve the live release whatever any folder holds (``bottega chat``: what learners get now)."""
         release = live_release(client)
         if not release:
             raise LookupError("no course release is live yet; publish one with 'bottega flows publish'")
         engine = Engine(load_course_texts(stored_release(client, release)),
-                        older=published_flows(client, release).values(), public_base_url=public_base_url)
-        return cls(client, engine, release, public_base_url)
+                        older=published_flows(client, release).values(), public_base_url=public_base_url,
+                        policy=policy)
+        return cls(client, engine, release, public_base_url, policy)
 
     def engine_for(self, release: str) -> Engine:
         if not release or release == self.release:
@@ -339,7 +343,7 @@ class Registry:
                         older.setdefault((flow.id, flow.version), flow)
                     self._seen.add(str(number))
             self.engine = Engine(course, older=older.values(), machines=self.engine.machines,
-                                 public_base_url=self.public_base_url)
+                                 public_base_url=self.public_base_url, policy=self.policy)
             self.release = release
             log.info("now serving course release %s", release)
         except (FlowError, redis.RedisError, ValueError) as error:

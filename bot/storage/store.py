@@ -47,7 +47,8 @@ MAX_ALIAS_HOPS = 3  # an id moved twice still finds its learner; a loop cannot s
 # KEYS: 1 progress, 2 seen, 3 outbox, 4 timers, 5 send lock, 6 receipt, 7.. aliases to write.
 # ARGV: 1 expected rev, 2 message id, 3 now ms, 4 dedup ttl ms, 5 dedup max ids, 6 #fields,
 #       7 #timer args, 8 #items, 9 cancel timers 0|1, 10 receipt JSON or '', 11 outbox max items,
-#       12 event time ms (0 = unknown), 13 receipt ttl ms, then fields, timer args, items, alias values.
+#       12 event time ms (0 = unknown), 13 receipt ttl ms, 14 drop proactive items 0|1,
+#       then fields, timer args, items, alias values.
 # Returns {status, outbox length, receipt slot was empty 0|1, ephemeral items dropped}; status -1
 # conflict, -2 duplicate (or sent more than a second before the oldest arrival a full dedup set still
 # remembers: it may be one of the ids the cap forgot), 1 committed.
@@ -69,7 +70,7 @@ if mid ~= '' then
   redis.call('PEXPIRE', KEYS[2], ttl)
 end
 local nfields, ntimers, nitems = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local first = 14
+local first = 15
 redis.call('HSET', KEYS[1], unpack(ARGV, first, first + nfields - 1))
 if ARGV[9] == '1' then redis.call('DEL', KEYS[4]) end
 first = first + nfields
@@ -79,6 +80,19 @@ local dropped = 0
 local function ephemeral(raw)
   local ok, item = pcall(cjson.decode, raw)
   return ok and type(item) == 'table' and item['ephemeral'] == true
+end
+local function proactive(raw)
+  local ok, item = pcall(cjson.decode, raw)
+  return ok and type(item) == 'table' and type(item['proactive']) == 'string' and item['proactive'] ~= ''
+end
+if ARGV[14] == '1' then
+  local keep_head = redis.call('EXISTS', KEYS[5]) == 1
+  local waiting = redis.call('LRANGE', KEYS[3], 0, -1)
+  for i = 1, #waiting do
+    if not (i == 1 and keep_head) and proactive(waiting[i]) then
+      dropped = dropped + redis.call('LREM', KEYS[3], 1, waiting[i])
+    end
+  end
 end
 if nitems > 0 then
   local keep_head = redis.call('EXISTS', KEYS[5]) == 1
@@ -254,11 +268,12 @@ class Store:
     def commit(self, progress: Progress, *, expected_rev: int, message_id: str, now_ms: int,
                outbox_items: list[OutboxItem], timers: tuple[tuple[int, str], ...] = (),
                cancel_timers: bool = False, receipt: dict | None = None, event_ms: int = 0,
-               aliases: tuple[str, ...] = ()) -> Committed:
+               aliases: tuple[str, ...] = (), drop_proactive: bool = False) -> Committed:
         """Write ``progress`` (with rev + 1), mark ``message_id`` seen, drop pending clock events
-        (``cancel_timers``) and add new ones (``(due_ms, payload)``), update the outbox and the read
-        receipt slot, and point ``aliases`` (other learner ids of this person) at the learner — all
-        or nothing. ``event_ms`` is when the platform says the message was sent (0: unknown)."""
+        (``cancel_timers``) and add new ones (``(due_ms, payload)``), drop proactive items still waiting
+        (``drop_proactive``: the learner opted out; the head stays while a sender holds it), update the
+        outbox and the read receipt slot, and point ``aliases`` (other learner ids of this person) at the
+        learner — all or nothing. ``event_ms`` is when the platform says the message was sent (0: unknown)."""
         lid = progress.learner_id
         fields = progress.with_changes(rev=expected_rev + 1).to_hash()
         flat = [part for pair in fields.items() for part in pair]
@@ -270,7 +285,8 @@ class Store:
         receipt_json = json.dumps(receipt, separators=(",", ":")) if receipt else ""
         args = [expected_rev, message_id, now_ms, self.dedup_ttl_ms, self.dedup_max_ids, len(flat),
                 len(timer_args), len(items), int(cancel_timers), receipt_json, self.outbox_max_items,
-                max(event_ms, 0), RECEIPT_TTL_MS, *flat, *timer_args, *items, *([lid] * len(aliases))]
+                max(event_ms, 0), RECEIPT_TTL_MS, int(drop_proactive), *flat, *timer_args, *items,
+                *([lid] * len(aliases))]
         status, length, receipt_new, dropped = (int(x) for x in self._commit(keys=keys, args=args))
         if status == -1:
             return Committed(result=CommitResult.CONFLICT)

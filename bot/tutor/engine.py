@@ -3,11 +3,14 @@
 What a learner's message does, in order:
 1. a new learner is welcomed (Bottega says it is an automated tutor) and asked for a language;
 2. global words (menu, aiuto/help, progressi/progress, stop/basta, riprendi/resume, lingua/language,
-   ricomincia/restart) work anywhere, in both languages, ignoring case, accents and punctuation —
+   ricomincia/restart, promemoria/reminders) work anywhere, in both languages, ignoring case, accents and punctuation —
    typed, or tapped on a template's quick-reply button (a tapped Stop opts out at once);
 3. otherwise the input is matched against the options on screen (button id, label, or number) and
    routed to the feature it belongs to; an old button or an unknown input gets a polite re-prompt.
-A clock event (TIMER) may move the learner on but never writes to one who opted out (``bot.tutor.consent``).
+A clock event (TIMER) may move the learner on but never writes to one who opted out (``bot.tutor.consent``):
+``rem:`` timers are reminders (``bot.tutor.reminders``), the others the check-up's. PREFERENCE events and
+Meta's refusals (failed STATUS) only update what the learner's record keeps about writing first
+(``bot.tutor.preferences``).
 
 No reply floods: re-prompts, the menu and help are ``ephemeral`` (a later turn's replies supersede
 them in the outbox), and "non ho capito" / "old button" / "can't read that" are said at most once per
@@ -29,7 +32,8 @@ from bot.flows.machine import FlowMachine
 from bot.flows.spec import Course, Flow, Step
 from bot.model.events import EventKind, InboundEvent
 from bot.model.replies import Option, Reply
-from bot.tutor import checkup, consent, global_words, graduation, lessons, menu, review, revisit
+from bot.proactive.policy import Policy
+from bot.tutor import checkup, consent, global_words, graduation, lessons, menu, preferences, reminders, review, revisit
 from bot.tutor.progress import Pending, Progress
 from bot.tutor.turn import NOT_UNDERSTOOD_PAUSE_MS, Turn
 from bot.tutor.typed_text import normalise, option_number
@@ -47,6 +51,7 @@ class Outcome:
     timers: tuple[tuple[int, str], ...] = ()  # (due ms, payload): clock events to schedule
     certificates: tuple[Certificate, ...] = ()  # certificates issued in this turn, to be stored
     cancel_timers: bool = False  # drop every pending clock event first (the learner opted out)
+    drop_proactive: bool = False  # drop proactive messages still waiting in the outbox (the learner opted out)
 
 
 class Engine:
@@ -57,9 +62,11 @@ class Engine:
     """
 
     def __init__(self, course: Course, *, older: Iterable[Flow] = (),
-                 machines: Mapping[tuple[str, int], FlowMachine] | None = None, public_base_url: str = ""):
+                 machines: Mapping[tuple[str, int], FlowMachine] | None = None, public_base_url: str = "",
+                 policy: Policy | None = None):
         self.course = course
         self.public_base_url = public_base_url  # where certificates are served (PUBLIC_BASE_URL)
+        self.policy = policy or Policy()  # the rules of writing first (bot.proactive.policy)
         self.flows: dict[tuple[str, int], Flow] = {(f.id, f.version): f for f in older}
         self.flows.update({(f.id, f.version): f for f in course.flows.values()})
         built = machines or {}
@@ -76,9 +83,18 @@ class Engine:
         turn = Conversation(self, progress)
         if event.kind.from_learner and not progress.is_new:
             review.note_visit(turn)  # a message after a long gap starts a visit: missed questions come back
+            reminders.on_learner_message(turn)
         if event.kind is EventKind.TIMER:
-            if not progress.is_new:
+            if progress.is_new:
+                pass
+            elif event.payload.startswith(reminders.TIMER_PREFIX):
+                reminders.on_timer(turn, event.payload)
+            else:
                 checkup.on_timer(turn, event.payload)
+        elif event.kind is EventKind.PREFERENCE:
+            preferences.on_preference(turn, event)
+        elif event.kind is EventKind.STATUS:
+            preferences.on_refusal(turn, event)
         elif progress.is_new:
             turn.welcome()
         elif event.kind is EventKind.OPENED:
@@ -91,12 +107,17 @@ class Engine:
             turn.handle(event)
         if turn.checkup_finished:
             graduation.after_checkup(turn)
+        if turn.module_finished:
+            reminders.offer_after_first_module(turn)
+        if turn.cancel_timers and consent.may_message_first(turn.progress):
+            reminders.plan(turn)  # a restart cancelled every clock: the reminders keep theirs
         if event.kind is EventKind.TIMER and not consent.may_message_first(progress):
             turn.replies.clear()  # the clock may move state on; it never writes to an opted-out learner
         if event.kind.from_learner:
             turn.progress = turn.progress.with_changes(seen_ms=turn.now_ms)
         return Outcome(progress=turn.progress, replies=tuple(turn.replies), timers=tuple(turn.timers),
-                       certificates=tuple(turn.certificates), cancel_timers=turn.cancel_timers)
+                       certificates=tuple(turn.certificates), cancel_timers=turn.cancel_timers,
+                       drop_proactive=turn.drop_proactive)
 
 
 class Conversation(Turn):
@@ -122,6 +143,8 @@ class Conversation(Turn):
             return checkup.question_options(self)
         if pending == Pending.REVISIT_QUIZ:
             return revisit.options(self)
+        if pending in reminders.PENDING and reminders.available(self):
+            return reminders.options(self)
         if pending == Pending.REVIEW:
             return review.options(self)
         if pending in (Pending.CERTIFICATE_NAME, Pending.CERTIFICATE_BUSINESS):
@@ -157,6 +180,8 @@ class Conversation(Turn):
             checkup.show_question(self)
         elif pending == Pending.REVISIT_QUIZ:
             revisit.offer(self)
+        elif pending in reminders.PENDING and reminders.available(self):
+            reminders.show(self)
         elif pending == Pending.REVIEW:
             review.show_question(self)
         elif pending == Pending.CERTIFICATE_NAME:
@@ -224,7 +249,8 @@ class Conversation(Turn):
         (an action plan's module button, an older menu page). Answers (``c:``, ``k:``, ``r:``) never do."""
         if payload.startswith("sys:module:"):
             return payload.removeprefix("sys:module:") in self.course.flows
-        return payload in ("sys:menu", "sys:checkup") or payload.startswith(menu.PAGE_PREFIX)
+        return payload in ("sys:menu", "sys:checkup", "sys:next") or payload.startswith(
+            (menu.PAGE_PREFIX, reminders.PAYLOAD_PREFIX))
 
     def foreign_payload(self, event: InboundEvent) -> None:
         """A tap we did not render: a template's quick reply ("Stop", "Riprendi"), a referral, Get Started.
@@ -277,8 +303,12 @@ class Conversation(Turn):
             review.answer(self, payload)
         elif payload == "sys:menu":
             self.show_menu()
+        elif payload.startswith(reminders.PAYLOAD_PREFIX):
+            reminders.choose(self, payload)
         else:
             _, flow_id, step_id, trigger = payload.split(":", 3)
+            if reminders.is_later(self, trigger):
+                reminders.later(self, flow_id, step_id)
             lessons.advance(self, flow_id, step_id, trigger)
 
     def set_language(self, lang: str) -> None:

@@ -1,5 +1,8 @@
 """Words that work anywhere in the conversation, in Italian and English. No I/O.
 
+menu, aiuto/help, progressi/progress, stop/basta, riprendi/resume, lingua/language, ricomincia/restart,
+promemoria/reminders.
+
 They are matched after ``bot.tutor.typed_text.normalise`` (case, accents and punctuation ignored), before the
 options on screen, so "AIUTO!" or "Menù" work in the middle of a quiz or a check-up. Typed, or tapped
 on a button we did not render (a template's quick reply): ``typed`` says which, because only a
@@ -11,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from bot.tutor import checkup, consent
+from bot.tutor import checkup, consent, reminders
 from bot.tutor.progress import Pending
 from bot.tutor.turn import Turn
 from bot.tutor.typed_text import normalise
@@ -24,6 +27,7 @@ WORDS = {
     "riprendi": "resume", "resume": "resume",
     "lingua": "language", "language": "language",
     "ricomincia": "restart", "restart": "restart",
+    "promemoria": "reminders", "reminders": "reminders",
 }
 
 
@@ -63,6 +67,7 @@ def stop_now(turn: Turn, *, how: str) -> None:
     in this very commit, and a running check-up ends without counting as an attempt."""
     turn.progress = consent.opt_out(turn.progress, now_ms=turn.now_ms, how=how).with_changes(pending=Pending.NONE)
     turn.cancel_timers = True
+    turn.drop_proactive = True  # a reminder already waiting in the outbox goes nowhere either
     turn.say(turn.text("stopped"))
     if checkup.running(turn):
         checkup.abandon(turn)
@@ -84,9 +89,19 @@ def resume(turn: Turn, *, typed: bool, quiet: bool = False) -> None:
     turn.progress = turn.progress.with_changes(pending=Pending.NONE)
     if typed and turn.progress.opted_out:
         turn.progress = consent.opt_in(turn.progress, now_ms=turn.now_ms, how="typed riprendi")
+        reminders.plan(turn)  # the opt-out cancelled their clock: reminders they had chosen start again
     if not quiet:
         turn.say(turn.text("resume"), ephemeral=True)
     turn.prompt()
+
+
+def reminders_(turn: Turn, *, typed: bool) -> None:
+    """When to be reminded of the lessons (``bot.tutor.reminders``); it also resumes paused reminders.
+    During a running check-up the question stays on screen: its clock is running."""
+    if checkup.running(turn):
+        turn.prompt()
+    else:
+        reminders.offer(turn)
 
 
 class _Handler(Protocol):
@@ -95,5 +110,5 @@ class _Handler(Protocol):
 
 HANDLERS: dict[str, _Handler | Callable[..., None]] = {
     "menu": menu, "help": help_, "progress": progress, "stop": stop, "restart": restart,
-    "language": language, "resume": resume,
+    "language": language, "resume": resume, "reminders": reminders_,
 }

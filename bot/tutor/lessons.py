@@ -167,6 +167,7 @@ def finish_module(turn: Turn, flow: Flow, step: Step) -> None:
     progress = turn.progress
     done = progress.modules_done + ([flow.id] if flow.id not in progress.modules_done else [])
     turn.progress = progress = progress.with_changes(modules_done=done, revisiting="")
+    turn.module_finished = True
     lang = progress.lang
     score, max_score = scoring.shown(turn, flow)
     for say in step.say:

@@ -45,9 +45,10 @@ def page_slices(count: int, rows: int = MENU_ROWS) -> list[tuple[int, int]]:
         start, page = start + room - 1, page + 1
 
 
-def page(course: Course, lang: str, modules_done: list[str], number: int, *, more: str, previous: str
-         ) -> list[Option]:
-    """The rows of page ``number`` (0-based; clamped to the pages there are)."""
+def page(course: Course, lang: str, modules_done: list[str], number: int, *, more: str, previous: str,
+         last: Option | None = None) -> list[Option]:
+    """The rows of page ``number`` (0-based; clamped to the pages there are); ``last`` ends the last page
+    when it has room (the reminders' row: the word ``promemoria`` reaches them anyway)."""
     all_rows = entries(course, lang, modules_done)
     slices = page_slices(len(all_rows))
     number = min(max(number, 0), len(slices) - 1)
@@ -57,6 +58,8 @@ def page(course: Course, lang: str, modules_done: list[str], number: int, *, mor
         rows.insert(0, Option(id=f"{PAGE_PREFIX}{number - 1}", title=previous))
     if number < len(slices) - 1:
         rows.append(Option(id=f"{PAGE_PREFIX}{number + 1}", title=more))
+    elif last is not None and len(rows) < MENU_ROWS:
+        rows.append(last)
     return rows
 
 
@@ -79,8 +82,9 @@ def reach_warnings(course: Course, folder: str) -> list[Problem]:
 
 
 def options(turn: Turn) -> list[Option]:
+    reminders = Option(id="sys:rem:change", title=turn.text("label_reminders")) if turn.course.reminders else None
     return page(turn.course, turn.progress.lang, turn.progress.modules_done, turn.progress.menu_page,
-                more=turn.text("label_more_modules"), previous=turn.text("label_previous_modules"))
+                more=turn.text("label_more_modules"), previous=turn.text("label_previous_modules"), last=reminders)
 
 
 def show(turn: Turn, number: int = 0) -> None:

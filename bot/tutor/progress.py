@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from bot.model.events import InboundEvent
-from bot.tutor.progress_parts import CertificateRequest, CheckupAttempt, ConsentEntry, ReviewState
+from bot.proactive.record import ProactiveRecord
+from bot.tutor.progress_parts import CertificateRequest, CheckupAttempt, ConsentEntry, ReminderState, ReviewState
 
 
 class Pending:
@@ -34,6 +35,9 @@ class Pending:
     CERTIFICATE_BUSINESS = "certificate_business"  # typing the business name for the certificate
     REVISIT_QUIZ = "revisit_quiz"  # revisiting a finished module: redo its quiz or skip it? (bot.tutor.revisit)
     CHECKUP_LEAVE = "checkup_leave"  # "menu" during a running check-up: go on, or hand it in now?
+    REMINDER_SLOT = "reminder_slot"  # when to be reminded (bot.tutor.reminders)
+    REMINDER_DAYS = "reminder_days"  # on which days
+    REMINDER_CLOSED_DAY = "reminder_closed_day"  # which is the shop's closing day
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,6 +69,8 @@ class Progress:
     opted_out_at_ms: int = 0
     consent: tuple[ConsentEntry, ...] = ()  # opt-out/in history (bot.tutor.consent)
     seen_ms: int = 0  # the learner's last message the tutor handled: a long gap starts a new visit (bot.tutor.review)
+    reminders: ReminderState = field(default_factory=ReminderState)  # bot.tutor.reminders
+    proactive: ProactiveRecord = field(default_factory=ProactiveRecord)  # bot.proactive: what went out first
     not_understood_at_ms: int = 0  # the last "non ho capito": one per NOT_UNDERSTOOD_PAUSE_MS (bot.tutor.engine)
     reply_from: str = ""  # WhatsApp phone_number_id / Messenger Page id we answer from
     created_at_ms: int = 0
@@ -141,7 +147,8 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-_PARTS: dict[str, Any] = {"checkup": CheckupAttempt, "review": ReviewState, "certificate": CertificateRequest}
+_PARTS: dict[str, Any] = {"checkup": CheckupAttempt, "review": ReviewState, "certificate": CertificateRequest,
+                          "reminders": ReminderState, "proactive": ProactiveRecord}
 
 
 def _kind(name: str, annotation: str) -> str:

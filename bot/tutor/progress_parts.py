@@ -1,5 +1,5 @@
 """The structured parts of a learner's progress, typed: the check-up attempt, the review of missed
-questions, the certificate being asked for, the consent history. No I/O.
+questions, the certificate being asked for, the consent history, the reminders. No I/O.
 
 Each part is stored as JSON in one field of the progress hash (``bot.tutor.progress``); ``to_json``
 gives the plain value to store and ``from_json`` reads it back, tolerating keys a newer version wrote
@@ -180,3 +180,71 @@ class ConsentEntry:
         data = data if isinstance(data, dict) else {}
         return cls(state=str(data.get("state", "")), how=str(data.get("how", "")), at_ms=_int(data, "at_ms"),
                    channel=str(data.get("channel", "")))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FollowUp:
+    """A "Lo faccio dopo" on a *Prova ora* step: the task to ask about, and the answer once given."""
+
+    flow: str
+    step: str
+    at_ms: int  # when the learner chose "later" (or answered)
+    answer: str = ""  # "" waiting; "done" | "not_yet" once asked and answered (a learning signal)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"flow": self.flow, "step": self.step, "at_ms": self.at_ms, "answer": self.answer}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        data = data if isinstance(data, dict) else {}
+        return cls(flow=str(data.get("flow", "")), step=str(data.get("step", "")), at_ms=_int(data, "at_ms"),
+                   answer=str(data.get("answer", "")))
+
+
+FOLLOWUP_LOG_MAX = 30  # answered follow-ups kept per learner, newest last
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReminderState:
+    """The learner's reminders (``bot.tutor.reminders``): their choice, the one planned, the unanswered ones."""
+
+    slot: str = ""  # a slot id of reminders.yaml; "never"; "" = not chosen yet
+    days: str = "every"  # every | weekdays | except:<0-6> (Monday = 0)
+    offered: bool = False  # the choice was offered after the first module
+    seq: int = 0  # the timer that counts is "rem:<seq>"; an older one does nothing
+    moment_ms: int = 0  # the moment the planned reminder is for (the slot, that day)
+    unanswered: int = 0  # reminders sent since the learner last wrote
+    paused: bool = False  # after REMINDER_STOP_AFTER_IGNORED unanswered ones; ``promemoria`` resumes
+    tell_paused: bool = False  # say so (and how to resume) when the learner next writes
+    followup: FollowUp | None = None  # the task to ask about with the next reminder
+    followups: tuple[FollowUp, ...] = ()  # answered ones
+
+    @property
+    def active(self) -> bool:
+        return bool(self.slot) and self.slot != "never" and not self.paused
+
+    def with_changes(self, **changes: Any) -> ReminderState:
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        if self == _NO_REMINDERS:
+            return {}  # most learners: two bytes in the hash, not a hundred and fifty
+        return {"slot": self.slot, "days": self.days, "offered": self.offered, "seq": self.seq,
+                "moment_ms": self.moment_ms, "unanswered": self.unanswered, "paused": self.paused,
+                "tell_paused": self.tell_paused, "followup": self.followup.to_json() if self.followup else None,
+                "followups": [item.to_json() for item in self.followups]}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        if not isinstance(data, dict):
+            return cls()
+        done = data.get("followups")
+        return cls(slot=str(data.get("slot", "")), days=str(data.get("days", "every")) or "every",
+                   offered=data.get("offered") is True, seq=_int(data, "seq"), moment_ms=_int(data, "moment_ms"),
+                   unanswered=_int(data, "unanswered"), paused=data.get("paused") is True,
+                   tell_paused=data.get("tell_paused") is True,
+                   followup=FollowUp.from_json(data["followup"]) if isinstance(data.get("followup"), dict) else None,
+                   followups=tuple(FollowUp.from_json(item) for item in (done if isinstance(done, list) else [])))
+
+
+_NO_REMINDERS = ReminderState()

@@ -18,6 +18,7 @@ from bot.certificates.model import Certificate
 from bot.flows.machine import FlowMachine
 from bot.flows.spec import Course, Flow, Step
 from bot.model.replies import Media, Option, Reply
+from bot.proactive.policy import Policy
 from bot.tutor.progress import Progress
 
 NOT_UNDERSTOOD_PAUSE_MS = 30_000  # at most one "non ho capito" (or stale-button note) per learner per 30 s
@@ -28,6 +29,7 @@ class CourseSource(Protocol):
 
     course: Course
     public_base_url: str  # where certificates are served (PUBLIC_BASE_URL)
+    policy: Policy  # the rules of writing first (bot.proactive.policy), from the settings
 
     def flow_for(self, flow_id: str, version: int) -> Flow | None: ...
 
@@ -45,7 +47,9 @@ class Turn(ABC):
         self.timers: list[tuple[int, str]] = []  # (due ms, payload): clock events to schedule
         self.certificates: list[Certificate] = []
         self.cancel_timers = False  # drop every pending clock event first (the learner opted out)
+        self.drop_proactive = False  # drop proactive messages still waiting in the outbox (the learner opted out)
         self.checkup_finished = False  # a check-up attempt ended in this turn: the engine follows up
+        self.module_finished = False  # a module ended in this turn: the engine may offer reminders
 
     @property
     def now_ms(self) -> int:

@@ -43,7 +43,8 @@ def render(reply: Reply, *, user_id: str, phone: str = "") -> list[dict[str, Any
         messages.extend(_media(reply.media))
         messages.extend({"text": part} for part in split_for_instagram(reply.media.caption))
     messages.extend(_text_and_options(reply))
-    return [{"recipient": {"id": igsid}, "messaging_type": "RESPONSE", "message": m} for m in messages]
+    kind = "UPDATE" if reply.proactive else "RESPONSE"  # Bottega writing first inside the window
+    return [{"recipient": {"id": igsid}, "messaging_type": kind, "message": m} for m in messages]
 
 
 def split_for_instagram(text: str) -> list[str]:

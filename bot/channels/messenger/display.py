@@ -83,10 +83,15 @@ def _check_messenger(body: dict[str, Any], problems: list[str]) -> None:
     recipient = checks.obj(problems, "recipient", body.get("recipient"))
     if "user_ref" in recipient:  # a chat-plugin guest, until Messenger gives them a PSID
         checks.text(problems, "recipient.user_ref", recipient.get("user_ref"), checks.NO_LIMIT)
+    elif "notification_messages_token" in recipient:  # a marketing message, outside the window
+        checks.text(problems, "recipient.notification_messages_token", recipient["notification_messages_token"],
+                    checks.NO_LIMIT)
     else:
         checks.text(problems, "recipient.id", recipient.get("id"), checks.NO_LIMIT)
     messaging_type = body.get("messaging_type")
-    if messaging_type not in ("RESPONSE", "UPDATE", "MESSAGE_TAG"):
+    if messaging_type is None and "notification_messages_token" in recipient:
+        pass  # a marketing message carries no messaging_type
+    elif messaging_type not in ("RESPONSE", "UPDATE", "MESSAGE_TAG"):
         problems.append(f"messaging_type: expected RESPONSE, UPDATE or MESSAGE_TAG, got {messaging_type!r}")
     if messaging_type == "MESSAGE_TAG":
         checks.text(problems, "tag", body.get("tag"), checks.NO_LIMIT)

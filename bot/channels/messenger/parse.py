@@ -15,7 +15,9 @@ What each item becomes (first match wins):
 * ``referral`` -> CHOICE on ``ref`` (``message_id`` stays "": the dispatcher makes one), else IGNORE;
 * ``delivery`` / ``read`` -> STATUS "delivered" (``message_id`` = ``mids[0]`` or "") / "read";
 * ``message_edit`` -> UNREADABLE "edit" (id ``<mid>#edit<n>``: we answer new messages, not edits);
-* ``reaction``, ``optin`` and handover items -> IGNORE.
+* ``optin`` of type ``notification_messages`` (marketing messages) -> PREFERENCE (status ``opt_in`` with
+  the token, its expiry and the learner's time zone; ``stop``/``resume``);
+* ``reaction``, any other ``optin`` and handover items -> IGNORE.
 
 ``user_id`` is the PSID (``sender.id``); a chat-plugin guest who has no PSID yet is named by
 ``sender.user_ref`` and gets the user id ``ref.<user_ref>`` (PSIDs are digits, so the two never
@@ -45,7 +47,7 @@ from bot.model.events import EventKind, InboundEvent
 # Items we recognise and deliberately do not answer, with the detail their IGNORE event carries.
 IGNORED_ITEMS = {
     "reaction": "reaction",
-    "optin": "optin",
+    "optin": "optin",  # other than a marketing-messages opt-in (a Send to Messenger plugin tap)
     "pass_thread_control": "pass_thread_control",
     "take_thread_control": "take_thread_control",
     "request_thread_control": "request_thread_control",
@@ -60,6 +62,7 @@ _VOCABULARY = re.compile(r"[a-z][a-z0-9_]{0,39}")  # what a Meta field/type name
 _MAX_DIGITS = 16  # a time in milliseconds; anything longer is not a number we use
 _DIGITS = re.compile(rf"[0-9]{{1,{_MAX_DIGITS}}}")
 _SECONDS_LIMIT = 100_000_000_000  # below this a time is in seconds (in ms it would be 1973)
+_ZONE = re.compile(r"[A-Za-z_]{1,20}(/[A-Za-z0-9_+-]{1,30}){0,2}")  # an IANA time zone name
 
 
 class _Skip(Exception):
@@ -159,6 +162,9 @@ def _item_content(item: dict[str, Any]) -> dict[str, Any]:
         return {"kind": EventKind.STATUS, "status": "delivered", "message_id": first_mid}
     if isinstance(item.get("read"), dict):
         return {"kind": EventKind.STATUS, "status": "read", "message_id": ""}
+    optin = item.get("optin")
+    if isinstance(optin, dict) and optin.get("type") == "notification_messages":
+        return _marketing_optin(optin)
     if isinstance(item.get("message_edit"), dict):
         edit = item["message_edit"]
         edited_mid = _ident(edit.get("mid"))
@@ -170,6 +176,18 @@ def _item_content(item: dict[str, Any]) -> dict[str, Any]:
             # A reaction's or edit's mid names an earlier message, not this event: leave it out.
             return {"kind": EventKind.IGNORE, "detail": detail, "message_id": ""}
     raise _Skip("of unknown kind")
+
+
+def _marketing_optin(optin: dict[str, Any]) -> dict[str, Any]:
+    """``messaging_optins`` for marketing messages: the token (and its expiry, the learner's time zone), or
+    the learner stopping or resuming them (``notification_messages_status``; docs/platform.md §9)."""
+    status = _text(optin.get("notification_messages_status")).upper()
+    choice = "stop" if status.startswith("STOP") else "resume" if status.startswith("RESUME") else "opt_in"
+    zone = _ident(optin.get("notification_messages_timezone"))
+    return {"kind": EventKind.PREFERENCE, "detail": "marketing_messages", "status": choice, "message_id": "",
+            "token": _ident(optin.get("notification_messages_token")),
+            "expires_ms": _time_ms(optin.get("token_expiry_timestamp")),
+            "time_zone": zone if _ZONE.fullmatch(zone) else ""}
 
 
 def _message_content(message: dict[str, Any]) -> dict[str, Any]:

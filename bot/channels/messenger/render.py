@@ -3,7 +3,9 @@
 ``render(reply, user_id=PSID)`` returns, in sending order, the JSON bodies for
 ``POST /{page_id}/messages`` (docs/platform.md §7), each
 ``{"recipient": {"id": psid}, "messaging_type": "RESPONSE", "message": {...}}`` and within the
-limits in ``bot.channels.limits``:
+limits in ``bot.channels.limits``. A proactive reply (``Reply.proactive``) goes as ``UPDATE``; one with a
+``notification_token`` (outside the window, the learner's marketing-messages opt-in) goes to
+``recipient.notification_messages_token`` instead of the PSID. A ``template`` is WhatsApp's: its text is sent.
 
 1. the media, if any, as ``attachment{type: image|video|file, payload{url, is_reusable: true}}``
    (Messenger has no captions: the caption follows as text; a document's filename is not sent);
@@ -40,7 +42,11 @@ def render(reply: Reply, *, user_id: str, phone: str = "") -> list[dict[str, Any
         messages.append(_attachment(reply.media))
         messages.extend({"text": part} for part in split_text(reply.media.caption, limits.MS_TEXT_CHARS))
     messages.extend(_text_and_options(reply))
-    return [{"recipient": recipient(psid), "messaging_type": "RESPONSE", "message": m} for m in messages]
+    if reply.notification_token:  # outside the window: the learner's marketing-messages token (docs/platform.md §9)
+        return [{"recipient": {"notification_messages_token": reply.notification_token}, "message": m}
+                for m in messages]
+    kind = "UPDATE" if reply.proactive else "RESPONSE"  # Bottega writing first inside the window
+    return [{"recipient": recipient(psid), "messaging_type": kind, "message": m} for m in messages]
 
 
 def recipient(user_id: str) -> dict[str, str]:

@@ -19,5 +19,5 @@ PARTS = ChannelParts(
         label_noun="button", label_chars=limits.WA_BUTTON_TITLE_CHARS, message_chars=limits.WA_TEXT_BODY_CHARS,
         body_with_options_chars=limits.WA_BUTTON_BODY_CHARS,
         caption_chars=limits.WA_CAPTION_CHARS, options_max=limits.WA_LIST_ROWS_MAX),
-    dev=dev.DEV, outside_window=OutsideWindow.TEMPLATE,
+    dev=dev.DEV, outside_window=OutsideWindow.TEMPLATE, billed=True,
 )

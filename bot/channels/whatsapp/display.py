@@ -104,7 +104,13 @@ def _describe_whatsapp(body: dict[str, Any]) -> Shown:
             options.extend((row["id"], row["title"]) for row in section.get("rows", []))
         return Shown(text, tuple(options))
     if kind == "template":
-        return Shown(f"[template: {content.get('name', '')}]")
+        params: list[str] = []
+        payloads: list[str] = []
+        for component in content.get("components") or []:
+            values = [p.get("text") or p.get("payload") or "" for p in component.get("parameters") or []]
+            (payloads if component.get("type") == "button" else params).extend(values)
+        text = f"[template: {content.get('name', '')}] " + " | ".join(params)
+        return Shown(text.strip(), tuple((payload, payload) for payload in payloads))
     return Shown(f"[{kind}]")
 
 
@@ -145,6 +151,11 @@ def _check_whatsapp(body: dict[str, Any], problems: list[str]) -> None:
         checks.text(problems, "template.name", content.get("name"), checks.NO_LIMIT)
         language = checks.obj(problems, "template.language", content.get("language"))
         checks.text(problems, "template.language.code", language.get("code"), checks.NO_LIMIT)
+        for i, component in enumerate(content.get("components") or []):
+            for j, parameter in enumerate(component.get("parameters") or []):
+                field = "payload" if component.get("type") == "button" else "text"
+                checks.text(problems, f"template.components[{i}].parameters[{j}].{field}", parameter.get(field),
+                            limits.WA_BUTTON_ID_CHARS if field == "payload" else limits.WA_TEXT_BODY_CHARS)
     else:
         problems.append(f"type: {kind!r} is not a message type Bottega sends (text, media, interactive)")
 

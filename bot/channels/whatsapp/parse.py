@@ -1,7 +1,8 @@
 """WhatsApp Cloud API webhook body (``object: "whatsapp_business_account"``) -> InboundEvents.
 
 Contract: ``parse(payload)`` walks every ``entry[]`` -> ``changes[]`` (field ``messages``) ->
-``value.messages[]`` then ``value.statuses[]``, in payload order, and returns the events plus short
+``value.messages[]`` then ``value.statuses[]``, in payload order (field ``user_preferences``: a learner
+stopping or resuming marketing messages becomes a PREFERENCE event), and returns the events plus short
 notes about the parts it skipped. It never raises on odd shapes: whatever cannot be read (a missing
 key, a null, a wrong type) is skipped with a note and the rest of the batch is still read. Notes and
 ``detail`` strings are built from fixed words and Meta's own vocabulary only (field and type names
@@ -82,6 +83,9 @@ def _read_entry(entry: dict[str, Any], batch: _Batch) -> None:
 
 def _read_change(change: dict[str, Any], batch: _Batch) -> None:
     field_name = change.get("field")
+    if field_name == "user_preferences":
+        _read_preferences(_dict(change.get("value")), batch)
+        return
     if field_name != "messages":
         batch.skip(f"change field {_word(field_name)!r} skipped")
         return
@@ -109,6 +113,27 @@ def _read_change(change: dict[str, Any], batch: _Batch) -> None:
             batch.events.append(_status_event(_dict(status), reply_from))
         except _Skip as unreadable:
             batch.skip(f"status {unreadable} skipped")
+
+
+def _read_preferences(value: dict[str, Any], batch: _Batch) -> None:
+    """``user_preferences``: a learner stopped or resumed marketing messages (docs/platform.md §9)."""
+    reply_from = _ident(_dict(value.get("metadata")).get("phone_number_id"))
+    if not _NUMBER_ID.fullmatch(reply_from):
+        batch.skip("user_preferences change without metadata.phone_number_id skipped")
+        return
+    for item in _list(value.get("user_preferences")):
+        preference = _dict(item)
+        phone = _phone(preference.get("wa_id"))
+        bsuid = _bsuid(preference.get("user_id"))
+        choice = _word(preference.get("value"))
+        if not (phone or bsuid) or choice not in ("stop", "resume"):
+            batch.skip("user_preferences item without a user or a stop/resume value skipped")
+            continue
+        category = _word(preference.get("category"))
+        batch.events.append(InboundEvent(
+            channel=WHATSAPP, kind=EventKind.PREFERENCE, user_id=bsuid or phone, phone=phone, bsuid=bsuid,
+            reply_from=reply_from, timestamp_ms=_seconds_to_ms(preference.get("timestamp")), detail=category,
+            status=choice, message_id=f"pref:{category}:{choice}:{_number(preference.get('timestamp'))}"))
 
 
 # --- messages -------------------------------------------------------------------------------------

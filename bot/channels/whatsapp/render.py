@@ -16,6 +16,9 @@
    * more than 10: plain text with one numbered line ("1. Titolo") per option appended; the
      engine reads a typed number as the choice.
 
+A reply with a ``template`` (Bottega writing first outside the 24-hour window) is one ``template`` body
+instead: its name and language, the body parameters, and each quick reply's payload by index.
+
 Every body is addressed ``to: "+<phone>"`` when the phone number is known, else
 ``recipient: <BSUID>`` (docs/platform.md §4). ``preview_url`` is true only when the
 part contains an http(s) URL. A title, id or label over its limit raises ``ValueError`` naming
@@ -28,7 +31,7 @@ from typing import Any
 
 from bot.channels.splitting import split_keeping_tail, split_text
 from bot.channels.whatsapp import limits
-from bot.model.replies import Media, Option, Reply
+from bot.model.replies import Media, Option, Reply, TemplateMessage
 
 _URL_MARKERS = ("http://", "https://")
 
@@ -36,6 +39,8 @@ _URL_MARKERS = ("http://", "https://")
 def render(reply: Reply, *, user_id: str, phone: str = "") -> list[dict[str, Any]]:
     """The Cloud API bodies for ``reply``, in order; ``[]`` if the reply is empty."""
     envelope = _envelope(user_id=user_id, phone=phone)
+    if reply.template is not None:
+        return [{**envelope, **_template(reply.template)}]
     bodies: list[dict[str, Any]] = []
     texts_after_media: list[str] = []
     if reply.media is not None:
@@ -65,6 +70,22 @@ def _envelope(*, user_id: str, phone: str) -> dict[str, Any]:
     else:
         raise ValueError("a WhatsApp reply needs the learner's phone number or BSUID; both are empty")
     return envelope
+
+
+def _template(template: TemplateMessage) -> dict[str, Any]:
+    """An approved template (outside the 24-hour window): body parameters, and the quick replies' payloads."""
+    components: list[dict[str, Any]] = []
+    if template.params:
+        components.append({"type": "body", "parameters": [{"type": "text", "text": value}
+                                                          for value in template.params]})
+    for index, payload in enumerate(template.payloads):
+        components.append({"type": "button", "sub_type": "quick_reply", "index": str(index),
+                           "parameters": [{"type": "payload", "payload": payload}]})
+    content: dict[str, Any] = {"name": template.name,
+                               "language": {"code": template.language, "policy": "deterministic"}}
+    if components:
+        content["components"] = components
+    return {"type": "template", "template": content}
 
 
 def _media(media: Media) -> tuple[dict[str, Any], str]:
