@@ -105,10 +105,10 @@ class Progress:
                 out[name] = "1" if value else "0"
             elif kind == "json":
                 out[name] = _json(value)
-            elif kind == "part":
-                out[name] = _json(value.to_json())
+            elif kind == "part":  # an untouched part (most learners, most turns) is stored as ""
+                out[name] = "" if value == _UNTOUCHED[name] else _json(value.to_json())
             elif kind == "parts":
-                out[name] = _json([item.to_json() for item in value])
+                out[name] = _json([item.to_json() for item in value]) if value else ""
             else:
                 out[name] = str(value)
         return out
@@ -131,9 +131,9 @@ class Progress:
             elif kind == "json":
                 values[name] = json.loads(text) if text else None
             elif kind == "part":
-                values[name] = _PARTS[name].from_json(json.loads(text) if text else {})
+                values[name] = _PARTS[name].from_json(json.loads(text)) if text else _UNTOUCHED[name]
             elif kind == "parts":
-                items = json.loads(text) if text else []
+                items = json.loads(text) if text else ()
                 values[name] = tuple(ConsentEntry.from_json(item) for item in items if isinstance(item, dict))
             else:
                 values[name] = text
@@ -149,6 +149,7 @@ def _json(value: Any) -> str:
 
 _PARTS: dict[str, Any] = {"checkup": CheckupAttempt, "review": ReviewState, "certificate": CertificateRequest,
                           "reminders": ReminderState, "proactive": ProactiveRecord}
+_UNTOUCHED: dict[str, Any] = {name: part() for name, part in _PARTS.items()}  # frozen: shared safely
 
 
 def _kind(name: str, annotation: str) -> str:

@@ -167,6 +167,12 @@ def _security_headers(response: Response) -> Response:
 
 
 def _signed_by(settings: Settings, raw: bytes, header: str | None) -> set[Channel]:
-    """Which channels' app secrets sign this body (every one of them when one META_APP_SECRET serves all)."""
-    return {parts.channel for parts in channels.every()
-            if security.signature_valid(getattr(settings, parts.app_secret_setting), raw, header)}
+    """Which channels' app secrets sign this body (every one of them when one META_APP_SECRET serves all).
+
+    One HMAC per distinct secret, not per channel: with one app secret for all, the body is hashed once.
+    """
+    by_secret: dict[str, list[Channel]] = {}
+    for parts in channels.every():
+        by_secret.setdefault(getattr(settings, parts.app_secret_setting), []).append(parts.channel)
+    return {channel for secret, named in by_secret.items() if security.signature_valid(secret, raw, header)
+            for channel in named}
