@@ -5,7 +5,8 @@ delivery status webhook; ``send_event`` describes one outbox item the sender sen
 short (the events sit in Redis lists and streams until folded):
 
 ``id`` unique per fact (the fold counts each once) · ``k`` kind: turn | status | send · ``l`` learner_ref ·
-``ms`` when · ``ch`` channel · ``lg`` language. A turn may add: ``new`` {src, camp} first seen · ``mv``
+``ms`` when · ``ch`` channel · ``lg`` language · ``a`` 1 the learner wrote. A turn may add: ``new`` {src, camp}
+first seen, or the entry link / ad they came in by once known (the store keeps the first) · ``mv``
 [module, from step, to step] · ``st`` module started · ``done`` module completed · ``ans`` [[test, item,
 option, score 0..1]] (a module's quiz is the test ``quiz:<module>``, the check-up ``checkup``) · ``cu``
 {p, lv, ar, plan, to} a check-up result · ``oo`` "out" | "in" consent changed.
@@ -61,9 +62,9 @@ class Recorder:
                                 "l": learner_ref(after.learner_id), "ms": now_ms, "ch": after.channel, "lg": after.lang}
         if event.kind.from_learner:
             data["a"] = 1  # the learner wrote: active today
-        if before.is_new:
-            data["new"] = {"src": _text(getattr(event, "source", "")) or _text(after.variables.get("source", "")),
-                           "camp": _text(getattr(event, "campaign", "")) or _text(after.variables.get("campaign", ""))}
+        touch = _first_touch(after)
+        if before.is_new or (touch != _first_touch(before) and any(touch)):
+            data["new"] = {"src": touch[0], "camp": touch[1]}  # first seen, or how they came in (once known)
         if after.flow and (after.flow, after.step) != (before.flow, before.step):
             data["mv"] = [after.flow, before.step if before.flow == after.flow else "", after.step]
             if before.flow != after.flow:
@@ -143,6 +144,15 @@ def _checkup_answers(before: Progress, after: Progress, checkup: CheckUp | None)
             continue  # "Non mi serve" leaves the question out of the learner's score: out of the analysis too
         out.append([CHECKUP_TEST, question_id, option_id, round(option.points / question.max_points, 4)])
     return out
+
+
+def _first_touch(progress: Progress) -> tuple[str, str]:
+    """(source, campaign) of the learner's first entry link, QR code or ad (``progress.entry.first``, written by
+    the entry-links feature when it is there): the link's channel of arrival (``via``) or its ``ref``."""
+    first = getattr(getattr(progress, "entry", None), "first", None)
+    if first is None:
+        return "", ""
+    return _text(getattr(first, "via", "")) or _text(getattr(first, "ref", "")), _text(getattr(first, "campaign", ""))
 
 
 def _text(value: object) -> str:
