@@ -81,6 +81,22 @@ def test_item_analysis_matches_the_hand_computed_example(store, course) -> None:
     assert (options[("q1", "b")], options[("q1", "a")], options[("q1", "c")]) == (4, 1, 1)
 
 
+def test_the_counters_kept_while_folding_are_the_counts_of_the_rows(store) -> None:
+    from bot.analytics.store import COUNTER_TABLES
+
+    store.fold(walk_events(30) + example_events())
+    store.erase(learner_ref("wa:nobody"))
+    folded = {table: sorted(store.rows(f"SELECT * FROM {table}")) for table in COUNTER_TABLES}
+    store.rebuild_counters()
+    rebuilt = {table: sorted(store.rows(f"SELECT * FROM {table}")) for table in COUNTER_TABLES}
+    assert _rounded(folded) == _rounded(rebuilt) and rebuilt["item_sums"]
+
+
+def _rounded(tables: dict) -> dict:
+    return {table: [tuple(round(v, 6) if isinstance(v, float) else v for v in row) for row in rows]
+            for table, rows in tables.items()}
+
+
 def test_flags_too_easy_and_too_hard() -> None:
     from bot.analytics.item_analysis import Sums, stats
 
@@ -134,8 +150,16 @@ def test_erase_deletes_every_row_of_the_learner(store) -> None:
     result = {"p": 50, "lv": "base", "ar": {"social": 50}, "plan": ["social"]}
     store.fold([turn(learner_ref("wa:393330000009"), 1, mv=["m1_contatto", "", "intro"], st="m1_contatto",
                      ans=[[QUIZ, "q1", "b", 1.0]], cu=result)])
+    before = {table: sorted(store.rows(f"SELECT * FROM {table} WHERE n <> 0")) for table in ("step_counts",)}
     deleted = store.erase("wa:393330000009")
     assert deleted >= 6
+    after = sorted(store.rows("SELECT * FROM step_counts WHERE n <> 0"))
+    assert after != before["step_counts"]
+    folded = {table: sorted(r for r in store.rows(f"SELECT * FROM {table}") if r[-1])
+              for table in ("step_counts", "edge_counts", "option_counts")}
+    store.rebuild_counters()
+    assert folded == {table: sorted(store.rows(f"SELECT * FROM {table}"))
+                      for table in ("step_counts", "edge_counts", "option_counts")}
     for table in store_module.LEARNER_TABLES:
         assert store.rows(f"SELECT COUNT(*) FROM {table} WHERE learner = ?", [learner_ref("wa:393330000009")]) \
             == [(0,)]

@@ -86,11 +86,11 @@ def funnel(store: AnalyticsStore, flow: Flow) -> tuple[Page, dict[tuple[str, str
     started, completed = store.rows(
         "SELECT COUNT(*), COALESCE(SUM(CASE WHEN completed_ms IS NOT NULL THEN 1 ELSE 0 END), 0) FROM modules "
         "WHERE module = ?", [flow.id])[0]
-    reached = dict(store.rows("SELECT step, COUNT(*) FROM module_steps WHERE module = ? GROUP BY step", [flow.id]))
+    reached = dict(store.rows("SELECT step, n FROM step_counts WHERE module = ?", [flow.id]))
     stopped = dict(store.rows("SELECT last_step, COUNT(*) FROM modules WHERE module = ? AND completed_ms IS NULL "
                               "GROUP BY last_step", [flow.id]))
     edges = {(src, dst): count for src, dst, count in store.rows(
-        "SELECT src, dst, COUNT(*) FROM module_edges WHERE module = ? GROUP BY src, dst", [flow.id])}
+        "SELECT src, dst, n FROM edge_counts WHERE module = ? AND n > 0", [flow.id])}
     rows: list[tuple[Any, ...]] = [(0, "started", "", started, _pct(started, started), "")]
     for position, step in enumerate(flow.steps.values(), start=1):
         kind = "end" if step.end else "quiz" if step.quiz else step.kind.value
@@ -138,14 +138,10 @@ def _offered(course: Course, test: str) -> dict[str, tuple[tuple[str, ...], tupl
 
 
 def items(store: AnalyticsStore, course: Course, test: str) -> Page:
-    sums = store.rows(
-        "SELECT a.item, COUNT(*), SUM(a.score), SUM(a.score * a.score), SUM(t.total - a.score), "
-        "SUM((t.total - a.score) * (t.total - a.score)), SUM(a.score * (t.total - a.score)) "
-        "FROM answers a JOIN test_totals t ON t.test = a.test AND t.learner = a.learner "
-        "WHERE a.test = ? AND t.finished = 1 GROUP BY a.item", [test])
+    sums = store.rows("SELECT item, n, sx, sxx, sy, syy, sxy FROM item_sums WHERE test = ?", [test])
     chosen: dict[str, dict[str, int]] = {}
-    for item, choice, count in store.rows(
-            "SELECT item, choice, COUNT(*) FROM answers WHERE test = ? GROUP BY item, choice", [test]):
+    for item, choice, count in store.rows("SELECT item, choice, n FROM option_counts WHERE test = ? AND n > 0",
+                                          [test]):
         chosen.setdefault(item, {})[choice] = count
     offered = _offered(course, test)
     by_item = {row[0]: item_analysis.Sums(int(row[1]), *(float(v or 0) for v in row[2:])) for row in sums}

@@ -63,11 +63,28 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS checkup_areas (
         learner TEXT NOT NULL, ms BIGINT NOT NULL, area TEXT NOT NULL, percent INTEGER NOT NULL,
         in_plan INTEGER NOT NULL, PRIMARY KEY (learner, ms, area))""",
+    # counters kept at fold time so the pages read a few rows, not a million (decremented by ``erase``)
+    """CREATE TABLE IF NOT EXISTS step_counts (
+        module TEXT NOT NULL, step TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (module, step))""",
+    """CREATE TABLE IF NOT EXISTS edge_counts (
+        module TEXT NOT NULL, src TEXT NOT NULL, dst TEXT NOT NULL, n INTEGER NOT NULL,
+        PRIMARY KEY (module, src, dst))""",
+    """CREATE TABLE IF NOT EXISTS option_counts (
+        test TEXT NOT NULL, item TEXT NOT NULL, choice TEXT NOT NULL, n INTEGER NOT NULL,
+        PRIMARY KEY (test, item, choice))""",
+    # item analysis sums over finished attempts (bot.analytics.item_analysis): x the item score, y the rest of the
+    # test; a learner's attempt is added once, when it finishes (its first answers are final then)
+    """CREATE TABLE IF NOT EXISTS item_sums (
+        test TEXT NOT NULL, item TEXT NOT NULL, n INTEGER NOT NULL, sx REAL NOT NULL, sxx REAL NOT NULL,
+        sy REAL NOT NULL, syy REAL NOT NULL, sxy REAL NOT NULL, PRIMARY KEY (test, item))""",
+    """CREATE INDEX IF NOT EXISTS checkup_areas_area ON checkup_areas (area, percent, in_plan)""",
     """CREATE TABLE IF NOT EXISTS delivery_daily (
         day TEXT NOT NULL, channel TEXT NOT NULL, what TEXT NOT NULL, ok INTEGER NOT NULL, code INTEGER NOT NULL,
         proactive TEXT NOT NULL, win TEXT NOT NULL, category TEXT NOT NULL, pricing TEXT NOT NULL,
         n INTEGER NOT NULL, PRIMARY KEY (day, channel, what, ok, code, proactive, win, category, pricing))""",
 )
+
+COUNTER_TABLES = ("step_counts", "edge_counts", "option_counts", "item_sums")
 
 # Every table that names a learner, for ``erase`` (bot/privacy's registry of data holders calls it).
 LEARNER_TABLES = ("folded", "learners", "module_steps", "module_edges", "modules", "answers", "test_totals",
@@ -174,11 +191,37 @@ class AnalyticsStore:
                     counted += 1
         return counted
 
+    def rebuild_counters(self) -> None:
+        """Recompute every counter from the rows (after loading rows directly, or to check the fold's)."""
+        with self.transaction() as db:
+            for table in COUNTER_TABLES:
+                db.run(f"DELETE FROM {table}")
+            db.run("INSERT INTO step_counts (module, step, n) SELECT module, step, COUNT(*) FROM module_steps "
+                   "GROUP BY module, step")
+            db.run("INSERT INTO edge_counts (module, src, dst, n) SELECT module, src, dst, COUNT(*) FROM module_edges "
+                   "GROUP BY module, src, dst")
+            db.run("INSERT INTO option_counts (test, item, choice, n) SELECT test, item, choice, COUNT(*) FROM answers "
+                   "GROUP BY test, item, choice")
+            db.run("INSERT INTO item_sums (test, item, n, sx, sxx, sy, syy, sxy) "
+                   "SELECT a.test, a.item, COUNT(*), SUM(a.score), SUM(a.score * a.score), SUM(t.total - a.score), "
+                   "SUM((t.total - a.score) * (t.total - a.score)), SUM(a.score * (t.total - a.score)) "
+                   "FROM answers a JOIN test_totals t ON t.test = a.test AND t.learner = a.learner "
+                   "WHERE t.finished = 1 GROUP BY a.test, a.item")
+
     def erase(self, learner_id: str) -> int:
         """Delete every row naming ``learner_id`` (by its ``learner_ref``); the rows deleted."""
         ref = learner_ref(learner_id)
         deleted = 0
         with self.transaction() as db:
+            for (test,) in db.connection.execute(self._sql(
+                    "SELECT test FROM test_totals WHERE learner = ? AND finished = 1"), (ref,)).fetchall():
+                _add_attempt(db, test, ref, -1)
+            for counter, source, columns in (("step_counts", "module_steps", ("module", "step")),
+                                             ("edge_counts", "module_edges", ("module", "src", "dst")),
+                                             ("option_counts", "answers", ("test", "item", "choice"))):
+                for key in db.connection.execute(self._sql(
+                        f"SELECT {', '.join(columns)} FROM {source} WHERE learner = ?"), (ref,)).fetchall():
+                    _count(db, counter, columns, tuple(key), -1)
             for table in LEARNER_TABLES:
                 deleted += db.run(f"DELETE FROM {table} WHERE learner = ?", (ref,))
         return deleted
@@ -235,17 +278,20 @@ def _fold_turn(db: _Writer, learner: str, event: dict[str, Any]) -> None:
         db.run("""INSERT INTO modules (module, learner, started_ms, completed_ms, last_step) VALUES (?, ?, ?, NULL, ?)
                   ON CONFLICT (module, learner) DO UPDATE SET last_step = CASE WHEN excluded.last_step = ''
                   THEN modules.last_step ELSE excluded.last_step END""", (module, learner, ms, dst))
-        if dst:
-            db.run("INSERT INTO module_steps (module, step, learner) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                   (module, dst, learner))
-        db.run("INSERT INTO module_edges (module, src, dst, learner) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-               (module, src or "start", dst or "end", learner))
+        if dst and db.run("INSERT INTO module_steps (module, step, learner) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                          (module, dst, learner)) == 1:
+            _count(db, "step_counts", ("module", "step"), (module, dst), 1)
+        edge = (module, src or "start", dst or "end")
+        if db.run("INSERT INTO module_edges (module, src, dst, learner) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                  (*edge, learner)) == 1:
+            _count(db, "edge_counts", ("module", "src", "dst"), edge, 1)
     for answer in event.get("ans") or ():
         if not (isinstance(answer, list) and len(answer) == 4):
             continue
         test, item, choice, score = str(answer[0]), str(answer[1]), str(answer[2]), float(answer[3])
         if db.run("""INSERT INTO answers (test, item, learner, choice, score) VALUES (?, ?, ?, ?, ?)
                      ON CONFLICT DO NOTHING""", (test, item, learner, choice, score)) == 1:
+            _count(db, "option_counts", ("test", "item", "choice"), (test, item, choice), 1)
             db.run("""INSERT INTO test_totals (test, learner, total, items, finished) VALUES (?, ?, ?, 1, 0)
                       ON CONFLICT (test, learner) DO UPDATE SET total = test_totals.total + excluded.total,
                       items = test_totals.items + 1""", (test, learner, score))
@@ -255,7 +301,7 @@ def _fold_turn(db: _Writer, learner: str, event: dict[str, Any]) -> None:
                   ON CONFLICT (module, learner) DO UPDATE SET completed_ms = CASE WHEN modules.completed_ms IS NULL
                   THEN excluded.completed_ms ELSE modules.completed_ms END""", (done, learner, ms, ms))
         db.run("""UPDATE learners SET first_done_ms = ? WHERE learner = ? AND first_done_ms IS NULL""", (ms, learner))
-        db.run("UPDATE test_totals SET finished = 1 WHERE test = ? AND learner = ?", (f"quiz:{done}", learner))
+        _finish(db, f"quiz:{done}", learner)
     result = event.get("cu")
     if isinstance(result, dict):
         _fold_checkup(db, learner, ms, result)
@@ -263,6 +309,34 @@ def _fold_turn(db: _Writer, learner: str, event: dict[str, Any]) -> None:
     if consent in ("out", "in"):
         db.run("UPDATE learners SET opted_out = ?, opted_out_day = ? WHERE learner = ?",
                (int(consent == "out"), day_of(ms) if consent == "out" else "", learner))
+
+
+def _count(db: _Writer, table: str, columns: tuple[str, ...], key: tuple[Any, ...], delta: int) -> None:
+    names = ", ".join(columns)
+    db.run(f"INSERT INTO {table} ({names}, n) VALUES ({', '.join('?' * len(columns))}, ?) "
+           f"ON CONFLICT ({names}) DO UPDATE SET n = {table}.n + excluded.n", (*key, delta))
+
+
+def _finish(db: _Writer, test: str, learner: str) -> None:
+    """The learner's attempt at ``test`` is finished: add it to the item sums, once."""
+    if db.run("UPDATE test_totals SET finished = 1 WHERE test = ? AND learner = ? AND finished = 0",
+              (test, learner)) == 1:
+        _add_attempt(db, test, learner, 1)
+
+
+def _add_attempt(db: _Writer, test: str, learner: str, sign: int) -> None:
+    """Add (``sign`` 1) or take back (-1) one finished attempt's contribution to ``item_sums``."""
+    rows = db.connection.execute(db.sql("SELECT item, score FROM answers WHERE test = ? AND learner = ?"),
+                                 (test, learner)).fetchall()
+    total = sum(float(score) for _, score in rows)
+    for item, score in rows:
+        x = float(score)
+        y = total - x
+        db.run("""INSERT INTO item_sums (test, item, n, sx, sxx, sy, syy, sxy) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                  ON CONFLICT (test, item) DO UPDATE SET n = item_sums.n + excluded.n, sx = item_sums.sx + excluded.sx,
+                  sxx = item_sums.sxx + excluded.sxx, sy = item_sums.sy + excluded.sy,
+                  syy = item_sums.syy + excluded.syy, sxy = item_sums.sxy + excluded.sxy""",
+               (test, item, sign, sign * x, sign * x * x, sign * y, sign * y * y, sign * x * y))
 
 
 def _fold_checkup(db: _Writer, learner: str, ms: int, result: dict[str, Any]) -> None:
@@ -276,7 +350,7 @@ def _fold_checkup(db: _Writer, learner: str, ms: int, result: dict[str, Any]) ->
     for area, percent in areas.items():
         db.run("""INSERT INTO checkup_areas (learner, ms, area, percent, in_plan) VALUES (?, ?, ?, ?, ?)
                   ON CONFLICT DO NOTHING""", (learner, ms, str(area), int(percent), int(area in plan)))
-    db.run("UPDATE test_totals SET finished = 1 WHERE test = 'checkup' AND learner = ?", (learner,))
+    _finish(db, "checkup", learner)
 
 
 def _fold_delivery(db: _Writer, event: dict[str, Any]) -> None:
