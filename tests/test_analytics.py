@@ -6,7 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import time
+import uuid
+from collections.abc import Iterator
 
 import pytest
 from flask import Flask
@@ -31,8 +34,35 @@ QUIZ = "quiz:m1_contatto"
 SECRET = "test-app-secret"  # the conftest settings' META_APP_SECRET
 
 
-@pytest.fixture
-def store(tmp_path) -> AnalyticsStore:
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"  # our machines run one (trust auth on loopback)
+
+
+def postgres_store() -> Iterator[AnalyticsStore]:
+    """A store in a schema of its own on the machine's PostgreSQL, dropped afterwards."""
+    import psycopg
+
+    schema = f"analytics_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = psycopg.connect(POSTGRES, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError:
+        if os.environ.get("CI"):
+            raise  # CI machines have PostgreSQL: the option for scale is tested there, never skipped
+        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
+    admin.execute(f"CREATE SCHEMA {schema}")
+    analytics = AnalyticsStore(f"{POSTGRES}?options=-csearch_path%3D{schema}")
+    try:
+        yield analytics
+    finally:
+        analytics.close()
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path) -> Iterator[AnalyticsStore]:
+    if request.param == "postgres":
+        yield from postgres_store()
+        return
     analytics = AnalyticsStore(f"sqlite:///{tmp_path / 'analytics.sqlite3'}")
     yield analytics
     analytics.close()

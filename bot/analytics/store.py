@@ -50,11 +50,11 @@ SCHEMA = (
         last_step TEXT NOT NULL, PRIMARY KEY (module, learner))""",
     """CREATE INDEX IF NOT EXISTS modules_learner ON modules (learner)""",
     """CREATE TABLE IF NOT EXISTS answers (
-        test TEXT NOT NULL, item TEXT NOT NULL, learner TEXT NOT NULL, choice TEXT NOT NULL, score REAL NOT NULL,
-        PRIMARY KEY (test, item, learner))""",
+        test TEXT NOT NULL, item TEXT NOT NULL, learner TEXT NOT NULL, choice TEXT NOT NULL,
+        score DOUBLE PRECISION NOT NULL, PRIMARY KEY (test, item, learner))""",
     """CREATE INDEX IF NOT EXISTS answers_learner ON answers (learner)""",
     """CREATE TABLE IF NOT EXISTS test_totals (
-        test TEXT NOT NULL, learner TEXT NOT NULL, total REAL NOT NULL, items INTEGER NOT NULL,
+        test TEXT NOT NULL, learner TEXT NOT NULL, total DOUBLE PRECISION NOT NULL, items INTEGER NOT NULL,
         finished INTEGER NOT NULL, PRIMARY KEY (test, learner))""",
     """CREATE INDEX IF NOT EXISTS test_totals_learner ON test_totals (learner)""",
     """CREATE TABLE IF NOT EXISTS checkups (
@@ -75,8 +75,9 @@ SCHEMA = (
     # item analysis sums over finished attempts (bot.analytics.item_analysis): x the item score, y the rest of the
     # test; a learner's attempt is added once, when it finishes (its first answers are final then)
     """CREATE TABLE IF NOT EXISTS item_sums (
-        test TEXT NOT NULL, item TEXT NOT NULL, n INTEGER NOT NULL, sx REAL NOT NULL, sxx REAL NOT NULL,
-        sy REAL NOT NULL, syy REAL NOT NULL, sxy REAL NOT NULL, PRIMARY KEY (test, item))""",
+        test TEXT NOT NULL, item TEXT NOT NULL, n INTEGER NOT NULL, sx DOUBLE PRECISION NOT NULL,
+        sxx DOUBLE PRECISION NOT NULL, sy DOUBLE PRECISION NOT NULL, syy DOUBLE PRECISION NOT NULL,
+        sxy DOUBLE PRECISION NOT NULL, PRIMARY KEY (test, item))""",
     """CREATE INDEX IF NOT EXISTS checkup_areas_area ON checkup_areas (area, percent, in_plan)""",
     """CREATE TABLE IF NOT EXISTS delivery_daily (
         day TEXT NOT NULL, channel TEXT NOT NULL, what TEXT NOT NULL, ok INTEGER NOT NULL, code INTEGER NOT NULL,
