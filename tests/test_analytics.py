@@ -320,3 +320,15 @@ def test_a_priced_status_webhook_goes_to_the_stream_in_the_same_round_trip(setti
     event = json.loads(fields[b"e"])
     assert (event["k"], event["cat"], event["pt"], event["id"]) == ("status", "marketing", "regular",
                                                                      "price:wamid.PRICED")
+
+
+def test_the_pages_exist_in_dev_mode_and_only_behind_the_console_in_production(settings, redis_client) -> None:
+    from dataclasses import replace
+
+    production = create_app(settings, redis_client=redis_client, notify=lambda lid: None).test_client()
+    assert production.get("/analytics/").status_code == 404
+    dev = create_app(replace(settings, env="dev"), redis_client=redis_client, notify=lambda lid: None).test_client()
+    answer = dev.get("/analytics/funnel")
+    assert answer.status_code == 200 and "m1_contatto" in answer.get_data(as_text=True)
+    with dev.get("/analytics/static/analytics.css") as stylesheet:
+        assert stylesheet.status_code == 200 and stylesheet.mimetype == "text/css"

@@ -14,13 +14,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, abort, render_template, request, url_for
+import redis
+from flask import Blueprint, Flask, Response, abort, render_template, request, url_for
 
 from bot.analytics import charts, diagram, queries
 from bot.analytics.queries import Page, Table
 from bot.analytics.store import AnalyticsStore
 from bot.delivery.graph import advice
 from bot.flows.spec import Course
+from bot.proactive.policy import Prices
+from bot.storage.clock import SharedTestClock, SystemClock
+from bot.storage.releases import Registry, live_release
+from config.settings import Settings
 
 Guard = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -28,6 +33,22 @@ PAGES = (("overview", "Overview"), ("funnel", "Funnel"), ("items", "Item analysi
          ("delivery", "Delivery"), ("cohorts", "Cohorts"))
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; "
        "frame-ancestors 'none'")
+
+
+def install(app: Flask, *, settings: Settings, client: redis.Redis, registry: Registry, guard: Guard | None = None,
+            url_prefix: str = "/analytics") -> bool:
+    """Mount the pages at ``url_prefix``: in dev mode (``make run``) as they are; in production only with the
+    console's ``guard`` (its sign-in and the viewer role). True if mounted."""
+    if guard is None and not settings.dev:
+        return False
+    store = AnalyticsStore.for_settings(settings.analytics_url, settings.var_dir)
+    clock = SharedTestClock(client) if settings.movable_clock else SystemClock()
+    prices = Prices.parse(settings.whatsapp_prices, settings.price_currency)
+    app.register_blueprint(blueprint(lambda: store, guard or (lambda view: view),
+                                     course=lambda: registry.engine_for(live_release(client)).course,
+                                     now_ms=clock, prices=prices.cost, currency=prices.currency),
+                           url_prefix=url_prefix)
+    return True
 
 
 def blueprint(read_store: Callable[[], AnalyticsStore], guard: Guard, *, course: Callable[[], Course],

@@ -126,15 +126,21 @@ def _offered(course: Course, test: str) -> dict[str, tuple[tuple[str, ...], tupl
             top = question.max_points
             options = tuple(o.id for o in question.options if not o.not_applicable)
             out[question.id] = (options, tuple(o.id for o in question.options if o.points == top),
-                                question.question.get("it").splitlines()[0][:80])
+                                _plain(question.question.get("it")))
         return out
     flow = course.flows.get(test.removeprefix("quiz:"))
     for step in flow.steps.values() if flow else ():
         if step.quiz:
             options = tuple(option.id for option in step.quiz.options)
             out[step.id] = (options, tuple(o.id for o in step.quiz.options if o.correct),
-                            step.quiz.question.get("it").splitlines()[0][:80])
+                            _plain(step.quiz.question.get("it")))
     return out
+
+
+def _plain(text: str) -> str:
+    """The first line of a question, without WhatsApp's * and _ marks, at most 80 characters."""
+    line = next((line for line in text.splitlines() if line.strip()), "")
+    return " ".join(line.replace("*", "").replace("_", " ").split())[:80]
 
 
 def items(store: AnalyticsStore, course: Course, test: str) -> Page:

@@ -22,6 +22,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wsgi import get_input_stream
 
 from bot import channels, composition, simulator
+from bot.analytics import pages as analytics_pages
 from bot.channels import parsing as inbound
 from bot.channels import signature as security
 from bot.dispatch import ConcurrencyError, Dispatcher, Handled, Notify
@@ -63,6 +64,8 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     # /simulator: in dev mode; in production only once the admin console hands it a sign-in check (guard=)
     # and a source of what was sent to sandbox learners (outbound=) — until then it does not exist there
     simulator.install(app, settings=settings, client=client)
+    # /analytics: in dev mode; in production once the admin console mounts it behind its sign-in (viewer role)
+    analytics_pages.install(app, settings=settings, client=client, registry=registry)
 
     @app.get("/webhook")
     def handshake() -> Response:
