@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from bot.model.events import InboundEvent
@@ -94,7 +94,15 @@ class Progress:
         return self.module_scores.get(flow_id, [0, 0])[0]
 
     def with_changes(self, **changes: Any) -> Progress:
-        return replace(self, **changes)
+        """A copy with ``changes`` (as ``dataclasses.replace``, without re-running ``__init__`` over ~40 fields:
+        a turn makes several of these, and the fields need no validation)."""
+        unknown = changes.keys() - _FIELD_KINDS.keys()
+        if unknown:
+            raise TypeError(f"Progress has no field {sorted(unknown)[0]!r}")
+        copy = object.__new__(Progress)
+        copy.__dict__.update(self.__dict__)
+        copy.__dict__.update(changes)
+        return copy
 
     # -- Redis hash mapping ---------------------------------------------------------------------
     def to_hash(self) -> dict[str, str]:
