@@ -19,9 +19,9 @@ finds no outbox and sends nothing; log lines carry only ``learner_ref``.
 """
 
 from bot.privacy.holders import DEFAULT_HOLDERS, LearnerDataHolder, register
-from bot.privacy.lookup import find
+from bot.privacy.lookup import find, find_by_ref
 from bot.privacy.person import Person, identify
 from bot.privacy.rights import Erased, erase_learner, export_learner
 
 __all__ = ["DEFAULT_HOLDERS", "Erased", "LearnerDataHolder", "Person", "erase_learner", "export_learner", "find",
-           "identify", "register"]
+           "find_by_ref", "identify", "register"]

@@ -60,6 +60,11 @@ def _resolve(client: redis.Redis, learner_id: str) -> str:
     return ""
 
 
+def find_by_ref(client: redis.Redis, ref: str) -> list[str]:
+    """The learner(s) whose ``learner_ref`` (or an alias's) is ``ref``; nothing else is tried."""
+    return _by_learner_ref(client, ref) if _REF.fullmatch(ref) else []
+
+
 def _by_learner_ref(client: redis.Redis, ref: str) -> list[str]:
     found: list[str] = []
     for part in (LearnerPart.PROGRESS, LearnerPart.ALIAS):

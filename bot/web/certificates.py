@@ -44,7 +44,9 @@ REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 # the pages show a learner's name: keep them out of search engines, caches and Referer headers
 PRIVATE_HEADERS = {"X-Robots-Tag": "noindex, nofollow", "Referrer-Policy": "no-referrer",
                    "Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"}
-PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+# no script at all; the page's one small <style> block is its only inline content
+PAGE_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+               "frame-ancestors 'none'")
 # Per client. /verify: at 100 guesses a day, harvesting one of 100,000 old 40-bit codes takes a client
 # ~300 years. The PDF: 60 a minute, no daily cap, as Meta's fetchers share addresses across learners.
 VERIFY_LIMITS = "10 per minute;100 per day"
