@@ -13,6 +13,7 @@
     bottega templates check|submit       templates.yaml against the WhatsApp Business Account's templates
     bottega clock [show|advance 1d2h|set 2026-12-02T08:00]   the shared test clock (dev and test only)
     bottega fake-graph [--port N]        the fake Graph API alone
+    bottega links TARGET [--campaign TAG] [--qr FOLDER]   wa.me / m.me / ig.me links (and QR codes) that start TARGET
 """
 
 from __future__ import annotations
@@ -93,6 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     fake = commands.add_parser("fake-graph", help="run the fake Graph API on loopback")
     fake.add_argument("--port", type=int, default=0)
 
+    links = commands.add_parser("links", help="entry links (wa.me, m.me, ig.me) and QR codes that start a module, "
+                                "the check-up or an Open Day RSVP")
+    links.add_argument("target", help="a module id (m1_contatto), checkup, menu or event:ID")
+    links.add_argument("--campaign", default="", help="the source tag recorded on learners who come in (e.g. vetrina)")
+    links.add_argument("--lang", choices=["it", "en"], default="it", help="the language of the WhatsApp text")
+    links.add_argument("--channel", choices=[p.channel.name for p in channels.every()], default="")
+    links.add_argument("--qr", default="", metavar="FOLDER", help="write each link's QR code (SVG and PNG) here")
+
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -126,6 +135,11 @@ def _run(args: argparse.Namespace) -> int:
         from bot.dev.clock_tool import clock_command
 
         return clock_command(_dev_settings(), args.action, args.value)
+    if args.command == "links":
+        from bot.links.command import run as links_run
+
+        return links_run(Settings.from_env(dev_default=True, require_secrets=False), args.target,
+                         campaign=args.campaign, lang=args.lang, channel=args.channel, qr_folder=args.qr)
     if args.command == "fake-graph":
         from bot.dev import fake_graph
 

@@ -96,6 +96,13 @@ class Settings:
                                  "utility_in_window=0.0300", "WHATSAPP_PRICES")
     price_currency: str = _knob("USD", "PRICE_CURRENCY")
     whatsapp_business_account_id: str = _knob("", "WHATSAPP_BUSINESS_ACCOUNT_ID")  # `bottega templates`
+    # -- entry links (`bottega links`): the accounts a wa.me / m.me / ig.me link opens a chat with ---------------
+    whatsapp_display_number: str = _knob("", "WHATSAPP_DISPLAY_NUMBER")  # the number learners write to, "+39 02..."
+    messenger_page_username: str = _knob("", "MESSENGER_PAGE_USERNAME")  # the Page's username (or its id)
+    instagram_username: str = _knob("", "INSTAGRAM_USERNAME")  # the Instagram professional account's handle
+    # -- a person when they need one (bot.handover) ----------------------------------------------------------
+    handover_answer_hours: int = _knob(24, "HANDOVER_ANSWER_HOURS")  # what learners are told to expect, hours
+    support_contact: str = _knob("", "SUPPORT_CONTACT")  # the address the welcome names; "" = course.yaml's
 
     @property
     def dev(self) -> bool:
