@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.model.events import InboundEvent
 from bot.proactive.record import ProactiveRecord
+from bot.tutor.entry_record import EntryRecord
 from bot.tutor.progress_parts import CertificateRequest, CheckupAttempt, ConsentEntry, ReminderState, ReviewState
 
 
@@ -71,6 +72,7 @@ class Progress:
     seen_ms: int = 0  # the learner's last message the tutor handled: a long gap starts a new visit (bot.tutor.review)
     reminders: ReminderState = field(default_factory=ReminderState)  # bot.tutor.reminders
     proactive: ProactiveRecord = field(default_factory=ProactiveRecord)  # bot.proactive: what went out first
+    entry: EntryRecord = field(default_factory=EntryRecord)  # how they came in: source, ad (bot.tutor.entry)
     not_understood_at_ms: int = 0  # the last "non ho capito": one per NOT_UNDERSTOOD_PAUSE_MS (bot.tutor.engine)
     reply_from: str = ""  # WhatsApp phone_number_id / Messenger Page id we answer from
     created_at_ms: int = 0
@@ -156,7 +158,7 @@ def _json(value: Any) -> str:
 
 
 _PARTS: dict[str, Any] = {"checkup": CheckupAttempt, "review": ReviewState, "certificate": CertificateRequest,
-                          "reminders": ReminderState, "proactive": ProactiveRecord}
+                          "reminders": ReminderState, "proactive": ProactiveRecord, "entry": EntryRecord}
 _UNTOUCHED: dict[str, Any] = {name: part() for name, part in _PARTS.items()}  # frozen: shared safely
 
 
