@@ -13,14 +13,11 @@
     bottega templates check|submit       templates.yaml against the WhatsApp Business Account's templates
     bottega clock [show|advance 1d2h|set 2026-12-02T08:00]   the shared test clock (dev and test only)
     bottega fake-graph [--port N]        the fake Graph API alone
-<<<<<<< HEAD
     bottega admin add-user NAME --role viewer|editor|owner   a console admin (asks for the password)
     bottega admin list | set-password NAME | remove NAME
     bottega learner export REF [--output FILE]   everything stored about a learner, as JSON
     bottega learner erase REF [--yes]    erase a learner (every key; certificates revoked)
-=======
     bottega links TARGET [--campaign TAG] [--qr FOLDER]   wa.me / m.me / ig.me links (and QR codes) that start TARGET
->>>>>>> e48b418
 """
 
 from __future__ import annotations
@@ -101,7 +98,6 @@ def main(argv: list[str] | None = None) -> int:
     fake = commands.add_parser("fake-graph", help="run the fake Graph API on loopback")
     fake.add_argument("--port", type=int, default=0)
 
-<<<<<<< HEAD
     admin = commands.add_parser("admin", help="the admin console's users")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
     add_user = admin_commands.add_parser("add-user", help="create a console admin; asks for the password")
@@ -121,7 +117,6 @@ def main(argv: list[str] | None = None) -> int:
                          "or BSUID")
     learner.add_argument("--output", default="", help="export: write the JSON here (default: standard output)")
     learner.add_argument("--yes", action="store_true", help="erase: do not ask for confirmation")
-=======
     links = commands.add_parser("links", help="entry links (wa.me, m.me, ig.me) and QR codes that start a module, "
                                 "the check-up or an Open Day RSVP")
     links.add_argument("target", help="a module id (m1_contatto), checkup, menu or event:ID")
@@ -129,7 +124,6 @@ def main(argv: list[str] | None = None) -> int:
     links.add_argument("--lang", choices=["it", "en"], default="it", help="the language of the WhatsApp text")
     links.add_argument("--channel", choices=[p.channel.name for p in channels.every()], default="")
     links.add_argument("--qr", default="", metavar="FOLDER", help="write each link's QR code (SVG and PNG) here")
->>>>>>> e48b418
 
     args = parser.parse_args(argv)
     try:
@@ -164,18 +158,15 @@ def _run(args: argparse.Namespace) -> int:
         from bot.dev.clock_tool import clock_command
 
         return clock_command(_dev_settings(), args.action, args.value)
-<<<<<<< HEAD
     if args.command == "admin":
         return _admin(args)
     if args.command == "learner":
         return _learner(args.action, args.ref, output=args.output, confirmed=args.yes)
-=======
     if args.command == "links":
         from bot.links.command import run as links_run
 
         return links_run(Settings.from_env(dev_default=True, require_secrets=False), args.target,
                          campaign=args.campaign, lang=args.lang, channel=args.channel, qr_folder=args.qr)
->>>>>>> e48b418
     if args.command == "fake-graph":
         from bot.dev import fake_graph
 

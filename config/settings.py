@@ -98,13 +98,11 @@ class Settings:
                                  "utility_in_window=0.0300", "WHATSAPP_PRICES")
     price_currency: str = _knob("USD", "PRICE_CURRENCY")
     whatsapp_business_account_id: str = _knob("", "WHATSAPP_BUSINESS_ACCOUNT_ID")  # `bottega templates`
-<<<<<<< HEAD
     # -- the admin console (bot.console) ---------------------------------------------------------------
     # signs the console's session cookies; empty outside dev: the console is not mounted (/admin is 404)
     console_secret_key: str = _knob("", "CONSOLE_SECRET_KEY", secret=True)
     console_session_hours: float = _knob(8.0, "CONSOLE_SESSION_HOURS")  # a sign-in lasts this long
     console_login_failures_per_minute: int = _knob(10, "CONSOLE_LOGIN_FAILURES_PER_MINUTE")  # then refused
-=======
     # -- entry links (`bottega links`): the accounts a wa.me / m.me / ig.me link opens a chat with ---------------
     whatsapp_display_number: str = _knob("", "WHATSAPP_DISPLAY_NUMBER")  # the number learners write to, "+39 02..."
     messenger_page_username: str = _knob("", "MESSENGER_PAGE_USERNAME")  # the Page's username (or its id)
@@ -112,7 +110,6 @@ class Settings:
     # -- a person when they need one (bot.handover) ----------------------------------------------------------
     handover_answer_hours: int = _knob(24, "HANDOVER_ANSWER_HOURS")  # what learners are told to expect, hours
     support_contact: str = _knob("", "SUPPORT_CONTACT")  # the address the welcome names; "" = course.yaml's
->>>>>>> e48b418
 
     @property
     def dev(self) -> bool:
