@@ -16,7 +16,14 @@ from typing import Any
 
 from bot.model.events import InboundEvent
 from bot.proactive.record import ProactiveRecord
-from bot.tutor.progress_parts import CertificateRequest, CheckupAttempt, ConsentEntry, ReminderState, ReviewState
+from bot.tutor.progress_parts import (
+    CertificateRequest,
+    CheckupAttempt,
+    ConsentEntry,
+    OpenDayState,
+    ReminderState,
+    ReviewState,
+)
 
 
 class Pending:
@@ -71,6 +78,7 @@ class Progress:
     seen_ms: int = 0  # the learner's last message the tutor handled: a long gap starts a new visit (bot.tutor.review)
     reminders: ReminderState = field(default_factory=ReminderState)  # bot.tutor.reminders
     proactive: ProactiveRecord = field(default_factory=ProactiveRecord)  # bot.proactive: what went out first
+    open_days: OpenDayState = field(default_factory=OpenDayState)  # Business Open Days (bot.tutor.open_days)
     not_understood_at_ms: int = 0  # the last "non ho capito": one per NOT_UNDERSTOOD_PAUSE_MS (bot.tutor.engine)
     reply_from: str = ""  # WhatsApp phone_number_id / Messenger Page id we answer from
     created_at_ms: int = 0
@@ -148,7 +156,7 @@ def _json(value: Any) -> str:
 
 
 _PARTS: dict[str, Any] = {"checkup": CheckupAttempt, "review": ReviewState, "certificate": CertificateRequest,
-                          "reminders": ReminderState, "proactive": ProactiveRecord}
+                          "reminders": ReminderState, "proactive": ProactiveRecord, "open_days": OpenDayState}
 _UNTOUCHED: dict[str, Any] = {name: part() for name, part in _PARTS.items()}  # frozen: shared safely
 
 

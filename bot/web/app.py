@@ -28,6 +28,7 @@ from bot.dispatch import ConcurrencyError, Dispatcher, Handled, Notify
 from bot.model.events import Channel, InboundEvent
 from bot.model.privacy import learner_ref
 from bot.web import certificates as certificate_routes
+from bot.web import open_days as open_day_routes
 from config.logs import configure_logging
 from config.settings import Settings
 
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     app.extensions["bottega"] = {"settings": settings, "dispatcher": dispatcher, "redis": client,
                                  "registry": registry}
     app.register_blueprint(certificate_routes.blueprint(client))  # /certificates/<token>.pdf, /verify/<code>
+    app.register_blueprint(open_day_routes.blueprint(client))  # /open-days/<event>/<ticket>.ics
     # /simulator: in dev mode; in production only once the admin console hands it a sign-in check (guard=)
     # and a source of what was sent to sandbox learners (outbound=) — until then it does not exist there
     simulator.install(app, settings=settings, client=client)
