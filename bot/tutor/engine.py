@@ -273,7 +273,7 @@ class Conversation(Turn):
         if payload.startswith("sys:module:"):
             return payload.removeprefix("sys:module:") in self.course.flows
         return payload in ("sys:menu", "sys:checkup", "sys:next") or payload.startswith(
-            (menu.PAGE_PREFIX, reminders.PAYLOAD_PREFIX))
+            (menu.PAGE_PREFIX, reminders.PAYLOAD_PREFIX, open_days.PAYLOAD_PREFIX))
 
     def foreign_payload(self, event: InboundEvent) -> None:
         """A tap we did not render: a template's quick reply ("Stop", "Riprendi"), a referral, Get Started.

@@ -19,13 +19,15 @@ before the turn; its answer arrives as ``turn.seat`` and the learner's record fo
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.flows.spec import OpenDay
 from bot.model.events import EventKind, InboundEvent
 from bot.model.replies import Media, MediaKind, Option
 from bot.model.seats import Seat, SeatState
 from bot.proactive import placement
 from bot.proactive.placement import How, Placement, Reach
-from bot.proactive.policy import HOUR_MS
+from bot.proactive.policy import HOUR_MS, Policy
 from bot.tutor import consent, outreach
 from bot.tutor.progress_parts import OpenDayState
 from bot.tutor.turn import Turn
@@ -36,6 +38,7 @@ RSVP_ACTIONS = ("yes", "no")  # the taps the ledger answers
 REMINDERS = (("r24", -24 * HOUR_MS), ("r1", -HOUR_MS), ("start", 0))  # before (or at) the start
 ASK_AGAIN_BEFORE_MS = 24 * HOUR_MS  # "remind me": asked again the day before
 FOLLOWUP_AFTER_END_MS = 30 * 60_000  # the follow-up, half an hour after the end (or the next morning)
+UNMOVED = frozenset({"start", "after"})  # the link and the follow-up never go earlier to stay inside the window
 CALENDAR_FILENAME = "open-day.ics"
 USES = {"ann": "open_day_invite", "ask": "open_day_invite", "seat": "open_day_reminder", "r24": "open_day_reminder",
         "r1": "open_day_reminder", "start": "open_day_starting", "after": "open_day_followup"}
@@ -162,11 +165,17 @@ def _calendar(turn: Turn, event_id: str, ticket: str) -> Media:
 
 
 def _plan(turn: Turn, event: OpenDay) -> None:
-    policy = turn.source.policy
     for kind, _ in (*REMINDERS, ("after", 0)):
         moment = _moment(turn, event, kind)
         if moment > turn.now_ms:
-            turn.timers.append((placement.first_look(moment, turn.now_ms, policy), f"{TIMER_PREFIX}{kind}:{event.id}"))
+            first = placement.first_look(moment, turn.now_ms, _policy(turn, kind))
+            turn.timers.append((first, f"{TIMER_PREFIX}{kind}:{event.id}"))
+
+
+def _policy(turn: Turn, kind: str) -> Policy:
+    """The reminders may move earlier into the window like any reminder; the link and the follow-up may not."""
+    policy = turn.source.policy
+    return replace(policy, shift_max_ms=0) if kind in UNMOVED else policy
 
 
 def _moment(turn: Turn, event: OpenDay, kind: str) -> int:
@@ -206,7 +215,7 @@ def on_timer(turn: Turn, payload: str, due_ms: int) -> None:
     if state not in wanted or (kind in ("ann", "ask", "seat") and turn.now_ms >= event.start_ms):
         return
     moment = due_ms if kind in ("ann", "seat") else _moment(turn, event, kind)
-    decided = placement.place(reach(turn), moment_ms=moment, now_ms=turn.now_ms, policy=turn.source.policy,
+    decided = placement.place(reach(turn), moment_ms=moment, now_ms=turn.now_ms, policy=_policy(turn, kind),
                               template=turn.course.template_for(USES[kind]), capped=kind == "ann")
     again = f"{TIMER_PREFIX}{kind}:{event.id}:{ticket or 'w'}"
     if decided.how is How.WAIT:
