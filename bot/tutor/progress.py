@@ -17,7 +17,14 @@ from typing import Any
 from bot.model.events import InboundEvent
 from bot.proactive.record import ProactiveRecord
 from bot.tutor.entry_record import EntryRecord
-from bot.tutor.progress_parts import CertificateRequest, CheckupAttempt, ConsentEntry, ReminderState, ReviewState
+from bot.tutor.progress_parts import (
+    CertificateRequest,
+    CheckupAttempt,
+    ConsentEntry,
+    OpenDayState,
+    ReminderState,
+    ReviewState,
+)
 
 
 class Pending:
@@ -73,6 +80,7 @@ class Progress:
     reminders: ReminderState = field(default_factory=ReminderState)  # bot.tutor.reminders
     proactive: ProactiveRecord = field(default_factory=ProactiveRecord)  # bot.proactive: what went out first
     entry: EntryRecord = field(default_factory=EntryRecord)  # how they came in: source, ad (bot.tutor.entry)
+    open_days: OpenDayState = field(default_factory=OpenDayState)  # Business Open Days (bot.tutor.open_days)
     not_understood_at_ms: int = 0  # the last "non ho capito": one per NOT_UNDERSTOOD_PAUSE_MS (bot.tutor.engine)
     reply_from: str = ""  # WhatsApp phone_number_id / Messenger Page id we answer from
     created_at_ms: int = 0
@@ -158,7 +166,8 @@ def _json(value: Any) -> str:
 
 
 _PARTS: dict[str, Any] = {"checkup": CheckupAttempt, "review": ReviewState, "certificate": CertificateRequest,
-                          "reminders": ReminderState, "proactive": ProactiveRecord, "entry": EntryRecord}
+                          "reminders": ReminderState, "proactive": ProactiveRecord, "entry": EntryRecord,
+                          "open_days": OpenDayState}
 _UNTOUCHED: dict[str, Any] = {name: part() for name, part in _PARTS.items()}  # frozen: shared safely
 
 
