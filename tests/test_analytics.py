@@ -322,13 +322,37 @@ def test_a_priced_status_webhook_goes_to_the_stream_in_the_same_round_trip(setti
                                                                      "price:wamid.PRICED")
 
 
-def test_the_pages_exist_in_dev_mode_and_only_behind_the_console_in_production(settings, redis_client) -> None:
+def test_the_pages_live_in_the_console_for_viewers_and_erasure_reaches_the_store(settings, redis_client) -> None:
     from dataclasses import replace
 
-    production = create_app(settings, redis_client=redis_client, notify=lambda lid: None).test_client()
-    assert production.get("/analytics/").status_code == 404
-    dev = create_app(replace(settings, env="dev"), redis_client=redis_client, notify=lambda lid: None).test_client()
-    answer = dev.get("/analytics/funnel")
+    from bot import privacy
+    from bot.console.users import Role, Users
+
+    console_settings = replace(settings, console_secret_key="a-test-console-secret-of-enough-length-123")
+    app = create_app(console_settings, redis_client=redis_client, notify=lambda lid: None)
+    visitor = app.test_client()
+    for path in ("/admin/analytics/", "/admin/analytics/funnel", "/admin/analytics/items.csv?table=items",
+                 "/admin/analytics/analytics.css"):
+        answer = visitor.get(path)
+        assert answer.status_code == 303 and answer.location.startswith("/admin/login"), path
+    Users(redis_client).add("vittoria", Role.VIEWER, "a-long-viewer-password")
+    viewer = app.test_client()
+    login = viewer.get("/admin/login").get_data(as_text=True)
+    csrf = __import__("re").search(r'name="csrf_token" value="([^"]+)"', login).group(1)
+    assert viewer.post("/admin/login", data={"name": "vittoria", "password": "a-long-viewer-password",
+                                             "csrf_token": csrf}).status_code == 303
+    assert 'href="/admin/analytics/"' in viewer.get("/admin/").get_data(as_text=True)  # in the console's menu
+    answer = viewer.get("/admin/analytics/funnel")
     assert answer.status_code == 200 and "m1_contatto" in answer.get_data(as_text=True)
-    with dev.get("/analytics/static/analytics.css") as stylesheet:
-        assert stylesheet.status_code == 200 and stylesheet.mimetype == "text/css"
+    assert viewer.get("/admin/analytics/analytics.css").mimetype == "text/css"
+    # the store this app reads is the one the erase registry reaches
+    lid = "wa:393330000066"
+    store = AnalyticsStore.for_settings("", settings.var_dir)
+    store.fold([turn(learner_ref(lid), 1, mv=["m1_contatto", "", "intro"], st="m1_contatto")])
+    stream = Recorder(shards=settings.analytics_shards).stream_for(lid)
+    redis_client.xadd(stream, {"e": json.dumps(turn(learner_ref(lid), 2))})  # not folded yet
+    assert privacy.export_learner(redis_client, lid)["data"]["analytics"][lid]["learners"][0]["channel"] == "whatsapp"
+    erased = privacy.erase_learner(redis_client, lid)
+    assert erased.removed["analytics"] >= 4
+    assert store.export(lid) == {} and redis_client.xlen(stream) == 0
+    store.close()

@@ -12,6 +12,7 @@ and dev may pass ``lambda view: view``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -35,16 +36,13 @@ CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 
        "frame-ancestors 'none'")
 
 
-def install(app: Flask, *, settings: Settings, client: redis.Redis, registry: Registry, guard: Guard | None = None,
-            url_prefix: str = "/analytics") -> bool:
-    """Mount the pages at ``url_prefix``: in dev mode (``make run``) as they are; in production only with the
-    console's ``guard`` (its sign-in and the viewer role). True if mounted."""
-    if guard is None and not settings.dev:
-        return False
+def install(app: Flask, *, settings: Settings, client: redis.Redis, registry: Registry, guard: Guard,
+            url_prefix: str = "/admin/analytics") -> bool:
+    """Mount the pages at ``url_prefix`` behind the console's ``guard`` (signed in, the viewer role). True."""
     store = AnalyticsStore.for_settings(settings.analytics_url, settings.var_dir)
     clock = SharedTestClock(client) if settings.movable_clock else SystemClock()
     prices = Prices.parse(settings.whatsapp_prices, settings.price_currency)
-    app.register_blueprint(blueprint(lambda: store, guard or (lambda view: view),
+    app.register_blueprint(blueprint(lambda: store, guard,
                                      course=lambda: registry.engine_for(live_release(client)).course,
                                      now_ms=clock, prices=prices.cost, currency=prices.currency),
                            url_prefix=url_prefix)
@@ -55,8 +53,8 @@ def blueprint(read_store: Callable[[], AnalyticsStore], guard: Guard, *, course:
               now_ms: Callable[[], int], prices: Callable[[str], float] = lambda category: 0.0,
               currency: str = "USD", name: str = "analytics") -> Blueprint:
     """The analytics pages over the store ``read_store()`` gives and the live ``course()``."""
-    pages = Blueprint(name, __name__, template_folder="templates", static_folder="static",
-                      static_url_path="/static")
+    pages = Blueprint(name, __name__, template_folder="templates")
+    stylesheet = (Path(__file__).parent / "static" / "analytics.css").read_text(encoding="utf-8")
 
     def build(page: str) -> tuple[Page, dict[str, Any]]:
         """The page's tables and what its template needs besides them."""
@@ -102,7 +100,8 @@ def blueprint(read_store: Callable[[], AnalyticsStore], guard: Guard, *, course:
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Cache-Control", "no-store")
+        if response.mimetype != "text/css":
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     def view(page: str) -> Callable[[], str]:
@@ -127,6 +126,11 @@ def blueprint(read_store: Callable[[], AnalyticsStore], guard: Guard, *, course:
 
     for page, _ in PAGES:
         view(page)
+
+    def css() -> Response:  # behind the guard too: every page under the console's prefix asks for a session
+        return Response(stylesheet, mimetype="text/css", headers={"Cache-Control": "private, max-age=3600"})
+
+    pages.add_url_rule("/analytics.css", "stylesheet", guard(css))
     return pages
 
 

@@ -209,6 +209,22 @@ class AnalyticsStore:
                    "FROM answers a JOIN test_totals t ON t.test = a.test AND t.learner = a.learner "
                    "WHERE t.finished = 1 GROUP BY a.test, a.item")
 
+    def export(self, learner_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Every row naming ``learner_id`` (by its ``learner_ref``), table by table (the counters name nobody)."""
+        ref = learner_ref(learner_id)
+        out: dict[str, list[dict[str, Any]]] = {}
+        connection = self.connection()
+        try:
+            for table in LEARNER_TABLES:
+                cursor = connection.execute(self._sql(f"SELECT * FROM {table} WHERE learner = ?"), (ref,))
+                names = [column[0] for column in cursor.description]
+                rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+                if rows:
+                    out[table] = rows
+        finally:
+            connection.rollback()
+        return out
+
     def erase(self, learner_id: str) -> int:
         """Delete every row naming ``learner_id`` (by its ``learner_ref``); the rows deleted."""
         ref = learner_ref(learner_id)
