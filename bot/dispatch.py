@@ -29,6 +29,7 @@ from typing import Protocol
 
 from bot import channels
 from bot.channels.rendering import render
+from bot.flows.spec import Course
 from bot.model.errors import StorageError
 from bot.model.events import EventKind, InboundEvent
 from bot.model.privacy import learner_ref
@@ -57,6 +58,14 @@ class EngineSource(Protocol):
     def engine_for(self, release: str) -> Engine: ...
 
 
+class Recording(Protocol):
+    """Learning analytics (``bot.analytics.recording.Recorder``): the events a turn or a status gives."""
+
+    def turn(self, before: Progress, after: Progress, event: InboundEvent, course: Course, now_ms: int) -> str: ...
+
+    def status_entry(self, event: InboundEvent) -> tuple[str, str, int] | None: ...
+
+
 class Handled(str, Enum):
     PROCESSED = "processed"
     DUPLICATE = "duplicate"
@@ -79,6 +88,7 @@ class Dispatcher:
     defer: Defer | None = None
     inline_events_max: int = 50  # events handled inside one webhook request; the rest go to the worker
     clock: Clock = SystemClock()  # now, in ms (the shared test clock in dev and test: bot.storage.clock)
+    recording: Recording | None = None  # learning analytics; None: nothing recorded
 
     def handle_batch(self, events: Sequence[InboundEvent], handle_one: Callable[[InboundEvent], object] | None
                      = None) -> list[object]:
@@ -100,7 +110,7 @@ class Dispatcher:
         if event.kind is EventKind.IGNORE:
             return Handled.IGNORED
         if event.kind is EventKind.STATUS:
-            self.store.record_status(event)
+            self.store.record_status(event, analytics=self.recording.status_entry(event) if self.recording else None)
             if not refused_proactive(event):
                 return Handled.STATUS
         now_ms = now_ms if now_ms is not None else self.clock()
@@ -134,17 +144,20 @@ class Dispatcher:
             engine = self.engines.engine_for(snapshot.release)
             outcome = engine.step(progress, event, seat=self._seat(engine, progress, event, now_ms))
             items = outbox_items(outcome.progress, outcome.replies, now_ms)
+            analytics = self.recording.turn(progress, outcome.progress, event, engine.course, now_ms) \
+                if self.recording else ""
             committed = self.store.commit(
                 outcome.progress, expected_rev=before.rev, message_id=message_id, now_ms=now_ms,
                 outbox_items=items, timers=outcome.timers, cancel_timers=outcome.cancel_timers,
                 receipt=read_receipt(outcome.progress, event), event_ms=event.timestamp_ms,
-                aliases=snapshot.aliases, drop_proactive=outcome.drop_proactive)
+                aliases=snapshot.aliases, drop_proactive=outcome.drop_proactive, analytics=analytics)
             if committed.result is CommitResult.COMMITTED:
                 if outcome.timers:
                     self.store.wake_at(lid, min(due for due, _ in outcome.timers))
                 for certificate in outcome.certificates:
                     self.store.save_certificate(certificate)
-                if items or committed.receipt_waiting_anew:
+                # the sender forwards analytics events too: wake it for the first one waiting (later ones ride along)
+                if items or committed.receipt_waiting_anew or committed.events_waiting == 1:
                     self.notify(lid)
                 log.debug("turn learner=%s kind=%s replies=%d dropped=%d", learner_ref(lid), event.kind.value,
                           len(outcome.replies), committed.dropped)

@@ -65,6 +65,8 @@ def _sample(default, env=""):
     """A value for a knob that differs from its default, written as it would be in the environment."""
     if env in STRUCTURED_SAMPLES:
         return STRUCTURED_SAMPLES[env], STRUCTURED_SAMPLES[env]
+    if isinstance(default, bool):
+        return ("off", False) if default else ("on", True)
     if isinstance(default, Path):
         return "/srv/bottega/elsewhere", Path("/srv/bottega/elsewhere")
     if isinstance(default, float):

@@ -22,6 +22,7 @@ class LearnerPart(str, Enum):
     WAKE = "wake"  # string: when the one scheduled deliver job for this outbox is due (ms)
     PACE = "pace"  # string: the learner's send budget (bot.delivery.pacing), written by the lock holder
     ALIAS = "alias"  # string: under this id the person is the learner named here (phone -> BSUID, moved ids)
+    EVENTS = "events"  # list: learning-analytics events committed with a turn, waiting for the sender to forward
 
 
 def learner_key(learner_id: str, part: LearnerPart) -> str:
@@ -121,3 +122,17 @@ def admin_user_key(name: str) -> str:
 def admin_login_failures_key(subject: str) -> str:
     """String counter with a TTL: wrong passwords for a client address or a user name in the current minute."""
     return f"{ADMIN_PREFIX}:login-failures:{subject}"
+
+
+# Learning analytics (bot.analytics): events go from each learner's EVENTS list (their own slot, written by the
+# commit) to one of N streams, each with a hash tag of its own (``{analytics.3}``) so the streams spread over a
+# Redis Cluster's slots; a learner's events always go to the same stream (so they stay in order).
+ANALYTICS_PREFIX = f"{PREFIX}:analytics"
+ANALYTICS_GROUP = "analytics"  # the consumer group that folds the streams into the analytics store
+
+
+def analytics_stream_key(shard: int) -> str:
+    """Stream: ``bottega:analytics:{analytics.3}:events``, shard 3 of the analytics event streams."""
+    if shard < 0:
+        raise ValueError(f"analytics stream shard {shard} must be >= 0")
+    return f"{ANALYTICS_PREFIX}:{{analytics.{shard}}}:events"
