@@ -33,12 +33,18 @@ from bot.model.errors import StorageError
 from bot.model.events import EventKind, InboundEvent
 from bot.model.privacy import learner_ref
 from bot.model.replies import Reply
+from bot.storage import links as links_store
 from bot.storage.clock import Clock, SystemClock
+from bot.storage.keys import address
+from bot.storage.links import Linked, Links
 from bot.storage.outbox_item import OutboxItem
-from bot.storage.store import CommitResult, Store
-from bot.tutor.engine import Engine
+from bot.storage.store import CommitResult, Snapshot, Store
+from bot.tutor import conversations, linking
+from bot.tutor.engine import Engine, Outcome
+from bot.tutor.linking import LinkNews
 from bot.tutor.preferences import REFUSAL_CODES
 from bot.tutor.progress import Progress
+from bot.tutor.progress_parts import ChannelConversation
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +82,12 @@ class Dispatcher:
     defer: Defer | None = None
     inline_events_max: int = 50  # events handled inside one webhook request; the rest go to the worker
     clock: Clock = SystemClock()  # now, in ms (the shared test clock in dev and test: bot.storage.clock)
+    exports: Callable[[str, str], None] | None = None  # (learner, token): store their data export (bot.privacy)
+    erase: Callable[[str], None] | None = None  # erase a learner once their goodbye is sent (the worker)
+
+    @property
+    def links(self) -> Links:
+        return Links(self.store)
 
     def handle_batch(self, events: Sequence[InboundEvent], handle_one: Callable[[InboundEvent], object] | None
                      = None) -> list[object]:
@@ -110,9 +122,16 @@ class Dispatcher:
         message_id = event.message_id or f"{event.kind.value}:{event.timestamp_ms}:{event.payload}"
         if event.kind is EventKind.STATUS:  # Meta refused a proactive message: the learner's record learns it
             message_id = f"refused:{event.message_id}:{event.error_code}"
+        code = linking.code_in(event.text, event.payload) if event.kind in (EventKind.TEXT, EventKind.CHOICE) else ""
+        link: LinkNews | None = None
+        frozen_until = 0.0
         for _ in range(self.commit_retries):
-            snapshot = self.store.load(event.learner_id, message_id, other_ids=event.other_learner_ids)
+            snapshot = self.store.load(event.learner_id, message_id, other_ids=event.other_learner_ids,
+                                       channel=(event.channel.name, event.channel.prefix))
             lid = snapshot.learner_id
+            if snapshot.merging:  # a link or unlink of this learner is half done: finish it (or wait for it)
+                frozen_until = self._wait_frozen(lid, now_ms, frozen_until)
+                continue
             if snapshot.move_from:  # known under another id of theirs (their phone): move them here first
                 self.store.move(snapshot.move_from, lid, user_id=lid.split(":", 1)[1], phone=event.phone,
                                 bsuid=event.bsuid, keep_alias=True, number_changed=False)
@@ -122,34 +141,95 @@ class Dispatcher:
                 if snapshot.next_timer_ms:
                     self.store.wake_at(lid, snapshot.next_timer_ms)
                 if snapshot.outbox_length:
-                    self.notify(lid)
+                    self.notify(snapshot.address)
                 return Handled.DUPLICATE
             if snapshot.progress is None and event.kind in (EventKind.STATUS, EventKind.PREFERENCE):
                 return Handled.IGNORED  # about someone we do not know: nothing to keep
+            if code and link is None:
+                link = self._link(event, code, snapshot, now_ms)
+                if link is LinkNews.LINKED:
+                    continue  # the event's id now leads to the learner it joined: load them
             before = snapshot.progress or Progress.new(event, now_ms)
             progress = _with_identity(before, event, now_ms)
-            outcome = self.engines.engine_for(snapshot.release).step(progress, event)
+            outcome = self.engines.engine_for(snapshot.release).step(progress, event, link=link)
+            outbox_at = _address(lid, outcome.progress.channel)
             items = outbox_items(outcome.progress, outcome.replies, now_ms)
+            elsewhere = _elsewhere(outcome, now_ms)
+            if outcome.link_code:  # stored before the reply that shows it can leave
+                self.links.issue(outcome.link_code, lid)
+            if outcome.export_token and self.exports is not None:
+                self.exports(lid, outcome.export_token)
             committed = self.store.commit(
                 outcome.progress, expected_rev=before.rev, message_id=message_id, now_ms=now_ms,
                 outbox_items=items, timers=outcome.timers, cancel_timers=outcome.cancel_timers,
                 receipt=read_receipt(outcome.progress, event), event_ms=event.timestamp_ms,
-                aliases=snapshot.aliases, drop_proactive=outcome.drop_proactive)
+                aliases=snapshot.aliases, drop_proactive=outcome.drop_proactive, seen_at=snapshot.address,
+                outbox_at=outbox_at, elsewhere=elsewhere)
             if committed.result is CommitResult.COMMITTED:
                 if outcome.timers:
                     self.store.wake_at(lid, min(due for due, _ in outcome.timers))
                 for certificate in outcome.certificates:
                     self.store.save_certificate(certificate)
                 if items or committed.receipt_waiting_anew:
-                    self.notify(lid)
+                    self.notify(outbox_at)
+                for other, _ in elsewhere:
+                    self.notify(other)
+                if outcome.unlink:  # every linked channel leaves with a record of its own
+                    home = channels.for_learner(lid).channel.name
+                    for conversation in conversations.every(outcome.progress):
+                        if conversation.channel != home:
+                            self.links.unlink(lid, conversation.channel, now_ms)
+                            self.notify(conversation.learner_id)
+                if outcome.privacy_action == "erase" and self.erase is not None:
+                    self.erase(lid)
                 log.debug("turn learner=%s kind=%s replies=%d dropped=%d", learner_ref(lid), event.kind.value,
                           len(outcome.replies), committed.dropped)
                 return Handled.PROCESSED
             if committed.result is CommitResult.DUPLICATE:
                 return Handled.DUPLICATE
+            if committed.result is CommitResult.FROZEN:
+                frozen_until = self._wait_frozen(lid, now_ms, frozen_until)
+                continue
             time.sleep(0.001)  # CONFLICT: another worker moved this learner on; redo on fresh state
         raise ConcurrencyError(f"learner {learner_ref(event.learner_id)}: {self.commit_retries} commit "
                                "conflicts in a row")
+
+    def _wait_frozen(self, lid: str, now_ms: int, until: float) -> float:
+        """Finish the link or unlink journal found on ``lid``; if it is young (a merger may be at work), wait
+        a little. Past ``links.GRACE_MS`` of waiting the journal is old enough to finish or roll back."""
+        if self.links.recover(lid, self.clock()) is None:
+            if not until:
+                until = time.monotonic() + links_store.GRACE_MS / 1000 + 1
+            if time.monotonic() > until:
+                raise ConcurrencyError(f"learner {learner_ref(lid)}: a link journal stayed unfinished")
+            time.sleep(0.02)
+        return until
+
+    def _link(self, event: InboundEvent, code: str, snapshot: Snapshot, now_ms: int) -> LinkNews:
+        """Redeem ``code`` sent by ``event``'s person and link their channel to the learner who asked for it."""
+        owner, too_many = self.links.redeem(code, by=event.learner_id)
+        if too_many:
+            return LinkNews.TOO_MANY
+        into = self.links.resolve(owner) if owner else ""
+        if not into:
+            return LinkNews.INVALID
+        joining = snapshot.learner_id
+        if into == joining:
+            return LinkNews.SAME
+        target = self.store.load_one(into, "").progress
+        if target is None:
+            return LinkNews.INVALID
+        theirs = snapshot.progress
+        channel = event.channel.name
+        if any(c.channel == channel for c in conversations.every(target)) or (
+                theirs is not None and conversations.linked(theirs)):
+            return LinkNews.BUSY
+        facts = ChannelConversation(channel=channel, learner_id=joining, user_id=event.user_id, phone=event.phone,
+                                    bsuid=event.bsuid, reply_from=event.reply_from,
+                                    last_inbound_at_ms=now_ms if event.kind.from_learner else 0)
+        result = self.links.link(into, joining, facts, now_ms)
+        log.info("learner %s linked a %s conversation: %s", learner_ref(into), channel, result.value)
+        return LinkNews.LINKED if result is Linked.LINKED else LinkNews.BUSY
 
     def _identity_changed(self, event: InboundEvent) -> Handled:
         """``user_changed_number`` / ``user_changed_user_id``: the learner's record follows them.
@@ -212,8 +292,14 @@ def learner_chunks(events: Iterable[InboundEvent], size: int) -> list[list[Inbou
 def _with_identity(progress: Progress, event: InboundEvent, now_ms: int) -> Progress:
     """Refresh what the platform tells us on every message: where to reply from, phone, BSUID, name.
 
-    Only the learner's own messages reopen WhatsApp's service window (a clock event does not).
+    The learner's own message makes its channel's conversation the current one (a linked learner's
+    replies go where they wrote last: bot.tutor.conversations); only it reopens that channel's window (a
+    clock event does not). What another channel's event says about its ids is not the current one's.
     """
+    if event.kind.from_learner:
+        progress = conversations.switch_to(progress, event.channel.name)
+    if event.channel.name != progress.channel:
+        return progress.with_changes(updated_at_ms=now_ms)
     return progress.with_changes(
         phone=event.phone or progress.phone,
         bsuid=event.bsuid or progress.bsuid,
@@ -222,6 +308,23 @@ def _with_identity(progress: Progress, event: InboundEvent, now_ms: int) -> Prog
         updated_at_ms=now_ms,
         last_inbound_at_ms=now_ms if event.kind.from_learner else progress.last_inbound_at_ms,
     )
+
+
+def _address(learner_id: str, channel_name: str) -> str:
+    """The conversation of ``learner_id`` on ``channel_name``: where its outbox is (bot.storage.keys.address)."""
+    return address(learner_id, channel_name, channels.named(channel_name).prefix)
+
+
+def _elsewhere(outcome: Outcome, now_ms: int) -> tuple[tuple[str, list[OutboxItem]], ...]:
+    """What a turn said in the learner's other linked conversations, rendered for each, by address."""
+    found = []
+    for channel_name, reply in outcome.elsewhere:
+        for conversation in outcome.progress.conversations:
+            if conversation.channel == channel_name:
+                there = conversations.make_current(outcome.progress, conversation)
+                found.append((_address(outcome.progress.learner_id, channel_name),
+                              outbox_items(there, (reply,), now_ms)))
+    return tuple(found)
 
 
 def read_receipt(progress: Progress, event: InboundEvent) -> dict | None:
