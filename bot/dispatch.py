@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Protocol
 
@@ -247,6 +247,8 @@ class Dispatcher:
             source = old if self.store.exists(old) else self.store.alias_of(old)
             if not source or source == target:
                 continue
+            if source.partition(":")[0] != prefix:  # a channel linked to a learner whose record is elsewhere
+                return self._linked_id_changed(source, event, number_changed, old_phones, old_bsuids)
             moved = self.store.move(source, target, user_id=event.user_id, phone=event.phone, bsuid=event.bsuid,
                                     keep_alias=source in old_bsuids, number_changed=number_changed)
             if moved:
@@ -261,6 +263,40 @@ class Dispatcher:
             self.store.point((f"{prefix}:{event.phone}",), target)
         log.info("learner %s: %s%s", learner_ref(target), event.detail, "" if moved else " (already moved)")
         return Handled.PROCESSED
+
+
+    def _linked_id_changed(self, lid: str, event: InboundEvent, number_changed: bool, old_phones: tuple[str, ...],
+                           old_bsuids: tuple[str, ...]) -> Handled:
+        """A linked channel's id changed: its conversation on learner ``lid`` takes the new id (the record stays
+        where it is), the new id points at ``lid``, a former BSUID still does, a former phone no longer."""
+        target, channel = event.learner_id, event.channel.name
+        for _ in range(self.commit_retries):
+            snapshot = self.store.load_one(lid, "")
+            progress = snapshot.progress
+            if progress is None:
+                return Handled.IGNORED
+            if snapshot.merging:
+                self._wait_frozen(lid, self.clock(), 0.0)
+                continue
+            ids = {"user_id": event.user_id, "phone": event.phone or ("" if number_changed else progress.phone),
+                   "bsuid": event.bsuid}
+            if progress.channel == channel:
+                changed = progress.with_changes(via=target, user_id=ids["user_id"], phone=ids["phone"],
+                                                bsuid=ids["bsuid"] or progress.bsuid)
+            else:
+                changed = progress.with_changes(conversations=tuple(
+                    replace(c, learner_id=target, user_id=ids["user_id"], phone=event.phone or (
+                        "" if number_changed else c.phone), bsuid=ids["bsuid"] or c.bsuid)
+                    if c.channel == channel else c for c in progress.conversations))
+            committed = self.store.commit(changed, expected_rev=progress.rev, message_id="", now_ms=self.clock(),
+                                          outbox_items=[], aliases=(target,))
+            if committed.result is CommitResult.COMMITTED:
+                if number_changed:
+                    self.store.point(old_phones, "")
+                self.store.point(tuple(old for old in old_bsuids if old != target), lid)
+                log.info("learner %s: %s on a linked channel", learner_ref(lid), event.detail)
+                return Handled.PROCESSED
+        raise ConcurrencyError(f"learner {learner_ref(lid)}: identity change kept conflicting")
 
 
 def refused_proactive(event: InboundEvent) -> bool:

@@ -42,7 +42,7 @@ from bot.storage import certificate_store
 from bot.storage.encoding import text
 from bot.storage.keys import LearnerPart, certificate_learner_key, learner_key, link_code_key
 from bot.storage.store import TIMER_INDEX_KEY, Store
-from bot.tutor import merging
+from bot.tutor import conversations, merging
 from bot.tutor.progress import Progress
 from bot.tutor.progress_parts import ChannelConversation
 
@@ -145,9 +145,9 @@ class Links:
         """(the learner who asked for ``code``, or "", whether ``by`` is over its tries). Single use."""
         tries_key = learner_key(by, LearnerPart.LINK_TRIES)
         pipe = self.client.pipeline(transaction=False)
+        pipe.set(tries_key, 0, nx=True, ex=CODE_TTL_SECONDS)  # the window starts at the first try
         pipe.incr(tries_key)
-        pipe.expire(tries_key, CODE_TTL_SECONDS, nx=True)
-        tries = int(pipe.execute()[0])
+        tries = int(pipe.execute()[1])
         if tries > MAX_TRIES:
             return "", True
         raw = self.client.getdel(link_code_key(code))
@@ -182,8 +182,9 @@ class Links:
 
     def unlink(self, into: str, channel: str, now_ms: int) -> Linked:
         progress = self.store.load_one(into, "").progress
-        leaving = next((c for c in progress.conversations if c.channel == channel), None) if progress else None
-        if leaving is None:
+        home = progress.learner_id.partition(":")[0] if progress else ""
+        leaving = next((c for c in conversations.every(progress) if c.channel == channel), None) if progress else None
+        if leaving is None or leaving.learner_id.partition(":")[0] == home:
             return Linked.APART
         journal = Journal(id=secrets.token_hex(8), kind="unlink", into=into, other=leaving.learner_id,
                           channel=channel, at_ms=now_ms, conversation=leaving.to_json())

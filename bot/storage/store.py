@@ -252,6 +252,10 @@ class Store:
         if alias and alias != learner_id and hops > 0:
             return self.load(alias, message_id, hops=hops - 1, channel=channel)
         for other, has_record, points_to in others:
+            if not has_record and points_to and points_to.partition(":")[0] != learner_id.partition(":")[0]:
+                # the other id is a channel linked to a learner kept under another channel's id: this id joins it
+                linked = self.load(points_to, message_id, hops=hops - 1, channel=channel)
+                return replace(linked, aliases=(*linked.aliases, learner_id)) if linked.progress else linked
             if has_record or points_to:
                 return replace(snapshot, move_from=other if has_record else points_to)
         return replace(snapshot, aliases=tuple(o for o, _, points_to in others if points_to != learner_id))

@@ -53,11 +53,18 @@ def code_in(text: str, payload: str = "") -> str:
     """The link code a message carries ("collega K7M4-Q9XR", "k7m4q9xr", a ``link.`` payload), or ""."""
     if payload.startswith(REF_PREFIX):
         text = payload.removeprefix(REF_PREFIX)
+        prefixed = True
+    else:
+        prefixed = False
     words = text.strip().split()
     if len(words) > 1 and normalise(words[0]) in LINK_WORDS:
-        words = words[1:]
-    candidate = "".join(words).replace("-", "").upper()
-    return candidate if _CODE.fullmatch(candidate) else ""
+        words, prefixed = words[1:], True
+    joined = "".join(words)
+    candidate = joined.replace("-", "").upper()
+    if not _CODE.fullmatch(candidate):
+        return ""
+    # bare, it must look like a code (its dash, or a digit): "perfetta" typed in a lesson is a word
+    return candidate if prefixed or "-" in joined or any(ch.isdigit() for ch in candidate) else ""
 
 
 def offer(turn: Turn, *, typed: bool) -> None:
