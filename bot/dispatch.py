@@ -33,13 +33,15 @@ from bot.model.errors import StorageError
 from bot.model.events import EventKind, InboundEvent
 from bot.model.privacy import learner_ref
 from bot.model.replies import Reply
+from bot.model.seats import Seat
 from bot.storage import links as links_store
 from bot.storage.clock import Clock, SystemClock
 from bot.storage.keys import address
 from bot.storage.links import Linked, Links
+from bot.storage.open_day_ledger import OpenDayLedger
 from bot.storage.outbox_item import OutboxItem
 from bot.storage.store import CommitResult, Snapshot, Store
-from bot.tutor import conversations, linking
+from bot.tutor import conversations, linking, open_days
 from bot.tutor.engine import Engine, Outcome
 from bot.tutor.linking import LinkNews
 from bot.tutor.preferences import REFUSAL_CODES
@@ -151,7 +153,8 @@ class Dispatcher:
                     continue  # the event's id now leads to the learner it joined: load them
             before = snapshot.progress or Progress.new(event, now_ms)
             progress = _with_identity(before, event, now_ms)
-            outcome = self.engines.engine_for(snapshot.release).step(progress, event, link=link)
+            engine = self.engines.engine_for(snapshot.release)
+            outcome = engine.step(progress, event, seat=self._seat(engine, progress, event, now_ms), link=link)
             outbox_at = _address(lid, outcome.progress.channel)
             items = outbox_items(outcome.progress, outcome.replies, now_ms)
             elsewhere = _elsewhere(outcome, now_ms)
@@ -230,6 +233,19 @@ class Dispatcher:
         result = self.links.link(into, joining, facts, now_ms)
         log.info("learner %s linked a %s conversation: %s", learner_ref(into), channel, result.value)
         return LinkNews.LINKED if result is Linked.LINKED else LinkNews.BUSY
+
+    def _seat(self, engine: Engine, progress: Progress, event: InboundEvent, now_ms: int) -> Seat | None:
+        """An Open Day RSVP tap: the event's ledger takes or gives up the seat first (its own keys, its own
+        script; idempotent, so a turn redone after a conflict gets the same answer), and a learner promoted
+        from the waiting list by it is told by a clock event of their own."""
+        request = open_days.rsvp_request(event, progress.open_days) if not progress.is_new else None
+        spec = engine.course.open_day(request[0]) if request else None
+        if request is None or spec is None or now_ms >= spec.start_ms:
+            return None
+        ledger = OpenDayLedger(self.store.client)
+        seat = ledger.rsvp(spec.id, progress.learner_id, coming=request[1], capacity=spec.capacity, now_ms=now_ms)
+        ledger.deliver_notices(spec.id, lambda learner_id, payload: self.store.schedule(learner_id, payload, now_ms))
+        return seat
 
     def _identity_changed(self, event: InboundEvent) -> Handled:
         """``user_changed_number`` / ``user_changed_user_id``: the learner's record follows them.
