@@ -54,10 +54,10 @@ def _pct(part: float, whole: float) -> str:
 
 # --- overview --------------------------------------------------------------------------------------------
 def overview(store: AnalyticsStore, now_ms: int) -> Page:
-    total, opted_out, *active = store.rows(
-        "SELECT COUNT(*), COALESCE(SUM(opted_out), 0), "
-        + ", ".join("COALESCE(SUM(CASE WHEN last_ms >= ? THEN 1 ELSE 0 END), 0)" for _ in ACTIVE_WINDOWS_DAYS)
-        + " FROM learners", [now_ms - days * DAY_MS for days in ACTIVE_WINDOWS_DAYS])[0]
+    total = store.rows("SELECT COUNT(*) FROM learners")[0][0]
+    opted_out = store.rows("SELECT COUNT(*) FROM learners WHERE opted_out = 1")[0][0]
+    active = [store.rows("SELECT COUNT(*) FROM learners WHERE last_ms >= ?", [now_ms - days * DAY_MS])[0][0]
+              for days in ACTIVE_WINDOWS_DAYS]  # index range counts (learners_last)
     channels = store.rows("SELECT channel, lang, COUNT(*) FROM learners GROUP BY channel, lang ORDER BY 3 DESC")
     since = day_of(now_ms - (RECENT_DAYS - 1) * DAY_MS)
     new = store.rows("SELECT first_day, COUNT(*) FROM learners WHERE first_day >= ? GROUP BY first_day "

@@ -38,6 +38,12 @@ SCHEMA = (
         first_day TEXT NOT NULL, first_week TEXT NOT NULL, source TEXT NOT NULL, campaign TEXT NOT NULL,
         last_ms BIGINT NOT NULL, opted_out INTEGER NOT NULL, opted_out_day TEXT NOT NULL, first_done_ms BIGINT)""",
     """CREATE INDEX IF NOT EXISTS learners_last ON learners (last_ms)""",
+    # covering indexes: the overview and cohort pages read these instead of every learner's row
+    """CREATE INDEX IF NOT EXISTS learners_channel ON learners (channel, lang)""",
+    """CREATE INDEX IF NOT EXISTS learners_first_day ON learners (first_day)""",
+    """CREATE INDEX IF NOT EXISTS learners_opted_out ON learners (opted_out, opted_out_day)""",
+    """CREATE INDEX IF NOT EXISTS learners_cohort ON learners (first_week, first_ms, first_done_ms)""",
+    """CREATE INDEX IF NOT EXISTS learners_source ON learners (source, campaign, first_ms, first_done_ms)""",
     """CREATE TABLE IF NOT EXISTS module_steps (
         module TEXT NOT NULL, step TEXT NOT NULL, learner TEXT NOT NULL, PRIMARY KEY (module, step, learner))""",
     """CREATE INDEX IF NOT EXISTS module_steps_learner ON module_steps (learner)""",
@@ -49,6 +55,7 @@ SCHEMA = (
         module TEXT NOT NULL, learner TEXT NOT NULL, started_ms BIGINT NOT NULL, completed_ms BIGINT,
         last_step TEXT NOT NULL, PRIMARY KEY (module, learner))""",
     """CREATE INDEX IF NOT EXISTS modules_learner ON modules (learner)""",
+    """CREATE INDEX IF NOT EXISTS modules_stops ON modules (module, completed_ms, last_step)""",  # the funnel's stops
     """CREATE TABLE IF NOT EXISTS answers (
         test TEXT NOT NULL, item TEXT NOT NULL, learner TEXT NOT NULL, choice TEXT NOT NULL,
         score DOUBLE PRECISION NOT NULL, PRIMARY KEY (test, item, learner))""",
