@@ -251,3 +251,41 @@ def test_an_announcement_is_counted_dry_then_said_once_and_an_rsvp_seats_the_lea
     assert promoted.open_days.state(event.id) == "seated" and promoted.proactive.sent[-1].kind == "open_day_seat"
     assert record(redis_client, chats[0].user_id).open_days.state(event.id) == "declined"
     assert OpenDayLedger(redis_client).attendees(event.id).seated == (f"wa:{chats[1].user_id}",)
+
+
+def test_remind_me_asks_again_the_day_before_and_a_seat_keeps_its_reminders_across_stop_and_riprendi(
+        redis_client, settings, course):
+    [event] = course.open_days
+    chat = chat_at(redis_client, settings, course, "393330000810", event.start_ms - 5 * 86_400_000)
+    chat.send_line("ciao")
+    tap(chat, "Italiano")
+    tap(chat, "Panificio")
+    lid = f"wa:{chat.user_id}"
+    Store(redis_client, dedup_ttl_seconds=86_400, dedup_max_ids=100).schedule(lid, f"od:ann:{event.id}",
+                                                                              chat.now_ms())
+    chat.advance(1)
+    tap(chat, "Ricordamelo")
+    assert record(redis_client, chat.user_id).open_days.state(event.id) == "maybe"
+    timers = {payload.decode(): int(due) for payload, due in
+              redis_client.zrange(learner_key(lid, LearnerPart.TIMERS), 0, -1, withscores=True)}
+    assert timers[f"od:ask:{event.id}"] == event.start_ms - 86_400_000
+    # the learner comes back on the eve, two hours before, so the question goes free-form at its moment
+    chat.clock_offset_ms = event.start_ms - 86_400_000 - 2 * 3_600_000 - int(time.time() * 1000)
+    chat.send_line("menu")
+    chat.clock_offset_ms = event.start_ms - 86_400_000 + 60_000 - int(time.time() * 1000)
+    chat.fire_timers()
+    assert any("Ti avevo promesso di ricordartelo" in shown.text for shown in chat.transcript)
+    tap(chat, "Ci sarò")
+    assert record(redis_client, chat.user_id).open_days.state(event.id) == "seated"
+
+    def open_day_timers() -> set[str]:
+        return {payload.decode().rsplit(":", 1)[0] if payload.decode().count(":") > 2 else payload.decode()
+                for payload in redis_client.zrange(learner_key(lid, LearnerPart.TIMERS), 0, -1)
+                if payload.decode().startswith("od:")}
+
+    assert open_day_timers() == {f"od:r1:{event.id}", f"od:start:{event.id}", f"od:after:{event.id}"}
+    chat.send_line("stop")
+    tap(chat, "Sì")
+    assert open_day_timers() == set()  # stop cancels every clock
+    chat.send_line("riprendi")
+    assert open_day_timers() == {f"od:r1:{event.id}", f"od:start:{event.id}", f"od:after:{event.id}"}

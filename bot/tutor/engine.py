@@ -129,6 +129,7 @@ class Engine:
             reminders.offer_after_first_module(turn)
         if turn.cancel_timers and consent.may_message_first(turn.progress):
             reminders.plan(turn)  # a restart cancelled every clock: the reminders keep theirs
+            open_days.replan(turn)  # and so do the Open Days the learner holds a seat for
         if event.kind is EventKind.TIMER and not consent.may_message_first(progress):
             turn.replies.clear()  # the clock may move state on; it never writes to an opted-out learner
         if event.kind.from_learner:

@@ -172,6 +172,18 @@ def _plan(turn: Turn, event: OpenDay) -> None:
             turn.timers.append((first, f"{TIMER_PREFIX}{kind}:{event.id}"))
 
 
+def replan(turn: Turn) -> None:
+    """Every clock of the learner was cancelled (an opt-out undone, a restart): set the Open Days' ones again."""
+    for event_id, state in _state(turn).rsvps.items():
+        event = turn.course.open_day(event_id)
+        if event is None or event.end_ms + FOLLOWUP_AFTER_END_MS < turn.now_ms:
+            continue
+        if state == "seated":
+            _plan(turn, event)
+        elif state == "maybe" and event.start_ms - ASK_AGAIN_BEFORE_MS > turn.now_ms:
+            turn.timers.append((event.start_ms - ASK_AGAIN_BEFORE_MS, f"{TIMER_PREFIX}ask:{event.id}"))
+
+
 def _policy(turn: Turn, kind: str) -> Policy:
     """The reminders may move earlier into the window like any reminder; the link and the follow-up may not."""
     policy = turn.source.policy
