@@ -247,6 +247,7 @@ class Conversation(Turn):
             graduation.field_typed(self, event.text.strip())
             return
         options = self.options()
+        payload = payload or open_days.typed_answer(event, self.progress.open_days, self.course)
         if open_days.is_tap(payload):  # an Open Day's buttons work from any message, even mid-check-up
             open_days.choose(self, payload, self.seat)
             return

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.flows.spec import OpenDay
+from bot.flows.spec import LANGUAGES, Course, OpenDay
 from bot.model.events import EventKind, InboundEvent
 from bot.model.replies import Media, MediaKind, Option
 from bot.model.seats import Seat, SeatState
@@ -31,6 +31,7 @@ from bot.proactive.policy import HOUR_MS, Policy
 from bot.tutor import consent, outreach
 from bot.tutor.progress_parts import OpenDayState
 from bot.tutor.turn import Turn
+from bot.tutor.typed_text import normalise
 
 TIMER_PREFIX = "od:"
 PAYLOAD_PREFIX = "sys:od:"
@@ -44,11 +45,24 @@ USES = {"ann": "open_day_invite", "ask": "open_day_invite", "seat": "open_day_re
         "r1": "open_day_reminder", "start": "open_day_starting", "after": "open_day_followup"}
 
 
-def rsvp_request(event: InboundEvent, state: OpenDayState) -> tuple[str, bool] | None:
-    """(event id, coming?) when ``event`` is a tap the ledger must answer first; None otherwise."""
-    if event.kind is not EventKind.CHOICE or not event.payload.startswith(PAYLOAD_PREFIX):
+def typed_answer(event: InboundEvent, state: OpenDayState, course: Course) -> str:
+    """The tap a typed "Ci sarò" / "Non posso" / "Ricordamelo" (either language, any case) stands for, while the
+    learner's latest invitation is unanswered; "" otherwise. Instagram on desktop shows no buttons."""
+    if event.kind is not EventKind.TEXT or not course.open_days or state.state(state.last) not in ("invited", "maybe"):
+        return ""
+    words = normalise(event.text)
+    for action, key in (("yes", "label_od_yes"), ("no", "label_od_no"), ("later", "label_od_later")):
+        if any(normalise(course.text(key, lang)) == words for lang in LANGUAGES):
+            return f"{PAYLOAD_PREFIX}{action}:{state.last}"
+    return ""
+
+
+def rsvp_request(event: InboundEvent, state: OpenDayState, course: Course) -> tuple[str, bool] | None:
+    """(event id, coming?) when ``event`` is a tap (or its typed label) the ledger must answer first; else None."""
+    payload = event.payload if event.kind is EventKind.CHOICE else typed_answer(event, state, course)
+    if not payload.startswith(PAYLOAD_PREFIX):
         return None
-    action, _, event_id = event.payload.removeprefix(PAYLOAD_PREFIX).partition(":")
+    action, _, event_id = payload.removeprefix(PAYLOAD_PREFIX).partition(":")
     event_id = event_id or state.last
     if action not in RSVP_ACTIONS or not event_id:
         return None
