@@ -289,3 +289,17 @@ def test_remind_me_asks_again_the_day_before_a_typed_answer_counts_and_a_seat_ke
     assert open_day_timers() == set()  # stop cancels every clock
     chat.send_line("riprendi")
     assert open_day_timers() == {f"od:r1:{event.id}", f"od:start:{event.id}", f"od:after:{event.id}"}
+    # then the hour before (free-form), the link and the follow-up (templates: the window closed before the start);
+    # its button, which carries no event id, starts the suggested module
+    key = learner_key(lid, LearnerPart.TIMERS)
+    while (due := redis_client.zrange(key, 0, 0, withscores=True)) and int(due[0][1]) <= event.end_ms + 86_400_000:
+        chat.clock_offset_ms = int(due[0][1]) - int(time.time() * 1000)  # one due time at a time, as the clock does
+        chat.fire_timers()
+    kinds = [entry.kind for entry in record(redis_client, chat.user_id).proactive.sent]
+    assert kinds[-3:] == ["open_day_r1", "open_day_start", "open_day_after"]
+    shown = [shown.text for shown in chat.transcript[-3:]]
+    assert shown[0].startswith("Tra un'ora comincia") and shown[1] == (
+        "[template: bottega_open_day_starting] Open Day: Instagram per la tua bottega | " + event.online_url)
+    assert shown[2].startswith("[template: bottega_open_day_followup]") and event.recording_url in shown[2]
+    chat.send(kind=EventKind.CHOICE, payload="sys:od:module", text="Inizia il modulo")
+    assert record(redis_client, chat.user_id).flow == event.followup_module
