@@ -16,6 +16,11 @@
     bottega events announce ID [--dry-run]   invite the event's audience (a dry run counts them by channel and how)
     bottega clock [show|advance 1d2h|set 2026-12-02T08:00]   the shared test clock (dev and test only)
     bottega fake-graph [--port N]        the fake Graph API alone
+    bottega admin add-user NAME --role viewer|editor|owner   a console admin (asks for the password)
+    bottega admin list | set-password NAME | remove NAME
+    bottega learner export REF [--output FILE]   everything stored about a learner, as JSON
+    bottega learner erase REF [--yes]    erase a learner (every key; certificates revoked)
+    bottega links TARGET [--campaign TAG] [--qr FOLDER]   wa.me / m.me / ig.me links (and QR codes) that start TARGET
 """
 
 from __future__ import annotations
@@ -101,6 +106,33 @@ def main(argv: list[str] | None = None) -> int:
     fake = commands.add_parser("fake-graph", help="run the fake Graph API on loopback")
     fake.add_argument("--port", type=int, default=0)
 
+    admin = commands.add_parser("admin", help="the admin console's users")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    add_user = admin_commands.add_parser("add-user", help="create a console admin; asks for the password")
+    add_user.add_argument("name")
+    add_user.add_argument("--role", choices=["viewer", "editor", "owner"], required=True)
+    add_user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    admin_commands.add_parser("list", help="every admin and their role")
+    set_password = admin_commands.add_parser("set-password", help="a new password (ends their sessions)")
+    set_password.add_argument("name")
+    set_password.add_argument("--password-stdin", action="store_true")
+    remove_user = admin_commands.add_parser("remove", help="remove an admin (ends their sessions)")
+    remove_user.add_argument("name")
+
+    learner = commands.add_parser("learner", help="export or erase everything stored about one learner")
+    learner.add_argument("action", choices=["export", "erase"])
+    learner.add_argument("ref", help="learner reference from the logs, learner id, phone, Messenger/Instagram id "
+                         "or BSUID")
+    learner.add_argument("--output", default="", help="export: write the JSON here (default: standard output)")
+    learner.add_argument("--yes", action="store_true", help="erase: do not ask for confirmation")
+    links = commands.add_parser("links", help="entry links (wa.me, m.me, ig.me) and QR codes that start a module, "
+                                "the check-up or an Open Day RSVP")
+    links.add_argument("target", help="a module id (m1_contatto), checkup, menu or event:ID")
+    links.add_argument("--campaign", default="", help="the source tag recorded on learners who come in (e.g. vetrina)")
+    links.add_argument("--lang", choices=["it", "en"], default="it", help="the language of the WhatsApp text")
+    links.add_argument("--channel", choices=[p.channel.name for p in channels.every()], default="")
+    links.add_argument("--qr", default="", metavar="FOLDER", help="write each link's QR code (SVG and PNG) here")
+
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -140,6 +172,15 @@ def _run(args: argparse.Namespace) -> int:
         from bot.dev.clock_tool import clock_command
 
         return clock_command(_dev_settings(), args.action, args.value)
+    if args.command == "admin":
+        return _admin(args)
+    if args.command == "learner":
+        return _learner(args.action, args.ref, output=args.output, confirmed=args.yes)
+    if args.command == "links":
+        from bot.links.command import run as links_run
+
+        return links_run(Settings.from_env(dev_default=True, require_secrets=False), args.target,
+                         campaign=args.campaign, lang=args.lang, channel=args.channel, qr_folder=args.qr)
     if args.command == "fake-graph":
         from bot.dev import fake_graph
 
@@ -350,6 +391,97 @@ def _release_on(client: redis.Redis, settings: Settings, command: str, folder: P
             print(problem)
         print(f"{len(error.problems)} problem(s): nothing was published.", file=sys.stderr)
         return 1
+
+
+def _admin(args: argparse.Namespace) -> int:
+    """``bottega admin ...`` on REDIS_URL (or a running ``make run``'s Redis)."""
+    from bot.console import audit
+    from bot.console.users import Role, UserError, Users
+
+    client, where = _reachable_redis(_dev_settings())
+    if client is None:
+        print(f"bottega admin: no Redis to write to: {where}.", file=sys.stderr)
+        return 2
+    users = Users(client)
+    try:
+        if args.admin_command == "list":
+            for user in users.every():
+                print(f"{user.name}\t{user.role.label}")
+            return 0
+        if args.admin_command == "remove":
+            if not users.remove(args.name):
+                print(f"bottega admin: no admin named {args.name!r}.", file=sys.stderr)
+                return 1
+            audit.record(client, "cli", "admin.remove", args.name)
+            print(f"Removed admin {args.name}.")
+            return 0
+        password = _new_password(args.password_stdin)
+        if args.admin_command == "add-user":
+            users.add(args.name, Role.named(args.role), password)
+            audit.record(client, "cli", "admin.add", args.name, args.role)
+            print(f"Added {args.role} {args.name}. Sign in at /admin/login.")
+        else:
+            users.set_password(args.name, password)
+            audit.record(client, "cli", "admin.set_password", args.name)
+            print(f"New password set for {args.name}; their sessions ended.")
+        return 0
+    except UserError as error:
+        print(f"bottega admin: {error}.", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+
+
+def _new_password(from_stdin: bool) -> str:
+    import getpass
+
+    if from_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password (12 characters or more): ")
+    if getpass.getpass("Again: ") != first:
+        raise SystemExit("bottega admin: the two passwords differ; nothing was changed.")
+    return first
+
+
+def _learner(action: str, ref: str, *, output: str, confirmed: bool) -> int:
+    """``bottega learner export|erase REF`` on REDIS_URL (or a running ``make run``'s Redis)."""
+    import json
+
+    from bot import privacy
+    from bot.model.privacy import learner_ref
+
+    client, where = _reachable_redis(_dev_settings())
+    if client is None:
+        print(f"bottega learner: no Redis to read: {where}.", file=sys.stderr)
+        return 2
+    with client:
+        found = privacy.find(client, ref)
+        if not found:
+            print("bottega learner: no learner matches that reference.", file=sys.stderr)
+            return 1
+        if len(found) > 1:
+            print("bottega learner: that reference matches several learners; give one of their learner ids: "
+                  + ", ".join(found), file=sys.stderr)
+            return 1
+        learner_id = found[0]
+        if action == "export":
+            document = json.dumps(privacy.export_learner(client, learner_id), ensure_ascii=False, indent=2)
+            if output:
+                Path(output).write_text(document + "\n", encoding="utf-8")
+                print(f"Exported learner {learner_ref(learner_id)} to {output}.")
+            else:
+                print(document)
+            return 0
+        if not confirmed:
+            answer = input(f"Erase learner {learner_ref(learner_id)} ({learner_id}) and revoke their certificates? "
+                           "This cannot be undone. Type 'erase' to confirm: ")
+            if answer.strip() != "erase":
+                print("Nothing was erased.")
+                return 1
+        erased = privacy.erase_learner(client, learner_id)
+        print(f"Erased learner {erased.ref}: {erased.total} keys or entries removed ("
+              + ", ".join(f"{name} {count}" for name, count in erased.removed.items()) + ").")
+        return 0
 
 
 def _templates(action: str, path: Path | None) -> int:

@@ -58,7 +58,8 @@ def proactive_policy(settings: Settings) -> Policy:
                   max_per_day=settings.proactive_max_per_day, stop_after_ignored=settings.reminder_stop_after_ignored,
                   shift_max_ms=settings.reminder_shift_max_minutes * 60_000,
                   margin_ms=settings.window_margin_minutes * 60_000, default_time_zone=settings.default_time_zone,
-                  prices=Prices.parse(settings.whatsapp_prices, settings.price_currency))
+                  prices=Prices.parse(settings.whatsapp_prices, settings.price_currency),
+                  handover_answer_hours=settings.handover_answer_hours, support_contact=settings.support_contact)
 
 
 def registry(settings: Settings, client: redis.Redis) -> Registry:

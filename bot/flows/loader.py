@@ -42,7 +42,7 @@ from bot.flows.yaml_reader import NodeReader
 SYSTEM_PLACEHOLDERS = frozenset({"name", "business", "score", "max_score", "module", "support_email",
                                  "done", "total", "where", "minutes", "level", "percent", "area",
                                  "next_step", "action", "answered", "questions", "code", "url", "when", "page", "pages",
-                                 "pass_percent"})
+                                 "pass_percent", "hours"})
 MANIFEST, SYSTEM, CHECKUP = "course.yaml", "system.yaml", "checkup.yaml"
 TEMPLATES, REMINDERS = "templates.yaml", "reminders.yaml"  # optional: Bottega writing first (bot.proactive)
 EVENTS = "events.yaml"  # optional: Business Open Days (bot.flows.events)

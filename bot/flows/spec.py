@@ -387,4 +387,5 @@ OPTIONAL_TEXT_KEYS: Mapping[str, str] = {
     "review_back_to_work": "",  # after the review: where the learner was comes next
     "spaced_intro": "",  # before one question from an earlier module, mixed into a later module's quiz
     "checkup_knowledge_line": "",  # the knowledge questions' percent, which the certificate reads
+    "entry_link_text": "",  # the text a wa.me entry link prefills around its start code (`bottega links`)
 }

@@ -104,3 +104,20 @@ def simulator_log_key(session: str) -> str:
     if not session or "{" in session or "}" in session:
         raise ValueError(f"simulator session {session!r} must be non-empty and free of braces")
     return f"{SIMULATOR_PREFIX}:{{{session}}}:log"
+
+
+# The admin console (bot.console): its users, sign-in failure counters and audit log. No learner ids here:
+# the audit log names a learner by ``learner_ref`` only, so erasing a learner leaves nothing to find.
+ADMIN_PREFIX = f"{PREFIX}:admin"
+ADMIN_USERS_KEY = f"{ADMIN_PREFIX}:users"  # set: every admin's name
+ADMIN_AUDIT_KEY = f"{ADMIN_PREFIX}:audit"  # stream: one entry per changing action (who, what, when)
+
+
+def admin_user_key(name: str) -> str:
+    """Hash: one admin (``bot.console.users``): role, argon2id hash, session version."""
+    return f"{ADMIN_PREFIX}:user:{name}"
+
+
+def admin_login_failures_key(subject: str) -> str:
+    """String counter with a TTL: wrong passwords for a client address or a user name in the current minute."""
+    return f"{ADMIN_PREFIX}:login-failures:{subject}"

@@ -38,6 +38,7 @@ from bot.proactive.policy import Policy
 from bot.tutor import (
     checkup,
     consent,
+    entry,
     global_words,
     graduation,
     lessons,
@@ -96,6 +97,7 @@ class Engine:
     def step(self, progress: Progress, event: InboundEvent, *, seat: Seat | None = None) -> Outcome:
         """One event's turn. ``seat``: the Open Day ledger's answer to this RSVP tap (``bot.dispatch`` asks it)."""
         turn = Conversation(self, progress)
+        start = entry.arrival(turn, event) if event.kind.from_learner else ""  # an entry link's start code
         turn.seat = seat
         if event.kind.from_learner and not progress.is_new:
             review.note_visit(turn)  # a message after a long gap starts a visit: missed questions come back
@@ -117,6 +119,8 @@ class Engine:
             turn.welcome()
         elif event.kind is EventKind.OPENED:
             pass  # a known learner opened the chat again: nothing to say until they write
+        elif start and turn.navigation(start):
+            turn.start_target(start)
         elif event.kind is EventKind.MEDIA:
             turn.not_understood("media_reply")
         elif event.kind is EventKind.UNREADABLE:
@@ -269,6 +273,21 @@ class Conversation(Turn):
         else:  # a template button, a referral ref, a Get Started payload or an id we never sent
             self.foreign_payload(event)
 
+    def start_target(self, payload: str) -> None:
+        """What an entry link's start code asks for (``bot.tutor.entry``); a running check-up asks first."""
+        if checkup.running(self):
+            checkup.ask_leave(self)
+        else:
+            self.choose(payload)
+
+    def first_screen(self) -> None:
+        """After onboarding: what the entry link asked for, if anything, else the menu."""
+        payload = entry.take_waiting(self)
+        if payload and self.navigation(payload):
+            self.choose(payload)
+        else:
+            self.show_menu()
+
     def navigation(self, payload: str) -> bool:
         """A tap that goes somewhere rather than answers something: it stays valid after the screen moved on
         (an action plan's module button, an older menu page). Answers (``c:``, ``k:``, ``r:``) never do."""
@@ -343,7 +362,9 @@ class Conversation(Turn):
         if first_time and self.course.business_types and not self.progress.business:
             self.progress = self.progress.with_changes(pending=Pending.BUSINESS)
             self.prompt()
-        elif (first_time or self.current_step() is None) and not checkup.running(self):
+        elif first_time and not checkup.running(self):
+            self.first_screen()
+        elif self.current_step() is None and not checkup.running(self):
             self.show_menu()
         else:
             self.prompt()  # back to the step, or to the running check-up's question
@@ -352,7 +373,7 @@ class Conversation(Turn):
         self.progress = self.progress.with_changes(business=business, pending=Pending.NONE)
         self.say(self.text("business_set"))
         if self.current_step() is None and not checkup.running(self):
-            self.show_menu()
+            self.first_screen()
         else:
             self.prompt()
 
