@@ -303,3 +303,16 @@ def test_remind_me_asks_again_the_day_before_a_typed_answer_counts_and_a_seat_ke
     assert shown[2].startswith("[template: bottega_open_day_followup]") and event.recording_url in shown[2]
     chat.send(kind=EventKind.CHOICE, payload="sys:od:module", text="Inizia il modulo")
     assert record(redis_client, chat.user_id).flow == event.followup_module
+
+
+def test_an_open_days_entry_link_shows_the_invitation_after_onboarding_and_its_buttons_take_a_seat(
+        redis_client, settings, course):
+    [event] = course.open_days
+    chat = chat_at(redis_client, settings, course, "393330000820", event.start_ms - 3 * 86_400_000)
+    chat.send_line(f"Ciao! bt-event-{event.id}")  # a wa.me link's prefilled text (a QR code on a slide)
+    tap(chat, "Italiano")
+    tap(chat, "Panificio")
+    assert "Vieni? I posti sono limitati." in chat.transcript[-1].text
+    tap(chat, "Ci sarò")
+    assert record(redis_client, chat.user_id).open_days.state(event.id) == "seated"
+    assert OpenDayLedger(redis_client).attendees(event.id).seated == (f"wa:{chat.user_id}",)

@@ -293,6 +293,8 @@ class Conversation(Turn):
         (an action plan's module button, an older menu page). Answers (``c:``, ``k:``, ``r:``) never do."""
         if payload.startswith("sys:module:"):
             return payload.removeprefix("sys:module:") in self.course.flows
+        if payload.startswith(open_days.ENTRY_PREFIX):
+            return self.course.open_day(payload.removeprefix(open_days.ENTRY_PREFIX)) is not None
         return payload in ("sys:menu", "sys:checkup", "sys:next") or payload.startswith(
             (menu.PAGE_PREFIX, reminders.PAYLOAD_PREFIX, open_days.PAYLOAD_PREFIX))
 
@@ -349,6 +351,8 @@ class Conversation(Turn):
             self.show_menu()
         elif payload.startswith(reminders.PAYLOAD_PREFIX):
             reminders.choose(self, payload)
+        elif payload.startswith(open_days.ENTRY_PREFIX):
+            open_days.show_invitation(self, payload)
         else:
             _, flow_id, step_id, trigger = payload.split(":", 3)
             if reminders.is_later(self, trigger):

@@ -35,6 +35,7 @@ from bot.tutor.typed_text import normalise
 
 TIMER_PREFIX = "od:"
 PAYLOAD_PREFIX = "sys:od:"
+ENTRY_PREFIX = "sys:event:"  # an entry link's or QR code's start code for an Open Day (bot.tutor.entry)
 RSVP_ACTIONS = ("yes", "no")  # the taps the ledger answers
 REMINDERS = (("r24", -24 * HOUR_MS), ("r1", -HOUR_MS), ("start", 0))  # before (or at) the start
 ASK_AGAIN_BEFORE_MS = 24 * HOUR_MS  # "remind me": asked again the day before
@@ -126,6 +127,22 @@ def calendar_url(turn: Turn, event_id: str, ticket: str) -> str:
 
 
 # -- the learner taps -------------------------------------------------------------------------------------
+def show_invitation(turn: Turn, payload: str) -> None:
+    """An entry link or QR code for an Open Day (``sys:event:<id>``, a slide's QR code): the invitation with its
+    buttons, as an answer to the learner's own message (not a proactive one)."""
+    event = turn.course.open_day(payload.removeprefix(ENTRY_PREFIX))
+    if event is None or turn.now_ms >= event.start_ms:
+        turn.say(turn.text("open_day_over"))
+        turn.prompt()
+    elif _state(turn).state(event.id) == "seated":
+        turn.say(turn.text("open_day_full_anyway", **_values(turn, event)), _cancel_option(turn, event.id))
+    else:
+        if _state(turn).state(event.id) in ("", "invited"):
+            _set(turn, event.id, "invited", last=True)
+        turn.say(turn.text("open_day_invite", **_values(turn, event)), _rsvp_options(turn, event.id))
+
+
+
 def choose(turn: Turn, payload: str, seat: Seat | None) -> None:
     """A tap of an invitation, a reminder or a follow-up; ``seat`` is the ledger's answer to yes/no."""
     action, _, event_id = payload.removeprefix(PAYLOAD_PREFIX).partition(":")
