@@ -185,8 +185,9 @@ def _answered(turn: Turn, event: OpenDay, seat: Seat) -> None:
 def _confirm(turn: Turn, event: OpenDay, ticket: str, text_key: str) -> None:
     """The seat is the learner's: say so with the calendar file, and set the reminders' clocks."""
     _set(turn, event.id, "seated")
-    turn.say(turn.text(text_key, **_values(turn, event)), _cancel_option(turn, event.id),
-             _calendar(turn, event.id, ticket))
+    # the file as a document, and its link in the text: WhatsApp lists no calendar type among its documents
+    turn.say(turn.text(text_key, calendar=calendar_url(turn, event.id, ticket), **_values(turn, event)),
+             _cancel_option(turn, event.id), _calendar(turn, event.id, ticket))
     _plan(turn, event)
 
 
@@ -291,8 +292,8 @@ def _say(turn: Turn, event: OpenDay, kind: str, ticket: str, decided: Placement)
         options, link = _rsvp_options(turn, event.id), values["link"]
         _set(turn, event.id, "invited" if kind == "ann" else "maybe", last=True)
     elif kind == "seat":  # promoted from the waiting list: the seat, the calendar file, the reminders' clocks
-        text, options, link = turn.text("open_day_promoted", **values), _cancel_option(turn, event.id), \
-            event.online_url
+        text = turn.text("open_day_promoted", calendar=calendar_url(turn, event.id, ticket), **values)
+        options, link = _cancel_option(turn, event.id), event.online_url
         media = _calendar(turn, event.id, ticket)
         _set(turn, event.id, "seated", last=True)
         _plan(turn, event)
