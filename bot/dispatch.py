@@ -124,7 +124,7 @@ class Dispatcher:
                 if snapshot.outbox_length:
                     self.notify(lid)
                 return Handled.DUPLICATE
-            if snapshot.progress is None and event.kind in (EventKind.STATUS, EventKind.PREFERENCE):
+            if snapshot.progress is None and event.kind in (EventKind.STATUS, EventKind.PREFERENCE, EventKind.ADMIN):
                 return Handled.IGNORED  # about someone we do not know: nothing to keep
             before = snapshot.progress or Progress.new(event, now_ms)
             progress = _with_identity(before, event, now_ms)
@@ -140,6 +140,9 @@ class Dispatcher:
                     self.store.wake_at(lid, min(due for due, _ in outcome.timers))
                 for certificate in outcome.certificates:
                     self.store.save_certificate(certificate)
+                handover = outcome.progress.handover
+                if handover.open != before.handover.open:  # the inbox's list of open handovers (bot.handover)
+                    self.store.index_handover(lid, handover.requested_ms if handover.open else 0)
                 if items or committed.receipt_waiting_anew:
                     self.notify(lid)
                 log.debug("turn learner=%s kind=%s replies=%d dropped=%d", learner_ref(lid), event.kind.value,

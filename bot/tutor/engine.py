@@ -39,6 +39,7 @@ from bot.tutor import (
     entry,
     global_words,
     graduation,
+    handover,
     lessons,
     menu,
     preferences,
@@ -94,10 +95,14 @@ class Engine:
     def step(self, progress: Progress, event: InboundEvent) -> Outcome:
         turn = Conversation(self, progress)
         start = entry.arrival(turn, event) if event.kind.from_learner else ""  # an entry link's start code
-        if event.kind.from_learner and not progress.is_new:
+        if event.kind.from_learner and not progress.is_new and not progress.handover.open:
             review.note_visit(turn)  # a message after a long gap starts a visit: missed questions come back
             reminders.on_learner_message(turn)
-        if event.kind is EventKind.TIMER:
+        if event.kind is EventKind.ADMIN:
+            handover.on_admin(turn, event)  # a person's reply or hand-back (bot.handover)
+        elif progress.handover.open and event.kind.from_learner and handover.while_open(turn, event):
+            pass  # a person answers: the message is kept for the inbox (or riprendi resumed the course)
+        elif event.kind is EventKind.TIMER:
             if progress.is_new:
                 pass
             elif event.payload.startswith(reminders.TIMER_PREFIX):
@@ -126,8 +131,9 @@ class Engine:
             reminders.offer_after_first_module(turn)
         if turn.cancel_timers and consent.may_message_first(turn.progress):
             reminders.plan(turn)  # a restart cancelled every clock: the reminders keep theirs
-        if event.kind is EventKind.TIMER and not consent.may_message_first(progress):
-            turn.replies.clear()  # the clock may move state on; it never writes to an opted-out learner
+        if event.kind is EventKind.TIMER and (not consent.may_message_first(progress) or progress.handover.open):
+            turn.replies.clear()  # the clock may move state on; it never writes to an opted-out learner, nor
+            # while a person answers them
         if event.kind.from_learner:
             turn.progress = turn.progress.with_changes(seen_ms=turn.now_ms)
         return Outcome(progress=turn.progress, replies=tuple(turn.replies), timers=tuple(turn.timers),
@@ -150,6 +156,8 @@ class Conversation(Turn):
         if pending in (Pending.CONFIRM_STOP, Pending.CONFIRM_RESTART):
             return [Option(id="sys:yes", title=self.text("label_yes")),
                     Option(id="sys:no", title=self.text("label_no"))]
+        if pending == Pending.HANDOVER_CONFIRM:
+            return handover.options(self)
         if pending == Pending.CHECKUP_CONFIRM:
             return checkup.confirm_options(self)
         if pending == Pending.CHECKUP_LEAVE:
@@ -187,6 +195,8 @@ class Conversation(Turn):
             self.say(self.text("stop_confirm"), self.options())
         elif pending == Pending.CONFIRM_RESTART:
             self.say(self.text("restart_confirm"), self.options())
+        elif pending == Pending.HANDOVER_CONFIRM:
+            handover.show(self)
         elif pending == Pending.CHECKUP_CONFIRM:
             checkup.offer(self)
         elif pending == Pending.CHECKUP_LEAVE:
@@ -235,6 +245,7 @@ class Conversation(Turn):
         payload = event.payload if event.kind is EventKind.CHOICE else ""
         words = normalise(event.text) if event.kind is EventKind.TEXT else ""
         if words in global_words.WORDS:
+            handover.recognised(self)
             global_words.HANDLERS[global_words.WORDS[words]](self, typed=True)
             return
         if self.progress.pending in (Pending.CERTIFICATE_NAME, Pending.CERTIFICATE_BUSINESS) and event.text.strip():
@@ -246,8 +257,11 @@ class Conversation(Turn):
         if not payload and review.owed_now(self):
             return  # back after a while: the missed questions first, then where the learner was
         if not payload:
-            self.not_understood()
-        elif payload in {o.id for o in options}:
+            if not (words and handover.unrecognised(self)):  # the third text in a row offers a person
+                self.not_understood()
+            return
+        handover.recognised(self)
+        if payload in {o.id for o in options}:
             self.choose(payload)
         elif self.navigation(payload):  # a module, the menu or the check-up from an older message: still valid
             if checkup.running(self):
@@ -335,6 +349,8 @@ class Conversation(Turn):
             self.show_menu()
         elif payload.startswith(reminders.PAYLOAD_PREFIX):
             reminders.choose(self, payload)
+        elif payload.startswith(handover.PAYLOAD_PREFIX):
+            handover.choose(self, payload)
         else:
             _, flow_id, step_id, trigger = payload.split(":", 3)
             if reminders.is_later(self, trigger):
