@@ -33,9 +33,12 @@ from bot.model.errors import StorageError
 from bot.model.events import EventKind, InboundEvent
 from bot.model.privacy import learner_ref
 from bot.model.replies import Reply
+from bot.model.seats import Seat
 from bot.storage.clock import Clock, SystemClock
+from bot.storage.open_day_ledger import OpenDayLedger
 from bot.storage.outbox_item import OutboxItem
 from bot.storage.store import CommitResult, Store
+from bot.tutor import open_days
 from bot.tutor.engine import Engine
 from bot.tutor.preferences import REFUSAL_CODES
 from bot.tutor.progress import Progress
@@ -128,7 +131,8 @@ class Dispatcher:
                 return Handled.IGNORED  # about someone we do not know: nothing to keep
             before = snapshot.progress or Progress.new(event, now_ms)
             progress = _with_identity(before, event, now_ms)
-            outcome = self.engines.engine_for(snapshot.release).step(progress, event)
+            engine = self.engines.engine_for(snapshot.release)
+            outcome = engine.step(progress, event, seat=self._seat(engine, progress, event, now_ms))
             items = outbox_items(outcome.progress, outcome.replies, now_ms)
             committed = self.store.commit(
                 outcome.progress, expected_rev=before.rev, message_id=message_id, now_ms=now_ms,
@@ -153,6 +157,19 @@ class Dispatcher:
             time.sleep(0.001)  # CONFLICT: another worker moved this learner on; redo on fresh state
         raise ConcurrencyError(f"learner {learner_ref(event.learner_id)}: {self.commit_retries} commit "
                                "conflicts in a row")
+
+    def _seat(self, engine: Engine, progress: Progress, event: InboundEvent, now_ms: int) -> Seat | None:
+        """An Open Day RSVP tap: the event's ledger takes or gives up the seat first (its own keys, its own
+        script; idempotent, so a turn redone after a conflict gets the same answer), and a learner promoted
+        from the waiting list by it is told by a clock event of their own."""
+        request = open_days.rsvp_request(event, progress.open_days) if not progress.is_new else None
+        spec = engine.course.open_day(request[0]) if request else None
+        if request is None or spec is None or now_ms >= spec.start_ms:
+            return None
+        ledger = OpenDayLedger(self.store.client)
+        seat = ledger.rsvp(spec.id, progress.learner_id, coming=request[1], capacity=spec.capacity, now_ms=now_ms)
+        ledger.deliver_notices(spec.id, lambda learner_id, payload: self.store.schedule(learner_id, payload, now_ms))
+        return seat
 
     def _identity_changed(self, event: InboundEvent) -> Handled:
         """``user_changed_number`` / ``user_changed_user_id``: the learner's record follows them.

@@ -69,6 +69,25 @@ def certificate_learner_key(learner_id: str) -> str:
     return f"{CERTIFICATE_PREFIX}:learner:{learner_id}"
 
 
+# Business Open Days (bot.storage.open_day_ledger): each event's keys share the hash tag ``{event:<id>}``, so
+# the script that takes a seat stays atomic on a Redis Cluster. A learner's keys are in another slot: no
+# script ever spans both (the event's ledger decides, the learner's record follows).
+class OpenDayPart(str, Enum):
+    SEATS = "seats"  # sorted set: learner id -> the order they got their seat in
+    WAITING = "waiting"  # sorted set: learner id -> the order they joined the waiting list in
+    DECLINED = "declined"  # sorted set: learner id -> when they said they cannot come (ms)
+    TICKETS = "tickets"  # hash: learner id -> calendar ticket, and "t:<ticket>" -> learner id
+    SEQ = "seq"  # string: the counter that orders seats and the waiting list
+    NOTICES = "notices"  # list: learners promoted from the waiting list who have not been told yet
+
+
+def open_day_key(event_id: str, part: OpenDayPart) -> str:
+    """``bottega:{event:od_2027_01}:seats`` - the braces are the Redis Cluster hash tag."""
+    if not event_id or "{" in event_id or "}" in event_id:
+        raise ValueError(f"event id {event_id!r} must be non-empty and free of braces")
+    return f"{PREFIX}:{{event:{event_id}}}:{OpenDayPart(part).value}"
+
+
 # Per-client request counters of the public certificate pages (bot.web.certificates). Flask-Limiter's
 # storage (the ``limits`` package) writes them as ``bottega:ratelimit:LIMITER/<client>/<route>/<limit>``
 # and gives each the TTL of its window; outside every learner's and certificate's keys.
@@ -85,3 +104,20 @@ def simulator_log_key(session: str) -> str:
     if not session or "{" in session or "}" in session:
         raise ValueError(f"simulator session {session!r} must be non-empty and free of braces")
     return f"{SIMULATOR_PREFIX}:{{{session}}}:log"
+
+
+# The admin console (bot.console): its users, sign-in failure counters and audit log. No learner ids here:
+# the audit log names a learner by ``learner_ref`` only, so erasing a learner leaves nothing to find.
+ADMIN_PREFIX = f"{PREFIX}:admin"
+ADMIN_USERS_KEY = f"{ADMIN_PREFIX}:users"  # set: every admin's name
+ADMIN_AUDIT_KEY = f"{ADMIN_PREFIX}:audit"  # stream: one entry per changing action (who, what, when)
+
+
+def admin_user_key(name: str) -> str:
+    """Hash: one admin (``bot.console.users``): role, argon2id hash, session version."""
+    return f"{ADMIN_PREFIX}:user:{name}"
+
+
+def admin_login_failures_key(subject: str) -> str:
+    """String counter with a TTL: wrong passwords for a client address or a user name in the current minute."""
+    return f"{ADMIN_PREFIX}:login-failures:{subject}"

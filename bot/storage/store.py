@@ -325,6 +325,16 @@ class Store:
                 pipe.delete(key)
         pipe.execute()
 
+    def schedule(self, learner_id: str, payload: str, due_ms: int) -> None:
+        """A clock event for ``learner_id`` outside a turn (an announcement, a seat freed by someone else).
+
+        Its payload is its identity: scheduling it again changes nothing (``NX``), and once fired, its
+        message id ``timer:<payload>`` makes a second firing a duplicate. The learner's set is written
+        first and the index second, as a commit does (``bot.delivery.timers``).
+        """
+        self.client.zadd(learner_key(learner_id, LearnerPart.TIMERS), {payload: due_ms}, nx=True)
+        self.client.zadd(TIMER_INDEX_KEY, {learner_id: due_ms}, lt=True)  # added, or moved earlier
+
     def wake_at(self, learner_id: str, due_ms: int) -> None:
         """Tell the timer sweeper (``bot.delivery.timers``) to look at this learner at ``due_ms``."""
         self.client.zadd(TIMER_INDEX_KEY, {learner_id: due_ms})
