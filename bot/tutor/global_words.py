@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from bot.tutor import checkup, consent, handover, reminders
+from bot.tutor import checkup, consent, handover, linking, privacy, reminders
 from bot.tutor.progress import Pending
 from bot.tutor.turn import Turn
 from bot.tutor.typed_text import normalise
@@ -29,6 +29,10 @@ WORDS = {
     "ricomincia": "restart", "restart": "restart",
     "promemoria": "reminders", "reminders": "reminders",
     "operatore": "person", "persona": "person", "human": "person",
+    "collega": "link", "link": "link",
+    "scollega": "unlink", "unlink": "unlink",
+    "i miei dati": "my_data", "my data": "my_data", "miei dati": "my_data",
+    "cancella i miei dati": "erase", "delete my data": "erase", "cancella dati": "erase",
 }
 
 
@@ -116,5 +120,7 @@ class _Handler(Protocol):
 
 HANDLERS: dict[str, _Handler | Callable[..., None]] = {
     "menu": menu, "help": help_, "progress": progress, "stop": stop, "restart": restart,
-    "language": language, "resume": resume, "reminders": reminders_, "person": person,
+    "language": language, "resume": resume, "reminders": reminders_,
+    "link": linking.offer, "unlink": linking.unlink, "my_data": privacy.export, "erase": privacy.erase,
+    "person": person,
 }
