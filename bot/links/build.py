@@ -27,10 +27,12 @@ class Missing:
 
 
 def check_target(start: StartCode, course: Course) -> None:
-    """Refuse a module the course does not have, or a check-up it does not offer (an event id is the Open
-    Days' to check: it is accepted as written)."""
+    """Refuse a module the course does not have, an Open Day not in ``events.yaml``, or a check-up it does not
+    offer."""
     if start.kind == "m" and start.target not in course.flows:
         raise StartCodeError(f"module {start.target!r} is not in the course; modules: {', '.join(course.modules)}")
+    if start.kind == "event" and course.open_day(start.target) is None:
+        raise StartCodeError(f"Open Day {start.target!r} is not in flows/events.yaml (`bottega events list`)")
     if start.kind == "checkup" and course.checkup is None:
         raise StartCodeError("the course has no check-up (flows/checkup.yaml)")
 

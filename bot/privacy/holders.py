@@ -24,7 +24,7 @@ from bot.storage.encoding import text
 from bot.storage.key_values import read_value
 from bot.storage.keys import LearnerPart, learner_key, simulator_log_key
 from bot.storage.open_day_ledger import OpenDayLedger
-from bot.storage.store import TIMER_INDEX_KEY
+from bot.storage.store import HANDOVER_INDEX_KEY, TIMER_INDEX_KEY
 
 SIMULATOR_SESSION_DIGITS = 8  # bot.simulator.session.SESSION_DIGITS (that layer is above this one)
 
@@ -53,6 +53,23 @@ class TimerIndex:
 
     def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
         return int(client.zrem(TIMER_INDEX_KEY, *person.ids))
+
+
+class HandoverIndex:
+    """The inbox's list of open handovers (``bot.handover``): one member per learner waiting for a person.
+    The conversation itself is in the progress hash (``handover``), exported and erased with it."""
+
+    name = "handover_index"
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        pipe = client.pipeline(transaction=False)
+        for learner_id in person.ids:
+            pipe.zscore(HANDOVER_INDEX_KEY, learner_id)
+        since = {lid: int(score) for lid, score in zip(person.ids, pipe.execute(), strict=True) if score is not None}
+        return {"open_since_ms": since} if since else None
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        return int(client.zrem(HANDOVER_INDEX_KEY, *person.ids))
 
 
 class Certificates:
@@ -127,8 +144,8 @@ class LearnerKeys:
         return removed + int(client.delete(learner_key(person.learner_id, LearnerPart.PROGRESS)))  # last: see above
 
 
-DEFAULT_HOLDERS: list[LearnerDataHolder] = [TimerIndex(), Certificates(), SimulatorLog(), OpenDaySeats(),
-                                            LearnerKeys()]
+DEFAULT_HOLDERS: list[LearnerDataHolder] = [TimerIndex(), HandoverIndex(), Certificates(), SimulatorLog(),
+                                             OpenDaySeats(), LearnerKeys()]
 
 
 def register(holder: LearnerDataHolder) -> None:
