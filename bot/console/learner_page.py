@@ -96,6 +96,8 @@ def read(client: redis.Redis, learner_id: str, *, reveal: bool = False) -> Learn
     progress = Progress.from_hash(raw)
     shown = (lambda value: value) if reveal else mask
     facts = {text(k): text(v) for k, v in delivery.items()}
+    facts = {name: when(int(value)) if name.endswith("_at_ms") and value.isdigit() else value
+             for name, value in sorted(facts.items())}
     code = facts.get("last_error_code") or facts.get("last_status_error_code") or ""
     person = identify(client, learner_id, thorough=False)
     return LearnerPage(
