@@ -61,14 +61,14 @@ class Certificates:
 
     def export(self, client: redis.Redis, person: Person) -> Any:
         found = []
-        for code in certificate_store.codes_of(client, person.learner_id, scan=person.thorough):
+        for code in _codes(client, person):
             cert = certificate_store.by_code(client, code)
             if cert is not None:
                 found.append(certificate_store.to_hash(cert))
         return found or None
 
     def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
-        codes = certificate_store.codes_of(client, person.learner_id, scan=True)
+        codes = _codes(client, person)
         return sum(certificate_store.revoke(client, code, now_ms=now_ms) for code in codes)
 
 
@@ -121,6 +121,11 @@ def register(holder: LearnerDataHolder) -> None:
     if any(existing.name == holder.name for existing in DEFAULT_HOLDERS):
         return
     DEFAULT_HOLDERS.insert(len(DEFAULT_HOLDERS) - 1, holder)
+
+
+def _codes(client: redis.Redis, person: Person) -> list[str]:
+    records = list(person.certificate_records) if person.certificate_records is not None else None
+    return certificate_store.codes_of(client, person.learner_id, scan=person.thorough, record_keys=records)
 
 
 def _keys_of(person: Person) -> list[tuple[str, LearnerPart]]:
