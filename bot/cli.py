@@ -11,12 +11,16 @@
     bottega flows diff [PATH]            what publishing would change for learners on the live course
     bottega flows publish [PATH]         make the folder the live course for every process
     bottega templates check|submit       templates.yaml against the WhatsApp Business Account's templates
+    bottega events list                  the Business Open Days of the live course, with their seats
+    bottega events attendees ID          who has a seat, who is waiting (in order), who said no
+    bottega events announce ID [--dry-run]   invite the event's audience (a dry run counts them by channel and how)
     bottega clock [show|advance 1d2h|set 2026-12-02T08:00]   the shared test clock (dev and test only)
     bottega fake-graph [--port N]        the fake Graph API alone
     bottega admin add-user NAME --role viewer|editor|owner   a console admin (asks for the password)
     bottega admin list | set-password NAME | remove NAME
     bottega learner export REF [--output FILE]   everything stored about a learner, as JSON
     bottega learner erase REF [--yes]    erase a learner (every key; certificates revoked)
+    bottega links TARGET [--campaign TAG] [--qr FOLDER]   wa.me / m.me / ig.me links (and QR codes) that start TARGET
 """
 
 from __future__ import annotations
@@ -89,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
                            help="check: list missing, unapproved, paused or disabled ones; submit: create the missing")
     templates.add_argument("path", nargs="?", default=None, help="the flows folder (default: flows/)")
 
+    events = commands.add_parser("events", help="Business Open Days: list them, who is coming, announce one")
+    events.add_argument("action", choices=["list", "attendees", "announce"])
+    events.add_argument("event", nargs="?", default="", help="the event id (events.yaml) for attendees and announce")
+    events.add_argument("--dry-run", action="store_true", help="announce: count who would be invited, send nothing")
+
     clock = commands.add_parser("clock", help="show or move the shared test clock forward (dev and test only)")
     clock.add_argument("action", nargs="?", choices=["show", "advance", "set"], default="show")
     clock.add_argument("value", nargs="?", default="", help="advance: 1d, 2h30m, 90s; set: 2026-12-02T08:00 "
@@ -116,6 +125,13 @@ def main(argv: list[str] | None = None) -> int:
                          "or BSUID")
     learner.add_argument("--output", default="", help="export: write the JSON here (default: standard output)")
     learner.add_argument("--yes", action="store_true", help="erase: do not ask for confirmation")
+    links = commands.add_parser("links", help="entry links (wa.me, m.me, ig.me) and QR codes that start a module, "
+                                "the check-up or an Open Day RSVP")
+    links.add_argument("target", help="a module id (m1_contatto), checkup, menu or event:ID")
+    links.add_argument("--campaign", default="", help="the source tag recorded on learners who come in (e.g. vetrina)")
+    links.add_argument("--lang", choices=["it", "en"], default="it", help="the language of the WhatsApp text")
+    links.add_argument("--channel", choices=[p.channel.name for p in channels.every()], default="")
+    links.add_argument("--qr", default="", metavar="FOLDER", help="write each link's QR code (SVG and PNG) here")
 
     args = parser.parse_args(argv)
     try:
@@ -146,6 +162,12 @@ def _run(args: argparse.Namespace) -> int:
         return _flows_release(args.flows_command, args.path)
     if args.command == "templates":
         return _templates(args.action, Path(args.path) if args.path else None)
+    if args.command == "events":
+        from bot.dev.embedded_redis import redis_for
+
+        settings = _dev_settings()
+        with redis_for(settings) as client:
+            return _events(client, settings, args.action, args.event, dry_run=args.dry_run)
     if args.command == "clock":
         from bot.dev.clock_tool import clock_command
 
@@ -154,6 +176,11 @@ def _run(args: argparse.Namespace) -> int:
         return _admin(args)
     if args.command == "learner":
         return _learner(args.action, args.ref, output=args.output, confirmed=args.yes)
+    if args.command == "links":
+        from bot.links.command import run as links_run
+
+        return links_run(Settings.from_env(dev_default=True, require_secrets=False), args.target,
+                         campaign=args.campaign, lang=args.lang, channel=args.channel, qr_folder=args.qr)
     if args.command == "fake-graph":
         from bot.dev import fake_graph
 
@@ -502,6 +529,55 @@ def _templates(action: str, path: Path | None) -> int:
     where = f"WABA {settings.whatsapp_business_account_id} on {settings.graph_api_url}"
     print(f"{len(findings) - len(unusable)} of {len(findings)} template(s) can be sent ({where}).")
     return 1 if unusable else 0
+
+
+def _events(client: redis.Redis, settings: Settings, action: str, event_id: str, *, dry_run: bool) -> int:
+    """``bottega events list|attendees ID|announce ID [--dry-run]`` on the live course's Open Days."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from bot import composition
+    from bot.delivery.open_days import announce
+    from bot.storage.encoding import text
+    from bot.storage.keys import LearnerPart, learner_key
+    from bot.storage.open_day_ledger import OpenDayLedger
+    from bot.tutor.progress import Progress
+
+    def hash_text(raw: dict) -> dict[str, str]:
+        return {text(key): text(value) for key, value in raw.items()}
+
+    engine = composition.registry(settings, client).engine
+    ledger = OpenDayLedger(client)
+    if action == "list":
+        if not engine.course.open_days:
+            print("No Open Days in the live course (add them to flows/events.yaml, then bottega flows publish).")
+        for event in engine.course.open_days:
+            at = datetime.fromtimestamp(event.start_ms / 1000, tz=ZoneInfo(event.time_zone))
+            seats = ledger.attendees(event.id)
+            print(f"{event.id}  {at:%Y-%m-%d %H:%M %Z}  {event.title.get('it')}  seats {len(seats.seated)}/"
+                  f"{event.capacity}, waiting {len(seats.waiting)}, declined {len(seats.declined)}")
+        return 0
+    chosen = engine.course.open_day(event_id)
+    if chosen is None:
+        known = ", ".join(e.id for e in engine.course.open_days) or "none"
+        print(f"bottega events: no event '{event_id}' in the live course (known: {known}); "
+              "publish events.yaml with bottega flows publish", file=sys.stderr)
+        return 2
+    if action == "announce":
+        clock = composition.clock(settings, client)
+        found = announce(client, composition.store(settings, client), engine.course, engine.policy, chosen,
+                         now_ms=clock(), dry_run=dry_run)
+        print("\n".join(found.lines()))
+        return 0
+    seats = ledger.attendees(chosen.id)
+    print(f"{chosen.id}: {len(seats.seated)} of {chosen.capacity} seats taken, {len(seats.waiting)} waiting, "
+          f"{len(seats.declined)} declined")
+    for title, learner_ids in (("seated", seats.seated), ("waiting", seats.waiting), ("declined", seats.declined)):
+        for number, learner_id in enumerate(learner_ids, start=1):
+            progress = Progress.from_hash(hash_text(client.hgetall(learner_key(learner_id, LearnerPart.PROGRESS))))
+            name = progress.name if progress else ""
+            print(f"  {title:8} {number:4}  {learner_id}  {name}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -29,13 +29,17 @@ from typing import Protocol
 
 from bot import channels
 from bot.channels.rendering import render
+from bot.flows.spec import Course
 from bot.model.errors import StorageError
 from bot.model.events import EventKind, InboundEvent
 from bot.model.privacy import learner_ref
 from bot.model.replies import Reply
+from bot.model.seats import Seat
 from bot.storage.clock import Clock, SystemClock
+from bot.storage.open_day_ledger import OpenDayLedger
 from bot.storage.outbox_item import OutboxItem
 from bot.storage.store import CommitResult, Store
+from bot.tutor import open_days
 from bot.tutor.engine import Engine
 from bot.tutor.preferences import REFUSAL_CODES
 from bot.tutor.progress import Progress
@@ -52,6 +56,14 @@ class EngineSource(Protocol):
     """Gives the engine for a course release (``bot.storage.releases.Registry``, or a fixed one)."""
 
     def engine_for(self, release: str) -> Engine: ...
+
+
+class Recording(Protocol):
+    """Learning analytics (``bot.analytics.recording.Recorder``): the events a turn or a status gives."""
+
+    def turn(self, before: Progress, after: Progress, event: InboundEvent, course: Course, now_ms: int) -> str: ...
+
+    def status_entry(self, event: InboundEvent) -> tuple[str, str, int] | None: ...
 
 
 class Handled(str, Enum):
@@ -76,6 +88,7 @@ class Dispatcher:
     defer: Defer | None = None
     inline_events_max: int = 50  # events handled inside one webhook request; the rest go to the worker
     clock: Clock = SystemClock()  # now, in ms (the shared test clock in dev and test: bot.storage.clock)
+    recording: Recording | None = None  # learning analytics; None: nothing recorded
 
     def handle_batch(self, events: Sequence[InboundEvent], handle_one: Callable[[InboundEvent], object] | None
                      = None) -> list[object]:
@@ -97,7 +110,7 @@ class Dispatcher:
         if event.kind is EventKind.IGNORE:
             return Handled.IGNORED
         if event.kind is EventKind.STATUS:
-            self.store.record_status(event)
+            self.store.record_status(event, analytics=self.recording.status_entry(event) if self.recording else None)
             if not refused_proactive(event):
                 return Handled.STATUS
         now_ms = now_ms if now_ms is not None else self.clock()
@@ -128,19 +141,23 @@ class Dispatcher:
                 return Handled.IGNORED  # about someone we do not know: nothing to keep
             before = snapshot.progress or Progress.new(event, now_ms)
             progress = _with_identity(before, event, now_ms)
-            outcome = self.engines.engine_for(snapshot.release).step(progress, event)
+            engine = self.engines.engine_for(snapshot.release)
+            outcome = engine.step(progress, event, seat=self._seat(engine, progress, event, now_ms))
             items = outbox_items(outcome.progress, outcome.replies, now_ms)
+            analytics = self.recording.turn(progress, outcome.progress, event, engine.course, now_ms) \
+                if self.recording else ""
             committed = self.store.commit(
                 outcome.progress, expected_rev=before.rev, message_id=message_id, now_ms=now_ms,
                 outbox_items=items, timers=outcome.timers, cancel_timers=outcome.cancel_timers,
                 receipt=read_receipt(outcome.progress, event), event_ms=event.timestamp_ms,
-                aliases=snapshot.aliases, drop_proactive=outcome.drop_proactive)
+                aliases=snapshot.aliases, drop_proactive=outcome.drop_proactive, analytics=analytics)
             if committed.result is CommitResult.COMMITTED:
                 if outcome.timers:
                     self.store.wake_at(lid, min(due for due, _ in outcome.timers))
                 for certificate in outcome.certificates:
                     self.store.save_certificate(certificate)
-                if items or committed.receipt_waiting_anew:
+                # the sender forwards analytics events too: wake it for the first one waiting (later ones ride along)
+                if items or committed.receipt_waiting_anew or committed.events_waiting == 1:
                     self.notify(lid)
                 log.debug("turn learner=%s kind=%s replies=%d dropped=%d", learner_ref(lid), event.kind.value,
                           len(outcome.replies), committed.dropped)
@@ -150,6 +167,19 @@ class Dispatcher:
             time.sleep(0.001)  # CONFLICT: another worker moved this learner on; redo on fresh state
         raise ConcurrencyError(f"learner {learner_ref(event.learner_id)}: {self.commit_retries} commit "
                                "conflicts in a row")
+
+    def _seat(self, engine: Engine, progress: Progress, event: InboundEvent, now_ms: int) -> Seat | None:
+        """An Open Day RSVP tap: the event's ledger takes or gives up the seat first (its own keys, its own
+        script; idempotent, so a turn redone after a conflict gets the same answer), and a learner promoted
+        from the waiting list by it is told by a clock event of their own."""
+        request = open_days.rsvp_request(event, progress.open_days) if not progress.is_new else None
+        spec = engine.course.open_day(request[0]) if request else None
+        if request is None or spec is None or now_ms >= spec.start_ms:
+            return None
+        ledger = OpenDayLedger(self.store.client)
+        seat = ledger.rsvp(spec.id, progress.learner_id, coming=request[1], capacity=spec.capacity, now_ms=now_ms)
+        ledger.deliver_notices(spec.id, lambda learner_id, payload: self.store.schedule(learner_id, payload, now_ms))
+        return seat
 
     def _identity_changed(self, event: InboundEvent) -> Handled:
         """``user_changed_number`` / ``user_changed_user_id``: the learner's record follows them.

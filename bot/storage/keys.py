@@ -22,6 +22,7 @@ class LearnerPart(str, Enum):
     WAKE = "wake"  # string: when the one scheduled deliver job for this outbox is due (ms)
     PACE = "pace"  # string: the learner's send budget (bot.delivery.pacing), written by the lock holder
     ALIAS = "alias"  # string: under this id the person is the learner named here (phone -> BSUID, moved ids)
+    EVENTS = "events"  # list: learning-analytics events committed with a turn, waiting for the sender to forward
 
 
 def learner_key(learner_id: str, part: LearnerPart) -> str:
@@ -69,6 +70,25 @@ def certificate_learner_key(learner_id: str) -> str:
     return f"{CERTIFICATE_PREFIX}:learner:{learner_id}"
 
 
+# Business Open Days (bot.storage.open_day_ledger): each event's keys share the hash tag ``{event:<id>}``, so
+# the script that takes a seat stays atomic on a Redis Cluster. A learner's keys are in another slot: no
+# script ever spans both (the event's ledger decides, the learner's record follows).
+class OpenDayPart(str, Enum):
+    SEATS = "seats"  # sorted set: learner id -> the order they got their seat in
+    WAITING = "waiting"  # sorted set: learner id -> the order they joined the waiting list in
+    DECLINED = "declined"  # sorted set: learner id -> when they said they cannot come (ms)
+    TICKETS = "tickets"  # hash: learner id -> calendar ticket, and "t:<ticket>" -> learner id
+    SEQ = "seq"  # string: the counter that orders seats and the waiting list
+    NOTICES = "notices"  # list: learners promoted from the waiting list who have not been told yet
+
+
+def open_day_key(event_id: str, part: OpenDayPart) -> str:
+    """``bottega:{event:od_2027_01}:seats`` - the braces are the Redis Cluster hash tag."""
+    if not event_id or "{" in event_id or "}" in event_id:
+        raise ValueError(f"event id {event_id!r} must be non-empty and free of braces")
+    return f"{PREFIX}:{{event:{event_id}}}:{OpenDayPart(part).value}"
+
+
 # Per-client request counters of the public certificate pages (bot.web.certificates). Flask-Limiter's
 # storage (the ``limits`` package) writes them as ``bottega:ratelimit:LIMITER/<client>/<route>/<limit>``
 # and gives each the TTL of its window; outside every learner's and certificate's keys.
@@ -102,3 +122,17 @@ def admin_user_key(name: str) -> str:
 def admin_login_failures_key(subject: str) -> str:
     """String counter with a TTL: wrong passwords for a client address or a user name in the current minute."""
     return f"{ADMIN_PREFIX}:login-failures:{subject}"
+
+
+# Learning analytics (bot.analytics): events go from each learner's EVENTS list (their own slot, written by the
+# commit) to one of N streams, each with a hash tag of its own (``{analytics.3}``) so the streams spread over a
+# Redis Cluster's slots; a learner's events always go to the same stream (so they stay in order).
+ANALYTICS_PREFIX = f"{PREFIX}:analytics"
+ANALYTICS_GROUP = "analytics"  # the consumer group that folds the streams into the analytics store
+
+
+def analytics_stream_key(shard: int) -> str:
+    """Stream: ``bottega:analytics:{analytics.3}:events``, shard 3 of the analytics event streams."""
+    if shard < 0:
+        raise ValueError(f"analytics stream shard {shard} must be >= 0")
+    return f"{ANALYTICS_PREFIX}:{{analytics.{shard}}}:events"

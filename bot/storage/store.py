@@ -44,24 +44,26 @@ from bot.tutor.progress import Progress
 RECEIPT_TTL_MS = 24 * 3600 * 1000  # a read receipt older than WhatsApp's window is moot
 MAX_ALIAS_HOPS = 3  # an id moved twice still finds its learner; a loop cannot spin
 
-# KEYS: 1 progress, 2 seen, 3 outbox, 4 timers, 5 send lock, 6 receipt, 7.. aliases to write.
+# KEYS: 1 progress, 2 seen, 3 outbox, 4 timers, 5 send lock, 6 receipt, 7 analytics events, 8.. aliases to write.
 # ARGV: 1 expected rev, 2 message id, 3 now ms, 4 dedup ttl ms, 5 dedup max ids, 6 #fields,
 #       7 #timer args, 8 #items, 9 cancel timers 0|1, 10 receipt JSON or '', 11 outbox max items,
 #       12 event time ms (0 = unknown), 13 receipt ttl ms, 14 drop proactive items 0|1,
+#       15 the turn's analytics event JSON or '' (RPUSHed onto the learner's own events list),
 #       then fields, timer args, items, alias values.
-# Returns {status, outbox length, receipt slot was empty 0|1, ephemeral items dropped}; status -1
+# Returns {status, outbox length, receipt slot was empty 0|1, ephemeral items dropped, analytics events
+# waiting}; status -1
 # conflict, -2 duplicate (or sent more than a second before the oldest arrival a full dedup set still
 # remembers: it may be one of the ids the cap forgot), 1 committed.
 _COMMIT = """
 local rev = redis.call('HGET', KEYS[1], 'rev') or '0'
-if rev ~= ARGV[1] then return {-1, 0, 0, 0} end
+if rev ~= ARGV[1] then return {-1, 0, 0, 0, 0} end
 local mid, now, ttl, max_ids = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 if mid ~= '' then
-  if redis.call('ZSCORE', KEYS[2], mid) then return {-2, 0, 0, 0} end
+  if redis.call('ZSCORE', KEYS[2], mid) then return {-2, 0, 0, 0, 0} end
   local sent_ms = tonumber(ARGV[12])
   if sent_ms > 0 and redis.call('ZCARD', KEYS[2]) >= max_ids then
     local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-    if oldest[2] and sent_ms + 1000 < tonumber(oldest[2]) then return {-2, 0, 0, 0} end
+    if oldest[2] and sent_ms + 1000 < tonumber(oldest[2]) then return {-2, 0, 0, 0, 0} end
   end
   redis.call('ZADD', KEYS[2], now, mid)
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl)
@@ -70,7 +72,7 @@ if mid ~= '' then
   redis.call('PEXPIRE', KEYS[2], ttl)
 end
 local nfields, ntimers, nitems = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local first = 15
+local first = 16
 redis.call('HSET', KEYS[1], unpack(ARGV, first, first + nfields - 1))
 if ARGV[9] == '1' then redis.call('DEL', KEYS[4]) end
 first = first + nfields
@@ -121,8 +123,10 @@ if ARGV[10] ~= '' then
   if redis.call('EXISTS', KEYS[6]) == 0 then receipt_new = 1 end
   redis.call('SET', KEYS[6], ARGV[10], 'PX', ARGV[13])
 end
-for i = 7, #KEYS do redis.call('SET', KEYS[i], ARGV[first + i - 7]) end
-return {1, redis.call('LLEN', KEYS[3]), receipt_new, dropped}
+local events = 0
+if ARGV[15] ~= '' then events = redis.call('RPUSH', KEYS[7], ARGV[15]) end
+for i = 8, #KEYS do redis.call('SET', KEYS[i], ARGV[first + i - 8]) end
+return {1, redis.call('LLEN', KEYS[3]), receipt_new, dropped, events}
 """
 
 # Moving a learner to a new id. KEYS: the MOVED parts of the old id then of the new id (same order),
@@ -132,7 +136,7 @@ return {1, redis.call('LLEN', KEYS[3]), receipt_new, dropped}
 #       8 the number of moved parts.
 # Returns 1 moved, 0 nothing to move (no old record, or the new id has one already).
 _MOVED_PARTS = (LearnerPart.PROGRESS, LearnerPart.SEEN, LearnerPart.OUTBOX, LearnerPart.DELIVERY,
-                LearnerPart.TIMERS, LearnerPart.RECEIPT)
+                LearnerPart.TIMERS, LearnerPart.RECEIPT, LearnerPart.EVENTS)
 _MOVE = """
 local n = tonumber(ARGV[8])
 if redis.call('EXISTS', KEYS[n + 1]) == 1 or redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -183,6 +187,7 @@ class Committed:
     outbox_length: int = 0
     receipt_waiting_anew: bool = False  # the receipt slot was empty: nobody is on their way to send it
     dropped: int = 0  # ephemeral items superseded or over the bound
+    events_waiting: int = 0  # analytics events on the learner's list after this commit (1: the first, wake the sender)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -268,32 +273,35 @@ class Store:
     def commit(self, progress: Progress, *, expected_rev: int, message_id: str, now_ms: int,
                outbox_items: list[OutboxItem], timers: tuple[tuple[int, str], ...] = (),
                cancel_timers: bool = False, receipt: dict | None = None, event_ms: int = 0,
-               aliases: tuple[str, ...] = (), drop_proactive: bool = False) -> Committed:
+               aliases: tuple[str, ...] = (), drop_proactive: bool = False, analytics: str = "") -> Committed:
         """Write ``progress`` (with rev + 1), mark ``message_id`` seen, drop pending clock events
         (``cancel_timers``) and add new ones (``(due_ms, payload)``), drop proactive items still waiting
         (``drop_proactive``: the learner opted out; the head stays while a sender holds it), update the
         outbox and the read receipt slot, and point ``aliases`` (other learner ids of this person) at the
-        learner — all or nothing. ``event_ms`` is when the platform says the message was sent (0: unknown)."""
+        learner — all or nothing. ``event_ms`` is when the platform says the message was sent (0: unknown).
+        ``analytics``: the turn's learning-analytics event (``bot.analytics.recording``), kept on the learner's
+        own events list (their slot) until the sender forwards it."""
         lid = progress.learner_id
         fields = progress.with_changes(rev=expected_rev + 1).to_hash()
         flat = [part for pair in fields.items() for part in pair]
         items = [item.to_json() for item in outbox_items]
         keys = [learner_key(lid, part) for part in (LearnerPart.PROGRESS, LearnerPart.SEEN, LearnerPart.OUTBOX,
-                                                     LearnerPart.TIMERS, LearnerPart.SEND_LOCK, LearnerPart.RECEIPT)]
+                                                     LearnerPart.TIMERS, LearnerPart.SEND_LOCK, LearnerPart.RECEIPT,
+                                                     LearnerPart.EVENTS)]
         keys += [learner_key(alias, LearnerPart.ALIAS) for alias in aliases]
         timer_args = [part for due_ms, payload in timers for part in (due_ms, payload)]
         receipt_json = json.dumps(receipt, separators=(",", ":")) if receipt else ""
         args = [expected_rev, message_id, now_ms, self.dedup_ttl_ms, self.dedup_max_ids, len(flat),
                 len(timer_args), len(items), int(cancel_timers), receipt_json, self.outbox_max_items,
-                max(event_ms, 0), RECEIPT_TTL_MS, int(drop_proactive), *flat, *timer_args, *items,
+                max(event_ms, 0), RECEIPT_TTL_MS, int(drop_proactive), analytics, *flat, *timer_args, *items,
                 *([lid] * len(aliases))]
-        status, length, receipt_new, dropped = (int(x) for x in self._commit(keys=keys, args=args))
+        status, length, receipt_new, dropped, events = (int(x) for x in self._commit(keys=keys, args=args))
         if status == -1:
             return Committed(result=CommitResult.CONFLICT)
         if status == -2:
             return Committed(result=CommitResult.DUPLICATE)
         return Committed(result=CommitResult.COMMITTED, outbox_length=length,
-                         receipt_waiting_anew=bool(receipt_new), dropped=dropped)
+                         receipt_waiting_anew=bool(receipt_new), dropped=dropped, events_waiting=events)
 
     def move(self, old_id: str, new_id: str, *, user_id: str, phone: str, bsuid: str, keep_alias: bool,
              number_changed: bool) -> bool:
@@ -322,6 +330,16 @@ class Store:
                 pipe.delete(key)
         pipe.execute()
 
+    def schedule(self, learner_id: str, payload: str, due_ms: int) -> None:
+        """A clock event for ``learner_id`` outside a turn (an announcement, a seat freed by someone else).
+
+        Its payload is its identity: scheduling it again changes nothing (``NX``), and once fired, its
+        message id ``timer:<payload>`` makes a second firing a duplicate. The learner's set is written
+        first and the index second, as a commit does (``bot.delivery.timers``).
+        """
+        self.client.zadd(learner_key(learner_id, LearnerPart.TIMERS), {payload: due_ms}, nx=True)
+        self.client.zadd(TIMER_INDEX_KEY, {learner_id: due_ms}, lt=True)  # added, or moved earlier
+
     def wake_at(self, learner_id: str, due_ms: int) -> None:
         """Tell the timer sweeper (``bot.delivery.timers``) to look at this learner at ``due_ms``."""
         self.client.zadd(TIMER_INDEX_KEY, {learner_id: due_ms})
@@ -329,9 +347,10 @@ class Store:
     def save_certificate(self, certificate: Certificate) -> None:
         certificate_store.save(self.client, certificate)
 
-    def record_status(self, event: InboundEvent) -> bool:
+    def record_status(self, event: InboundEvent, *, analytics: tuple[str, str, int] | None = None) -> bool:
         """A delivery status of one of our messages, kept on a known learner's delivery hash (one round
-        trip); a status for anyone else writes nothing."""
+        trip); a status for anyone else writes nothing. ``analytics``: (stream key, event JSON, max length) of
+        a learning-analytics event, XADDed in the same pipeline (the same round trip; not atomic with it)."""
         fields = {"last_status": event.status, "last_status_at_ms": str(event.timestamp_ms)}
         if event.error_code:
             fields["last_status_error_code"] = str(event.error_code)
@@ -339,7 +358,13 @@ class Store:
         for lid in (event.learner_id, *event.other_learner_ids):
             keys += [learner_key(lid, LearnerPart.PROGRESS), learner_key(lid, LearnerPart.DELIVERY)]
         args = [part for pair in fields.items() for part in pair]
-        return int(self._record_status(keys=keys, args=args)) == 1
+        if analytics is None:
+            return int(self._record_status(keys=keys, args=args)) == 1
+        stream, entry, max_length = analytics
+        pipe = self.client.pipeline(transaction=False)
+        self._record_status(keys=keys, args=args, client=pipe)
+        pipe.xadd(stream, {"e": entry}, maxlen=max_length, approximate=True)
+        return int(pipe.execute()[0]) == 1
 
 
 def _text(value: bytes | str | None) -> str:

@@ -8,7 +8,8 @@ What a learner's message does, in order:
 3. otherwise the input is matched against the options on screen (button id, label, or number) and
    routed to the feature it belongs to; an old button or an unknown input gets a polite re-prompt.
 A clock event (TIMER) may move the learner on but never writes to one who opted out (``bot.tutor.consent``):
-``rem:`` timers are reminders (``bot.tutor.reminders``), the others the check-up's. PREFERENCE events and
+``rem:`` timers are reminders (``bot.tutor.reminders``), ``od:`` ones Business Open Days
+(``bot.tutor.open_days``), the others the check-up's. PREFERENCE events and
 Meta's refusals (failed STATUS) only update what the learner's record keeps about writing first
 (``bot.tutor.preferences``).
 
@@ -32,8 +33,22 @@ from bot.flows.machine import FlowMachine
 from bot.flows.spec import Course, Flow, Step
 from bot.model.events import EventKind, InboundEvent
 from bot.model.replies import Option, Reply
+from bot.model.seats import Seat
 from bot.proactive.policy import Policy
-from bot.tutor import checkup, consent, global_words, graduation, lessons, menu, preferences, reminders, review, revisit
+from bot.tutor import (
+    checkup,
+    consent,
+    entry,
+    global_words,
+    graduation,
+    lessons,
+    menu,
+    open_days,
+    preferences,
+    reminders,
+    review,
+    revisit,
+)
 from bot.tutor.progress import Pending, Progress
 from bot.tutor.turn import NOT_UNDERSTOOD_PAUSE_MS, Turn
 from bot.tutor.typed_text import normalise, option_number
@@ -79,8 +94,11 @@ class Engine:
     def machine_for(self, flow: Flow) -> FlowMachine:
         return self.machines[(flow.id, flow.version)]
 
-    def step(self, progress: Progress, event: InboundEvent) -> Outcome:
+    def step(self, progress: Progress, event: InboundEvent, *, seat: Seat | None = None) -> Outcome:
+        """One event's turn. ``seat``: the Open Day ledger's answer to this RSVP tap (``bot.dispatch`` asks it)."""
         turn = Conversation(self, progress)
+        start = entry.arrival(turn, event) if event.kind.from_learner else ""  # an entry link's start code
+        turn.seat = seat
         if event.kind.from_learner and not progress.is_new:
             review.note_visit(turn)  # a message after a long gap starts a visit: missed questions come back
             reminders.on_learner_message(turn)
@@ -89,6 +107,8 @@ class Engine:
                 pass
             elif event.payload.startswith(reminders.TIMER_PREFIX):
                 reminders.on_timer(turn, event.payload)
+            elif event.payload.startswith(open_days.TIMER_PREFIX):
+                open_days.on_timer(turn, event.payload, event.timestamp_ms)
             else:
                 checkup.on_timer(turn, event.payload)
         elif event.kind is EventKind.PREFERENCE:
@@ -99,6 +119,8 @@ class Engine:
             turn.welcome()
         elif event.kind is EventKind.OPENED:
             pass  # a known learner opened the chat again: nothing to say until they write
+        elif start and turn.navigation(start):
+            turn.start_target(start)
         elif event.kind is EventKind.MEDIA:
             turn.not_understood("media_reply")
         elif event.kind is EventKind.UNREADABLE:
@@ -122,6 +144,8 @@ class Engine:
 
 class Conversation(Turn):
     """A turn with the engine's ways on: what is on screen, where a tap leads, what to show again."""
+
+    seat: Seat | None = None  # the Open Day ledger's answer to this turn's RSVP tap, if it is one
 
     # -- what is on screen -----------------------------------------------------------------------
     def options(self) -> list[Option]:
@@ -226,6 +250,9 @@ class Conversation(Turn):
             graduation.field_typed(self, event.text.strip())
             return
         options = self.options()
+        if open_days.is_tap(payload):  # an Open Day's buttons work from any message, even mid-check-up
+            open_days.choose(self, payload, self.seat)
+            return
         if not payload and words:
             payload = self.match_text(words, options)
         if not payload and review.owed_now(self):
@@ -244,13 +271,28 @@ class Conversation(Turn):
         else:  # a template button, a referral ref, a Get Started payload or an id we never sent
             self.foreign_payload(event)
 
+    def start_target(self, payload: str) -> None:
+        """What an entry link's start code asks for (``bot.tutor.entry``); a running check-up asks first."""
+        if checkup.running(self):
+            checkup.ask_leave(self)
+        else:
+            self.choose(payload)
+
+    def first_screen(self) -> None:
+        """After onboarding: what the entry link asked for, if anything, else the menu."""
+        payload = entry.take_waiting(self)
+        if payload and self.navigation(payload):
+            self.choose(payload)
+        else:
+            self.show_menu()
+
     def navigation(self, payload: str) -> bool:
         """A tap that goes somewhere rather than answers something: it stays valid after the screen moved on
         (an action plan's module button, an older menu page). Answers (``c:``, ``k:``, ``r:``) never do."""
         if payload.startswith("sys:module:"):
             return payload.removeprefix("sys:module:") in self.course.flows
         return payload in ("sys:menu", "sys:checkup", "sys:next") or payload.startswith(
-            (menu.PAGE_PREFIX, reminders.PAYLOAD_PREFIX))
+            (menu.PAGE_PREFIX, reminders.PAYLOAD_PREFIX, open_days.PAYLOAD_PREFIX))
 
     def foreign_payload(self, event: InboundEvent) -> None:
         """A tap we did not render: a template's quick reply ("Stop", "Riprendi"), a referral, Get Started.
@@ -318,7 +360,9 @@ class Conversation(Turn):
         if first_time and self.course.business_types and not self.progress.business:
             self.progress = self.progress.with_changes(pending=Pending.BUSINESS)
             self.prompt()
-        elif (first_time or self.current_step() is None) and not checkup.running(self):
+        elif first_time and not checkup.running(self):
+            self.first_screen()
+        elif self.current_step() is None and not checkup.running(self):
             self.show_menu()
         else:
             self.prompt()  # back to the step, or to the running check-up's question
@@ -327,7 +371,7 @@ class Conversation(Turn):
         self.progress = self.progress.with_changes(business=business, pending=Pending.NONE)
         self.say(self.text("business_set"))
         if self.current_step() is None and not checkup.running(self):
-            self.show_menu()
+            self.first_screen()
         else:
             self.prompt()
 

@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from bot.model.events import InboundEvent
 from bot.proactive.record import ProactiveRecord
-from bot.tutor.progress_parts import CertificateRequest, CheckupAttempt, ConsentEntry, ReminderState, ReviewState
+from bot.tutor.entry_record import EntryRecord
+from bot.tutor.progress_parts import (
+    CertificateRequest,
+    CheckupAttempt,
+    ConsentEntry,
+    OpenDayState,
+    ReminderState,
+    ReviewState,
+)
 
 
 class Pending:
@@ -71,6 +79,8 @@ class Progress:
     seen_ms: int = 0  # the learner's last message the tutor handled: a long gap starts a new visit (bot.tutor.review)
     reminders: ReminderState = field(default_factory=ReminderState)  # bot.tutor.reminders
     proactive: ProactiveRecord = field(default_factory=ProactiveRecord)  # bot.proactive: what went out first
+    entry: EntryRecord = field(default_factory=EntryRecord)  # how they came in: source, ad (bot.tutor.entry)
+    open_days: OpenDayState = field(default_factory=OpenDayState)  # Business Open Days (bot.tutor.open_days)
     not_understood_at_ms: int = 0  # the last "non ho capito": one per NOT_UNDERSTOOD_PAUSE_MS (bot.tutor.engine)
     reply_from: str = ""  # WhatsApp phone_number_id / Messenger Page id we answer from
     created_at_ms: int = 0
@@ -94,7 +104,15 @@ class Progress:
         return self.module_scores.get(flow_id, [0, 0])[0]
 
     def with_changes(self, **changes: Any) -> Progress:
-        return replace(self, **changes)
+        """A copy with ``changes`` (as ``dataclasses.replace``, without re-running ``__init__`` over ~40 fields:
+        a turn makes several of these, and the fields need no validation)."""
+        unknown = changes.keys() - _FIELD_KINDS.keys()
+        if unknown:
+            raise TypeError(f"Progress has no field {sorted(unknown)[0]!r}")
+        copy = object.__new__(Progress)
+        copy.__dict__.update(self.__dict__)
+        copy.__dict__.update(changes)
+        return copy
 
     # -- Redis hash mapping ---------------------------------------------------------------------
     def to_hash(self) -> dict[str, str]:
@@ -148,7 +166,8 @@ def _json(value: Any) -> str:
 
 
 _PARTS: dict[str, Any] = {"checkup": CheckupAttempt, "review": ReviewState, "certificate": CertificateRequest,
-                          "reminders": ReminderState, "proactive": ProactiveRecord}
+                          "reminders": ReminderState, "proactive": ProactiveRecord, "entry": EntryRecord,
+                          "open_days": OpenDayState}
 _UNTOUCHED: dict[str, Any] = {name: part() for name, part in _PARTS.items()}  # frozen: shared safely
 
 

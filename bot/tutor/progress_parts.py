@@ -248,3 +248,38 @@ class ReminderState:
 
 
 _NO_REMINDERS = ReminderState()
+
+
+OPEN_DAYS_KEPT = 24  # events whose RSVP a learner's record keeps, newest last (two years of monthly Open Days)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OpenDayState:
+    """The learner's Business Open Days (``bot.tutor.open_days``): their RSVP per event, as the ledger said.
+
+    ``rsvps`` maps an event id to invited | maybe | seated | waiting | declined (the event's ledger in Redis
+    is the source of truth; this is its consequence, plus what only the learner's side knows: invited,
+    maybe). ``last`` is the latest event Bottega wrote to them about: a template's quick reply carries no
+    event id and answers that one.
+    """
+
+    rsvps: dict[str, str] = field(default_factory=dict)
+    last: str = ""
+
+    def state(self, event_id: str) -> str:
+        return self.rsvps.get(event_id, "")
+
+    def with_rsvp(self, event_id: str, state: str, *, last: bool = False) -> OpenDayState:
+        rsvps = {key: value for key, value in self.rsvps.items() if key != event_id}
+        rsvps[event_id] = state
+        kept = dict(list(rsvps.items())[-OPEN_DAYS_KEPT:])
+        return replace(self, rsvps=kept, last=event_id if last else self.last)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rsvps": dict(self.rsvps), "last": self.last}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        if not isinstance(data, dict):
+            return cls()
+        return cls(rsvps=_str_map(data, "rsvps"), last=str(data.get("last", "")))

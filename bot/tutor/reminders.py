@@ -228,7 +228,8 @@ def _answer_followup(turn: Turn, answer: str) -> None:
 def reach(turn: Turn) -> Reach:
     progress = turn.progress
     return Reach(channel=progress.channel, opted_out=not consent.may_message_first(progress),
-                 last_inbound_ms=progress.last_inbound_at_ms, record=progress.proactive)
+                 last_inbound_ms=progress.last_inbound_at_ms, record=progress.proactive,
+                 free_entry_until_ms=progress.entry.free_until_ms)
 
 
 def plan(turn: Turn, *, after_ms: int | None = None) -> None:

@@ -61,7 +61,8 @@ class Turn(ABC):
         return self.fill(self.course.text(key, self.progress.lang), **values)
 
     def fill(self, template: str, **values: object) -> str:
-        defaults = {"name": self.progress.name, "support_email": self.course.support_email,
+        contact = self.source.policy.support_contact or self.course.support_email  # SUPPORT_CONTACT, else course.yaml
+        defaults = {"name": self.progress.name, "support_email": contact,
                     "business": self.course.business_label(self.progress.business, self.progress.lang)}
         return template.format_map({**defaults, **values})
 

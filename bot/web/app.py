@@ -30,6 +30,7 @@ from bot.model.events import Channel, InboundEvent
 from bot.model.privacy import learner_ref
 from bot.storage import releases
 from bot.web import certificates as certificate_routes
+from bot.web import open_days as open_day_routes
 from config.logs import configure_logging
 from config.settings import Settings
 
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     # /admin: the admin console, when CONSOLE_SECRET_KEY is set (dev mode has a default)
     admin = console.install(app, settings=settings, client=client,
                             course=lambda: registry.engine_for(releases.live_release(client)).course)
+    app.register_blueprint(open_day_routes.blueprint(client))  # /open-days/<event>/<ticket>.ics
     # /simulator: in dev mode; in production only once the admin console hands it a sign-in check (guard=)
     # and a source of what was sent to sandbox learners (outbound=) — until then it does not exist there
     guard = admin.require(console.Role.EDITOR) if admin is not None and not settings.dev else None
