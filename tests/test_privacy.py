@@ -19,6 +19,7 @@ from bot import privacy
 from bot.certificates.model import Certificate, new_code, new_token
 from bot.channels.signature import sign
 from bot.cli import main as cli
+from bot.console import audit
 from bot.model.privacy import learner_ref
 from bot.storage import certificate_store
 from bot.storage.key_values import raw_text
@@ -189,3 +190,5 @@ def test_the_cli_exports_and_erases_by_any_reference(lucia, redis_client, redis_
     assert said.startswith(f"Erased learner {learner_ref(LID)}") and PHONE not in said and BSUID not in said
     assert not redis_client.exists(learner_key(LID, LearnerPart.PROGRESS))
     assert certificate_store.lookup(redis_client, lucia.code) is not None
+    logged = [(entry.who, entry.action, entry.target) for entry in audit.recent(redis_client)]
+    assert logged == [("cli", "learner.erase", learner_ref(LID)), ("cli", "learner.export", learner_ref(LID))]
