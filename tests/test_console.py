@@ -103,6 +103,8 @@ def admin_rules(app):
         if rule.rule.startswith("/admin") and rule.endpoint not in ("console.login", "console.login_post",
                                                                     "console.static"):
             path = rule.rule.replace("<key>", "0123456789ab").replace("<name>", "vera")
+            path = re.sub(r"<int:[^>]+>", "1", path)
+            path = re.sub(r"<[^>]+>", "x", path)  # any other page's parameter (analytics: a module id...)
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
                 yield method, path
 
