@@ -258,7 +258,7 @@ class Dispatcher:
         """An Open Day RSVP tap: the event's ledger takes or gives up the seat first (its own keys, its own
         script; idempotent, so a turn redone after a conflict gets the same answer), and a learner promoted
         from the waiting list by it is told by a clock event of their own."""
-        request = open_days.rsvp_request(event, progress.open_days) if not progress.is_new else None
+        request = open_days.rsvp_request(event, progress.open_days, engine.course) if not progress.is_new else None
         spec = engine.course.open_day(request[0]) if request else None
         if request is None or spec is None or now_ms >= spec.start_ms:
             return None

@@ -23,6 +23,7 @@ from bot.model.privacy import learner_ref
 from bot.storage import certificate_store
 from bot.storage.key_values import raw_text
 from bot.storage.keys import LearnerPart, learner_key
+from bot.storage.open_day_ledger import OpenDayLedger
 from bot.storage.store import HANDOVER_INDEX_KEY, TIMER_INDEX_KEY
 from config.settings import broker_url
 from webhooks import create_app
@@ -95,6 +96,9 @@ def lucia(client, redis_client) -> Certificate:
     cert = Certificate(code=new_code(), token=new_token(), learner_id=LID, name="Lucia Ferri",
                        business_name="Forno Ferri", issued_ms=1_795_777_200_000, score_percent=90, lang="it")
     certificate_store.save(redis_client, cert)
+    ledger = OpenDayLedger(redis_client)  # a seat at an Open Day (a calendar ticket), and Marco's beside it
+    ledger.rsvp("od_2027_01", LID, coming=True, capacity=1, now_ms=1)
+    ledger.rsvp("od_2027_01", f"wa:{OTHER_PHONE}", coming=True, capacity=1, now_ms=2)
     for part in (LearnerPart.PROGRESS, LearnerPart.SEEN, LearnerPart.OUTBOX, LearnerPart.TIMERS, LearnerPart.DELIVERY):
         assert redis_client.exists(learner_key(LID, part)), part
     assert redis_client.get(learner_key(f"wa:{PHONE}", LearnerPart.ALIAS)) == LID.encode()

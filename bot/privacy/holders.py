@@ -23,6 +23,7 @@ from bot.storage import certificate_store
 from bot.storage.encoding import text
 from bot.storage.key_values import read_value
 from bot.storage.keys import LearnerPart, learner_key, simulator_log_key
+from bot.storage.open_day_ledger import OpenDayLedger
 from bot.storage.store import HANDOVER_INDEX_KEY, TIMER_INDEX_KEY
 
 SIMULATOR_SESSION_DIGITS = 8  # bot.simulator.session.SESSION_DIGITS (that layer is above this one)
@@ -109,6 +110,19 @@ class SimulatorLog:
         return sum(int(removed) for removed in pipe.execute())
 
 
+class OpenDaySeats:
+    """Business Open Days' ledgers (``bot.storage.open_day_ledger``): a seat, a place on the waiting list, a
+    "no", a calendar ticket, a promotion not yet told — in each event's own keys."""
+
+    name = "open_days"
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        return OpenDayLedger(client).rsvps_of(person.ids) or None
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        return OpenDayLedger(client).forget(person.ids)
+
+
 class LearnerKeys:
     """The learner's own keys (every ``LearnerPart``: progress, dedup set, outbox, timers, delivery facts,
     locks, pacing, receipt) and the alias keys of the other ids that point at them."""
@@ -131,7 +145,7 @@ class LearnerKeys:
 
 
 DEFAULT_HOLDERS: list[LearnerDataHolder] = [TimerIndex(), HandoverIndex(), Certificates(), SimulatorLog(),
-                                             LearnerKeys()]
+                                             OpenDaySeats(), LearnerKeys()]
 
 
 def register(holder: LearnerDataHolder) -> None:

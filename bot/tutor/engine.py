@@ -156,6 +156,7 @@ class Engine:
             reminders.offer_after_first_module(turn)
         if turn.cancel_timers and consent.may_message_first(turn.progress):
             reminders.plan(turn)  # a restart cancelled every clock: the reminders keep theirs
+            open_days.replan(turn)  # and so do the Open Days the learner holds a seat for
         if event.kind is EventKind.TIMER and (not consent.may_message_first(progress) or progress.handover.open):
             turn.replies.clear()  # the clock may move state on; it never writes to an opted-out learner, nor
             # while a person answers them
@@ -285,6 +286,7 @@ class Conversation(Turn):
             graduation.field_typed(self, event.text.strip())
             return
         options = self.options()
+        payload = payload or open_days.typed_answer(event, self.progress.open_days, self.course)
         if open_days.is_tap(payload):  # an Open Day's buttons work from any message, even mid-check-up
             open_days.choose(self, payload, self.seat)
             return
@@ -332,6 +334,8 @@ class Conversation(Turn):
         (an action plan's module button, an older menu page). Answers (``c:``, ``k:``, ``r:``) never do."""
         if payload.startswith("sys:module:"):
             return payload.removeprefix("sys:module:") in self.course.flows
+        if payload.startswith(open_days.ENTRY_PREFIX):
+            return self.course.open_day(payload.removeprefix(open_days.ENTRY_PREFIX)) is not None
         return payload in ("sys:menu", "sys:checkup", "sys:next") or payload.startswith(
             (menu.PAGE_PREFIX, reminders.PAYLOAD_PREFIX, open_days.PAYLOAD_PREFIX))
 
@@ -388,6 +392,8 @@ class Conversation(Turn):
             self.show_menu()
         elif payload.startswith(reminders.PAYLOAD_PREFIX):
             reminders.choose(self, payload)
+        elif payload.startswith(open_days.ENTRY_PREFIX):
+            open_days.show_invitation(self, payload)
         elif payload.startswith(handover.PAYLOAD_PREFIX):
             handover.choose(self, payload)
         else:

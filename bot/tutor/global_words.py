@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from bot.tutor import checkup, consent, handover, linking, privacy, reminders
+from bot.tutor import checkup, consent, handover, linking, open_days, privacy, reminders
 from bot.tutor.progress import Pending
 from bot.tutor.turn import Turn
 from bot.tutor.typed_text import normalise
@@ -95,6 +95,7 @@ def resume(turn: Turn, *, typed: bool, quiet: bool = False) -> None:
     if typed and turn.progress.opted_out:
         turn.progress = consent.opt_in(turn.progress, now_ms=turn.now_ms, how="typed riprendi")
         reminders.plan(turn)  # the opt-out cancelled their clock: reminders they had chosen start again
+        open_days.replan(turn)  # and an Open Day they hold a seat for keeps its reminders
     if not quiet:
         turn.say(turn.text("resume"), ephemeral=True)
     turn.prompt()
