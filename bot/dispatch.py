@@ -155,7 +155,7 @@ class Dispatcher:
                 if snapshot.outbox_length:
                     self.notify(snapshot.address)
                 return Handled.DUPLICATE
-            if snapshot.progress is None and event.kind in (EventKind.STATUS, EventKind.PREFERENCE):
+            if snapshot.progress is None and event.kind in (EventKind.STATUS, EventKind.PREFERENCE, EventKind.ADMIN):
                 return Handled.IGNORED  # about someone we do not know: nothing to keep
             if code and link is None:
                 link = self._link(event, code, snapshot, now_ms)
@@ -185,6 +185,9 @@ class Dispatcher:
                     self.store.wake_at(lid, min(due for due, _ in outcome.timers))
                 for certificate in outcome.certificates:
                     self.store.save_certificate(certificate)
+                handover = outcome.progress.handover
+                if handover.open != before.handover.open:  # the inbox's list of open handovers (bot.handover)
+                    self.store.index_handover(lid, handover.requested_ms if handover.open else 0)
                 woken = bool(items or committed.receipt_waiting_anew)
                 if woken:
                     self.notify(outbox_at)
@@ -255,7 +258,7 @@ class Dispatcher:
         """An Open Day RSVP tap: the event's ledger takes or gives up the seat first (its own keys, its own
         script; idempotent, so a turn redone after a conflict gets the same answer), and a learner promoted
         from the waiting list by it is told by a clock event of their own."""
-        request = open_days.rsvp_request(event, progress.open_days) if not progress.is_new else None
+        request = open_days.rsvp_request(event, progress.open_days, engine.course) if not progress.is_new else None
         spec = engine.course.open_day(request[0]) if request else None
         if request is None or spec is None or now_ms >= spec.start_ms:
             return None

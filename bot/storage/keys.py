@@ -128,6 +128,17 @@ def open_day_key(event_id: str, part: OpenDayPart) -> str:
     return f"{PREFIX}:{{event:{event_id}}}:{OpenDayPart(part).value}"
 
 
+def open_day_key_pattern(part: OpenDayPart) -> str:
+    """A SCAN pattern matching ``part`` of every Open Day (admin tools: export and erase a learner)."""
+    return f"{PREFIX}:{{event:*}}:{OpenDayPart(part).value}"
+
+
+def open_day_id_of(key: str | bytes) -> str:
+    """The event id inside a key built by ``open_day_key``."""
+    text = key.decode() if isinstance(key, bytes) else key
+    return text[text.index("{event:") + len("{event:"):text.rindex("}")]
+
+
 # Per-client request counters of the public certificate pages (bot.web.certificates). Flask-Limiter's
 # storage (the ``limits`` package) writes them as ``bottega:ratelimit:LIMITER/<client>/<route>/<limit>``
 # and gives each the TTL of its window; outside every learner's and certificate's keys.
