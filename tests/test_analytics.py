@@ -344,6 +344,7 @@ def test_the_pages_live_in_the_console_for_viewers_and_erasure_reaches_the_store
     assert 'href="/admin/analytics/"' in viewer.get("/admin/").get_data(as_text=True)  # in the console's menu
     answer = viewer.get("/admin/analytics/funnel")
     assert answer.status_code == 200 and "m1_contatto" in answer.get_data(as_text=True)
+    assert 'href="/admin/"' in answer.get_data(as_text=True)  # back to the console
     assert viewer.get("/admin/analytics/analytics.css").mimetype == "text/css"
     # the store this app reads is the one the erase registry reaches
     lid = "wa:393330000066"
