@@ -277,6 +277,7 @@ def _flows_check(path: str | None) -> int:
     steps = sum(len(flow.steps) for flow in course.flows.values())
     warned = f"; {len(warnings)} warning(s)" if warnings else ""
     templates = f", {len(course.templates)} template(s)" if course.templates else ""
+    templates += f", {len(course.open_days)} Open Day(s)" if course.open_days else ""
     print(f"OK: {len(course.flows)} flow(s), {steps} steps, {len(course.texts)} system texts{templates} in {folder}"
           f"{warned}. "
           + _next_steps(folder, settings, "bottega flows test; bottega chat --draft; bottega flows diff"))

@@ -36,7 +36,7 @@ from bot.dispatch import Dispatcher
 from bot.model.events import EventKind, InboundEvent
 from bot.model.privacy import learner_ref
 from bot.storage.clock import Clock
-from bot.storage.keys import LearnerPart, learner_key
+from bot.storage.keys import LearnerPart, learner_key, split_address
 from config.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -124,7 +124,10 @@ def deliver(lid: str) -> None:
 
 
 def refusal_event(lid: str, item_id: str, code: int, now_ms: int) -> InboundEvent:
-    """Meta's refusal of a proactive outbox item, as the failed status a webhook would have brought."""
+    """Meta's refusal of a proactive outbox item, as the failed status a webhook would have brought.
+
+    ``lid`` may be a linked conversation's address (``ms:1@whatsapp``): the status is the learner's."""
+    lid = split_address(lid)[0]
     parts = channels.for_learner(lid)
     return InboundEvent(channel=parts.channel, kind=EventKind.STATUS, user_id=lid.partition(":")[2], reply_from="",
                         message_id=f"outbox.{item_id}", timestamp_ms=now_ms, status="failed", error_code=code)

@@ -53,7 +53,7 @@ import redis
 
 from bot.delivery.graph import GraphClient, GraphError
 from bot.delivery.pacing import Pace, PaceRules
-from bot.storage.keys import LearnerPart, learner_key
+from bot.storage.keys import LearnerPart, address_of, learner_key
 from bot.storage.outbox_item import OutboxItem
 from bot.tutor.preferences import REFUSAL_CODES
 from config.settings import Settings
@@ -392,8 +392,5 @@ def pending_learners(client: redis.Redis, batch: int = 500) -> Iterator[str]:
     SCANs for the key pattern ``learner_key("*", OUTBOX)``; like SCAN, it may yield a learner
     twice and may miss outboxes created during the scan (their webhook enqueued a job anyway).
     """
-    pattern = learner_key("*", LearnerPart.OUTBOX)
-    prefix, suffix = pattern.split("*")
-    for key in client.scan_iter(match=pattern, count=batch):
-        name = key.decode() if isinstance(key, bytes) else str(key)
-        yield name[len(prefix):len(name) - len(suffix)]
+    for key in client.scan_iter(match=learner_key("*", LearnerPart.OUTBOX) + "*", count=batch):
+        yield address_of(key)  # a learner's own outbox, or one of their linked conversations' (``...@whatsapp``)

@@ -40,7 +40,7 @@ from bot.flows.templates import read_templates
 from bot.flows.yaml_reader import NodeReader
 
 SYSTEM_PLACEHOLDERS = frozenset({"name", "business", "score", "max_score", "module", "support_email",
-                                 "done", "total", "where", "minutes", "level", "percent", "area",
+                                 "done", "total", "where", "minutes", "level", "percent", "area", "channels", "days",
                                  "next_step", "action", "answered", "questions", "code", "url", "when", "page", "pages",
                                  "pass_percent", "hours"})
 MANIFEST, SYSTEM, CHECKUP = "course.yaml", "system.yaml", "checkup.yaml"

@@ -387,5 +387,11 @@ OPTIONAL_TEXT_KEYS: Mapping[str, str] = {
     "review_back_to_work": "",  # after the review: where the learner was comes next
     "spaced_intro": "",  # before one question from an earlier module, mixed into a later module's quiz
     "checkup_knowledge_line": "",  # the knowledge questions' percent, which the certificate reads
+    # one learner across channels (bot.tutor.linking) and their data (bot.tutor.privacy)
+    "link_offer": "", "linked": "", "link_invalid": "not_understood", "link_too_many": "link_invalid",
+    "link_same": "", "link_busy": "link_invalid", "unlink_nothing": "", "unlink_confirm": "restart_confirm",
+    "unlinked": "", "unlink_cancelled": "restart_cancelled", "privacy_notice": "", "my_data_ready": "",
+    "my_data_caption": "", "erase_confirm": "stop_confirm", "erase_cancelled": "stop_cancelled", "erased": "",
+    "retention_warning": "",
     "entry_link_text": "",  # the text a wa.me entry link prefills around its start code (`bottega links`)
 }

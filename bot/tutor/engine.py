@@ -38,17 +38,21 @@ from bot.proactive.policy import Policy
 from bot.tutor import (
     checkup,
     consent,
+    conversations,
     entry,
     global_words,
     graduation,
     lessons,
+    linking,
     menu,
     open_days,
     preferences,
+    privacy,
     reminders,
     review,
     revisit,
 )
+from bot.tutor.linking import LinkNews
 from bot.tutor.progress import Pending, Progress
 from bot.tutor.turn import NOT_UNDERSTOOD_PAUSE_MS, Turn
 from bot.tutor.typed_text import normalise, option_number
@@ -67,6 +71,11 @@ class Outcome:
     certificates: tuple[Certificate, ...] = ()  # certificates issued in this turn, to be stored
     cancel_timers: bool = False  # drop every pending clock event first (the learner opted out)
     drop_proactive: bool = False  # drop proactive messages still waiting in the outbox (the learner opted out)
+    elsewhere: tuple[tuple[str, Reply], ...] = ()  # (channel, reply) for the learner's other linked conversations
+    link_code: str = ""  # a link code offered: stored by the dispatcher before the commit (bot.tutor.linking)
+    unlink: bool = False  # split the linked channels apart after the commit
+    privacy_action: str = ""  # "export" | "erase" (bot.tutor.privacy)
+    export_token: str = ""  # where the export is served: stored by the dispatcher before the commit
 
 
 class Engine:
@@ -94,8 +103,13 @@ class Engine:
     def machine_for(self, flow: Flow) -> FlowMachine:
         return self.machines[(flow.id, flow.version)]
 
-    def step(self, progress: Progress, event: InboundEvent, *, seat: Seat | None = None) -> Outcome:
-        """One event's turn. ``seat``: the Open Day ledger's answer to this RSVP tap (``bot.dispatch`` asks it)."""
+    def step(self, progress: Progress, event: InboundEvent, *, seat: Seat | None = None,
+             link: LinkNews | None = None) -> Outcome:
+        """One event's turn. ``seat``: the Open Day ledger's answer to this RSVP tap (``bot.dispatch`` asks it);
+        ``link``: what came of a link code the learner sent (``bot.dispatch`` redeems it)."""
+        if event.kind is EventKind.TIMER:  # Bottega writes first: where it is free, else where it may
+            progress = conversations.for_proactive(progress, progress.updated_at_ms, window_ms=self.policy.window_ms,
+                                                   margin_ms=self.policy.margin_ms)
         turn = Conversation(self, progress)
         start = entry.arrival(turn, event) if event.kind.from_learner else ""  # an entry link's start code
         turn.seat = seat
@@ -115,6 +129,10 @@ class Engine:
             preferences.on_preference(turn, event)
         elif event.kind is EventKind.STATUS:
             preferences.on_refusal(turn, event)
+        elif link is not None:
+            linking.news(turn, link)
+            if progress.is_new and link is not LinkNews.LINKED:
+                turn.welcome()
         elif progress.is_new:
             turn.welcome()
         elif event.kind is EventKind.OPENED:
@@ -133,13 +151,15 @@ class Engine:
             reminders.offer_after_first_module(turn)
         if turn.cancel_timers and consent.may_message_first(turn.progress):
             reminders.plan(turn)  # a restart cancelled every clock: the reminders keep theirs
+            open_days.replan(turn)  # and so do the Open Days the learner holds a seat for
         if event.kind is EventKind.TIMER and not consent.may_message_first(progress):
             turn.replies.clear()  # the clock may move state on; it never writes to an opted-out learner
         if event.kind.from_learner:
             turn.progress = turn.progress.with_changes(seen_ms=turn.now_ms)
         return Outcome(progress=turn.progress, replies=tuple(turn.replies), timers=tuple(turn.timers),
                        certificates=tuple(turn.certificates), cancel_timers=turn.cancel_timers,
-                       drop_proactive=turn.drop_proactive)
+                       drop_proactive=turn.drop_proactive, elsewhere=tuple(turn.elsewhere), link_code=turn.link_code,
+                       unlink=turn.unlink, privacy_action=turn.privacy_action, export_token=turn.export_token)
 
 
 class Conversation(Turn):
@@ -156,7 +176,7 @@ class Conversation(Turn):
         if pending == Pending.BUSINESS:
             return [Option(id=f"sys:biz:{kind.id}", title=kind.label.get(self.progress.lang))
                     for kind in self.course.business_types]
-        if pending in (Pending.CONFIRM_STOP, Pending.CONFIRM_RESTART):
+        if pending in (Pending.CONFIRM_STOP, Pending.CONFIRM_RESTART, Pending.CONFIRM_UNLINK, Pending.CONFIRM_ERASE):
             return [Option(id="sys:yes", title=self.text("label_yes")),
                     Option(id="sys:no", title=self.text("label_no"))]
         if pending == Pending.CHECKUP_CONFIRM:
@@ -196,6 +216,10 @@ class Conversation(Turn):
             self.say(self.text("stop_confirm"), self.options())
         elif pending == Pending.CONFIRM_RESTART:
             self.say(self.text("restart_confirm"), self.options())
+        elif pending == Pending.CONFIRM_UNLINK:
+            self.say(self.text("unlink_confirm"), self.options())
+        elif pending == Pending.CONFIRM_ERASE:
+            self.say(self.text("erase_confirm"), self.options())
         elif pending == Pending.CHECKUP_CONFIRM:
             checkup.offer(self)
         elif pending == Pending.CHECKUP_LEAVE:
@@ -237,6 +261,7 @@ class Conversation(Turn):
     # -- handling --------------------------------------------------------------------------------
     def welcome(self) -> None:
         self.say(self.text("welcome"))
+        privacy.show_notice(self)
         self.progress = self.progress.with_changes(pending=Pending.LANGUAGE)
         self.say(self.text("choose_language"), self.options())
 
@@ -250,6 +275,7 @@ class Conversation(Turn):
             graduation.field_typed(self, event.text.strip())
             return
         options = self.options()
+        payload = payload or open_days.typed_answer(event, self.progress.open_days, self.course)
         if open_days.is_tap(payload):  # an Open Day's buttons work from any message, even mid-check-up
             open_days.choose(self, payload, self.seat)
             return
@@ -291,6 +317,8 @@ class Conversation(Turn):
         (an action plan's module button, an older menu page). Answers (``c:``, ``k:``, ``r:``) never do."""
         if payload.startswith("sys:module:"):
             return payload.removeprefix("sys:module:") in self.course.flows
+        if payload.startswith(open_days.ENTRY_PREFIX):
+            return self.course.open_day(payload.removeprefix(open_days.ENTRY_PREFIX)) is not None
         return payload in ("sys:menu", "sys:checkup", "sys:next") or payload.startswith(
             (menu.PAGE_PREFIX, reminders.PAYLOAD_PREFIX, open_days.PAYLOAD_PREFIX))
 
@@ -347,6 +375,8 @@ class Conversation(Turn):
             self.show_menu()
         elif payload.startswith(reminders.PAYLOAD_PREFIX):
             reminders.choose(self, payload)
+        elif payload.startswith(open_days.ENTRY_PREFIX):
+            open_days.show_invitation(self, payload)
         else:
             _, flow_id, step_id, trigger = payload.split(":", 3)
             if reminders.is_later(self, trigger):
@@ -355,7 +385,8 @@ class Conversation(Turn):
 
     def set_language(self, lang: str) -> None:
         first_time = not self.progress.lang_chosen
-        self.progress = self.progress.with_changes(lang=lang, lang_chosen=True, pending=Pending.NONE)
+        self.progress = self.progress.with_changes(lang=lang, lang_chosen=True, pending=Pending.NONE,
+                                                   lang_chosen_at_ms=self.now_ms)
         self.say(self.text("language_set"))
         if first_time and self.course.business_types and not self.progress.business:
             self.progress = self.progress.with_changes(pending=Pending.BUSINESS)
@@ -377,7 +408,11 @@ class Conversation(Turn):
 
     def confirm(self, yes: bool) -> None:
         asked, self.progress = self.progress.pending, self.progress.with_changes(pending=Pending.NONE)
-        if asked == Pending.CONFIRM_STOP and yes:
+        if asked == Pending.CONFIRM_UNLINK:
+            linking.confirm_unlink(self, yes)
+        elif asked == Pending.CONFIRM_ERASE:
+            privacy.confirm_erase(self, yes)
+        elif asked == Pending.CONFIRM_STOP and yes:
             global_words.stop_now(self, how="typed stop")
         elif asked == Pending.CONFIRM_STOP:
             self.say(self.text("stop_cancelled"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from bot.tutor import checkup, consent, reminders
+from bot.tutor import checkup, consent, linking, open_days, privacy, reminders
 from bot.tutor.progress import Pending
 from bot.tutor.turn import Turn
 from bot.tutor.typed_text import normalise
@@ -28,6 +28,10 @@ WORDS = {
     "lingua": "language", "language": "language",
     "ricomincia": "restart", "restart": "restart",
     "promemoria": "reminders", "reminders": "reminders",
+    "collega": "link", "link": "link",
+    "scollega": "unlink", "unlink": "unlink",
+    "i miei dati": "my_data", "my data": "my_data", "miei dati": "my_data",
+    "cancella i miei dati": "erase", "delete my data": "erase", "cancella dati": "erase",
 }
 
 
@@ -90,6 +94,7 @@ def resume(turn: Turn, *, typed: bool, quiet: bool = False) -> None:
     if typed and turn.progress.opted_out:
         turn.progress = consent.opt_in(turn.progress, now_ms=turn.now_ms, how="typed riprendi")
         reminders.plan(turn)  # the opt-out cancelled their clock: reminders they had chosen start again
+        open_days.replan(turn)  # and an Open Day they hold a seat for keeps its reminders
     if not quiet:
         turn.say(turn.text("resume"), ephemeral=True)
     turn.prompt()
@@ -111,4 +116,5 @@ class _Handler(Protocol):
 HANDLERS: dict[str, _Handler | Callable[..., None]] = {
     "menu": menu, "help": help_, "progress": progress, "stop": stop, "restart": restart,
     "language": language, "resume": resume, "reminders": reminders_,
+    "link": linking.offer, "unlink": linking.unlink, "my_data": privacy.export, "erase": privacy.erase,
 }
