@@ -322,3 +322,16 @@ def test_a_learner_link_is_refused_when_forged_or_made_under_another_secret(app,
     for key in (other, other[:-4] + "AAAA", "x" * 40, learner_ref("wa:1")):
         assert vera.get(f"/admin/learners/{key}").status_code == 404
     assert vera.get(f"/admin/learners/{learner_ref(LID)}").status_code == 200  # the reference in the logs works
+
+
+def test_sign_in_failures_count_per_address_and_an_ipv6_client_by_its_64(app):
+    def attempt(address: str, name: str, password: str) -> int:
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = address
+        csrf = token(client.get("/admin/login").get_data(as_text=True))
+        return client.post("/admin/login", data={"name": name, "password": password, "csrf_token": csrf}).status_code
+
+    for n in range(10):  # ten names, one address each time a different one in the same /64
+        assert attempt(f"2001:db8::{n + 1:x}", f"nobody{n}", "wrong password!") == 401
+    assert attempt("2001:db8::ffff", "vera", PASSWORD) == 429  # the /64 is over its budget
+    assert attempt("2001:db8:0:1::1", "vera", PASSWORD) == 303  # the next /64 is not
