@@ -19,6 +19,8 @@ from bot.delivery.broker import JobQueue, build_broker
 from bot.delivery.recovery import OutboxRecovery
 from bot.delivery.timers import TimerClock
 from bot.dispatch import Dispatcher
+from bot.privacy import erase_learner
+from bot.privacy.chat import store_export
 from config.logs import configure_logging
 from config.settings import Settings
 
@@ -37,8 +39,13 @@ def dispatcher() -> Dispatcher:
     with _lock:
         if not _built:
             _built.append(composition.dispatcher(settings, client, composition.registry(settings, client),
-                                                 notify=queue.deliver))
+                                                 notify=queue.deliver, erase=queue.erase_learner,
+                                                 exports=lambda lid, token: store_export(client, lid, token)))
         return _built[0]
+
+
+def _erase(learner_id: str) -> None:
+    erase_learner(client, learner_id, now_ms=composition.clock(settings, client)())
 
 
 broker.add_middleware(OutboxRecovery(client, queue))
@@ -49,4 +56,5 @@ from bot.delivery import actors  # noqa: E402 - the actors bind to the broker se
 
 actors.configure(actors.WorkerContext(settings=settings, client=client, queue=queue, dispatcher=dispatcher,
                                       graph_client=lambda: composition.graph_client(settings),
-                                      clock=composition.clock(settings, client)))
+                                      clock=composition.clock(settings, client),
+                                      erase=_erase))

@@ -18,6 +18,7 @@ import redis
 
 from bot import channels
 from bot.channels.parts import ChannelParts
+from bot.privacy.identity_holders import DataExports, LinkCodes, LinkedConversations
 from bot.privacy.person import Person
 from bot.storage import certificate_store
 from bot.storage.encoding import text
@@ -113,7 +114,8 @@ class LearnerKeys:
         return removed + int(client.delete(learner_key(person.learner_id, LearnerPart.PROGRESS)))  # last: see above
 
 
-DEFAULT_HOLDERS: list[LearnerDataHolder] = [TimerIndex(), Certificates(), SimulatorLog(), LearnerKeys()]
+DEFAULT_HOLDERS: list[LearnerDataHolder] = [TimerIndex(), Certificates(), SimulatorLog(), LinkedConversations(),
+                                             LinkCodes(), DataExports(), LearnerKeys()]
 
 
 def register(holder: LearnerDataHolder) -> None:

@@ -169,3 +169,13 @@ def admin_user_key(name: str) -> str:
 def admin_login_failures_key(subject: str) -> str:
     """String counter with a TTL: wrong passwords for a client address or a user name in the current minute."""
     return f"{ADMIN_PREFIX}:login-failures:{subject}"
+
+
+# A learner's data export asked for in the chat (bot.privacy.chat): ``bottega:export:{<token>}`` -> JSON, an hour.
+EXPORT_PREFIX = f"{PREFIX}:export"
+
+
+def export_key(token: str) -> str:
+    if not token or "{" in token or "}" in token:
+        raise ValueError("an export token must be non-empty and free of braces")
+    return f"{EXPORT_PREFIX}:{{{token}}}"
