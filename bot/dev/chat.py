@@ -68,7 +68,10 @@ class Chat:
         self.dispatcher = composition.dispatcher(
             self.settings, self.client, engines, notify=self._show,
             exports=lambda lid, token: store_export(self.client, lid, token),
-            erase=lambda lid: erase_learner(self.client, lid))
+            erase=self._erase)
+
+    def _erase(self, learner_id: str) -> None:
+        erase_learner(self.client, learner_id)
 
     @property
     def reply_from(self) -> str:
