@@ -21,6 +21,7 @@ from bot.delivery.timers import TimerClock
 from bot.dispatch import Dispatcher
 from bot.privacy import erase_learner
 from bot.privacy.chat import store_export
+from bot.privacy.retention import RetentionSweep
 from config.logs import configure_logging
 from config.settings import Settings
 
@@ -50,6 +51,7 @@ def _erase(learner_id: str) -> None:
 
 broker.add_middleware(OutboxRecovery(client, queue))
 broker.add_middleware(TimerClock(client, dispatcher))
+broker.add_middleware(RetentionSweep(client, settings, dispatcher))
 dramatiq.set_broker(broker)
 
 from bot.delivery import actors  # noqa: E402 - the actors bind to the broker set just above

@@ -4,6 +4,7 @@ the code that must never link the wrong people."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 
@@ -18,6 +19,7 @@ from bot.channels.messenger import MESSENGER
 from bot.channels.whatsapp import WHATSAPP
 from bot.model.events import EventKind, InboundEvent
 from bot.privacy.chat import read_export
+from bot.privacy.retention import DAY_MS, Swept, sweep
 from bot.storage import certificate_store, clock, links
 from bot.storage.keys import LearnerPart, learner_key, link_code_key
 from bot.storage.links import Journal, Linked, Links
@@ -358,3 +360,25 @@ def test_my_data_exports_everything_and_delete_my_data_leaves_nothing_and_revoke
     assert keys_naming(world.client, (ms.user, wa.user, ms.learner_id, wa.learner_id)) == []
     assert certificate_store.lookup(world.client, certificate.code) not in (None,) and \
         isinstance(certificate_store.lookup(world.client, certificate.code), int)  # revoked
+
+
+def test_an_inactive_learner_is_warned_where_a_window_is_open_then_erased(redis_client, settings, course):
+    world = World(client=redis_client, settings=dataclasses.replace(settings, quiet_hours=""), course=course)
+    ms, wa = linked_pair(world)
+    ms.send("ciao")
+    ms.send("collega")
+    wa.send(ms.last_code())
+    start = world.now_ms()
+    retention_ms, warning_ms = 10 * DAY_MS, 10 * DAY_MS - 3_600_000
+    assert sweep(world.client, world.dispatcher, start + 60_000, retention_ms=retention_ms,
+                 warning_ms=warning_ms) == Swept()  # not idle long enough
+    swept = sweep(world.client, world.dispatcher, start + 2 * 3_600_000, retention_ms=retention_ms,
+                  warning_ms=warning_ms)
+    world.deliver()
+    assert swept == Swept(warned=1)
+    assert any("cancellerò i tuoi dati" in t for t in wa.texts())  # WhatsApp's window is open: said there
+    assert sweep(world.client, world.dispatcher, start + 3 * 3_600_000, retention_ms=retention_ms,
+                 warning_ms=warning_ms) == Swept()  # once
+    assert sweep(world.client, world.dispatcher, start + retention_ms + 60_000, retention_ms=retention_ms,
+                 warning_ms=warning_ms) == Swept(erased=1)
+    assert keys_naming(world.client, (ms.user, wa.user)) == []

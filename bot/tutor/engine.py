@@ -49,6 +49,7 @@ from bot.tutor import (
     preferences,
     privacy,
     reminders,
+    retention,
     review,
     revisit,
 )
@@ -116,11 +117,14 @@ class Engine:
         if event.kind.from_learner and not progress.is_new:
             review.note_visit(turn)  # a message after a long gap starts a visit: missed questions come back
             reminders.on_learner_message(turn)
+            retention.on_learner_message(turn)
         if event.kind is EventKind.TIMER:
             if progress.is_new:
                 pass
             elif event.payload.startswith(reminders.TIMER_PREFIX):
                 reminders.on_timer(turn, event.payload)
+            elif event.payload.startswith(retention.TIMER_PREFIX):
+                retention.warn(turn, event.payload)
             elif event.payload.startswith(open_days.TIMER_PREFIX):
                 open_days.on_timer(turn, event.payload, event.timestamp_ms)
             else:
