@@ -21,6 +21,7 @@
     bottega learner export REF [--output FILE]   everything stored about a learner, as JSON
     bottega learner erase REF [--yes]    erase a learner (every key; certificates revoked)
     bottega links TARGET [--campaign TAG] [--qr FOLDER]   wa.me / m.me / ig.me links (and QR codes) that start TARGET
+    bottega inbox [list|show|reply|back|rescan] [LEARNER] [TEXT] [--as NAME]   handovers to a person
 """
 
 from __future__ import annotations
@@ -133,6 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     links.add_argument("--channel", choices=[p.channel.name for p in channels.every()], default="")
     links.add_argument("--qr", default="", metavar="FOLDER", help="write each link's QR code (SVG and PNG) here")
 
+    inbox = commands.add_parser("inbox", help="handovers to a person: list them, show one, reply, hand back")
+    inbox.add_argument("action", nargs="?", choices=["list", "show", "reply", "back", "rescan"], default="list")
+    inbox.add_argument("learner", nargs="?", default="", help="the learner id the list prints (wa:393331234567)")
+    inbox.add_argument("text", nargs="?", default="", help="reply: the message")
+    inbox.add_argument("--as", dest="admin", default="", help="the admin's name, kept with the reply")
+
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -181,6 +188,10 @@ def _run(args: argparse.Namespace) -> int:
 
         return links_run(Settings.from_env(dev_default=True, require_secrets=False), args.target,
                          campaign=args.campaign, lang=args.lang, channel=args.channel, qr_folder=args.qr)
+    if args.command == "inbox":
+        from bot.handover.command import run as inbox_run
+
+        return inbox_run(_service_settings(), args.action, args.learner, args.text, admin=args.admin)
     if args.command == "fake-graph":
         from bot.dev import fake_graph
 
@@ -191,6 +202,19 @@ def _run(args: argparse.Namespace) -> int:
 
 def _dev_settings() -> Settings:
     return Settings.from_env(dev_default=True)
+
+
+def _service_settings() -> Settings:
+    """The settings of the running service: REDIS_URL, or the embedded Redis of a running `make run`."""
+    import dataclasses
+
+    from bot.dev import embedded_redis
+
+    settings = _dev_settings()
+    socket = settings.var_dir / "redis" / embedded_redis.SOCKET_NAME
+    if not settings.redis_url and socket.exists():
+        settings = dataclasses.replace(settings, redis_url=f"unix://{socket}")
+    return settings
 
 
 def _dev_user(channel: Channel, draft: bool) -> str:
@@ -277,6 +301,7 @@ def _flows_check(path: str | None) -> int:
     steps = sum(len(flow.steps) for flow in course.flows.values())
     warned = f"; {len(warnings)} warning(s)" if warnings else ""
     templates = f", {len(course.templates)} template(s)" if course.templates else ""
+    templates += f", {len(course.open_days)} Open Day(s)" if course.open_days else ""
     print(f"OK: {len(course.flows)} flow(s), {steps} steps, {len(course.texts)} system texts{templates} in {folder}"
           f"{warned}. "
           + _next_steps(folder, settings, "bottega flows test; bottega chat --draft; bottega flows diff"))
@@ -447,6 +472,7 @@ def _learner(action: str, ref: str, *, output: str, confirmed: bool) -> int:
     import json
 
     from bot import privacy
+    from bot.console import audit
     from bot.model.privacy import learner_ref
 
     client, where = _reachable_redis(_dev_settings())
@@ -465,6 +491,7 @@ def _learner(action: str, ref: str, *, output: str, confirmed: bool) -> int:
         learner_id = found[0]
         if action == "export":
             document = json.dumps(privacy.export_learner(client, learner_id), ensure_ascii=False, indent=2)
+            audit.record(client, "cli", "learner.export", learner_ref(learner_id))
             if output:
                 Path(output).write_text(document + "\n", encoding="utf-8")
                 print(f"Exported learner {learner_ref(learner_id)} to {output}.")
@@ -478,6 +505,7 @@ def _learner(action: str, ref: str, *, output: str, confirmed: bool) -> int:
                 print("Nothing was erased.")
                 return 1
         erased = privacy.erase_learner(client, learner_id)
+        audit.record(client, "cli", "learner.erase", erased.ref, f"{erased.total} keys or entries removed")
         print(f"Erased learner {erased.ref}: {erased.total} keys or entries removed ("
               + ", ".join(f"{name} {count}" for name, count in erased.removed.items()) + ").")
         return 0

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import redis
 
+from bot.analytics.recording import Recorder
+from bot.analytics.store import AnalyticsStore
 from bot.delivery.broker import JobQueue, build_broker
 from bot.delivery.graph import GraphClient
 from bot.dispatch import Dispatcher, EngineSource, Notify
@@ -85,7 +87,19 @@ def dispatcher(settings: Settings, client: redis.Redis, engines: EngineSource, *
     return Dispatcher(store=store(settings, client), engines=engines, notify=notify,
                       commit_retries=settings.commit_retries, defer=queue.handle_events if queue else None,
                       inline_events_max=settings.inline_events_max, clock=clock(settings, client),
-                      exports=exports, erase=erase)
+                      exports=exports, erase=erase, recording=recorder(settings))
+
+
+def recorder(settings: Settings) -> Recorder | None:
+    """Learning analytics' event builder (``bot.analytics``), or None with ``ANALYTICS=0``."""
+    if not settings.analytics_enabled:
+        return None
+    return Recorder(shards=settings.analytics_shards, stream_max=settings.analytics_stream_max)
+
+
+def analytics_store(settings: Settings) -> AnalyticsStore:
+    """``ANALYTICS_URL`` (PostgreSQL), or SQLite under the var folder."""
+    return AnalyticsStore.for_settings(settings.analytics_url, settings.var_dir)
 
 
 def graph_client(settings: Settings) -> GraphClient:

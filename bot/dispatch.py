@@ -29,6 +29,7 @@ from typing import Protocol
 
 from bot import channels
 from bot.channels.rendering import render
+from bot.flows.spec import Course
 from bot.model.errors import StorageError
 from bot.model.events import EventKind, InboundEvent
 from bot.model.privacy import learner_ref
@@ -62,6 +63,14 @@ class EngineSource(Protocol):
     def engine_for(self, release: str) -> Engine: ...
 
 
+class Recording(Protocol):
+    """Learning analytics (``bot.analytics.recording.Recorder``): the events a turn or a status gives."""
+
+    def turn(self, before: Progress, after: Progress, event: InboundEvent, course: Course, now_ms: int) -> str: ...
+
+    def status_entry(self, event: InboundEvent) -> tuple[str, str, int] | None: ...
+
+
 class Handled(str, Enum):
     PROCESSED = "processed"
     DUPLICATE = "duplicate"
@@ -84,6 +93,7 @@ class Dispatcher:
     defer: Defer | None = None
     inline_events_max: int = 50  # events handled inside one webhook request; the rest go to the worker
     clock: Clock = SystemClock()  # now, in ms (the shared test clock in dev and test: bot.storage.clock)
+    recording: Recording | None = None  # learning analytics; None: nothing recorded
     exports: Callable[[str, str], None] | None = None  # (learner, token): store their data export (bot.privacy)
     erase: Callable[[str], None] | None = None  # erase a learner once their goodbye is sent (the worker)
 
@@ -111,7 +121,7 @@ class Dispatcher:
         if event.kind is EventKind.IGNORE:
             return Handled.IGNORED
         if event.kind is EventKind.STATUS:
-            self.store.record_status(event)
+            self.store.record_status(event, analytics=self.recording.status_entry(event) if self.recording else None)
             if not refused_proactive(event):
                 return Handled.STATUS
         now_ms = now_ms if now_ms is not None else self.clock()
@@ -145,7 +155,7 @@ class Dispatcher:
                 if snapshot.outbox_length:
                     self.notify(snapshot.address)
                 return Handled.DUPLICATE
-            if snapshot.progress is None and event.kind in (EventKind.STATUS, EventKind.PREFERENCE):
+            if snapshot.progress is None and event.kind in (EventKind.STATUS, EventKind.PREFERENCE, EventKind.ADMIN):
                 return Handled.IGNORED  # about someone we do not know: nothing to keep
             if code and link is None:
                 link = self._link(event, code, snapshot, now_ms)
@@ -157,6 +167,8 @@ class Dispatcher:
             outcome = engine.step(progress, event, seat=self._seat(engine, progress, event, now_ms), link=link)
             outbox_at = _address(lid, outcome.progress.channel)
             items = outbox_items(outcome.progress, outcome.replies, now_ms)
+            analytics = self.recording.turn(progress, outcome.progress, event, engine.course, now_ms) \
+                if self.recording else ""
             elsewhere = _elsewhere(outcome, now_ms)
             if outcome.link_code:  # stored before the reply that shows it can leave
                 self.links.issue(outcome.link_code, lid)
@@ -167,14 +179,22 @@ class Dispatcher:
                 outbox_items=items, timers=outcome.timers, cancel_timers=outcome.cancel_timers,
                 receipt=read_receipt(outcome.progress, event), event_ms=event.timestamp_ms,
                 aliases=snapshot.aliases, drop_proactive=outcome.drop_proactive, seen_at=snapshot.address,
-                outbox_at=outbox_at, elsewhere=elsewhere)
+                outbox_at=outbox_at, elsewhere=elsewhere, analytics=analytics)
             if committed.result is CommitResult.COMMITTED:
                 if outcome.timers:
                     self.store.wake_at(lid, min(due for due, _ in outcome.timers))
                 for certificate in outcome.certificates:
                     self.store.save_certificate(certificate)
-                if items or committed.receipt_waiting_anew:
+                handover = outcome.progress.handover
+                if handover.open != before.handover.open:  # the inbox's list of open handovers (bot.handover)
+                    self.store.index_handover(lid, handover.requested_ms if handover.open else 0)
+                woken = bool(items or committed.receipt_waiting_anew)
+                if woken:
                     self.notify(outbox_at)
+                # the sender forwards analytics events too, from the learner's own list: wake it for the first
+                # one waiting (later ones ride along)
+                if committed.events_waiting == 1 and not (woken and outbox_at == lid):
+                    self.notify(lid)
                 for other, _ in elsewhere:
                     self.notify(other)
                 if outcome.unlink:  # every linked channel leaves with a record of its own
@@ -238,7 +258,7 @@ class Dispatcher:
         """An Open Day RSVP tap: the event's ledger takes or gives up the seat first (its own keys, its own
         script; idempotent, so a turn redone after a conflict gets the same answer), and a learner promoted
         from the waiting list by it is told by a clock event of their own."""
-        request = open_days.rsvp_request(event, progress.open_days) if not progress.is_new else None
+        request = open_days.rsvp_request(event, progress.open_days, engine.course) if not progress.is_new else None
         spec = engine.course.open_day(request[0]) if request else None
         if request is None or spec is None or now_ms >= spec.start_ms:
             return None

@@ -14,6 +14,8 @@ import threading
 import dramatiq
 
 from bot import composition
+from bot.analytics.consumer import AnalyticsFolding
+from bot.analytics.forwarding import Forwarder
 from bot.delivery import outbox
 from bot.delivery.broker import JobQueue, build_broker
 from bot.delivery.recovery import OutboxRecovery
@@ -52,6 +54,9 @@ def _erase(learner_id: str) -> None:
 broker.add_middleware(OutboxRecovery(client, queue))
 broker.add_middleware(TimerClock(client, dispatcher))
 broker.add_middleware(RetentionSweep(client, settings, dispatcher))
+recorder = composition.recorder(settings)
+if recorder is not None:  # learning analytics: fold the event streams into the store (bot.analytics)
+    broker.add_middleware(AnalyticsFolding(client, composition.analytics_store(settings), settings.analytics_shards))
 dramatiq.set_broker(broker)
 
 from bot.delivery import actors  # noqa: E402 - the actors bind to the broker set just above
@@ -59,4 +64,5 @@ from bot.delivery import actors  # noqa: E402 - the actors bind to the broker se
 actors.configure(actors.WorkerContext(settings=settings, client=client, queue=queue, dispatcher=dispatcher,
                                       graph_client=lambda: composition.graph_client(settings),
                                       clock=composition.clock(settings, client),
-                                      erase=_erase))
+                                      erase=_erase,
+                                      forward=Forwarder(client, recorder).forward if recorder else None))

@@ -115,6 +115,11 @@ class Settings:
     # -- a person when they need one (bot.handover) ----------------------------------------------------------
     handover_answer_hours: int = _knob(24, "HANDOVER_ANSWER_HOURS")  # what learners are told to expect, hours
     support_contact: str = _knob("", "SUPPORT_CONTACT")  # the address the welcome names; "" = course.yaml's
+    # Learning analytics (bot.analytics): record events, the store they are folded into, the streams between
+    analytics_enabled: bool = _knob(True, "ANALYTICS")  # 0: no events recorded (the webhook bench compares)
+    analytics_url: str = _knob("", "ANALYTICS_URL")  # postgresql://... ; empty: SQLite at var_dir/analytics.sqlite3
+    analytics_shards: int = _knob(8, "ANALYTICS_STREAM_SHARDS")  # streams the events are spread over
+    analytics_stream_max: int = _knob(1_000_000, "ANALYTICS_STREAM_MAXLEN")  # per stream, approximate (XADD MAXLEN ~)
 
     @property
     def dev(self) -> bool:
@@ -272,7 +277,14 @@ def _parsed(name: str, raw: str, default: Any) -> Any:
     """``raw`` as the type of ``default``, or a ConfigError that says what to write instead."""
     if isinstance(default, Path):
         return Path(raw)
-    if isinstance(default, bool) or not isinstance(default, int | float):
+    if isinstance(default, bool):
+        word = raw.strip().lower()
+        if word in ("1", "true", "on", "yes"):
+            return True
+        if word in ("0", "false", "off", "no"):
+            return False
+        raise ConfigError(f"{name}={raw!r} is not on or off; set it like {name}=1 or {name}=0.")
+    if not isinstance(default, int | float):
         return raw
     try:
         return int(raw) if isinstance(default, int) else float(raw)

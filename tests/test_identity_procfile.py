@@ -199,7 +199,7 @@ def test_delete_my_data_leaves_no_key_naming_the_learner_and_verify_says_revoked
     wa.options = next(shown.options for shown in (describe(WHATSAPP, c["body"]) for c in reversed(wa.calls()))
                       if "Vuoi che cancelli" in shown.text)
     wa.tap("Sì")
-    wa.wait_for("cancello tutti i tuoi dati")  # the goodbye goes first
+    wa.wait_for("cancello tutti i tuoi dati", timeout=120)  # the goodbye goes first
     needles = (ms.user, wa.user)
     wait_until(lambda: keys_naming(client, needles) == [], timeout=60, what="every key naming them erased")
     time.sleep(1)  # nothing comes back afterwards (a late send job writes nothing for an empty outbox)

@@ -251,3 +251,68 @@ def test_an_announcement_is_counted_dry_then_said_once_and_an_rsvp_seats_the_lea
     assert promoted.open_days.state(event.id) == "seated" and promoted.proactive.sent[-1].kind == "open_day_seat"
     assert record(redis_client, chats[0].user_id).open_days.state(event.id) == "declined"
     assert OpenDayLedger(redis_client).attendees(event.id).seated == (f"wa:{chats[1].user_id}",)
+
+
+def test_remind_me_asks_again_the_day_before_a_typed_answer_counts_and_a_seat_keeps_its_reminders_across_stop(
+        redis_client, settings, course):
+    [event] = course.open_days
+    chat = chat_at(redis_client, settings, course, "393330000810", event.start_ms - 5 * 86_400_000)
+    chat.send_line("ciao")
+    tap(chat, "Italiano")
+    tap(chat, "Panificio")
+    lid = f"wa:{chat.user_id}"
+    Store(redis_client, dedup_ttl_seconds=86_400, dedup_max_ids=100).schedule(lid, f"od:ann:{event.id}",
+                                                                              chat.now_ms())
+    chat.advance(1)
+    tap(chat, "Ricordamelo")
+    assert record(redis_client, chat.user_id).open_days.state(event.id) == "maybe"
+    timers = {payload.decode(): int(due) for payload, due in
+              redis_client.zrange(learner_key(lid, LearnerPart.TIMERS), 0, -1, withscores=True)}
+    assert timers[f"od:ask:{event.id}"] == event.start_ms - 86_400_000
+    # the learner comes back on the eve, two hours before, so the question goes free-form at its moment
+    chat.clock_offset_ms = event.start_ms - 86_400_000 - 2 * 3_600_000 - int(time.time() * 1000)
+    chat.send_line("menu")
+    chat.clock_offset_ms = event.start_ms - 86_400_000 + 60_000 - int(time.time() * 1000)
+    chat.fire_timers()
+    assert any("Ti avevo promesso di ricordartelo" in shown.text for shown in chat.transcript)
+    chat.send_line("ci saro!")  # typed, as on Instagram's desktop (no buttons): the label counts as the tap
+    assert record(redis_client, chat.user_id).open_days.state(event.id) == "seated"
+
+    def open_day_timers() -> set[str]:
+        return {payload.decode().rsplit(":", 1)[0] if payload.decode().count(":") > 2 else payload.decode()
+                for payload in redis_client.zrange(learner_key(lid, LearnerPart.TIMERS), 0, -1)
+                if payload.decode().startswith("od:")}
+
+    assert open_day_timers() == {f"od:r1:{event.id}", f"od:start:{event.id}", f"od:after:{event.id}"}
+    chat.send_line("stop")
+    tap(chat, "Sì")
+    assert open_day_timers() == set()  # stop cancels every clock
+    chat.send_line("riprendi")
+    assert open_day_timers() == {f"od:r1:{event.id}", f"od:start:{event.id}", f"od:after:{event.id}"}
+    # then the hour before (free-form), the link and the follow-up (templates: the window closed before the start);
+    # its button, which carries no event id, starts the suggested module
+    key = learner_key(lid, LearnerPart.TIMERS)
+    while (due := redis_client.zrange(key, 0, 0, withscores=True)) and int(due[0][1]) <= event.end_ms + 86_400_000:
+        chat.clock_offset_ms = int(due[0][1]) - int(time.time() * 1000)  # one due time at a time, as the clock does
+        chat.fire_timers()
+    kinds = [entry.kind for entry in record(redis_client, chat.user_id).proactive.sent]
+    assert kinds[-3:] == ["open_day_r1", "open_day_start", "open_day_after"]
+    shown = [shown.text for shown in chat.transcript[-3:]]
+    assert shown[0].startswith("Tra un'ora comincia") and shown[1] == (
+        "[template: bottega_open_day_starting] Open Day: Instagram per la tua bottega | " + event.online_url)
+    assert shown[2].startswith("[template: bottega_open_day_followup]") and event.recording_url in shown[2]
+    chat.send(kind=EventKind.CHOICE, payload="sys:od:module", text="Inizia il modulo")
+    assert record(redis_client, chat.user_id).flow == event.followup_module
+
+
+def test_an_open_days_entry_link_shows_the_invitation_after_onboarding_and_its_buttons_take_a_seat(
+        redis_client, settings, course):
+    [event] = course.open_days
+    chat = chat_at(redis_client, settings, course, "393330000820", event.start_ms - 3 * 86_400_000)
+    chat.send_line(f"Ciao! bt-event-{event.id}")  # a wa.me link's prefilled text (a QR code on a slide)
+    tap(chat, "Italiano")
+    tap(chat, "Panificio")
+    assert "Vieni? I posti sono limitati." in chat.transcript[-1].text
+    tap(chat, "Ci sarò")
+    assert record(redis_client, chat.user_id).open_days.state(event.id) == "seated"
+    assert OpenDayLedger(redis_client).attendees(event.id).seated == (f"wa:{chat.user_id}",)

@@ -43,6 +43,9 @@ from config.settings import Settings
 logger = logging.getLogger(__name__)
 
 
+Forward = Callable[[str, tuple[bytes, ...], tuple[outbox.Settled, ...]], int]  # bot.analytics.forwarding
+
+
 @dataclass(frozen=True, kw_only=True)
 class WorkerContext:
     """What a worker process's actors use: set once at boot by ``bot.worker``."""
@@ -54,6 +57,7 @@ class WorkerContext:
     graph_client: Callable[[], GraphClient]  # one per thread
     clock: Clock  # now in ms: the real clock, or the shared test clock in dev and test (bot.storage.clock)
     erase: Callable[[str], None] | None = None  # erase a learner's data (bot.privacy, wired by bot.worker)
+    forward: Forward | None = None  # learning analytics: the drain's events and sends to their stream (None: off)
 
 
 _context: WorkerContext | None = None
@@ -105,6 +109,8 @@ def deliver(lid: str) -> None:
         return
     ctx = context()
     result = outbox.drain(ctx.client, graph_client(), lid, ctx.settings, now_ms=ctx.clock)
+    if ctx.forward is not None and (result.events or result.sends):
+        ctx.forward(lid, result.events, result.sends)  # learning analytics: one pipeline, after the sends
     for item_id, code in result.refused:  # the learner's record learns why Meta refused what we wrote first
         ctx.dispatcher().handle(refusal_event(lid, item_id, code, ctx.clock()))
     again = result.again_in_seconds

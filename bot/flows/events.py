@@ -43,7 +43,7 @@ OPEN_DAY_TEXT_KEYS = (
     "label_od_yes", "label_od_no", "label_od_later", "label_od_cancel", "label_od_module",
 )
 PLACEHOLDERS = frozenset({"name", "business", "support_email", "title", "when", "where", "description", "rank",
-                          "link", "module", "recording", "date", "time"})
+                          "link", "module", "recording", "date", "time", "calendar"})
 EVENT_KEYS = ("id", "title", "start", "time_zone", "duration_minutes", "online", "address", "capacity", "audience",
               "description", "followup_module", "recording")
 AUDIENCE_KEYS = ("channels", "languages", "business_types", "modules_done")

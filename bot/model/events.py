@@ -36,6 +36,7 @@ class EventKind(str, Enum):
     # the learner changed a messaging preference: WhatsApp user_preferences (marketing stop/resume),
     # Messenger messaging_optins (a marketing-messages token, its expiry and time zone; stop/resume)
     PREFERENCE = "preference"
+    ADMIN = "admin"  # an admin acted for this learner (a reply, a hand-back: bot.handover); never from Meta
 
     @property
     def from_learner(self) -> bool:
@@ -112,6 +113,7 @@ class InboundEvent:
     media_type: str = ""  # MEDIA: image|audio|voice|video|document|sticker|location|contacts|file|...
     status: str = ""  # STATUS: sent|delivered|read|failed|played
     error_code: int = 0  # STATUS failed: Meta's error code
+    pricing: str = ""  # STATUS (WhatsApp): "<pricing.category>:<pricing.type>", e.g. "marketing:regular"
     detail: str = ""  # IGNORE/UNREADABLE/IDENTITY/CHOICE: what it was ("reaction", "order", "template_button"...)
     previous_ids: tuple[str, ...] = ()  # IDENTITY: the learner's former phone and/or BSUID
     # PREFERENCE: ``detail`` "marketing_messages", ``status`` "stop" | "resume" | "opt_in"; a Messenger

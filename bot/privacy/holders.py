@@ -23,8 +23,9 @@ from bot.privacy.person import Person
 from bot.storage import certificate_store
 from bot.storage.encoding import text
 from bot.storage.key_values import read_value
-from bot.storage.keys import LearnerPart, learner_key, simulator_log_key
-from bot.storage.store import TIMER_INDEX_KEY
+from bot.storage.keys import LearnerPart, OpenDayPart, learner_key, open_day_key, simulator_log_key
+from bot.storage.open_day_ledger import OpenDayLedger
+from bot.storage.store import HANDOVER_INDEX_KEY, TIMER_INDEX_KEY
 
 SIMULATOR_SESSION_DIGITS = 8  # bot.simulator.session.SESSION_DIGITS (that layer is above this one)
 
@@ -55,6 +56,23 @@ class TimerIndex:
         return int(client.zrem(TIMER_INDEX_KEY, *person.ids))
 
 
+class HandoverIndex:
+    """The inbox's list of open handovers (``bot.handover``): one member per learner waiting for a person.
+    The conversation itself is in the progress hash (``handover``), exported and erased with it."""
+
+    name = "handover_index"
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        pipe = client.pipeline(transaction=False)
+        for learner_id in person.ids:
+            pipe.zscore(HANDOVER_INDEX_KEY, learner_id)
+        since = {lid: int(score) for lid, score in zip(person.ids, pipe.execute(), strict=True) if score is not None}
+        return {"open_since_ms": since} if since else None
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        return int(client.zrem(HANDOVER_INDEX_KEY, *person.ids))
+
+
 class Certificates:
     """Issued certificates (``bot.storage.certificate_store``): exported whole, revoked on erase."""
 
@@ -62,15 +80,53 @@ class Certificates:
 
     def export(self, client: redis.Redis, person: Person) -> Any:
         found = []
-        for code in certificate_store.codes_of(client, person.learner_id, scan=person.thorough):
+        for code in _codes(client, person):
             cert = certificate_store.by_code(client, code)
             if cert is not None:
                 found.append(certificate_store.to_hash(cert))
         return found or None
 
     def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
-        codes = certificate_store.codes_of(client, person.learner_id, scan=True)
+        codes = _codes(client, person)
         return sum(certificate_store.revoke(client, code, now_ms=now_ms) for code in codes)
+
+
+class OpenDays:
+    """Seats, waiting-list places, refusals and calendar tickets in the Business Open Days' ledgers.
+
+    Erasing gives up the learner's seat the way a "no" does (``OpenDayLedger.rsvp``: the first learner
+    waiting takes it and is told), then removes what the "no" itself keeps (the refusal, any notice)."""
+
+    name = "open_days"
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        found = {}
+        for event_id in person.open_days:
+            pipe = client.pipeline(transaction=False)
+            for part in (OpenDayPart.SEATS, OpenDayPart.WAITING, OpenDayPart.DECLINED):
+                pipe.zscore(open_day_key(event_id, part), person.learner_id)
+            pipe.hget(open_day_key(event_id, OpenDayPart.TICKETS), person.learner_id)
+            seated, waiting, declined, ticket = pipe.execute()
+            state = "seated" if seated is not None else "waiting" if waiting is not None else \
+                "declined" if declined is not None else ""
+            if state:
+                found[event_id] = {"state": state, "calendar_ticket": text(ticket)}
+        return found or None
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        ledger = OpenDayLedger(client)
+        removed = 0
+        for event_id in person.open_days:
+            seats = open_day_key(event_id, OpenDayPart.SEATS)
+            held = client.zscore(seats, person.learner_id) is not None or \
+                client.zscore(open_day_key(event_id, OpenDayPart.WAITING), person.learner_id) is not None
+            if held:  # capacity as it stands: the seat given up goes to the first learner waiting
+                ledger.rsvp(event_id, person.learner_id, coming=False, capacity=int(client.zcard(seats)), now_ms=now_ms)
+            pipe = client.pipeline(transaction=True)
+            pipe.zrem(open_day_key(event_id, OpenDayPart.DECLINED), person.learner_id)
+            pipe.lrem(open_day_key(event_id, OpenDayPart.NOTICES), 0, person.learner_id)
+            removed += int(held) + sum(int(n) for n in pipe.execute())
+        return removed
 
 
 class SimulatorLog:
@@ -114,8 +170,8 @@ class LearnerKeys:
         return removed + int(client.delete(learner_key(person.learner_id, LearnerPart.PROGRESS)))  # last: see above
 
 
-DEFAULT_HOLDERS: list[LearnerDataHolder] = [TimerIndex(), Certificates(), SimulatorLog(), LinkedConversations(),
-                                             LinkCodes(), DataExports(), LearnerKeys()]
+DEFAULT_HOLDERS: list[LearnerDataHolder] = [TimerIndex(), HandoverIndex(), Certificates(), OpenDays(), SimulatorLog(),
+                                             LinkedConversations(), LinkCodes(), DataExports(), LearnerKeys()]
 
 
 def register(holder: LearnerDataHolder) -> None:
@@ -123,6 +179,11 @@ def register(holder: LearnerDataHolder) -> None:
     if any(existing.name == holder.name for existing in DEFAULT_HOLDERS):
         return
     DEFAULT_HOLDERS.insert(len(DEFAULT_HOLDERS) - 1, holder)
+
+
+def _codes(client: redis.Redis, person: Person) -> list[str]:
+    records = list(person.certificate_records) if person.certificate_records is not None else None
+    return certificate_store.codes_of(client, person.learner_id, scan=person.thorough, record_keys=records)
 
 
 def _keys_of(person: Person) -> list[tuple[str, LearnerPart]]:

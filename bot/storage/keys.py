@@ -24,6 +24,7 @@ class LearnerPart(str, Enum):
     ALIAS = "alias"  # string: under this id the person is the learner named here (phone -> BSUID, moved, linked)
     MERGE = "merge"  # string: a link/unlink journal entry (bot.storage.links): the learner is frozen while it is there
     LINK_TRIES = "linktries"  # string: link codes this id tried in the last 10 minutes (attempt limiting)
+    EVENTS = "events"  # list: learning-analytics events committed with a turn, waiting for the sender to forward
 
 
 # The parts of one *conversation* (one channel of a learner): each channel linked to a learner keeps its own
@@ -127,6 +128,17 @@ def open_day_key(event_id: str, part: OpenDayPart) -> str:
     return f"{PREFIX}:{{event:{event_id}}}:{OpenDayPart(part).value}"
 
 
+def open_day_key_pattern(part: OpenDayPart) -> str:
+    """A SCAN pattern matching ``part`` of every Open Day (admin tools: export and erase a learner)."""
+    return f"{PREFIX}:{{event:*}}:{OpenDayPart(part).value}"
+
+
+def open_day_id_of(key: str | bytes) -> str:
+    """The event id inside a key built by ``open_day_key``."""
+    text = key.decode() if isinstance(key, bytes) else key
+    return text[text.index("{event:") + len("{event:"):text.rindex("}")]
+
+
 # Per-client request counters of the public certificate pages (bot.web.certificates). Flask-Limiter's
 # storage (the ``limits`` package) writes them as ``bottega:ratelimit:LIMITER/<client>/<route>/<limit>``
 # and gives each the TTL of its window; outside every learner's and certificate's keys.
@@ -179,3 +191,17 @@ def export_key(token: str) -> str:
     if not token or "{" in token or "}" in token:
         raise ValueError("an export token must be non-empty and free of braces")
     return f"{EXPORT_PREFIX}:{{{token}}}"
+
+
+# Learning analytics (bot.analytics): events go from each learner's EVENTS list (their own slot, written by the
+# commit) to one of N streams, each with a hash tag of its own (``{analytics.3}``) so the streams spread over a
+# Redis Cluster's slots; a learner's events always go to the same stream (so they stay in order).
+ANALYTICS_PREFIX = f"{PREFIX}:analytics"
+ANALYTICS_GROUP = "analytics"  # the consumer group that folds the streams into the analytics store
+
+
+def analytics_stream_key(shard: int) -> str:
+    """Stream: ``bottega:analytics:{analytics.3}:events``, shard 3 of the analytics event streams."""
+    if shard < 0:
+        raise ValueError(f"analytics stream shard {shard} must be >= 0")
+    return f"{ANALYTICS_PREFIX}:{{analytics.{shard}}}:events"

@@ -29,7 +29,7 @@ import redis
 
 from bot.model.seats import Seat, SeatState
 from bot.storage.encoding import text
-from bot.storage.keys import OpenDayPart, open_day_key
+from bot.storage.keys import OpenDayPart, open_day_id_of, open_day_key, open_day_key_pattern
 
 _PARTS = (OpenDayPart.SEATS, OpenDayPart.WAITING, OpenDayPart.DECLINED, OpenDayPart.TICKETS, OpenDayPart.SEQ,
           OpenDayPart.NOTICES)
@@ -154,3 +154,45 @@ class OpenDayLedger:
         seated, waiting, declined = pipe.execute()
         return Attendees(seated=tuple(text(x) for x in seated), waiting=tuple(text(x) for x in waiting),
                          declined=tuple(text(x) for x in declined))
+
+    def event_ids(self) -> list[str]:
+        """Every event that has a ledger (a SCAN: admin tools, never per message)."""
+        found = {open_day_id_of(key) for part in (OpenDayPart.SEATS, OpenDayPart.WAITING, OpenDayPart.DECLINED)
+                 for key in self.client.scan_iter(match=open_day_key_pattern(part), count=500)}
+        return sorted(found)
+
+    def rsvps_of(self, learner_ids: tuple[str, ...]) -> dict[str, dict[str, str]]:
+        """Where ``learner_ids`` stand in every event's ledger: event id -> {learner id: seated|waiting|declined}."""
+        found: dict[str, dict[str, str]] = {}
+        for event_id in self.event_ids():
+            pipe = self.client.pipeline(transaction=False)
+            for learner_id in learner_ids:
+                for part in (OpenDayPart.SEATS, OpenDayPart.WAITING, OpenDayPart.DECLINED):
+                    pipe.zscore(open_day_key(event_id, part), learner_id)
+            answers = iter(pipe.execute())
+            for learner_id in learner_ids:
+                states = [state for state in (SeatState.SEATED, SeatState.WAITING, SeatState.DECLINED)
+                          if next(answers) is not None]
+                if states:
+                    found.setdefault(event_id, {})[learner_id] = states[0].value
+        return found
+
+    def forget(self, learner_ids: tuple[str, ...]) -> int:
+        """Remove ``learner_ids`` from every event's ledger (their seat, place, ticket, notice); entries removed.
+
+        A seat freed this way goes to the first one waiting at the event's next RSVP (the script fills seats
+        below capacity from the waiting list first)."""
+        removed = 0
+        for event_id in self.event_ids():
+            tickets = open_day_key(event_id, OpenDayPart.TICKETS)
+            pipe = self.client.pipeline(transaction=True)
+            for learner_id in learner_ids:
+                for part in (OpenDayPart.SEATS, OpenDayPart.WAITING, OpenDayPart.DECLINED):
+                    pipe.zrem(open_day_key(event_id, part), learner_id)
+                pipe.lrem(open_day_key(event_id, OpenDayPart.NOTICES), 0, learner_id)
+            removed += sum(int(count) for count in pipe.execute())
+            for learner_id in learner_ids:
+                ticket = text(self.client.hget(tickets, learner_id))
+                if ticket:
+                    removed += int(self.client.hdel(tickets, learner_id, f"t:{ticket}")) // 2
+        return removed

@@ -45,28 +45,31 @@ from bot.tutor.progress_parts import ChannelConversation
 RECEIPT_TTL_MS = 24 * 3600 * 1000  # a read receipt older than WhatsApp's window is moot
 MAX_ALIAS_HOPS = 3  # an id moved twice still finds its learner; a loop cannot spin
 
-# KEYS: 1 progress, 2 seen, 3 outbox, 4 timers, 5 send lock, 6 receipt, 7 merge journal, then the aliases to
-#       write, then other conversations' outboxes (a linked channel told something: bot.tutor.linking).
-#       Seen, outbox, lock and receipt are the conversation's (bot.storage.keys.address), all in the learner's slot.
+# KEYS: 1 progress, 2 seen, 3 outbox, 4 timers, 5 send lock, 6 receipt, 7 merge journal, 8 analytics events,
+#       then the aliases to write, then other conversations' outboxes (a linked channel told something:
+#       bot.tutor.linking). Seen, outbox, lock and receipt are the conversation's (bot.storage.keys.address),
+#       all in the learner's slot.
 # ARGV: 1 expected rev, 2 message id, 3 now ms, 4 dedup ttl ms, 5 dedup max ids, 6 #fields,
 #       7 #timer args, 8 #items, 9 cancel timers 0|1, 10 receipt JSON or '', 11 outbox max items,
 #       12 event time ms (0 = unknown), 13 receipt ttl ms, 14 drop proactive items 0|1, 15 #aliases,
+#       16 the turn's analytics event JSON or '' (RPUSHed onto the learner's own events list),
 #       then fields, timer args, items, alias values, then per other outbox: #items, items.
-# Returns {status, outbox length, receipt slot was empty 0|1, ephemeral items dropped}; status -1
+# Returns {status, outbox length, receipt slot was empty 0|1, ephemeral items dropped, analytics events
+# waiting}; status -1
 # conflict, -2 duplicate (or sent more than a second before the oldest arrival a full dedup set still
 # remembers: it may be one of the ids the cap forgot), -3 frozen (a link or unlink of this learner is
 # half done: bot.storage.links finishes it first), 1 committed.
 _COMMIT = """
-if redis.call('EXISTS', KEYS[7]) == 1 then return {-3, 0, 0, 0} end
+if redis.call('EXISTS', KEYS[7]) == 1 then return {-3, 0, 0, 0, 0} end
 local rev = redis.call('HGET', KEYS[1], 'rev') or '0'
-if rev ~= ARGV[1] then return {-1, 0, 0, 0} end
+if rev ~= ARGV[1] then return {-1, 0, 0, 0, 0} end
 local mid, now, ttl, max_ids = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 if mid ~= '' then
-  if redis.call('ZSCORE', KEYS[2], mid) then return {-2, 0, 0, 0} end
+  if redis.call('ZSCORE', KEYS[2], mid) then return {-2, 0, 0, 0, 0} end
   local sent_ms = tonumber(ARGV[12])
   if sent_ms > 0 and redis.call('ZCARD', KEYS[2]) >= max_ids then
     local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-    if oldest[2] and sent_ms + 1000 < tonumber(oldest[2]) then return {-2, 0, 0, 0} end
+    if oldest[2] and sent_ms + 1000 < tonumber(oldest[2]) then return {-2, 0, 0, 0, 0} end
   end
   redis.call('ZADD', KEYS[2], now, mid)
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl)
@@ -75,7 +78,7 @@ if mid ~= '' then
   redis.call('PEXPIRE', KEYS[2], ttl)
 end
 local nfields, ntimers, nitems = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local first = 16
+local first = 17
 redis.call('HSET', KEYS[1], unpack(ARGV, first, first + nfields - 1))
 if ARGV[9] == '1' then redis.call('DEL', KEYS[4]) end
 first = first + nfields
@@ -126,15 +129,17 @@ if ARGV[10] ~= '' then
   if redis.call('EXISTS', KEYS[6]) == 0 then receipt_new = 1 end
   redis.call('SET', KEYS[6], ARGV[10], 'PX', ARGV[13])
 end
+local events = 0
+if ARGV[16] ~= '' then events = redis.call('RPUSH', KEYS[8], ARGV[16]) end
 local naliases = tonumber(ARGV[15])
-for i = 8, 7 + naliases do redis.call('SET', KEYS[i], ARGV[first + i - 8]) end
+for i = 9, 8 + naliases do redis.call('SET', KEYS[i], ARGV[first + i - 9]) end
 first = first + naliases
-for k = 8 + naliases, #KEYS do
+for k = 9 + naliases, #KEYS do
   local n = tonumber(ARGV[first])
   for i = first + 1, first + n do redis.call('RPUSH', KEYS[k], ARGV[i]) end
   first = first + n + 1
 end
-return {1, redis.call('LLEN', KEYS[3]), receipt_new, dropped}
+return {1, redis.call('LLEN', KEYS[3]), receipt_new, dropped, events}
 """
 
 # Moving a learner to a new id. KEYS: the MOVED parts of the old id then of the new id (same order),
@@ -144,7 +149,7 @@ return {1, redis.call('LLEN', KEYS[3]), receipt_new, dropped}
 #       8 the number of moved parts.
 # Returns 1 moved, 0 nothing to move (no old record, or the new id has one already).
 _MOVED_PARTS = (LearnerPart.PROGRESS, LearnerPart.SEEN, LearnerPart.OUTBOX, LearnerPart.DELIVERY,
-                LearnerPart.TIMERS, LearnerPart.RECEIPT)
+                LearnerPart.TIMERS, LearnerPart.RECEIPT, LearnerPart.EVENTS)
 _CONVERSATION_MOVED = (LearnerPart.SEEN, LearnerPart.OUTBOX, LearnerPart.DELIVERY, LearnerPart.RECEIPT)
 _MOVE = """
 local n = tonumber(ARGV[8])
@@ -180,6 +185,9 @@ return 0
 
 LIVE_RELEASE_KEY = global_key("course:live")  # written by bot.storage.releases.publish
 TIMER_INDEX_KEY = global_key("timers:due")  # sorted set: learner id -> their earliest due clock event (ms)
+# sorted set: learner id -> when their open handover was asked for (ms); written after the turn's commit, so the
+# inbox (bot.handover) checks each entry against the learner's progress and can rebuild it by a scan
+HANDOVER_INDEX_KEY = global_key("handover:open")
 
 
 class CommitResult(str, Enum):
@@ -197,6 +205,7 @@ class Committed:
     outbox_length: int = 0
     receipt_waiting_anew: bool = False  # the receipt slot was empty: nobody is on their way to send it
     dropped: int = 0  # ephemeral items superseded or over the bound
+    events_waiting: int = 0  # analytics events on the learner's list after this commit (1: the first, wake the sender)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -294,7 +303,8 @@ class Store:
                outbox_items: list[OutboxItem], timers: tuple[tuple[int, str], ...] = (),
                cancel_timers: bool = False, receipt: dict | None = None, event_ms: int = 0,
                aliases: tuple[str, ...] = (), drop_proactive: bool = False, seen_at: str = "",
-               outbox_at: str = "", elsewhere: tuple[tuple[str, list[OutboxItem]], ...] = ()) -> Committed:
+               outbox_at: str = "", elsewhere: tuple[tuple[str, list[OutboxItem]], ...] = (),
+               analytics: str = "") -> Committed:
         """Write ``progress`` (with rev + 1), mark ``message_id`` seen, drop pending clock events
         (``cancel_timers``) and add new ones (``(due_ms, payload)``), drop proactive items still waiting
         (``drop_proactive``: the learner opted out; the head stays while a sender holds it), update the
@@ -304,7 +314,9 @@ class Store:
         ``seen_at``: the conversation whose dedup set remembers the message (default: the learner's own);
         ``outbox_at``: the conversation the replies and the receipt go to; ``elsewhere``: items for the
         learner's other conversations (bot.storage.keys.address). Refused (FROZEN) while a link or unlink
-        of this learner is half done."""
+        of this learner is half done. ``analytics``: the turn's learning-analytics event
+        (``bot.analytics.recording``), kept on the learner's own events list (their slot) until the sender
+        forwards it."""
         lid = progress.learner_id
         seen_at, outbox_at = seen_at or lid, outbox_at or lid
         fields = progress.with_changes(rev=expected_rev + 1).to_hash()
@@ -313,7 +325,7 @@ class Store:
         keys = [learner_key(lid, LearnerPart.PROGRESS), learner_key(seen_at, LearnerPart.SEEN),
                 learner_key(outbox_at, LearnerPart.OUTBOX), learner_key(lid, LearnerPart.TIMERS),
                 learner_key(outbox_at, LearnerPart.SEND_LOCK), learner_key(outbox_at, LearnerPart.RECEIPT),
-                learner_key(lid, LearnerPart.MERGE)]
+                learner_key(lid, LearnerPart.MERGE), learner_key(lid, LearnerPart.EVENTS)]
         keys += [learner_key(alias, LearnerPart.ALIAS) for alias in aliases]
         keys += [learner_key(other, LearnerPart.OUTBOX) for other, _ in elsewhere]
         timer_args = [part for due_ms, payload in timers for part in (due_ms, payload)]
@@ -323,9 +335,9 @@ class Store:
             extra += [len(other_items), *(item.to_json() for item in other_items)]
         args = [expected_rev, message_id, now_ms, self.dedup_ttl_ms, self.dedup_max_ids, len(flat),
                 len(timer_args), len(items), int(cancel_timers), receipt_json, self.outbox_max_items,
-                max(event_ms, 0), RECEIPT_TTL_MS, int(drop_proactive), len(aliases), *flat, *timer_args, *items,
-                *([lid] * len(aliases)), *extra]
-        status, length, receipt_new, dropped = (int(x) for x in self._commit(keys=keys, args=args))
+                max(event_ms, 0), RECEIPT_TTL_MS, int(drop_proactive), len(aliases), analytics, *flat, *timer_args,
+                *items, *([lid] * len(aliases)), *extra]
+        status, length, receipt_new, dropped, events = (int(x) for x in self._commit(keys=keys, args=args))
         if status == -1:
             return Committed(result=CommitResult.CONFLICT)
         if status == -2:
@@ -333,7 +345,7 @@ class Store:
         if status == -3:
             return Committed(result=CommitResult.FROZEN)
         return Committed(result=CommitResult.COMMITTED, outbox_length=length,
-                         receipt_waiting_anew=bool(receipt_new), dropped=dropped)
+                         receipt_waiting_anew=bool(receipt_new), dropped=dropped, events_waiting=events)
 
     def move(self, old_id: str, new_id: str, *, user_id: str, phone: str, bsuid: str, keep_alias: bool,
              number_changed: bool) -> bool:
@@ -389,12 +401,25 @@ class Store:
         """Tell the timer sweeper (``bot.delivery.timers``) to look at this learner at ``due_ms``."""
         self.client.zadd(TIMER_INDEX_KEY, {learner_id: due_ms})
 
+    def index_handover(self, learner_id: str, since_ms: int) -> None:
+        """List the learner among the open handovers since ``since_ms``; 0: take them off the list."""
+        if since_ms:
+            self.client.zadd(HANDOVER_INDEX_KEY, {learner_id: since_ms})
+        else:
+            self.client.zrem(HANDOVER_INDEX_KEY, learner_id)
+
+    def indexed_handovers(self) -> list[tuple[str, int]]:
+        """(learner id, since ms) of every listed open handover, oldest first."""
+        entries = self.client.zrange(HANDOVER_INDEX_KEY, 0, -1, withscores=True)
+        return [(_text(str(entry[0]) if isinstance(entry[0], int) else entry[0]), int(entry[1])) for entry in entries]
+
     def save_certificate(self, certificate: Certificate) -> None:
         certificate_store.save(self.client, certificate)
 
-    def record_status(self, event: InboundEvent) -> bool:
+    def record_status(self, event: InboundEvent, *, analytics: tuple[str, str, int] | None = None) -> bool:
         """A delivery status of one of our messages, kept on a known learner's delivery hash (one round
-        trip); a status for anyone else writes nothing."""
+        trip); a status for anyone else writes nothing. ``analytics``: (stream key, event JSON, max length) of
+        a learning-analytics event, XADDed in the same pipeline (the same round trip; not atomic with it)."""
         fields = {"last_status": event.status, "last_status_at_ms": str(event.timestamp_ms)}
         if event.error_code:
             fields["last_status_error_code"] = str(event.error_code)
@@ -402,7 +427,13 @@ class Store:
         for lid in (event.learner_id, *event.other_learner_ids):
             keys += [learner_key(lid, LearnerPart.PROGRESS), learner_key(lid, LearnerPart.DELIVERY)]
         args = [part for pair in fields.items() for part in pair]
-        return int(self._record_status(keys=keys, args=args)) == 1
+        if analytics is None:
+            return int(self._record_status(keys=keys, args=args)) == 1
+        stream, entry, max_length = analytics
+        pipe = self.client.pipeline(transaction=False)
+        self._record_status(keys=keys, args=args, client=pipe)
+        pipe.xadd(stream, {"e": entry}, maxlen=max_length, approximate=True)
+        return int(pipe.execute()[0]) == 1
 
 
 def _text(value: bytes | str | None) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.flows.spec import OpenDay
+from bot.flows.spec import LANGUAGES, Course, OpenDay
 from bot.model.events import EventKind, InboundEvent
 from bot.model.replies import Media, MediaKind, Option
 from bot.model.seats import Seat, SeatState
@@ -31,9 +31,11 @@ from bot.proactive.policy import HOUR_MS, Policy
 from bot.tutor import consent, outreach
 from bot.tutor.progress_parts import OpenDayState
 from bot.tutor.turn import Turn
+from bot.tutor.typed_text import normalise
 
 TIMER_PREFIX = "od:"
 PAYLOAD_PREFIX = "sys:od:"
+ENTRY_PREFIX = "sys:event:"  # an entry link's or QR code's start code for an Open Day (bot.tutor.entry)
 RSVP_ACTIONS = ("yes", "no")  # the taps the ledger answers
 REMINDERS = (("r24", -24 * HOUR_MS), ("r1", -HOUR_MS), ("start", 0))  # before (or at) the start
 ASK_AGAIN_BEFORE_MS = 24 * HOUR_MS  # "remind me": asked again the day before
@@ -44,11 +46,24 @@ USES = {"ann": "open_day_invite", "ask": "open_day_invite", "seat": "open_day_re
         "r1": "open_day_reminder", "start": "open_day_starting", "after": "open_day_followup"}
 
 
-def rsvp_request(event: InboundEvent, state: OpenDayState) -> tuple[str, bool] | None:
-    """(event id, coming?) when ``event`` is a tap the ledger must answer first; None otherwise."""
-    if event.kind is not EventKind.CHOICE or not event.payload.startswith(PAYLOAD_PREFIX):
+def typed_answer(event: InboundEvent, state: OpenDayState, course: Course) -> str:
+    """The tap a typed "Ci sarò" / "Non posso" / "Ricordamelo" (either language, any case) stands for, while the
+    learner's latest invitation is unanswered; "" otherwise. Instagram on desktop shows no buttons."""
+    if event.kind is not EventKind.TEXT or not course.open_days or state.state(state.last) not in ("invited", "maybe"):
+        return ""
+    words = normalise(event.text)
+    for action, key in (("yes", "label_od_yes"), ("no", "label_od_no"), ("later", "label_od_later")):
+        if any(normalise(course.text(key, lang)) == words for lang in LANGUAGES):
+            return f"{PAYLOAD_PREFIX}{action}:{state.last}"
+    return ""
+
+
+def rsvp_request(event: InboundEvent, state: OpenDayState, course: Course) -> tuple[str, bool] | None:
+    """(event id, coming?) when ``event`` is a tap (or its typed label) the ledger must answer first; else None."""
+    payload = event.payload if event.kind is EventKind.CHOICE else typed_answer(event, state, course)
+    if not payload.startswith(PAYLOAD_PREFIX):
         return None
-    action, _, event_id = event.payload.removeprefix(PAYLOAD_PREFIX).partition(":")
+    action, _, event_id = payload.removeprefix(PAYLOAD_PREFIX).partition(":")
     event_id = event_id or state.last
     if action not in RSVP_ACTIONS or not event_id:
         return None
@@ -112,6 +127,22 @@ def calendar_url(turn: Turn, event_id: str, ticket: str) -> str:
 
 
 # -- the learner taps -------------------------------------------------------------------------------------
+def show_invitation(turn: Turn, payload: str) -> None:
+    """An entry link or QR code for an Open Day (``sys:event:<id>``, a slide's QR code): the invitation with its
+    buttons, as an answer to the learner's own message (not a proactive one)."""
+    event = turn.course.open_day(payload.removeprefix(ENTRY_PREFIX))
+    if event is None or turn.now_ms >= event.start_ms:
+        turn.say(turn.text("open_day_over"))
+        turn.prompt()
+    elif _state(turn).state(event.id) == "seated":
+        turn.say(turn.text("open_day_full_anyway", **_values(turn, event)), _cancel_option(turn, event.id))
+    else:
+        if _state(turn).state(event.id) in ("", "invited"):
+            _set(turn, event.id, "invited", last=True)
+        turn.say(turn.text("open_day_invite", **_values(turn, event)), _rsvp_options(turn, event.id))
+
+
+
 def choose(turn: Turn, payload: str, seat: Seat | None) -> None:
     """A tap of an invitation, a reminder or a follow-up; ``seat`` is the ledger's answer to yes/no."""
     action, _, event_id = payload.removeprefix(PAYLOAD_PREFIX).partition(":")
@@ -125,6 +156,10 @@ def choose(turn: Turn, payload: str, seat: Seat | None) -> None:
         _answered(turn, event, seat)
     elif turn.now_ms >= event.start_ms:
         turn.say(turn.text("open_day_over"))
+    elif action == "invite":  # an entry link or QR code for this Open Day (bot.tutor.entry): the RSVP buttons
+        turn.say(turn.text("open_day_invite", **_values(turn, event)), _rsvp_options(turn, event.id))
+        _set(turn, event.id, _state(turn).state(event.id) or "invited", last=True)
+        return
     elif action == "later":
         _set(turn, event.id, "maybe")
         again = event.start_ms - ASK_AGAIN_BEFORE_MS
@@ -154,8 +189,9 @@ def _answered(turn: Turn, event: OpenDay, seat: Seat) -> None:
 def _confirm(turn: Turn, event: OpenDay, ticket: str, text_key: str) -> None:
     """The seat is the learner's: say so with the calendar file, and set the reminders' clocks."""
     _set(turn, event.id, "seated")
-    turn.say(turn.text(text_key, **_values(turn, event)), _cancel_option(turn, event.id),
-             _calendar(turn, event.id, ticket))
+    # the file as a document, and its link in the text: WhatsApp lists no calendar type among its documents
+    turn.say(turn.text(text_key, calendar=calendar_url(turn, event.id, ticket), **_values(turn, event)),
+             _cancel_option(turn, event.id), _calendar(turn, event.id, ticket))
     _plan(turn, event)
 
 
@@ -170,6 +206,18 @@ def _plan(turn: Turn, event: OpenDay) -> None:
         if moment > turn.now_ms:
             first = placement.first_look(moment, turn.now_ms, _policy(turn, kind))
             turn.timers.append((first, f"{TIMER_PREFIX}{kind}:{event.id}"))
+
+
+def replan(turn: Turn) -> None:
+    """Every clock of the learner was cancelled (an opt-out undone, a restart): set the Open Days' ones again."""
+    for event_id, state in _state(turn).rsvps.items():
+        event = turn.course.open_day(event_id)
+        if event is None or event.end_ms + FOLLOWUP_AFTER_END_MS < turn.now_ms:
+            continue
+        if state == "seated":
+            _plan(turn, event)
+        elif state == "maybe" and event.start_ms - ASK_AGAIN_BEFORE_MS > turn.now_ms:
+            turn.timers.append((event.start_ms - ASK_AGAIN_BEFORE_MS, f"{TIMER_PREFIX}ask:{event.id}"))
 
 
 def _policy(turn: Turn, kind: str) -> Policy:
@@ -248,8 +296,8 @@ def _say(turn: Turn, event: OpenDay, kind: str, ticket: str, decided: Placement)
         options, link = _rsvp_options(turn, event.id), values["link"]
         _set(turn, event.id, "invited" if kind == "ann" else "maybe", last=True)
     elif kind == "seat":  # promoted from the waiting list: the seat, the calendar file, the reminders' clocks
-        text, options, link = turn.text("open_day_promoted", **values), _cancel_option(turn, event.id), \
-            event.online_url
+        text = turn.text("open_day_promoted", calendar=calendar_url(turn, event.id, ticket), **values)
+        options, link = _cancel_option(turn, event.id), event.online_url
         media = _calendar(turn, event.id, ticket)
         _set(turn, event.id, "seated", last=True)
         _plan(turn, event)

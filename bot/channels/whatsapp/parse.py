@@ -325,7 +325,17 @@ def _status_event(status: dict[str, Any], reply_from: str) -> InboundEvent:
         timestamp_ms=_seconds_to_ms(status.get("timestamp")),
         status=_word(value),
         error_code=_first_error_code(status) if value == "failed" else 0,
+        pricing=_pricing(status),
     )
+
+
+def _pricing(status: dict[str, Any]) -> str:
+    """``category:type`` of the status's ``pricing`` block (what Meta charges for), or ""."""
+    pricing = _dict(status.get("pricing"))
+    category = pricing.get("category")
+    if not category:
+        return ""
+    return f"{_word(category)}:{_word(pricing.get('type'), '')}"
 
 
 def _first_error_code(status: dict[str, Any]) -> int:
