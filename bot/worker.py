@@ -21,6 +21,9 @@ from bot.delivery.broker import JobQueue, build_broker
 from bot.delivery.recovery import OutboxRecovery
 from bot.delivery.timers import TimerClock
 from bot.dispatch import Dispatcher
+from bot.privacy import erase_learner
+from bot.privacy.chat import store_export
+from bot.privacy.retention import RetentionSweep
 from config.logs import configure_logging
 from config.settings import Settings
 
@@ -39,12 +42,18 @@ def dispatcher() -> Dispatcher:
     with _lock:
         if not _built:
             _built.append(composition.dispatcher(settings, client, composition.registry(settings, client),
-                                                 notify=queue.deliver))
+                                                 notify=queue.deliver, erase=queue.erase_learner,
+                                                 exports=lambda lid, token: store_export(client, lid, token)))
         return _built[0]
+
+
+def _erase(learner_id: str) -> None:
+    erase_learner(client, learner_id, now_ms=composition.clock(settings, client)())
 
 
 broker.add_middleware(OutboxRecovery(client, queue))
 broker.add_middleware(TimerClock(client, dispatcher))
+broker.add_middleware(RetentionSweep(client, settings, dispatcher))
 recorder = composition.recorder(settings)
 if recorder is not None:  # learning analytics: fold the event streams into the store (bot.analytics)
     broker.add_middleware(AnalyticsFolding(client, composition.analytics_store(settings), settings.analytics_shards))
@@ -55,4 +64,5 @@ from bot.delivery import actors  # noqa: E402 - the actors bind to the broker se
 actors.configure(actors.WorkerContext(settings=settings, client=client, queue=queue, dispatcher=dispatcher,
                                       graph_client=lambda: composition.graph_client(settings),
                                       clock=composition.clock(settings, client),
+                                      erase=_erase,
                                       forward=Forwarder(client, recorder).forward if recorder else None))
