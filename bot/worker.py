@@ -14,9 +14,12 @@ import threading
 import dramatiq
 
 from bot import composition
+from bot.broadcasts.recovery import BroadcastRecovery
+from bot.broadcasts.service import Broadcasts
 from bot.delivery import outbox
 from bot.delivery.broker import JobQueue, build_broker
 from bot.delivery.recovery import OutboxRecovery
+from bot.delivery.throughput import Throughput
 from bot.delivery.timers import TimerClock
 from bot.dispatch import Dispatcher
 from config.logs import configure_logging
@@ -29,6 +32,7 @@ client = composition.redis_client(settings)
 broker = build_broker(settings, composition.redis_url(settings))
 queue = JobQueue(broker, settings)
 _built: list[Dispatcher] = []
+_broadcasts: list[Broadcasts] = []
 _lock = threading.Lock()
 
 
@@ -41,12 +45,25 @@ def dispatcher() -> Dispatcher:
         return _built[0]
 
 
+def broadcasts() -> Broadcasts:
+    """This process's broadcasts service (bot.broadcasts), built once on first use."""
+    built = dispatcher()
+    with _lock:
+        if not _broadcasts:
+            _broadcasts.append(Broadcasts.build(settings, client, built.engines, queue=queue, dispatcher=built))
+        return _broadcasts[0]
+
+
 broker.add_middleware(OutboxRecovery(client, queue))
+broker.add_middleware(BroadcastRecovery(broadcasts))
 broker.add_middleware(TimerClock(client, dispatcher))
 dramatiq.set_broker(broker)
 
+from bot.broadcasts import actors as broadcast_actors  # noqa: E402 - binds to the broker set above
 from bot.delivery import actors  # noqa: E402 - the actors bind to the broker set just above
 
 actors.configure(actors.WorkerContext(settings=settings, client=client, queue=queue, dispatcher=dispatcher,
                                       graph_client=lambda: composition.graph_client(settings),
-                                      clock=composition.clock(settings, client)))
+                                      clock=composition.clock(settings, client),
+                                      throughput=Throughput.from_settings(client, settings)))
+broadcast_actors.configure(broadcasts)

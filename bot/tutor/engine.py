@@ -8,7 +8,8 @@ What a learner's message does, in order:
 3. otherwise the input is matched against the options on screen (button id, label, or number) and
    routed to the feature it belongs to; an old button or an unknown input gets a polite re-prompt.
 A clock event (TIMER) may move the learner on but never writes to one who opted out (``bot.tutor.consent``):
-``rem:`` timers are reminders (``bot.tutor.reminders``), the others the check-up's. PREFERENCE events and
+``rem:`` timers are reminders (``bot.tutor.reminders``), ``bc:`` a broadcast's message (``bot.tutor.broadcast``),
+the others the check-up's. PREFERENCE events and
 Meta's refusals (failed STATUS) only update what the learner's record keeps about writing first
 (``bot.tutor.preferences``).
 
@@ -33,7 +34,19 @@ from bot.flows.spec import Course, Flow, Step
 from bot.model.events import EventKind, InboundEvent
 from bot.model.replies import Option, Reply
 from bot.proactive.policy import Policy
-from bot.tutor import checkup, consent, global_words, graduation, lessons, menu, preferences, reminders, review, revisit
+from bot.tutor import (
+    broadcast,
+    checkup,
+    consent,
+    global_words,
+    graduation,
+    lessons,
+    menu,
+    preferences,
+    reminders,
+    review,
+    revisit,
+)
 from bot.tutor.progress import Pending, Progress
 from bot.tutor.turn import NOT_UNDERSTOOD_PAUSE_MS, Turn
 from bot.tutor.typed_text import normalise, option_number
@@ -89,6 +102,8 @@ class Engine:
                 pass
             elif event.payload.startswith(reminders.TIMER_PREFIX):
                 reminders.on_timer(turn, event.payload)
+            elif event.payload.startswith(broadcast.TIMER_PREFIX):
+                broadcast.on_timer(turn, event.payload)
             else:
                 checkup.on_timer(turn, event.payload)
         elif event.kind is EventKind.PREFERENCE:
