@@ -55,10 +55,10 @@ def query_of(args: argparse.Namespace) -> Query:
                  reminders=None if args.reminders is None else args.reminders == "on")
 
 
-def run(args: argparse.Namespace, broadcasts: Broadcasts, *, out: TextIO = sys.stdout,
+def run(args: argparse.Namespace, broadcasts: Broadcasts, *, out: TextIO | None = None,
         ask: Callable[[str], str] = input) -> int:
     try:
-        return _run(args, broadcasts, out, ask)
+        return _run(args, broadcasts, out or sys.stdout, ask)
     except BroadcastError as error:
         print(f"bottega broadcast: {error}", file=sys.stderr)
         return 2
