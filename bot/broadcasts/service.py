@@ -39,6 +39,7 @@ from bot.broadcasts.plan import Plan
 from bot.delivery.broker import JobQueue
 from bot.delivery.timers import timer_event
 from bot.dispatch import Dispatcher, EngineSource, Handled
+from bot.model.replies import broadcast_kind
 from bot.storage import broadcast_store
 from bot.storage.clock import Clock, SharedTestClock, SystemClock
 from bot.storage.keys import LearnerPart, learner_key
@@ -51,6 +52,7 @@ from config.settings import Settings
 
 STEP_AGAIN_SECONDS = 0.1  # a step that found no room comes back this soon
 SETTLE_CHECK_SECONDS = 1.0  # once everyone is admitted: how often to look whether all is settled
+RECONCILE_EVERY_MS = 5_000  # once everyone is admitted: look for records a killed worker left undone
 SETTLE_TIMEOUT_MS = 10 * 60_000  # then queued items that never settle (an outbox dropped them) no longer hold it open
 
 
@@ -237,8 +239,6 @@ class Broadcasts:
     # -- the worker's side ---------------------------------------------------------------------------
     def step(self, broadcast_id: str, token: str) -> StepResult:
         """Admit the next recipients if there is room; when to step again (and the successor's token)."""
-        if self.dispatcher is None:
-            raise RuntimeError("a broadcast step needs the worker's dispatcher")
         meta = broadcast_store.meta(self.client, broadcast_id)
         if meta.get("status") != "running" or meta.get("step") != token:
             return StepResult(again_in_seconds=None)  # paused, cancelled, done, or another chain took over
@@ -246,6 +246,8 @@ class Broadcasts:
         queued = broadcast_store.counts(self.client, broadcast_id).get("queued", 0)
         admitted = 0
         if cursor >= total:
+            if queued and self._reconcile_due(broadcast_id, meta):
+                queued = self._reconcile(broadcast_id)
             if queued == 0 or self._stalled(broadcast_id, meta):
                 broadcast_store.set_status(self.client, broadcast_id, "done", only_from=("running",))
                 return StepResult(again_in_seconds=None)
@@ -263,6 +265,31 @@ class Broadcasts:
             return StepResult(again_in_seconds=None, admitted=admitted)
         return StepResult(again_in_seconds=delay, token=successor, admitted=admitted)
 
+    def _reconcile_due(self, broadcast_id: str, meta: dict[str, str]) -> bool:
+        now = self.clock()
+        if now - int(meta.get("reconciled_ms") or 0) < RECONCILE_EVERY_MS:
+            return False
+        broadcast_store.set_fields(self.client, broadcast_id, reconciled_ms=str(now))
+        return True
+
+    def _reconcile(self, broadcast_id: str) -> int:
+        """Recipients still ``queued`` whose message left their outbox: a worker killed between the send's
+        pop and the broadcast's record. The learner's delivery hash, written with the pop, says it was sent;
+        nothing there means the outbox dropped it unsent (the learner opted out meanwhile). Returns the
+        recipients still waiting."""
+        kind = broadcast_kind(broadcast_id)
+        waiting = 0
+        for lid in broadcast_store.recipients_in(self.client, broadcast_id, "queued"):
+            items = self.client.lrange(learner_key(lid, LearnerPart.OUTBOX), 0, -1)
+            if any(item is not None and item.proactive == kind for item in map(OutboxItem.from_json, items)):
+                waiting += 1
+                continue
+            last = self.client.hget(learner_key(lid, LearnerPart.DELIVERY), broadcast_store.LAST_BROADCAST_FIELD)
+            sent = last is not None and (last.decode() if isinstance(last, bytes) else str(last)).startswith(
+                f"{broadcast_id} ")
+            broadcast_store.settle(self.client, broadcast_id, lid, "sent" if sent else "skipped:dropped unsent")
+        return waiting
+
     def _stalled(self, broadcast_id: str, meta: dict[str, str]) -> bool:
         now = self.clock()
         since = int(meta.get("admitted_all_ms") or 0)
@@ -272,7 +299,8 @@ class Broadcasts:
         return now - since >= SETTLE_TIMEOUT_MS
 
     def _admit(self, broadcast_id: str, message_id: str, learner_ids: list[str]) -> int:
-        assert self.dispatcher is not None
+        if self.dispatcher is None:
+            raise RuntimeError("admitting a broadcast's recipients needs the worker's dispatcher")
         payload = broadcast.timer_payload(broadcast_id, message_id)
         for lid in learner_ids:
             written: list[OutboxItem] = []
@@ -291,7 +319,7 @@ class Broadcasts:
         progress = Progress.from_hash(raw)
         if progress is None:
             return "skipped:not a learner any more"
-        kind = f"broadcast:{broadcast_id}"
+        kind = broadcast_kind(broadcast_id)
         if handled is Handled.DUPLICATE and any(entry.kind == kind for entry in progress.proactive.sent):
             return "queued"
         engine = self._engine()

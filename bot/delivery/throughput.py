@@ -59,7 +59,8 @@ class Rate:
         return max(self.per_second * self.burst_seconds, 1.0)
 
     def reserve(self, bulk: bool) -> float:
-        return self.capacity * self.reserve_ratio if bulk else 0.0
+        """Tokens a bulk take must leave: the reserve share, but never so much that bulk can take none."""
+        return min(self.capacity * self.reserve_ratio, self.capacity - 1.0) if bulk else 0.0
 
 
 class Throughput:

@@ -103,6 +103,14 @@ def state_of(client: redis.Redis, broadcast_id: str, learner_id: str) -> str:
     return _text(value) if value is not None else ""
 
 
+def recipients_in(client: redis.Redis, broadcast_id: str, state: str) -> Iterator[str]:
+    """The recipients whose state is ``state`` (HSCAN: an end-of-broadcast check, not a per-message one)."""
+    wanted = state.encode()
+    for lid, value in client.hscan_iter(broadcast_key(broadcast_id, BroadcastPart.STATE), count=1000):
+        if value == wanted:
+            yield _text(lid)
+
+
 def every_id(client: redis.Redis) -> list[str]:
     """Every broadcast, oldest first."""
     return [_text(member) for member in client.zrange(BROADCAST_INDEX_KEY, 0, -1)]
