@@ -30,7 +30,8 @@ and config back to defaults), ``POST /_fake/config`` with any of ``CONFIG_DEFAUL
   80 mps by default, up to 1,000); a message over it fails with HTTP 400 and error 130429, listed in
   ``/_fake/rejected`` too. Read receipts and typing indicators count for neither limit.
 * ``record_calls`` false: calls are counted, not kept (a benchmark's 100,000 of them);
-  ``GET /_fake/stats`` gives ``{"accepted", "recipients", "max_per_recipient", "rejected": {code: n}}``.
+  ``GET /_fake/stats[?prefix=39]`` gives ``{"accepted", "recipients", "max_per_recipient", "histogram": {messages:
+  recipients}, "rejected": {code: n}}``.
 
 Run: ``python -m bot.dev.fake_graph --port 0 --print-url`` (serves until SIGTERM), or
 ``serve_in_thread(port=0)`` in-process. The handler sets ``disable_nagle_algorithm``: without it
@@ -120,14 +121,21 @@ class FakeGraphState:
             self.numbers[sender_id] = (tokens - 1.0, now)
             return True
 
-    def stats(self) -> dict[str, Any]:
-        """Counts, cheap at 100,000 calls: accepted messages, recipients, the most one got, refusals by code."""
+    def stats(self, prefix: str = "") -> dict[str, Any]:
+        """Counts, cheap at 100,000 calls: accepted messages, recipients, the most one got, refusals by code
+        (recipients and the histogram: only those whose id starts with ``prefix``)."""
         with self.lock:
             rejected: dict[str, int] = {}
             for item in self.rejected:
                 rejected[str(item["code"])] = rejected.get(str(item["code"]), 0) + 1
-            return {"accepted": self.accepted, "recipients": len(self.per_recipient),
-                    "max_per_recipient": max(self.per_recipient.values(), default=0), "rejected": rejected}
+            histogram: dict[str, int] = {}
+            counts = [count for recipient, count in self.per_recipient.items()
+                      if recipient.lstrip("+").startswith(prefix)]
+            for count in counts:
+                histogram[str(count)] = histogram.get(str(count), 0) + 1
+            return {"accepted": self.accepted, "recipients": len(counts),
+                    "max_per_recipient": max(counts, default=0), "histogram": histogram,
+                    "rejected": rejected}
 
     def take_pair_token(self, sender_id: str, recipient: str) -> bool:
         """False when this pair has used up its burst (caller holds no lock)."""
@@ -207,8 +215,9 @@ class FakeGraphHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/_fake/calls":
             self._answer(200, self.server.state.snapshot())
-        elif self.path == "/_fake/stats":
-            self._answer(200, self.server.state.stats())
+        elif self.path.startswith("/_fake/stats"):
+            query = dict(parse_qsl(self.path.partition("?")[2]))
+            self._answer(200, self.server.state.stats(query.get("prefix", "")))
         elif self.path == "/_fake/rejected":
             self._answer(200, self.server.state.rejections())
         elif (match := _TEMPLATES_PATH.match(self.path)) is not None:
