@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench bench-slow chat clean
+.PHONY: run test lint bench bench-slow bench-broadcast chat clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/webhook_bench.py
 	$(BIN)/python bench/hardening.py
 	$(BIN)/python bench/slow_clients.py
+	$(BIN)/python bench/broadcast.py
+
+bench-broadcast: $(STAMP)
+	$(BIN)/python bench/broadcast.py --learners 20000 --enforced 10000
 
 bench-slow: $(STAMP)
 	$(BIN)/python bench/slow_clients.py

@@ -33,6 +33,12 @@ pop: ``failed_sends`` (counter), ``last_error_code`` (Meta's code, or a negative
 (``permanent`` | ``gave_up`` | ``malformed`` | ``transient``), ``last_error_at_ms``,
 ``last_failed_item``. Successes: ``sent_count``, ``last_sent_at_ms``, ``last_sent_id`` (wamid/mid).
 
+Throughput: with a ``Throughput`` (the worker's), each message also takes a token from its sending number's
+bucket shared on Redis (``bot.delivery.throughput``); a broadcast's item (``proactive`` ``broadcast:<id>``)
+leaves the reserve to conversations. No token: the lock is released and the result says when to come back.
+A broadcast's item, once sent or refused, is recorded on its broadcast (``bot.storage.broadcast_store``),
+and the learner's delivery hash keeps ``last_broadcast`` (``<id> <message id>``) for its status webhooks.
+
 Delivery is at-least-once: if the process dies during a call, the item stays at the head and is
 sent again by the next drain once the lock expires. Nothing else is ever sent twice.
 No Dramatiq here: ``bot.delivery.actors`` turns a ``DrainResult`` into a delayed job.
@@ -333,6 +339,8 @@ def _send_in_order(box: _Outbox, graph: GraphClient, settings: Settings, now_ms:
             if not box.pop(item.id, "id", "failed_sends", _failure(code, "gave_up", item.id, now)):
                 return lost()
             failed += 1
+            if broadcast_of(item.proactive):
+                broadcast_store.settle(box.client, broadcast_of(item.proactive), box.lid, f"failed:{code}")
             continue
         if item.not_before_ms > now:  # still backing off from an earlier transient error
             box.release()
