@@ -14,6 +14,8 @@ import threading
 import dramatiq
 
 from bot import composition
+from bot.analytics.consumer import AnalyticsFolding
+from bot.analytics.forwarding import Forwarder
 from bot.broadcasts.recovery import BroadcastRecovery
 from bot.broadcasts.service import Broadcasts
 from bot.delivery import outbox
@@ -57,6 +59,9 @@ def broadcasts() -> Broadcasts:
 broker.add_middleware(OutboxRecovery(client, queue))
 broker.add_middleware(BroadcastRecovery(broadcasts))
 broker.add_middleware(TimerClock(client, dispatcher))
+recorder = composition.recorder(settings)
+if recorder is not None:  # learning analytics: fold the event streams into the store (bot.analytics)
+    broker.add_middleware(AnalyticsFolding(client, composition.analytics_store(settings), settings.analytics_shards))
 dramatiq.set_broker(broker)
 
 from bot.broadcasts import actors as broadcast_actors  # noqa: E402 - binds to the broker set above
@@ -65,5 +70,6 @@ from bot.delivery import actors  # noqa: E402 - the actors bind to the broker se
 actors.configure(actors.WorkerContext(settings=settings, client=client, queue=queue, dispatcher=dispatcher,
                                       graph_client=lambda: composition.graph_client(settings),
                                       clock=composition.clock(settings, client),
-                                      throughput=Throughput.from_settings(client, settings)))
+                                      throughput=Throughput.from_settings(client, settings),
+                                      forward=Forwarder(client, recorder).forward if recorder else None))
 broadcast_actors.configure(broadcasts)

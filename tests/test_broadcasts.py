@@ -33,6 +33,7 @@ from bot.storage.clock import SystemClock
 from bot.storage.keys import LearnerPart, learner_key
 from bot.storage.releases import FixedRegistry
 from bot.tutor.engine import Engine
+from bot.tutor.progress import Progress
 
 PHONE_NUMBER_ID = "100000000000001"
 
@@ -238,3 +239,29 @@ def console_args(action: str, **values: Any):
     for lang in values.pop("lang", []):
         argv += ["--lang", lang]
     return parser.parse_args(argv)
+
+
+def test_the_audience_query_reads_each_field_of_the_record():
+    from bot.tutor.progress_parts import CheckupAttempt, CheckupResult, OpenDayState, ReminderState
+
+    now = 100 * 86_400_000
+    learner = Progress(learner_id="wa:1", channel="whatsapp", user_id="1", lang="it", business="bakery",
+                       modules_done=["m1_contatto"], last_inbound_at_ms=now - 3 * 86_400_000, rev=1,
+                       checkup=CheckupAttempt(result=CheckupResult(level="base")),
+                       reminders=ReminderState(slot="closing"),
+                       open_days=OpenDayState(rsvps={"od_2027_01": "seated", "od_2027_02": "waiting"}))
+    assert Query().matches(learner, now)
+    for query in (Query(channels=("whatsapp",), languages=("it",), business=("bakery",)),
+                  Query(modules_done=("m1_contatto",), modules_not_done=("m2_pagina",)),
+                  Query(checkup_levels=("base",), inactive_for_days=2, active_within_days=7),
+                  Query(rsvp_event="od_2027_01"), Query(rsvp_event="od_2027_02", rsvp_states=("waiting",)),
+                  Query(reminders=True)):
+        assert query.matches(learner, now), query
+        assert Query.from_json(query.to_json()) == query
+    for query in (Query(channels=("messenger",)), Query(languages=("en",)), Query(business=("bar",)),
+                  Query(modules_done=("m2_pagina",)), Query(modules_not_done=("m1_contatto",)),
+                  Query(checkup_levels=("none",)), Query(active_within_days=1), Query(inactive_for_days=7),
+                  Query(rsvp_event="od_2027_02"), Query(rsvp_event="od_2027_03"), Query(reminders=False)):
+        assert not query.matches(learner, now), query
+    with pytest.raises(ValueError, match="unknown query fields"):
+        Query.from_json('{"shoe_size": 42}')

@@ -4,9 +4,10 @@ A ``Query`` is plain data (JSON on the broadcast's record, flags on ``bottega br
 match everyone. ``matches`` reads one learner's ``Progress``; ``learners`` walks every learner's record
 (SCAN over the progress hashes, HGETALL in pipelined batches: an admin's tool, never per message).
 
-RSVP state: Business Open Days (issue 10 §3) keep their attendees elsewhere; ``RsvpLookup`` is the hook
-they plug in (``(progress, event id) -> "going" | "waiting" | "declined" | "remind" | ""``). Until then
-the default lookup knows no RSVPs, so a query on an RSVP state matches nobody — said in the plan.
+RSVP state: a Business Open Day's answer as the learner's record keeps it (``progress.open_days``: invited |
+maybe | seated | waiting | declined; the event's seat ledger is the source of truth and this its
+consequence, ``bot.tutor.open_days``). ``RsvpLookup`` is the hook: ``Broadcasts`` takes another lookup
+(the ledger itself, say) where the record is not enough.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ LOAD_BATCH = 500
 RsvpLookup = Callable[[Progress, str], str]
 
 
-def no_rsvps(progress: Progress, event_id: str) -> str:
-    """The default RSVP lookup, until Open Days plug theirs in: nobody has answered any event."""
-    return ""
+def recorded_rsvp(progress: Progress, event_id: str) -> str:
+    """The default RSVP lookup: the learner's answer to that Open Day as their record keeps it ("" if none)."""
+    return progress.open_days.state(event_id)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,10 +45,10 @@ class Query:
     active_within_days: int | None = None  # wrote to Bottega in the last N days
     inactive_for_days: int | None = None  # has not written for at least N days
     rsvp_event: str = ""  # with rsvp_states: an Open Day's id
-    rsvp_states: tuple[str, ...] = ()
+    rsvp_states: tuple[str, ...] = ()  # default: seated
     reminders: bool | None = None  # True: chose reminders (and they run); False: did not
 
-    def matches(self, progress: Progress, now_ms: int, rsvp: RsvpLookup = no_rsvps) -> bool:
+    def matches(self, progress: Progress, now_ms: int, rsvp: RsvpLookup = recorded_rsvp) -> bool:
         if self.channels and progress.channel not in self.channels:
             return False
         if self.languages and progress.lang not in self.languages:
@@ -66,7 +67,7 @@ class Query:
             return False
         if self.inactive_for_days is not None and now_ms - last < self.inactive_for_days * DAY_MS:
             return False
-        if self.rsvp_event and rsvp(progress, self.rsvp_event) not in (self.rsvp_states or ("going",)):
+        if self.rsvp_event and rsvp(progress, self.rsvp_event) not in (self.rsvp_states or ("seated",)):
             return False
         return self.reminders is None or progress.reminders.active == self.reminders
 

@@ -5,7 +5,7 @@
     bottega broadcast follow ID | report ID | pause ID | resume ID | cancel ID | list
 
 QUERY: --channel whatsapp --lang it --business bar --done m1_contatto --not-done m2_pagina
---checkup-level none --active-within 30 --inactive-for 7 --rsvp EVENT[:going,waiting] --reminders on|off
+--checkup-level none --active-within 30 --inactive-for 7 --rsvp EVENT[:seated,waiting] --reminders on|off
 (each list flag may be repeated). Ctrl-C while following a send pauses the broadcast (``resume`` goes on
 from its cursor); the workers do the sending, so closing the terminal stops nothing.
 """
@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     query.add_argument("--checkup-level", action="append", default=[], help="the last check-up's level; 'none'")
     query.add_argument("--active-within", type=int, default=None, help="wrote in the last N days")
     query.add_argument("--inactive-for", type=int, default=None, help="has not written for N days")
-    query.add_argument("--rsvp", default="", help="EVENT[:going,waiting,...] an Open Day's RSVP state")
+    query.add_argument("--rsvp", default="",
+                       help="EVENT[:seated,waiting,maybe,invited,declined] an Open Day's RSVP (default: seated)")
     query.add_argument("--reminders", choices=["on", "off"], default=None, help="chose reminders, or not")
 
 

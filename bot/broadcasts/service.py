@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 
 import redis
 
-from bot.broadcasts.audience import Query, RsvpLookup, learners, no_rsvps
+from bot.broadcasts.audience import Query, RsvpLookup, learners, recorded_rsvp
 from bot.broadcasts.plan import Plan
 from bot.delivery.broker import JobQueue
 from bot.delivery.timers import timer_event
@@ -133,7 +133,7 @@ class Broadcasts:
 
     def __init__(self, client: redis.Redis, engines: EngineSource, *, clock: Clock, queue: JobQueue | None = None,
                  dispatcher: Dispatcher | None = None, rate_per_second: float = 80.0, lookahead_seconds: float = 2.0,
-                 chunk: int = 200, rsvp: RsvpLookup = no_rsvps, live_release: Callable[[], str] = lambda: ""):
+                 chunk: int = 200, rsvp: RsvpLookup = recorded_rsvp, live_release: Callable[[], str] = lambda: ""):
         self.client = client
         self.engines = engines
         self.clock = clock

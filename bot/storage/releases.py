@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 LIVE_KEY = LIVE_RELEASE_KEY  # string: the live release number (read by the store with each learner)
 SEQUENCE_KEY = global_key("course:sequence")  # counter of release numbers
+LEARNER_SCAN_BATCH = 1000  # progress hashes read per pipeline when counting learners per step
 
 
 def release_key(release: str) -> str:
@@ -260,13 +261,32 @@ def describe_diff(report: list[FlowDiff]) -> str:
 
 
 def _learners_by_step(client: redis.Redis) -> dict[tuple[str, int, str], int]:
+    """(module, version, step) -> learners there now: a scan of every progress hash, read in pipelined batches."""
     counts: dict[tuple[str, int, str], int] = {}
-    for key in client.scan_iter(match=learner_key_pattern(LearnerPart.PROGRESS), count=500):
-        flow, version, step = client.hmget(key, "flow", "flow_version", "step")
-        if flow and step:
-            where = (text(flow), int(version or 0), text(step))
-            counts[where] = counts.get(where, 0) + 1
+    batch: list[bytes] = []
+
+    def count(keys: list[bytes]) -> None:
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(key, "flow", "flow_version", "step")
+        for flow, version, step in pipe.execute():
+            if flow and step:
+                where = (text(flow), int(version or 0), text(step))
+                counts[where] = counts.get(where, 0) + 1
+
+    for key in client.scan_iter(match=learner_key_pattern(LearnerPart.PROGRESS), count=1000):
+        batch.append(key)
+        if len(batch) >= LEARNER_SCAN_BATCH:
+            count(batch)
+            batch = []
+    if batch:
+        count(batch)
     return counts
+
+
+def learners_by_step(client: redis.Redis) -> dict[tuple[str, int, str], int]:
+    """(module, version, step) -> how many learners are on it now (the admin console's release page)."""
+    return _learners_by_step(client)
 
 
 # -- the per-process registry ------------------------------------------------------------------------

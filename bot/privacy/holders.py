@@ -1,0 +1,190 @@
+"""The places that keep data about a learner, each able to export and erase its part.
+
+A holder is small: a ``name`` (its section of the export), ``export(client, person)`` -> JSON-able data or
+None (holds nothing), and ``erase(client, person, now_ms)`` -> how many entries it removed. Erase runs
+the holders in order, ``LearnerKeys`` last, so that an erase cut short (a crash, Redis gone) leaves the
+progress hash behind and can simply be run again.
+
+Adding a place that stores learner data (an analytics store, a linking code, a handover inbox) means
+adding a holder here, or ``register(holder)`` at start-up from a module above this one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+import redis
+
+from bot import channels
+from bot.channels.parts import ChannelParts
+from bot.privacy.person import Person
+from bot.storage import certificate_store
+from bot.storage.encoding import text
+from bot.storage.key_values import read_value
+from bot.storage.keys import LearnerPart, learner_key, simulator_log_key
+from bot.storage.open_day_ledger import OpenDayLedger
+from bot.storage.store import HANDOVER_INDEX_KEY, TIMER_INDEX_KEY
+
+SIMULATOR_SESSION_DIGITS = 8  # bot.simulator.session.SESSION_DIGITS (that layer is above this one)
+
+
+class LearnerDataHolder(Protocol):
+    name: str
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        """What this place keeps about ``person``, as JSON-able data; None when nothing."""
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        """Remove it; the number of keys or entries removed."""
+
+
+class TimerIndex:
+    """The timer sweeper's global due-index (``bot.delivery.timers``): one member per learner with a clock event."""
+
+    name = "timer_index"
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        pipe = client.pipeline(transaction=False)
+        for learner_id in person.ids:
+            pipe.zscore(TIMER_INDEX_KEY, learner_id)
+        due = {lid: int(score) for lid, score in zip(person.ids, pipe.execute(), strict=True) if score is not None}
+        return {"earliest_due_ms": due} if due else None
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        return int(client.zrem(TIMER_INDEX_KEY, *person.ids))
+
+
+class HandoverIndex:
+    """The inbox's list of open handovers (``bot.handover``): one member per learner waiting for a person.
+    The conversation itself is in the progress hash (``handover``), exported and erased with it."""
+
+    name = "handover_index"
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        pipe = client.pipeline(transaction=False)
+        for learner_id in person.ids:
+            pipe.zscore(HANDOVER_INDEX_KEY, learner_id)
+        since = {lid: int(score) for lid, score in zip(person.ids, pipe.execute(), strict=True) if score is not None}
+        return {"open_since_ms": since} if since else None
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        return int(client.zrem(HANDOVER_INDEX_KEY, *person.ids))
+
+
+class Certificates:
+    """Issued certificates (``bot.storage.certificate_store``): exported whole, revoked on erase."""
+
+    name = "certificates"
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        found = []
+        for code in certificate_store.codes_of(client, person.learner_id, scan=person.thorough):
+            cert = certificate_store.by_code(client, code)
+            if cert is not None:
+                found.append(certificate_store.to_hash(cert))
+        return found or None
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        codes = certificate_store.codes_of(client, person.learner_id, scan=True)
+        return sum(certificate_store.revoke(client, code, now_ms=now_ms) for code in codes)
+
+
+class SimulatorLog:
+    """What a sandbox learner of the browser simulator did, in its session's log (bot.simulator.session)."""
+
+    name = "simulator_log"
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        found = _simulator_entries(client, person)
+        return [json.loads(raw) for _, raw in found[1]] if found else None
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        found = _simulator_entries(client, person)
+        if not found:
+            return 0
+        key, entries = found
+        pipe = client.pipeline(transaction=True)
+        for _, raw in entries:
+            pipe.lrem(key, 1, raw)
+        return sum(int(removed) for removed in pipe.execute())
+
+
+class OpenDaySeats:
+    """Business Open Days' ledgers (``bot.storage.open_day_ledger``): a seat, a place on the waiting list, a
+    "no", a calendar ticket, a promotion not yet told — in each event's own keys."""
+
+    name = "open_days"
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        return OpenDayLedger(client).rsvps_of(person.ids) or None
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        return OpenDayLedger(client).forget(person.ids)
+
+
+class LearnerKeys:
+    """The learner's own keys (every ``LearnerPart``: progress, dedup set, outbox, timers, delivery facts,
+    locks, pacing, receipt) and the alias keys of the other ids that point at them."""
+
+    name = "keys"
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        out: dict[str, Any] = {}
+        for learner_id, part in _keys_of(person):
+            value = read_value(client, learner_key(learner_id, part))
+            if value is not None:
+                out.setdefault(learner_id, {})[part.value] = value
+        return out or None
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        keys = [learner_key(learner_id, part) for learner_id, part in _keys_of(person)
+                if part is not LearnerPart.PROGRESS]
+        removed = int(client.delete(*keys))
+        return removed + int(client.delete(learner_key(person.learner_id, LearnerPart.PROGRESS)))  # last: see above
+
+
+DEFAULT_HOLDERS: list[LearnerDataHolder] = [TimerIndex(), HandoverIndex(), Certificates(), SimulatorLog(),
+                                             OpenDaySeats(), LearnerKeys()]
+
+
+def register(holder: LearnerDataHolder) -> None:
+    """Add a holder (before ``LearnerKeys``, which must run last); registering one twice changes nothing."""
+    if any(existing.name == holder.name for existing in DEFAULT_HOLDERS):
+        return
+    DEFAULT_HOLDERS.insert(len(DEFAULT_HOLDERS) - 1, holder)
+
+
+def _keys_of(person: Person) -> list[tuple[str, LearnerPart]]:
+    own = [(person.learner_id, part) for part in LearnerPart]
+    return own + [(alias, LearnerPart.ALIAS) for alias in person.aliases]
+
+
+def _simulator_entries(client: redis.Redis, person: Person) -> tuple[str, list[tuple[int, str]]] | None:
+    """The simulator session log of this learner, and its entries about them (their channel's), if a sandbox one."""
+    prefix, _, user = person.learner_id.partition(":")
+    parts = _parts_for_prefix(prefix)
+    if parts is None:
+        return None
+    session = user.removeprefix(parts.dev.transcript_user)
+    if session == user or len(session) != SIMULATOR_SESSION_DIGITS or not session.isdigit():
+        return None
+    key = simulator_log_key(session)
+    entries = [(i, text(raw)) for i, raw in enumerate(client.lrange(key, 0, -1))]
+    mine = [(i, raw) for i, raw in entries if _entry_channel(raw) == parts.channel.name]
+    return (key, mine) if mine else None
+
+
+def _entry_channel(raw: str) -> str:
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return ""
+    return str(entry.get("channel", "")) if isinstance(entry, dict) else ""
+
+
+def _parts_for_prefix(prefix: str) -> ChannelParts | None:
+    try:
+        return channels.for_prefix(prefix)
+    except channels.UnknownChannel:
+        return None

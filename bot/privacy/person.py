@@ -1,0 +1,52 @@
+"""Who one learner is in storage: their learner id, the other ids that point at them, their raw identifiers.
+
+``identify`` reads the progress hash (phone, BSUID, user id) and collects the aliases — the ids whose
+``LearnerPart.ALIAS`` names this learner — from the ids the record names and, when ``thorough``, from a
+scan of every alias key (an id moved twice, a phone that was linked, anything the record no longer
+names). Thorough is for export and erase; a console page that only shows a learner skips the scan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import redis
+
+from bot import channels
+from bot.storage.encoding import text
+from bot.storage.keys import LearnerPart, learner_id_of, learner_key, learner_key_pattern
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Person:
+    learner_id: str  # the id whose keys hold the record
+    aliases: tuple[str, ...] = ()  # other learner ids whose alias key points at ``learner_id``
+    identifiers: tuple[str, ...] = field(default=())  # raw ids: user id, phone, BSUID (for searches and tests)
+    thorough: bool = True  # holders may scan (export, erase); False: direct reads only (a console page)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Every learner id of this person (the record's first)."""
+        return (self.learner_id, *self.aliases)
+
+
+def identify(client: redis.Redis, learner_id: str, *, thorough: bool = True) -> Person:
+    """``learner_id``'s ``Person`` (it need not have a record: a half-erased learner is still found)."""
+    names = ("user_id", "phone", "bsuid")
+    stored = client.hmget(learner_key(learner_id, LearnerPart.PROGRESS), list(names))
+    record = {name: text(value) for name, value in zip(names, stored, strict=True)}
+    prefix, _, user = learner_id.partition(":")
+    identifiers = tuple(dict.fromkeys(v for v in (user, record["user_id"], record["phone"], record["bsuid"]) if v))
+    candidates = [f"{prefix}:{raw}" for raw in identifiers if f"{prefix}:{raw}" != learner_id]
+    alias_keys = [learner_key(candidate, LearnerPart.ALIAS) for candidate in candidates]
+    if thorough:
+        alias_keys += [text(key) for key in client.scan_iter(match=learner_key_pattern(LearnerPart.ALIAS), count=1000)]
+    alias_keys = list(dict.fromkeys(alias_keys))
+    pointing = client.mget(alias_keys) if alias_keys else []
+    aliases = tuple(learner_id_of(key) for key, target in zip(alias_keys, pointing, strict=True)
+                    if text(target) == learner_id and learner_id_of(key) != learner_id)
+    return Person(learner_id=learner_id, aliases=aliases, identifiers=identifiers, thorough=thorough)
+
+
+def channel_prefixes() -> tuple[str, ...]:
+    return tuple(parts.channel.prefix for parts in channels.every())
