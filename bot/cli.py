@@ -506,6 +506,7 @@ def _learner(action: str, ref: str, *, output: str, confirmed: bool) -> int:
     import json
 
     from bot import privacy
+    from bot.console import audit
     from bot.model.privacy import learner_ref
 
     client, where = _reachable_redis(_dev_settings())
@@ -524,6 +525,7 @@ def _learner(action: str, ref: str, *, output: str, confirmed: bool) -> int:
         learner_id = found[0]
         if action == "export":
             document = json.dumps(privacy.export_learner(client, learner_id), ensure_ascii=False, indent=2)
+            audit.record(client, "cli", "learner.export", learner_ref(learner_id))
             if output:
                 Path(output).write_text(document + "\n", encoding="utf-8")
                 print(f"Exported learner {learner_ref(learner_id)} to {output}.")
@@ -537,6 +539,7 @@ def _learner(action: str, ref: str, *, output: str, confirmed: bool) -> int:
                 print("Nothing was erased.")
                 return 1
         erased = privacy.erase_learner(client, learner_id)
+        audit.record(client, "cli", "learner.erase", erased.ref, f"{erased.total} keys or entries removed")
         print(f"Erased learner {erased.ref}: {erased.total} keys or entries removed ("
               + ", ".join(f"{name} {count}" for name, count in erased.removed.items()) + ").")
         return 0

@@ -19,6 +19,7 @@ from bot import privacy
 from bot.certificates.model import Certificate, new_code, new_token
 from bot.channels.signature import sign
 from bot.cli import main as cli
+from bot.console import audit
 from bot.model.privacy import learner_ref
 from bot.storage import certificate_store
 from bot.storage.key_values import raw_text
@@ -32,6 +33,7 @@ SECRET = "test-app-secret"
 NUMBER_ID = "100000000000001"
 PHONE, BSUID = "393331112222", "IT.77001122334455667788"
 OTHER_PHONE = "393335556666"
+EVENT = "od_2027_01"
 LID = f"wa:{BSUID}"  # today's payloads carry both: the record is keyed on the BSUID, the phone is an alias
 
 
@@ -96,9 +98,9 @@ def lucia(client, redis_client) -> Certificate:
     cert = Certificate(code=new_code(), token=new_token(), learner_id=LID, name="Lucia Ferri",
                        business_name="Forno Ferri", issued_ms=1_795_777_200_000, score_percent=90, lang="it")
     certificate_store.save(redis_client, cert)
-    ledger = OpenDayLedger(redis_client)  # a seat at an Open Day (a calendar ticket), and Marco's beside it
-    ledger.rsvp("od_2027_01", LID, coming=True, capacity=1, now_ms=1)
-    ledger.rsvp("od_2027_01", f"wa:{OTHER_PHONE}", coming=True, capacity=1, now_ms=2)
+    ledger = OpenDayLedger(redis_client)  # the last seat of an Open Day is hers; Marco waits for it
+    assert ledger.rsvp(EVENT, LID, coming=True, capacity=1, now_ms=1).state.value == "seated"
+    assert ledger.rsvp(EVENT, f"wa:{OTHER_PHONE}", coming=True, capacity=1, now_ms=2).state.value == "waiting"
     for part in (LearnerPart.PROGRESS, LearnerPart.SEEN, LearnerPart.OUTBOX, LearnerPart.TIMERS, LearnerPart.DELIVERY):
         assert redis_client.exists(learner_key(LID, part)), part
     assert redis_client.get(learner_key(f"wa:{PHONE}", LearnerPart.ALIAS)) == LID.encode()
@@ -136,6 +138,7 @@ def test_the_export_holds_everything_stored_about_the_learner_and_nobody_else(lu
     assert document["data"]["timer_index"]["earliest_due_ms"][LID] > 0
     assert document["data"]["handover_index"]["open_since_ms"][LID] > 0
     assert [c["code"] for c in document["data"]["certificates"]] == [lucia.code]
+    assert document["data"]["open_days"][EVENT]["state"] == "seated"
     text = json.dumps(document, ensure_ascii=False)
     assert OTHER_PHONE not in text and "Marco" not in text
     json.loads(text)  # the whole document is plain JSON
@@ -156,6 +159,8 @@ def test_after_erase_no_key_or_value_anywhere_names_the_learner(lucia, client, r
             assert secret not in key and secret not in value, (key, secret)
     assert {key: value for key, value in after.items() if OTHER_PHONE in key} == marco  # Marco untouched
     assert redis_client.zscore(TIMER_INDEX_KEY, f"wa:{OTHER_PHONE}") is not None
+    attendees = OpenDayLedger(redis_client).attendees(EVENT)  # her seat went to Marco, as a "no" would give it
+    assert attendees.seated == (f"wa:{OTHER_PHONE}",) and attendees.waiting == () and attendees.declined == ()
 
     page = client.get(f"/verify/{lucia.code}")
     assert page.status_code == 410 and "Attestato revocato" in page.get_data(as_text=True)
@@ -167,7 +172,7 @@ def test_after_erase_no_key_or_value_anywhere_names_the_learner(lucia, client, r
 
 
 def test_an_erase_cut_short_after_the_certificates_can_be_run_again(lucia, redis_client, redis_url):
-    holders = privacy.DEFAULT_HOLDERS[:2]  # the timer index and the certificates, then "a crash"
+    holders = privacy.DEFAULT_HOLDERS[:3]  # the timer index, the certificates and the Open Days, then "a crash"
     privacy.erase_learner(redis_client, LID, holders=holders)
     assert privacy.find(redis_client, PHONE) == [LID]  # the record is still there: erase finds them again
     privacy.erase_learner(redis_client, LID)
@@ -189,3 +194,5 @@ def test_the_cli_exports_and_erases_by_any_reference(lucia, redis_client, redis_
     assert said.startswith(f"Erased learner {learner_ref(LID)}") and PHONE not in said and BSUID not in said
     assert not redis_client.exists(learner_key(LID, LearnerPart.PROGRESS))
     assert certificate_store.lookup(redis_client, lucia.code) is not None
+    logged = [(entry.who, entry.action, entry.target) for entry in audit.recent(redis_client)]
+    assert logged == [("cli", "learner.erase", learner_ref(LID)), ("cli", "learner.export", learner_ref(LID))]

@@ -21,6 +21,7 @@ import redis
 from flask import Flask
 
 from bot.console import guard
+from bot.console.learner_links import LearnerLinks
 from bot.console.pages import Console, NavItem, blueprint
 from bot.console.release_page import Census
 from bot.console.users import Role, Users
@@ -52,6 +53,7 @@ def install(app: Flask, *, settings: Settings, client: redis.Redis, course: Call
                                   outbox_max_items=settings.outbox_max_items),
                       census=Census(client),
                       limiter=guard.LoginLimiter(client, settings.console_login_failures_per_minute),
+                      links=LearnerLinks(settings.console_secret_key),
                       nav=[NavItem(label="Releases", endpoint="console.releases_page"),
                            NavItem(label="Learners", endpoint="console.learners"),
                            *COMING,

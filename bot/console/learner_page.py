@@ -49,6 +49,7 @@ class Waiting:
 class LearnerPage:
     learner_id: str
     ref: str
+    link: str  # this page's URL key (bot.console.learner_links)
     shown_id: str  # masked unless revealed
     progress: Progress | None
     phone: str  # masked unless revealed
@@ -82,7 +83,7 @@ class LearnerPage:
         return rows
 
 
-def read(client: redis.Redis, learner_id: str, *, reveal: bool = False) -> LearnerPage:
+def read(client: redis.Redis, learner_id: str, *, link: str, reveal: bool = False) -> LearnerPage:
     pipe = client.pipeline(transaction=False)
     pipe.hgetall(learner_key(learner_id, LearnerPart.PROGRESS))
     pipe.zrange(learner_key(learner_id, LearnerPart.TIMERS), 0, -1, withscores=True)
@@ -96,10 +97,12 @@ def read(client: redis.Redis, learner_id: str, *, reveal: bool = False) -> Learn
     progress = Progress.from_hash(raw)
     shown = (lambda value: value) if reveal else mask
     facts = {text(k): text(v) for k, v in delivery.items()}
+    facts = {name: when(int(value)) if name.endswith("_at_ms") and value.isdigit() else value
+             for name, value in sorted(facts.items())}
     code = facts.get("last_error_code") or facts.get("last_status_error_code") or ""
     person = identify(client, learner_id, thorough=False)
     return LearnerPage(
-        learner_id=learner_id, ref=learner_ref(learner_id), shown_id=shown(learner_id), progress=progress,
+        learner_id=learner_id, ref=learner_ref(learner_id), link=link, shown_id=shown(learner_id), progress=progress,
         phone=shown(progress.phone) if progress and progress.phone else "",
         aliases=tuple(shown(alias) for alias in person.aliases),
         timers=[(when(int(score)), text(member)) for member, score in timers],

@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 
 from bot import privacy
 from bot.console import audit, guard, learner_page, release_page
+from bot.console.learner_links import LearnerLinks
 from bot.console.users import Role, UserError, Users
 from bot.flows.loader import course_files
 from bot.flows.problems import FlowError
@@ -30,6 +31,7 @@ from bot.storage.store import Store
 from config.settings import Settings
 
 log = logging.getLogger("bottega.console")
+LEARNER_REF_CHARS = 12  # bot.model.privacy.learner_ref
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -51,6 +53,7 @@ class Console:
     course: Callable[[], Course]  # the live course (the app's registry follows releases)
     census: release_page.Census
     limiter: guard.LoginLimiter
+    links: LearnerLinks
     nav: list[NavItem] = field(default_factory=list)
 
     def require(self, role: Role) -> Callable[[guard.View], guard.View]:
@@ -115,7 +118,8 @@ def blueprint(console: Console) -> Blueprint:
     @pages.get("/releases")
     @viewer
     def releases_page() -> ResponseReturnValue:
-        page = release_page.read(console.client, console.course(), console.census)
+        page = release_page.read(console.client, console.course(), console.census,
+                                 wait=request.args.get("count") == "now")
         return render_template("console/releases.html", page=page, folder=str(console.settings.flows_dir))
 
     @pages.get("/releases/diff")
@@ -123,7 +127,8 @@ def blueprint(console: Console) -> Blueprint:
     def release_diff() -> ResponseReturnValue:
         folder = console.settings.flows_dir
         try:
-            preview = releases.preview(console.client, course_files(folder), folder=str(folder))
+            learners, _ = console.census.counts()  # a recent count, if any: no second scan of every learner
+            preview = releases.preview(console.client, course_files(folder), folder=str(folder), learners=learners)
         except FlowError as error:
             return render_template("console/diff.html", problems=[str(p) for p in error.problems],
                                    folder=str(folder), preview=None)
@@ -159,28 +164,27 @@ def blueprint(console: Console) -> Blueprint:
     def learner_search() -> ResponseReturnValue:
         found = privacy.find(console.client, request.form.get("q", ""))
         if len(found) == 1:
-            return redirect(url_for("console.learner", ref=learner_ref(found[0])), 303)
-        matches = [(learner_ref(lid), learner_page.mask(lid)) for lid in found]
+            return redirect(url_for("console.learner", key=console.links.link(found[0])), 303)
+        matches = [(console.links.link(lid), learner_ref(lid), learner_page.mask(lid)) for lid in found]
         return render_template("console/learners.html", matches=matches), 200 if found else 404
 
-    @pages.get("/learners/<ref>")
+    @pages.get("/learners/<key>")
     @viewer
-    def learner(ref: str) -> ResponseReturnValue:
-        return render_template("console/learner.html", page=learner_page.read(console.client, _learner(ref)),
-                               revealed=False)
+    def learner(key: str) -> ResponseReturnValue:
+        return render_template("console/learner.html", page=_page(key), revealed=False)
 
-    @pages.post("/learners/<ref>/phone")
+    @pages.post("/learners/<key>/phone")
     @owner
-    def learner_phone(ref: str) -> ResponseReturnValue:
-        learner_id = _learner(ref)
-        audit.record(console.client, _me(), "learner.show_phone", ref)
-        return render_template("console/learner.html", page=learner_page.read(console.client, learner_id,
-                                                                              reveal=True), revealed=True)
+    def learner_phone(key: str) -> ResponseReturnValue:
+        page = _page(key, reveal=True)
+        audit.record(console.client, _me(), "learner.show_phone", page.ref)
+        return render_template("console/learner.html", page=page, revealed=True)
 
-    @pages.post("/learners/<ref>/reset")
+    @pages.post("/learners/<key>/reset")
     @editor
-    def learner_reset(ref: str) -> ResponseReturnValue:
-        learner_id, module = _learner(ref), request.form.get("module", "")
+    def learner_reset(key: str) -> ResponseReturnValue:
+        learner_id, module = _learner(key), request.form.get("module", "")
+        ref = learner_ref(learner_id)
         if module not in console.course().flows:
             abort(400, description=f"No module {module!r} in the live course.")
         if learner_page.reset(console.store, learner_id, module, console.now_ms()):
@@ -188,29 +192,32 @@ def blueprint(console: Console) -> Blueprint:
             flash(f"Module {module} reset: its answers and score are gone; it is no longer completed.", "ok")
         else:
             flash("The learner kept changing (or is gone): nothing was reset. Try again.", "error")
-        return redirect(url_for("console.learner", ref=ref), 303)
+        return redirect(url_for("console.learner", key=console.links.link(learner_id)), 303)
 
-    @pages.post("/learners/<ref>/export")
+    @pages.post("/learners/<key>/export")
     @owner
-    def learner_export(ref: str) -> ResponseReturnValue:
-        document = privacy.export_learner(console.client, _learner(ref))
+    def learner_export(key: str) -> ResponseReturnValue:
+        learner_id = _learner(key)
+        ref = learner_ref(learner_id)
+        document = privacy.export_learner(console.client, learner_id)
         audit.record(console.client, _me(), "learner.export", ref)
         body = json.dumps(document, ensure_ascii=False, indent=2)
         return Response(body, 200, mimetype="application/json",
                         headers={"Content-Disposition": f'attachment; filename="learner-{ref}.json"'})
 
-    @pages.get("/learners/<ref>/erase")
+    @pages.get("/learners/<key>/erase")
     @owner
-    def learner_erase_confirm(ref: str) -> ResponseReturnValue:
-        return render_template("console/erase.html", page=learner_page.read(console.client, _learner(ref)))
+    def learner_erase_confirm(key: str) -> ResponseReturnValue:
+        return render_template("console/erase.html", page=_page(key))
 
-    @pages.post("/learners/<ref>/erase")
+    @pages.post("/learners/<key>/erase")
     @owner
-    def learner_erase(ref: str) -> ResponseReturnValue:
-        learner_id = _learner(ref)
+    def learner_erase(key: str) -> ResponseReturnValue:
+        learner_id = _learner(key)
+        ref = learner_ref(learner_id)
         if request.form.get("confirm", "").strip() != ref:
             flash("Type the learner's reference exactly to confirm; nothing was erased.", "error")
-            return redirect(url_for("console.learner_erase_confirm", ref=ref), 303)
+            return redirect(url_for("console.learner_erase_confirm", key=console.links.link(learner_id)), 303)
         erased = privacy.erase_learner(console.client, learner_id)
         audit.record(console.client, _me(), "learner.erase", ref, f"{erased.total} keys or entries removed")
         flash(f"Learner {ref} erased: {erased.total} keys or entries removed; their certificates now show as "
@@ -272,11 +279,19 @@ def blueprint(console: Console) -> Blueprint:
         user = guard.current_user(console.users)
         return user.name if user else "?"
 
-    def _learner(ref: str) -> str:
-        found = privacy.find_by_ref(console.client, ref)
+    def _learner(key: str) -> str:
+        """The learner a page's link names: an encrypted link (``learner_links``) or a ``learner_ref``."""
+        learner_id = console.links.learner(key) if len(key) > LEARNER_REF_CHARS else None
+        if learner_id is not None and privacy.find(console.client, learner_id) == [learner_id]:
+            return learner_id
+        found = privacy.find_by_ref(console.client, key) if len(key) == LEARNER_REF_CHARS else []
         if len(found) != 1:
-            abort(404, description="No learner has this reference (erased, or mistyped).")
+            abort(404, description="No learner here: erased, or the link is old or mistyped.")
         return found[0]
+
+    def _page(key: str, *, reveal: bool = False) -> learner_page.LearnerPage:
+        learner_id = _learner(key)
+        return learner_page.read(console.client, learner_id, reveal=reveal, link=console.links.link(learner_id))
 
     def _keep_an_owner(name: str, role: Role | None) -> None:
         user = console.users.get(name)

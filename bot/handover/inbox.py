@@ -20,7 +20,7 @@ from bot.model.privacy import learner_ref
 from bot.proactive.policy import Policy
 from bot.storage.keys import LearnerPart, learner_id_of, learner_key_pattern
 from bot.tutor.handover import Route, reply_route
-from bot.tutor.handover_record import InboxMessage
+from bot.tutor.handover_record import TEXT_MAX, InboxMessage
 from bot.tutor.progress import Progress
 
 SCAN_BATCH = 500
@@ -134,7 +134,7 @@ class Inbox:
         if handled is Handled.DUPLICATE:
             raise InboxError("this reply was already sent (same request id): nothing sent again")
         sent = self._known(learner_id).handover.messages
-        mine = [m for m in sent if m.who == "admin" and m.text == text[:len(m.text)]]
+        mine = [m for m in sent if m.who == "admin" and m.text == text[:TEXT_MAX]]
         if not mine or mine[-1].tag == "REFUSED":
             raise InboxError(_closed_message(progress))
         return mine[-1]

@@ -43,6 +43,8 @@ def entry_links(start: StartCode, course: Course, accounts: dict[str, str], *, l
     found: list[EntryLinkOut] = []
     missing: list[Missing] = []
     text = course.text("entry_link_text", lang).format(code=start.code) if lang else start.code
+    if start.code not in text:  # a text without {code} (or none at all): the code still travels
+        text = f"{text} {start.code}".strip()
     for parts in channels.every():
         link = parts.entry_link
         if link is None or (only and parts.channel.name != only):

@@ -8,8 +8,8 @@
   tombstones (``/verify`` then says "revoked"), holding no name and no id.
 
 What is stored is said by *holders* (``holders.LearnerDataHolder``), one per place that keeps learner
-data: their own keys, aliases that point at them, the timer sweeper's due-index, certificates, the
-simulator's session logs. A feature that stores learner data somewhere new adds a holder to
+data: their own keys, aliases that point at them, the timer sweeper's due-index, certificates, Business
+Open Days' seat ledgers, the simulator's session logs. A feature that stores learner data somewhere new adds a holder to
 ``holders.DEFAULT_HOLDERS`` (or calls ``holders.register``), and the whole-keyspace test in
 tests/test_privacy.py tells whether anything is left behind.
 

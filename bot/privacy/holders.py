@@ -22,7 +22,7 @@ from bot.privacy.person import Person
 from bot.storage import certificate_store
 from bot.storage.encoding import text
 from bot.storage.key_values import read_value
-from bot.storage.keys import LearnerPart, learner_key, simulator_log_key
+from bot.storage.keys import LearnerPart, OpenDayPart, learner_key, open_day_key, simulator_log_key
 from bot.storage.open_day_ledger import OpenDayLedger
 from bot.storage.store import HANDOVER_INDEX_KEY, TIMER_INDEX_KEY
 
@@ -79,15 +79,53 @@ class Certificates:
 
     def export(self, client: redis.Redis, person: Person) -> Any:
         found = []
-        for code in certificate_store.codes_of(client, person.learner_id, scan=person.thorough):
+        for code in _codes(client, person):
             cert = certificate_store.by_code(client, code)
             if cert is not None:
                 found.append(certificate_store.to_hash(cert))
         return found or None
 
     def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
-        codes = certificate_store.codes_of(client, person.learner_id, scan=True)
+        codes = _codes(client, person)
         return sum(certificate_store.revoke(client, code, now_ms=now_ms) for code in codes)
+
+
+class OpenDays:
+    """Seats, waiting-list places, refusals and calendar tickets in the Business Open Days' ledgers.
+
+    Erasing gives up the learner's seat the way a "no" does (``OpenDayLedger.rsvp``: the first learner
+    waiting takes it and is told), then removes what the "no" itself keeps (the refusal, any notice)."""
+
+    name = "open_days"
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        found = {}
+        for event_id in person.open_days:
+            pipe = client.pipeline(transaction=False)
+            for part in (OpenDayPart.SEATS, OpenDayPart.WAITING, OpenDayPart.DECLINED):
+                pipe.zscore(open_day_key(event_id, part), person.learner_id)
+            pipe.hget(open_day_key(event_id, OpenDayPart.TICKETS), person.learner_id)
+            seated, waiting, declined, ticket = pipe.execute()
+            state = "seated" if seated is not None else "waiting" if waiting is not None else \
+                "declined" if declined is not None else ""
+            if state:
+                found[event_id] = {"state": state, "calendar_ticket": text(ticket)}
+        return found or None
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        ledger = OpenDayLedger(client)
+        removed = 0
+        for event_id in person.open_days:
+            seats = open_day_key(event_id, OpenDayPart.SEATS)
+            held = client.zscore(seats, person.learner_id) is not None or \
+                client.zscore(open_day_key(event_id, OpenDayPart.WAITING), person.learner_id) is not None
+            if held:  # capacity as it stands: the seat given up goes to the first learner waiting
+                ledger.rsvp(event_id, person.learner_id, coming=False, capacity=int(client.zcard(seats)), now_ms=now_ms)
+            pipe = client.pipeline(transaction=True)
+            pipe.zrem(open_day_key(event_id, OpenDayPart.DECLINED), person.learner_id)
+            pipe.lrem(open_day_key(event_id, OpenDayPart.NOTICES), 0, person.learner_id)
+            removed += int(held) + sum(int(n) for n in pipe.execute())
+        return removed
 
 
 class SimulatorLog:
@@ -108,19 +146,6 @@ class SimulatorLog:
         for _, raw in entries:
             pipe.lrem(key, 1, raw)
         return sum(int(removed) for removed in pipe.execute())
-
-
-class OpenDaySeats:
-    """Business Open Days' ledgers (``bot.storage.open_day_ledger``): a seat, a place on the waiting list, a
-    "no", a calendar ticket, a promotion not yet told — in each event's own keys."""
-
-    name = "open_days"
-
-    def export(self, client: redis.Redis, person: Person) -> Any:
-        return OpenDayLedger(client).rsvps_of(person.ids) or None
-
-    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
-        return OpenDayLedger(client).forget(person.ids)
 
 
 class LearnerKeys:
@@ -144,8 +169,8 @@ class LearnerKeys:
         return removed + int(client.delete(learner_key(person.learner_id, LearnerPart.PROGRESS)))  # last: see above
 
 
-DEFAULT_HOLDERS: list[LearnerDataHolder] = [TimerIndex(), HandoverIndex(), Certificates(), SimulatorLog(),
-                                             OpenDaySeats(), LearnerKeys()]
+DEFAULT_HOLDERS: list[LearnerDataHolder] = [TimerIndex(), HandoverIndex(), Certificates(), OpenDays(), SimulatorLog(),
+                                             LearnerKeys()]
 
 
 def register(holder: LearnerDataHolder) -> None:
@@ -153,6 +178,11 @@ def register(holder: LearnerDataHolder) -> None:
     if any(existing.name == holder.name for existing in DEFAULT_HOLDERS):
         return
     DEFAULT_HOLDERS.insert(len(DEFAULT_HOLDERS) - 1, holder)
+
+
+def _codes(client: redis.Redis, person: Person) -> list[str]:
+    records = list(person.certificate_records) if person.certificate_records is not None else None
+    return certificate_store.codes_of(client, person.learner_id, scan=person.thorough, record_keys=records)
 
 
 def _keys_of(person: Person) -> list[tuple[str, LearnerPart]]:

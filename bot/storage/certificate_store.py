@@ -83,15 +83,18 @@ def lookup(client: redis.Redis, code: str) -> Certificate | int | None:
     return from_hash(raw)
 
 
-def codes_of(client: redis.Redis, learner_id: str, *, scan: bool = True) -> list[str]:
-    """The codes of every certificate issued to ``learner_id`` (the latest by its pointer; ``scan``: also
-    older ones, found by reading every certificate record: they are few, one per graduate)."""
+def codes_of(client: redis.Redis, learner_id: str, *, scan: bool = True,
+             record_keys: list[str] | None = None) -> list[str]:
+    """The codes of every certificate issued to ``learner_id``: the latest by its pointer; with ``scan``,
+    also older ones, found by reading every certificate record (few: one per graduate) — those under
+    ``record_keys`` when the caller already listed them, else found by a SCAN."""
     codes = []
     latest = client.get(certificate_learner_key(learner_id))
     if latest is not None:
         codes.append(text(latest))
     if scan:
-        keys = list(client.scan_iter(match=certificate_key("*"), count=1000))
+        keys = record_keys if record_keys is not None else \
+            [text(key) for key in client.scan_iter(match=certificate_key("*"), count=1000)]
         pipe = client.pipeline(transaction=False)
         for key in keys:
             pipe.hmget(key, "learner_id", "code")
@@ -99,6 +102,11 @@ def codes_of(client: redis.Redis, learner_id: str, *, scan: bool = True) -> list
             if text(owner) == learner_id and text(code) and text(code) not in codes:
                 codes.append(text(code))
     return codes
+
+
+def is_record_key(key: str) -> bool:
+    """``key`` is a certificate record (``certificate_key``), as a caller scanning every key meets it."""
+    return key.startswith(certificate_key(""))
 
 
 def revoke(client: redis.Redis, code: str, *, now_ms: int) -> bool:

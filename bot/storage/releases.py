@@ -191,12 +191,15 @@ class FlowDiff:
     learners_on_older_versions: int = 0
 
 
-def diff(client: redis.Redis, files: Mapping[str, str], *, folder: str = "flows") -> list[FlowDiff]:
-    """What publishing ``files`` would change for the learners on the live release, module by module."""
+def diff(client: redis.Redis, files: Mapping[str, str], *, folder: str = "flows",
+         learners: Mapping[tuple[str, int, str], int] | None = None) -> list[FlowDiff]:
+    """What publishing ``files`` would change for the learners on the live release, module by module.
+
+    ``learners``: a recent ``learners_by_step`` count to use (the console keeps one); default: count now."""
     course = load_course_texts(files, folder=folder)
     live = live_release(client)
     old = _load_release(stored_release(client, live)) if live else None
-    where = _learners_by_step(client)
+    where = learners if learners is not None else _learners_by_step(client)
     report = []
     for flow_id, new in course.flows.items():
         before = old.flows.get(flow_id) if old else None
@@ -222,7 +225,8 @@ class Preview:
     publishable: bool  # publishing would change something and would not be refused
 
 
-def preview(client: redis.Redis, files: Mapping[str, str], *, folder: str = "flows") -> Preview:
+def preview(client: redis.Redis, files: Mapping[str, str], *, folder: str = "flows",
+            learners: Mapping[tuple[str, int, str], int] | None = None) -> Preview:
     """``bottega flows diff``: the release line publishing would print, then the learners it affects."""
     course = load_course_texts(files, folder=folder)
     live = live_release(client)
@@ -235,7 +239,7 @@ def preview(client: redis.Redis, files: Mapping[str, str], *, folder: str = "flo
     lines = [f"Publishing {folder} over live release {live}: {describe_changes(_load_release(current), course)}"]
     refused = unbumped_modules(course, published_flows(client, live), files, folder)
     lines += [str(problem) for problem in refused]
-    lines.append(describe_diff(diff(client, files, folder=folder)))
+    lines.append(describe_diff(diff(client, files, folder=folder, learners=learners)))
     if refused:
         lines.append("Publishing would be refused: raise the versions above.")
     return Preview(text="\n".join(lines), publishable=not refused)

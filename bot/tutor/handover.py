@@ -26,6 +26,9 @@ from bot.tutor.progress import Pending, Progress
 from bot.tutor.turn import Turn
 from bot.tutor.typed_text import normalise
 
+__all__ = ["OFFER_AFTER_UNRECOGNISED", "PAYLOAD_PREFIX", "Route", "choose", "close", "offer", "on_admin", "options",
+           "recognised", "reply_route", "show", "unrecognised", "while_open"]
+
 OFFER_AFTER_UNRECOGNISED = 3  # texts in a row Bottega could not read, then it offers a person
 PAYLOAD_PREFIX = "sys:handover:"
 RESUME_WORDS = frozenset({"riprendi", "resume"})
@@ -170,6 +173,3 @@ def on_admin(turn: Turn, event: InboundEvent) -> None:
 def _set(turn: Turn, state: HandoverState) -> None:
     turn.progress = turn.progress.with_changes(handover=state)
 
-
-__all__ = ["OFFER_AFTER_UNRECOGNISED", "Route", "choose", "close", "offer", "on_admin", "options", "recognised",
-           "reply_route", "show", "unrecognised", "while_open"]
