@@ -4,6 +4,8 @@ the code that must never link the wrong people."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import threading
 
 import pytest
@@ -11,11 +13,14 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
+from bot.certificates.model import Certificate, new_code, new_token
 from bot.channels.instagram import INSTAGRAM
 from bot.channels.messenger import MESSENGER
 from bot.channels.whatsapp import WHATSAPP
 from bot.model.events import EventKind, InboundEvent
-from bot.storage import clock, links
+from bot.privacy.chat import read_export
+from bot.privacy.retention import DAY_MS, Swept, sweep
+from bot.storage import certificate_store, clock, links
 from bot.storage.keys import LearnerPart, learner_key, link_code_key
 from bot.storage.links import Journal, Linked, Links
 from bot.tutor import conversations, linking, merging
@@ -229,9 +234,10 @@ def test_a_changed_number_on_a_linked_channel_moves_the_conversation_and_frees_t
 
 # -- the code, fuzzed ---------------------------------------------------------------------------------
 
-def test_code_reading():
+@pytest.mark.parametrize("draw", range(30))
+def test_code_reading(draw):
     code = linking.new_code()
-    assert len(code) == 8 and set(code) <= set(linking.ALPHABET)
+    assert len(code) == 8 and set(code) <= set(linking.ALPHABET) and any(ch.isdigit() for ch in code)
     shown = linking.shown(code)
     for typed in (shown, shown.lower(), f"collega {shown}", f"LINK {code}", f" {code[:4]} {code[4:]} "):
         assert linking.code_in(typed) == code, typed
@@ -313,3 +319,67 @@ def test_too_many_wrong_codes_lock_an_id_out_for_a_while(world):
     assert any("Troppi codici" in t for t in wa.texts())
     assert world.client.get(learner_key(wa.learner_id, LearnerPart.ALIAS)) is None
     assert clock is not None
+
+
+# -- their data (issue 12 §3) -------------------------------------------------------------------------
+
+def keys_naming(client, needles: tuple[str, ...]) -> list[str]:
+    """Every key in the whole keyspace whose name or value contains one of ``needles``."""
+    from bot.storage.key_values import read_value
+
+    found = []
+    for key in client.scan_iter(count=1000):
+        name = key.decode()
+        value = json.dumps(read_value(client, key), default=str, ensure_ascii=False)
+        if any(needle in name or needle in value for needle in needles):
+            found.append(name)
+    return found
+
+
+def test_my_data_exports_everything_and_delete_my_data_leaves_nothing_and_revokes_the_certificate(world, course):
+    ms, wa = linked_pair(world)
+    finish_module_1(ms, course)
+    ms.send("collega")
+    wa.send(ms.last_code())
+    certificate = Certificate(code=new_code(), token=new_token(), learner_id=ms.learner_id, name="Anna",
+                              business_name="Forno Anna", issued_ms=world.now_ms(), score_percent=90)
+    certificate_store.save(world.client, certificate)
+    wa.send("i miei dati")
+    token = next(t for t in reversed(world.client.keys("bottega:export:*")))
+    document = json.loads(read_export(world.client, token.decode().split("{")[1].rstrip("}")))
+    assert document["learner_id"] == ms.learner_id and wa.learner_id in document["other_ids"]
+    record = document["data"]["keys"][ms.learner_id]["progress"]
+    assert "m1_contatto" in json.dumps(record) and document["data"]["certificates"]
+    assert document["data"]["linked_conversations"]  # the WhatsApp conversation's own parts
+    progress = world.progress(ms.learner_id)
+    assert progress.notices and progress.notices[0].what == "privacy_notice"  # shown in the first message
+    ms.send("collega")  # a code waiting unused names them too
+    wa.send("cancella i miei dati")
+    wa.tap("Sì")
+    assert any("cancello tutti i tuoi dati" in t for t in wa.texts())  # the goodbye went first
+    assert world.erased == [ms.learner_id]
+    assert keys_naming(world.client, (ms.user, wa.user, ms.learner_id, wa.learner_id)) == []
+    assert certificate_store.lookup(world.client, certificate.code) not in (None,) and \
+        isinstance(certificate_store.lookup(world.client, certificate.code), int)  # revoked
+
+
+def test_an_inactive_learner_is_warned_where_a_window_is_open_then_erased(redis_client, settings, course):
+    world = World(client=redis_client, settings=dataclasses.replace(settings, quiet_hours=""), course=course)
+    ms, wa = linked_pair(world)
+    ms.send("ciao")
+    ms.send("collega")
+    wa.send(ms.last_code())
+    start = world.now_ms()
+    retention_ms, warning_ms = 10 * DAY_MS, 10 * DAY_MS - 3_600_000
+    assert sweep(world.client, world.dispatcher, start + 60_000, retention_ms=retention_ms,
+                 warning_ms=warning_ms) == Swept()  # not idle long enough
+    swept = sweep(world.client, world.dispatcher, start + 2 * 3_600_000, retention_ms=retention_ms,
+                  warning_ms=warning_ms)
+    world.deliver()
+    assert swept == Swept(warned=1)
+    assert any("cancellerò i tuoi dati" in t for t in wa.texts())  # WhatsApp's window is open: said there
+    assert sweep(world.client, world.dispatcher, start + 3 * 3_600_000, retention_ms=retention_ms,
+                 warning_ms=warning_ms) == Swept()  # once
+    assert sweep(world.client, world.dispatcher, start + retention_ms + 60_000, retention_ms=retention_ms,
+                 warning_ms=warning_ms) == Swept(erased=1)
+    assert keys_naming(world.client, (ms.user, wa.user)) == []

@@ -21,6 +21,7 @@ from bot.analytics.recording import Recorder
 from bot.analytics.store import AnalyticsStore
 from bot.channels.parts import ChannelParts
 from bot.model.privacy import learner_ref
+from bot.privacy.identity_holders import DataExports, LinkCodes, LinkedConversations
 from bot.privacy.person import Person
 from bot.storage import certificate_store
 from bot.storage.encoding import text
@@ -177,7 +178,8 @@ class LearnerKeys:
 
 
 DEFAULT_HOLDERS: list[LearnerDataHolder] = [TimerIndex(), HandoverIndex(), Certificates(), SimulatorLog(),
-                                             OpenDaySeats(), LearnerKeys()]
+                                             OpenDaySeats(), LinkedConversations(), LinkCodes(), DataExports(),
+                                             LearnerKeys()]
 
 
 def register(holder: LearnerDataHolder) -> None:
