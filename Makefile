@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench bench-slow chat clean
+.PHONY: run test lint bench bench-slow bench-analytics chat clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/webhook_bench.py
 	$(BIN)/python bench/hardening.py
 	$(BIN)/python bench/slow_clients.py
+	$(BIN)/python bench/analytics.py
+
+bench-analytics: $(STAMP)
+	$(BIN)/python bench/analytics.py
 
 bench-slow: $(STAMP)
 	$(BIN)/python bench/slow_clients.py

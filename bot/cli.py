@@ -21,6 +21,7 @@
     bottega learner export REF [--output FILE]   everything stored about a learner, as JSON
     bottega learner erase REF [--yes]    erase a learner (every key; certificates revoked)
     bottega links TARGET [--campaign TAG] [--qr FOLDER]   wa.me / m.me / ig.me links (and QR codes) that start TARGET
+    bottega inbox [list|show|reply|back|rescan] [LEARNER] [TEXT] [--as NAME]   handovers to a person
 """
 
 from __future__ import annotations
@@ -133,6 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     links.add_argument("--channel", choices=[p.channel.name for p in channels.every()], default="")
     links.add_argument("--qr", default="", metavar="FOLDER", help="write each link's QR code (SVG and PNG) here")
 
+    inbox = commands.add_parser("inbox", help="handovers to a person: list them, show one, reply, hand back")
+    inbox.add_argument("action", nargs="?", choices=["list", "show", "reply", "back", "rescan"], default="list")
+    inbox.add_argument("learner", nargs="?", default="", help="the learner id the list prints (wa:393331234567)")
+    inbox.add_argument("text", nargs="?", default="", help="reply: the message")
+    inbox.add_argument("--as", dest="admin", default="", help="the admin's name, kept with the reply")
+
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -181,6 +188,10 @@ def _run(args: argparse.Namespace) -> int:
 
         return links_run(Settings.from_env(dev_default=True, require_secrets=False), args.target,
                          campaign=args.campaign, lang=args.lang, channel=args.channel, qr_folder=args.qr)
+    if args.command == "inbox":
+        from bot.handover.command import run as inbox_run
+
+        return inbox_run(_service_settings(), args.action, args.learner, args.text, admin=args.admin)
     if args.command == "fake-graph":
         from bot.dev import fake_graph
 
@@ -191,6 +202,19 @@ def _run(args: argparse.Namespace) -> int:
 
 def _dev_settings() -> Settings:
     return Settings.from_env(dev_default=True)
+
+
+def _service_settings() -> Settings:
+    """The settings of the running service: REDIS_URL, or the embedded Redis of a running `make run`."""
+    import dataclasses
+
+    from bot.dev import embedded_redis
+
+    settings = _dev_settings()
+    socket = settings.var_dir / "redis" / embedded_redis.SOCKET_NAME
+    if not settings.redis_url and socket.exists():
+        settings = dataclasses.replace(settings, redis_url=f"unix://{socket}")
+    return settings
 
 
 def _dev_user(channel: Channel, draft: bool) -> str:
@@ -451,10 +475,12 @@ def _learner(action: str, ref: str, *, output: str, confirmed: bool) -> int:
     from bot.console import audit
     from bot.model.privacy import learner_ref
 
-    client, where = _reachable_redis(_dev_settings())
+    settings = _dev_settings()
+    client, where = _reachable_redis(settings)
     if client is None:
         print(f"bottega learner: no Redis to read: {where}.", file=sys.stderr)
         return 2
+    privacy.register(privacy.analytics_holder(settings))  # the analytics store holds rows about the learner too
     with client:
         found = privacy.find(client, ref)
         if not found:

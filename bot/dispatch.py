@@ -155,7 +155,7 @@ class Dispatcher:
                 if snapshot.outbox_length:
                     self.notify(snapshot.address)
                 return Handled.DUPLICATE
-            if snapshot.progress is None and event.kind in (EventKind.STATUS, EventKind.PREFERENCE):
+            if snapshot.progress is None and event.kind in (EventKind.STATUS, EventKind.PREFERENCE, EventKind.ADMIN):
                 return Handled.IGNORED  # about someone we do not know: nothing to keep
             if code and link is None:
                 link = self._link(event, code, snapshot, now_ms)
@@ -185,6 +185,9 @@ class Dispatcher:
                     self.store.wake_at(lid, min(due for due, _ in outcome.timers))
                 for certificate in outcome.certificates:
                     self.store.save_certificate(certificate)
+                handover = outcome.progress.handover
+                if handover.open != before.handover.open:  # the inbox's list of open handovers (bot.handover)
+                    self.store.index_handover(lid, handover.requested_ms if handover.open else 0)
                 woken = bool(items or committed.receipt_waiting_anew)
                 if woken:
                     self.notify(outbox_at)

@@ -205,6 +205,22 @@ def test_an_unknown_module_in_a_code_is_recorded_and_lands_on_the_menu(client, r
     assert learner.flow == "" and learner.entry.first is not None and learner.entry.first.target == "m:m99_nope"
 
 
+def test_an_open_day_link_brings_its_invitation_with_the_rsvp_buttons_after_onboarding(client, redis_client,
+                                                                                      course):
+    psid = "7400000000000094"
+    lid = f"ms:{psid}"
+    post(client, restamped(fixture("messenger", "get_started_referral"), ref="bt-event-od_2027_01--slide",
+                           user=psid))
+    post(client, tap_body("messenger", "sys:lang:it", "Italiano", psid))
+    clear_outbox(redis_client, lid)
+    post(client, tap_body("messenger", "sys:biz:bakery", "Panificio", psid))
+    sent = outbox_text(redis_client, lid)
+    assert course.open_day("od_2027_01").title.get("it") in sent
+    assert "sys:od:yes:od_2027_01" in sent and "sys:od:no:od_2027_01" in sent
+    learner = progress(redis_client, lid)
+    assert learner.open_days.last == "od_2027_01" and learner.entry.first.campaign == "slide"
+
+
 def test_a_ref_that_is_not_a_start_code_is_kept_as_the_source(client, redis_client):
     psid = "7400000000000093"
     post(client, restamped(fixture("messenger", "referral"), user=psid))
@@ -267,6 +283,10 @@ def test_links_refuse_an_unknown_module_and_a_missing_account_clearly(capsys, mo
     monkeypatch.setenv("MESSENGER_PAGE_USERNAME", "bottega.corso")
     assert main(["links", "m99_nope"]) == 2
     assert "m99_nope" in capsys.readouterr().err
+    assert main(["links", "event:od_1999_01"]) == 2
+    assert "od_1999_01" in capsys.readouterr().err
+    assert main(["links", "event:od_2027_01", "--campaign", "slide"]) == 0
+    assert "https://m.me/bottega.corso?ref=bt-event-od_2027_01--slide" in capsys.readouterr().out
     assert main(["links", "checkup", "--channel", "whatsapp"]) == 2
     assert "WHATSAPP_DISPLAY_NUMBER" in capsys.readouterr().err
 

@@ -25,7 +25,7 @@ from bot.storage import certificate_store
 from bot.storage.key_values import raw_text
 from bot.storage.keys import LearnerPart, learner_key
 from bot.storage.open_day_ledger import OpenDayLedger
-from bot.storage.store import TIMER_INDEX_KEY
+from bot.storage.store import HANDOVER_INDEX_KEY, TIMER_INDEX_KEY
 from config.settings import broker_url
 from webhooks import create_app
 
@@ -91,6 +91,8 @@ def failed_status(phone: str, bsuid: str) -> dict:
 def lucia(client, redis_client) -> Certificate:
     """Lucia with everything a learner can have stored, and Marco beside her; returns Lucia's certificate."""
     walk_in(client, phone=PHONE, bsuid=BSUID)
+    post(client, wa_message({"type": "text", "text": {"body": "operatore"}}, phone=PHONE, bsuid=BSUID))
+    post(client, tap("sys:handover:yes", phone=PHONE, bsuid=BSUID))  # waiting for a person: in the inbox's list
     post(client, failed_status(PHONE, BSUID))
     walk_in(client, phone=OTHER_PHONE, name="Marco Neri")
     cert = Certificate(code=new_code(), token=new_token(), learner_id=LID, name="Lucia Ferri",
@@ -103,6 +105,7 @@ def lucia(client, redis_client) -> Certificate:
         assert redis_client.exists(learner_key(LID, part)), part
     assert redis_client.get(learner_key(f"wa:{PHONE}", LearnerPart.ALIAS)) == LID.encode()
     assert redis_client.zscore(TIMER_INDEX_KEY, LID) is not None
+    assert redis_client.zscore(HANDOVER_INDEX_KEY, LID) is not None
     return cert
 
 
@@ -133,6 +136,7 @@ def test_the_export_holds_everything_stored_about_the_learner_and_nobody_else(lu
     assert keys[LID]["delivery"]["last_status_error_code"] == "131047"
     assert keys[f"wa:{PHONE}"] == {"alias": LID}
     assert document["data"]["timer_index"]["earliest_due_ms"][LID] > 0
+    assert document["data"]["handover_index"]["open_since_ms"][LID] > 0
     assert [c["code"] for c in document["data"]["certificates"]] == [lucia.code]
     assert document["data"]["open_days"][EVENT] == {LID: "seated"}
     text = json.dumps(document, ensure_ascii=False)

@@ -30,7 +30,7 @@ from bot.flows.spec import Course
 from bot.storage.store import Store
 from config.settings import Settings
 
-__all__ = ["Console", "NavItem", "Role", "install"]
+__all__ = ["Console", "NavItem", "Role", "add_nav", "install"]
 
 SESSION_COOKIE = "bottega_admin"
 

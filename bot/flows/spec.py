@@ -394,4 +394,12 @@ OPTIONAL_TEXT_KEYS: Mapping[str, str] = {
     "my_data_caption": "", "erase_confirm": "stop_confirm", "erase_cancelled": "stop_cancelled", "erased": "",
     "retention_warning": "",
     "entry_link_text": "",  # the text a wa.me entry link prefills around its start code (`bottega links`)
+    "handover_offer": "",  # a person when they need one (bot.tutor.handover)
+    "handover_offer_not_understood": "handover_offer",  # after three texts Bottega could not read
+    "label_handover_yes": "label_yes",
+    "label_handover_no": "label_no",
+    "handover_started": "",
+    "handover_declined": "",
+    "handover_resumed": "resume",
+    "handover_handed_back": "resume",
 }

@@ -27,10 +27,12 @@ class Missing:
 
 
 def check_target(start: StartCode, course: Course) -> None:
-    """Refuse a module the course does not have, or a check-up it does not offer (an event id is the Open
-    Days' to check: it is accepted as written)."""
+    """Refuse a module the course does not have, an Open Day not in ``events.yaml``, or a check-up it does not
+    offer."""
     if start.kind == "m" and start.target not in course.flows:
         raise StartCodeError(f"module {start.target!r} is not in the course; modules: {', '.join(course.modules)}")
+    if start.kind == "event" and course.open_day(start.target) is None:
+        raise StartCodeError(f"Open Day {start.target!r} is not in flows/events.yaml (`bottega events list`)")
     if start.kind == "checkup" and course.checkup is None:
         raise StartCodeError("the course has no check-up (flows/checkup.yaml)")
 
@@ -41,6 +43,8 @@ def entry_links(start: StartCode, course: Course, accounts: dict[str, str], *, l
     found: list[EntryLinkOut] = []
     missing: list[Missing] = []
     text = course.text("entry_link_text", lang).format(code=start.code) if lang else start.code
+    if start.code not in text:  # a text without {code} (or none at all): the code still travels
+        text = f"{text} {start.code}".strip()
     for parts in channels.every():
         link = parts.entry_link
         if link is None or (only and parts.channel.name != only):

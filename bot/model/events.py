@@ -36,6 +36,7 @@ class EventKind(str, Enum):
     # the learner changed a messaging preference: WhatsApp user_preferences (marketing stop/resume),
     # Messenger messaging_optins (a marketing-messages token, its expiry and time zone; stop/resume)
     PREFERENCE = "preference"
+    ADMIN = "admin"  # an admin acted for this learner (a reply, a hand-back: bot.handover); never from Meta
 
     @property
     def from_learner(self) -> bool:

@@ -17,14 +17,18 @@ from typing import Any, Protocol
 import redis
 
 from bot import channels
+from bot.analytics.recording import Recorder
+from bot.analytics.store import AnalyticsStore
 from bot.channels.parts import ChannelParts
+from bot.model.privacy import learner_ref
 from bot.privacy.person import Person
 from bot.storage import certificate_store
 from bot.storage.encoding import text
 from bot.storage.key_values import read_value
 from bot.storage.keys import LearnerPart, learner_key, simulator_log_key
 from bot.storage.open_day_ledger import OpenDayLedger
-from bot.storage.store import TIMER_INDEX_KEY
+from bot.storage.store import HANDOVER_INDEX_KEY, TIMER_INDEX_KEY
+from config.settings import Settings
 
 SIMULATOR_SESSION_DIGITS = 8  # bot.simulator.session.SESSION_DIGITS (that layer is above this one)
 
@@ -53,6 +57,23 @@ class TimerIndex:
 
     def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
         return int(client.zrem(TIMER_INDEX_KEY, *person.ids))
+
+
+class HandoverIndex:
+    """The inbox's list of open handovers (``bot.handover``): one member per learner waiting for a person.
+    The conversation itself is in the progress hash (``handover``), exported and erased with it."""
+
+    name = "handover_index"
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        pipe = client.pipeline(transaction=False)
+        for learner_id in person.ids:
+            pipe.zscore(HANDOVER_INDEX_KEY, learner_id)
+        since = {lid: int(score) for lid, score in zip(person.ids, pipe.execute(), strict=True) if score is not None}
+        return {"open_since_ms": since} if since else None
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        return int(client.zrem(HANDOVER_INDEX_KEY, *person.ids))
 
 
 class Certificates:
@@ -106,6 +127,34 @@ class OpenDaySeats:
         return OpenDayLedger(client).forget(person.ids, event_ids=person.open_days)
 
 
+class AnalyticsRows:
+    """The learning-analytics store (``bot.analytics.store``: every row under the learner's ``learner_ref``) and
+    the events still waiting in their analytics stream (not folded yet). Registered at start-up by the processes
+    that export and erase (the web app for the console, the CLI), which know where the store is."""
+
+    name = "analytics"
+
+    def __init__(self, store: AnalyticsStore, recorder: Recorder) -> None:
+        self.store = store
+        self.recorder = recorder
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        found = {learner_id: rows for learner_id in person.ids if (rows := self.store.export(learner_id))}
+        return found or None
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        removed = 0
+        for learner_id in person.ids:
+            ref = learner_ref(learner_id)
+            stream = self.recorder.stream_for(learner_id)
+            waiting = [entry_id for entry_id, fields in client.xrange(stream) or []
+                       if entry_id is not None and ref.encode() in ((fields or {}).get(b"e") or b"")]
+            if waiting:
+                removed += int(client.xdel(stream, *waiting))
+            removed += self.store.erase(learner_id)
+        return removed
+
+
 class LearnerKeys:
     """The learner's own keys (every ``LearnerPart``: progress, dedup set, outbox, timers, delivery facts,
     locks, pacing, receipt) and the alias keys of the other ids that point at them."""
@@ -127,20 +176,29 @@ class LearnerKeys:
         return removed + int(client.delete(learner_key(person.learner_id, LearnerPart.PROGRESS)))  # last: see above
 
 
-DEFAULT_HOLDERS: list[LearnerDataHolder] = [TimerIndex(), Certificates(), SimulatorLog(), OpenDaySeats(),
-                                            LearnerKeys()]
+DEFAULT_HOLDERS: list[LearnerDataHolder] = [TimerIndex(), HandoverIndex(), Certificates(), SimulatorLog(),
+                                             OpenDaySeats(), LearnerKeys()]
 
 
 def register(holder: LearnerDataHolder) -> None:
-    """Add a holder (before ``LearnerKeys``, which must run last); registering one twice changes nothing."""
-    if any(existing.name == holder.name for existing in DEFAULT_HOLDERS):
-        return
+    """Add a holder (before ``LearnerKeys``, which must run last); one of the same name is replaced (the
+    analytics holder of a process that was set up again, e.g. on another store)."""
+    for index, existing in enumerate(DEFAULT_HOLDERS):
+        if existing.name == holder.name:
+            DEFAULT_HOLDERS[index] = holder
+            return
     DEFAULT_HOLDERS.insert(len(DEFAULT_HOLDERS) - 1, holder)
 
 
 def _codes(client: redis.Redis, person: Person) -> list[str]:
     records = list(person.certificate_records) if person.certificate_records is not None else None
     return certificate_store.codes_of(client, person.learner_id, scan=person.thorough, record_keys=records)
+
+
+def analytics_holder(settings: Settings) -> AnalyticsRows:
+    """The analytics store this process's settings name (``ANALYTICS_URL``, or SQLite under the var folder)."""
+    return AnalyticsRows(AnalyticsStore.for_settings(settings.analytics_url, settings.var_dir),
+                         Recorder(shards=settings.analytics_shards))
 
 
 def _keys_of(person: Person) -> list[tuple[str, LearnerPart]]:

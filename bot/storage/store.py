@@ -185,6 +185,9 @@ return 0
 
 LIVE_RELEASE_KEY = global_key("course:live")  # written by bot.storage.releases.publish
 TIMER_INDEX_KEY = global_key("timers:due")  # sorted set: learner id -> their earliest due clock event (ms)
+# sorted set: learner id -> when their open handover was asked for (ms); written after the turn's commit, so the
+# inbox (bot.handover) checks each entry against the learner's progress and can rebuild it by a scan
+HANDOVER_INDEX_KEY = global_key("handover:open")
 
 
 class CommitResult(str, Enum):
@@ -397,6 +400,18 @@ class Store:
     def wake_at(self, learner_id: str, due_ms: int) -> None:
         """Tell the timer sweeper (``bot.delivery.timers``) to look at this learner at ``due_ms``."""
         self.client.zadd(TIMER_INDEX_KEY, {learner_id: due_ms})
+
+    def index_handover(self, learner_id: str, since_ms: int) -> None:
+        """List the learner among the open handovers since ``since_ms``; 0: take them off the list."""
+        if since_ms:
+            self.client.zadd(HANDOVER_INDEX_KEY, {learner_id: since_ms})
+        else:
+            self.client.zrem(HANDOVER_INDEX_KEY, learner_id)
+
+    def indexed_handovers(self) -> list[tuple[str, int]]:
+        """(learner id, since ms) of every listed open handover, oldest first."""
+        entries = self.client.zrange(HANDOVER_INDEX_KEY, 0, -1, withscores=True)
+        return [(_text(str(entry[0]) if isinstance(entry[0], int) else entry[0]), int(entry[1])) for entry in entries]
 
     def save_certificate(self, certificate: Certificate) -> None:
         certificate_store.save(self.client, certificate)

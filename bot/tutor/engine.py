@@ -42,6 +42,7 @@ from bot.tutor import (
     entry,
     global_words,
     graduation,
+    handover,
     lessons,
     linking,
     menu,
@@ -113,10 +114,14 @@ class Engine:
         turn = Conversation(self, progress)
         start = entry.arrival(turn, event) if event.kind.from_learner else ""  # an entry link's start code
         turn.seat = seat
-        if event.kind.from_learner and not progress.is_new:
+        if event.kind.from_learner and not progress.is_new and not progress.handover.open:
             review.note_visit(turn)  # a message after a long gap starts a visit: missed questions come back
             reminders.on_learner_message(turn)
-        if event.kind is EventKind.TIMER:
+        if event.kind is EventKind.ADMIN:
+            handover.on_admin(turn, event)  # a person's reply or hand-back (bot.handover)
+        elif progress.handover.open and event.kind.from_learner and handover.while_open(turn, event):
+            pass  # a person answers: the message is kept for the inbox (or riprendi resumed the course)
+        elif event.kind is EventKind.TIMER:
             if progress.is_new:
                 pass
             elif event.payload.startswith(reminders.TIMER_PREFIX):
@@ -152,8 +157,9 @@ class Engine:
         if turn.cancel_timers and consent.may_message_first(turn.progress):
             reminders.plan(turn)  # a restart cancelled every clock: the reminders keep theirs
             open_days.replan(turn)  # and so do the Open Days the learner holds a seat for
-        if event.kind is EventKind.TIMER and not consent.may_message_first(progress):
-            turn.replies.clear()  # the clock may move state on; it never writes to an opted-out learner
+        if event.kind is EventKind.TIMER and (not consent.may_message_first(progress) or progress.handover.open):
+            turn.replies.clear()  # the clock may move state on; it never writes to an opted-out learner, nor
+            # while a person answers them
         if event.kind.from_learner:
             turn.progress = turn.progress.with_changes(seen_ms=turn.now_ms)
         return Outcome(progress=turn.progress, replies=tuple(turn.replies), timers=tuple(turn.timers),
@@ -179,6 +185,8 @@ class Conversation(Turn):
         if pending in (Pending.CONFIRM_STOP, Pending.CONFIRM_RESTART, Pending.CONFIRM_UNLINK, Pending.CONFIRM_ERASE):
             return [Option(id="sys:yes", title=self.text("label_yes")),
                     Option(id="sys:no", title=self.text("label_no"))]
+        if pending == Pending.HANDOVER_CONFIRM:
+            return handover.options(self)
         if pending == Pending.CHECKUP_CONFIRM:
             return checkup.confirm_options(self)
         if pending == Pending.CHECKUP_LEAVE:
@@ -216,6 +224,8 @@ class Conversation(Turn):
             self.say(self.text("stop_confirm"), self.options())
         elif pending == Pending.CONFIRM_RESTART:
             self.say(self.text("restart_confirm"), self.options())
+        elif pending == Pending.HANDOVER_CONFIRM:
+            handover.show(self)
         elif pending == Pending.CONFIRM_UNLINK:
             self.say(self.text("unlink_confirm"), self.options())
         elif pending == Pending.CONFIRM_ERASE:
@@ -269,6 +279,7 @@ class Conversation(Turn):
         payload = event.payload if event.kind is EventKind.CHOICE else ""
         words = normalise(event.text) if event.kind is EventKind.TEXT else ""
         if words in global_words.WORDS:
+            handover.recognised(self)
             global_words.HANDLERS[global_words.WORDS[words]](self, typed=True)
             return
         if self.progress.pending in (Pending.CERTIFICATE_NAME, Pending.CERTIFICATE_BUSINESS) and event.text.strip():
@@ -284,8 +295,11 @@ class Conversation(Turn):
         if not payload and review.owed_now(self):
             return  # back after a while: the missed questions first, then where the learner was
         if not payload:
-            self.not_understood()
-        elif payload in {o.id for o in options}:
+            if not (words and handover.unrecognised(self)):  # the third text in a row offers a person
+                self.not_understood()
+            return
+        handover.recognised(self)
+        if payload in {o.id for o in options}:
             self.choose(payload)
         elif self.navigation(payload):  # a module, the menu or the check-up from an older message: still valid
             if checkup.running(self):
@@ -298,8 +312,11 @@ class Conversation(Turn):
             self.foreign_payload(event)
 
     def start_target(self, payload: str) -> None:
-        """What an entry link's start code asks for (``bot.tutor.entry``); a running check-up asks first."""
-        if checkup.running(self):
+        """What an entry link's start code asks for (``bot.tutor.entry``): an Open Day's invitation at once
+        (its buttons work mid-check-up too), anything else after a running check-up asked first."""
+        if open_days.is_tap(payload):
+            open_days.choose(self, payload, self.seat)
+        elif checkup.running(self):
             checkup.ask_leave(self)
         else:
             self.choose(payload)
@@ -308,7 +325,7 @@ class Conversation(Turn):
         """After onboarding: what the entry link asked for, if anything, else the menu."""
         payload = entry.take_waiting(self)
         if payload and self.navigation(payload):
-            self.choose(payload)
+            self.start_target(payload)
         else:
             self.show_menu()
 
@@ -377,6 +394,8 @@ class Conversation(Turn):
             reminders.choose(self, payload)
         elif payload.startswith(open_days.ENTRY_PREFIX):
             open_days.show_invitation(self, payload)
+        elif payload.startswith(handover.PAYLOAD_PREFIX):
+            handover.choose(self, payload)
         else:
             _, flow_id, step_id, trigger = payload.split(":", 3)
             if reminders.is_later(self, trigger):

@@ -5,8 +5,8 @@ learner's first WhatsApp message, or any later one), in an ``m.me`` / ``ig.me`` 
 or Instagram ``referral``, alone or inside the Get Started ``postback``). ``arrival`` records the touch on
 the learner (``progress.entry``: the first touch kept for good, later ones in a short history) and answers
 with the payload the engine routes, through ``TARGETS`` — the start-code table: a module, the check-up,
-the menu, an Open Day's RSVP (``sys:event:<id>``, routed by the Open Days feature). A new learner first
-picks a language (and their business): the payload waits in ``entry.waiting`` until then.
+the menu, an Open Day's invitation with its RSVP buttons (``sys:od:invite:<id>``, ``bot.tutor.open_days``).
+A new learner first picks a language (and their business): the payload waits in ``entry.waiting`` until then.
 
 A Click-to-WhatsApp ad's ``referral`` is recorded too (``entry.ad``) and opens the ad's free entry point:
 for ``FREE_ENTRY_MS`` (72 h) from the learner's message Bottega may write free-form, free of charge
@@ -28,7 +28,7 @@ TARGETS: dict[str, Callable[[str], str]] = {
     "m": lambda module: f"sys:module:{module}",
     "checkup": lambda _: "sys:checkup",
     "menu": lambda _: "sys:menu",
-    "event": lambda event_id: f"sys:event:{event_id}",  # an Open Day's RSVP (bot.tutor's Open Days feature)
+    "event": lambda event_id: f"sys:od:invite:{event_id}",  # an Open Day's invitation (bot.tutor.open_days)
 }
 
 

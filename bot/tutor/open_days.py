@@ -156,6 +156,10 @@ def choose(turn: Turn, payload: str, seat: Seat | None) -> None:
         _answered(turn, event, seat)
     elif turn.now_ms >= event.start_ms:
         turn.say(turn.text("open_day_over"))
+    elif action == "invite":  # an entry link or QR code for this Open Day (bot.tutor.entry): the RSVP buttons
+        turn.say(turn.text("open_day_invite", **_values(turn, event)), _rsvp_options(turn, event.id))
+        _set(turn, event.id, _state(turn).state(event.id) or "invited", last=True)
+        return
     elif action == "later":
         _set(turn, event.id, "maybe")
         again = event.start_ms - ASK_AGAIN_BEFORE_MS

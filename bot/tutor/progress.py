@@ -17,6 +17,7 @@ from typing import Any
 from bot.model.events import InboundEvent
 from bot.proactive.record import ProactiveRecord
 from bot.tutor.entry_record import EntryRecord
+from bot.tutor.handover_record import HandoverState
 from bot.tutor.progress_parts import (
     CertificateRequest,
     ChannelConversation,
@@ -48,6 +49,7 @@ class Pending:
     REMINDER_SLOT = "reminder_slot"  # when to be reminded (bot.tutor.reminders)
     REMINDER_DAYS = "reminder_days"  # on which days
     REMINDER_CLOSED_DAY = "reminder_closed_day"  # which is the shop's closing day
+    HANDOVER_CONFIRM = "handover_confirm"  # asked whether a person should answer (bot.tutor.handover)
     CONFIRM_UNLINK = "confirm_unlink"  # "scollega": split the linked channels apart again? (bot.tutor.linking)
     CONFIRM_ERASE = "confirm_erase"  # "cancella i miei dati": erase everything? (bot.tutor.privacy)
 
@@ -88,6 +90,7 @@ class Progress:
     reminders: ReminderState = field(default_factory=ReminderState)  # bot.tutor.reminders
     proactive: ProactiveRecord = field(default_factory=ProactiveRecord)  # bot.proactive: what went out first
     entry: EntryRecord = field(default_factory=EntryRecord)  # how they came in: source, ad (bot.tutor.entry)
+    handover: HandoverState = field(default_factory=HandoverState)  # a person answers (bot.tutor.handover)
     open_days: OpenDayState = field(default_factory=OpenDayState)  # Business Open Days (bot.tutor.open_days)
     not_understood_at_ms: int = 0  # the last "non ho capito": one per NOT_UNDERSTOOD_PAUSE_MS (bot.tutor.engine)
     reply_from: str = ""  # WhatsApp phone_number_id / Messenger Page id we answer from
@@ -176,7 +179,7 @@ def _json(value: Any) -> str:
 
 _PARTS: dict[str, Any] = {"checkup": CheckupAttempt, "review": ReviewState, "certificate": CertificateRequest,
                           "reminders": ReminderState, "proactive": ProactiveRecord, "entry": EntryRecord,
-                          "open_days": OpenDayState}
+                          "open_days": OpenDayState, "handover": HandoverState}
 _UNTOUCHED: dict[str, Any] = {name: part() for name, part in _PARTS.items()}  # frozen: shared safely
 
 
