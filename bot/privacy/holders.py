@@ -122,10 +122,10 @@ class OpenDaySeats:
     name = "open_days"
 
     def export(self, client: redis.Redis, person: Person) -> Any:
-        return OpenDayLedger(client).rsvps_of(person.ids) or None
+        return OpenDayLedger(client).rsvps_of(person.ids, event_ids=person.open_days) or None
 
     def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
-        return OpenDayLedger(client).forget(person.ids)
+        return OpenDayLedger(client).forget(person.ids, event_ids=person.open_days)
 
 
 class AnalyticsRows:
