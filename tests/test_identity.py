@@ -63,6 +63,8 @@ def test_a_messenger_learner_links_whatsapp_with_a_code_and_sees_module_1_done_t
     before = len(wa.shown)
     wa.send("aiuto")
     assert len(wa.shown) > before and world.progress(ms.learner_id).channel == "whatsapp"
+    # the conversations the sender and the erase job drain, and a move carries: the current one included
+    assert [c.channel for c in world.dispatcher.store.linked_conversations(ms.learner_id)] == ["whatsapp"]
     # a used code links nobody
     ig = world.phone(INSTAGRAM, "17841400000000501")
     ig.send(f"collega {code}")
