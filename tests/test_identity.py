@@ -386,3 +386,24 @@ def test_an_inactive_learner_is_warned_where_a_window_is_open_then_erased(redis_
     assert sweep(world.client, world.dispatcher, start + retention_ms + 60_000, retention_ms=retention_ms,
                  warning_ms=warning_ms) == Swept(erased=1)
     assert keys_naming(world.client, (ms.user, wa.user)) == []
+
+
+def test_a_message_bottega_starts_goes_where_a_window_is_open_else_where_the_channel_allows_it():
+    hour = 3_600_000
+    now = 100 * 24 * hour
+    whatsapp = ChannelConversation(channel="whatsapp", learner_id="wa:39333", user_id="39333", phone="39333",
+                                   last_inbound_at_ms=now - 30 * hour)  # closed
+    base = Progress(learner_id="ig:1", channel="instagram", user_id="1", last_inbound_at_ms=now - 2 * hour,
+                    conversations=(whatsapp,))
+    chosen = conversations.for_proactive(base, now, window_ms=24 * hour, margin_ms=600_000)
+    assert chosen.channel == "instagram"  # the current conversation's window is open: free there
+    closed = base.with_changes(last_inbound_at_ms=now - 40 * hour)
+    chosen = conversations.for_proactive(closed, now, window_ms=24 * hour, margin_ms=600_000)
+    assert chosen.channel == "whatsapp" and chosen.via == "wa:39333"  # no window: a template can go there
+    opened = closed.with_changes(conversations=(dataclasses.replace(whatsapp, last_inbound_at_ms=now - hour),))
+    assert conversations.for_proactive(opened, now, window_ms=24 * hour, margin_ms=600_000).channel == "whatsapp"
+    messenger_only = Progress(learner_id="ig:1", channel="instagram", user_id="1", last_inbound_at_ms=now - 40 * hour,
+                              conversations=(ChannelConversation(channel="messenger", learner_id="ms:1", user_id="1",
+                                                                 last_inbound_at_ms=now - 40 * hour),))
+    assert conversations.for_proactive(messenger_only, now, window_ms=24 * hour, margin_ms=600_000).channel == \
+        "instagram"  # Messenger without an opt-in token allows nothing either: stays, placement says no
