@@ -158,9 +158,10 @@ def generate(store: AnalyticsStore, course: Course, learners: int, seed: int = 7
             marks = ", ".join("?" * columns[table])
             sql = store._sql(f"INSERT INTO {table} VALUES ({marks}) ON CONFLICT DO NOTHING")
             connection = db.connection
-            if store.postgres:
-                with connection.cursor() as cursor:
-                    cursor.executemany(sql, values)
+            if store.postgres:  # COPY: a million rows in seconds, not one round trip each
+                with connection.cursor() as cursor, cursor.copy(f"COPY {table} FROM STDIN") as copy:
+                    for value in values:
+                        copy.write_row(value)
             else:
                 connection.executemany(sql, values)
         deliveries = []

@@ -23,7 +23,10 @@ from dramatiq.middleware import TimeLimitExceeded
 from bot import channels
 from bot.delivery import outbox
 from bot.delivery.broker import (
+    BULK_PRIORITY,
+    BULK_QUEUE,
     DELIVER,
+    DELIVER_BULK,
     DELIVER_MAX_RETRIES,
     DELIVER_MIN_BACKOFF_MS,
     ERASE_LEARNER,
@@ -33,6 +36,7 @@ from bot.delivery.broker import (
     JobQueue,
 )
 from bot.delivery.graph import GraphClient
+from bot.delivery.throughput import Throughput
 from bot.dispatch import Dispatcher
 from bot.model.events import EventKind, InboundEvent
 from bot.model.privacy import learner_ref
@@ -57,6 +61,7 @@ class WorkerContext:
     graph_client: Callable[[], GraphClient]  # one per thread
     clock: Clock  # now in ms: the real clock, or the shared test clock in dev and test (bot.storage.clock)
     erase: Callable[[str], None] | None = None  # erase a learner's data (bot.privacy, wired by bot.worker)
+    throughput: Throughput | None = None  # the sending numbers' buckets, shared on Redis (None: no number limit)
     forward: Forward | None = None  # learning analytics: the drain's events and sends to their stream (None: off)
 
 
@@ -102,13 +107,25 @@ def deliver(lid: str) -> None:
     batch) — unless a job for this learner is already due by then (``outbox.schedule``). The time
     limit and the retry backoff come with the message (``JobQueue``), from the settings.
     """
+    _deliver(lid, bulk=False)
+
+
+@dramatiq.actor(actor_name=DELIVER_BULK, queue_name=BULK_QUEUE, priority=BULK_PRIORITY,
+                max_retries=DELIVER_MAX_RETRIES, retry_when=_retry_when, min_backoff=DELIVER_MIN_BACKOFF_MS)
+def deliver_bulk(lid: str) -> None:
+    """``deliver`` for a broadcast's recipient: the same drain, from the bulk queue, at the lowest priority
+    (a worker takes every conversation's job it holds first); a wait is rescheduled on the bulk queue."""
+    _deliver(lid, bulk=True)
+
+
+def _deliver(lid: str, *, bulk: bool) -> None:
     try:
         learner_key(lid, LearnerPart.OUTBOX)
     except (ValueError, TypeError):
         logger.error("deliver got a malformed learner id (%s); job dropped", type(lid).__name__)
         return
     ctx = context()
-    result = outbox.drain(ctx.client, graph_client(), lid, ctx.settings, now_ms=ctx.clock)
+    result = outbox.drain(ctx.client, graph_client(), lid, ctx.settings, now_ms=ctx.clock, throughput=ctx.throughput)
     if ctx.forward is not None and (result.events or result.sends):
         ctx.forward(lid, result.events, result.sends)  # learning analytics: one pipeline, after the sends
     for item_id, code in result.refused:  # the learner's record learns why Meta refused what we wrote first
@@ -120,7 +137,7 @@ def deliver(lid: str) -> None:
         delay_ms = int(again * 1000)
         now = ctx.clock()
         if outbox.schedule(ctx.client, lid, now + delay_ms, now):  # one scheduled job per learner, not a storm
-            ctx.queue.deliver(lid, delay_ms=delay_ms)
+            (ctx.queue.deliver_bulk if bulk else ctx.queue.deliver)(lid, delay_ms=delay_ms)
     logger.debug("deliver learner=%s sent=%d failed=%d again_in_s=%s", learner_ref(lid), result.sent,
                  result.failed, None if again is None else round(again, 3))
 

@@ -42,7 +42,7 @@ from redis.typing import EncodableT
 
 from bot.certificates.model import Certificate
 from bot.model.events import InboundEvent
-from bot.storage import certificate_store
+from bot.storage import broadcast_store, certificate_store
 from bot.storage.keys import LearnerPart, address, certificate_learner_key, global_key, learner_key
 from bot.storage.outbox_item import OutboxItem
 from bot.tutor import conversations
@@ -183,11 +183,11 @@ return 1
 _RECORD_STATUS = """
 for i = 1, #KEYS, 2 do
   if redis.call('EXISTS', KEYS[i]) == 1 then
-    redis.call('HSET', KEYS[i + 1], unpack(ARGV))
-    return 1
+    redis.call('HSET', KEYS[i + 1], unpack(ARGV, 2))
+    return {1, (i + 1) / 2, redis.call('HGET', KEYS[i + 1], ARGV[1]) or ''}
   end
 end
-return 0
+return {0}
 """
 
 LIVE_RELEASE_KEY = global_key("course:live")  # written by bot.storage.releases.publish
@@ -439,14 +439,22 @@ class Store:
         keys = []
         for lid in (event.learner_id, *event.other_learner_ids):
             keys += [learner_key(lid, LearnerPart.PROGRESS), learner_key(lid, LearnerPart.DELIVERY)]
-        args = [part for pair in fields.items() for part in pair]
+        args = [broadcast_store.LAST_BROADCAST_FIELD, *(part for pair in fields.items() for part in pair)]
         if analytics is None:
-            return int(self._record_status(keys=keys, args=args)) == 1
-        stream, entry, max_length = analytics
-        pipe = self.client.pipeline(transaction=False)
-        self._record_status(keys=keys, args=args, client=pipe)
-        pipe.xadd(stream, {"e": entry}, maxlen=max_length, approximate=True)
-        return int(pipe.execute()[0]) == 1
+            answer = self._record_status(keys=keys, args=args)
+        else:
+            stream, entry, max_length = analytics
+            pipe = self.client.pipeline(transaction=False)
+            self._record_status(keys=keys, args=args, client=pipe)
+            pipe.xadd(stream, {"e": entry}, maxlen=max_length, approximate=True)
+            answer = pipe.execute()[0]
+        if int(answer[0]) != 1:
+            return False
+        if answer[2]:  # the learner's last broadcast message: is this status about it? (bot.storage.broadcast_store)
+            lid = (event.learner_id, *event.other_learner_ids)[int(answer[1]) - 1]
+            broadcast_store.on_status(self.client, lid, _text(answer[2]), event.message_id, event.status,
+                                      event.error_code)
+        return True
 
 
 def _text(value: bytes | str | None) -> str:

@@ -9,7 +9,8 @@ What a learner's message does, in order:
    routed to the feature it belongs to; an old button or an unknown input gets a polite re-prompt.
 A clock event (TIMER) may move the learner on but never writes to one who opted out (``bot.tutor.consent``):
 ``rem:`` timers are reminders (``bot.tutor.reminders``), ``od:`` ones Business Open Days
-(``bot.tutor.open_days``), the others the check-up's. PREFERENCE events and
+(``bot.tutor.open_days``), ``bc:`` a broadcast's message (``bot.tutor.broadcast``), the others the check-up's.
+PREFERENCE events and
 Meta's refusals (failed STATUS) only update what the learner's record keeps about writing first
 (``bot.tutor.preferences``).
 
@@ -36,6 +37,7 @@ from bot.model.replies import Option, Reply
 from bot.model.seats import Seat
 from bot.proactive.policy import Policy
 from bot.tutor import (
+    broadcast,
     checkup,
     consent,
     conversations,
@@ -132,6 +134,8 @@ class Engine:
                 retention.warn(turn, event.payload)
             elif event.payload.startswith(open_days.TIMER_PREFIX):
                 open_days.on_timer(turn, event.payload, event.timestamp_ms)
+            elif event.payload.startswith(broadcast.TIMER_PREFIX):
+                broadcast.on_timer(turn, event.payload)
             else:
                 checkup.on_timer(turn, event.payload)
         elif event.kind is EventKind.PREFERENCE:

@@ -22,7 +22,8 @@ from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wsgi import get_input_stream
 
-from bot import channels, composition, console, simulator
+from bot import channels, composition, console, privacy, simulator
+from bot.analytics import pages as analytics_pages
 from bot.channels import parsing as inbound
 from bot.channels import signature as security
 from bot.dispatch import ConcurrencyError, Dispatcher, Handled, Notify
@@ -77,6 +78,11 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     # and a source of what was sent to sandbox learners (outbound=) — until then it does not exist there
     guard = admin.require(console.Role.EDITOR) if admin is not None and not settings.dev else None
     simulator.install(app, settings=settings, client=client, guard=guard)
+    privacy.register(privacy.analytics_holder(settings))  # the console's export and erase reach the analytics store
+    # /admin/analytics: the learning analytics, behind the console's sign-in (the viewer role reads them)
+    if admin is not None and analytics_pages.install(app, settings=settings, client=client, registry=registry,
+                                                     guard=admin.require(console.Role.VIEWER)):
+        console.add_nav(admin, console.NavItem(label="Analytics", endpoint="analytics.overview"))
 
     @app.get("/webhook")
     def handshake() -> Response:
