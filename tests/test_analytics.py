@@ -344,6 +344,7 @@ def test_the_pages_live_in_the_console_for_viewers_and_erasure_reaches_the_store
     assert 'href="/admin/analytics/"' in viewer.get("/admin/").get_data(as_text=True)  # in the console's menu
     answer = viewer.get("/admin/analytics/funnel")
     assert answer.status_code == 200 and "m1_contatto" in answer.get_data(as_text=True)
+    assert 'href="/admin/"' in answer.get_data(as_text=True)  # back to the console
     assert viewer.get("/admin/analytics/analytics.css").mimetype == "text/css"
     # the store this app reads is the one the erase registry reaches
     lid = "wa:393330000066"
@@ -356,3 +357,19 @@ def test_the_pages_live_in_the_console_for_viewers_and_erasure_reaches_the_store
     assert erased.removed["analytics"] >= 4
     assert store.export(lid) == {} and redis_client.xlen(stream) == 0
     store.close()
+
+
+def test_a_learner_s_events_list_is_bounded_when_nobody_forwards_it(settings, redis_client) -> None:
+    from bot.storage.store import ANALYTICS_EVENTS_CAP
+
+    app = create_app(settings, redis_client=redis_client, notify=lambda lid: None).test_client()
+    parts = channels.parts_for(WHATSAPP)
+    user = "393330000055"
+    key = learner_key(f"wa:{user}", LearnerPart.EVENTS)
+    redis_client.rpush(key, *[f"old-{n}" for n in range(ANALYTICS_EVENTS_CAP)])  # a worker without analytics
+    payload = parts.dev.text_payload("ciao", user, settings.whatsapp_phone_number_id, at_ms=int(time.time() * 1000))
+    raw = json.dumps(payload).encode()
+    assert app.post("/webhook", data=raw, headers={"Content-Type": "application/json",
+                                                   "X-Hub-Signature-256": sign(SECRET, raw)}).status_code == 200
+    assert redis_client.llen(key) == ANALYTICS_EVENTS_CAP
+    assert redis_client.lindex(key, 0) == b"old-1" and json.loads(redis_client.lindex(key, -1))["k"] == "turn"

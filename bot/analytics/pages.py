@@ -44,15 +44,17 @@ def install(app: Flask, *, settings: Settings, client: redis.Redis, registry: Re
     prices = Prices.parse(settings.whatsapp_prices, settings.price_currency)
     app.register_blueprint(blueprint(lambda: store, guard,
                                      course=lambda: registry.engine_for(live_release(client)).course,
-                                     now_ms=clock, prices=prices.cost, currency=prices.currency),
+                                     now_ms=clock, prices=prices.cost, currency=prices.currency,
+                                     home=("Console", url_prefix.rsplit("/", 1)[0] + "/")),
                            url_prefix=url_prefix)
     return True
 
 
 def blueprint(read_store: Callable[[], AnalyticsStore], guard: Guard, *, course: Callable[[], Course],
               now_ms: Callable[[], int], prices: Callable[[str], float] = lambda category: 0.0,
-              currency: str = "USD", name: str = "analytics") -> Blueprint:
-    """The analytics pages over the store ``read_store()`` gives and the live ``course()``."""
+              currency: str = "USD", name: str = "analytics", home: tuple[str, str] | None = None) -> Blueprint:
+    """The analytics pages over the store ``read_store()`` gives and the live ``course()``; ``home``: (label, URL)
+    of the page the navigation leads back to (the console's)."""
     pages = Blueprint(name, __name__, template_folder="templates")
     stylesheet = (Path(__file__).parent / "static" / "analytics.css").read_text(encoding="utf-8")
 
@@ -108,7 +110,7 @@ def blueprint(read_store: Callable[[], AnalyticsStore], guard: Guard, *, course:
         def show() -> str:
             result, extra = build(page)
             csv_links = {table.slug: _csv_link(page, table.slug) for table in result.tables}
-            return render_template("analytics/page.html", pages=PAGES, page=page, title=dict(PAGES)[page],
+            return render_template("analytics/page.html", pages=PAGES, page=page, title=dict(PAGES)[page], home=home,
                                    result=result, chart=chart, csv_links=csv_links, **extra)
 
         def download() -> Response:

@@ -43,6 +43,7 @@ from bot.tutor.progress import Progress
 from bot.tutor.progress_parts import ChannelConversation
 
 RECEIPT_TTL_MS = 24 * 3600 * 1000  # a read receipt older than WhatsApp's window is moot
+ANALYTICS_EVENTS_CAP = 1000  # events kept on one learner's list when no sender forwards them (the commit's Lua)
 MAX_ALIAS_HOPS = 3  # an id moved twice still finds its learner; a loop cannot spin
 
 # KEYS: 1 progress, 2 seen, 3 outbox, 4 timers, 5 send lock, 6 receipt, 7 merge journal, 8 analytics events,
@@ -130,7 +131,13 @@ if ARGV[10] ~= '' then
   redis.call('SET', KEYS[6], ARGV[10], 'PX', ARGV[13])
 end
 local events = 0
-if ARGV[16] ~= '' then events = redis.call('RPUSH', KEYS[8], ARGV[16]) end
+if ARGV[16] ~= '' then
+  events = redis.call('RPUSH', KEYS[8], ARGV[16])
+  if events > 1000 then  -- nobody forwards them (a worker without analytics): keep the newest only
+    redis.call('LTRIM', KEYS[8], -1000, -1)
+    events = 1000
+  end
+end
 local naliases = tonumber(ARGV[15])
 for i = 9, 8 + naliases do redis.call('SET', KEYS[i], ARGV[first + i - 9]) end
 first = first + naliases
