@@ -55,7 +55,10 @@ def last_active_ms(progress: Progress) -> int:
     return max([*seen, progress.created_at_ms])
 
 
-def sweep(client: redis.Redis, dispatcher: Dispatcher, now_ms: int, *, retention_ms: int, warning_ms: int) -> Swept:
+def sweep(client: redis.Redis, dispatcher: Dispatcher, now_ms: int, *, retention_ms: int, warning_ms: int,
+          erase: Callable[[str], object] | None = None) -> Swept:
+    """Warn or erase every learner idle long enough; ``erase`` (the worker's: Redis and analytics) or
+    ``erase_learner``."""
     warned = erased = 0
     days = max(warning_ms // DAY_MS, 1)
     for key in client.scan_iter(match=learner_key_pattern(LearnerPart.PROGRESS), count=500):
@@ -67,7 +70,10 @@ def sweep(client: redis.Redis, dispatcher: Dispatcher, now_ms: int, *, retention
             continue
         idle = now_ms - last_active_ms(progress)
         if idle >= retention_ms:
-            erase_learner(client, learner_id, now_ms=now_ms)
+            if erase is not None:
+                erase(learner_id)
+            else:
+                erase_learner(client, learner_id, now_ms=now_ms)
             erased += 1
             log.info("learner %s erased after %d days without a message", learner_ref(learner_id), idle // DAY_MS)
         elif idle >= retention_ms - warning_ms and not progress.retention_warned_at_ms:
@@ -79,8 +85,9 @@ def sweep(client: redis.Redis, dispatcher: Dispatcher, now_ms: int, *, retention
 class RetentionSweep(Middleware):
     """Dramatiq middleware: each worker process runs a thread that sweeps, claiming each interval once."""
 
-    def __init__(self, client: redis.Redis, settings: Settings, dispatcher: Callable[[], Dispatcher]):
-        self.client, self.settings, self.dispatcher = client, settings, dispatcher
+    def __init__(self, client: redis.Redis, settings: Settings, dispatcher: Callable[[], Dispatcher], *,
+                 erase: Callable[[str], object] | None = None):
+        self.client, self.settings, self.dispatcher, self.erase = client, settings, dispatcher, erase
         self.stopped = threading.Event()
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
@@ -98,7 +105,7 @@ class RetentionSweep(Middleware):
                     continue
                 dispatcher = self.dispatcher()
                 swept = sweep(self.client, dispatcher, dispatcher.clock(), retention_ms=retention_ms,
-                              warning_ms=warning_ms)
+                              warning_ms=warning_ms, erase=self.erase)
                 if swept.warned or swept.erased:
                     log.info("retention: %d warned, %d erased", swept.warned, swept.erased)
             except (redis.RedisError, OSError) as error:

@@ -39,6 +39,7 @@ from bot.model.events import InboundEvent
 from bot.storage import broadcast_store, certificate_store
 from bot.storage.keys import LearnerPart, address, certificate_learner_key, global_key, learner_key
 from bot.storage.outbox_item import OutboxItem
+from bot.tutor import conversations
 from bot.tutor.progress import Progress
 from bot.tutor.progress_parts import ChannelConversation
 
@@ -377,11 +378,17 @@ class Store:
         return done
 
     def linked_conversations(self, learner_id: str) -> tuple[ChannelConversation, ...]:
-        """The other channels linked to the record under ``learner_id`` (bot.tutor.conversations)."""
-        raw = self.client.hget(learner_key(learner_id, LearnerPart.PROGRESS), "conversations")
-        progress = Progress.from_hash({"learner_id": learner_id, "channel": "", "user_id": "",
-                                       "conversations": _text(raw)})
-        return progress.conversations if progress else ()
+        """Every conversation of the record under ``learner_id`` on a channel other than the one its id names
+        (the linked channels: their parts are suffixed ``@<channel>``), the current one included."""
+        names = ("learner_id", "channel", "via", "user_id", "phone", "bsuid", "reply_from", "last_inbound_at_ms",
+                 "conversations")
+        values = self.client.hmget(learner_key(learner_id, LearnerPart.PROGRESS), list(names))
+        progress = Progress.from_hash({name: _text(value) for name, value in zip(names, values, strict=True)
+                                       if value is not None})
+        if progress is None:
+            return ()
+        home = learner_id.partition(":")[0]
+        return tuple(c for c in conversations.every(progress) if c.channel and c.learner_id.partition(":")[0] != home)
 
     def point(self, learner_ids: tuple[str, ...], at: str) -> None:
         """Make each of ``learner_ids`` an alias of learner ``at`` ("" removes the alias)."""
