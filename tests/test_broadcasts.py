@@ -303,3 +303,21 @@ def test_bottega_broadcast_plan_on_redis_url(world, redis_url, monkeypatch, caps
     assert "2 learners match" in out and "estimated cost" in out
     assert cli.main(["broadcast", "report", "nope"]) == 2
     assert "no broadcast 'nope'" in capsys.readouterr().err
+
+
+def test_a_broadcast_turn_leaves_the_menu_the_learner_asked_for(world):
+    """A broadcast's turn is not the learner's: it must not supersede their ephemeral menu still waiting."""
+    client, dispatcher, service, fake = world["client"], world["dispatcher"], world["service"], world["fake"]
+    user, lid = "393335000001", "wa:393335000001"
+    _post(dispatcher, channels.named("whatsapp"), user, "ciao")
+    _drain_all(world, [lid])
+    _post(dispatcher, channels.named("whatsapp"), user, "menu")  # the menu waits in the outbox, unsent
+    waiting = client.llen(learner_key(lid, LearnerPart.OUTBOX))
+    assert waiting >= 1
+    broadcast_id = service.start(Query(), "news")
+    assert service.step(broadcast_id, broadcast_store.meta(client, broadcast_id)["step"]).admitted == 1
+    assert client.llen(learner_key(lid, LearnerPart.OUTBOX)) == waiting + 1
+    fake.reset()
+    _drain_all(world, [lid])
+    texts = [json.dumps(call["body"], ensure_ascii=False) for call in fake.calls()]
+    assert any("Ecco i moduli del corso" in text for text in texts) and any("modulo nuovo" in text for text in texts)
