@@ -509,10 +509,12 @@ def _learner(action: str, ref: str, *, output: str, confirmed: bool) -> int:
     from bot.console import audit
     from bot.model.privacy import learner_ref
 
-    client, where = _reachable_redis(_dev_settings())
+    settings = _dev_settings()
+    client, where = _reachable_redis(settings)
     if client is None:
         print(f"bottega learner: no Redis to read: {where}.", file=sys.stderr)
         return 2
+    privacy.register(privacy.analytics_holder(settings))  # the analytics store holds rows about the learner too
     with client:
         found = privacy.find(client, ref)
         if not found:

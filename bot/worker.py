@@ -24,6 +24,9 @@ from bot.delivery.recovery import OutboxRecovery
 from bot.delivery.throughput import Throughput
 from bot.delivery.timers import TimerClock
 from bot.dispatch import Dispatcher
+from bot.privacy import erase_learner, identify
+from bot.privacy.chat import store_export
+from bot.privacy.retention import RetentionSweep
 from config.logs import configure_logging
 from config.settings import Settings
 
@@ -43,8 +46,23 @@ def dispatcher() -> Dispatcher:
     with _lock:
         if not _built:
             _built.append(composition.dispatcher(settings, client, composition.registry(settings, client),
-                                                 notify=queue.deliver))
+                                                 notify=queue.deliver, erase=queue.erase_learner,
+                                                 exports=lambda lid, token: store_export(client, lid, token)))
         return _built[0]
+
+
+def _erase(learner_id: str) -> None:
+    """Erase a learner who asked for it: every Redis holder, then the analytics rows of each of their ids
+    (they name a learner by ``learner_ref``; a linked learner's events carry each channel id's)."""
+    ids = identify(client, learner_id).ids
+    erase_learner(client, learner_id, now_ms=composition.clock(settings, client)())
+    if composition.recorder(settings) is not None:
+        store = composition.analytics_store(settings)
+        try:
+            for each in ids:
+                store.erase(each)
+        finally:
+            store.close()
 
 
 def broadcasts() -> Broadcasts:
@@ -59,6 +77,7 @@ def broadcasts() -> Broadcasts:
 broker.add_middleware(OutboxRecovery(client, queue))
 broker.add_middleware(BroadcastRecovery(broadcasts))
 broker.add_middleware(TimerClock(client, dispatcher))
+broker.add_middleware(RetentionSweep(client, settings, dispatcher, erase=_erase))
 recorder = composition.recorder(settings)
 if recorder is not None:  # learning analytics: fold the event streams into the store (bot.analytics)
     broker.add_middleware(AnalyticsFolding(client, composition.analytics_store(settings), settings.analytics_shards))
@@ -70,6 +89,7 @@ from bot.delivery import actors  # noqa: E402 - the actors bind to the broker se
 actors.configure(actors.WorkerContext(settings=settings, client=client, queue=queue, dispatcher=dispatcher,
                                       graph_client=lambda: composition.graph_client(settings),
                                       clock=composition.clock(settings, client),
+                                      erase=_erase,
                                       throughput=Throughput.from_settings(client, settings),
                                       forward=Forwarder(client, recorder).forward if recorder else None))
 broadcast_actors.configure(broadcasts)

@@ -62,6 +62,11 @@ class Settings:
     web_concurrency: int = _knob(0, "WEB_CONCURRENCY")  # gunicorn processes; 0: one per core, at least 2
     web_connections: int = _knob(1000, "WEB_CONNECTIONS")  # open connections per gunicorn process (gevent)
     public_base_url: str = _knob("", "PUBLIC_BASE_URL")  # where Meta and browsers reach us; default http://127.0.0.1:PORT
+    # -- their data (issue 12 §3); link codes' deep links use the entry links' accounts below -------------------
+    privacy_notice_url: str = _knob("", "PRIVACY_NOTICE_URL")  # the notice; empty: the built-in page at /privacy
+    retention_months: int = _knob(24, "RETENTION_MONTHS")  # inactive this long: erased by the worker
+    retention_warning_days: int = _knob(14, "RETENTION_WARNING_DAYS")  # warned this long before, where Bottega may
+    retention_sweep_seconds: float = _knob(3600.0, "RETENTION_SWEEP_SECONDS")  # how often the worker looks
     # How many reverse proxies in front of the app append to X-Forwarded-For (a count). The certificate
     # pages' per-client rate limits key on the address that many hops from the right; 0: on the TCP
     # peer, ignoring X-Forwarded-For (which any client can write).

@@ -29,6 +29,7 @@ from bot.delivery.broker import (
     DELIVER_BULK,
     DELIVER_MAX_RETRIES,
     DELIVER_MIN_BACKOFF_MS,
+    ERASE_LEARNER,
     HANDLE_EVENTS,
     LOCKED_MARGIN_SECONDS,
     QUEUE,
@@ -59,6 +60,7 @@ class WorkerContext:
     dispatcher: Callable[[], Dispatcher]  # this process's dispatcher (built on first use)
     graph_client: Callable[[], GraphClient]  # one per thread
     clock: Clock  # now in ms: the real clock, or the shared test clock in dev and test (bot.storage.clock)
+    erase: Callable[[str], None] | None = None  # erase a learner's data (bot.privacy, wired by bot.worker)
     throughput: Throughput | None = None  # the sending numbers' buckets, shared on Redis (None: no number limit)
     forward: Forward | None = None  # learning analytics: the drain's events and sends to their stream (None: off)
 
@@ -172,3 +174,27 @@ def handle_events(events: list[str]) -> None:
         except Exception:  # a bug in one event must not stop the others; no PII in the trace's text
             logger.error("deferred event skipped after an error (learner %s):\n%s", learner_ref(event.learner_id),
                          "".join(traceback.format_tb(sys.exc_info()[2])))
+
+
+ERASE_GOODBYE_TRIES = 5  # drains of the goodbye before erasing anyway
+ERASE_RETRY_MS = 2000
+
+
+@dramatiq.actor(actor_name=ERASE_LEARNER, queue_name=QUEUE, max_retries=DELIVER_MAX_RETRIES, retry_when=_retry_when,
+                min_backoff=DELIVER_MIN_BACKOFF_MS)
+def erase_learner(lid: str, attempt: int = 0) -> None:
+    """"Cancella i miei dati", confirmed: send what waits in each of the learner's outboxes (their goodbye),
+    then erase everything stored about them. A goodbye that cannot go after a few tries does not hold it up."""
+    ctx = context()
+    store = ctx.dispatcher().store
+    addresses = [lid, *(f"{lid}@{c.channel}" for c in store.linked_conversations(lid))]
+    waiting = False
+    for address in addresses:
+        outbox.drain(ctx.client, graph_client(), address, ctx.settings, now_ms=ctx.clock)
+        waiting = waiting or bool(ctx.client.llen(learner_key(address, LearnerPart.OUTBOX)))
+    if waiting and attempt < ERASE_GOODBYE_TRIES:
+        ctx.queue.erase_learner(lid, attempt + 1, delay_ms=ERASE_RETRY_MS)
+        return
+    if ctx.erase is not None:
+        ctx.erase(lid)
+    logger.info("learner %s erased at their request", learner_ref(lid))

@@ -52,6 +52,7 @@ from config.settings import Settings, broker_url
 
 DELIVER = "deliver"  # actor names: the contract between JobQueue and bot.delivery.actors
 HANDLE_EVENTS = "handle_events"
+ERASE_LEARNER = "erase_learner"
 DELIVER_BULK = "deliver_bulk"  # a broadcast's sends (bot.delivery.actors), below every conversation
 BROADCAST_STEP = "broadcast_step"  # admit a broadcast's next recipients (bot.broadcasts.actors)
 QUEUE = "default"
@@ -138,6 +139,10 @@ class JobQueue:
     def handle_events(self, events: list[InboundEvent]) -> None:
         """Handle these events in the worker, in this order (one learner's events in one job)."""
         self._enqueue(HANDLE_EVENTS, ([event.to_json() for event in events],), {}, None)
+
+    def erase_learner(self, learner_id: str, attempt: int = 0, *, delay_ms: int | None = None) -> None:
+        """Erase ``learner_id`` once their goodbye has been sent (bot.privacy.chat)."""
+        self._enqueue(ERASE_LEARNER, (learner_id, attempt), self._deliver_options, delay_ms)
 
     def _enqueue(self, actor: str, args: tuple[Any, ...], options: dict[str, Any], delay_ms: int | None,
                  queue: str = QUEUE) -> None:

@@ -73,9 +73,13 @@ MAX_SENDS_PER_DRAIN = 20  # then let other learners' jobs run (fairness across w
 JITTER_RATIO = 0.2  # backoff * (1 + up to 20 %): learners throttled together retry apart
 
 _REFRESH = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end"
-# KEYS: lock, pace, receipt, analytics events. ARGV: token, lock ms, events to take.
-# -> {1, pace JSON, receipt waiting 0|1, events...} or {0}
+# KEYS: lock, pace, receipt, analytics events, outbox. ARGV: token, lock ms, events to take.
+# -> {1, pace JSON, receipt waiting 0|1, events...}, {0} held, or {2}: nothing waits (no lock taken, no key
+# written: a job for an erased learner leaves nothing behind)
 _ACQUIRE = """
+if redis.call('exists', KEYS[3]) == 0 and redis.call('llen', KEYS[5]) == 0 and redis.call('llen', KEYS[4]) == 0 then
+  return {2}
+end
 if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
 local out = {1, redis.call('get', KEYS[2]) or '', redis.call('exists', KEYS[3])}
 local events = redis.call('lrange', KEYS[4], 0, tonumber(ARGV[3]) - 1)
@@ -219,10 +223,13 @@ class _Outbox:
     def run(self, name: str, keys: list[str], args: list[Any]) -> int:
         return int(self._scripts[name](keys=keys, args=args) or 0)
 
-    def acquire(self) -> bool:
-        """Take the lock; with it come the learner's pace and whether a read receipt waits (one round trip)."""
-        answer = self._scripts["acquire"](keys=[self.lock, self.pace_key, self.receipt, self.events_key],
+    def acquire(self) -> bool | None:
+        """Take the lock; with it come the learner's pace and whether a read receipt waits (one round trip).
+        None: nothing waits (no receipt, no item, no analytics event): no lock taken."""
+        answer = self._scripts["acquire"](keys=[self.lock, self.pace_key, self.receipt, self.events_key, self.outbox],
                                           args=[self.token, self.lock_ms, EVENTS_PER_DRAIN])
+        if int(answer[0]) == 2:
+            return None
         if int(answer[0]) != 1:
             return False
         self.pace = Pace.from_json(answer[1], self.rules)
@@ -282,7 +289,10 @@ def drain(client: redis.Redis, graph: GraphClient, lid: str, settings: Settings,
     """
     check_timing(settings)
     box = _Outbox(client, lid, int(settings.send_lock_seconds * 1000), pace_rules(settings))
-    if not box.acquire():
+    acquired = box.acquire()
+    if acquired is None:
+        return DrainResult()
+    if not acquired:
         return DrainResult(locked_for_seconds=box.holder_seconds())
     try:
         receipt_wait_ms = _send_receipt(box, graph, now_ms()) if box.receipt_waiting else 0

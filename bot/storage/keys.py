@@ -211,6 +211,16 @@ def admin_login_failures_key(subject: str) -> str:
     return f"{ADMIN_PREFIX}:login-failures:{subject}"
 
 
+# A learner's data export asked for in the chat (bot.privacy.chat): ``bottega:export:{<token>}`` -> JSON, an hour.
+EXPORT_PREFIX = f"{PREFIX}:export"
+
+
+def export_key(token: str) -> str:
+    if not token or "{" in token or "}" in token:
+        raise ValueError("an export token must be non-empty and free of braces")
+    return f"{EXPORT_PREFIX}:{{{token}}}"
+
+
 # Learning analytics (bot.analytics): events go from each learner's EVENTS list (their own slot, written by the
 # commit) to one of N streams, each with a hash tag of its own (``{analytics.3}``) so the streams spread over a
 # Redis Cluster's slots; a learner's events always go to the same stream (so they stay in order).

@@ -52,6 +52,7 @@ from bot.tutor import (
     preferences,
     privacy,
     reminders,
+    retention,
     review,
     revisit,
 )
@@ -119,6 +120,7 @@ class Engine:
         if event.kind.from_learner and not progress.is_new and not progress.handover.open:
             review.note_visit(turn)  # a message after a long gap starts a visit: missed questions come back
             reminders.on_learner_message(turn)
+            retention.on_learner_message(turn)
         if event.kind is EventKind.ADMIN:
             handover.on_admin(turn, event)  # a person's reply or hand-back (bot.handover)
         elif progress.handover.open and event.kind.from_learner and handover.while_open(turn, event):
@@ -128,6 +130,8 @@ class Engine:
                 pass
             elif event.payload.startswith(reminders.TIMER_PREFIX):
                 reminders.on_timer(turn, event.payload)
+            elif event.payload.startswith(retention.TIMER_PREFIX):
+                retention.warn(turn, event.payload)
             elif event.payload.startswith(open_days.TIMER_PREFIX):
                 open_days.on_timer(turn, event.payload, event.timestamp_ms)
             elif event.payload.startswith(broadcast.TIMER_PREFIX):
