@@ -10,6 +10,8 @@ The outbox, kept short (the flood rules)
 ----------------------------------------
 * A turn that adds replies first drops the *ephemeral* items older turns left unsent (re-prompts,
   the menu, "non ho capito": ``bot.model.replies.Reply.ephemeral``): the learner only needs the latest.
+  A turn whose replies are all proactive (a reminder, a broadcast's message) drops none: the menu the
+  learner just asked for still goes.
   The head is kept while a sender holds the lock (it may be on the wire).
 * At most ``outbox_max_items`` items: beyond it the oldest ephemeral items go first. Lessons,
   feedback and results are never dropped — one valid tap adds one step's worth, so they are bounded
@@ -113,8 +115,12 @@ end
 if nitems > 0 then
   local keep_head = redis.call('EXISTS', KEYS[5]) == 1
   local waiting = redis.call('LRANGE', KEYS[3], 0, -1)
+  local supersedes = false  -- only the learner's own turn does: a reminder or a broadcast leaves their menu be
+  for i = first, first + nitems - 1 do
+    if not proactive(ARGV[i]) then supersedes = true end
+  end
   for i = 1, #waiting do
-    if not (i == 1 and keep_head) and ephemeral(waiting[i]) then
+    if supersedes and not (i == 1 and keep_head) and ephemeral(waiting[i]) then
       dropped = dropped + redis.call('LREM', KEYS[3], 1, waiting[i])
     end
   end
