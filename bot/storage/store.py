@@ -25,6 +25,12 @@ known by their phone and now arriving with a BSUID is *moved* to the BSUID key (
 script renames every part and leaves an alias behind), so later messages load in one round trip;
 the phone keeps pointing at them. ``move`` also follows ``user_changed_number``/``_user_id``.
 Both scripts touch keys of two learners (and the global timer index): atomic on one Redis server.
+
+One learner across channels (``bot.storage.links``): a linked channel's id is an alias of the learner too,
+and its conversation's parts (dedup set, outbox, lock, receipt, delivery) live under the learner's hash tag
+suffixed ``@<channel>`` (``bot.storage.keys.address``), so ``commit`` still touches one slot: ``seen_at`` is
+the event's conversation, ``outbox_at`` the one the replies go to, ``elsewhere`` the others told something.
+While a link or unlink journal entry (``LearnerPart.MERGE``) is on the learner, ``commit`` answers FROZEN.
 """
 
 from __future__ import annotations
