@@ -80,5 +80,5 @@ def dispatcher(settings: Settings, client: redis.Redis, engines: EngineSource, *
 
 
 def graph_client(settings: Settings) -> GraphClient:
-    """One Graph API client (a ``requests.Session``): one per thread."""
+    """One Graph API client (a keep-alive urllib3 pool): one per thread."""
     return GraphClient(settings)
