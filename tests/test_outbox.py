@@ -210,10 +210,13 @@ def test_gives_up_when_a_transient_error_comes_after_the_deadline(
         redis_client: redis.Redis, fake: FakeGraphHandle, graph: GraphClient) -> None:
     settings = make_settings(fake.url, send_give_up_seconds=60.0)
     created = outbox.wall_clock_ms()
-    readings = iter([created + 59_000, created + 61_000])  # before the call / after it failed
     fake.configure(fail_every=1, fail_code=130429)
     push(redis_client, LID, 1, created_ms=created)
-    result = outbox.drain(redis_client, graph, LID, settings, now_ms=lambda: next(readings))
+
+    def now_ms() -> int:  # 59 s after the item was written until the call failed, 61 s after it
+        return created + (61_000 if fake.server.state.counter else 59_000)
+
+    result = outbox.drain(redis_client, graph, LID, settings, now_ms=now_ms)
     assert (result.sent, result.failed, result.again_in_seconds) == (0, 1, None)
     assert delivery(redis_client, LID)["last_error_code"] == "130429"
 
