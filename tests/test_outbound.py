@@ -837,3 +837,49 @@ INSTAGRAM_DOCS_LIMITS = {
 
 def test_instagram_limits_match_metas_instagram_pages() -> None:
     assert {name: getattr(ig_limits, name) for name in INSTAGRAM_DOCS_LIMITS} == INSTAGRAM_DOCS_LIMITS
+
+
+# -- a turn's replies: fewer, fuller messages (rendering.render_turn) ------------------------------------------
+def turn_bodies(channel: Channel, *replies: Reply) -> list[dict[str, Any]]:
+    user = {WHATSAPP: BSUID, MESSENGER: PSID, INSTAGRAM: IGSID}[channel]
+    rendered = outbound.render_turn(channel, replies, user_id=user, phone=PHONE if channel is WHATSAPP else "")
+    return [body for _, bodies in rendered for body in bodies]
+
+
+@pytest.mark.parametrize("channel", [WHATSAPP, MESSENGER, INSTAGRAM])
+def test_the_last_text_of_a_turn_carries_the_buttons_of_the_question_after_it(channel: Channel) -> None:
+    lesson, question = Reply(text="Una lezione breve."), Reply(text="Fatto?", options=options(3))
+    bodies = turn_bodies(channel, Reply(text="Benvenuto!"), lesson, question)
+    assert len(bodies) == 2  # the first text stays its own bubble; the second carries the question's buttons
+    shown = [describe(channel, body) for body in bodies]
+    assert shown[0] == Shown(text="Benvenuto!", options=())
+    assert shown[1].text.startswith("Una lezione breve.\n\nFatto?")  # Instagram: numbered options follow
+    assert [title for _, title in shown[1].options] == ["Opzione 1", "Opzione 2", "Opzione 3"]
+    assert all(check_limits(channel, body) == [] for body in bodies)
+
+
+IG_NUMBERED = len("\n\n1. Opzione 1\n2. Opzione 2\n3. Opzione 3")  # Instagram writes the options in the text
+
+
+@pytest.mark.parametrize(("channel", "limit"), [
+    (WHATSAPP, wa_limits.WA_BUTTON_BODY_CHARS), (MESSENGER, ms_limits.MS_TEXT_CHARS),
+    (INSTAGRAM, ig_limits.IG_TEXT_CHARS - IG_NUMBERED)])
+def test_a_text_too_long_to_ride_with_the_buttons_stays_a_bubble_of_its_own(channel: Channel, limit: int) -> None:
+    question = Reply(text="Fatto?", options=options(3))
+    fits = Reply(text="x" * (limit - len("\n\nFatto?")))
+    assert len(turn_bodies(channel, fits, question)) == 1  # exactly at the carrying body's limit
+    too_long = Reply(text="x" * (limit - len("\n\nFatto?") + 1))
+    separate = turn_bodies(channel, too_long, question)
+    assert separate == [*turn_bodies(channel, too_long), *turn_bodies(channel, question)]
+
+
+def test_replies_of_different_kinds_are_never_joined() -> None:
+    question = Reply(text="Fatto?", options=options(2))
+    for before in (Reply(text="Ciao", ephemeral=True), Reply(text="Ciao", proactive="reminder"),
+                   Reply(text="Ciao", lang="en")):
+        assert len(turn_bodies(WHATSAPP, before, question)) == 2
+    with_media = Reply(text="Guarda", options=options(2), media=Media(kind=MediaKind.IMAGE, url="https://x/a.png"))
+    assert len(turn_bodies(WHATSAPP, Reply(text="Ciao"), with_media)) == 3  # the image would come between them
+    ephemeral = turn_bodies(WHATSAPP, Reply(text="Non ho capito.", ephemeral=True),
+                            Reply(text="Fatto?", options=options(2), ephemeral=True))
+    assert len(ephemeral) == 1 and describe(WHATSAPP, ephemeral[0]).text == "Non ho capito.\n\nFatto?"
