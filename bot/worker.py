@@ -17,7 +17,7 @@ from bot import composition
 from bot.delivery import outbox
 from bot.delivery.broker import JobQueue, build_broker
 from bot.delivery.recovery import OutboxRecovery
-from bot.delivery.timers import TimerClock
+from bot.delivery.timers import SWEEP_IDLE_MAX_SECONDS, SWEEP_INTERVAL_SECONDS, TimerClock
 from bot.dispatch import Dispatcher
 from config.logs import configure_logging
 from config.settings import Settings
@@ -42,7 +42,9 @@ def dispatcher() -> Dispatcher:
 
 
 broker.add_middleware(OutboxRecovery(client, queue))
-broker.add_middleware(TimerClock(client, dispatcher))
+# idle back-off on the real clock only: the dev and test clock can jump ahead at any moment
+broker.add_middleware(TimerClock(client, dispatcher, idle_max_seconds=SWEEP_INTERVAL_SECONDS if settings.movable_clock
+                                 else SWEEP_IDLE_MAX_SECONDS))
 dramatiq.set_broker(broker)
 
 from bot.delivery import actors  # noqa: E402 - the actors bind to the broker set just above
