@@ -59,6 +59,7 @@ class Settings:
     bind_host: str = _knob("0.0.0.0", "BIND_HOST")
     web_concurrency: int = _knob(0, "WEB_CONCURRENCY")  # gunicorn processes; 0: one per core, at least 2
     web_connections: int = _knob(1000, "WEB_CONNECTIONS")  # open connections per gunicorn process (gevent)
+    web_keepalive_seconds: int = _knob(5, "WEB_KEEPALIVE_SECONDS")  # idle keep-alive per connection; 0: close each
     public_base_url: str = _knob("", "PUBLIC_BASE_URL")  # where Meta and browsers reach us; default http://127.0.0.1:PORT
     # How many reverse proxies in front of the app append to X-Forwarded-For (a count). The certificate
     # pages' per-client rate limits key on the address that many hops from the right; 0: on the TCP
