@@ -875,11 +875,16 @@ def test_a_text_too_long_to_ride_with_the_buttons_stays_a_bubble_of_its_own(chan
 
 def test_replies_of_different_kinds_are_never_joined() -> None:
     question = Reply(text="Fatto?", options=options(2))
-    for before in (Reply(text="Ciao", ephemeral=True), Reply(text="Ciao", proactive="reminder"),
-                   Reply(text="Ciao", lang="en")):
+    for before in (Reply(text="Ciao", proactive="reminder"), Reply(text="Ciao", lang="en")):
         assert len(turn_bodies(WHATSAPP, before, question)) == 2
     with_media = Reply(text="Guarda", options=options(2), media=Media(kind=MediaKind.IMAGE, url="https://x/a.png"))
     assert len(turn_bodies(WHATSAPP, Reply(text="Ciao"), with_media)) == 3  # the image would come between them
     ephemeral = turn_bodies(WHATSAPP, Reply(text="Non ho capito.", ephemeral=True),
                             Reply(text="Fatto?", options=options(2), ephemeral=True))
     assert len(ephemeral) == 1 and describe(WHATSAPP, ephemeral[0]).text == "Non ho capito.\n\nFatto?"
+    lesson_then_prompt = outbound.render_turn(WHATSAPP, [Reply(text="Lezione"), Reply(text="Fatto?", options=options(2),
+                                                                                  ephemeral=True)], user_id=BSUID)
+    assert [(reply.text, reply.ephemeral) for reply, _ in lesson_then_prompt] == [("Lezione\n\nFatto?", False)]
+    both = outbound.render_turn(WHATSAPP, [Reply(text="Aiuto", ephemeral=True),
+                                           Reply(text="Fatto?", options=options(2), ephemeral=True)], user_id=BSUID)
+    assert [reply.ephemeral for reply, _ in both] == [True]  # a re-prompt with its note: dropped when stale

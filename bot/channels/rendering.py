@@ -43,7 +43,8 @@ def render_turn(channel: Channel | str, replies: tuple[Reply, ...] | list[Reply]
         bodies = parts.render(reply, user_id=user_id, phone=phone)
         if rendered and _can_carry(rendered[-1][0], reply):
             before, before_bodies = rendered[-1]
-            joined = replace(reply, text=f"{before.text.strip()}\n\n{reply.text.strip()}", media=before.media)
+            joined = replace(reply, text=f"{before.text.strip()}\n\n{reply.text.strip()}", media=before.media,
+                             ephemeral=before.ephemeral and reply.ephemeral)  # a lesson's text is never dropped
             joined_bodies = parts.render(joined, user_id=user_id, phone=phone)
             if len(joined_bodies) < len(before_bodies) + len(bodies):
                 rendered[-1] = (joined, joined_bodies)
@@ -53,10 +54,11 @@ def render_turn(channel: Channel | str, replies: tuple[Reply, ...] | list[Reply]
 
 
 def _can_carry(before: Reply, reply: Reply) -> bool:
-    """Whether ``reply`` (a question with options) may carry the plain text said just ``before`` it: same
-    kind of message (both ephemeral or neither, the same proactive purpose and window), nothing in between."""
+    """Whether ``reply`` (a question with options) may carry the plain text said just ``before`` it: the same
+    kind of message (the same proactive purpose, window and language), nothing in between. Joined, they are
+    ephemeral only if both were (a re-prompt that carries a lesson's text is kept like the lesson)."""
     return (bool(reply.options) and not before.options and reply.media is None
             and before.template is None and reply.template is None
             and bool(before.text.strip()) and bool(reply.text.strip())
-            and before.ephemeral == reply.ephemeral and before.proactive == reply.proactive
+            and before.proactive == reply.proactive
             and before.notification_token == reply.notification_token and before.lang == reply.lang)
