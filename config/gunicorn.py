@@ -82,8 +82,9 @@ class DeadlineGeventWorker(GeventWorker):
         try:
             return super().handle_request(listener_name, req, sock, addr)
         finally:  # a kept-alive connection: the next request may idle for keepalive s, then has its headers deadline
-            sock.phase = "headers"
-            sock.deadline = time.monotonic() + self.cfg.keepalive + REQUEST_HEADERS_TIMEOUT_SECONDS
+            if not sock.expired:  # (an expired one is closed, and handle() logs which deadline it missed)
+                sock.phase = "headers"
+                sock.deadline = time.monotonic() + self.cfg.keepalive + REQUEST_HEADERS_TIMEOUT_SECONDS
 
 
 _settings = Settings.from_env(require_secrets=False)  # the app checks the secrets when it starts
