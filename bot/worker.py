@@ -14,6 +14,8 @@ import threading
 import dramatiq
 
 from bot import composition
+from bot.analytics.consumer import AnalyticsFolding
+from bot.analytics.forwarding import Forwarder
 from bot.delivery import outbox
 from bot.delivery.broker import JobQueue, build_broker
 from bot.delivery.recovery import OutboxRecovery
@@ -45,10 +47,14 @@ broker.add_middleware(OutboxRecovery(client, queue))
 # idle back-off on the real clock only: the dev and test clock can jump ahead at any moment
 broker.add_middleware(TimerClock(client, dispatcher, idle_max_seconds=SWEEP_INTERVAL_SECONDS if settings.movable_clock
                                  else SWEEP_IDLE_MAX_SECONDS))
+recorder = composition.recorder(settings)
+if recorder is not None:  # learning analytics: fold the event streams into the store (bot.analytics)
+    broker.add_middleware(AnalyticsFolding(client, composition.analytics_store(settings), settings.analytics_shards))
 dramatiq.set_broker(broker)
 
 from bot.delivery import actors  # noqa: E402 - the actors bind to the broker set just above
 
 actors.configure(actors.WorkerContext(settings=settings, client=client, queue=queue, dispatcher=dispatcher,
                                       graph_client=lambda: composition.graph_client(settings),
-                                      clock=composition.clock(settings, client)))
+                                      clock=composition.clock(settings, client),
+                                      forward=Forwarder(client, recorder).forward if recorder else None))

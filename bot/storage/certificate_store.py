@@ -4,6 +4,10 @@ Keys come from ``bot.storage.keys`` (``certificate_key``, ``certificate_token_ke
 they never expire: a certificate must verify for as long as someone may hold the paper.
 ``save`` writes the record and its two indexes in one MULTI/EXEC (one round trip), so a code never
 exists without its token or the other way round.
+
+``revoke`` (erasing a learner: ``bot.privacy``) replaces the record by a tombstone that keeps only the
+code and when it was revoked — no name, no learner id — and drops the token (the PDF is gone): ``/verify``
+then says "revoked" rather than "not found", so whoever holds the paper learns it no longer stands.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from collections.abc import Mapping
 import redis
 
 from bot.certificates.model import Certificate, normalize_code, token_valid
-from bot.storage.encoding import hash_fields
+from bot.storage.encoding import hash_fields, text
 from bot.storage.keys import certificate_key, certificate_learner_key, certificate_token_key
 
+REVOKED_FIELD = "revoked_ms"  # the only field besides ``code`` of a revoked certificate's hash
 _FIELDS = ("code", "token", "learner_id", "name", "business_name", "issued_ms", "score_percent", "lang")
 
 
@@ -64,6 +69,59 @@ def by_code(client: redis.Redis, code: str) -> Certificate | None:
     if canonical is None:
         return None  # not even the shape of a code: no round trip
     return from_hash(client.hgetall(certificate_key(canonical)))
+
+
+def lookup(client: redis.Redis, code: str) -> Certificate | int | None:
+    """``by_code`` that also tells a revoked code: the certificate, the revocation time (ms), or None."""
+    canonical = normalize_code(code)
+    if canonical is None:
+        return None
+    raw = client.hgetall(certificate_key(canonical))
+    revoked = {text(name): text(value) for name, value in raw.items()}.get(REVOKED_FIELD)
+    if revoked is not None:
+        return int(revoked or 0)
+    return from_hash(raw)
+
+
+def codes_of(client: redis.Redis, learner_id: str, *, scan: bool = True,
+             record_keys: list[str] | None = None) -> list[str]:
+    """The codes of every certificate issued to ``learner_id``: the latest by its pointer; with ``scan``,
+    also older ones, found by reading every certificate record (few: one per graduate) — those under
+    ``record_keys`` when the caller already listed them, else found by a SCAN."""
+    codes = []
+    latest = client.get(certificate_learner_key(learner_id))
+    if latest is not None:
+        codes.append(text(latest))
+    if scan:
+        keys = record_keys if record_keys is not None else \
+            [text(key) for key in client.scan_iter(match=certificate_key("*"), count=1000)]
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(key, "learner_id", "code")
+        for owner, code in pipe.execute():
+            if text(owner) == learner_id and text(code) and text(code) not in codes:
+                codes.append(text(code))
+    return codes
+
+
+def is_record_key(key: str) -> bool:
+    """``key`` is a certificate record (``certificate_key``), as a caller scanning every key meets it."""
+    return key.startswith(certificate_key(""))
+
+
+def revoke(client: redis.Redis, code: str, *, now_ms: int) -> bool:
+    """Revoke the certificate ``code``: the record becomes ``{code, revoked_ms}``, its token and learner
+    pointer go (one MULTI/EXEC). False if there is no such certificate (or it was revoked already)."""
+    cert = by_code(client, code)
+    if cert is None:
+        return False
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(certificate_key(cert.code), certificate_token_key(cert.token))
+    pipe.hset(certificate_key(cert.code), mapping={"code": cert.code, REVOKED_FIELD: str(now_ms)})
+    if text(client.get(certificate_learner_key(cert.learner_id))) == cert.code:
+        pipe.delete(certificate_learner_key(cert.learner_id))
+    pipe.execute()
+    return True
 
 
 def by_token(client: redis.Redis, token: str) -> Certificate | None:
