@@ -850,11 +850,16 @@ def turn_bodies(channel: Channel, *replies: Reply) -> list[dict[str, Any]]:
 def test_the_last_text_of_a_turn_carries_the_buttons_of_the_question_after_it(channel: Channel) -> None:
     lesson, question = Reply(text="Una lezione breve."), Reply(text="Fatto?", options=options(3))
     bodies = turn_bodies(channel, Reply(text="Benvenuto!"), lesson, question)
-    assert len(bodies) == 2  # the first text stays its own bubble; the second carries the question's buttons
-    shown = [describe(channel, body) for body in bodies]
-    assert shown[0] == Shown(text="Benvenuto!", options=())
-    assert shown[1].text.startswith("Una lezione breve.\n\nFatto?")  # Instagram: numbered options follow
-    assert [title for _, title in shown[1].options] == ["Opzione 1", "Opzione 2", "Opzione 3"]
+    assert len(bodies) == 1  # the texts before the question ride on it, as far as its body holds them
+    shown = describe(channel, bodies[0])
+    assert shown.text.startswith("Benvenuto!\n\nUna lezione breve.\n\nFatto?")  # Instagram: numbered options follow
+    assert [title for _, title in shown.options] == ["Opzione 1", "Opzione 2", "Opzione 3"]
+    assert check_limits(channel, bodies[0]) == []
+    long_first = Reply(text="Una lezione lunga. " * 150)  # over what any channel's body with options holds
+    bodies = turn_bodies(channel, Reply(text="Benvenuto!"), long_first, lesson, question)
+    shown_all = [describe(channel, body) for body in bodies]
+    assert shown_all[0] == Shown(text="Benvenuto!", options=())  # not after the long text: order is kept
+    assert shown_all[-1].text.startswith("Una lezione breve.\n\nFatto?") and shown_all[-1].options
     assert all(check_limits(channel, body) == [] for body in bodies)
 
 

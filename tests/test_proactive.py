@@ -167,9 +167,10 @@ def test_the_first_module_offers_reminders_keeping_its_buttons_last_and_a_later_
             tap(chat, choice.label.get("it"))
             step = flow.steps[choice.next]
     texts = [shown.text for shown in chat.transcript]
-    # the summary carries the offer and its buttons (fewer, fuller messages)
+    # the last answer's feedback and the summary carry the offer and its buttons (fewer, fuller messages)
     offer = next(i for i, text in enumerate(texts) if "\n\nVuoi un promemoria" in text)
-    assert texts[offer].startswith("*Riepilogo*") and chat.transcript[offer].options[0][0] == "sys:rem:slot:opening"
+    assert texts[offer].startswith("✅ Giusto!") and "\n\n*Riepilogo*\n" in texts[offer]
+    assert chat.transcript[offer].options[0][0] == "sys:rem:slot:opening"
     assert texts[offer + 1].startswith("Complimenti!")  # the module's own message and buttons come last
     assert [title for _, title in chat.shown_options] == ["Modulo successivo", "Menu"]
     state = progress_of(redis_client, chat).reminders

@@ -6,12 +6,12 @@ limits (its ``display.check`` verifies that independently). ``render_turn`` is w
 uses for a turn's replies: fewer, fuller messages (below). Nothing here imports flask, redis,
 dramatiq or requests: sending is ``bot.delivery.graph``'s job.
 
-Fewer, fuller messages: a text said just before a message with options rides on it — the text
-and the question become one bubble carrying the buttons (a WhatsApp interactive body holds 1,024
-characters with reply buttons, 4,096 with a list; a Messenger text with quick replies 2,000; an
-Instagram one 999 characters and 1,000 bytes) — when the channel's renderer makes fewer bodies of
-the two together than of each alone; otherwise they stay separate bubbles, as written. Every Graph
-call costs the worker CPU and, where Meta charges per message, the learner's shop money.
+Fewer, fuller messages: a text said just before a message with options rides on it, and so on back
+through a turn's texts, as long as the question's bubble holds them (a WhatsApp interactive body holds
+1,024 characters with reply buttons, 4,096 with a list; a Messenger text with quick replies 2,000; an
+Instagram one 999 characters and 1,000 bytes): the channel's renderer makes no more bodies of the text
+and the question together than of the question alone. Otherwise they stay separate bubbles, as
+written. Every Graph call costs the worker CPU and, where Meta charges per message, the shop money.
 """
 
 from __future__ import annotations
@@ -35,29 +35,28 @@ def render(channel: Channel | str, reply: Reply, *, user_id: str, phone: str = "
 
 def render_turn(channel: Channel | str, replies: tuple[Reply, ...] | list[Reply], *, user_id: str,
                 phone: str = "") -> list[tuple[Reply, list[dict[str, Any]]]]:
-    """A turn's replies as (reply, its bodies) in sending order, a text folded into the message with options
-    that follows it when that makes fewer bodies (module docstring). The texts are joined by a blank line."""
+    """A turn's replies as (reply, its bodies) in sending order, each text folded into the message with options
+    that follows it while that makes fewer bodies (module docstring). The texts are joined by a blank line."""
     parts = channels.parts_for(channel)
     rendered: list[tuple[Reply, list[dict[str, Any]]]] = []
     for reply in replies:
-        bodies = parts.render(reply, user_id=user_id, phone=phone)
-        if rendered and _can_carry(rendered[-1][0], reply):
-            before, before_bodies = rendered[-1]
-            joined = replace(reply, text=f"{before.text.strip()}\n\n{reply.text.strip()}", media=before.media,
-                             ephemeral=before.ephemeral and reply.ephemeral)  # a lesson's text is never dropped
+        rendered.append((reply, parts.render(reply, user_id=user_id, phone=phone)))
+        while len(rendered) > 1 and _can_carry(rendered[-2][0], rendered[-1][0]):  # texts before it, as they fit
+            (before, before_bodies), (question, bodies) = rendered[-2:]
+            joined = replace(question, text=f"{before.text.strip()}\n\n{question.text.strip()}",
+                             ephemeral=before.ephemeral and question.ephemeral)  # a lesson's text is never dropped
             joined_bodies = parts.render(joined, user_id=user_id, phone=phone)
-            if len(joined_bodies) < len(before_bodies) + len(bodies):
-                rendered[-1] = (joined, joined_bodies)
-                continue
-        rendered.append((reply, bodies))
+            if len(joined_bodies) > len(bodies):  # it does not fit in the question's bubble: as written
+                break
+            rendered[-2:] = [(joined, joined_bodies)]
     return rendered
 
 
 def _can_carry(before: Reply, reply: Reply) -> bool:
     """Whether ``reply`` (a question with options) may carry the plain text said just ``before`` it: the same
-    kind of message (the same proactive purpose, window and language), nothing in between. Joined, they are
+    kind of message (the same proactive purpose, window and language), no media. Joined, they are
     ephemeral only if both were (a re-prompt that carries a lesson's text is kept like the lesson)."""
-    return (bool(reply.options) and not before.options and reply.media is None
+    return (bool(reply.options) and not before.options and reply.media is None and before.media is None
             and before.template is None and reply.template is None
             and bool(before.text.strip()) and bool(reply.text.strip())
             and before.proactive == reply.proactive
