@@ -117,7 +117,9 @@ class Dispatcher:
             self.defer(chunk)
         return results + [Handled.DEFERRED] * len(later)
 
-    def handle(self, event: InboundEvent, *, now_ms: int | None = None) -> Handled:
+    def handle(self, event: InboundEvent, *, now_ms: int | None = None,
+               written: list[OutboxItem] | None = None) -> Handled:
+        """Handle one event; ``written`` (if given) receives the outbox items this call committed."""
         if event.kind is EventKind.IGNORE:
             return Handled.IGNORED
         if event.kind is EventKind.STATUS:
@@ -181,6 +183,8 @@ class Dispatcher:
                 aliases=snapshot.aliases, drop_proactive=outcome.drop_proactive, seen_at=snapshot.address,
                 outbox_at=outbox_at, elsewhere=elsewhere, analytics=analytics)
             if committed.result is CommitResult.COMMITTED:
+                if written is not None:
+                    written.extend(items)
                 if outcome.timers:
                     self.store.wake_at(lid, min(due for due, _ in outcome.timers))
                 for certificate in outcome.certificates:

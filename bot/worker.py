@@ -16,11 +16,17 @@ import dramatiq
 from bot import composition
 from bot.analytics.consumer import AnalyticsFolding
 from bot.analytics.forwarding import Forwarder
+from bot.broadcasts.recovery import BroadcastRecovery
+from bot.broadcasts.service import Broadcasts
 from bot.delivery import outbox
 from bot.delivery.broker import JobQueue, build_broker
 from bot.delivery.recovery import OutboxRecovery
+from bot.delivery.throughput import Throughput
 from bot.delivery.timers import SWEEP_IDLE_MAX_SECONDS, SWEEP_INTERVAL_SECONDS, TimerClock
 from bot.dispatch import Dispatcher
+from bot.privacy import erase_learner, identify
+from bot.privacy.chat import store_export
+from bot.privacy.retention import RetentionSweep
 from config.logs import configure_logging
 from config.settings import Settings
 
@@ -31,6 +37,7 @@ client = composition.redis_client(settings)
 broker = build_broker(settings, composition.redis_url(settings))
 queue = JobQueue(broker, settings)
 _built: list[Dispatcher] = []
+_broadcasts: list[Broadcasts] = []
 _lock = threading.Lock()
 
 
@@ -39,22 +46,52 @@ def dispatcher() -> Dispatcher:
     with _lock:
         if not _built:
             _built.append(composition.dispatcher(settings, client, composition.registry(settings, client),
-                                                 notify=queue.deliver))
+                                                 notify=queue.deliver, erase=queue.erase_learner,
+                                                 exports=lambda lid, token: store_export(client, lid, token)))
         return _built[0]
 
 
+def _erase(learner_id: str) -> None:
+    """Erase a learner who asked for it: every Redis holder, then the analytics rows of each of their ids
+    (they name a learner by ``learner_ref``; a linked learner's events carry each channel id's)."""
+    ids = identify(client, learner_id).ids
+    erase_learner(client, learner_id, now_ms=composition.clock(settings, client)())
+    if composition.recorder(settings) is not None:
+        store = composition.analytics_store(settings)
+        try:
+            for each in ids:
+                store.erase(each)
+        finally:
+            store.close()
+
+
+def broadcasts() -> Broadcasts:
+    """This process's broadcasts service (bot.broadcasts), built once on first use."""
+    built = dispatcher()
+    with _lock:
+        if not _broadcasts:
+            _broadcasts.append(Broadcasts.build(settings, client, built.engines, queue=queue, dispatcher=built))
+        return _broadcasts[0]
+
+
 broker.add_middleware(OutboxRecovery(client, queue))
+broker.add_middleware(BroadcastRecovery(broadcasts))
 # idle back-off on the real clock only: the dev and test clock can jump ahead at any moment
 broker.add_middleware(TimerClock(client, dispatcher, idle_max_seconds=SWEEP_INTERVAL_SECONDS if settings.movable_clock
                                  else SWEEP_IDLE_MAX_SECONDS))
+broker.add_middleware(RetentionSweep(client, settings, dispatcher, erase=_erase))
 recorder = composition.recorder(settings)
 if recorder is not None:  # learning analytics: fold the event streams into the store (bot.analytics)
     broker.add_middleware(AnalyticsFolding(client, composition.analytics_store(settings), settings.analytics_shards))
 dramatiq.set_broker(broker)
 
+from bot.broadcasts import actors as broadcast_actors  # noqa: E402 - binds to the broker set above
 from bot.delivery import actors  # noqa: E402 - the actors bind to the broker set just above
 
 actors.configure(actors.WorkerContext(settings=settings, client=client, queue=queue, dispatcher=dispatcher,
                                       graph_client=lambda: composition.graph_client(settings),
                                       clock=composition.clock(settings, client),
+                                      erase=_erase,
+                                      throughput=Throughput.from_settings(client, settings),
                                       forward=Forwarder(client, recorder).forward if recorder else None))
+broadcast_actors.configure(broadcasts)

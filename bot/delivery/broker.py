@@ -52,7 +52,12 @@ from config.settings import Settings, broker_url
 
 DELIVER = "deliver"  # actor names: the contract between JobQueue and bot.delivery.actors
 HANDLE_EVENTS = "handle_events"
+ERASE_LEARNER = "erase_learner"
+DELIVER_BULK = "deliver_bulk"  # a broadcast's sends (bot.delivery.actors), below every conversation
+BROADCAST_STEP = "broadcast_step"  # admit a broadcast's next recipients (bot.broadcasts.actors)
 QUEUE = "default"
+BULK_QUEUE = "bulk"  # broadcast traffic: its own queue, so a conversation's job never waits behind 100,000 of them
+BULK_PRIORITY = 100  # a worker runs the jobs it holds lowest priority first: conversations (0) before bulk
 HEARTBEAT_TIMEOUT_MS = 10_000  # silent this long -> a worker is dead; see the module docstring
 MAINTENANCE_CHANCE = MAINTENANCE_SCALE  # per million broker commands: all of them
 REDIS_CONNECT_TIMEOUT_SECONDS = 5.0
@@ -101,6 +106,7 @@ def build_broker(settings: Settings, redis_url: str) -> RedisBroker:
                                   socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS)
     broker = RedisBroker(client=client, heartbeat_timeout=HEARTBEAT_TIMEOUT_MS, maintenance_chance=MAINTENANCE_CHANCE)
     broker.declare_queue(QUEUE)
+    broker.declare_queue(BULK_QUEUE)
     return broker
 
 
@@ -122,11 +128,24 @@ class JobQueue:
         """Drain ``learner_id``'s outbox (now, or after ``delay_ms``)."""
         self._enqueue(DELIVER, (learner_id,), self._deliver_options, delay_ms)
 
+    def deliver_bulk(self, learner_id: str, *, delay_ms: int | None = None) -> None:
+        """Drain ``learner_id``'s outbox for a broadcast: on the bulk queue, after every conversation's job."""
+        self._enqueue(DELIVER_BULK, (learner_id,), self._deliver_options, delay_ms, queue=BULK_QUEUE)
+
+    def broadcast_step(self, broadcast_id: str, token: str, *, delay_ms: int | None = None) -> None:
+        """Admit broadcast ``broadcast_id``'s next recipients (the step chain holding ``token``)."""
+        self._enqueue(BROADCAST_STEP, (broadcast_id, token), {}, delay_ms, queue=BULK_QUEUE)
+
     def handle_events(self, events: list[InboundEvent]) -> None:
         """Handle these events in the worker, in this order (one learner's events in one job)."""
         self._enqueue(HANDLE_EVENTS, ([event.to_json() for event in events],), {}, None)
 
-    def _enqueue(self, actor: str, args: tuple[Any, ...], options: dict[str, Any], delay_ms: int | None) -> None:
-        message: dramatiq.Message[Any] = dramatiq.Message(queue_name=QUEUE, actor_name=actor, args=args, kwargs={},
+    def erase_learner(self, learner_id: str, attempt: int = 0, *, delay_ms: int | None = None) -> None:
+        """Erase ``learner_id`` once their goodbye has been sent (bot.privacy.chat)."""
+        self._enqueue(ERASE_LEARNER, (learner_id, attempt), self._deliver_options, delay_ms)
+
+    def _enqueue(self, actor: str, args: tuple[Any, ...], options: dict[str, Any], delay_ms: int | None,
+                 queue: str = QUEUE) -> None:
+        message: dramatiq.Message[Any] = dramatiq.Message(queue_name=queue, actor_name=actor, args=args, kwargs={},
                                                           options=dict(options))
         self.broker.enqueue(message, delay=delay_ms or None)
