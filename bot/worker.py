@@ -24,7 +24,7 @@ from bot.delivery.recovery import OutboxRecovery
 from bot.delivery.throughput import Throughput
 from bot.delivery.timers import SWEEP_IDLE_MAX_SECONDS, SWEEP_INTERVAL_SECONDS, TimerClock
 from bot.dispatch import Dispatcher
-from bot.privacy import erase_learner, identify
+from bot.privacy import analytics_holder, erase_learner, register
 from bot.privacy.chat import store_export
 from bot.privacy.retention import RetentionSweep
 from config.logs import configure_logging
@@ -52,17 +52,9 @@ def dispatcher() -> Dispatcher:
 
 
 def _erase(learner_id: str) -> None:
-    """Erase a learner who asked for it: every Redis holder, then the analytics rows of each of their ids
-    (they name a learner by ``learner_ref``; a linked learner's events carry each channel id's)."""
-    ids = identify(client, learner_id).ids
+    """Erase a learner who asked for it (or was idle past retention): every holder, the analytics store's too
+    (registered below, as the web app and the CLI do)."""
     erase_learner(client, learner_id, now_ms=composition.clock(settings, client)())
-    if composition.recorder(settings) is not None:
-        store = composition.analytics_store(settings)
-        try:
-            for each in ids:
-                store.erase(each)
-        finally:
-            store.close()
 
 
 def broadcasts() -> Broadcasts:
@@ -82,6 +74,7 @@ broker.add_middleware(TimerClock(client, dispatcher, idle_max_seconds=SWEEP_INTE
 broker.add_middleware(RetentionSweep(client, settings, dispatcher, erase=_erase))
 recorder = composition.recorder(settings)
 if recorder is not None:  # learning analytics: fold the event streams into the store (bot.analytics)
+    register(analytics_holder(settings))  # an erase by the worker (asked in the chat, retention) reaches it too
     broker.add_middleware(AnalyticsFolding(client, composition.analytics_store(settings), settings.analytics_shards))
 dramatiq.set_broker(broker)
 
