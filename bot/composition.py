@@ -103,5 +103,5 @@ def analytics_store(settings: Settings) -> AnalyticsStore:
 
 
 def graph_client(settings: Settings) -> GraphClient:
-    """One Graph API client (a ``requests.Session``): one per thread."""
+    """One Graph API client (a keep-alive urllib3 pool): one per thread."""
     return GraphClient(settings)

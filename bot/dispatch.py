@@ -33,7 +33,7 @@ from enum import Enum
 from typing import Protocol
 
 from bot import channels
-from bot.channels.rendering import render
+from bot.channels.rendering import render_turn
 from bot.flows.spec import Course
 from bot.model.errors import StorageError
 from bot.model.events import EventKind, InboundEvent
@@ -417,10 +417,11 @@ def read_receipt(progress: Progress, event: InboundEvent) -> dict | None:
 
 
 def outbox_items(progress: Progress, replies: tuple[Reply, ...], now_ms: int) -> list[OutboxItem]:
-    """Render replies for the learner's channel into outbox items, in sending order."""
+    """Render replies for the learner's channel into outbox items, in sending order (fewer, fuller messages:
+    ``bot.channels.rendering.render_turn``)."""
     items = []
-    for reply in replies:
-        for body in render(progress.channel, reply, user_id=progress.user_id, phone=progress.phone):
+    for reply, bodies in render_turn(progress.channel, replies, user_id=progress.user_id, phone=progress.phone):
+        for body in bodies:
             items.append(OutboxItem.new(channel=progress.channel, sender_id=progress.reply_from, body=body,
                                         created_ms=now_ms, ephemeral=reply.ephemeral, proactive=reply.proactive))
     return items

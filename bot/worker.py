@@ -22,7 +22,7 @@ from bot.delivery import outbox
 from bot.delivery.broker import JobQueue, build_broker
 from bot.delivery.recovery import OutboxRecovery
 from bot.delivery.throughput import Throughput
-from bot.delivery.timers import TimerClock
+from bot.delivery.timers import SWEEP_IDLE_MAX_SECONDS, SWEEP_INTERVAL_SECONDS, TimerClock
 from bot.dispatch import Dispatcher
 from bot.privacy import analytics_holder, erase_learner, register
 from bot.privacy.chat import store_export
@@ -68,7 +68,9 @@ def broadcasts() -> Broadcasts:
 
 broker.add_middleware(OutboxRecovery(client, queue))
 broker.add_middleware(BroadcastRecovery(broadcasts))
-broker.add_middleware(TimerClock(client, dispatcher))
+# idle back-off on the real clock only: the dev and test clock can jump ahead at any moment
+broker.add_middleware(TimerClock(client, dispatcher, idle_max_seconds=SWEEP_INTERVAL_SECONDS if settings.movable_clock
+                                 else SWEEP_IDLE_MAX_SECONDS))
 broker.add_middleware(RetentionSweep(client, settings, dispatcher, erase=_erase))
 recorder = composition.recorder(settings)
 if recorder is not None:  # learning analytics: fold the event streams into the store (bot.analytics)

@@ -13,7 +13,7 @@ drops the connection without an answer; past the body deadline the app's read of
 werkzeug's RequestTimeout, which Flask answers with 408 (Meta retries any answer but 200).
 
 Knobs (``config.settings``): WEB_CONCURRENCY processes, WEB_CONNECTIONS connections per process
-(replaces WEB_THREADS, which is no longer read), PORT, BIND_HOST, LOG_LEVEL.
+(replaces WEB_THREADS, which is no longer read), WEB_KEEPALIVE_SECONDS, PORT, BIND_HOST, LOG_LEVEL.
 """
 
 import multiprocessing
@@ -79,7 +79,12 @@ class DeadlineGeventWorker(GeventWorker):
         # the headers are in (the app reads the body): the body gets its own deadline from now
         sock.phase = "body"
         sock.deadline = time.monotonic() + REQUEST_BODY_TIMEOUT_SECONDS
-        return super().handle_request(listener_name, req, sock, addr)
+        try:
+            return super().handle_request(listener_name, req, sock, addr)
+        finally:  # a kept-alive connection: the next request may idle for keepalive s, then has its headers deadline
+            if not sock.expired:  # (an expired one is closed, and handle() logs which deadline it missed)
+                sock.phase = "headers"
+                sock.deadline = time.monotonic() + self.cfg.keepalive + REQUEST_HEADERS_TIMEOUT_SECONDS
 
 
 _settings = Settings.from_env(require_secrets=False)  # the app checks the secrets when it starts
@@ -91,9 +96,11 @@ worker_class = DeadlineGeventWorker
 worker_connections = _settings.web_connections
 timeout = 30  # seconds without a heartbeat: only a process whose event loop is stuck (CPU, C code)
 graceful_timeout = 10  # seconds a stopping process gives the connections it holds (slow ones are cut then)
-# No keep-alive: a connection stays with the process that accepted it, so a few persistent senders
-# (Meta, a proxy, the benchmark) would all land on one process; closing after each answer spreads them.
-keepalive = 0
+# Keep-alive (WEB_KEEPALIVE_SECONDS, default 5 s): a new TCP connection per webhook cost the web process and
+# the sender a connect and a close each time. A connection stays with the process that accepted it, which
+# with gthread left one of two cores idle under a few persistent senders (bench/README.md); gevent processes
+# each take connections as they come, and bench/e2e.py measures the split and the tail. 0 closes after each answer.
+keepalive = _settings.web_keepalive_seconds
 # The heartbeat touches a file every second from the event loop; on a disk-backed /tmp (ext4 here) that
 # call can block for a while, and in a gevent worker a blocked call stalls every connection of the
 # process: a file in memory cannot block.

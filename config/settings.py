@@ -61,6 +61,7 @@ class Settings:
     bind_host: str = _knob("0.0.0.0", "BIND_HOST")
     web_concurrency: int = _knob(0, "WEB_CONCURRENCY")  # gunicorn processes; 0: one per core, at least 2
     web_connections: int = _knob(1000, "WEB_CONNECTIONS")  # open connections per gunicorn process (gevent)
+    web_keepalive_seconds: int = _knob(5, "WEB_KEEPALIVE_SECONDS")  # idle keep-alive per connection; 0: close each
     public_base_url: str = _knob("", "PUBLIC_BASE_URL")  # where Meta and browsers reach us; default http://127.0.0.1:PORT
     # -- their data (issue 12 §3); link codes' deep links use the entry links' accounts below -------------------
     privacy_notice_url: str = _knob("", "PRIVACY_NOTICE_URL")  # the notice; empty: the built-in page at /privacy

@@ -211,12 +211,16 @@ class Phone:
         """Wait for the replies to the last message: new messages ending with one that offers options."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            # an item leaves the outbox only after the fake recorded its call: look at the outbox first, so
+            # that the calls read next hold everything it had (the other way round, a message sent in between
+            # would be missed here and taken for the next turn's)
+            empty = self.outbox_empty()
             calls = self.calls()
             new = [describe(self.channel, c["body"]) for c in calls[self.seen_calls:]]
             shown = [s for s in new if s.text or s.options]
             # a turn can say more than one message with options (the reminders' offer before "Well done!"):
             # it is over when its last message has options and nothing of it waits in the outbox any more
-            if shown and shown[-1].options and self.outbox_empty():
+            if shown and shown[-1].options and empty:
                 self.seen_calls = len(calls)
                 self.options = shown[-1].options
                 return shown

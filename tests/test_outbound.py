@@ -837,3 +837,59 @@ INSTAGRAM_DOCS_LIMITS = {
 
 def test_instagram_limits_match_metas_instagram_pages() -> None:
     assert {name: getattr(ig_limits, name) for name in INSTAGRAM_DOCS_LIMITS} == INSTAGRAM_DOCS_LIMITS
+
+
+# -- a turn's replies: fewer, fuller messages (rendering.render_turn) ------------------------------------------
+def turn_bodies(channel: Channel, *replies: Reply) -> list[dict[str, Any]]:
+    user = {WHATSAPP: BSUID, MESSENGER: PSID, INSTAGRAM: IGSID}[channel]
+    rendered = outbound.render_turn(channel, replies, user_id=user, phone=PHONE if channel is WHATSAPP else "")
+    return [body for _, bodies in rendered for body in bodies]
+
+
+@pytest.mark.parametrize("channel", [WHATSAPP, MESSENGER, INSTAGRAM])
+def test_the_last_text_of_a_turn_carries_the_buttons_of_the_question_after_it(channel: Channel) -> None:
+    lesson, question = Reply(text="Una lezione breve."), Reply(text="Fatto?", options=options(3))
+    bodies = turn_bodies(channel, Reply(text="Benvenuto!"), lesson, question)
+    assert len(bodies) == 1  # the texts before the question ride on it, as far as its body holds them
+    shown = describe(channel, bodies[0])
+    assert shown.text.startswith("Benvenuto!\n\nUna lezione breve.\n\nFatto?")  # Instagram: numbered options follow
+    assert [title for _, title in shown.options] == ["Opzione 1", "Opzione 2", "Opzione 3"]
+    assert check_limits(channel, bodies[0]) == []
+    long_first = Reply(text="Una lezione lunga. " * 150)  # over what any channel's body with options holds
+    bodies = turn_bodies(channel, Reply(text="Benvenuto!"), long_first, lesson, question)
+    shown_all = [describe(channel, body) for body in bodies]
+    assert shown_all[0] == Shown(text="Benvenuto!", options=())  # not after the long text: order is kept
+    assert shown_all[-1].text.startswith("Una lezione breve.\n\nFatto?") and shown_all[-1].options
+    assert all(check_limits(channel, body) == [] for body in bodies)
+
+
+IG_NUMBERED = len("\n\n1. Opzione 1\n2. Opzione 2\n3. Opzione 3")  # Instagram writes the options in the text
+
+
+@pytest.mark.parametrize(("channel", "limit"), [
+    (WHATSAPP, wa_limits.WA_BUTTON_BODY_CHARS), (MESSENGER, ms_limits.MS_TEXT_CHARS),
+    (INSTAGRAM, ig_limits.IG_TEXT_CHARS - IG_NUMBERED)])
+def test_a_text_too_long_to_ride_with_the_buttons_stays_a_bubble_of_its_own(channel: Channel, limit: int) -> None:
+    question = Reply(text="Fatto?", options=options(3))
+    fits = Reply(text="x" * (limit - len("\n\nFatto?")))
+    assert len(turn_bodies(channel, fits, question)) == 1  # exactly at the carrying body's limit
+    too_long = Reply(text="x" * (limit - len("\n\nFatto?") + 1))
+    separate = turn_bodies(channel, too_long, question)
+    assert separate == [*turn_bodies(channel, too_long), *turn_bodies(channel, question)]
+
+
+def test_replies_of_different_kinds_are_never_joined() -> None:
+    question = Reply(text="Fatto?", options=options(2))
+    for before in (Reply(text="Ciao", proactive="reminder"), Reply(text="Ciao", lang="en")):
+        assert len(turn_bodies(WHATSAPP, before, question)) == 2
+    with_media = Reply(text="Guarda", options=options(2), media=Media(kind=MediaKind.IMAGE, url="https://x/a.png"))
+    assert len(turn_bodies(WHATSAPP, Reply(text="Ciao"), with_media)) == 3  # the image would come between them
+    ephemeral = turn_bodies(WHATSAPP, Reply(text="Non ho capito.", ephemeral=True),
+                            Reply(text="Fatto?", options=options(2), ephemeral=True))
+    assert len(ephemeral) == 1 and describe(WHATSAPP, ephemeral[0]).text == "Non ho capito.\n\nFatto?"
+    lesson_then_prompt = outbound.render_turn(WHATSAPP, [Reply(text="Lezione"), Reply(text="Fatto?", options=options(2),
+                                                                                  ephemeral=True)], user_id=BSUID)
+    assert [(reply.text, reply.ephemeral) for reply, _ in lesson_then_prompt] == [("Lezione\n\nFatto?", False)]
+    both = outbound.render_turn(WHATSAPP, [Reply(text="Aiuto", ephemeral=True),
+                                           Reply(text="Fatto?", options=options(2), ephemeral=True)], user_id=BSUID)
+    assert [reply.ephemeral for reply, _ in both] == [True]  # a re-prompt with its note: dropped when stale

@@ -210,10 +210,13 @@ def test_gives_up_when_a_transient_error_comes_after_the_deadline(
         redis_client: redis.Redis, fake: FakeGraphHandle, graph: GraphClient) -> None:
     settings = make_settings(fake.url, send_give_up_seconds=60.0)
     created = outbox.wall_clock_ms()
-    readings = iter([created + 59_000, created + 61_000])  # before the call / after it failed
     fake.configure(fail_every=1, fail_code=130429)
     push(redis_client, LID, 1, created_ms=created)
-    result = outbox.drain(redis_client, graph, LID, settings, now_ms=lambda: next(readings))
+
+    def now_ms() -> int:  # 59 s after the item was written until the call failed, 61 s after it
+        return created + (61_000 if fake.server.state.counter else 59_000)
+
+    result = outbox.drain(redis_client, graph, LID, settings, now_ms=now_ms)
     assert (result.sent, result.failed, result.again_in_seconds) == (0, 1, None)
     assert delivery(redis_client, LID)["last_error_code"] == "130429"
 
@@ -308,3 +311,35 @@ def test_pending_learners_finds_every_nonempty_outbox(redis_client: redis.Redis,
 def test_lock_must_outlive_a_call(fake: FakeGraphHandle) -> None:
     with pytest.raises(ValueError, match="send_lock_seconds"):
         outbox.check_timing(make_settings(fake.url, send_timeout_seconds=20.0, send_lock_seconds=30.0))
+
+
+def test_a_drain_of_three_items_and_a_receipt_makes_four_redis_round_trips(
+        redis_client: redis.Redis, redis_url: str, fake: FakeGraphHandle, graph: GraphClient,
+        settings: Settings) -> None:
+    """The lock's script brings the pace, the head and the receipt; each settle brings the next head or lets go."""
+    bodies = push(redis_client, LID, 3)
+    receipt = {"channel": "whatsapp", "sender_id": PHONE_ID,
+               "body": {"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.latest"}}
+    redis_client.set(learner_key(LID, LearnerPart.RECEIPT), json.dumps(receipt))
+    counted = redis.Redis.from_url(redis_url)
+    counted.ping()  # connect (and load no script) before counting
+    connection = counted.connection_pool.get_connection()
+    counted.connection_pool.release(connection)
+    sent: list[int] = []
+    original = connection.send_packed_command
+
+    def send_packed_command(command: Any, check_health: bool = True) -> None:
+        sent.append(1)
+        original(command, check_health)
+
+    connection.send_packed_command = send_packed_command  # type: ignore[method-assign]
+    for _ in range(2):  # the second time the scripts are cached: EVALSHA only (the first adds a SCRIPT LOAD each)
+        sent.clear()
+        result = outbox.drain(counted, graph, LID, settings)
+        assert (result.sent, result.again_in_seconds) == (3, None)
+        assert delivered(fake)[-3:] == bodies and delivered(fake)[-4]["message_id"] == "wamid.latest"
+        bodies = push(redis_client, LID, 3)
+        redis_client.set(learner_key(LID, LearnerPart.RECEIPT), json.dumps(receipt))
+        redis_client.delete(learner_key(LID, LearnerPart.PACE))  # a full bucket and no recent receipt again
+    assert len(sent) == 4
+    counted.close()

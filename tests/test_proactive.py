@@ -167,7 +167,10 @@ def test_the_first_module_offers_reminders_keeping_its_buttons_last_and_a_later_
             tap(chat, choice.label.get("it"))
             step = flow.steps[choice.next]
     texts = [shown.text for shown in chat.transcript]
-    offer = next(i for i, text in enumerate(texts) if text.startswith("Vuoi un promemoria"))
+    # the last answer's feedback and the summary carry the offer and its buttons (fewer, fuller messages)
+    offer = next(i for i, text in enumerate(texts) if "\n\nVuoi un promemoria" in text)
+    assert texts[offer].startswith("✅ Giusto!") and "\n\n*Riepilogo*\n" in texts[offer]
+    assert chat.transcript[offer].options[0][0] == "sys:rem:slot:opening"
     assert texts[offer + 1].startswith("Complimenti!")  # the module's own message and buttons come last
     assert [title for _, title in chat.shown_options] == ["Modulo successivo", "Menu"]
     state = progress_of(redis_client, chat).reminders
@@ -175,7 +178,7 @@ def test_the_first_module_offers_reminders_keeping_its_buttons_last_and_a_later_
     chat.send(kind=EventKind.CHOICE, payload="sys:rem:slot:closing")  # the offer's button, tapped from above
     tap(chat, "Tranne la chiusura")
     tap(chat, "Lunedì")
-    assert "Ti scrivo alle 19:30, tutti i giorni tranne lunedì" in chat.transcript[-2].text
+    assert "Ti scrivo alle 19:30, tutti i giorni tranne lunedì" in chat.transcript[-1].text  # with what comes next
     run_until(chat, redis_client, at(2, 23))
     asked = chat.transcript[-1]
     task = next(say.get("it", "bakery") for say in flow.steps[later].say if "*Prova ora:*" in say.get("it", "bakery"))

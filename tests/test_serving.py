@@ -147,3 +147,29 @@ def _post_ciao(service: Service, phone: Phone) -> int:
 
 def _sign(raw: bytes) -> str:
     return sign(SECRET, raw)
+
+
+def test_a_kept_alive_connection_serves_several_webhooks_and_is_still_cut_off_when_it_trickles(service):
+    """Keep-alive (WEB_KEEPALIVE_SECONDS): one connection, several webhooks; each request on it gets the
+    headers deadline afresh, so a connection that goes on trickling after its answers is still closed."""
+    phones = [Phone(service, WHATSAPP, f"3933300004{n:02d}") for n in range(3)]
+    with socket.create_connection(("127.0.0.1", service.port), timeout=ANSWER_TIMEOUT_SECONDS) as sock:
+        reader = sock.makefile("rb")
+        for phone in phones:
+            raw = json.dumps(phone._payload(text="ciao")).encode()
+            sock.sendall(b"POST /webhook HTTP/1.1\r\nHost: bottega\r\nContent-Type: application/json\r\n"
+                         + f"X-Hub-Signature-256: {_sign(raw)}\r\nContent-Length: {len(raw)}\r\n\r\n".encode() + raw)
+            status = reader.readline()
+            assert status.startswith(b"HTTP/1.1 200 "), status
+            length = 0
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode().partition(":")
+                assert name.lower() != "connection" or value.strip().lower() != "close"  # kept alive
+                length = int(value) if name.lower() == "content-length" else length
+            reader.read(length)
+        sock.sendall(b"POST /webhook HTTP/1.1\r\nHost: bott")  # then nothing more: a trickler on a kept connection
+        sock.settimeout(CUT_OFF_WITHIN_SECONDS)
+        assert reader.read() == b""  # the server closed it, without an answer
+    for phone in phones:
+        assert [label for _, label in phone.wait_turn(timeout=30) and phone.options] == ["Italiano", "English"]
+    assert "Traceback" not in (service.workdir / "web.log").read_text()

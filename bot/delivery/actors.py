@@ -66,7 +66,7 @@ class WorkerContext:
 
 
 _context: WorkerContext | None = None
-_local = threading.local()  # requests.Session is not thread-safe: one GraphClient per thread
+_local = threading.local()  # one GraphClient (its connection pool) per thread
 
 
 def configure(context: WorkerContext) -> None:

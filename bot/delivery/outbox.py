@@ -4,15 +4,19 @@ The webhook RPUSHes ``bot.storage.outbox_item.OutboxItem`` JSON onto the list ``
 the order they must arrive (and drops superseded re-prompts: ``bot.storage.store``). ``drain`` sends them:
 
 1. Take the learner's send lock (``SET NX PX`` with a random token; TTL ``send_lock_seconds``,
-   which must outlast one call: ``2 * send_timeout_seconds``, connect + read).
-2. Send the waiting read receipt, if any (``LearnerPart.RECEIPT``, taken with GETDEL): first, and
-   even while the outbox backs off from a rate limit; best effort — a failed receipt is not retried.
-3. Loop: refresh the lock (only if still ours), peek the head, send it, and only after the call
-   returned remove exactly that item (Lua: pop only if the head still has that id). The next item
-   is sent only after the previous call returned, so order holds however many workers run.
-4. Outbox empty: release the lock with a Lua script that deletes it only if it is ours AND the
-   outbox is still empty; if items arrived meanwhile, keep draining. (The webhook enqueues a job
-   after committing items, so an item is either seen by this loop or by that job.)
+   which must outlast one call: ``2 * send_timeout_seconds``, connect + read). The same script
+   returns the pace, the head of the outbox, and the waiting read receipt (``LearnerPart.RECEIPT``,
+   taken with GETDEL) if the pace lets one go now.
+2. Send that read receipt first, even while the outbox backs off from a rate limit; best effort —
+   a failed receipt is not retried.
+3. Loop: send the head, and only after the call returned remove exactly that item (Lua: pop only if
+   the head still has that id); the same script then checks the lock is still ours, refreshes it and
+   returns the next head. The next item is sent only after the previous call returned, so order
+   holds however many workers run.
+4. Outbox empty: that script (or, when there was nothing to send, one alone) releases the lock,
+   deleting it only if it is ours AND the outbox is still empty; if items arrived meanwhile, keep
+   draining. (The webhook enqueues a job after committing items, so an item is either seen by
+   this loop or by that job.) A drain of N items costs N + 1 Redis round trips.
 
 Errors (``bot.delivery.graph.GraphError``):
 
@@ -72,17 +76,28 @@ EXPIRED_UNSENT_CODE = -11  # given up before any attempt failed (e.g. workers we
 MAX_SENDS_PER_DRAIN = 20  # then let other learners' jobs run (fairness across worker threads)
 JITTER_RATIO = 0.2  # backoff * (1 + up to 20 %): learners throttled together retry apart
 
-_REFRESH = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end"
-# KEYS: lock, pace, receipt, analytics events, outbox. ARGV: token, lock ms, events to take.
-# -> {1, pace JSON, receipt waiting 0|1, events...}, {0} held, or {2}: nothing waits (no lock taken, no key
-# written: a job for an erased learner leaves nothing behind)
+# KEYS: lock, pace, receipt, outbox, analytics events. ARGV: token, lock ms, now ms, receipt interval ms, events
+# to take. -> {2}: nothing waits (no lock taken, no key written: a job for an erased learner leaves nothing
+# behind), {0} (locked by another), or {1, pace JSON, receipt JSON to send now or '', ms until the waiting
+# receipt may go (0: none waits or it is returned), the head of the outbox ('' if empty), events...}. The
+# receipt's pause is ``Pace.receipt_wait``, read here from the stored pace so that the receipt is taken in this
+# round trip.
 _ACQUIRE = """
 if redis.call('exists', KEYS[3]) == 0 and redis.call('llen', KEYS[5]) == 0 and redis.call('llen', KEYS[4]) == 0 then
   return {2}
 end
 if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
-local out = {1, redis.call('get', KEYS[2]) or '', redis.call('exists', KEYS[3])}
-local events = redis.call('lrange', KEYS[4], 0, tonumber(ARGV[3]) - 1)
+local pace = redis.call('get', KEYS[2]) or ''
+local receipt, wait = '', 0
+if redis.call('exists', KEYS[3]) == 1 then
+  local at = 0
+  local ok, state = pcall(cjson.decode, pace)
+  if ok and type(state) == 'table' and tonumber(state['receipt_at_ms']) then at = tonumber(state['receipt_at_ms']) end
+  wait = at + tonumber(ARGV[4]) - tonumber(ARGV[3])
+  if wait > 0 then wait = math.floor(wait) else wait = 0; receipt = redis.call('getdel', KEYS[3]) end
+end
+local out = {1, pace, receipt, wait, redis.call('lindex', KEYS[4], 0) or ''}
+local events = redis.call('lrange', KEYS[5], 0, tonumber(ARGV[5]) - 1)
 for i = 1, #events do out[#out + 1] = events[i] end
 return out
 """
@@ -93,34 +108,56 @@ if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('set', KEYS[2], ARGV[2], 'PX', ARGV[3])
 return redis.call('del', KEYS[1])
 """
-# KEYS: lock, outbox, pace. ARGV: token, pace JSON, pace ttl ms.
+# KEYS: lock, outbox, pace. ARGV: token, pace JSON, pace ttl ms, lock ms.
+# -> {1} released, {-1} the lock is no longer ours, {0, head}: items arrived (the lock is refreshed).
 _RELEASE_IF_EMPTY = """
-if redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end
-if redis.call('llen', KEYS[2]) > 0 then return 0 end
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return {-1} end
+local head = redis.call('lindex', KEYS[2], 0)
+if head then
+  redis.call('pexpire', KEYS[1], ARGV[4])
+  return {0, head}
+end
 redis.call('set', KEYS[3], ARGV[2], 'PX', ARGV[3])
-return redis.call('del', KEYS[1])
+redis.call('del', KEYS[1])
+return {1}
 """
 PACE_TTL_MS = 3600 * 1000  # after an hour of silence a learner's bucket is full again anyway
-# KEYS: outbox, delivery. ARGV: the head to match (item id, or the raw item when mode is 'raw'),
-# mode 'id'|'raw', action 'pop'|'set', the counter to increment (pop) or the new item (set), then
-# field/value pairs for the delivery hash. Matched by id, not text: a transient error rewrites it.
+# KEYS: outbox, delivery, lock, pace. ARGV: token, lock ms, pace JSON, pace ttl ms, the head to match (item id,
+# or the raw item when mode is 'raw'), mode 'id'|'raw', action 'pop'|'set', the counter to increment (pop) or the
+# new item (set), then field/value pairs for the delivery hash. Matched by id, not text: a transient error
+# rewrites it. Then, after a pop: the lock still ours? refresh it and return the next head, or release it
+# (saving the pace) if the outbox is empty.
+# -> {settled 0|1, 1 (ours, refreshed) | 0 (released: empty) | -1 (not ours), the next head (absent if none)}
 _SETTLE_HEAD = """
+local function settle()
+  local head = redis.call('lindex', KEYS[1], 0)
+  if not head then return 0 end
+  if ARGV[6] == 'raw' then
+    if head ~= ARGV[5] then return 0 end
+  else
+    local ok, item = pcall(cjson.decode, head)
+    if not (ok and type(item) == 'table' and item['id'] == ARGV[5]) then return 0 end
+  end
+  if ARGV[7] == 'pop' then
+    redis.call('lpop', KEYS[1])
+    redis.call('hincrby', KEYS[2], ARGV[8], 1)
+  else
+    redis.call('lset', KEYS[1], 0, ARGV[8])
+  end
+  for i = 9, #ARGV, 2 do redis.call('hset', KEYS[2], ARGV[i], ARGV[i + 1]) end
+  return 1
+end
+local settled = settle()
+if ARGV[7] ~= 'pop' then return {settled, 1} end
+if redis.call('get', KEYS[3]) ~= ARGV[1] then return {settled, -1} end
 local head = redis.call('lindex', KEYS[1], 0)
-if not head then return 0 end
-if ARGV[2] == 'raw' then
-  if head ~= ARGV[1] then return 0 end
-else
-  local ok, item = pcall(cjson.decode, head)
-  if not (ok and type(item) == 'table' and item['id'] == ARGV[1]) then return 0 end
+if not head then
+  redis.call('set', KEYS[4], ARGV[3], 'PX', ARGV[4])
+  redis.call('del', KEYS[3])
+  return {settled, 0}
 end
-if ARGV[3] == 'pop' then
-  redis.call('lpop', KEYS[1])
-  redis.call('hincrby', KEYS[2], ARGV[4], 1)
-else
-  redis.call('lset', KEYS[1], 0, ARGV[4])
-end
-for i = 5, #ARGV, 2 do redis.call('hset', KEYS[2], ARGV[i], ARGV[i + 1]) end
-return 1
+redis.call('pexpire', KEYS[3], ARGV[2])
+return {settled, 1, head}
 """
 
 
@@ -197,6 +234,9 @@ def check_timing(settings: Settings) -> None:
             f"{2 * settings.send_timeout_seconds} (connect + read); raise the lock or lower the timeout")
 
 
+KEEP, DONE, POPPED_LOST, LOST = 1, 0, -2, -1  # what ``_Outbox.pop`` did (see there)
+
+
 class _Outbox:
     """One learner's keys and scripts, for the length of one ``drain`` call."""
 
@@ -214,27 +254,30 @@ class _Outbox:
         self.lock_ms = lock_ms
         self.rules = rules
         self.pace = Pace(tokens=float(rules.burst), at_ms=0)
-        self.receipt_waiting = False
+        self.receipt_json: bytes | None = None  # taken by acquire: send it now
+        self.receipt_wait_ms = 0  # a receipt waits for this long
+        self.head: bytes | None = None  # the head of the outbox, as the last script saw it
         self.token = secrets.token_hex(16)
         self._scripts = {name: client.register_script(text) for name, text in (
-            ("refresh", _REFRESH), ("acquire", _ACQUIRE), ("release", _RELEASE),
-            ("release_if_empty", _RELEASE_IF_EMPTY), ("settle", _SETTLE_HEAD))}
+            ("acquire", _ACQUIRE), ("release", _RELEASE), ("release_if_empty", _RELEASE_IF_EMPTY),
+            ("settle", _SETTLE_HEAD))}
 
-    def run(self, name: str, keys: list[str], args: list[Any]) -> int:
-        return int(self._scripts[name](keys=keys, args=args) or 0)
-
-    def acquire(self) -> bool | None:
-        """Take the lock; with it come the learner's pace and whether a read receipt waits (one round trip).
-        None: nothing waits (no receipt, no item, no analytics event): no lock taken."""
-        answer = self._scripts["acquire"](keys=[self.lock, self.pace_key, self.receipt, self.events_key, self.outbox],
-                                          args=[self.token, self.lock_ms, EVENTS_PER_DRAIN])
+    def acquire(self, now_ms: int) -> bool | None:
+        """Take the lock; with it come the pace, the head, the read receipt if one may go, and the analytics
+        events waiting (one round trip). None: nothing waits (no receipt, no item, no analytics event): no lock
+        taken."""
+        answer = self._scripts["acquire"](
+            keys=[self.lock, self.pace_key, self.receipt, self.outbox, self.events_key],
+            args=[self.token, self.lock_ms, now_ms, self.rules.receipt_interval_ms, EVENTS_PER_DRAIN])
         if int(answer[0]) == 2:
             return None
         if int(answer[0]) != 1:
             return False
         self.pace = Pace.from_json(answer[1], self.rules)
-        self.receipt_waiting = int(answer[2]) == 1
-        self.events = tuple(answer[3:])
+        self.receipt_json = answer[2] or None
+        self.receipt_wait_ms = int(answer[3])
+        self.head = answer[4] or None
+        self.events = tuple(answer[5:])
         return True
 
     def holder_seconds(self) -> float:
@@ -244,27 +287,41 @@ class _Outbox:
             return self.lock_ms / 1000
         return max(pttl, 0) / 1000
 
-    def refresh(self) -> bool:
-        return self.run("refresh", [self.lock], [self.token, self.lock_ms]) == 1
-
     def release(self) -> None:
-        self.run("release", [self.lock, self.pace_key], [self.token, self.pace.to_json(), PACE_TTL_MS])
+        self._scripts["release"](keys=[self.lock, self.pace_key], args=[self.token, self.pace.to_json(), PACE_TTL_MS])
 
     def release_if_empty(self) -> int:
-        """1 released, 0 items arrived (keep draining), -1 the lock is no longer ours."""
-        return self.run("release_if_empty", [self.lock, self.outbox, self.pace_key],
-                        [self.token, self.pace.to_json(), PACE_TTL_MS])
+        """1 released, 0 items arrived (keep draining: ``head`` is set, the lock refreshed), -1 the lock is
+        no longer ours."""
+        answer = self._scripts["release_if_empty"](keys=[self.lock, self.outbox, self.pace_key],
+                                                   args=[self.token, self.pace.to_json(), PACE_TTL_MS, self.lock_ms])
+        if int(answer[0]) == 0:
+            self.head = answer[1]
+        return int(answer[0])
 
-    def pop(self, match: bytes | str, mode: str, counter: str, record: dict[str, Any]) -> bool:
-        """Remove the head if it is ``match``, counting and recording the outcome; False: not ours."""
+    def pop(self, match: bytes | str, mode: str, counter: str, record: dict[str, Any]) -> int:
+        """Remove the head if it is ``match``, counting and recording the outcome, then look at what follows:
+        ``KEEP`` popped and the lock still ours (``head``: the next item; the lock refreshed), ``DONE`` popped
+        and the outbox empty (the lock released), ``POPPED_LOST`` popped but the lock is someone else's now,
+        ``LOST`` the head was not ``match`` (someone else drains)."""
         pairs = [value for field_value in record.items() for value in field_value]
-        return self.run("settle", [self.outbox, self.delivery], [match, mode, "pop", counter, *pairs]) == 1
+        answer = self._scripts["settle"](keys=[self.outbox, self.delivery, self.lock, self.pace_key],
+                                         args=[self.token, self.lock_ms, self.pace.to_json(), PACE_TTL_MS,
+                                               match, mode, "pop", counter, *pairs])
+        if int(answer[0]) != 1:
+            return LOST
+        if int(answer[1]) == -1:
+            return POPPED_LOST
+        self.head = answer[2] if len(answer) > 2 else None
+        return KEEP if int(answer[1]) == 1 else DONE
 
     def update(self, new_item: OutboxItem, record: dict[str, Any]) -> bool:
         """Rewrite the head if it is still ``new_item.id`` (guarded LSET); False: not ours."""
         pairs = [value for field_value in record.items() for value in field_value]
-        args = [new_item.id, "id", "set", new_item.to_json(), *pairs]
-        return self.run("settle", [self.outbox, self.delivery], args) == 1
+        answer = self._scripts["settle"](keys=[self.outbox, self.delivery, self.lock, self.pace_key],
+                                         args=[self.token, self.lock_ms, self.pace.to_json(), PACE_TTL_MS,
+                                               new_item.id, "id", "set", new_item.to_json(), *pairs])
+        return int(answer[0]) == 1
 
 
 def _failure(code: int, kind: str, item_id: str, at_ms: int) -> dict[str, Any]:
@@ -289,13 +346,13 @@ def drain(client: redis.Redis, graph: GraphClient, lid: str, settings: Settings,
     """
     check_timing(settings)
     box = _Outbox(client, lid, int(settings.send_lock_seconds * 1000), pace_rules(settings))
-    acquired = box.acquire()
+    acquired = box.acquire(now_ms())
     if acquired is None:
         return DrainResult()
     if not acquired:
         return DrainResult(locked_for_seconds=box.holder_seconds())
     try:
-        receipt_wait_ms = _send_receipt(box, graph, now_ms()) if box.receipt_waiting else 0
+        receipt_wait_ms = _send_receipt(box, graph, now_ms())
         refused: list[tuple[str, int]] = []
         result = replace(_send_in_order(box, graph, settings, now_ms, max_sends, refused, throughput),
                          refused=tuple(refused), events=box.events, sends=tuple(box.settled))
@@ -315,20 +372,16 @@ def pace_rules(settings: Settings) -> PaceRules:
 
 
 def _send_receipt(box: _Outbox, graph: GraphClient, now: int) -> int:
-    """Send the waiting read receipt unless one went out moments ago; the ms to wait for it (0: done).
+    """Send the read receipt ``acquire`` took, if any; the ms until a waiting one may go (0: none waits).
 
     Sent once, never retried: a lost blue tick is not worth a retry storm, and the next message
     brings another. A newer message replaces a receipt that waits, so only the latest is marked.
     """
-    wait_ms = box.pace.receipt_wait(box.rules, now)
-    if wait_ms:
-        return wait_ms
-    raw = box.client.getdel(box.receipt)
-    if raw is None:
-        return 0
+    if box.receipt_wait_ms or box.receipt_json is None:
+        return box.receipt_wait_ms
     box.pace.receipt_at_ms = now
     try:
-        receipt = json.loads(raw)
+        receipt = json.loads(box.receipt_json)
         graph.send(receipt["channel"], receipt["sender_id"], receipt["body"])
     except (ValueError, KeyError, TypeError, GraphError):
         pass
@@ -345,35 +398,39 @@ def _send_in_order(box: _Outbox, graph: GraphClient, settings: Settings, now_ms:
     def lost() -> DrainResult:  # someone else drains now (our lock expired): leave it to them
         return DrainResult(sent=sent, failed=failed, locked_for_seconds=box.holder_seconds())
 
+    def done() -> DrainResult:  # the outbox is empty and the lock released
+        return DrainResult(sent=sent, failed=failed)
+
     while True:
-        if not box.refresh():
-            return lost()
-        raw = box.client.lindex(box.outbox, 0)
+        raw = box.head
         if raw is None:
             released = box.release_if_empty()
             if released == 1:
                 return DrainResult(sent=sent, failed=failed)
             if released == -1:
                 return lost()
-            continue  # items arrived between LINDEX and the release: keep draining
+            continue  # items arrived since we last looked: keep draining (the lock is refreshed)
         if sent + failed >= max_sends:
             box.release()
             return DrainResult(sent=sent, failed=failed, retry_in_seconds=0.0)
         item = OutboxItem.from_json(raw)
         now = now_ms()
         if item is None:
-            if not box.pop(raw, "raw", "failed_sends", _failure(MALFORMED_ITEM_CODE, "malformed", "", now)):
-                return lost()
-            failed += 1
+            popped = box.pop(raw, "raw", "failed_sends", _failure(MALFORMED_ITEM_CODE, "malformed", "", now))
+            failed += popped != LOST
+            if popped != KEEP:
+                return done() if popped == DONE else lost()
             continue
         if now - item.created_ms >= give_up_ms:
             code = EXPIRED_UNSENT_CODE if item.last_error_code is None else item.last_error_code
-            if not box.pop(item.id, "id", "failed_sends", _failure(code, "gave_up", item.id, now)):
-                return lost()
-            box.settled.append(Settled(item, False, code, now))
-            failed += 1
-            if broadcast_of(item.proactive):
-                broadcast_store.settle(box.client, broadcast_of(item.proactive), box.lid, f"failed:{code}")
+            popped = box.pop(item.id, "id", "failed_sends", _failure(code, "gave_up", item.id, now))
+            if popped != LOST:
+                box.settled.append(Settled(item, False, code, now))
+                failed += 1
+                if broadcast_of(item.proactive):
+                    broadcast_store.settle(box.client, broadcast_of(item.proactive), box.lid, f"failed:{code}")
+            if popped != KEEP:
+                return done() if popped == DONE else lost()
             continue
         if item.not_before_ms > now:  # still backing off from an earlier transient error
             box.release()
@@ -402,7 +459,8 @@ def _send_in_order(box: _Outbox, graph: GraphClient, settings: Settings, now_ms:
                 box.release()
                 return DrainResult(sent=sent, failed=failed, retry_in_seconds=delay)
             kind = "gave_up" if exc.transient else "permanent"
-            if not box.pop(item.id, "id", "failed_sends", _failure(exc.code, kind, item.id, now)):
+            popped = box.pop(item.id, "id", "failed_sends", _failure(exc.code, kind, item.id, now))
+            if popped == LOST:
                 return lost()
             box.settled.append(Settled(item, False, exc.code, now))
             failed += 1
@@ -410,17 +468,21 @@ def _send_in_order(box: _Outbox, graph: GraphClient, settings: Settings, now_ms:
                 broadcast_store.settle(box.client, broadcast, box.lid, f"failed:{exc.code}")
             if item.proactive and exc.code in REFUSAL_CODES:
                 refused.append((item.id, exc.code))
+            if popped != KEEP:
+                return done() if popped == DONE else lost()
             continue
         sent_at = now_ms()
         record = {"last_sent_at_ms": sent_at, "last_sent_id": message_id}
         if broadcast:  # a status webhook for this message id finds its broadcast here (bot.storage.store)
             record.update({broadcast_store.LAST_BROADCAST_FIELD: f"{broadcast} {message_id}"})
-        if not box.pop(item.id, "id", "sent_count", record):
-            return lost()
-        box.settled.append(Settled(item, True, 0, sent_at))
-        sent += 1
-        if broadcast:
-            broadcast_store.settle(box.client, broadcast, box.lid, "sent")
+        popped = box.pop(item.id, "id", "sent_count", record)
+        if popped != LOST:
+            box.settled.append(Settled(item, True, 0, sent_at))
+            sent += 1
+            if broadcast:
+                broadcast_store.settle(box.client, broadcast, box.lid, "sent")
+        if popped != KEEP:
+            return done() if popped == DONE else lost()
 
 
 def pending_learners(client: redis.Redis, batch: int = 500) -> Iterator[str]:

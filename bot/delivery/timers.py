@@ -32,8 +32,12 @@ from bot.storage.store import TIMER_INDEX_KEY
 
 log = logging.getLogger(__name__)
 
-SWEEP_INTERVAL_SECONDS = 0.5  # how late a timer may fire, at most (plus the turn itself)
+SWEEP_INTERVAL_SECONDS = 0.5  # how late a timer may fire, at most, while timers are due (plus the turn itself)
 SWEEP_BATCH = 200  # learners looked at per sweep
+# On the real clock, a sweeper that found nothing due waits twice as long each time, up to this, and never past
+# the earliest due time in the index: an idle worker looks at Redis every few seconds, not twice a second. A timer
+# written meanwhile for a moment before that (a check-up's 30-minute clock) fires up to this much late.
+SWEEP_IDLE_MAX_SECONDS = 5.0
 
 
 def timer_event(learner_id: str, payload: str, due_ms: int) -> InboundEvent:
@@ -63,21 +67,41 @@ def sweep(client: redis.Redis, dispatcher: Dispatcher, now_ms: int) -> int:
     return fired
 
 
-class Sweeper(threading.Thread):
-    """Runs ``sweep`` every ``SWEEP_INTERVAL_SECONDS`` in a worker process until stopped."""
+def idle_wait(client: redis.Redis, now_ms: int, waited: float, idle_max: float) -> float:
+    """Seconds until the next sweep after one that fired nothing: double the last wait, at most ``idle_max``,
+    never past the earliest due time in the index, never under ``SWEEP_INTERVAL_SECONDS``."""
+    wait = min(max(waited * 2, SWEEP_INTERVAL_SECONDS), idle_max)
+    if wait <= SWEEP_INTERVAL_SECONDS:
+        return SWEEP_INTERVAL_SECONDS
+    earliest = client.zrange(TIMER_INDEX_KEY, 0, 0, withscores=True)
+    if earliest:
+        wait = min(wait, (int(earliest[0][1]) - now_ms) / 1000)
+    return max(wait, SWEEP_INTERVAL_SECONDS)
 
-    def __init__(self, client: redis.Redis, dispatcher_factory: Callable[[], Dispatcher]):
+
+class Sweeper(threading.Thread):
+    """Runs ``sweep`` in a worker process until stopped: every ``SWEEP_INTERVAL_SECONDS`` while timers fire,
+    backing off up to ``idle_max_seconds`` while none is due (``idle_wait``). Keep the default (no back-off)
+    on a clock that can jump (dev and test: ``bot.storage.clock``)."""
+
+    def __init__(self, client: redis.Redis, dispatcher_factory: Callable[[], Dispatcher], *,
+                 idle_max_seconds: float = SWEEP_INTERVAL_SECONDS):
         super().__init__(name="timer-sweeper", daemon=True)
         self.client = client
         self.dispatcher_factory = dispatcher_factory
+        self.idle_max_seconds = idle_max_seconds
         self.stopped = threading.Event()
 
     def run(self) -> None:
         dispatcher = None
-        while not self.stopped.wait(SWEEP_INTERVAL_SECONDS):
+        wait = SWEEP_INTERVAL_SECONDS
+        while not self.stopped.wait(wait):
+            waited, wait = wait, SWEEP_INTERVAL_SECONDS
             try:
                 dispatcher = dispatcher or self.dispatcher_factory()
-                sweep(self.client, dispatcher, dispatcher.clock())
+                now_ms = dispatcher.clock()
+                if sweep(self.client, dispatcher, now_ms) == 0:
+                    wait = idle_wait(self.client, now_ms, waited, self.idle_max_seconds)
             except (redis.RedisError, OSError) as error:
                 log.warning("timer sweep failed (%s); retrying", type(error).__name__)
             except Exception:  # a bug must not stop every clock; it is logged with its traceback
@@ -90,12 +114,14 @@ class Sweeper(threading.Thread):
 class TimerClock(Middleware):
     """Dramatiq middleware: each worker process runs one ``Sweeper`` (several are safe: exactly once)."""
 
-    def __init__(self, client: redis.Redis, dispatcher: Callable[[], Dispatcher]):
+    def __init__(self, client: redis.Redis, dispatcher: Callable[[], Dispatcher], *,
+                 idle_max_seconds: float = SWEEP_INTERVAL_SECONDS):
         self.client, self.dispatcher = client, dispatcher
+        self.idle_max_seconds = idle_max_seconds
         self.sweeper: Sweeper | None = None
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        self.sweeper = Sweeper(self.client, self.dispatcher)
+        self.sweeper = Sweeper(self.client, self.dispatcher, idle_max_seconds=self.idle_max_seconds)
         self.sweeper.start()
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:

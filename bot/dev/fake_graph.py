@@ -188,7 +188,7 @@ def _meta_error(code: int, message: str) -> dict[str, Any]:
 
 class FakeGraphHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # see the module docstring
-    protocol_version = "HTTP/1.1"  # keep-alive, like Meta, so requests.Session reuses connections
+    protocol_version = "HTTP/1.1"  # keep-alive, like Meta, so clients reuse connections
     server: FakeGraphServer
 
     def log_message(self, format: str, *args: Any) -> None:
