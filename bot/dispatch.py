@@ -39,6 +39,7 @@ from bot.storage.store import CommitResult, Store
 from bot.tutor.engine import Engine
 from bot.tutor.preferences import REFUSAL_CODES
 from bot.tutor.progress import Progress
+from config import meters
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,14 @@ class Dispatcher:
         return results + [Handled.DEFERRED] * len(later)
 
     def handle(self, event: InboundEvent, *, now_ms: int | None = None) -> Handled:
+        """One event's turn (timed: ``bottega_turn_seconds`` by event kind)."""
+        started = time.perf_counter()
+        try:
+            return self._handle(event, now_ms=now_ms)
+        finally:
+            meters.TURN_SECONDS.labels(event.kind.value).observe(time.perf_counter() - started)
+
+    def _handle(self, event: InboundEvent, *, now_ms: int | None = None) -> Handled:
         if event.kind is EventKind.IGNORE:
             return Handled.IGNORED
         if event.kind is EventKind.STATUS:
@@ -136,6 +145,7 @@ class Dispatcher:
                 receipt=read_receipt(outcome.progress, event), event_ms=event.timestamp_ms,
                 aliases=snapshot.aliases, drop_proactive=outcome.drop_proactive)
             if committed.result is CommitResult.COMMITTED:
+                meters.OUTBOX_LENGTH.observe(committed.outbox_length)
                 if outcome.timers:
                     self.store.wake_at(lid, min(due for due, _ in outcome.timers))
                 for certificate in outcome.certificates:

@@ -1,6 +1,7 @@
 """The Procfile's worker process: ``dramatiq bot.worker --processes 2 --threads 8``.
 
-Dramatiq's command line imports this module in every worker process. It reads the settings, builds
+Dramatiq's command line imports this module in every worker process. It reads the settings, prepares the
+box's metrics folder (``config.metrics``), builds
 the broker on ``REDIS_URL`` (the send queue in the next database, or ``BROKER_REDIS_URL``) and makes it
 Dramatiq's, adds the boot-time middleware (outbox recovery, the timer sweeper), then imports the
 actors — they bind to the broker set here — and hands them this process's resources. Nothing
@@ -9,21 +10,26 @@ connects until the worker starts consuming.
 
 from __future__ import annotations
 
-import threading
-
-import dramatiq
-
-from bot import composition
-from bot.delivery import outbox
-from bot.delivery.broker import JobQueue, build_broker
-from bot.delivery.recovery import OutboxRecovery
-from bot.delivery.timers import TimerClock
-from bot.dispatch import Dispatcher
-from config.logs import configure_logging
+from config import metrics
 from config.settings import Settings
 
 settings = Settings.from_env()
-configure_logging(settings.log_level)  # LOG_LEVEL for the worker too (Dramatiq's CLI set up its handlers first)
+metrics.prepare(settings.metrics_path)  # before prometheus_client is imported (config.metrics)
+
+import threading  # noqa: E402 - everything below may import prometheus_client
+
+import dramatiq  # noqa: E402
+
+from bot import composition  # noqa: E402
+from bot.delivery import outbox  # noqa: E402
+from bot.delivery.broker import JobQueue, MetricsExposition, RequestIdMiddleware, build_broker  # noqa: E402
+from bot.delivery.recovery import OutboxRecovery  # noqa: E402
+from bot.delivery.timers import TimerClock  # noqa: E402
+from bot.dispatch import Dispatcher  # noqa: E402
+from config.logs import configure_logging  # noqa: E402
+
+# LOG_LEVEL and LOG_FORMAT for the worker too (Dramatiq's CLI set up its handlers first)
+configure_logging(settings.log_level, settings.log_format)
 outbox.check_timing(settings)
 client = composition.redis_client(settings)
 broker = build_broker(settings, composition.redis_url(settings))
@@ -41,7 +47,10 @@ def dispatcher() -> Dispatcher:
         return _built[0]
 
 
+broker.add_middleware(RequestIdMiddleware())
 broker.add_middleware(OutboxRecovery(client, queue))
+if settings.metrics_port:  # a worker-only box: its /metrics (the first worker process to bind the port serves it)
+    broker.add_middleware(MetricsExposition(settings.metrics_port))
 broker.add_middleware(TimerClock(client, dispatcher))
 dramatiq.set_broker(broker)
 

@@ -37,6 +37,7 @@ from bot.model.events import EventKind, InboundEvent
 from bot.model.privacy import learner_ref
 from bot.storage.clock import Clock
 from bot.storage.keys import LearnerPart, learner_key
+from config import meters
 from config.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ def deliver(lid: str) -> None:
         ctx.dispatcher().handle(refusal_event(lid, item_id, code, ctx.clock()))
     again = result.again_in_seconds
     if again is not None:
+        meters.DELIVER_AGAIN.labels("later" if result.locked_for_seconds is None else "locked").inc()
         if result.locked_for_seconds is not None:
             again += LOCKED_MARGIN_SECONDS
         delay_ms = int(again * 1000)

@@ -6,6 +6,7 @@ script or MULTI over them stays atomic on a Redis Cluster too.
 
 from __future__ import annotations
 
+import zlib
 from enum import Enum
 
 PREFIX = "bottega"
@@ -85,3 +86,46 @@ def simulator_log_key(session: str) -> str:
     if not session or "{" in session or "}" in session:
         raise ValueError(f"simulator session {session!r} must be non-empty and free of braces")
     return f"{SIMULATOR_PREFIX}:{{{session}}}:log"
+
+
+# -- cross-learner indexes, sharded over many hash slots -----------------------------------------------
+# On a Redis Cluster a key that every learner's turn touches would put all of them on one node. Each such
+# index is split into SHARDS keys with their own hash tags ``{<index>-<n>}``; a learner's entries live in
+# shard ``shard_of(learner id)``. Readers that need the whole index (the timer sweeper) read every shard.
+SHARDS = 16
+
+
+def shard_of(name: str) -> int:
+    """The shard (0 .. SHARDS-1) of a learner id, a certificate code or token: stable across processes."""
+    return zlib.crc32(name.encode()) % SHARDS
+
+
+def timer_index_key(shard: int) -> str:
+    """Sorted set: learner id -> their earliest due clock event (ms), for the learners of ``shard``."""
+    return f"{PREFIX}:timers:due:{{timers-{shard}}}"
+
+
+# The unsharded index of releases before the shards; still swept, so timers set then fire.
+LEGACY_TIMER_INDEX_KEY = global_key("timers:due")
+
+
+def timer_index_keys() -> tuple[str, ...]:
+    """Every shard of the timer index, then the legacy key."""
+    return (*(timer_index_key(n) for n in range(SHARDS)), LEGACY_TIMER_INDEX_KEY)
+
+
+def learner_timer_index_key(learner_id: str) -> str:
+    return timer_index_key(shard_of(learner_id))
+
+
+# The live course release is read with every learner's load: one copy per shard, each learner reading
+# their shard's (``bot.storage.releases.publish`` writes them all, then the legacy key).
+LEGACY_LIVE_RELEASE_KEY = global_key("course:live")
+
+
+def live_release_key(shard: int) -> str:
+    return f"{PREFIX}:course:live:{{live-{shard}}}"
+
+
+def learner_live_release_key(learner_id: str) -> str:
+    return live_release_key(shard_of(learner_id))
