@@ -81,6 +81,7 @@ class LocalCluster:
             self.stop()
             raise AssertionError(f"redis-cli --cluster create failed:\n{created.stdout}\n{created.stderr}")
         self.wait_ok()
+        self.wait_replicas_online()
 
     def _start(self, server: str, port: int) -> Node:
         folder = self.workdir / str(port)
@@ -131,6 +132,17 @@ class LocalCluster:
             time.sleep(0.1)
         raise AssertionError("the Redis Cluster did not reach cluster_state:ok")
 
+    def wait_replicas_online(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        """Until every primary has a replica that finished its first sync (WAIT counts only those)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            infos = [node.client().info("replication") for node in self.primaries()]
+            if all(any(isinstance(value, dict) and value.get("state") == "online" for value in info.values())
+                   for info in infos):
+                return
+            time.sleep(0.1)
+        raise AssertionError("the replicas did not finish their first sync")
+
     def primaries(self) -> list[Node]:
         return [node for node in self.live_nodes() if node.client().info("replication")["role"] == "master"]
 
@@ -141,12 +153,19 @@ class LocalCluster:
             node.client().script_flush()
 
     def node_of_key(self, key: str) -> Node:
-        slot = self.client().keyslot(key)
-        for node in self.primaries():
-            for start, end, *_ in _slot_ranges(node):
-                if start <= slot <= end:
-                    return node
-        raise AssertionError(f"no primary serves slot {slot}")
+        """The primary serving ``key``'s slot now (a fresh client reads the slot map)."""
+        client = self.client()
+        try:
+            return self.nodes[int(client.get_node_from_key(key).port)]
+        finally:
+            client.close()
+
+    def node_of_slot(self, slot: int) -> Node:
+        client = self.client()
+        try:
+            return self.nodes[int(client.nodes_manager.get_node_from_slot(slot).port)]
+        finally:
+            client.close()
 
     def kill(self, node: Node) -> None:
         """SIGKILL one node (a primary: its replica is promoted after NODE_TIMEOUT_MS)."""
@@ -160,8 +179,7 @@ class LocalCluster:
     def move_slot(self, slot: int, to: Node) -> None:
         """Move ``slot`` (and its keys) to primary ``to`` the way ``redis-cli --cluster reshard`` does it:
         IMPORTING / MIGRATING, MIGRATE in batches, then SETSLOT NODE everywhere."""
-        source = next(node for node in self.primaries()
-                      if any(start <= slot <= end for start, end, *_ in _slot_ranges(node)))
+        source = self.node_of_slot(slot)
         if source.port == to.port:
             return
         target_id, source_id = to.client().cluster("myid"), source.client().cluster("myid")
@@ -181,17 +199,6 @@ class LocalCluster:
             if node.process.poll() is None:
                 os.killpg(node.process.pid, signal.SIGKILL)
                 node.process.wait(timeout=10)
-
-
-def _slot_ranges(node: Node) -> list[tuple[int, int]]:
-    """The slot ranges ``node`` serves (from CLUSTER SHARDS / its own view)."""
-    myself = node.client().cluster("myid")
-    ranges = []
-    for entry in node.client().execute_command("CLUSTER", "SLOTS"):
-        start, end, primary = entry[0], entry[1], entry[2]
-        if len(primary) > 2 and (primary[2].decode() if isinstance(primary[2], bytes) else primary[2]) == myself:
-            ranges.append((int(start), int(end)))
-    return ranges
 
 
 def purge_rabbitmq(url: str = RABBITMQ_URL, queue: str = "default") -> None:

@@ -2,8 +2,10 @@
 
 Keys come from ``bot.storage.keys`` (``certificate_key``, ``certificate_token_key``, ``certificate_learner_key``);
 they never expire: a certificate must verify for as long as someone may hold the paper.
-``save`` writes the record and its two indexes in one MULTI/EXEC (one round trip), so a code never
-exists without its token or the other way round.
+The three keys live in different hash slots (sharded: ``bot.storage.keys.shard_of``), so ``save`` writes the
+record first and its two pointers after it: a pointer never names a missing record, and a crash between
+leaves a record nobody points at (harmless; the learner's next request issues one). Readers check that the
+record matches the pointer. Keys written before the shards are read as a fallback.
 """
 
 from __future__ import annotations
@@ -14,7 +16,12 @@ import redis
 
 from bot.certificates.model import Certificate, normalize_code, token_valid
 from bot.storage.encoding import hash_fields
-from bot.storage.keys import certificate_key, certificate_learner_key, certificate_token_key
+from bot.storage.keys import (
+    certificate_key,
+    certificate_learner_key,
+    certificate_token_key,
+    legacy_certificate_keys,
+)
 
 _FIELDS = ("code", "token", "learner_id", "name", "business_name", "issued_ms", "score_percent", "lang")
 
@@ -51,8 +58,8 @@ def save(client: redis.Redis, cert: Certificate) -> None:
                          "from bot.certificates.model.new_code()")
     if not token_valid(cert.token):
         raise ValueError("certificate token has the wrong shape; make it with bot.certificates.model.new_token()")
-    pipe = client.pipeline(transaction=True)
-    pipe.hset(certificate_key(cert.code), mapping=hash_fields(to_hash(cert)))
+    client.hset(certificate_key(cert.code), mapping=hash_fields(to_hash(cert)))  # the record first
+    pipe = client.pipeline(transaction=False)
     pipe.set(certificate_token_key(cert.token), cert.code)
     pipe.set(certificate_learner_key(cert.learner_id), cert.code)
     pipe.execute()
@@ -63,14 +70,15 @@ def by_code(client: redis.Redis, code: str) -> Certificate | None:
     canonical = normalize_code(code)
     if canonical is None:
         return None  # not even the shape of a code: no round trip
-    return from_hash(client.hgetall(certificate_key(canonical)))
+    return from_hash(client.hgetall(certificate_key(canonical))
+                     or client.hgetall(legacy_certificate_keys("code", canonical)))
 
 
 def by_token(client: redis.Redis, token: str) -> Certificate | None:
     """The certificate whose PDF is at ``/certificates/<token>.pdf``, or None."""
     if not token_valid(token):
         return None
-    code = client.get(certificate_token_key(token))
+    code = client.get(certificate_token_key(token)) or client.get(legacy_certificate_keys("token", token))
     if code is None:
         return None
     cert = by_code(client, code.decode() if isinstance(code, bytes) else code)
@@ -79,7 +87,7 @@ def by_token(client: redis.Redis, token: str) -> Certificate | None:
 
 def by_learner(client: redis.Redis, learner_id: str) -> Certificate | None:
     """The latest certificate issued to ``learner_id``, or None (to re-send it rather than issue another)."""
-    code = client.get(certificate_learner_key(learner_id))
+    code = client.get(certificate_learner_key(learner_id)) or client.get(legacy_certificate_keys("learner", learner_id))
     if code is None:
         return None
     return by_code(client, code.decode() if isinstance(code, bytes) else code)

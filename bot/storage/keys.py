@@ -48,26 +48,37 @@ def global_key(name: str) -> str:
     return f"{PREFIX}:{name}"
 
 
-# Certificates (bot.storage.certificate_store) belong to no learner's slot: they are found by code or token.
-# They share the hash tag ``{certificates}`` (placed after ``bottega:certificate:``, so learner scans
-# matching ``bottega:{*}:...`` never see them) so the MULTI that writes a record and its indexes stays
-# atomic on a Redis Cluster; certificates are few (one per graduate), so one slot holds them all.
-CERTIFICATE_PREFIX = f"{PREFIX}:certificate:{{certificates}}"
+# Certificates (bot.storage.certificate_store) belong to no learner's slot: they are found by code, by token
+# or by learner. Each key's hash tag is ``{certificates-<shard>}`` by its own code, token or learner id
+# (``shard_of``), so on a Redis Cluster they spread over SHARDS slots (placed after ``bottega:certificate:``,
+# so learner scans matching ``bottega:{*}:...`` never see them). Keys written before the shards, under the
+# one tag ``{certificates}``, are still read (``legacy_certificate_keys``).
+CERTIFICATE_PREFIX = f"{PREFIX}:certificate"
+_LEGACY_CERTIFICATE_PREFIX = f"{CERTIFICATE_PREFIX}:{{certificates}}"
+
+
+def _certificate_tag(name: str) -> str:
+    return f"{CERTIFICATE_PREFIX}:{{certificates-{shard_of(name)}}}"
 
 
 def certificate_key(code: str) -> str:
-    """Hash: one certificate by its normalised code: ``bottega:certificate:{certificates}:code:BTG-7K4M-Q9XR``."""
-    return f"{CERTIFICATE_PREFIX}:code:{code}"
+    """Hash: one certificate by its normalised code: ``bottega:certificate:{certificates-N}:code:BTG-7K4M-...``."""
+    return f"{_certificate_tag(code)}:code:{code}"
 
 
 def certificate_token_key(token: str) -> str:
     """String: the code of the certificate whose PDF lives at ``/certificates/<token>.pdf``."""
-    return f"{CERTIFICATE_PREFIX}:token:{token}"
+    return f"{_certificate_tag(token)}:token:{token}"
 
 
 def certificate_learner_key(learner_id: str) -> str:
     """String: the code of the latest certificate issued to ``learner_id`` (so a re-request re-sends it)."""
-    return f"{CERTIFICATE_PREFIX}:learner:{learner_id}"
+    return f"{_certificate_tag(learner_id)}:learner:{learner_id}"
+
+
+def legacy_certificate_keys(kind: str, name: str) -> str:
+    """Where a certificate key of ``kind`` (code, token, learner) was before the shards."""
+    return f"{_LEGACY_CERTIFICATE_PREFIX}:{kind}:{name}"
 
 
 # Per-client request counters of the public certificate pages (bot.web.certificates). Flask-Limiter's
