@@ -172,9 +172,13 @@ class LocalCluster:
         os.killpg(node.process.pid, signal.SIGKILL)
         node.process.wait(timeout=10)
 
-    def wait_failover(self, killed: Node, timeout: float = 30.0) -> None:
-        """Until a replica of ``killed`` serves its slots and the cluster is ok again."""
-        self.wait_ok(timeout)
+    def restart(self, node: Node) -> None:
+        """Start a killed node again on its port and cluster config: it rejoins (a former primary whose replica
+        took over comes back as that replica's replica)."""
+        server = shutil.which("redis-server")
+        assert server
+        self.nodes[node.port] = self._start(server, node.port)
+        self._wait_ping(self.nodes[node.port])
 
     def move_slot(self, slot: int, to: Node) -> None:
         """Move ``slot`` (and its keys) to primary ``to`` the way ``redis-cli --cluster reshard`` does it:
