@@ -172,6 +172,20 @@ class LocalCluster:
         os.killpg(node.process.pid, signal.SIGKILL)
         node.process.wait(timeout=10)
 
+    def replica_of(self, primary: Node) -> Node:
+        return next(node for node in self.live_nodes()
+                    if node.client().info("replication").get("master_port") == primary.port)
+
+    def wait_promoted(self, replica: Node, timeout: float = 60.0) -> None:
+        """Until ``replica`` has taken over its dead primary's slots and the cluster is ok again. (A node that
+        keeps nothing on disk must not come back before this: back as the primary it was, empty, it would be
+        its replica's primary again, and the replica would copy the emptiness.)"""
+        deadline = time.monotonic() + timeout
+        while replica.client().info("replication")["role"] != "master":
+            assert time.monotonic() < deadline, "the replica was not promoted"
+            time.sleep(0.1)
+        self.wait_ok(timeout)
+
     def restart(self, node: Node) -> None:
         """Start a killed node again on its port and cluster config: it rejoins (a former primary whose replica
         took over comes back as that replica's replica)."""

@@ -64,17 +64,44 @@ class PatientPhone(Phone):
 
     web_urls: list[str] = []
 
-    def walk(self, steps: tuple[str, ...], after_each: Callable[[int], None] = lambda turn: None) -> list[list[str]]:
-        """Walk ``steps`` (the first is typed, the others tapped); the texts each turn showed."""
-        turns = []
+    def walk(self, steps: tuple[str, ...], after_each: Callable[[int], None] = lambda turn: None,
+             final: str = "") -> None:
+        """Walk ``steps`` (the first typed, the others tapped), each once the previous turn offers it; the walk
+        ends when ``final`` (the last text of the reference walk) has arrived. A message sent again (the
+        in-flight window around a fault) cannot be taken for the next turn: the next step is waited for."""
         for turn, step in enumerate(steps):
             if turn == 0:
                 self.send(step)
             else:
                 self.tap(step)
-            turns.append([shown.text for shown in self.wait_turn(timeout=120)])
+            coming = steps[turn + 1] if turn + 1 < len(steps) else None
+            self.wait_offered(coming, final)
             after_each(turn)
-        return turns
+
+    def wait_offered(self, label: str | None, final: str, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            shown = [describe(self.channel, call["body"]) for call in self.calls()]
+            with_options = [s for s in shown if s.options]
+            if label is None and final and any(s.text == final for s in shown) and self.outbox_empty():
+                return
+            if label is not None and with_options and any(t.startswith(label) for _, t in with_options[-1].options):
+                self.options = with_options[-1].options
+                return
+            time.sleep(0.05)
+        client = self.service.redis_client()
+        lid = f"wa:{self.user}"
+        state = {part.value: client.type(learner_key(lid, part)) for part in LearnerPart}
+        waiting = client.lrange(learner_key(lid, LearnerPart.OUTBOX), 0, -1)
+        lock_ttl = client.pttl(learner_key(lid, LearnerPart.SEND_LOCK))
+        wake = client.get(learner_key(lid, LearnerPart.WAKE))
+        step = client.hget(learner_key(lid, LearnerPart.PROGRESS), "step")
+        seen = [(s.text[:40], [t for _, t in s.options]) for s in shown[-6:]]
+        report = (f"{self.user}: {label or final!r} not offered within {timeout}s; last shown {seen}; "
+                  f"outbox {len(waiting)} lock_ttl {lock_ttl} wake {wake} step {step} keys {state}")
+        (self.service.workdir / f"stuck-{self.user}.txt").write_text(report + "\n" + "\n".join(
+            f"{call['at']:.3f} {describe(self.channel, call['body']).text[:50]!r}" for call in self.calls()))
+        raise AssertionError(report)
 
     def texts(self) -> list[str]:
         """What the phone showed (read receipts and bodies without text or options left out)."""
@@ -82,14 +109,25 @@ class PatientPhone(Phone):
         return [s.text for s in shown if s.text or s.options]
 
 
-def walk_all(phones: list[PatientPhone], after_each: Callable[[int], None] = lambda turn: None) -> dict[str, list]:
-    """Every phone walks WALK in its own thread; each learner's turns, by user."""
-    results: dict[str, list] = {}
+def reference_walk(service: Service) -> list[str]:
+    """One learner walks WALK alone first: what every learner must see, in order."""
+    phone = Phone(service, WHATSAPP, "393330000999")
+    phone.send(WALK[0])
+    texts = [shown.text for shown in phone.wait_turn(timeout=60)]
+    for step in WALK[1:]:
+        phone.tap(step)
+        texts += [shown.text for shown in phone.wait_turn(timeout=60)]
+    return texts
+
+
+def walk_all(phones: list[PatientPhone], reference: list[str],
+             after_each: Callable[[int], None] = lambda turn: None) -> None:
+    """Every phone walks WALK in its own thread, to the reference's last text."""
     errors: list[BaseException] = []
 
     def run(phone: PatientPhone) -> None:
         try:
-            results[phone.user] = phone.walk(WALK, after_each)
+            phone.walk(WALK, after_each, final=reference[-1])
         except BaseException as error:  # reported below, with the learner
             errors.append(error)
 
@@ -99,19 +137,15 @@ def walk_all(phones: list[PatientPhone], after_each: Callable[[int], None] = lam
     for thread in threads:
         thread.join(timeout=600)
     assert not errors, errors
-    return results
 
 
-def assert_nothing_lost_and_duplicates_bounded(phones: list[PatientPhone], results: dict[str, list],
+def assert_nothing_lost_and_duplicates_bounded(phones: list[PatientPhone], reference: list[str],
                                                allowed_per_learner: int) -> int:
-    """Every learner saw the reference walk's replies, in order; extra copies are counted and bounded."""
-    reference = results[phones[0].user]
+    """Every learner saw the reference walk's texts, in order; extra copies are counted and bounded."""
     duplicates = 0
     for phone in phones:
-        assert [turn[-1] for turn in results[phone.user]] == [turn[-1] for turn in reference], phone.user
         texts = phone.texts()
-        distinct = list(dict.fromkeys(texts))
-        assert distinct == list(dict.fromkeys(text for turn in reference for text in turn)), phone.user
+        assert list(dict.fromkeys(texts)) == list(dict.fromkeys(reference)), phone.user
         extra = sum(count - 1 for count in Counter(texts).values())
         assert extra <= allowed_per_learner, (phone.user, Counter(texts))
         duplicates += extra
@@ -149,13 +183,15 @@ def test_two_web_and_two_worker_processes_on_separate_addresses_serve_one_learne
             service.wait_web(url=url)
         for name, box in (("worker", "a"), ("worker-b", "b")):
             service.start_as(name, "worker", BOTTEGA_VAR_DIR=str(tmp_path / f"box-{box}"))
+        service.url = web_a
+        reference = reference_walk(service)
         phones = []
         for n in range(8):
             phone = PatientPhone(service, WHATSAPP, f"3933300005{n:02d}")
             phone.web_urls = [web_a, web_b] if n % 2 else [web_b, web_a]  # turn by turn, box by box
             phones.append(phone)
-        results = walk_all(phones)
-        assert assert_nothing_lost_and_duplicates_bounded(phones, results, allowed_per_learner=0) == 0
+        walk_all(phones, reference)
+        assert assert_nothing_lost_and_duplicates_bounded(phones, reference, allowed_per_learner=0) == 0
         for log in ("web.log", "web-b.log"):  # both boxes took webhooks, both sent
             assert '"message": "webhook whatsapp:' in (tmp_path / log).read_text()
         for log in ("worker.log", "worker-b.log"):
@@ -168,6 +204,7 @@ def test_a_primary_killed_mid_load_loses_no_acknowledged_message_and_learners_ca
     service = scale_service(tmp_path, own_cluster, REDIS_WAIT_REPLICAS="1", REDIS_WAIT_TIMEOUT_MS="500")
     try:
         service.start()
+        reference = reference_walk(service)
         phones = [PatientPhone(service, WHATSAPP, f"3933300006{n:02d}") for n in range(8)]
         killed = threading.Event()
         lock = threading.Lock()
@@ -178,23 +215,28 @@ def test_a_primary_killed_mid_load_loses_no_acknowledged_message_and_learners_ca
                 done[0] += 1
                 if done[0] == len(phones) * 2 and not killed.is_set():  # a third of the way through
                     victim = own_cluster.node_of_key(learner_key(f"wa:{phones[0].user}", LearnerPart.PROGRESS))
+                    heir = own_cluster.replica_of(victim)
                     own_cluster.kill(victim)
                     killed.set()
-                    threading.Thread(target=rejoin, args=(victim,), daemon=True).start()
+                    threading.Thread(target=rejoin, args=(victim, heir), daemon=True).start()
 
-        def rejoin(victim) -> None:  # its replica takes over; it comes back as a replica (WAIT needs one)
-            own_cluster.wait_ok()
+        def rejoin(victim, heir) -> None:  # its replica takes over; it comes back as a replica (WAIT needs one)
+            own_cluster.wait_promoted(heir)
             own_cluster.restart(victim)
 
-        results = walk_all(phones, kill_mid_load)
+        walk_all(phones, reference, kill_mid_load)
         assert killed.is_set()
         own_cluster.wait_ok()
-        duplicates = assert_nothing_lost_and_duplicates_bounded(phones, results, allowed_per_learner=1)
+        duplicates = assert_nothing_lost_and_duplicates_bounded(phones, reference, allowed_per_learner=1)
         assert duplicates <= len(phones)
         # the promoted replica serves: one more turn for everyone, after the failover
         for phone in phones:
+            before = len(phone.calls())
             phone.send("menu")
-            assert phone.wait_turn(timeout=120)
+            deadline = time.monotonic() + 120
+            while len(phone.calls()) == before or not phone.outbox_empty():
+                assert time.monotonic() < deadline, f"{phone.user} got no answer after the failover"
+                time.sleep(0.1)
     finally:
         service.close()
 
@@ -204,6 +246,7 @@ def test_moving_slots_mid_load_loses_nothing(tmp_path, redis_cluster):
     service = scale_service(tmp_path, redis_cluster)
     try:
         service.start()
+        reference = reference_walk(service)
         phones = [PatientPhone(service, WHATSAPP, f"3933300007{n:02d}") for n in range(6)]
         moved = threading.Event()
         lock = threading.Lock()
@@ -222,8 +265,8 @@ def test_moving_slots_mid_load_loses_nothing(tmp_path, redis_cluster):
                     client.close()
                     moved.set()
 
-        results = walk_all(phones, move_mid_load)
+        walk_all(phones, reference, move_mid_load)
         assert moved.is_set()
-        assert_nothing_lost_and_duplicates_bounded(phones, results, allowed_per_learner=1)
+        assert_nothing_lost_and_duplicates_bounded(phones, reference, allowed_per_learner=1)
     finally:
         service.close()
