@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench bench-slow chat clean
+.PHONY: run test lint bench bench-slow bench-cluster chat clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench: $(STAMP)
 
 bench-slow: $(STAMP)
 	$(BIN)/python bench/slow_clients.py
+
+bench-cluster: $(STAMP)
+	$(BIN)/python bench/cluster_wait.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

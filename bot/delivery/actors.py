@@ -83,7 +83,8 @@ def _retry_when(retries: int, exc: BaseException) -> bool:
     Anything else is a bug: retrying would not help. The outbox keeps its items either way; the
     next inbound message or worker boot drains it.
     """
-    infrastructure = isinstance(exc, redis.RedisError | OSError | TimeLimitExceeded)
+    infrastructure = isinstance(exc, redis.RedisError | redis.exceptions.RedisClusterException | OSError
+                                | TimeLimitExceeded)
     return infrastructure and retries < DELIVER_MAX_RETRIES
 
 
@@ -143,7 +144,7 @@ def handle_events(events: list[str]) -> None:
             continue
         try:
             dispatcher.handle(event)
-        except (redis.RedisError, OSError):
+        except (redis.RedisError, redis.exceptions.RedisClusterException, OSError):
             raise  # infrastructure: the whole job is retried (duplicates are refused)
         except Exception:  # a bug in one event must not stop the others; no PII in the trace's text
             logger.error("deferred event skipped after an error (learner %s):\n%s", learner_ref(event.learner_id),

@@ -43,7 +43,7 @@ log = logging.getLogger("bottega.webhook")
 # Redis cannot take the turn now: answer 503 and Meta redelivers (the dedup id makes the redelivery safe)
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, ConcurrencyError, NotReplicated,
               redis.exceptions.ClusterError, redis.exceptions.TryAgainError, redis.exceptions.AskError,
-              redis.exceptions.ReadOnlyError, redis.exceptions.SlotNotCoveredError)
+              redis.exceptions.ReadOnlyError, redis.exceptions.RedisClusterException)
 READ_CHUNK_BYTES = 64 * 1024
 HSTS = "max-age=31536000; includeSubDomains"  # a year, in seconds: browsers keep to HTTPS for this host
 
