@@ -27,7 +27,11 @@ chat: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# the end-to-end benchmark runs the code of this commit (before issue 13 §1) beside this checkout's
+E2E_BEFORE ?= e990924
+
 bench: $(STAMP)
+	$(BIN)/python bench/e2e.py --before $(E2E_BEFORE)
 	$(BIN)/python bench/webhook_bench.py
 	$(BIN)/python bench/hardening.py
 	$(BIN)/python bench/slow_clients.py

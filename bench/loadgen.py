@@ -2,7 +2,7 @@
 
 ``python bench/loadgen.py closed --port P --file F --count N --clients C``
     closed loop: C connections, each posts its next request as soon as the previous one answered,
-    until N answers; prints the rate.
+    until N answers; prints the rate and the answer times (p50, p99: from send to last byte).
 ``python bench/loadgen.py open --port P --file F --count N --rate R``
     open loop: request i is due at start + i / R whatever happened before; latency is measured from
     that due time to the last byte of the answer, so a stalled server is charged for the requests
@@ -94,12 +94,15 @@ async def closed_loop(port: int, requests: list[bytes], count: int, clients: int
     pending = iter(requests[:count])
     statuses: dict[int, int] = {}
     reconnects = 0
+    latencies: list[float] = []
 
     async def client() -> None:
         nonlocal reconnects
         connection = Connection(port)
         for request in pending:
+            sent = time.perf_counter()
             status, again = await connection.post(request)
+            latencies.append(time.perf_counter() - sent)
             statuses[status] = statuses.get(status, 0) + 1
             reconnects += again
         connection.close()
@@ -108,8 +111,11 @@ async def closed_loop(port: int, requests: list[bytes], count: int, clients: int
     await asyncio.gather(*(client() for _ in range(clients)))
     elapsed = time.perf_counter() - started
     done = sum(statuses.values())
+    ordered = sorted(latencies)
     return {"mode": "closed", "requests": done, "clients": clients, "elapsed_s": elapsed,
-            "rate_per_s": done / elapsed, "statuses": statuses, "reconnects": reconnects}
+            "rate_per_s": done / elapsed, "statuses": statuses, "reconnects": reconnects,
+            "started_monotonic": time.monotonic() - elapsed,
+            "p50_ms": percentile(ordered, 0.50) * 1000, "p99_ms": percentile(ordered, 0.99) * 1000}
 
 
 async def open_loop(port: int, requests: list[bytes], count: int, rate: float, max_connections: int,

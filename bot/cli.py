@@ -11,8 +11,17 @@
     bottega flows diff [PATH]            what publishing would change for learners on the live course
     bottega flows publish [PATH]         make the folder the live course for every process
     bottega templates check|submit       templates.yaml against the WhatsApp Business Account's templates
+    bottega events list                  the Business Open Days of the live course, with their seats
+    bottega events attendees ID          who has a seat, who is waiting (in order), who said no
+    bottega events announce ID [--dry-run]   invite the event's audience (a dry run counts them by channel and how)
     bottega clock [show|advance 1d2h|set 2026-12-02T08:00]   the shared test clock (dev and test only)
     bottega fake-graph [--port N]        the fake Graph API alone
+    bottega admin add-user NAME --role viewer|editor|owner   a console admin (asks for the password)
+    bottega admin list | set-password NAME | remove NAME
+    bottega learner export REF [--output FILE]   everything stored about a learner, as JSON
+    bottega learner erase REF [--yes]    erase a learner (every key; certificates revoked)
+    bottega links TARGET [--campaign TAG] [--qr FOLDER]   wa.me / m.me / ig.me links (and QR codes) that start TARGET
+    bottega inbox [list|show|reply|back|rescan] [LEARNER] [TEXT] [--as NAME]   handovers to a person
 """
 
 from __future__ import annotations
@@ -85,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
                            help="check: list missing, unapproved, paused or disabled ones; submit: create the missing")
     templates.add_argument("path", nargs="?", default=None, help="the flows folder (default: flows/)")
 
+    events = commands.add_parser("events", help="Business Open Days: list them, who is coming, announce one")
+    events.add_argument("action", choices=["list", "attendees", "announce"])
+    events.add_argument("event", nargs="?", default="", help="the event id (events.yaml) for attendees and announce")
+    events.add_argument("--dry-run", action="store_true", help="announce: count who would be invited, send nothing")
+
     clock = commands.add_parser("clock", help="show or move the shared test clock forward (dev and test only)")
     clock.add_argument("action", nargs="?", choices=["show", "advance", "set"], default="show")
     clock.add_argument("value", nargs="?", default="", help="advance: 1d, 2h30m, 90s; set: 2026-12-02T08:00 "
@@ -92,6 +106,39 @@ def main(argv: list[str] | None = None) -> int:
 
     fake = commands.add_parser("fake-graph", help="run the fake Graph API on loopback")
     fake.add_argument("--port", type=int, default=0)
+
+    admin = commands.add_parser("admin", help="the admin console's users")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    add_user = admin_commands.add_parser("add-user", help="create a console admin; asks for the password")
+    add_user.add_argument("name")
+    add_user.add_argument("--role", choices=["viewer", "editor", "owner"], required=True)
+    add_user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    admin_commands.add_parser("list", help="every admin and their role")
+    set_password = admin_commands.add_parser("set-password", help="a new password (ends their sessions)")
+    set_password.add_argument("name")
+    set_password.add_argument("--password-stdin", action="store_true")
+    remove_user = admin_commands.add_parser("remove", help="remove an admin (ends their sessions)")
+    remove_user.add_argument("name")
+
+    learner = commands.add_parser("learner", help="export or erase everything stored about one learner")
+    learner.add_argument("action", choices=["export", "erase"])
+    learner.add_argument("ref", help="learner reference from the logs, learner id, phone, Messenger/Instagram id "
+                         "or BSUID")
+    learner.add_argument("--output", default="", help="export: write the JSON here (default: standard output)")
+    learner.add_argument("--yes", action="store_true", help="erase: do not ask for confirmation")
+    links = commands.add_parser("links", help="entry links (wa.me, m.me, ig.me) and QR codes that start a module, "
+                                "the check-up or an Open Day RSVP")
+    links.add_argument("target", help="a module id (m1_contatto), checkup, menu or event:ID")
+    links.add_argument("--campaign", default="", help="the source tag recorded on learners who come in (e.g. vetrina)")
+    links.add_argument("--lang", choices=["it", "en"], default="it", help="the language of the WhatsApp text")
+    links.add_argument("--channel", choices=[p.channel.name for p in channels.every()], default="")
+    links.add_argument("--qr", default="", metavar="FOLDER", help="write each link's QR code (SVG and PNG) here")
+
+    inbox = commands.add_parser("inbox", help="handovers to a person: list them, show one, reply, hand back")
+    inbox.add_argument("action", nargs="?", choices=["list", "show", "reply", "back", "rescan"], default="list")
+    inbox.add_argument("learner", nargs="?", default="", help="the learner id the list prints (wa:393331234567)")
+    inbox.add_argument("text", nargs="?", default="", help="reply: the message")
+    inbox.add_argument("--as", dest="admin", default="", help="the admin's name, kept with the reply")
 
     args = parser.parse_args(argv)
     try:
@@ -122,10 +169,29 @@ def _run(args: argparse.Namespace) -> int:
         return _flows_release(args.flows_command, args.path)
     if args.command == "templates":
         return _templates(args.action, Path(args.path) if args.path else None)
+    if args.command == "events":
+        from bot.dev.embedded_redis import redis_for
+
+        settings = _dev_settings()
+        with redis_for(settings) as client:
+            return _events(client, settings, args.action, args.event, dry_run=args.dry_run)
     if args.command == "clock":
         from bot.dev.clock_tool import clock_command
 
         return clock_command(_dev_settings(), args.action, args.value)
+    if args.command == "admin":
+        return _admin(args)
+    if args.command == "learner":
+        return _learner(args.action, args.ref, output=args.output, confirmed=args.yes)
+    if args.command == "links":
+        from bot.links.command import run as links_run
+
+        return links_run(Settings.from_env(dev_default=True, require_secrets=False), args.target,
+                         campaign=args.campaign, lang=args.lang, channel=args.channel, qr_folder=args.qr)
+    if args.command == "inbox":
+        from bot.handover.command import run as inbox_run
+
+        return inbox_run(_service_settings(), args.action, args.learner, args.text, admin=args.admin)
     if args.command == "fake-graph":
         from bot.dev import fake_graph
 
@@ -136,6 +202,19 @@ def _run(args: argparse.Namespace) -> int:
 
 def _dev_settings() -> Settings:
     return Settings.from_env(dev_default=True)
+
+
+def _service_settings() -> Settings:
+    """The settings of the running service: REDIS_URL, or the embedded Redis of a running `make run`."""
+    import dataclasses
+
+    from bot.dev import embedded_redis
+
+    settings = _dev_settings()
+    socket = settings.var_dir / "redis" / embedded_redis.SOCKET_NAME
+    if not settings.redis_url and socket.exists():
+        settings = dataclasses.replace(settings, redis_url=f"unix://{socket}")
+    return settings
 
 
 def _dev_user(channel: Channel, draft: bool) -> str:
@@ -222,6 +301,7 @@ def _flows_check(path: str | None) -> int:
     steps = sum(len(flow.steps) for flow in course.flows.values())
     warned = f"; {len(warnings)} warning(s)" if warnings else ""
     templates = f", {len(course.templates)} template(s)" if course.templates else ""
+    templates += f", {len(course.open_days)} Open Day(s)" if course.open_days else ""
     print(f"OK: {len(course.flows)} flow(s), {steps} steps, {len(course.texts)} system texts{templates} in {folder}"
           f"{warned}. "
           + _next_steps(folder, settings, "bottega flows test; bottega chat --draft; bottega flows diff"))
@@ -337,6 +417,100 @@ def _release_on(client: redis.Redis, settings: Settings, command: str, folder: P
         return 1
 
 
+def _admin(args: argparse.Namespace) -> int:
+    """``bottega admin ...`` on REDIS_URL (or a running ``make run``'s Redis)."""
+    from bot.console import audit
+    from bot.console.users import Role, UserError, Users
+
+    client, where = _reachable_redis(_dev_settings())
+    if client is None:
+        print(f"bottega admin: no Redis to write to: {where}.", file=sys.stderr)
+        return 2
+    users = Users(client)
+    try:
+        if args.admin_command == "list":
+            for user in users.every():
+                print(f"{user.name}\t{user.role.label}")
+            return 0
+        if args.admin_command == "remove":
+            if not users.remove(args.name):
+                print(f"bottega admin: no admin named {args.name!r}.", file=sys.stderr)
+                return 1
+            audit.record(client, "cli", "admin.remove", args.name)
+            print(f"Removed admin {args.name}.")
+            return 0
+        password = _new_password(args.password_stdin)
+        if args.admin_command == "add-user":
+            users.add(args.name, Role.named(args.role), password)
+            audit.record(client, "cli", "admin.add", args.name, args.role)
+            print(f"Added {args.role} {args.name}. Sign in at /admin/login.")
+        else:
+            users.set_password(args.name, password)
+            audit.record(client, "cli", "admin.set_password", args.name)
+            print(f"New password set for {args.name}; their sessions ended.")
+        return 0
+    except UserError as error:
+        print(f"bottega admin: {error}.", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+
+
+def _new_password(from_stdin: bool) -> str:
+    import getpass
+
+    if from_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password (12 characters or more): ")
+    if getpass.getpass("Again: ") != first:
+        raise SystemExit("bottega admin: the two passwords differ; nothing was changed.")
+    return first
+
+
+def _learner(action: str, ref: str, *, output: str, confirmed: bool) -> int:
+    """``bottega learner export|erase REF`` on REDIS_URL (or a running ``make run``'s Redis)."""
+    import json
+
+    from bot import privacy
+    from bot.console import audit
+    from bot.model.privacy import learner_ref
+
+    client, where = _reachable_redis(_dev_settings())
+    if client is None:
+        print(f"bottega learner: no Redis to read: {where}.", file=sys.stderr)
+        return 2
+    with client:
+        found = privacy.find(client, ref)
+        if not found:
+            print("bottega learner: no learner matches that reference.", file=sys.stderr)
+            return 1
+        if len(found) > 1:
+            print("bottega learner: that reference matches several learners; give one of their learner ids: "
+                  + ", ".join(found), file=sys.stderr)
+            return 1
+        learner_id = found[0]
+        if action == "export":
+            document = json.dumps(privacy.export_learner(client, learner_id), ensure_ascii=False, indent=2)
+            audit.record(client, "cli", "learner.export", learner_ref(learner_id))
+            if output:
+                Path(output).write_text(document + "\n", encoding="utf-8")
+                print(f"Exported learner {learner_ref(learner_id)} to {output}.")
+            else:
+                print(document)
+            return 0
+        if not confirmed:
+            answer = input(f"Erase learner {learner_ref(learner_id)} ({learner_id}) and revoke their certificates? "
+                           "This cannot be undone. Type 'erase' to confirm: ")
+            if answer.strip() != "erase":
+                print("Nothing was erased.")
+                return 1
+        erased = privacy.erase_learner(client, learner_id)
+        audit.record(client, "cli", "learner.erase", erased.ref, f"{erased.total} keys or entries removed")
+        print(f"Erased learner {erased.ref}: {erased.total} keys or entries removed ("
+              + ", ".join(f"{name} {count}" for name, count in erased.removed.items()) + ").")
+        return 0
+
+
 def _templates(action: str, path: Path | None) -> int:
     """``bottega templates check|submit``: templates.yaml against the WhatsApp Business Account's."""
     from dataclasses import replace
@@ -383,6 +557,55 @@ def _templates(action: str, path: Path | None) -> int:
     where = f"WABA {settings.whatsapp_business_account_id} on {settings.graph_api_url}"
     print(f"{len(findings) - len(unusable)} of {len(findings)} template(s) can be sent ({where}).")
     return 1 if unusable else 0
+
+
+def _events(client: redis.Redis, settings: Settings, action: str, event_id: str, *, dry_run: bool) -> int:
+    """``bottega events list|attendees ID|announce ID [--dry-run]`` on the live course's Open Days."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from bot import composition
+    from bot.delivery.open_days import announce
+    from bot.storage.encoding import text
+    from bot.storage.keys import LearnerPart, learner_key
+    from bot.storage.open_day_ledger import OpenDayLedger
+    from bot.tutor.progress import Progress
+
+    def hash_text(raw: dict) -> dict[str, str]:
+        return {text(key): text(value) for key, value in raw.items()}
+
+    engine = composition.registry(settings, client).engine
+    ledger = OpenDayLedger(client)
+    if action == "list":
+        if not engine.course.open_days:
+            print("No Open Days in the live course (add them to flows/events.yaml, then bottega flows publish).")
+        for event in engine.course.open_days:
+            at = datetime.fromtimestamp(event.start_ms / 1000, tz=ZoneInfo(event.time_zone))
+            seats = ledger.attendees(event.id)
+            print(f"{event.id}  {at:%Y-%m-%d %H:%M %Z}  {event.title.get('it')}  seats {len(seats.seated)}/"
+                  f"{event.capacity}, waiting {len(seats.waiting)}, declined {len(seats.declined)}")
+        return 0
+    chosen = engine.course.open_day(event_id)
+    if chosen is None:
+        known = ", ".join(e.id for e in engine.course.open_days) or "none"
+        print(f"bottega events: no event '{event_id}' in the live course (known: {known}); "
+              "publish events.yaml with bottega flows publish", file=sys.stderr)
+        return 2
+    if action == "announce":
+        clock = composition.clock(settings, client)
+        found = announce(client, composition.store(settings, client), engine.course, engine.policy, chosen,
+                         now_ms=clock(), dry_run=dry_run)
+        print("\n".join(found.lines()))
+        return 0
+    seats = ledger.attendees(chosen.id)
+    print(f"{chosen.id}: {len(seats.seated)} of {chosen.capacity} seats taken, {len(seats.waiting)} waiting, "
+          f"{len(seats.declined)} declined")
+    for title, learner_ids in (("seated", seats.seated), ("waiting", seats.waiting), ("declined", seats.declined)):
+        for number, learner_id in enumerate(learner_ids, start=1):
+            progress = Progress.from_hash(hash_text(client.hgetall(learner_key(learner_id, LearnerPart.PROGRESS))))
+            name = progress.name if progress else ""
+            print(f"  {title:8} {number:4}  {learner_id}  {name}")
+    return 0
 
 
 if __name__ == "__main__":

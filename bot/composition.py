@@ -13,6 +13,8 @@ from typing import cast
 import redis
 from redis.cluster import RedisCluster
 
+from bot.analytics.recording import Recorder
+from bot.analytics.store import AnalyticsStore
 from bot.delivery.broker import CLUSTER_SCHEMES, JobQueue, build_broker
 from bot.delivery.graph import GraphClient
 from bot.delivery.metered import MeteredGraphClient
@@ -81,7 +83,8 @@ def proactive_policy(settings: Settings) -> Policy:
                   max_per_day=settings.proactive_max_per_day, stop_after_ignored=settings.reminder_stop_after_ignored,
                   shift_max_ms=settings.reminder_shift_max_minutes * 60_000,
                   margin_ms=settings.window_margin_minutes * 60_000, default_time_zone=settings.default_time_zone,
-                  prices=Prices.parse(settings.whatsapp_prices, settings.price_currency))
+                  prices=Prices.parse(settings.whatsapp_prices, settings.price_currency),
+                  handover_answer_hours=settings.handover_answer_hours, support_contact=settings.support_contact)
 
 
 def registry(settings: Settings, client: redis.Redis) -> Registry:
@@ -99,7 +102,20 @@ def dispatcher(settings: Settings, client: redis.Redis, engines: EngineSource, *
     """The dispatcher on ``client``; with a ``queue``, a big batch's tail is handed to the worker."""
     return Dispatcher(store=store(settings, client), engines=engines, notify=notify,
                       commit_retries=settings.commit_retries, defer=queue.handle_events if queue else None,
-                      inline_events_max=settings.inline_events_max, clock=clock(settings, client))
+                      inline_events_max=settings.inline_events_max, clock=clock(settings, client),
+                      recording=recorder(settings))
+
+
+def recorder(settings: Settings) -> Recorder | None:
+    """Learning analytics' event builder (``bot.analytics``), or None with ``ANALYTICS=0``."""
+    if not settings.analytics_enabled:
+        return None
+    return Recorder(shards=settings.analytics_shards, stream_max=settings.analytics_stream_max)
+
+
+def analytics_store(settings: Settings) -> AnalyticsStore:
+    """``ANALYTICS_URL`` (PostgreSQL), or SQLite under the var folder."""
+    return AnalyticsStore.for_settings(settings.analytics_url, settings.var_dir)
 
 
 def graph_client(settings: Settings) -> GraphClient:

@@ -21,6 +21,8 @@ import threading  # noqa: E402 - everything below may import prometheus_client
 import dramatiq  # noqa: E402
 
 from bot import composition  # noqa: E402
+from bot.analytics.consumer import AnalyticsFolding  # noqa: E402
+from bot.analytics.forwarding import Forwarder  # noqa: E402
 from bot.delivery import outbox  # noqa: E402
 from bot.delivery.broker import JobQueue, MetricsExposition, RequestIdMiddleware, build_broker  # noqa: E402
 from bot.delivery.recovery import OutboxRecovery  # noqa: E402
@@ -52,10 +54,14 @@ broker.add_middleware(OutboxRecovery(client, queue))
 if settings.metrics_port:  # a worker-only box: its /metrics (the first worker process to bind the port serves it)
     broker.add_middleware(MetricsExposition(settings.metrics_port))
 broker.add_middleware(TimerClock(client, dispatcher))
+recorder = composition.recorder(settings)
+if recorder is not None:  # learning analytics: fold the event streams into the store (bot.analytics)
+    broker.add_middleware(AnalyticsFolding(client, composition.analytics_store(settings), settings.analytics_shards))
 dramatiq.set_broker(broker)
 
 from bot.delivery import actors  # noqa: E402 - the actors bind to the broker set just above
 
 actors.configure(actors.WorkerContext(settings=settings, client=client, queue=queue, dispatcher=dispatcher,
                                       graph_client=lambda: composition.graph_client(settings),
-                                      clock=composition.clock(settings, client)))
+                                      clock=composition.clock(settings, client),
+                                      forward=Forwarder(client, recorder).forward if recorder else None))

@@ -21,6 +21,8 @@ from bot.model.errors import ConfigError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 DEV_SECRET = "dev-secret-not-for-production"
+DEV_CONSOLE_SECRET = "dev-console-secret-not-for-production-0123456789"
+CONSOLE_SECRET_MIN_CHARS = 32
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -108,6 +110,23 @@ class Settings:
                                  "utility_in_window=0.0300", "WHATSAPP_PRICES")
     price_currency: str = _knob("USD", "PRICE_CURRENCY")
     whatsapp_business_account_id: str = _knob("", "WHATSAPP_BUSINESS_ACCOUNT_ID")  # `bottega templates`
+    # -- the admin console (bot.console) ---------------------------------------------------------------
+    # signs the console's session cookies; empty outside dev: the console is not mounted (/admin is 404)
+    console_secret_key: str = _knob("", "CONSOLE_SECRET_KEY", secret=True)
+    console_session_hours: float = _knob(8.0, "CONSOLE_SESSION_HOURS")  # a sign-in lasts this long
+    console_login_failures_per_minute: int = _knob(10, "CONSOLE_LOGIN_FAILURES_PER_MINUTE")  # then refused
+    # -- entry links (`bottega links`): the accounts a wa.me / m.me / ig.me link opens a chat with ---------------
+    whatsapp_display_number: str = _knob("", "WHATSAPP_DISPLAY_NUMBER")  # the number learners write to, "+39 02..."
+    messenger_page_username: str = _knob("", "MESSENGER_PAGE_USERNAME")  # the Page's username (or its id)
+    instagram_username: str = _knob("", "INSTAGRAM_USERNAME")  # the Instagram professional account's handle
+    # -- a person when they need one (bot.handover) ----------------------------------------------------------
+    handover_answer_hours: int = _knob(24, "HANDOVER_ANSWER_HOURS")  # what learners are told to expect, hours
+    support_contact: str = _knob("", "SUPPORT_CONTACT")  # the address the welcome names; "" = course.yaml's
+    # Learning analytics (bot.analytics): record events, the store they are folded into, the streams between
+    analytics_enabled: bool = _knob(True, "ANALYTICS")  # 0: no events recorded (the webhook bench compares)
+    analytics_url: str = _knob("", "ANALYTICS_URL")  # postgresql://... ; empty: SQLite at var_dir/analytics.sqlite3
+    analytics_shards: int = _knob(8, "ANALYTICS_STREAM_SHARDS")  # streams the events are spread over
+    analytics_stream_max: int = _knob(1_000_000, "ANALYTICS_STREAM_MAXLEN")  # per stream, approximate (XADD MAXLEN ~)
 
     @property
     def dev(self) -> bool:
@@ -158,6 +177,7 @@ class Settings:
             values["whatsapp_phone_number_id"] = values.get("whatsapp_phone_number_id") or "100000000000001"
             values["whatsapp_business_account_id"] = values.get("whatsapp_business_account_id") or "300000000000003"
             values.setdefault("bind_host", "127.0.0.1")  # a developer's machine: not reachable from the network
+            values["console_secret_key"] = values.get("console_secret_key") or DEV_CONSOLE_SECRET
         settings = cls(**values)
         settings.check(require_secrets=require_secrets)
         return settings
@@ -183,6 +203,13 @@ class Settings:
         if self.log_level and self.log_level.upper() not in _LOG_LEVELS:
             raise ConfigError(f"LOG_LEVEL={self.log_level!r} is not a level; use one of {', '.join(_LOG_LEVELS)}.")
         _check_proactive(self)
+        if self.console_secret_key and len(self.console_secret_key) < CONSOLE_SECRET_MIN_CHARS:
+            raise ConfigError(f"CONSOLE_SECRET_KEY is {len(self.console_secret_key)} characters; use at least "
+                              f"{CONSOLE_SECRET_MIN_CHARS} random ones, e.g. python3 -c 'import secrets; "
+                              "print(secrets.token_urlsafe(48))'.")
+        if self.console_secret_key == DEV_CONSOLE_SECRET and not self.dev:
+            raise ConfigError("CONSOLE_SECRET_KEY is the dev default; outside dev mode set a random one, e.g. "
+                              "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'.")
         for knob in fields(self):
             value = getattr(self, knob.name)
             if isinstance(value, int | float) and value < 0:
@@ -278,7 +305,14 @@ def _parsed(name: str, raw: str, default: Any) -> Any:
     """``raw`` as the type of ``default``, or a ConfigError that says what to write instead."""
     if isinstance(default, Path):
         return Path(raw)
-    if isinstance(default, bool) or not isinstance(default, int | float):
+    if isinstance(default, bool):
+        word = raw.strip().lower()
+        if word in ("1", "true", "on", "yes"):
+            return True
+        if word in ("0", "false", "off", "no"):
+            return False
+        raise ConfigError(f"{name}={raw!r} is not on or off; set it like {name}=1 or {name}=0.")
+    if not isinstance(default, int | float):
         return raw
     try:
         return int(raw) if isinstance(default, int) else float(raw)

@@ -58,13 +58,16 @@ def test_dev_mode_starts_without_any_secret():
 
 STRUCTURED_SAMPLES = {"QUIET_HOURS": "22:30-07:00", "WHATSAPP_PRICES": "utility=0.05,marketing=0.1",
                       "DEFAULT_TIME_ZONE": "Europe/London", "BROKER_URL": "amqp://guest:guest@127.0.0.1:5672",
-                      "LOG_FORMAT": "text"}  # knobs whose values have a shape
+                      "LOG_FORMAT": "text",
+                      "CONSOLE_SECRET_KEY": "a-console-secret-of-at-least-32-characters"}  # knobs with a shape
 
 
 def _sample(default, env=""):
     """A value for a knob that differs from its default, written as it would be in the environment."""
     if env in STRUCTURED_SAMPLES:
         return STRUCTURED_SAMPLES[env], STRUCTURED_SAMPLES[env]
+    if isinstance(default, bool):
+        return ("off", False) if default else ("on", True)
     if isinstance(default, Path):
         return "/srv/bottega/elsewhere", Path("/srv/bottega/elsewhere")
     if isinstance(default, float):

@@ -22,7 +22,7 @@ from bot.channels.instagram import INSTAGRAM as IG_CHANNEL
 from bot.channels.messenger import MESSENGER as MS_CHANNEL
 from bot.channels.parsing import ParseResult, parse
 from bot.channels.whatsapp import WHATSAPP as WA_CHANNEL
-from bot.model.events import Channel, EventKind, InboundEvent
+from bot.model.events import Channel, EventKind, InboundEvent, Referral
 
 NUMBER_ID = "100000000000001"
 PAGE = "200000000000002"
@@ -75,6 +75,9 @@ def wa(kind: EventKind, message_id: str, seconds: int, who: dict[str, str], **fi
     )
 
 
+CTWA_CLID = "ARAkLkA8rmlFeiCktEJQ-QTwRiyYHAFDLMNDBH0CD3qpjd0HR4irJ6LEkR7JwFF4XvnO2E4Nx0-eM-GABDLOPaOdRMv-_zfUQ2a"
+SHORTLINK = {"source": "SHORTLINK", "type": "OPEN_THREAD"}
+
 WHATSAPP = {
     "text": [wa(TEXT, wamid("A01"), 1789000001, LUCIA, text="Ciao! Vorrei imparare Instagram")],
     "button_reply": [wa(CHOICE, wamid("A02"), 1789000002, LUCIA, payload="lesson1.yes", text="Sì, andiamo")],
@@ -97,6 +100,12 @@ WHATSAPP = {
                   detail="user_changed_number", previous_ids=(MARCO_PHONE,))],
     "nfm_reply": [wa(UNREADABLE, wamid("A16"), 1789000016, MARCO, detail="flow_reply")],
     "bsuid_only": [wa(TEXT, wamid("A17"), 1789000017, ANNA, text="Buongiorno, sono Anna")],
+    "ctwa_referral": [wa(TEXT, wamid("A18"), 1789000018, MARCO, text="Ciao! Vorrei sapere di più sul corso.",
+                         referral=Referral(source_url="https://fb.me/3cr4Wqqkp", source_id="120226305854810726",
+                                           source_type="ad", headline="Impara i social in 5 minuti al giorno",
+                                           ctwa_clid=CTWA_CLID))],
+    "start_code": [wa(TEXT, wamid("A19"), 1789000019, MARCO,
+                      text="Ciao Bottega! Vorrei iniziare. Codice: bt-m-m1_contatto--vetrina")],
     "status_sent": [wa(STATUS, our_wamid("B06"), 1789000100, TO_LUCIA, status="sent")],
     "status_delivered": [wa(STATUS, our_wamid("B07"), 1789000101, TO_MARCO, status="delivered")],
     "status_read": [wa(STATUS, our_wamid("B08"), 1789000102, TO_MARCO, status="read")],
@@ -155,9 +164,11 @@ MESSENGER = {
         ms(CHOICE, mid("D11"), 1789000011000, MARCO_PSID, payload="lesson1.start", text="Inizia la lezione")
     ],
     "get_started_referral": [
-        ms(CHOICE, mid("D12"), 1789000012000, LUCIA_PSID, payload="GET_STARTED", text="Inizia")
+        ms(CHOICE, mid("D12"), 1789000012000, LUCIA_PSID, payload="GET_STARTED", text="Inizia",
+           referral=Referral(ref="corso-instagram", **SHORTLINK))
     ],
-    "referral": [ms(CHOICE, "", 1789000013000, LUCIA_PSID, payload="corso-facebook")],
+    "referral": [ms(CHOICE, "", 1789000013000, LUCIA_PSID, payload="corso-facebook",
+                    referral=Referral(ref="corso-facebook", **SHORTLINK))],
     "delivery": [ms(STATUS, mid("E01"), 1789000014000, LUCIA_PSID, status="delivered")],
     "read": [ms(STATUS, "", 1789000015000, LUCIA_PSID, status="read")],
     "reaction": [ms(IGNORE, "", 1789000016000, MARCO_PSID, detail="reaction")],
@@ -216,7 +227,8 @@ INSTAGRAM = {
     "reaction": [ig(IGNORE, "", 1789000113000, LUCIA_IGSID, detail="reaction")],
     "echo": [ig(IGNORE, igmid("H02"), 1789000114000, LUCIA_IGSID, detail="echo")],
     "read": [ig(IGNORE, "", 1789000115000, LUCIA_IGSID, detail="read")],
-    "referral": [ig(CHOICE, "", 1789000116000, MARCO_IGSID, payload="corso-instagram")],
+    "referral": [ig(CHOICE, "", 1789000116000, MARCO_IGSID, payload="corso-instagram",
+                    referral=Referral(ref="corso-instagram", source="IGME", type="OPEN_THREAD"))],
     "standby": [ig(IGNORE, igmid("G12"), 1789000117000, MARCO_IGSID, detail="standby")],
     "comment": [],
     "batch": [

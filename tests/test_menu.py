@@ -237,7 +237,8 @@ def test_menu_then_a_module_during_the_checkup_can_never_answer_the_checkup(redi
 def resolve(chat: Chat, word: str) -> None:
     """Answer whatever a global word asked, the way that keeps the learner where they were."""
     answers = {"stop": "No", "restart": "No", "language": "Italiano", "menu": "Continuo il check-up",
-               "reminders": "No, grazie"}
+               "reminders": "No, grazie", "erase": "No", "unlink": "No",
+               "person": "No, continuo qui"}
     kind = global_words.WORDS[word]
     if kind in answers and answers[kind] in titles(chat):
         tap(chat, answers[kind])

@@ -17,7 +17,7 @@ from bot.channels.rendering import render
 from bot.channels.whatsapp import WHATSAPP
 from bot.dev.chat import Chat
 from bot.dispatch import outbox_items
-from bot.flows.loader import check_course
+from bot.flows.loader import check_course, load_course
 from bot.flows.problems import FlowError
 from bot.flows.spec import Translated
 from bot.model.events import EventKind, InboundEvent
@@ -369,14 +369,14 @@ def _conversation(course) -> Conversation:
 
 
 def test_compare_reports_missing_pending_paused_disabled_and_recategorised_templates(course):
-    [spec] = course.templates
+    spec = course.template_for("reminder")
     remote = [{"name": spec.name, "language": "it", "status": "PAUSED", "category": "MARKETING"}]
-    findings = compare(course.templates, remote)
+    findings = compare([spec], remote)
     assert [(f.language, f.state) for f in findings] == [("it", TemplateState.PAUSED), ("en", TemplateState.MISSING)]
     assert "132015" in str(findings[0]) and "Meta files it as marketing" in str(findings[0])
     remote = [{"name": spec.name, "language": "it", "status": "DISABLED", "category": "UTILITY"},
               {"name": spec.name, "language": "en", "status": "APPROVED", "category": "UTILITY"}]
-    assert [f.state for f in compare(course.templates, remote)] == [TemplateState.DISABLED, TemplateState.APPROVED]
+    assert [f.state for f in compare([spec], remote)] == [TemplateState.DISABLED, TemplateState.APPROVED]
     body = submission(spec, "en")
     assert body["category"] == "UTILITY" and body["components"][0]["example"] == {
         "body_text": [["Keeping in touch with customers", "19:30"]]}
@@ -395,18 +395,22 @@ def test_bottega_templates_check_and_submit_against_the_fake_graph_api(fake, mon
     monkeypatch.setenv("BOTTEGA_VAR_DIR", str(tmp_path))
     fake.configure(templates=[{"name": "bottega_lesson_reminder", "language": "it", "status": "PAUSED",
                                "category": "UTILITY", "id": "1"}], template_page_size=1)
+    declared = 2 * len(load_course(PROJECT_ROOT / "flows").templates)  # each in Italian and English
     assert cli.main(["templates", "check"]) == 1
     out = capsys.readouterr().out
-    assert "(it): paused" in out and "(en): missing" in out and "0 of 2 template(s) can be sent" in out
+    assert "(it): paused" in out and "(en): missing" in out and f"0 of {declared} template(s) can be sent" in out
     assert cli.main(["templates", "submit"]) == 1  # submitted, but pending review (and the paused one stays)
     out = capsys.readouterr().out
     assert "(en): submitted, Meta says PENDING" in out and "(en): pending" in out
-    [created] = [call for call in fake.calls() if call["path"].endswith("/message_templates")]
-    assert created["body"]["language"] == "en" and created["body"]["category"] == "UTILITY"
-    fake.configure(templates=[{"name": "bottega_lesson_reminder", "language": lang, "status": "APPROVED",
-                               "category": "UTILITY"} for lang in ("it", "en")])
+    created = [call for call in fake.calls() if call["path"].endswith("/message_templates")]
+    assert len(created) == declared - 1  # all but the paused one
+    reminder = next(call["body"] for call in created if call["body"]["name"] == "bottega_lesson_reminder")
+    assert reminder["language"] == "en" and reminder["category"] == "UTILITY"
+    fake.configure(templates=[{"name": spec.name, "language": lang, "status": "APPROVED",
+                               "category": spec.category.upper()}
+                              for spec in load_course(PROJECT_ROOT / "flows").templates for lang in ("it", "en")])
     assert cli.main(["templates", "check"]) == 0
-    assert "2 of 2 template(s) can be sent" in capsys.readouterr().out
+    assert f"{declared} of {declared} template(s) can be sent" in capsys.readouterr().out
 
 
 def test_the_reminders_file_names_each_slot_time_and_the_weekdays(course):

@@ -200,6 +200,9 @@ def test_fake_rejects_calls_without_a_bearer_token(fake: FakeGraphHandle) -> Non
 def test_fake_control_endpoints(fake: FakeGraphHandle, graph: GraphClient) -> None:
     graph.send("whatsapp", PHONE_ID, WA_BODY)
     assert len(requests.get(f"{fake.url}/_fake/calls", timeout=5).json()) == 1
+    graph.send("whatsapp", PHONE_ID, WA_BODY)
+    later = requests.get(f"{fake.url}/_fake/calls?since=1", timeout=5).json()  # a poller reads each call once
+    assert len(later) == 1 and later[0]["message_id"] == fake.calls()[1]["message_id"]
     config = requests.post(f"{fake.url}/_fake/config", json={"fail_every": 2}, timeout=5).json()
     assert config["fail_every"] == 2
     assert requests.post(f"{fake.url}/_fake/config", json={"nope": 1}, timeout=5).status_code == 400

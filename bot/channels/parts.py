@@ -90,6 +90,20 @@ class DevParts:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class EntryLink:
+    """How a link opens a chat with us on this channel and carries a start code (``bot.model.start_codes``).
+
+    ``build(account, code, text)``: the account as configured (``account_setting``), the start code, and the
+    prefilled text that carries it where the link has no ``ref`` (WhatsApp's ``wa.me``).
+    """
+
+    build: Callable[[str, str, str], str]
+    account_setting: str  # the Settings field naming the account the link opens
+    account_variable: str  # its environment variable, for messages
+    carries_text: bool = False  # the code travels in a prefilled text the learner sends (else in a ref)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ChannelParts:
     channel: Channel
     title: str  # how messages name the channel: "WhatsApp"
@@ -110,3 +124,6 @@ class ChannelParts:
     dev: DevParts
     outside_window: OutsideWindow = OutsideWindow.NOTHING  # what may go first after the window closed
     billed: bool = False  # Meta bills its messages per the price table (WHATSAPP_PRICES)
+    entry_link: EntryLink | None = None  # a wa.me / m.me / ig.me link that starts a chat (`bottega links`)
+    # a person may still answer this long after the window closed, tagged HUMAN_AGENT (0: not at all)
+    human_agent_ms: int = 0

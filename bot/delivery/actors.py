@@ -36,11 +36,14 @@ from bot.dispatch import Dispatcher
 from bot.model.events import EventKind, InboundEvent
 from bot.model.privacy import learner_ref
 from bot.storage.clock import Clock
-from bot.storage.keys import LearnerPart, learner_key
+from bot.storage.keys import LearnerPart, learner_key, split_address
 from config import meters
 from config.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+
+Forward = Callable[[str, tuple[bytes, ...], tuple[outbox.Settled, ...]], int]  # bot.analytics.forwarding
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +56,7 @@ class WorkerContext:
     dispatcher: Callable[[], Dispatcher]  # this process's dispatcher (built on first use)
     graph_client: Callable[[], GraphClient]  # one per thread
     clock: Clock  # now in ms: the real clock, or the shared test clock in dev and test (bot.storage.clock)
+    forward: Forward | None = None  # learning analytics: the drain's events and sends to their stream (None: off)
 
 
 _context: WorkerContext | None = None
@@ -105,6 +109,8 @@ def deliver(lid: str) -> None:
         return
     ctx = context()
     result = outbox.drain(ctx.client, graph_client(), lid, ctx.settings, now_ms=ctx.clock)
+    if ctx.forward is not None and (result.events or result.sends):
+        ctx.forward(lid, result.events, result.sends)  # learning analytics: one pipeline, after the sends
     for item_id, code in result.refused:  # the learner's record learns why Meta refused what we wrote first
         ctx.dispatcher().handle(refusal_event(lid, item_id, code, ctx.clock()))
     again = result.again_in_seconds
@@ -121,7 +127,10 @@ def deliver(lid: str) -> None:
 
 
 def refusal_event(lid: str, item_id: str, code: int, now_ms: int) -> InboundEvent:
-    """Meta's refusal of a proactive outbox item, as the failed status a webhook would have brought."""
+    """Meta's refusal of a proactive outbox item, as the failed status a webhook would have brought.
+
+    ``lid`` may be a linked conversation's address (``ms:1@whatsapp``): the status is the learner's."""
+    lid = split_address(lid)[0]
     parts = channels.for_learner(lid)
     return InboundEvent(channel=parts.channel, kind=EventKind.STATUS, user_id=lid.partition(":")[2], reply_from="",
                         message_id=f"outbox.{item_id}", timestamp_ms=now_ms, status="failed", error_code=code)

@@ -53,7 +53,7 @@ import redis
 
 from bot.delivery.graph import GraphClient, GraphError
 from bot.delivery.pacing import Pace, PaceRules
-from bot.storage.keys import LearnerPart, learner_key
+from bot.storage.keys import LearnerPart, address_of, learner_key
 from bot.storage.outbox_item import OutboxItem
 from bot.tutor.preferences import REFUSAL_CODES
 from config.settings import Settings
@@ -64,11 +64,16 @@ MAX_SENDS_PER_DRAIN = 20  # then let other learners' jobs run (fairness across w
 JITTER_RATIO = 0.2  # backoff * (1 + up to 20 %): learners throttled together retry apart
 
 _REFRESH = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end"
-# KEYS: lock, pace, receipt. ARGV: token, lock ms. -> {1, pace JSON, receipt waiting 0|1} or {0}
+# KEYS: lock, pace, receipt, analytics events. ARGV: token, lock ms, events to take.
+# -> {1, pace JSON, receipt waiting 0|1, events...} or {0}
 _ACQUIRE = """
 if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
-return {1, redis.call('get', KEYS[2]) or '', redis.call('exists', KEYS[3])}
+local out = {1, redis.call('get', KEYS[2]) or '', redis.call('exists', KEYS[3])}
+local events = redis.call('lrange', KEYS[4], 0, tonumber(ARGV[3]) - 1)
+for i = 1, #events do out[#out + 1] = events[i] end
+return out
 """
+EVENTS_PER_DRAIN = 200  # analytics events taken from the learner's list per drain (bot.analytics)
 # KEYS: lock, pace. ARGV: token, pace JSON, pace ttl ms.
 _RELEASE = """
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -134,6 +139,16 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """One outbox item this drain is done with: sent (``ok``), or dropped for good with Meta's (or a local) code."""
+
+    item: OutboxItem
+    ok: bool
+    code: int
+    at_ms: int
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DrainResult:
     """What one ``drain`` call did, and when to call it again for this learner.
@@ -149,6 +164,9 @@ class DrainResult:
     locked_for_seconds: float | None = None
     refused: tuple[tuple[str, int], ...] = ()  # proactive items Meta refused for a reason the learner's record
     #                                            must learn (bot.tutor.preferences.REFUSAL_CODES): (item id, code)
+    events: tuple[bytes, ...] = ()  # analytics events waiting on the learner's list when the lock was taken
+    #                                 (the caller forwards them and trims that many: bot.analytics.forwarding)
+    sends: tuple[Settled, ...] = ()  # items sent or dropped for good by this drain, for the analytics
 
     @property
     def again_in_seconds(self) -> float | None:
@@ -175,6 +193,9 @@ class _Outbox:
         self.lock = learner_key(lid, LearnerPart.SEND_LOCK)
         self.delivery = learner_key(lid, LearnerPart.DELIVERY)
         self.receipt = learner_key(lid, LearnerPart.RECEIPT)
+        self.events_key = learner_key(lid, LearnerPart.EVENTS)
+        self.events: tuple[bytes, ...] = ()
+        self.settled: list[Settled] = []
         self.pace_key = learner_key(lid, LearnerPart.PACE)
         self.lock_ms = lock_ms
         self.rules = rules
@@ -190,12 +211,13 @@ class _Outbox:
 
     def acquire(self) -> bool:
         """Take the lock; with it come the learner's pace and whether a read receipt waits (one round trip)."""
-        answer = self._scripts["acquire"](keys=[self.lock, self.pace_key, self.receipt],
-                                          args=[self.token, self.lock_ms])
+        answer = self._scripts["acquire"](keys=[self.lock, self.pace_key, self.receipt, self.events_key],
+                                          args=[self.token, self.lock_ms, EVENTS_PER_DRAIN])
         if int(answer[0]) != 1:
             return False
         self.pace = Pace.from_json(answer[1], self.rules)
         self.receipt_waiting = int(answer[2]) == 1
+        self.events = tuple(answer[3:])
         return True
 
     def holder_seconds(self) -> float:
@@ -253,7 +275,8 @@ def drain(client: redis.Redis, graph: GraphClient, lid: str, settings: Settings,
     try:
         receipt_wait_ms = _send_receipt(box, graph, now_ms()) if box.receipt_waiting else 0
         refused: list[tuple[str, int]] = []
-        result = replace(_send_in_order(box, graph, settings, now_ms, max_sends, refused), refused=tuple(refused))
+        result = replace(_send_in_order(box, graph, settings, now_ms, max_sends, refused), refused=tuple(refused),
+                         events=box.events, sends=tuple(box.settled))
     except BaseException:  # Redis gone, a bug, a time limit: let the retry in without waiting 30 s
         with contextlib.suppress(redis.RedisError):
             box.release()
@@ -324,6 +347,7 @@ def _send_in_order(box: _Outbox, graph: GraphClient, settings: Settings, now_ms:
             code = EXPIRED_UNSENT_CODE if item.last_error_code is None else item.last_error_code
             if not box.pop(item.id, "id", "failed_sends", _failure(code, "gave_up", item.id, now)):
                 return lost()
+            box.settled.append(Settled(item, False, code, now))
             failed += 1
             continue
         if item.not_before_ms > now:  # still backing off from an earlier transient error
@@ -349,13 +373,16 @@ def _send_in_order(box: _Outbox, graph: GraphClient, settings: Settings, now_ms:
             kind = "gave_up" if exc.transient else "permanent"
             if not box.pop(item.id, "id", "failed_sends", _failure(exc.code, kind, item.id, now)):
                 return lost()
+            box.settled.append(Settled(item, False, exc.code, now))
             failed += 1
             if item.proactive and exc.code in REFUSAL_CODES:
                 refused.append((item.id, exc.code))
             continue
-        record = {"last_sent_at_ms": now_ms(), "last_sent_id": message_id}
+        sent_at = now_ms()
+        record = {"last_sent_at_ms": sent_at, "last_sent_id": message_id}
         if not box.pop(item.id, "id", "sent_count", record):
             return lost()
+        box.settled.append(Settled(item, True, 0, sent_at))
         sent += 1
 
 
@@ -365,8 +392,5 @@ def pending_learners(client: redis.Redis, batch: int = 500) -> Iterator[str]:
     SCANs for the key pattern ``learner_key("*", OUTBOX)``; like SCAN, it may yield a learner
     twice and may miss outboxes created during the scan (their webhook enqueued a job anyway).
     """
-    pattern = learner_key("*", LearnerPart.OUTBOX)
-    prefix, suffix = pattern.split("*")
-    for key in client.scan_iter(match=pattern, count=batch):
-        name = key.decode() if isinstance(key, bytes) else str(key)
-        yield name[len(prefix):len(name) - len(suffix)]
+    for key in client.scan_iter(match=learner_key("*", LearnerPart.OUTBOX) + "*", count=batch):
+        yield address_of(key)  # a learner's own outbox, or one of their linked conversations' (``...@whatsapp``)

@@ -204,6 +204,7 @@ def _print_banner(webhook: str, graph_url: str, redis_url: str, names: list[str]
               f"  {bin_dir}bottega flows diff           what publishing would change for learners\n"
               f"  {bin_dir}bottega flows publish        make it the live course")
     channel_names = "|".join(parts.channel.name for parts in channels.every())
+    console = simulator.removesuffix("/simulator") + "/admin"
     print(f"""
 Bottega is running in dev mode ({', '.join(names)} from the Procfile).
   Webhook          {webhook}  (GET handshake token and app secret: the dev secret)
@@ -211,6 +212,7 @@ Bottega is running in dev mode ({', '.join(names)} from the Procfile).
   Redis            {redis_url}
 Talk to it:
   Simulator        {simulator}  (open it in a browser: a phone per channel, side by side)
+  Admin console    {console}  (first: {bin_dir}bottega admin add-user NAME --role owner)
   {bin_dir}bottega chat                 a learner conversation in your terminal
   {bin_dir}bottega chat --channel {channel_names} --lang en
   {bin_dir}bottega send "ciao"          post a signed webhook here (--channel too) and see the replies

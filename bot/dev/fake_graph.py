@@ -13,7 +13,8 @@ Each ACCEPTED call is recorded: ``{"path", "version", "sender_id", "body", "auth
 ``name``, ``language``, ``status``, ``category``, ``components``), ``template_page_size`` a page with
 ``paging.next``; ``POST`` there creates one (``created_template_status``, default PENDING), recorded as a call.
 
-Control endpoints: ``GET /_fake/calls`` (the recorded calls), ``POST /_fake/reset`` (calls, counter
+Control endpoints: ``GET /_fake/calls`` (the recorded calls; ``?since=N`` from the N-th on, so a
+poller reads each call once), ``POST /_fake/reset`` (calls, counter
 and config back to defaults), ``POST /_fake/config`` with any of ``CONFIG_DEFAULTS``:
 
 * ``fail_every`` N: every N-th message call (counting all, failures included) fails with
@@ -113,9 +114,9 @@ class FakeGraphState:
                                 for key, value in changes.items()})
             return dict(self.config)
 
-    def snapshot(self) -> list[dict[str, Any]]:
+    def snapshot(self, since: int = 0) -> list[dict[str, Any]]:
         with self.lock:
-            return [dict(call) for call in self.calls]
+            return [dict(call) for call in self.calls[since:]]
 
     def rejections(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -155,8 +156,9 @@ class FakeGraphHandler(BaseHTTPRequestHandler):
             return None
 
     def do_GET(self) -> None:
-        if self.path == "/_fake/calls":
-            self._answer(200, self.server.state.snapshot())
+        if self.path == "/_fake/calls" or self.path.startswith("/_fake/calls?"):
+            since = dict(parse_qsl(self.path.partition("?")[2])).get("since", "0")
+            self._answer(200, self.server.state.snapshot(int(since) if since.isdigit() else 0))
         elif self.path == "/_fake/rejected":
             self._answer(200, self.server.state.rejections())
         elif (match := _TEMPLATES_PATH.match(self.path)) is not None:

@@ -19,6 +19,7 @@ import yaml
 
 from bot.flows import channel_limits
 from bot.flows.checkup_reader import read_checkup
+from bot.flows.events import read_events
 from bot.flows.flow_reader import LABEL_MAX_CHARS, MESSAGE_LIMIT, MESSAGE_MAX_CHARS, read_flow, text
 from bot.flows.items import warnings as item_warnings
 from bot.flows.problems import FlowError, Problem, in_order, warning
@@ -30,6 +31,7 @@ from bot.flows.spec import (
     CheckUp,
     Course,
     Flow,
+    OpenDay,
     Reminders,
     TemplateSpec,
     Translated,
@@ -38,11 +40,12 @@ from bot.flows.templates import read_templates
 from bot.flows.yaml_reader import NodeReader
 
 SYSTEM_PLACEHOLDERS = frozenset({"name", "business", "score", "max_score", "module", "support_email",
-                                 "done", "total", "where", "minutes", "level", "percent", "area",
+                                 "done", "total", "where", "minutes", "level", "percent", "area", "channels", "days",
                                  "next_step", "action", "answered", "questions", "code", "url", "when", "page", "pages",
-                                 "pass_percent"})
+                                 "pass_percent", "hours"})
 MANIFEST, SYSTEM, CHECKUP = "course.yaml", "system.yaml", "checkup.yaml"
 TEMPLATES, REMINDERS = "templates.yaml", "reminders.yaml"  # optional: Bottega writing first (bot.proactive)
+EVENTS = "events.yaml"  # optional: Business Open Days (bot.flows.events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +144,15 @@ def check_course_texts(files: Mapping[str, str], *, folder: str = "flows") -> Ch
             problems.append(Problem(file=reminders_reader.file, line=1, column=1, message=f"the text '{key}' is "
                                     f"also in {SYSTEM}", fix="keep it in one file"))
         texts = {**texts, **reminder_texts}
+    open_days: tuple[OpenDay, ...] = ()
+    events_reader = reader_for(EVENTS, required=False)
+    if events_reader:
+        open_days, event_texts = read_events(events_reader, events_reader.root, tuple(module_ids), business_ids)
+        problems.extend(events_reader.problems)
+        for key in sorted(set(event_texts) & set(texts)):
+            problems.append(Problem(file=events_reader.file, line=1, column=1, message=f"the text '{key}' is "
+                                    "also in another file", fix="keep it in one file"))
+        texts = {**texts, **event_texts}
     warnings = _unlisted_files(files, module_ids, folder) if manifest and not manifest.problems else []
     for reader in (manifest, system):
         if reader:
@@ -149,7 +161,8 @@ def check_course_texts(files: Mapping[str, str], *, folder: str = "flows") -> Ch
         raise FlowError(problems, warnings)
     assert title is not None
     course = Course(title=title, support_email=email, modules=tuple(module_ids), flows=flows, texts=texts,
-                    business_types=business, checkup=checkup, templates=templates, reminders=reminders)
+                    business_types=business, checkup=checkup, templates=templates, reminders=reminders,
+                    open_days=open_days)
     warnings += item_warnings(course)  # course-wide: an item whose right option's length gives it away
     warnings += _plan_warnings(course, folder)
     warnings += _optional_text_warnings(texts, folder) if system and not system.problems else []
@@ -169,7 +182,8 @@ def _optional_text_warnings(texts: Mapping[str, Translated], folder: str) -> lis
 
 def _unlisted_files(files: Mapping[str, str], module_ids: tuple[str, ...], folder: str) -> list[Problem]:
     """A YAML file the manifest does not name is neither checked nor shown to anyone: say so."""
-    known = {MANIFEST, SYSTEM, CHECKUP, TEMPLATES, REMINDERS, *(f"{module_id}.yaml" for module_id in module_ids)}
+    known = {MANIFEST, SYSTEM, CHECKUP, TEMPLATES, REMINDERS, EVENTS,
+             *(f"{module_id}.yaml" for module_id in module_ids)}
     return [warning(file=f"{folder}/{name}", message=f"{name} is not listed in course.yaml, so it is not "
                     "checked and no learner sees it",
                     fix=f"add '{Path(name).stem}' under modules: in course.yaml, or move the file out of {folder}/")

@@ -285,6 +285,44 @@ class Reminders:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Audience:
+    """Who an Open Day is announced to (``events.yaml``); an empty tuple means everyone."""
+
+    channels: tuple[str, ...] = ()  # channel names: whatsapp, messenger, instagram
+    languages: tuple[str, ...] = ()  # it, en
+    business_types: tuple[str, ...] = ()  # course.yaml business type ids
+    modules_done: tuple[str, ...] = ()  # only learners who finished every one of these modules
+
+    def admits(self, *, channel: str, lang: str, business: str, modules_done: tuple[str, ...]) -> bool:
+        return ((not self.channels or channel in self.channels) and (not self.languages or lang in self.languages)
+                and (not self.business_types or business in self.business_types)
+                and all(module in modules_done for module in self.modules_done))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OpenDay:
+    """A Business Open Day (``events.yaml``): when, where, how many seats, for whom, and what comes after."""
+
+    id: str
+    title: Translated
+    start_ms: int  # Unix ms of the start (the YAML gives a local time and its time zone)
+    time_zone: str  # IANA name the start was given in: the calendar file and the texts use it
+    duration_minutes: int
+    capacity: int
+    description: Translated
+    online_url: str = ""  # the link to join, sent when it starts (at least one of online_url and address)
+    address: str = ""
+    recording_url: str = ""  # sent with the follow-up, when there is one
+    followup_module: str = ""  # a module id: the follow-up's button starts it
+    audience: Audience = Audience()
+    line: int = 0
+
+    @property
+    def end_ms(self) -> int:
+        return self.start_ms + self.duration_minutes * 60_000
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Course:
     title: Translated
     support_email: str
@@ -295,6 +333,7 @@ class Course:
     checkup: CheckUp | None = None
     templates: tuple[TemplateSpec, ...] = ()  # templates.yaml
     reminders: Reminders | None = None  # reminders.yaml
+    open_days: tuple[OpenDay, ...] = ()  # events.yaml
 
     def text(self, key: str, lang: str) -> str:
         """A system text; an optional one a release lacks reads as its fallback (``OPTIONAL_TEXT_KEYS``)."""
@@ -307,6 +346,9 @@ class Course:
     def template_for(self, use: str) -> TemplateSpec | None:
         """The template Bottega sends for ``use`` ("reminder"...) outside the window, if one is declared."""
         return next((template for template in self.templates if template.use == use), None)
+
+    def open_day(self, event_id: str) -> OpenDay | None:
+        return next((event for event in self.open_days if event.id == event_id), None)
 
     def business_label(self, business: str, lang: str) -> str:
         for kind in self.business_types:
@@ -345,4 +387,19 @@ OPTIONAL_TEXT_KEYS: Mapping[str, str] = {
     "review_back_to_work": "",  # after the review: where the learner was comes next
     "spaced_intro": "",  # before one question from an earlier module, mixed into a later module's quiz
     "checkup_knowledge_line": "",  # the knowledge questions' percent, which the certificate reads
+    # one learner across channels (bot.tutor.linking) and their data (bot.tutor.privacy)
+    "link_offer": "", "linked": "", "link_invalid": "not_understood", "link_too_many": "link_invalid",
+    "link_same": "", "link_busy": "link_invalid", "unlink_nothing": "", "unlink_confirm": "restart_confirm",
+    "unlinked": "", "unlink_cancelled": "restart_cancelled", "privacy_notice": "", "my_data_ready": "",
+    "my_data_caption": "", "erase_confirm": "stop_confirm", "erase_cancelled": "stop_cancelled", "erased": "",
+    "retention_warning": "",
+    "entry_link_text": "",  # the text a wa.me entry link prefills around its start code (`bottega links`)
+    "handover_offer": "",  # a person when they need one (bot.tutor.handover)
+    "handover_offer_not_understood": "handover_offer",  # after three texts Bottega could not read
+    "label_handover_yes": "label_yes",
+    "label_handover_no": "label_no",
+    "handover_started": "",
+    "handover_declined": "",
+    "handover_resumed": "resume",
+    "handover_handed_back": "resume",
 }

@@ -30,13 +30,16 @@ from bot.flows.spec import LANGUAGES, TemplateButton, TemplateSpec, Translated
 from bot.flows.yaml_reader import NodeReader
 
 CATEGORIES = ("utility", "marketing", "authentication")
-PARAM_FIELDS = ("module", "time", "name", "business")  # what a parameter can be filled with
-MAY_BE_EMPTY = frozenset({"name", "business"})  # these need a ``defaults:`` text
+# what a parameter can be filled with; an Open Day's templates also have its title, when and where it is, the
+# link to join (or its address) and the recording (bot.tutor.open_days)
+PARAM_FIELDS = ("module", "time", "name", "business", "event", "when", "where", "link")
+MAY_BE_EMPTY = frozenset({"name", "business", "link"})  # these need a ``defaults:`` text
 BODY_MAX_CHARS = 1024  # Meta's limit for a template body
 BUTTONS_MAX = 3  # we keep to three quick replies: the tightest our renderers show elsewhere
 # Payloads a template button may carry: the engine routes each (bot.tutor.engine; a test holds the two
-# together). Later features add theirs here (an Open Day's RSVP, for one).
-TEMPLATE_PAYLOADS = frozenset({"sys:rem:go", "sys:rem:change", "sys:rem:off", "sys:menu", "sys:checkup"})
+# together). An Open Day's buttons carry no event id: they answer the latest one announced to the learner.
+TEMPLATE_PAYLOADS = frozenset({"sys:rem:go", "sys:rem:change", "sys:rem:off", "sys:menu", "sys:checkup",
+                               "sys:od:yes", "sys:od:no", "sys:od:later", "sys:od:module"})
 MODULE_PAYLOAD = "sys:module:"  # + a module id: start that module
 PAYLOAD_WORDS = frozenset({"stop", "riprendi", "resume", "menu", "promemoria", "reminders"})  # global words
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,511}")

@@ -36,6 +36,7 @@ class EventKind(str, Enum):
     # the learner changed a messaging preference: WhatsApp user_preferences (marketing stop/resume),
     # Messenger messaging_optins (a marketing-messages token, its expiry and time zone; stop/resume)
     PREFERENCE = "preference"
+    ADMIN = "admin"  # an admin acted for this learner (a reply, a hand-back: bot.handover); never from Meta
 
     @property
     def from_learner(self) -> bool:
@@ -45,6 +46,42 @@ class EventKind(str, Enum):
 
 _FROM_LEARNER = frozenset({EventKind.TEXT, EventKind.CHOICE, EventKind.MEDIA, EventKind.UNREADABLE,
                            EventKind.OPENED})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Referral:
+    """How the learner came in, as the platform told us (docs/platform.md §3, §5).
+
+    Messenger and Instagram: an m.me / ig.me link's or an ad's ``ref``, ``source`` (``SHORTLINK``, ``ADS``,
+    ``IGME``...) and ``type`` (``OPEN_THREAD``), alone or inside a Get Started ``postback``. WhatsApp: a
+    Click-to-WhatsApp ad's or post's ``referral`` on the first message (``source_type`` ``ad``/``post``,
+    ``source_id``, ``source_url``, ``headline``, ``ctwa_clid``): it opens a 72-hour free entry point.
+    """
+
+    ref: str = ""
+    source: str = ""
+    type: str = ""
+    source_url: str = ""
+    source_id: str = ""
+    source_type: str = ""
+    headline: str = ""
+    ctwa_clid: str = ""
+
+    @property
+    def opens_free_entry(self) -> bool:
+        """A Click-to-WhatsApp ad or post (its click id or ``source_type``): a 72-hour free entry point."""
+        return bool(self.ctwa_clid or self.source_type)
+
+    def to_json(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in _REFERRAL_FIELDS if getattr(self, name)}
+
+    @classmethod
+    def from_json(cls, data: object) -> Referral:
+        values = data if isinstance(data, dict) else {}
+        return cls(**{name: str(values[name]) for name in _REFERRAL_FIELDS if isinstance(values.get(name), str)})
+
+
+_REFERRAL_FIELDS = ("ref", "source", "type", "source_url", "source_id", "source_type", "headline", "ctwa_clid")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -76,6 +113,7 @@ class InboundEvent:
     media_type: str = ""  # MEDIA: image|audio|voice|video|document|sticker|location|contacts|file|...
     status: str = ""  # STATUS: sent|delivered|read|failed|played
     error_code: int = 0  # STATUS failed: Meta's error code
+    pricing: str = ""  # STATUS (WhatsApp): "<pricing.category>:<pricing.type>", e.g. "marketing:regular"
     detail: str = ""  # IGNORE/UNREADABLE/IDENTITY/CHOICE: what it was ("reaction", "order", "template_button"...)
     previous_ids: tuple[str, ...] = ()  # IDENTITY: the learner's former phone and/or BSUID
     # PREFERENCE: ``detail`` "marketing_messages", ``status`` "stop" | "resume" | "opt_in"; a Messenger
@@ -83,6 +121,8 @@ class InboundEvent:
     token: str = ""
     expires_ms: int = 0
     time_zone: str = ""
+    # how the learner came in (an m.me / ig.me ref, a Click-to-WhatsApp ad), when the platform says so
+    referral: Referral | None = None
 
     @property
     def learner_id(self) -> str:
@@ -100,6 +140,8 @@ class InboundEvent:
         data = {name: getattr(self, name) for name in _FIELD_NAMES}
         data = {name: value for name, value in data.items() if value != _DEFAULTS.get(name, _REQUIRED)}
         data["channel"] = [self.channel.name, self.channel.prefix]
+        if self.referral is not None:
+            data["referral"] = self.referral.to_json()
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
@@ -111,6 +153,8 @@ class InboundEvent:
         values["channel"] = Channel(name=name, prefix=prefix)
         values["kind"] = EventKind(values["kind"])
         values["previous_ids"] = tuple(values.get("previous_ids", ()))
+        if "referral" in values:
+            values["referral"] = Referral.from_json(values["referral"])
         return cls(**values)
 
 

@@ -79,3 +79,5 @@ class Reply:
     proactive: str = ""
     template: TemplateMessage | None = None  # WhatsApp outside the window: this template, ``text`` is its fill
     notification_token: str = ""  # Messenger outside the window: the learner's marketing-messages token
+    # a person's reply after the window closed (bot.tutor.handover): Messenger tags it HUMAN_AGENT (7 days)
+    human_agent: bool = False

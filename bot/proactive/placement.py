@@ -18,6 +18,10 @@ server-side timer), so a learner who writes meanwhile (the window moves) is seen
 respects the quiet hours and the daily cap in the learner's time zone, and carries its category and its
 cost from the price table (``Policy.prices``; 0 on channels Meta does not bill per message).
 
+A Click-to-WhatsApp ad's free entry point (``Reach.free_entry_until_ms``, 72 h from the learner's message
+that came from the ad) counts as an open window until it ends, and what goes in it is billed as
+``free_entry_point`` (nothing, unless the price table says otherwise).
+
 What a channel allows outside the window is asked of its registration (``OutsideWindow``), never of its
 name. Marketing templates and tokens also honour the learner's marketing stop (``user_preferences``,
 131050, Messenger's STOP) and the per-user marketing limit (131049: not before ``marketing_retry_ms``).
@@ -56,6 +60,8 @@ class Reach:
     opted_out: bool  # bot.tutor.consent: nothing Bottega starts may reach them
     last_inbound_ms: int  # their last own message: it opened the 24-hour window
     record: ProactiveRecord
+    # a Click-to-WhatsApp ad's free entry point ends (bot.tutor.entry): free-form and free until then
+    free_entry_until_ms: int = 0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -74,10 +80,14 @@ class Placement:
 
 
 def window_end(reach: Reach, policy: Policy) -> int:
-    """The last moment a free-form message may go (the window's end less the margin); 0: no window open."""
+    """The last moment a free-form message may go (the window's end less the margin); 0: no window open.
+
+    A Click-to-WhatsApp ad's free entry point (72 h from the learner's message) keeps it open that long.
+    """
     if not reach.last_inbound_ms or reach.record.window_refused_ms >= reach.last_inbound_ms:
         return 0
-    return reach.last_inbound_ms + policy.window_ms - policy.margin_ms
+    free_entry_end = reach.free_entry_until_ms - policy.margin_ms if reach.free_entry_until_ms else 0
+    return max(reach.last_inbound_ms + policy.window_ms - policy.margin_ms, free_entry_end)
 
 
 def first_look(moment_ms: int, now_ms: int, policy: Policy) -> int:
@@ -112,6 +122,8 @@ def _decide(reach: Reach, moment_ms: int, now_ms: int, policy: Policy, template:
     end = window_end(reach, policy)
 
     def priced(how: How, category: str, chosen: TemplateSpec | None = None) -> Placement:
+        if now_ms < reach.free_entry_until_ms:  # a Click-to-WhatsApp ad's free entry point: everything is free
+            category = "free_entry_point"
         cost = policy.prices.cost(category) if parts.billed else 0.0
         return Placement(how=how, at_ms=now_ms, category=category, cost=cost, currency=policy.prices.currency,
                          template=chosen)

@@ -55,6 +55,10 @@ class Policy:
     default_time_zone: str = "Europe/Rome"
     window_ms: int = WINDOW_MS
     prices: Prices = Prices()
+    # two service facts the tutor tells learners, from the settings as well: when a person will answer after
+    # a handover (bot.tutor.handover), and the contact address the welcome names ("" = course.yaml's)
+    handover_answer_hours: int = 24
+    support_contact: str = ""
 
     @classmethod
     def parse_quiet(cls, text: str) -> tuple[int | None, int | None]:

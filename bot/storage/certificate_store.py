@@ -6,6 +6,10 @@ The three keys live in different hash slots (sharded: ``bot.storage.keys.shard_o
 record first and its two pointers after it: a pointer never names a missing record, and a crash between
 leaves a record nobody points at (harmless; the learner's next request issues one). Readers check that the
 record matches the pointer. Keys written before the shards are read as a fallback.
+
+``revoke`` (erasing a learner: ``bot.privacy``) replaces the record by a tombstone that keeps only the
+code and when it was revoked — no name, no learner id — and drops the token (the PDF is gone): ``/verify``
+then says "revoked" rather than "not found", so whoever holds the paper learns it no longer stands.
 """
 
 from __future__ import annotations
@@ -15,14 +19,17 @@ from collections.abc import Mapping
 import redis
 
 from bot.certificates.model import Certificate, normalize_code, token_valid
-from bot.storage.encoding import hash_fields
+from bot.storage.encoding import hash_fields, text
 from bot.storage.keys import (
+    CERTIFICATE_PREFIX,
     certificate_key,
     certificate_learner_key,
+    certificate_record_pattern,
     certificate_token_key,
     legacy_certificate_keys,
 )
 
+REVOKED_FIELD = "revoked_ms"  # the only field besides ``code`` of a revoked certificate's hash
 _FIELDS = ("code", "token", "learner_id", "name", "business_name", "issued_ms", "score_percent", "lang")
 
 
@@ -47,7 +54,7 @@ def from_hash(raw: Mapping[bytes | str, bytes | str]) -> Certificate | None:
 
 
 def save(client: redis.Redis, cert: Certificate) -> None:
-    """Store ``cert`` with its token and learner indexes, atomically, in one round trip.
+    """Store ``cert``, then its token and learner indexes (the module docstring says why in that order).
 
     ``cert.code`` must be canonical (as ``new_code`` makes it). New codes have 60 random bits: among
     100,000 certificates the chance that a new one repeats an old code is about 1 in 10^13; a caller
@@ -72,6 +79,65 @@ def by_code(client: redis.Redis, code: str) -> Certificate | None:
         return None  # not even the shape of a code: no round trip
     return from_hash(client.hgetall(certificate_key(canonical))
                      or client.hgetall(legacy_certificate_keys("code", canonical)))
+
+
+def lookup(client: redis.Redis, code: str) -> Certificate | int | None:
+    """``by_code`` that also tells a revoked code: the certificate, the revocation time (ms), or None."""
+    canonical = normalize_code(code)
+    if canonical is None:
+        return None
+    raw = client.hgetall(certificate_key(canonical)) or client.hgetall(legacy_certificate_keys("code", canonical))
+    revoked = {text(name): text(value) for name, value in raw.items()}.get(REVOKED_FIELD)
+    if revoked is not None:
+        return int(revoked or 0)
+    return from_hash(raw)
+
+
+def codes_of(client: redis.Redis, learner_id: str, *, scan: bool = True,
+             record_keys: list[str] | None = None) -> list[str]:
+    """The codes of every certificate issued to ``learner_id``: the latest by its pointer; with ``scan``,
+    also older ones, found by reading every certificate record (few: one per graduate) — those under
+    ``record_keys`` when the caller already listed them, else found by a SCAN."""
+    codes = []
+    latest = client.get(certificate_learner_key(learner_id)) or \
+        client.get(legacy_certificate_keys("learner", learner_id))
+    if latest is not None:
+        codes.append(text(latest))
+    if scan:
+        keys = record_keys if record_keys is not None else \
+            [text(key) for key in client.scan_iter(match=certificate_record_pattern(), count=1000)]
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(key, "learner_id", "code")
+        for owner, code in pipe.execute():
+            if text(owner) == learner_id and text(code) and text(code) not in codes:
+                codes.append(text(code))
+    return codes
+
+
+def is_record_key(key: str) -> bool:
+    """``key`` is a certificate record (``certificate_key``), as a caller scanning every key meets it."""
+    return key.startswith(f"{CERTIFICATE_PREFIX}:") and ":code:" in key
+
+
+def revoke(client: redis.Redis, code: str, *, now_ms: int) -> bool:
+    """Revoke the certificate ``code``: its token goes first (the PDF is gone), then the record becomes
+    ``{code, revoked_ms}`` (one MULTI/EXEC on the record's slot), then the learner pointer goes; the same for
+    keys written before the shards. False if there is no such certificate (or it was revoked already)."""
+    cert = by_code(client, code)
+    if cert is None:
+        return False
+    client.delete(certificate_token_key(cert.token))
+    client.delete(legacy_certificate_keys("token", cert.token))
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(certificate_key(cert.code))
+    pipe.hset(certificate_key(cert.code), mapping={"code": cert.code, REVOKED_FIELD: str(now_ms)})
+    pipe.execute()
+    client.delete(legacy_certificate_keys("code", cert.code))
+    for pointer in (certificate_learner_key(cert.learner_id), legacy_certificate_keys("learner", cert.learner_id)):
+        if text(client.get(pointer)) == cert.code:
+            client.delete(pointer)
+    return True
 
 
 def by_token(client: redis.Redis, token: str) -> Certificate | None:

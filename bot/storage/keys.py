@@ -22,14 +22,46 @@ class LearnerPart(str, Enum):
     RECEIPT = "receipt"  # string: the one read receipt waiting to be sent (the latest inbound message only)
     WAKE = "wake"  # string: when the one scheduled deliver job for this outbox is due (ms)
     PACE = "pace"  # string: the learner's send budget (bot.delivery.pacing), written by the lock holder
-    ALIAS = "alias"  # string: under this id the person is the learner named here (phone -> BSUID, moved ids)
+    ALIAS = "alias"  # string: under this id the person is the learner named here (phone -> BSUID, moved, linked)
+    MERGE = "merge"  # string: a link/unlink journal entry (bot.storage.links): the learner is frozen while it is there
+    LINK_TRIES = "linktries"  # string: link codes this id tried in the last 10 minutes (attempt limiting)
+    EVENTS = "events"  # list: learning-analytics events committed with a turn, waiting for the sender to forward
+
+
+# The parts of one *conversation* (one channel of a learner): each channel linked to a learner keeps its own
+# dedup set, outbox and its delivery state, under the learner's hash tag (so a turn's commit stays one slot),
+# suffixed ``@<channel name>`` when the channel is not the one the learner's id names (bot.storage.links).
+CONVERSATION_PARTS = (LearnerPart.SEEN, LearnerPart.OUTBOX, LearnerPart.SEND_LOCK, LearnerPart.DELIVERY,
+                      LearnerPart.RECEIPT, LearnerPart.WAKE, LearnerPart.PACE)
 
 
 def learner_key(learner_id: str, part: LearnerPart) -> str:
-    """``bottega:{wa:39333...}:progress`` - the braces are the Redis Cluster hash tag."""
+    """``bottega:{wa:39333...}:progress`` - the braces are the Redis Cluster hash tag.
+
+    ``learner_id`` may be a conversation address (``ms:123@whatsapp``, see ``address``): the key is then the
+    conversation's own part under the learner's hash tag, ``bottega:{ms:123}:outbox@whatsapp``.
+    """
     if not learner_id or "{" in learner_id or "}" in learner_id:
         raise ValueError(f"learner id {learner_id!r} must be non-empty and free of braces")
-    return f"{PREFIX}:{{{learner_id}}}:{LearnerPart(part).value}"
+    owner, conversation = split_address(learner_id)
+    suffix = f"@{conversation}" if conversation else ""
+    return f"{PREFIX}:{{{owner}}}:{LearnerPart(part).value}{suffix}"
+
+
+def address(learner_id: str, channel_name: str, channel_prefix: str) -> str:
+    """Where one conversation of learner ``learner_id`` keeps its parts: the learner id itself for the channel
+    the id names (``ms:123`` on Messenger), else ``ms:123@whatsapp`` (a channel linked to them)."""
+    if learner_id.partition(":")[0] == channel_prefix:
+        return learner_id
+    return f"{learner_id}@{channel_name}"
+
+
+def split_address(conversation: str) -> tuple[str, str]:
+    """``ms:123@whatsapp`` -> (``ms:123``, ``whatsapp``); a plain learner id -> (id, "")."""
+    owner, at, channel = conversation.rpartition("@")
+    if at and channel.isalpha() and channel.islower() and owner:
+        return owner, channel
+    return conversation, ""
 
 
 def learner_key_pattern(part: LearnerPart) -> str:
@@ -41,6 +73,14 @@ def learner_id_of(key: str | bytes) -> str:
     """The learner id inside a key built by ``learner_key``."""
     text = key.decode() if isinstance(key, bytes) else key
     return text[text.index("{") + 1:text.rindex("}")]
+
+
+def address_of(key: str | bytes) -> str:
+    """The conversation address of a key built by ``learner_key`` (``ms:123`` or ``ms:123@whatsapp``)."""
+    text = key.decode() if isinstance(key, bytes) else key
+    owner = learner_id_of(text)
+    _, at, channel = text[text.rindex("}") + 1:].rpartition("@")
+    return f"{owner}@{channel}" if at else owner
 
 
 def global_key(name: str) -> str:
@@ -76,9 +116,44 @@ def certificate_learner_key(learner_id: str) -> str:
     return f"{_certificate_tag(learner_id)}:learner:{learner_id}"
 
 
+def certificate_record_pattern() -> str:
+    """A SCAN pattern matching every certificate record, in every shard and under the legacy tag."""
+    return f"{CERTIFICATE_PREFIX}:*:code:*"
+
+
 def legacy_certificate_keys(kind: str, name: str) -> str:
     """Where a certificate key of ``kind`` (code, token, learner) was before the shards."""
     return f"{_LEGACY_CERTIFICATE_PREFIX}:{kind}:{name}"
+
+
+# Business Open Days (bot.storage.open_day_ledger): each event's keys share the hash tag ``{event:<id>}``, so
+# the script that takes a seat stays atomic on a Redis Cluster. A learner's keys are in another slot: no
+# script ever spans both (the event's ledger decides, the learner's record follows).
+class OpenDayPart(str, Enum):
+    SEATS = "seats"  # sorted set: learner id -> the order they got their seat in
+    WAITING = "waiting"  # sorted set: learner id -> the order they joined the waiting list in
+    DECLINED = "declined"  # sorted set: learner id -> when they said they cannot come (ms)
+    TICKETS = "tickets"  # hash: learner id -> calendar ticket, and "t:<ticket>" -> learner id
+    SEQ = "seq"  # string: the counter that orders seats and the waiting list
+    NOTICES = "notices"  # list: learners promoted from the waiting list who have not been told yet
+
+
+def open_day_key(event_id: str, part: OpenDayPart) -> str:
+    """``bottega:{event:od_2027_01}:seats`` - the braces are the Redis Cluster hash tag."""
+    if not event_id or "{" in event_id or "}" in event_id:
+        raise ValueError(f"event id {event_id!r} must be non-empty and free of braces")
+    return f"{PREFIX}:{{event:{event_id}}}:{OpenDayPart(part).value}"
+
+
+def open_day_key_pattern(part: OpenDayPart) -> str:
+    """A SCAN pattern matching ``part`` of every Open Day (admin tools: export and erase a learner)."""
+    return f"{PREFIX}:{{event:*}}:{OpenDayPart(part).value}"
+
+
+def open_day_id_of(key: str | bytes) -> str:
+    """The event id inside a key built by ``open_day_key``."""
+    text = key.decode() if isinstance(key, bytes) else key
+    return text[text.index("{event:") + len("{event:"):text.rindex("}")]
 
 
 # Per-client request counters of the public certificate pages (bot.web.certificates). Flask-Limiter's
@@ -140,3 +215,45 @@ def live_release_key(shard: int) -> str:
 
 def learner_live_release_key(learner_id: str) -> str:
     return live_release_key(shard_of(learner_id))
+
+
+# Link codes (bot.storage.links): ``bottega:linkcode:{<CODE>}`` -> JSON {learner, channel}, 10 minutes, read once
+# with GETDEL. A code names no learner in its key; each is its own slot (one command touches it).
+LINK_CODE_PREFIX = f"{PREFIX}:linkcode"
+
+
+def link_code_key(code: str) -> str:
+    if not code or "{" in code or "}" in code:
+        raise ValueError("a link code must be non-empty and free of braces")
+    return f"{LINK_CODE_PREFIX}:{{{code}}}"
+# The admin console (bot.console): its users, sign-in failure counters and audit log. No learner ids here:
+# the audit log names a learner by ``learner_ref`` only, so erasing a learner leaves nothing to find.
+# The users' keys share the hash tag ``{admin}`` (few keys, one slot), so the MULTI that writes a user and the
+# set of names stays atomic on a Redis Cluster too.
+ADMIN_PREFIX = f"{PREFIX}:admin"
+ADMIN_USERS_KEY = f"{ADMIN_PREFIX}:{{admin}}:users"  # set: every admin's name
+ADMIN_AUDIT_KEY = f"{ADMIN_PREFIX}:audit"  # stream: one entry per changing action (who, what, when)
+
+
+def admin_user_key(name: str) -> str:
+    """Hash: one admin (``bot.console.users``): role, argon2id hash, session version."""
+    return f"{ADMIN_PREFIX}:{{admin}}:user:{name}"
+
+
+def admin_login_failures_key(subject: str) -> str:
+    """String counter with a TTL: wrong passwords for a client address or a user name in the current minute."""
+    return f"{ADMIN_PREFIX}:login-failures:{subject}"
+
+
+# Learning analytics (bot.analytics): events go from each learner's EVENTS list (their own slot, written by the
+# commit) to one of N streams, each with a hash tag of its own (``{analytics.3}``) so the streams spread over a
+# Redis Cluster's slots; a learner's events always go to the same stream (so they stay in order).
+ANALYTICS_PREFIX = f"{PREFIX}:analytics"
+ANALYTICS_GROUP = "analytics"  # the consumer group that folds the streams into the analytics store
+
+
+def analytics_stream_key(shard: int) -> str:
+    """Stream: ``bottega:analytics:{analytics.3}:events``, shard 3 of the analytics event streams."""
+    if shard < 0:
+        raise ValueError(f"analytics stream shard {shard} must be >= 0")
+    return f"{ANALYTICS_PREFIX}:{{analytics.{shard}}}:events"

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 LIVE_KEY = LIVE_RELEASE_KEY  # string: the live release number (read by the store with each learner)
 SEQUENCE_KEY = global_key("course:sequence")  # counter of release numbers
+LEARNER_SCAN_BATCH = 1000  # progress hashes read per pipeline when counting learners per step
 
 
 def release_key(release: str) -> str:
@@ -206,12 +207,15 @@ class FlowDiff:
     learners_on_older_versions: int = 0
 
 
-def diff(client: redis.Redis, files: Mapping[str, str], *, folder: str = "flows") -> list[FlowDiff]:
-    """What publishing ``files`` would change for the learners on the live release, module by module."""
+def diff(client: redis.Redis, files: Mapping[str, str], *, folder: str = "flows",
+         learners: Mapping[tuple[str, int, str], int] | None = None) -> list[FlowDiff]:
+    """What publishing ``files`` would change for the learners on the live release, module by module.
+
+    ``learners``: a recent ``learners_by_step`` count to use (the console keeps one); default: count now."""
     course = load_course_texts(files, folder=folder)
     live = live_release(client)
     old = _load_release(stored_release(client, live)) if live else None
-    where = _learners_by_step(client)
+    where = learners if learners is not None else _learners_by_step(client)
     report = []
     for flow_id, new in course.flows.items():
         before = old.flows.get(flow_id) if old else None
@@ -237,7 +241,8 @@ class Preview:
     publishable: bool  # publishing would change something and would not be refused
 
 
-def preview(client: redis.Redis, files: Mapping[str, str], *, folder: str = "flows") -> Preview:
+def preview(client: redis.Redis, files: Mapping[str, str], *, folder: str = "flows",
+            learners: Mapping[tuple[str, int, str], int] | None = None) -> Preview:
     """``bottega flows diff``: the release line publishing would print, then the learners it affects."""
     course = load_course_texts(files, folder=folder)
     live = live_release(client)
@@ -250,7 +255,7 @@ def preview(client: redis.Redis, files: Mapping[str, str], *, folder: str = "flo
     lines = [f"Publishing {folder} over live release {live}: {describe_changes(_load_release(current), course)}"]
     refused = unbumped_modules(course, published_flows(client, live), files, folder)
     lines += [str(problem) for problem in refused]
-    lines.append(describe_diff(diff(client, files, folder=folder)))
+    lines.append(describe_diff(diff(client, files, folder=folder, learners=learners)))
     if refused:
         lines.append("Publishing would be refused: raise the versions above.")
     return Preview(text="\n".join(lines), publishable=not refused)
@@ -276,13 +281,32 @@ def describe_diff(report: list[FlowDiff]) -> str:
 
 
 def _learners_by_step(client: redis.Redis) -> dict[tuple[str, int, str], int]:
+    """(module, version, step) -> learners there now: a scan of every progress hash, read in pipelined batches."""
     counts: dict[tuple[str, int, str], int] = {}
-    for key in client.scan_iter(match=learner_key_pattern(LearnerPart.PROGRESS), count=500):
-        flow, version, step = client.hmget(key, "flow", "flow_version", "step")
-        if flow and step:
-            where = (text(flow), int(version or 0), text(step))
-            counts[where] = counts.get(where, 0) + 1
+    batch: list[bytes] = []
+
+    def count(keys: list[bytes]) -> None:
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(key, "flow", "flow_version", "step")
+        for flow, version, step in pipe.execute():
+            if flow and step:
+                where = (text(flow), int(version or 0), text(step))
+                counts[where] = counts.get(where, 0) + 1
+
+    for key in client.scan_iter(match=learner_key_pattern(LearnerPart.PROGRESS), count=1000):
+        batch.append(key)
+        if len(batch) >= LEARNER_SCAN_BATCH:
+            count(batch)
+            batch = []
+    if batch:
+        count(batch)
     return counts
+
+
+def learners_by_step(client: redis.Redis) -> dict[tuple[str, int, str], int]:
+    """(module, version, step) -> how many learners are on it now (the admin console's release page)."""
+    return _learners_by_step(client)
 
 
 # -- the per-process registry ------------------------------------------------------------------------

@@ -54,7 +54,9 @@ from bot.storage import certificate_store
 from bot.storage.keys import (
     LEGACY_LIVE_RELEASE_KEY,
     LearnerPart,
+    address,
     certificate_learner_key,
+    global_key,
     learner_key,
     learner_live_release_key,
     learner_timer_index_key,
@@ -62,28 +64,36 @@ from bot.storage.keys import (
 from bot.storage.outbox_item import OutboxItem
 from bot.storage.replication import NotReplicated
 from bot.tutor.progress import Progress
+from bot.tutor.progress_parts import ChannelConversation
 
 RECEIPT_TTL_MS = 24 * 3600 * 1000  # a read receipt older than WhatsApp's window is moot
 MAX_ALIAS_HOPS = 3  # an id moved twice still finds its learner; a loop cannot spin
 
-# KEYS: 1 progress, 2 seen, 3 outbox, 4 timers, 5 send lock, 6 receipt, 7.. aliases to write.
+# KEYS: 1 progress, 2 seen, 3 outbox, 4 timers, 5 send lock, 6 receipt, 7 merge journal, 8 analytics events,
+#       then the aliases to write, then other conversations' outboxes (a linked channel told something:
+#       bot.tutor.linking). Seen, outbox, lock and receipt are the conversation's (bot.storage.keys.address),
+#       all in the learner's slot.
 # ARGV: 1 expected rev, 2 message id, 3 now ms, 4 dedup ttl ms, 5 dedup max ids, 6 #fields,
 #       7 #timer args, 8 #items, 9 cancel timers 0|1, 10 receipt JSON or '', 11 outbox max items,
-#       12 event time ms (0 = unknown), 13 receipt ttl ms, 14 drop proactive items 0|1,
-#       then fields, timer args, items, alias values.
-# Returns {status, outbox length, receipt slot was empty 0|1, ephemeral items dropped}; status -1
+#       12 event time ms (0 = unknown), 13 receipt ttl ms, 14 drop proactive items 0|1, 15 #aliases,
+#       16 the turn's analytics event JSON or '' (RPUSHed onto the learner's own events list),
+#       then fields, timer args, items, alias values, then per other outbox: #items, items.
+# Returns {status, outbox length, receipt slot was empty 0|1, ephemeral items dropped, analytics events
+# waiting}; status -1
 # conflict, -2 duplicate (or sent more than a second before the oldest arrival a full dedup set still
-# remembers: it may be one of the ids the cap forgot), 1 committed.
+# remembers: it may be one of the ids the cap forgot), -3 frozen (a link or unlink of this learner is
+# half done: bot.storage.links finishes it first), 1 committed.
 _COMMIT = """
+if redis.call('EXISTS', KEYS[7]) == 1 then return {-3, 0, 0, 0, 0} end
 local rev = redis.call('HGET', KEYS[1], 'rev') or '0'
-if rev ~= ARGV[1] then return {-1, 0, 0, 0} end
+if rev ~= ARGV[1] then return {-1, 0, 0, 0, 0} end
 local mid, now, ttl, max_ids = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 if mid ~= '' then
-  if redis.call('ZSCORE', KEYS[2], mid) then return {-2, 0, 0, 0} end
+  if redis.call('ZSCORE', KEYS[2], mid) then return {-2, 0, 0, 0, 0} end
   local sent_ms = tonumber(ARGV[12])
   if sent_ms > 0 and redis.call('ZCARD', KEYS[2]) >= max_ids then
     local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-    if oldest[2] and sent_ms + 1000 < tonumber(oldest[2]) then return {-2, 0, 0, 0} end
+    if oldest[2] and sent_ms + 1000 < tonumber(oldest[2]) then return {-2, 0, 0, 0, 0} end
   end
   redis.call('ZADD', KEYS[2], now, mid)
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl)
@@ -92,7 +102,7 @@ if mid ~= '' then
   redis.call('PEXPIRE', KEYS[2], ttl)
 end
 local nfields, ntimers, nitems = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local first = 15
+local first = 17
 redis.call('HSET', KEYS[1], unpack(ARGV, first, first + nfields - 1))
 if ARGV[9] == '1' then redis.call('DEL', KEYS[4]) end
 first = first + nfields
@@ -143,8 +153,17 @@ if ARGV[10] ~= '' then
   if redis.call('EXISTS', KEYS[6]) == 0 then receipt_new = 1 end
   redis.call('SET', KEYS[6], ARGV[10], 'PX', ARGV[13])
 end
-for i = 7, #KEYS do redis.call('SET', KEYS[i], ARGV[first + i - 7]) end
-return {1, redis.call('LLEN', KEYS[3]), receipt_new, dropped}
+local events = 0
+if ARGV[16] ~= '' then events = redis.call('RPUSH', KEYS[8], ARGV[16]) end
+local naliases = tonumber(ARGV[15])
+for i = 9, 8 + naliases do redis.call('SET', KEYS[i], ARGV[first + i - 9]) end
+first = first + naliases
+for k = 9 + naliases, #KEYS do
+  local n = tonumber(ARGV[first])
+  for i = first + 1, first + n do redis.call('RPUSH', KEYS[k], ARGV[i]) end
+  first = first + n + 1
+end
+return {1, redis.call('LLEN', KEYS[3]), receipt_new, dropped, events}
 """
 
 # Moving a learner to a new id. KEYS: the MOVED parts of the old id then of the new id (same order),
@@ -154,7 +173,8 @@ return {1, redis.call('LLEN', KEYS[3]), receipt_new, dropped}
 #       8 the number of moved parts.
 # Returns 1 moved, 0 nothing to move (no old record, or the new id has one already).
 _MOVED_PARTS = (LearnerPart.PROGRESS, LearnerPart.SEEN, LearnerPart.OUTBOX, LearnerPart.DELIVERY,
-                LearnerPart.TIMERS, LearnerPart.RECEIPT)
+                LearnerPart.TIMERS, LearnerPart.RECEIPT, LearnerPart.EVENTS)
+_CONVERSATION_MOVED = (LearnerPart.SEEN, LearnerPart.OUTBOX, LearnerPart.DELIVERY, LearnerPart.RECEIPT)
 _MOVE = """
 local n = tonumber(ARGV[8])
 if redis.call('EXISTS', KEYS[n + 1]) == 1 or redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -218,10 +238,15 @@ return 0
 """
 
 LIVE_RELEASE_KEY = LEGACY_LIVE_RELEASE_KEY  # written by bot.storage.releases.publish (with its shards)
+# sorted set: learner id -> when their open handover was asked for (ms); written after the turn's commit, so the
+# inbox (bot.handover) checks each entry against the learner's progress and can rebuild it by a scan. Few
+# entries, read by the console: one key (one slot) is enough.
+HANDOVER_INDEX_KEY = global_key("handover:open")
 
 
 class CommitResult(str, Enum):
     COMMITTED = "committed"
+    FROZEN = "frozen"  # a link or unlink of this learner is half done: finish it (bot.storage.links), then redo
     CONFLICT = "conflict"  # someone else committed for this learner first: reload and redo the turn
     DUPLICATE = "duplicate"  # this inbound message was handled already
 
@@ -234,6 +259,7 @@ class Committed:
     outbox_length: int = 0
     receipt_waiting_anew: bool = False  # the receipt slot was empty: nobody is on their way to send it
     dropped: int = 0  # ephemeral items superseded or over the bound
+    events_waiting: int = 0  # analytics events on the learner's list after this commit (1: the first, wake the sender)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -248,6 +274,8 @@ class Snapshot:
     next_timer_ms: int = 0  # the learner's earliest pending clock event, 0 = none
     move_from: str = ""  # this person's record is under another id: move it to ``learner_id`` first
     aliases: tuple[str, ...] = field(default=())  # other ids of the event that should point at the learner
+    address: str = ""  # the event's conversation: where its dedup set is (bot.storage.keys.address)
+    merging: str = ""  # a link/unlink journal entry on the learner: finish it first (bot.storage.links)
 
 
 class Store:
@@ -268,28 +296,35 @@ class Store:
         self._retire = client.register_script(_RETIRE)
 
     def load(self, learner_id: str, message_id: str, *, other_ids: tuple[str, ...] = (),
-             hops: int = MAX_ALIAS_HOPS) -> Snapshot:
+             hops: int = MAX_ALIAS_HOPS, channel: tuple[str, str] = ("", "")) -> Snapshot:
         """The learner an event with id ``learner_id`` (and ``other_ids``, e.g. its phone) belongs to.
 
         One round trip when ``learner_id`` has the record (every message of a known learner); one
-        more per alias followed (an id that was moved, at most ``MAX_ALIAS_HOPS``).
+        more per alias followed (an id that was moved, or a channel linked to another learner, at most
+        ``MAX_ALIAS_HOPS``). ``channel`` (name, prefix) is the event's: its conversation's dedup set is
+        checked (a linked channel keeps its own, under the learner's slot).
         """
+        conversation = address(learner_id, *channel) if channel[0] else learner_id
         pipe = self.client.pipeline(transaction=False)
-        self._queue_learner(pipe, learner_id, message_id)
+        self._queue_learner(pipe, learner_id, message_id, conversation)
         pipe.get(learner_key(learner_id, LearnerPart.ALIAS))
         for other in other_ids:
             pipe.exists(learner_key(other, LearnerPart.PROGRESS))
             pipe.get(learner_key(other, LearnerPart.ALIAS))
         answers = pipe.execute()
-        snapshot = self._snapshot(learner_id, message_id, answers[:5])
-        alias = _text(answers[5])
-        others = [(other, bool(answers[6 + 2 * i]), _text(answers[7 + 2 * i])) for i, other in enumerate(other_ids)]
+        snapshot = replace(self._snapshot(learner_id, message_id, answers[:6]), address=conversation)
+        alias = _text(answers[6])
+        others = [(other, bool(answers[7 + 2 * i]), _text(answers[8 + 2 * i])) for i, other in enumerate(other_ids)]
         if snapshot.progress is not None:
             missing = tuple(o for o, has_record, points_to in others if not has_record and points_to != learner_id)
             return replace(snapshot, aliases=missing)
         if alias and alias != learner_id and hops > 0:
-            return self.load(alias, message_id, hops=hops - 1)
+            return self.load(alias, message_id, hops=hops - 1, channel=channel)
         for other, has_record, points_to in others:
+            if not has_record and points_to and points_to.partition(":")[0] != learner_id.partition(":")[0]:
+                # the other id is a channel linked to a learner kept under another channel's id: this id joins it
+                linked = self.load(points_to, message_id, hops=hops - 1, channel=channel)
+                return replace(linked, aliases=(*linked.aliases, learner_id)) if linked.progress else linked
             if has_record or points_to:
                 return replace(snapshot, move_from=other if has_record else points_to)
         return replace(snapshot, aliases=tuple(o for o, _, points_to in others if points_to != learner_id))
@@ -297,8 +332,8 @@ class Store:
     def load_one(self, learner_id: str, message_id: str) -> Snapshot:
         """The record under ``learner_id`` exactly (no alias resolution)."""
         pipe = self.client.pipeline(transaction=False)
-        self._queue_learner(pipe, learner_id, message_id)
-        return self._snapshot(learner_id, message_id, pipe.execute())
+        self._queue_learner(pipe, learner_id, message_id, learner_id)
+        return replace(self._snapshot(learner_id, message_id, pipe.execute()), address=learner_id)
 
     def alias_of(self, learner_id: str) -> str:
         """The learner ``learner_id`` points at, or "" (no alias)."""
@@ -308,52 +343,72 @@ class Store:
         return bool(self.client.exists(learner_key(learner_id, LearnerPart.PROGRESS)))
 
     @staticmethod
-    def _queue_learner(pipe: redis.client.Pipeline, learner_id: str, message_id: str) -> None:
+    def _queue_learner(pipe: redis.client.Pipeline, learner_id: str, message_id: str, conversation: str) -> None:
         pipe.hgetall(learner_key(learner_id, LearnerPart.PROGRESS))
-        pipe.zscore(learner_key(learner_id, LearnerPart.SEEN), message_id or "-")
-        pipe.llen(learner_key(learner_id, LearnerPart.OUTBOX))
+        pipe.zscore(learner_key(conversation, LearnerPart.SEEN), message_id or "-")
+        pipe.llen(learner_key(conversation, LearnerPart.OUTBOX))
         pipe.get(learner_live_release_key(learner_id))
         pipe.zrange(learner_key(learner_id, LearnerPart.TIMERS), 0, 0, withscores=True)
+        pipe.get(learner_key(learner_id, LearnerPart.MERGE))
 
     @staticmethod
     def _snapshot(learner_id: str, message_id: str, answers: list) -> Snapshot:
-        raw, seen, outbox_length, release, timers = answers
+        raw, seen, outbox_length, release, timers, merging = answers
         return Snapshot(learner_id=learner_id, progress=Progress.from_hash(raw),
                         seen=bool(message_id) and seen is not None, outbox_length=int(outbox_length),
-                        release=_text(release), next_timer_ms=int(timers[0][1]) if timers else 0)
+                        release=_text(release), next_timer_ms=int(timers[0][1]) if timers else 0,
+                        merging=_text(merging))
 
     def commit(self, progress: Progress, *, expected_rev: int, message_id: str, now_ms: int,
                outbox_items: list[OutboxItem], timers: tuple[tuple[int, str], ...] = (),
                cancel_timers: bool = False, receipt: dict | None = None, event_ms: int = 0,
-               aliases: tuple[str, ...] = (), drop_proactive: bool = False) -> Committed:
+               aliases: tuple[str, ...] = (), drop_proactive: bool = False, seen_at: str = "",
+               outbox_at: str = "", elsewhere: tuple[tuple[str, list[OutboxItem]], ...] = (),
+               analytics: str = "") -> Committed:
         """Write ``progress`` (with rev + 1), mark ``message_id`` seen, drop pending clock events
         (``cancel_timers``) and add new ones (``(due_ms, payload)``), drop proactive items still waiting
         (``drop_proactive``: the learner opted out; the head stays while a sender holds it), update the
         outbox and the read receipt slot, and point ``aliases`` (other learner ids of this person) at the
-        learner — all or nothing. ``event_ms`` is when the platform says the message was sent (0: unknown)."""
+        learner — all or nothing. ``event_ms`` is when the platform says the message was sent (0: unknown).
+
+        ``seen_at``: the conversation whose dedup set remembers the message (default: the learner's own);
+        ``outbox_at``: the conversation the replies and the receipt go to; ``elsewhere``: items for the
+        learner's other conversations (bot.storage.keys.address). Refused (FROZEN) while a link or unlink
+        of this learner is half done. ``analytics``: the turn's learning-analytics event
+        (``bot.analytics.recording``), kept on the learner's own events list (their slot) until the sender
+        forwards it."""
         lid = progress.learner_id
+        seen_at, outbox_at = seen_at or lid, outbox_at or lid
         fields = progress.with_changes(rev=expected_rev + 1).to_hash()
         flat = [part for pair in fields.items() for part in pair]
         items = [item.to_json() for item in outbox_items]
-        keys = [learner_key(lid, part) for part in (LearnerPart.PROGRESS, LearnerPart.SEEN, LearnerPart.OUTBOX,
-                                                     LearnerPart.TIMERS, LearnerPart.SEND_LOCK, LearnerPart.RECEIPT)]
+        keys = [learner_key(lid, LearnerPart.PROGRESS), learner_key(seen_at, LearnerPart.SEEN),
+                learner_key(outbox_at, LearnerPart.OUTBOX), learner_key(lid, LearnerPart.TIMERS),
+                learner_key(outbox_at, LearnerPart.SEND_LOCK), learner_key(outbox_at, LearnerPart.RECEIPT),
+                learner_key(lid, LearnerPart.MERGE), learner_key(lid, LearnerPart.EVENTS)]
         in_script = () if self.cluster else aliases  # on a cluster other learners' keys are written after
         keys += [learner_key(alias, LearnerPart.ALIAS) for alias in in_script]
+        keys += [learner_key(other, LearnerPart.OUTBOX) for other, _ in elsewhere]
         timer_args = [part for due_ms, payload in timers for part in (due_ms, payload)]
         receipt_json = json.dumps(receipt, separators=(",", ":")) if receipt else ""
+        extra: list[EncodableT] = []
+        for _, other_items in elsewhere:
+            extra += [len(other_items), *(item.to_json() for item in other_items)]
         args = [expected_rev, message_id, now_ms, self.dedup_ttl_ms, self.dedup_max_ids, len(flat),
                 len(timer_args), len(items), int(cancel_timers), receipt_json, self.outbox_max_items,
-                max(event_ms, 0), RECEIPT_TTL_MS, int(drop_proactive), *flat, *timer_args, *items,
-                *([lid] * len(in_script))]
-        status, length, receipt_new, dropped = (int(x) for x in self._run_commit(keys, args))
+                max(event_ms, 0), RECEIPT_TTL_MS, int(drop_proactive), len(in_script), analytics, *flat,
+                *timer_args, *items, *([lid] * len(in_script)), *extra]
+        status, length, receipt_new, dropped, events = (int(x) for x in self._run_commit(keys, args))
         if status == -1:
             return Committed(result=CommitResult.CONFLICT)
         if status == -2:
             return Committed(result=CommitResult.DUPLICATE)
+        if status == -3:
+            return Committed(result=CommitResult.FROZEN)
         if aliases and self.cluster:
             self.point(aliases, lid)
         return Committed(result=CommitResult.COMMITTED, outbox_length=length,
-                         receipt_waiting_anew=bool(receipt_new), dropped=dropped)
+                         receipt_waiting_anew=bool(receipt_new), dropped=dropped, events_waiting=events)
 
     def _run_commit(self, keys: list[str], args: Sequence[EncodableT]) -> list[int]:
         """The commit script; with ``wait_replicas``, then WAIT on the same connection (it counts the
@@ -380,47 +435,58 @@ class Store:
         when the old id may be given to someone else (a phone number the learner gave up).
         ``number_changed``: pending replies and the receipt were addressed to the old number: dropped.
         """
+        linked = self.linked_conversations(old_id)
+        moved = [learner_key(old_id, part) for part in _MOVED_PARTS]
+        moved += [learner_key(f"{old_id}@{c.channel}", part) for c in linked for part in _CONVERSATION_MOVED]
+        into = [learner_key(new_id, part) for part in _MOVED_PARTS]
+        into += [learner_key(f"{new_id}@{c.channel}", part) for c in linked for part in _CONVERSATION_MOVED]
         if self.cluster:
-            moved = self._move_slot_by_slot(old_id, new_id, user_id=user_id, phone=phone, bsuid=bsuid,
-                                            keep_alias=keep_alias, number_changed=number_changed)
+            done = self._move_slot_by_slot(old_id, new_id, moved, into, user_id=user_id, phone=phone, bsuid=bsuid,
+                                           keep_alias=keep_alias, number_changed=number_changed)
         else:
-            keys = [learner_key(old_id, part) for part in _MOVED_PARTS]
-            keys += [learner_key(new_id, part) for part in _MOVED_PARTS]
-            keys += [learner_key(old_id, LearnerPart.SEND_LOCK), learner_key(old_id, LearnerPart.ALIAS),
-                     certificate_learner_key(old_id), certificate_learner_key(new_id)]
+            keys = moved + into + [learner_key(old_id, LearnerPart.SEND_LOCK), learner_key(old_id, LearnerPart.ALIAS),
+                                   certificate_learner_key(old_id), certificate_learner_key(new_id)]
             args: list[EncodableT] = [old_id, new_id, user_id, phone, bsuid, int(keep_alias), int(number_changed),
-                                      len(_MOVED_PARTS)]
-            moved = int(self._move(keys=keys, args=args)) == 1
-        if moved:  # the timer index follows (a hint for the sweeper: the learner's own set is the truth)
+                                      len(moved)]
+            done = int(self._move(keys=keys, args=args)) == 1
+        if done:  # the timer index follows (a hint for the sweeper: the learner's own set is the truth)
             self.client.zrem(learner_timer_index_key(old_id), old_id)
             following = self.client.zrange(learner_key(new_id, LearnerPart.TIMERS), 0, 0, withscores=True)
             if following:
                 self.wake_at(new_id, int(following[0][1]))
-        return moved
+        if done and linked:  # the linked channels' ids follow (an old id that keeps no alias would lose them)
+            self.point(tuple(c.learner_id for c in linked), new_id)
+        return done
 
-    def _move_slot_by_slot(self, old_id: str, new_id: str, *, user_id: str, phone: str, bsuid: str,
-                           keep_alias: bool, number_changed: bool) -> bool:
+    def _move_slot_by_slot(self, old_id: str, new_id: str, moved: list[str], into: list[str], *, user_id: str,
+                           phone: str, bsuid: str, keep_alias: bool, number_changed: bool) -> bool:
         """``move`` on a Redis Cluster: export, import, retire (each one script on one slot), then the
-        certificate pointer (its own slot)."""
-        old_keys = [learner_key(old_id, part) for part in _MOVED_PARTS]
-        exported = self._export(keys=old_keys, args=[])
+        certificate pointer (its own slot). ``moved`` and ``into``: the parts, old and new, in the same order
+        (the learner's own first, as ``_MOVED_PARTS``)."""
+        exported = self._export(keys=moved, args=[])
         if not exported:
             return False
         dumps: list[EncodableT] = []
-        for i in range(len(_MOVED_PARTS)):
+        for i in range(len(moved)):
             dump, ttl = exported[2 * i], int(exported[2 * i + 1])
             dumps += [dump or b"", ttl]
-        new_keys = [learner_key(new_id, part) for part in _MOVED_PARTS] + [learner_key(new_id, LearnerPart.SEND_LOCK)]
         args: list[EncodableT] = [new_id, user_id, phone, bsuid, int(number_changed), *dumps]
-        if int(self._import(keys=new_keys, args=args)) != 1:
+        if int(self._import(keys=[*into, learner_key(new_id, LearnerPart.SEND_LOCK)], args=args)) != 1:
             return False
-        retired = [*old_keys, learner_key(old_id, LearnerPart.SEND_LOCK), learner_key(old_id, LearnerPart.ALIAS)]
+        retired = [*moved, learner_key(old_id, LearnerPart.SEND_LOCK), learner_key(old_id, LearnerPart.ALIAS)]
         self._retire(keys=retired, args=[new_id, int(keep_alias)])
         code = self.client.get(certificate_learner_key(old_id))
         if code is not None:
             self.client.set(certificate_learner_key(new_id), code)
             self.client.delete(certificate_learner_key(old_id))
         return True
+
+    def linked_conversations(self, learner_id: str) -> tuple[ChannelConversation, ...]:
+        """The other channels linked to the record under ``learner_id`` (bot.tutor.conversations)."""
+        raw = self.client.hget(learner_key(learner_id, LearnerPart.PROGRESS), "conversations")
+        progress = Progress.from_hash({"learner_id": learner_id, "channel": "", "user_id": "",
+                                       "conversations": _text(raw)})
+        return progress.conversations if progress else ()
 
     def point(self, learner_ids: tuple[str, ...], at: str) -> None:
         """Make each of ``learner_ids`` an alias of learner ``at`` ("" removes the alias)."""
@@ -433,25 +499,59 @@ class Store:
                 pipe.delete(key)
         pipe.execute()
 
+    def schedule(self, learner_id: str, payload: str, due_ms: int) -> None:
+        """A clock event for ``learner_id`` outside a turn (an announcement, a seat freed by someone else).
+
+        Its payload is its identity: scheduling it again changes nothing (``NX``), and once fired, its
+        message id ``timer:<payload>`` makes a second firing a duplicate. The learner's set is written
+        first and the index second, as a commit does (``bot.delivery.timers``).
+        """
+        self.client.zadd(learner_key(learner_id, LearnerPart.TIMERS), {payload: due_ms}, nx=True)
+        self.client.zadd(learner_timer_index_key(learner_id), {learner_id: due_ms}, lt=True)  # added, or moved earlier
+
     def wake_at(self, learner_id: str, due_ms: int) -> None:
         """Tell the timer sweeper (``bot.delivery.timers``) to look at this learner at ``due_ms``."""
         self.client.zadd(learner_timer_index_key(learner_id), {learner_id: due_ms})
 
+    def index_handover(self, learner_id: str, since_ms: int) -> None:
+        """List the learner among the open handovers since ``since_ms``; 0: take them off the list."""
+        if since_ms:
+            self.client.zadd(HANDOVER_INDEX_KEY, {learner_id: since_ms})
+        else:
+            self.client.zrem(HANDOVER_INDEX_KEY, learner_id)
+
+    def indexed_handovers(self) -> list[tuple[str, int]]:
+        """(learner id, since ms) of every listed open handover, oldest first."""
+        entries = self.client.zrange(HANDOVER_INDEX_KEY, 0, -1, withscores=True)
+        return [(_text(str(entry[0]) if isinstance(entry[0], int) else entry[0]), int(entry[1])) for entry in entries]
+
     def save_certificate(self, certificate: Certificate) -> None:
         certificate_store.save(self.client, certificate)
 
-    def record_status(self, event: InboundEvent) -> bool:
+    def record_status(self, event: InboundEvent, *, analytics: tuple[str, str, int] | None = None) -> bool:
         """A delivery status of one of our messages, kept on a known learner's delivery hash (one round
-        trip); a status for anyone else writes nothing."""
+        trip); a status for anyone else writes nothing. ``analytics``: (stream key, event JSON, max length) of
+        a learning-analytics event, XADDed in the same pipeline (the same round trip; not atomic with it)."""
         fields = {"last_status": event.status, "last_status_at_ms": str(event.timestamp_ms)}
         if event.error_code:
             fields["last_status_error_code"] = str(event.error_code)
         candidates = [[learner_key(lid, LearnerPart.PROGRESS), learner_key(lid, LearnerPart.DELIVERY)]
                       for lid in (event.learner_id, *event.other_learner_ids)]
         args = [part for pair in fields.items() for part in pair]
-        if self.cluster:  # one learner's slot per script
-            return any(int(self._record_status(keys=keys, args=args)) == 1 for keys in candidates)
-        return int(self._record_status(keys=[key for keys in candidates for key in keys], args=args)) == 1
+        if self.cluster:  # one learner's slot per script; the analytics event after it
+            recorded = any(int(self._record_status(keys=keys, args=args)) == 1 for keys in candidates)
+            if analytics is not None:
+                stream, entry, max_length = analytics
+                self.client.xadd(stream, {"e": entry}, maxlen=max_length, approximate=True)
+            return recorded
+        keys = [key for pair in candidates for key in pair]
+        if analytics is None:
+            return int(self._record_status(keys=keys, args=args)) == 1
+        stream, entry, max_length = analytics
+        pipe = self.client.pipeline(transaction=False)
+        self._record_status(keys=keys, args=args, client=pipe)
+        pipe.xadd(stream, {"e": entry}, maxlen=max_length, approximate=True)
+        return int(pipe.execute()[0]) == 1
 
 
 def _text(value: bytes | str | None) -> str:

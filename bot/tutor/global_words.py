@@ -1,7 +1,7 @@
 """Words that work anywhere in the conversation, in Italian and English. No I/O.
 
 menu, aiuto/help, progressi/progress, stop/basta, riprendi/resume, lingua/language, ricomincia/restart,
-promemoria/reminders.
+promemoria/reminders, operatore/persona/human (a person answers: ``bot.tutor.handover``).
 
 They are matched after ``bot.tutor.typed_text.normalise`` (case, accents and punctuation ignored), before the
 options on screen, so "AIUTO!" or "Menù" work in the middle of a quiz or a check-up. Typed, or tapped
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from bot.tutor import checkup, consent, reminders
+from bot.tutor import checkup, consent, handover, linking, open_days, privacy, reminders
 from bot.tutor.progress import Pending
 from bot.tutor.turn import Turn
 from bot.tutor.typed_text import normalise
@@ -28,6 +28,11 @@ WORDS = {
     "lingua": "language", "language": "language",
     "ricomincia": "restart", "restart": "restart",
     "promemoria": "reminders", "reminders": "reminders",
+    "operatore": "person", "persona": "person", "human": "person",
+    "collega": "link", "link": "link",
+    "scollega": "unlink", "unlink": "unlink",
+    "i miei dati": "my_data", "my data": "my_data", "miei dati": "my_data",
+    "cancella i miei dati": "erase", "delete my data": "erase", "cancella dati": "erase",
 }
 
 
@@ -90,6 +95,7 @@ def resume(turn: Turn, *, typed: bool, quiet: bool = False) -> None:
     if typed and turn.progress.opted_out:
         turn.progress = consent.opt_in(turn.progress, now_ms=turn.now_ms, how="typed riprendi")
         reminders.plan(turn)  # the opt-out cancelled their clock: reminders they had chosen start again
+        open_days.replan(turn)  # and an Open Day they hold a seat for keeps its reminders
     if not quiet:
         turn.say(turn.text("resume"), ephemeral=True)
     turn.prompt()
@@ -104,6 +110,11 @@ def reminders_(turn: Turn, *, typed: bool) -> None:
         reminders.offer(turn)
 
 
+def person(turn: Turn, *, typed: bool) -> None:
+    """Offer a handover to a person (``bot.tutor.handover``)."""
+    handover.offer(turn, reason="asked")
+
+
 class _Handler(Protocol):
     def __call__(self, turn: Turn, *, typed: bool) -> None: ...
 
@@ -111,4 +122,6 @@ class _Handler(Protocol):
 HANDLERS: dict[str, _Handler | Callable[..., None]] = {
     "menu": menu, "help": help_, "progress": progress, "stop": stop, "restart": restart,
     "language": language, "resume": resume, "reminders": reminders_,
+    "link": linking.offer, "unlink": linking.unlink, "my_data": privacy.export, "erase": privacy.erase,
+    "person": person,
 }

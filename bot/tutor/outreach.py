@@ -14,18 +14,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bot.model.replies import Option, Reply, TemplateMessage
+from bot.model.replies import Media, Option, Reply, TemplateMessage
 from bot.proactive.placement import How, Placement
 from bot.proactive.record import Sent
 from bot.tutor.turn import Turn
 
 
 def say(turn: Turn, decided: Placement, *, kind: str, text: str, options: list[Option],
-        fields: Mapping[str, str]) -> None:
+        fields: Mapping[str, str], media: Media | None = None) -> None:
     """Say a proactive message of ``kind`` the way ``decided`` chose, and record it.
 
-    ``text`` and ``options`` are the free-form message; ``fields`` fill a template's parameters
-    (``bot.flows.templates.PARAM_FIELDS``: module, time, name, business).
+    ``text``, ``options`` and ``media`` (a document: an Open Day's calendar file) are the free-form message;
+    a template carries no media. ``fields`` fill a template's parameters (``bot.flows.templates.PARAM_FIELDS``:
+    module, time, name, business, and an Open Day's event, when, where, link).
     """
     assert decided.sends, "only a send placement is said"
     lang = turn.progress.lang
@@ -43,8 +44,8 @@ def say(turn: Turn, decided: Placement, *, kind: str, text: str, options: list[O
         turn.replies.append(Reply(text=body, lang=lang, proactive=kind, template=message))
     else:
         token = turn.progress.proactive.optin_token if decided.how is How.OPT_IN_TOKEN else ""
-        turn.replies.append(Reply(text=text, options=tuple(options), lang=lang, choose_label=turn.text("label_choose"),
-                                  proactive=kind, notification_token=token))
+        turn.replies.append(Reply(text=text, options=tuple(options), media=media, lang=lang,
+                                  choose_label=turn.text("label_choose"), proactive=kind, notification_token=token))
     record(turn, decided, kind)
 
 

@@ -11,12 +11,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from bot.model.events import InboundEvent
 from bot.proactive.record import ProactiveRecord
-from bot.tutor.progress_parts import CertificateRequest, CheckupAttempt, ConsentEntry, ReminderState, ReviewState
+from bot.tutor.entry_record import EntryRecord
+from bot.tutor.handover_record import HandoverState
+from bot.tutor.progress_parts import (
+    CertificateRequest,
+    ChannelConversation,
+    CheckupAttempt,
+    ConsentEntry,
+    NoticeShown,
+    OpenDayState,
+    ReminderState,
+    ReviewState,
+)
 
 
 class Pending:
@@ -38,6 +49,9 @@ class Pending:
     REMINDER_SLOT = "reminder_slot"  # when to be reminded (bot.tutor.reminders)
     REMINDER_DAYS = "reminder_days"  # on which days
     REMINDER_CLOSED_DAY = "reminder_closed_day"  # which is the shop's closing day
+    HANDOVER_CONFIRM = "handover_confirm"  # asked whether a person should answer (bot.tutor.handover)
+    CONFIRM_UNLINK = "confirm_unlink"  # "scollega": split the linked channels apart again? (bot.tutor.linking)
+    CONFIRM_ERASE = "confirm_erase"  # "cancella i miei dati": erase everything? (bot.tutor.privacy)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,11 +82,19 @@ class Progress:
     opted_out: bool = False  # bot.tutor.consent: nothing Bottega starts reaches this learner
     opted_out_at_ms: int = 0
     consent: tuple[ConsentEntry, ...] = ()  # opt-out/in history (bot.tutor.consent)
+    notices: tuple[NoticeShown, ...] = ()  # privacy notice and opt-in questions shown: what, when, where (consent)
+    conversations: tuple[ChannelConversation, ...] = ()  # the other channels linked to this learner (conversations)
+    lang_chosen_at_ms: int = 0  # when the language was last chosen (a merge keeps the most recent choice)
+    reminders_chosen_at_ms: int = 0  # when the reminders were last chosen (likewise)
     seen_ms: int = 0  # the learner's last message the tutor handled: a long gap starts a new visit (bot.tutor.review)
     reminders: ReminderState = field(default_factory=ReminderState)  # bot.tutor.reminders
     proactive: ProactiveRecord = field(default_factory=ProactiveRecord)  # bot.proactive: what went out first
+    entry: EntryRecord = field(default_factory=EntryRecord)  # how they came in: source, ad (bot.tutor.entry)
+    handover: HandoverState = field(default_factory=HandoverState)  # a person answers (bot.tutor.handover)
+    open_days: OpenDayState = field(default_factory=OpenDayState)  # Business Open Days (bot.tutor.open_days)
     not_understood_at_ms: int = 0  # the last "non ho capito": one per NOT_UNDERSTOOD_PAUSE_MS (bot.tutor.engine)
     reply_from: str = ""  # WhatsApp phone_number_id / Messenger Page id we answer from
+    via: str = ""  # the id the channel in ``channel`` knows the learner by, when not ``learner_id`` (a linked channel)
     created_at_ms: int = 0
     updated_at_ms: int = 0
     last_inbound_at_ms: int = 0  # opens WhatsApp's 24-hour customer-service window
@@ -94,7 +116,15 @@ class Progress:
         return self.module_scores.get(flow_id, [0, 0])[0]
 
     def with_changes(self, **changes: Any) -> Progress:
-        return replace(self, **changes)
+        """A copy with ``changes`` (as ``dataclasses.replace``, without re-running ``__init__`` over ~40 fields:
+        a turn makes several of these, and the fields need no validation)."""
+        unknown = changes.keys() - _FIELD_KINDS.keys()
+        if unknown:
+            raise TypeError(f"Progress has no field {sorted(unknown)[0]!r}")
+        copy = object.__new__(Progress)
+        copy.__dict__.update(self.__dict__)
+        copy.__dict__.update(changes)
+        return copy
 
     # -- Redis hash mapping ---------------------------------------------------------------------
     def to_hash(self) -> dict[str, str]:
@@ -134,7 +164,7 @@ class Progress:
                 values[name] = _PARTS[name].from_json(json.loads(text)) if text else _UNTOUCHED[name]
             elif kind == "parts":
                 items = json.loads(text) if text else ()
-                values[name] = tuple(ConsentEntry.from_json(item) for item in items if isinstance(item, dict))
+                values[name] = tuple(_LISTS[name].from_json(item) for item in items if isinstance(item, dict))
             else:
                 values[name] = text
         for name, default in _JSON_DEFAULTS.items():
@@ -148,14 +178,18 @@ def _json(value: Any) -> str:
 
 
 _PARTS: dict[str, Any] = {"checkup": CheckupAttempt, "review": ReviewState, "certificate": CertificateRequest,
-                          "reminders": ReminderState, "proactive": ProactiveRecord}
+                          "reminders": ReminderState, "proactive": ProactiveRecord, "entry": EntryRecord,
+                          "open_days": OpenDayState, "handover": HandoverState}
 _UNTOUCHED: dict[str, Any] = {name: part() for name, part in _PARTS.items()}  # frozen: shared safely
+
+
+_LISTS: dict[str, Any] = {"consent": ConsentEntry, "notices": NoticeShown, "conversations": ChannelConversation}
 
 
 def _kind(name: str, annotation: str) -> str:
     if name in _PARTS:
         return "part"
-    if annotation.startswith("tuple[ConsentEntry"):
+    if name in _LISTS:
         return "parts"
     if annotation.startswith(("dict", "list")):
         return "json"

@@ -248,3 +248,87 @@ class ReminderState:
 
 
 _NO_REMINDERS = ReminderState()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChannelConversation:
+    """One channel linked to a learner, other than the one they wrote from last (``bot.tutor.conversations``).
+
+    The learner's record holds the conversation they wrote from last in its top-level fields (``channel``,
+    ``user_id``, ``phone``, ``bsuid``, ``reply_from``, ``last_inbound_at_ms``: where replies go, whose window
+    is known); each other linked channel waits here with the same facts, its own 24-hour window included.
+    """
+
+    channel: str  # the channel's name
+    learner_id: str  # the id this channel knows the person by ("wa:39333..."): it is an alias of the learner
+    user_id: str
+    phone: str = ""
+    bsuid: str = ""
+    reply_from: str = ""
+    last_inbound_at_ms: int = 0
+    linked_at_ms: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"channel": self.channel, "learner_id": self.learner_id, "user_id": self.user_id, "phone": self.phone,
+                "bsuid": self.bsuid, "reply_from": self.reply_from, "last_inbound_at_ms": self.last_inbound_at_ms,
+                "linked_at_ms": self.linked_at_ms}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        data = data if isinstance(data, dict) else {}
+        return cls(channel=str(data.get("channel", "")), learner_id=str(data.get("learner_id", "")),
+                   user_id=str(data.get("user_id", "")), phone=str(data.get("phone", "")),
+                   bsuid=str(data.get("bsuid", "")), reply_from=str(data.get("reply_from", "")),
+                   last_inbound_at_ms=_int(data, "last_inbound_at_ms"), linked_at_ms=_int(data, "linked_at_ms"))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NoticeShown:
+    """A privacy notice (or an opt-in question) shown to the learner: what, when, on which channel."""
+
+    what: str  # "privacy_notice", "reminders_offer"...
+    version: str  # the notice's URL (or the text key) as shown
+    at_ms: int
+    channel: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"what": self.what, "version": self.version, "at_ms": self.at_ms, "channel": self.channel}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        data = data if isinstance(data, dict) else {}
+        return cls(what=str(data.get("what", "")), version=str(data.get("version", "")), at_ms=_int(data, "at_ms"),
+                   channel=str(data.get("channel", "")))
+OPEN_DAYS_KEPT = 24  # events whose RSVP a learner's record keeps, newest last (two years of monthly Open Days)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OpenDayState:
+    """The learner's Business Open Days (``bot.tutor.open_days``): their RSVP per event, as the ledger said.
+
+    ``rsvps`` maps an event id to invited | maybe | seated | waiting | declined (the event's ledger in Redis
+    is the source of truth; this is its consequence, plus what only the learner's side knows: invited,
+    maybe). ``last`` is the latest event Bottega wrote to them about: a template's quick reply carries no
+    event id and answers that one.
+    """
+
+    rsvps: dict[str, str] = field(default_factory=dict)
+    last: str = ""
+
+    def state(self, event_id: str) -> str:
+        return self.rsvps.get(event_id, "")
+
+    def with_rsvp(self, event_id: str, state: str, *, last: bool = False) -> OpenDayState:
+        rsvps = {key: value for key, value in self.rsvps.items() if key != event_id}
+        rsvps[event_id] = state
+        kept = dict(list(rsvps.items())[-OPEN_DAYS_KEPT:])
+        return replace(self, rsvps=kept, last=event_id if last else self.last)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rsvps": dict(self.rsvps), "last": self.last}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        if not isinstance(data, dict):
+            return cls()
+        return cls(rsvps=_str_map(data, "rsvps"), last=str(data.get("last", "")))

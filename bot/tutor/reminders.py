@@ -146,6 +146,7 @@ def _choose_slot(turn: Turn, slot_id: str) -> None:
     if slot_id != "never" and _spec(turn).slot(slot_id) is None:
         offer(turn)  # a slot an older reminders.yaml had: ask again
         return
+    turn.progress = turn.progress.with_changes(reminders_chosen_at_ms=turn.now_ms)  # a merge keeps the latest
     if slot_id == "never":
         _set(turn, slot="never", seq=_state(turn).seq + 1, moment_ms=0, paused=False, tell_paused=False)
         turn.progress = turn.progress.with_changes(pending=Pending.NONE)
@@ -228,7 +229,8 @@ def _answer_followup(turn: Turn, answer: str) -> None:
 def reach(turn: Turn) -> Reach:
     progress = turn.progress
     return Reach(channel=progress.channel, opted_out=not consent.may_message_first(progress),
-                 last_inbound_ms=progress.last_inbound_at_ms, record=progress.proactive)
+                 last_inbound_ms=progress.last_inbound_at_ms, record=progress.proactive,
+                 free_entry_until_ms=progress.entry.free_until_ms)
 
 
 def plan(turn: Turn, *, after_ms: int | None = None) -> None:

@@ -50,6 +50,11 @@ class Turn(ABC):
         self.drop_proactive = False  # drop proactive messages still waiting in the outbox (the learner opted out)
         self.checkup_finished = False  # a check-up attempt ended in this turn: the engine follows up
         self.module_finished = False  # a module ended in this turn: the engine may offer reminders
+        self.elsewhere: list[tuple[str, Reply]] = []  # (channel, reply): said in another linked conversation
+        self.link_code = ""  # a link code offered in this turn: the dispatcher stores it (bot.tutor.linking)
+        self.unlink = False  # the learner confirmed "scollega": the dispatcher splits the channels after the commit
+        self.privacy_action = ""  # "export" | "erase": the dispatcher does it (bot.tutor.privacy)
+        self.export_token = ""  # where the export is served (bot.tutor.privacy)
 
     @property
     def now_ms(self) -> int:
@@ -61,7 +66,8 @@ class Turn(ABC):
         return self.fill(self.course.text(key, self.progress.lang), **values)
 
     def fill(self, template: str, **values: object) -> str:
-        defaults = {"name": self.progress.name, "support_email": self.course.support_email,
+        contact = self.source.policy.support_contact or self.course.support_email  # SUPPORT_CONTACT, else course.yaml
+        defaults = {"name": self.progress.name, "support_email": contact,
                     "business": self.course.business_label(self.progress.business, self.progress.lang)}
         return template.format_map({**defaults, **values})
 
@@ -69,6 +75,11 @@ class Turn(ABC):
             ephemeral: bool = False) -> None:
         self.replies.append(Reply(text=text, options=tuple(options or ()), media=media, lang=self.progress.lang,
                                   choose_label=self.text("label_choose"), ephemeral=ephemeral))
+
+    def say_in(self, channel: str, text: str) -> None:
+        """Say ``text`` in the learner's conversation on ``channel`` (another linked channel), not this one."""
+        reply = Reply(text=text, lang=self.progress.lang, choose_label=self.text("label_choose"))
+        self.elsewhere.append((channel, reply))
 
     def ephemeral_from(self, start: int) -> None:
         """Mark the replies said since index ``start`` as ephemeral (they only show where we are)."""

@@ -11,7 +11,8 @@ that is read-only) — a commit is one script on one node, so it ran whole or no
 Every request gets a request id (``config.logs``), answered in ``X-Request-Id`` and carried to the jobs.
 Operations: ``/healthz`` (the process answers), ``/readyz`` (Redis and the broker answer; 503 otherwise),
 ``/metrics`` (Prometheus, ``bot.web.metrics``).
-Every answer of the app carries HSTS and ``X-Content-Type-Options: nosniff`` (``_security_headers``).
+Every answer of the app carries HSTS and ``X-Content-Type-Options: nosniff``, and every HTML page frame
+denial and a Content-Security-Policy (its own, or a default that allows nothing) (``_security_headers``).
 """
 
 from __future__ import annotations
@@ -26,15 +27,17 @@ from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wsgi import get_input_stream
 
-from bot import channels, composition, simulator
+from bot import channels, composition, console, simulator
 from bot.channels import parsing as inbound
 from bot.channels import signature as security
 from bot.dispatch import ConcurrencyError, Dispatcher, Handled, Notify
 from bot.model.events import Channel, InboundEvent
 from bot.model.privacy import learner_ref
+from bot.storage import releases
 from bot.storage.replication import NotReplicated
 from bot.web import certificates as certificate_routes
 from bot.web import metrics as metric_routes
+from bot.web import open_days as open_day_routes
 from config import logs, meters
 from config.settings import Settings
 
@@ -46,6 +49,8 @@ REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, ConcurrencyError, NotRe
               redis.exceptions.ReadOnlyError, redis.exceptions.RedisClusterException)
 READ_CHUNK_BYTES = 64 * 1024
 HSTS = "max-age=31536000; includeSubDomains"  # a year, in seconds: browsers keep to HTTPS for this host
+# an HTML page that set no policy of its own (werkzeug's error pages): nothing loads, nothing frames it
+DEFAULT_PAGE_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 
 def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | None = None,
@@ -71,9 +76,14 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     app.extensions["bottega"] = {"settings": settings, "dispatcher": dispatcher, "redis": client,
                                  "registry": registry}
     app.register_blueprint(certificate_routes.blueprint(client))  # /certificates/<token>.pdf, /verify/<code>
+    # /admin: the admin console, when CONSOLE_SECRET_KEY is set (dev mode has a default)
+    admin = console.install(app, settings=settings, client=client,
+                            course=lambda: registry.engine_for(releases.live_release(client)).course)
+    app.register_blueprint(open_day_routes.blueprint(client))  # /open-days/<event>/<ticket>.ics
     # /simulator: in dev mode; in production only once the admin console hands it a sign-in check (guard=)
     # and a source of what was sent to sandbox learners (outbound=) — until then it does not exist there
-    simulator.install(app, settings=settings, client=client)
+    guard = admin.require(console.Role.EDITOR) if admin is not None and not settings.dev else None
+    simulator.install(app, settings=settings, client=client, guard=guard)
     metric_routes.install(app, client=client, queue=queue, clock=dispatcher.clock)  # /metrics, /readyz
 
     @app.get("/webhook")
@@ -181,13 +191,17 @@ def _request_id() -> None:
 
 
 def _security_headers(response: Response) -> Response:
-    """Add HSTS and ``nosniff`` to every answer, keeping any value a route set (the certificate pages').
+    """Add HSTS and ``nosniff`` to every answer, frame denial and a default CSP to every HTML page, keeping
+    any value a route set (the certificate pages', the console's, the simulator's).
 
     ``nosniff`` matters most for the GET handshake, which echoes caller-chosen text as text/plain.
     """
     response.headers.setdefault("Strict-Transport-Security", HSTS)
     response.headers.setdefault("X-Request-Id", logs.request_id.get())
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if response.mimetype == "text/html":
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", DEFAULT_PAGE_POLICY)
     return response
 
 

@@ -2,7 +2,8 @@
 
 ``GET /certificates/<token>.pdf`` -> the PDF, drawn on request from the stored record (no PDF bytes
 are stored); this is the link handed to the Graph API as a WhatsApp document / Messenger file.
-``GET /verify/<code>`` -> an HTML page: 200 "Attestato autentico", or 404 "Codice non trovato".
+``GET /verify/<code>`` -> an HTML page: 200 "Attestato autentico", 410 "Attestato revocato" (its learner
+was erased: ``bot.privacy``), or 404 "Codice non trovato".
 Both answer 404 for anything unknown, 503 when Redis is unreachable, and ask not to be indexed nor
 leak their URL as a referrer. Register with ``app.register_blueprint(blueprint(client))``.
 
@@ -30,6 +31,7 @@ from flask.blueprints import BlueprintSetupState
 from flask_limiter import Limiter, RequestLimit
 from redis.cluster import RedisCluster
 
+from bot.certificates.model import Certificate
 from bot.certificates.page import verify_page
 from bot.certificates.pdf import render_pdf
 from bot.storage import certificate_store
@@ -43,7 +45,9 @@ REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 # the pages show a learner's name: keep them out of search engines, caches and Referer headers
 PRIVATE_HEADERS = {"X-Robots-Tag": "noindex, nofollow", "Referrer-Policy": "no-referrer",
                    "Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"}
-PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+# no script at all; the page's one small <style> block is its only inline content
+PAGE_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+               "frame-ancestors 'none'")
 # Per client. /verify: at 100 guesses a day, harvesting one of 100,000 old 40-bit codes takes a client
 # ~300 years. The PDF: 60 a minute, no daily cap, as Meta's fetchers share addresses across learners.
 VERIFY_LIMITS = "10 per minute;100 per day"
@@ -140,12 +144,14 @@ def blueprint(client: redis.Redis) -> Blueprint:
     def verify(code: str) -> Response:
         lang = "en" if request.args.get("lang") == "en" else "it"
         try:
-            cert = certificate_store.by_code(client, code)
+            found = certificate_store.lookup(client, code)
         except REDIS_DOWN as error:
             return _unavailable(error)
-        page = verify_page(cert, lang=lang, course_title=course_title(cert.lang if cert else lang))
+        cert = found if isinstance(found, Certificate) else None
+        revoked = isinstance(found, int)
+        page = verify_page(cert, lang=lang, course_title=course_title(cert.lang if cert else lang), revoked=revoked)
         headers = {**PRIVATE_HEADERS, "Content-Security-Policy": PAGE_POLICY}
-        return Response(page, 200 if cert else 404, mimetype="text/html", headers=headers)
+        return Response(page, 200 if cert else 410 if revoked else 404, mimetype="text/html", headers=headers)
 
     return routes
 

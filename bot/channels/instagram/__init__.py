@@ -3,7 +3,7 @@ call, dev parts."""
 
 from __future__ import annotations
 
-from bot.channels.instagram import dev, display, limits, parse, render, send
+from bot.channels.instagram import dev, display, entry, limits, parse, render, send
 from bot.channels.instagram.channel import INSTAGRAM
 from bot.channels.parts import ChannelParts, FlowLimits
 
@@ -24,5 +24,6 @@ PARTS = ChannelParts(
         label_noun="quick reply", label_chars=limits.IG_QUICK_REPLY_TITLE_CHARS, message_chars=limits.IG_TEXT_CHARS,
         body_with_options_chars=limits.IG_TEXT_CHARS, caption_chars=limits.IG_TEXT_CHARS,
         options_max=limits.IG_QUICK_REPLIES_MAX),
+    entry_link=entry.ENTRY_LINK,
     dev=dev.DEV,
 )

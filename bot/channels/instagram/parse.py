@@ -44,7 +44,7 @@ from bot.channels.raw import ident as _ident
 from bot.channels.raw import items as _list
 from bot.channels.raw import mapping as _dict
 from bot.channels.raw import text as _text
-from bot.model.events import EventKind, InboundEvent
+from bot.model.events import EventKind, InboundEvent, Referral
 
 # Items we recognise and deliberately do not answer, with the detail their IGNORE event carries.
 IGNORED_ITEMS = {
@@ -176,17 +176,34 @@ def _message_content(message: dict[str, Any]) -> dict[str, Any]:
 
 def _postback_content(postback: dict[str, Any]) -> dict[str, Any]:
     """An icebreaker or template button tap."""
-    payload = _ident(postback.get("payload"))
+    payload = _ident(postback.get("payload")) or _ident(_dict(postback.get("referral")).get("ref"))
     if not payload:
         return _ignore("postback without payload")
-    return {"kind": EventKind.CHOICE, "payload": payload, "text": _text(postback.get("title"))}
+    return {"kind": EventKind.CHOICE, "payload": payload, "text": _text(postback.get("title")),
+            "referral": _referral(postback.get("referral"))}
 
 
 def _referral_content(referral: dict[str, Any]) -> dict[str, Any]:
     ref = _ident(referral.get("ref"))
     if not ref:
         return _ignore("referral without ref")
-    return {"kind": EventKind.CHOICE, "payload": ref}
+    return {"kind": EventKind.CHOICE, "payload": ref, "referral": _referral(referral)}
+
+
+def _referral(value: object) -> Referral | None:
+    """An m.me / ig.me link's or an ad's ``referral{ref, source, type}`` (an ad's ``ad_id`` too), or None."""
+    referral = _dict(value)
+    found = Referral(ref=_ident(referral.get("ref"))[:250], source=_upper_word(referral.get("source")),
+                     type=_upper_word(referral.get("type")), source_id=_ident(referral.get("ad_id"))[:100])
+    return found if found != Referral() else None
+
+
+def _upper_word(value: object) -> str:
+    """``SHORTLINK``, ``ADS``, ``IGME``, ``OPEN_THREAD``: Meta's upper-case vocabulary, else ""."""
+    return value if isinstance(value, str) and _UPPER_WORD.fullmatch(value) else ""
+
+
+_UPPER_WORD = re.compile(r"[A-Z][A-Z0-9_-]{0,39}")
 
 
 def _ignore(detail: str) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.channels.messenger import dev, display, limits, parse, render, send
+from bot.channels.messenger import dev, display, entry, limits, parse, render, send
 from bot.channels.messenger.channel import MESSENGER
 from bot.channels.parts import ChannelParts, FlowLimits, OutsideWindow
 
@@ -19,5 +19,6 @@ PARTS = ChannelParts(
         label_noun="quick reply", label_chars=limits.MS_QUICK_REPLY_TITLE_CHARS, message_chars=limits.MS_TEXT_CHARS,
         body_with_options_chars=limits.MS_TEXT_CHARS, caption_chars=limits.MS_TEXT_CHARS,
         options_max=limits.MS_QUICK_REPLIES_MAX),
+    entry_link=entry.ENTRY_LINK, human_agent_ms=7 * 24 * 3_600_000,
     dev=dev.DEV, outside_window=OutsideWindow.OPT_IN_TOKEN,
 )

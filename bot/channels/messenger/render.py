@@ -45,6 +45,9 @@ def render(reply: Reply, *, user_id: str, phone: str = "") -> list[dict[str, Any
     if reply.notification_token:  # outside the window: the learner's marketing-messages token (docs/platform.md §9)
         return [{"recipient": {"notification_messages_token": reply.notification_token}, "message": m}
                 for m in messages]
+    if reply.human_agent:  # a person answering after the window closed: the HUMAN_AGENT tag (7 days)
+        return [{"recipient": recipient(psid), "messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT", "message": m}
+                for m in messages]
     kind = "UPDATE" if reply.proactive else "RESPONSE"  # Bottega writing first inside the window
     return [{"recipient": recipient(psid), "messaging_type": kind, "message": m} for m in messages]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.channels.parts import ChannelParts, FlowLimits, OutsideWindow
-from bot.channels.whatsapp import dev, display, limits, parse, render, send
+from bot.channels.whatsapp import dev, display, entry, limits, parse, render, send
 from bot.channels.whatsapp.channel import WHATSAPP
 
 __all__ = ["WHATSAPP", "PARTS"]
@@ -19,5 +19,6 @@ PARTS = ChannelParts(
         label_noun="button", label_chars=limits.WA_BUTTON_TITLE_CHARS, message_chars=limits.WA_TEXT_BODY_CHARS,
         body_with_options_chars=limits.WA_BUTTON_BODY_CHARS,
         caption_chars=limits.WA_CAPTION_CHARS, options_max=limits.WA_LIST_ROWS_MAX),
+    entry_link=entry.ENTRY_LINK,
     dev=dev.DEV, outside_window=OutsideWindow.TEMPLATE, billed=True,
 )

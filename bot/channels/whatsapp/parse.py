@@ -33,7 +33,7 @@ from bot.channels.raw import items as _list
 from bot.channels.raw import mapping as _dict
 from bot.channels.raw import text as _text
 from bot.channels.whatsapp.channel import WHATSAPP
-from bot.model.events import EventKind, InboundEvent
+from bot.model.events import EventKind, InboundEvent, Referral
 
 # Message types that are media to us, read by name; audio is separate (voice notes).
 MEDIA_TYPES = frozenset({"image", "video", "document", "sticker", "location", "contacts"})
@@ -180,8 +180,26 @@ def _message_event(message: dict[str, Any], contacts: _Contacts, reply_from: str
         reply_from=reply_from,
         message_id=_ident(message.get("id")),
         timestamp_ms=_seconds_to_ms(message.get("timestamp")),
+        referral=_referral(message.get("referral")),
         **_message_content(message),
     )
+
+
+def _referral(value: object) -> Referral | None:
+    """A Click-to-WhatsApp ad's (or post's) ``referral`` on the learner's first message, or None.
+
+    Kept: what identifies the ad and the click (``source_type``, ``source_id``, ``source_url``, ``ctwa_clid``)
+    and its ``headline``; the ad's body and media are not the learner's and are left out.
+    """
+    referral = _dict(value)
+    if not referral:
+        return None
+    found = Referral(source_url=_text(referral.get("source_url"))[:500],
+                     source_id=_ident(referral.get("source_id"))[:100],
+                     source_type=_word(referral.get("source_type"), ""),
+                     headline=_text(referral.get("headline"))[:200],
+                     ctwa_clid=_ident(referral.get("ctwa_clid"))[:500])
+    return found if found != Referral() else None
 
 
 def _contact_for(phone: str, bsuid: str, contacts: _Contacts) -> dict[str, Any]:
@@ -307,7 +325,17 @@ def _status_event(status: dict[str, Any], reply_from: str) -> InboundEvent:
         timestamp_ms=_seconds_to_ms(status.get("timestamp")),
         status=_word(value),
         error_code=_first_error_code(status) if value == "failed" else 0,
+        pricing=_pricing(status),
     )
+
+
+def _pricing(status: dict[str, Any]) -> str:
+    """``category:type`` of the status's ``pricing`` block (what Meta charges for), or ""."""
+    pricing = _dict(status.get("pricing"))
+    category = pricing.get("category")
+    if not category:
+        return ""
+    return f"{_word(category)}:{_word(pricing.get('type'), '')}"
 
 
 def _first_error_code(status: dict[str, Any]) -> int:

@@ -1,0 +1,68 @@
+"""The admin console (issue 11 §2, §4): a small server-rendered Flask Blueprint at ``/admin``.
+
+* ``users``: admins (argon2id hashes, roles viewer < editor < owner) in Redis; ``bottega admin add-user``.
+* ``guard``: signed session cookies (Secure, HttpOnly, SameSite=Strict), CSRF tokens on every form,
+  sign-in rate limiting, role checks, the security headers (CSP without inline script or style).
+* ``audit``: every changing action, who and when (learners named by ``learner_ref`` only).
+* ``pages``: sign-in, releases (diff and publish: ``bot.storage.releases``, as the CLI), learners
+  (look-up, reset a module, export, erase: ``bot.privacy``), admins, the audit log.
+
+``install(app, ...)`` mounts it when CONSOLE_SECRET_KEY is set (dev mode has a default) and returns the
+``Console``, whose ``require(role)`` guards other pages (the analytics Blueprint, the simulator in
+production); ``nav`` takes their menu entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import redis
+from flask import Flask
+
+from bot.console import guard
+from bot.console.learner_links import LearnerLinks
+from bot.console.pages import Console, NavItem, blueprint
+from bot.console.release_page import Census
+from bot.console.users import Role, Users
+from bot.flows.spec import Course
+from bot.storage.store import Store
+from config.settings import Settings
+
+__all__ = ["Console", "NavItem", "Role", "install"]
+
+SESSION_COOKIE = "bottega_admin"
+
+# Slots for pages that other issues bring (shown, not linked, until they land)
+COMING = [NavItem(label="Broadcasts", endpoint="", role=Role.EDITOR, note="with the proactive-messaging issue"),
+          NavItem(label="Open Days", endpoint="", role=Role.EDITOR, note="with the proactive-messaging issue")]
+
+
+def install(app: Flask, *, settings: Settings, client: redis.Redis, course: Callable[[], Course]) -> Console | None:
+    """Mount the console on ``app`` (None, and nothing mounted, without CONSOLE_SECRET_KEY)."""
+    if not settings.console_secret_key:
+        return None
+    app.secret_key = settings.console_secret_key
+    app.config.update(SESSION_COOKIE_NAME=SESSION_COOKIE, SESSION_COOKIE_SECURE=True, SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Strict",
+                      PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.console_session_hours))
+    app.jinja_env.globals["csrf_token"] = guard.csrf_token  # every form, the simulator's too
+    console = Console(settings=settings, client=client, users=Users(client), course=course,
+                      store=Store(client, dedup_ttl_seconds=settings.dedup_ttl_seconds,
+                                  dedup_max_ids=settings.dedup_max_ids_per_learner,
+                                  outbox_max_items=settings.outbox_max_items),
+                      census=Census(client),
+                      limiter=guard.LoginLimiter(client, settings.console_login_failures_per_minute),
+                      links=LearnerLinks(settings.console_secret_key),
+                      nav=[NavItem(label="Releases", endpoint="console.releases_page"),
+                           NavItem(label="Learners", endpoint="console.learners"),
+                           *COMING,
+                           NavItem(label="Admins", endpoint="console.users", role=Role.OWNER),
+                           NavItem(label="Audit log", endpoint="console.audit_log", role=Role.OWNER)])
+    app.register_blueprint(blueprint(console))
+    return console
+
+
+def add_nav(console: Console, item: NavItem) -> None:
+    """A menu entry for another Blueprint's page (before the coming-soon slots)."""
+    console.nav.insert(2, item)

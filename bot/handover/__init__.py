@@ -1,0 +1,11 @@
+"""The admins' inbox of handovers to a person (issue 12 §2): `bottega inbox` now, the admin console later.
+
+``Inbox`` (``bot.handover.inbox``) lists the open handovers with their age, shows a conversation, sends an
+admin's reply and hands a learner back to the course. Replies and hand-backs are ADMIN events through the
+same dispatcher as every webhook (``bot.dispatch``): one atomic commit, the learner's outbox in order, once
+per request id. What the learner sees is decided in ``bot.tutor.handover``.
+"""
+
+from bot.handover.inbox import Conversation, Inbox, InboxError, OpenHandover
+
+__all__ = ["Conversation", "Inbox", "InboxError", "OpenHandover"]

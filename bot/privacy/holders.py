@@ -1,0 +1,229 @@
+"""The places that keep data about a learner, each able to export and erase its part.
+
+A holder is small: a ``name`` (its section of the export), ``export(client, person)`` -> JSON-able data or
+None (holds nothing), and ``erase(client, person, now_ms)`` -> how many entries it removed. Erase runs
+the holders in order, ``LearnerKeys`` last, so that an erase cut short (a crash, Redis gone) leaves the
+progress hash behind and can simply be run again.
+
+Adding a place that stores learner data (an analytics store, a linking code, a handover inbox) means
+adding a holder here, or ``register(holder)`` at start-up from a module above this one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+import redis
+
+from bot import channels
+from bot.channels.parts import ChannelParts
+from bot.privacy.person import Person
+from bot.storage import certificate_store
+from bot.storage.encoding import text
+from bot.storage.key_values import read_value
+from bot.storage.keys import (
+    LEGACY_TIMER_INDEX_KEY,
+    LearnerPart,
+    OpenDayPart,
+    learner_key,
+    learner_timer_index_key,
+    open_day_key,
+    simulator_log_key,
+)
+from bot.storage.open_day_ledger import OpenDayLedger
+from bot.storage.store import HANDOVER_INDEX_KEY
+
+SIMULATOR_SESSION_DIGITS = 8  # bot.simulator.session.SESSION_DIGITS (that layer is above this one)
+
+
+class LearnerDataHolder(Protocol):
+    name: str
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        """What this place keeps about ``person``, as JSON-able data; None when nothing."""
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        """Remove it; the number of keys or entries removed."""
+
+
+class TimerIndex:
+    """The timer sweeper's global due-index (``bot.delivery.timers``): one member per learner with a clock event."""
+
+    name = "timer_index"
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        pipe = client.pipeline(transaction=False)
+        for learner_id in person.ids:
+            pipe.zscore(learner_timer_index_key(learner_id), learner_id)
+        due = {lid: int(score) for lid, score in zip(person.ids, pipe.execute(), strict=True) if score is not None}
+        return {"earliest_due_ms": due} if due else None
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        removed = sum(int(client.zrem(learner_timer_index_key(lid), lid)) for lid in person.ids)
+        return removed + int(client.zrem(LEGACY_TIMER_INDEX_KEY, *person.ids))
+
+
+class HandoverIndex:
+    """The inbox's list of open handovers (``bot.handover``): one member per learner waiting for a person.
+    The conversation itself is in the progress hash (``handover``), exported and erased with it."""
+
+    name = "handover_index"
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        pipe = client.pipeline(transaction=False)
+        for learner_id in person.ids:
+            pipe.zscore(HANDOVER_INDEX_KEY, learner_id)
+        since = {lid: int(score) for lid, score in zip(person.ids, pipe.execute(), strict=True) if score is not None}
+        return {"open_since_ms": since} if since else None
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        return int(client.zrem(HANDOVER_INDEX_KEY, *person.ids))
+
+
+class Certificates:
+    """Issued certificates (``bot.storage.certificate_store``): exported whole, revoked on erase."""
+
+    name = "certificates"
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        found = []
+        for code in _codes(client, person):
+            cert = certificate_store.by_code(client, code)
+            if cert is not None:
+                found.append(certificate_store.to_hash(cert))
+        return found or None
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        codes = _codes(client, person)
+        return sum(certificate_store.revoke(client, code, now_ms=now_ms) for code in codes)
+
+
+class OpenDays:
+    """Seats, waiting-list places, refusals and calendar tickets in the Business Open Days' ledgers.
+
+    Erasing gives up the learner's seat the way a "no" does (``OpenDayLedger.rsvp``: the first learner
+    waiting takes it and is told), then removes what the "no" itself keeps (the refusal, any notice)."""
+
+    name = "open_days"
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        found = {}
+        for event_id in person.open_days:
+            pipe = client.pipeline(transaction=False)
+            for part in (OpenDayPart.SEATS, OpenDayPart.WAITING, OpenDayPart.DECLINED):
+                pipe.zscore(open_day_key(event_id, part), person.learner_id)
+            pipe.hget(open_day_key(event_id, OpenDayPart.TICKETS), person.learner_id)
+            seated, waiting, declined, ticket = pipe.execute()
+            state = "seated" if seated is not None else "waiting" if waiting is not None else \
+                "declined" if declined is not None else ""
+            if state:
+                found[event_id] = {"state": state, "calendar_ticket": text(ticket)}
+        return found or None
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        ledger = OpenDayLedger(client)
+        removed = 0
+        for event_id in person.open_days:
+            seats = open_day_key(event_id, OpenDayPart.SEATS)
+            held = client.zscore(seats, person.learner_id) is not None or \
+                client.zscore(open_day_key(event_id, OpenDayPart.WAITING), person.learner_id) is not None
+            if held:  # capacity as it stands: the seat given up goes to the first learner waiting
+                ledger.rsvp(event_id, person.learner_id, coming=False, capacity=int(client.zcard(seats)), now_ms=now_ms)
+            pipe = client.pipeline(transaction=True)
+            pipe.zrem(open_day_key(event_id, OpenDayPart.DECLINED), person.learner_id)
+            pipe.lrem(open_day_key(event_id, OpenDayPart.NOTICES), 0, person.learner_id)
+            removed += int(held) + sum(int(n) for n in pipe.execute())
+        return removed
+
+
+class SimulatorLog:
+    """What a sandbox learner of the browser simulator did, in its session's log (bot.simulator.session)."""
+
+    name = "simulator_log"
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        found = _simulator_entries(client, person)
+        return [json.loads(raw) for _, raw in found[1]] if found else None
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        found = _simulator_entries(client, person)
+        if not found:
+            return 0
+        key, entries = found
+        pipe = client.pipeline(transaction=True)
+        for _, raw in entries:
+            pipe.lrem(key, 1, raw)
+        return sum(int(removed) for removed in pipe.execute())
+
+
+class LearnerKeys:
+    """The learner's own keys (every ``LearnerPart``: progress, dedup set, outbox, timers, delivery facts,
+    locks, pacing, receipt) and the alias keys of the other ids that point at them."""
+
+    name = "keys"
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        out: dict[str, Any] = {}
+        for learner_id, part in _keys_of(person):
+            value = read_value(client, learner_key(learner_id, part))
+            if value is not None:
+                out.setdefault(learner_id, {})[part.value] = value
+        return out or None
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        keys = [learner_key(learner_id, part) for learner_id, part in _keys_of(person)
+                if part is not LearnerPart.PROGRESS]
+        removed = int(client.delete(*keys))
+        return removed + int(client.delete(learner_key(person.learner_id, LearnerPart.PROGRESS)))  # last: see above
+
+
+DEFAULT_HOLDERS: list[LearnerDataHolder] = [TimerIndex(), HandoverIndex(), Certificates(), OpenDays(), SimulatorLog(),
+                                             LearnerKeys()]
+
+
+def register(holder: LearnerDataHolder) -> None:
+    """Add a holder (before ``LearnerKeys``, which must run last); registering one twice changes nothing."""
+    if any(existing.name == holder.name for existing in DEFAULT_HOLDERS):
+        return
+    DEFAULT_HOLDERS.insert(len(DEFAULT_HOLDERS) - 1, holder)
+
+
+def _codes(client: redis.Redis, person: Person) -> list[str]:
+    records = list(person.certificate_records) if person.certificate_records is not None else None
+    return certificate_store.codes_of(client, person.learner_id, scan=person.thorough, record_keys=records)
+
+
+def _keys_of(person: Person) -> list[tuple[str, LearnerPart]]:
+    own = [(person.learner_id, part) for part in LearnerPart]
+    return own + [(alias, LearnerPart.ALIAS) for alias in person.aliases]
+
+
+def _simulator_entries(client: redis.Redis, person: Person) -> tuple[str, list[tuple[int, str]]] | None:
+    """The simulator session log of this learner, and its entries about them (their channel's), if a sandbox one."""
+    prefix, _, user = person.learner_id.partition(":")
+    parts = _parts_for_prefix(prefix)
+    if parts is None:
+        return None
+    session = user.removeprefix(parts.dev.transcript_user)
+    if session == user or len(session) != SIMULATOR_SESSION_DIGITS or not session.isdigit():
+        return None
+    key = simulator_log_key(session)
+    entries = [(i, text(raw)) for i, raw in enumerate(client.lrange(key, 0, -1))]
+    mine = [(i, raw) for i, raw in entries if _entry_channel(raw) == parts.channel.name]
+    return (key, mine) if mine else None
+
+
+def _entry_channel(raw: str) -> str:
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return ""
+    return str(entry.get("channel", "")) if isinstance(entry, dict) else ""
+
+
+def _parts_for_prefix(prefix: str) -> ChannelParts | None:
+    try:
+        return channels.for_prefix(prefix)
+    except channels.UnknownChannel:
+        return None

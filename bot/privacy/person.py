@@ -1,0 +1,75 @@
+"""Who one learner is in storage: their learner id, the other ids that point at them, their raw identifiers.
+
+``identify`` reads the progress hash (phone, BSUID, user id) and collects the aliases — the ids whose
+``LearnerPart.ALIAS`` names this learner — from the ids the record names and, when ``thorough``, from a
+scan of every alias key (an id moved twice, a phone that was linked, anything the record no longer
+names). Thorough is for export and erase; a console page that only shows a learner skips the scan. The
+thorough pass over the keyspace also lists the certificate records, so holders need no scan of their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import redis
+
+from bot import channels
+from bot.storage import certificate_store
+from bot.storage.encoding import text
+from bot.storage.keys import LearnerPart, OpenDayPart, learner_id_of, learner_key, learner_key_pattern, open_day_key
+
+SCAN_COUNT = 5000  # keys per SCAN step (and per MGET) in the one pass over the keyspace
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Person:
+    learner_id: str  # the id whose keys hold the record
+    aliases: tuple[str, ...] = ()  # other learner ids whose alias key points at ``learner_id``
+    identifiers: tuple[str, ...] = field(default=())  # raw ids: user id, phone, BSUID (for searches and tests)
+    thorough: bool = True  # holders may scan (export, erase); False: direct reads only (a console page)
+    certificate_records: tuple[str, ...] | None = None  # thorough: every certificate record key (one scan for all)
+    open_days: tuple[str, ...] = ()  # thorough: every Business Open Day with a ledger (bot.storage.open_day_ledger)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Every learner id of this person (the record's first)."""
+        return (self.learner_id, *self.aliases)
+
+
+def identify(client: redis.Redis, learner_id: str, *, thorough: bool = True) -> Person:
+    """``learner_id``'s ``Person`` (it need not have a record: a half-erased learner is still found)."""
+    names = ("user_id", "phone", "bsuid")
+    stored = client.hmget(learner_key(learner_id, LearnerPart.PROGRESS), list(names))
+    record = {name: text(value) for name, value in zip(names, stored, strict=True)}
+    prefix, _, user = learner_id.partition(":")
+    identifiers = tuple(dict.fromkeys(v for v in (user, record["user_id"], record["phone"], record["bsuid"]) if v))
+    candidates = [f"{prefix}:{raw}" for raw in identifiers if f"{prefix}:{raw}" != learner_id]
+    alias_keys = [learner_key(candidate, LearnerPart.ALIAS) for candidate in candidates]
+    records: list[str] | None = None
+    events: list[str] = []
+    if thorough:  # one pass over every key: the alias keys and the certificate records
+        records = []
+        event_start, event_end = open_day_key("*", OpenDayPart.SEATS).split("*")
+        alias_pattern = learner_key_pattern(LearnerPart.ALIAS)
+        alias_start, alias_end = alias_pattern.split("*")
+        for raw in client.scan_iter(count=SCAN_COUNT):
+            key = text(raw)
+            if key.startswith(alias_start) and key.endswith(alias_end):
+                alias_keys.append(key)
+            elif certificate_store.is_record_key(key):
+                records.append(key)
+            elif key.startswith(event_start) and key.endswith(event_end):
+                events.append(key[len(event_start):-len(event_end)])
+    alias_keys = list(dict.fromkeys(alias_keys))
+    pointing: list[object] = []
+    for start in range(0, len(alias_keys), SCAN_COUNT):
+        pointing += client.mget(alias_keys[start:start + SCAN_COUNT])
+    aliases = tuple(learner_id_of(key) for key, target in zip(alias_keys, pointing, strict=True)
+                    if text(target) == learner_id and learner_id_of(key) != learner_id)
+    return Person(learner_id=learner_id, aliases=aliases, identifiers=identifiers, thorough=thorough,
+                  certificate_records=tuple(records) if records is not None else None,
+                  open_days=tuple(events) if thorough else ())
+
+
+def channel_prefixes() -> tuple[str, ...]:
+    return tuple(parts.channel.prefix for parts in channels.every())
