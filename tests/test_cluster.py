@@ -32,6 +32,11 @@ from bot.storage.replication import NotReplicated
 from config.settings import Settings
 from tests.cluster import LocalCluster
 from tests.test_certificates import test_store_round_trip_by_code_token_and_learner  # noqa: F401
+from tests.test_console import (  # noqa: F401 - collected here, on the cluster
+    app,
+    flows,
+    test_the_eleventh_wrong_password_within_a_minute_is_refused,
+)
 from tests.test_conversation import (  # noqa: F401 - collected here, on the cluster
     talk,
     test_module_1_completes_in_both_languages_and_channels,
@@ -48,6 +53,20 @@ from tests.test_hardening_webhook import (  # noqa: F401 - collected here, on th
     test_user_changed_number_moves_the_learner_and_their_old_number_starts_afresh,
     test_user_changed_user_id_moves_the_learner_to_their_new_bsuid,
     text,
+)
+from tests.test_identity import (  # noqa: F401 - collected here, on the cluster
+    test_a_bsuid_for_a_phone_keyed_linked_learner_keeps_their_progress,
+    test_a_changed_number_on_a_linked_channel_moves_the_conversation_and_frees_the_old_number,
+    test_a_crash_after_the_merge_applied_leaves_both_merged_after_recovery,
+    test_a_crash_before_the_merge_applied_leaves_both_apart_after_recovery,
+    test_a_messenger_learner_links_whatsapp_with_a_code_and_sees_module_1_done_there,
+    test_unlink_gives_each_channel_the_progress_it_has_now,
+    world,
+)
+from tests.test_privacy import (  # noqa: F401 - collected here, on the cluster
+    lucia,
+    test_a_learner_is_found_by_every_reference_an_admin_may_type,
+    test_the_export_holds_everything_stored_about_the_learner_and_nobody_else,
 )
 
 
@@ -174,8 +193,8 @@ def test_with_wait_the_webhook_answers_only_once_a_replica_has_the_turn(settings
     from webhooks import create_app
 
     waiting = replace(settings, redis_wait_replicas=1, redis_wait_timeout_ms=2000)
-    app = create_app(waiting, redis_client=redis_client, notify=lambda lid: None).test_client()
-    assert post(app, text("ciao")).status_code == 200
+    web = create_app(waiting, redis_client=redis_client, notify=lambda lid: None).test_client()
+    assert post(web, text("ciao")).status_code == 200
     lid = f"wa:{PHONE}"
     primary = redis_cluster.node_of_key(learner_key(lid, LearnerPart.PROGRESS))
     replica = next(node for node in redis_cluster.live_nodes()

@@ -222,7 +222,10 @@ class Links:
     def _finish_link(self, journal: Journal, now_ms: int) -> Linked:
         a_key, b_key = learner_key(journal.into, LearnerPart.MERGE), learner_key(journal.other, LearnerPart.MERGE)
         entry, applied = journal.to_json(), journal.to_json(applied=True)
-        a_marker, b_marker = (text(v) if v is not None else "" for v in self.client.mget(a_key, b_key))
+        pipe = self.client.pipeline(transaction=False)  # not MGET: two learners, two hash slots
+        pipe.get(a_key)
+        pipe.get(b_key)
+        a_marker, b_marker = (text(v) if v is not None else "" for v in pipe.execute())
         young = now_ms - journal.at_ms < GRACE_MS
         if a_marker == entry and b_marker == entry:
             if self._apply_link(journal, now_ms) == -1:  # too late: roll back, both apart
