@@ -75,7 +75,7 @@ class Settings:
     max_body_bytes: int = _knob(3 * 1024 * 1024, "MAX_BODY_BYTES")  # Meta's webhook payload cap
     inline_events_max: int = _knob(50, "INLINE_EVENTS_MAX")  # events one request handles; the rest: the worker
     log_level: str = _knob("", "LOG_LEVEL")  # empty: INFO, or what the host process set up (Dramatiq's CLI)
-    log_format: str = _knob("json", "LOG_FORMAT")  # "json": one JSON object a line; "text": one plain line
+    log_format: str = _knob("json", "LOG_FORMAT")  # "json": one JSON object a line; "text": a plain line (dev default)
     # -- metrics (config.metrics) ------------------------------------------------------------------------
     # prometheus_client's multiprocess files, one folder per box (every web and worker process of the box);
     # empty: <BOTTEGA_VAR_DIR>/metrics. Files of processes no longer alive are removed when a process starts.
@@ -177,6 +177,7 @@ class Settings:
             values["whatsapp_phone_number_id"] = values.get("whatsapp_phone_number_id") or "100000000000001"
             values["whatsapp_business_account_id"] = values.get("whatsapp_business_account_id") or "300000000000003"
             values.setdefault("bind_host", "127.0.0.1")  # a developer's machine: not reachable from the network
+            values.setdefault("log_format", "text")  # a developer reads the lines; a log shipper reads JSON
             values["console_secret_key"] = values.get("console_secret_key") or DEV_CONSOLE_SECRET
         settings = cls(**values)
         settings.check(require_secrets=require_secrets)
