@@ -78,6 +78,8 @@ def wa(kind: EventKind, message_id: str, seconds: int, who: dict[str, str], **fi
 CTWA_CLID = "ARAkLkA8rmlFeiCktEJQ-QTwRiyYHAFDLMNDBH0CD3qpjd0HR4irJ6LEkR7JwFF4XvnO2E4Nx0-eM-GABDLOPaOdRMv-_zfUQ2a"
 SHORTLINK = {"source": "SHORTLINK", "type": "OPEN_THREAD"}
 
+FREE_SERVICE = "service:free_customer_service"  # a status's pricing block: category:type (docs/platform.md §9)
+
 WHATSAPP = {
     "text": [wa(TEXT, wamid("A01"), 1789000001, LUCIA, text="Ciao! Vorrei imparare Instagram")],
     "button_reply": [wa(CHOICE, wamid("A02"), 1789000002, LUCIA, payload="lesson1.yes", text="Sì, andiamo")],
@@ -106,8 +108,9 @@ WHATSAPP = {
                                            ctwa_clid=CTWA_CLID))],
     "start_code": [wa(TEXT, wamid("A19"), 1789000019, MARCO,
                       text="Ciao Bottega! Vorrei iniziare. Codice: bt-m-m1_contatto--vetrina")],
-    "status_sent": [wa(STATUS, our_wamid("B06"), 1789000100, TO_LUCIA, status="sent")],
-    "status_delivered": [wa(STATUS, our_wamid("B07"), 1789000101, TO_MARCO, status="delivered")],
+    "status_sent": [wa(STATUS, our_wamid("B06"), 1789000100, TO_LUCIA, status="sent", pricing=FREE_SERVICE)],
+    "status_delivered": [wa(STATUS, our_wamid("B07"), 1789000101, TO_MARCO, status="delivered",
+                            pricing=FREE_SERVICE)],
     "status_read": [wa(STATUS, our_wamid("B08"), 1789000102, TO_MARCO, status="read")],
     "status_failed": [wa(STATUS, our_wamid("B09"), 1789000103, TO_MARCO, status="failed", error_code=131047)],
     "status_played": [wa(STATUS, our_wamid("B10"), 1789000104, TO_LUCIA, status="played")],
@@ -119,7 +122,7 @@ WHATSAPP = {
         wa(CHOICE, wamid("C03"), 1789000203, MARCO, payload="quiz1.b", text="Risposta B"),
         wa(STATUS, our_wamid("B12"), 1789000204, TO_LUCIA, status="delivered"),
         wa(STATUS, our_wamid("B12"), 1789000205, TO_LUCIA, status="read"),
-        wa(STATUS, our_wamid("B13"), 1789000206, TO_MARCO, status="sent"),
+        wa(STATUS, our_wamid("B13"), 1789000206, TO_MARCO, status="sent", pricing=FREE_SERVICE),
         wa(CHOICE, wamid("C04"), 1789000207, ANNA, payload="topic.facebook", text="Facebook"),
         wa(STATUS, our_wamid("B14"), 1789000208, TO_ANNA, status="failed", error_code=131026),
     ],
