@@ -167,8 +167,10 @@ def own_cluster(tmp_path_factory) -> Iterator[LocalCluster]:
 def scale_service(tmp_path, cluster: LocalCluster, **env: str) -> Service:
     purge_rabbitmq()
     # short send timeouts: a sender whose lock sat on a dead primary is replaced within seconds
+    # one public address for every box, as behind one load balancer (links in replies name it)
     return Service(tmp_path, cluster=cluster, extra_env={"SEND_TIMEOUT_SECONDS": "2", "SEND_LOCK_SECONDS": "5",
-                                                         "LOG_LEVEL": "DEBUG", **env})
+                                                         "LOG_LEVEL": "DEBUG", "PUBLIC_BASE_URL": "https://bottega.test",
+                                                         **env})
 
 
 def test_two_web_and_two_worker_processes_on_separate_addresses_serve_one_learner_population(tmp_path,
