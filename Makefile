@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench bench-slow bench-cluster chat clean
+.PHONY: run test lint bench bench-slow bench-analytics bench-broadcast bench-cluster chat clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,15 @@ bench: $(STAMP)
 	$(BIN)/python bench/webhook_bench.py
 	$(BIN)/python bench/hardening.py
 	$(BIN)/python bench/slow_clients.py
+	$(BIN)/python bench/analytics.py
+	$(BIN)/python bench/console.py
+	$(BIN)/python bench/broadcast.py
+
+bench-analytics: $(STAMP)
+	$(BIN)/python bench/analytics.py
+
+bench-broadcast: $(STAMP)
+	$(BIN)/python bench/broadcast.py --learners 20000 --enforced 10000
 
 bench-slow: $(STAMP)
 	$(BIN)/python bench/slow_clients.py

@@ -12,7 +12,9 @@ Run: ``.venv/bin/python bench/analytics.py`` (about three minutes on 2 cores; ``
    failures and priced statuses. Each page (and each of its CSV downloads) is requested through the real
    Blueprint in-process (Flask's test client: routing, queries, SVG, Jinja), ``REPEATS`` times; the table
    shows the first (cold: the flow diagram's Graphviz layout, SQLite's page cache) and the median.
-2. **Webhook.** ``bench/webhook_bench.py``'s load (``bench/traffic.py``: signed WhatsApp webhooks, 500
+2. **Webhook in-process**: the same signed messages posted through Flask's test client to two apps, recording
+   off and on, interleaved: CPU per message, Redis round trips and commands per message (the steady figures).
+3. **Webhook over HTTP.** ``bench/webhook_bench.py``'s load (``bench/traffic.py``: signed WhatsApp webhooks, 500
    learners walking module 1; ``bench/http_targets.measure``: warm-up, closed loop with 16 connections,
    then an open loop at half the saturated rate) against the Procfile's ``web:`` line with ``ANALYTICS=0``
    and ``ANALYTICS=1``, alternated (off, on, off, on), each on its own Redis database.
@@ -158,9 +160,10 @@ def generate(store: AnalyticsStore, course: Course, learners: int, seed: int = 7
             marks = ", ".join("?" * columns[table])
             sql = store._sql(f"INSERT INTO {table} VALUES ({marks}) ON CONFLICT DO NOTHING")
             connection = db.connection
-            if store.postgres:
-                with connection.cursor() as cursor:
-                    cursor.executemany(sql, values)
+            if store.postgres:  # COPY: a million rows in seconds, not one round trip each
+                with connection.cursor() as cursor, cursor.copy(f"COPY {table} FROM STDIN") as copy:
+                    for value in values:
+                        copy.write_row(value)
             else:
                 connection.executemany(sql, values)
         deliveries = []
@@ -239,7 +242,7 @@ def print_pages(title: str, figures: list[tuple[str, float, float, float, float,
 
 
 # --- the webhook, recording on and off -----------------------------------------------------------------
-def webhook(workdir: Path) -> list[tuple[str, http_targets.TargetResult]]:
+def webhook(workdir: Path, rounds: int = WEBHOOK_ROUNDS) -> list[tuple[str, http_targets.TargetResult]]:
     server = embedded_redis.start(workdir / "redis", port=http_targets.free_port(), persist=False)
     procs = Processes()
     results = []
@@ -257,7 +260,7 @@ def webhook(workdir: Path) -> list[tuple[str, http_targets.TargetResult]]:
                   "latency": http_targets.Phase(files["latency"], LATENCY)}
         redis_pid = server.process.pid if server.process else None
         database = 0
-        for round_ in range(WEBHOOK_ROUNDS):
+        for round_ in range(rounds):
             for recording in ("0", "1"):
                 env = web_environment(with_db(server.url, database), workdir)
                 env["ANALYTICS"] = recording
@@ -271,6 +274,60 @@ def webhook(workdir: Path) -> list[tuple[str, http_targets.TargetResult]]:
         procs.stop_all()
         server.stop()
     return results
+
+
+IN_PROCESS_ROUNDS, IN_PROCESS_MESSAGES = 5, 400
+
+
+def webhook_in_process(workdir: Path) -> dict[str, dict[str, float]]:
+    """The webhook's request in-process (Flask's test client, no network, no load generator), recording off and
+    on, interleaved: CPU ms per message (this process: the request and its Redis client; not redis-server), and
+    Redis round trips and commands per message (``bench/redis_costs.round_trips``). Steadier than the HTTP rates
+    on a busy machine: both settings run the same messages, alternately, in one process."""
+    import redis as redis_lib
+
+    from bench import redis_costs
+    from config.settings import Settings
+    from webhooks import create_app
+
+    server = embedded_redis.start(workdir / "redis-in-process", port=http_targets.free_port(), persist=False)
+    try:
+        apps = {}
+        for index, recording in enumerate(("off", "on")):
+            env = web_environment(with_db(server.url, 4 + 2 * index), workdir)
+            env.update(ANALYTICS="1" if recording == "on" else "0", LOG_LEVEL="WARNING")
+            apps[recording] = create_app(Settings.from_env(env)).test_client()
+        cpu = {name: 0.0 for name in apps}
+        offset = 0
+        for _ in range(IN_PROCESS_ROUNDS):
+            bodies = list(traffic.signed_bodies(offset, IN_PROCESS_MESSAGES))
+            offset += IN_PROCESS_MESSAGES
+            for name, client in apps.items():
+                started = time.process_time()
+                redis_costs.post_all(client, bodies)
+                cpu[name] += time.process_time() - started
+        out = {}
+        for index, recording in enumerate(apps):
+            env = web_environment(with_db(server.url, 5 + 2 * index), workdir)
+            env.update(ANALYTICS="1" if recording == "on" else "0", LOG_LEVEL="WARNING")
+            trips = redis_costs.round_trips(create_app(Settings.from_env(env)),
+                                            redis_lib.Redis.from_url(with_db(server.url, 5 + 2 * index)),
+                                            IN_PROCESS_MESSAGES, traffic.LEARNERS)
+            out[recording] = {"cpu_ms": cpu[recording] * 1000 / (IN_PROCESS_ROUNDS * IN_PROCESS_MESSAGES),
+                              "round_trips": trips.round_trips_per_message,
+                              "commands": trips.commands_per_message}
+        return out
+    finally:
+        server.stop()
+
+
+def print_in_process(figures: dict[str, dict[str, float]]) -> None:
+    print(f"\nThe webhook in-process, recording off vs on ({IN_PROCESS_ROUNDS} x {IN_PROCESS_MESSAGES} messages each, "
+          "interleaved)")
+    print("| recording | CPU ms per message (web side) | Redis round trips per message | Redis commands per message |")
+    print("|---|---:|---:|---:|")
+    for name, row in figures.items():
+        print(f"| {name} | {row['cpu_ms']:.2f} | {row['round_trips']:.2f} | {row['commands']:.1f} |")
 
 
 def print_webhook(results: list[tuple[str, http_targets.TargetResult]]) -> None:
@@ -293,7 +350,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--learners", type=int, default=LEARNERS)
     parser.add_argument("--skip-webhook", action="store_true")
+    parser.add_argument("--in-process-only", action="store_true", help="the webhook in-process only (no HTTP runs)")
     parser.add_argument("--skip-pages", action="store_true")
+    parser.add_argument("--rounds", type=int, default=WEBHOOK_ROUNDS, help="webhook rounds (off, on) to alternate")
     parser.add_argument("--postgres", default="", help="also time the pages on this PostgreSQL (emptied first)")
     args = parser.parse_args(argv)
     course = load_course(ROOT / "flows")
@@ -320,7 +379,9 @@ def main(argv: list[str] | None = None) -> int:
                             time_pages(store, course))
                 store.close()
         if not args.skip_webhook:
-            print_webhook(webhook(workdir))
+            print_in_process(webhook_in_process(workdir))
+            if not args.in_process_only:
+                print_webhook(webhook(workdir, args.rounds))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0

@@ -122,6 +122,10 @@ def measure(client: redis.Redis, url: str) -> dict[str, tuple[float, float]]:
         ("learner page (by the logs' learner_ref: a scan)", "GET", f"/admin/learners/{ref}", {}),
         ("learner: export (JSON download)", "POST", f"{link}/export", {"csrf_token": csrf}),
         ("learner: erase confirmation", "GET", f"{link}/erase", {}),
+        ("open days", "GET", "/admin/open-days", {}),
+        ("open day: attendees", "GET", "/admin/open-days/od_2027_01", {}),
+        ("(action) open day: announce dry run (every learner)", "POST", "/admin/open-days/od_2027_01/dry-run",
+         {"csrf_token": csrf}),
         ("admins", "GET", "/admin/users", {}),
         ("audit log", "GET", "/admin/audit", {}),
     ]
@@ -135,7 +139,7 @@ def measure(client: redis.Redis, url: str) -> dict[str, tuple[float, float]]:
             times.append((time.perf_counter() - started) * 1000)
             assert answer.status_code in expected[method], (label, answer.status_code)
         out[label] = (times[0], statistics.median(times))
-    out["(background) learner census for releases"] = (census_ms, census_ms)
+    out["(off the request path) learner census for releases"] = (census_ms, census_ms)
     return out
 
 
@@ -163,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     worst = 0.0
     for label, (first, median) in loaded.items():
         base_first, base_median = baseline[label]
-        if not label.startswith("("):  # a page (the census runs off the request path)
+        if not label.startswith("("):  # a page (the census runs off the request path; an action is no page)
             worst = max(worst, first, median)
         print(f"{label:<50} {base_first:>14.1f} {base_median:>8.1f} {first:>13.1f} {median:>8.1f}  "
               f"{'yes' if max(first, median) < TARGET_MS else 'NO'}")

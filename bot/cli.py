@@ -15,6 +15,8 @@
     bottega events attendees ID          who has a seat, who is waiting (in order), who said no
     bottega events announce ID [--dry-run]   invite the event's audience (a dry run counts them by channel and how)
     bottega clock [show|advance 1d2h|set 2026-12-02T08:00]   the shared test clock (dev and test only)
+    bottega broadcast plan|send --message ID [QUERY]   a broadcast's dry run, or send it with a progress bar
+    bottega broadcast follow|report|pause|resume|cancel ID, bottega broadcast list
     bottega fake-graph [--port N]        the fake Graph API alone
     bottega admin add-user NAME --role viewer|editor|owner   a console admin (asks for the password)
     bottega admin list | set-password NAME | remove NAME
@@ -104,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     clock.add_argument("value", nargs="?", default="", help="advance: 1d, 2h30m, 90s; set: 2026-12-02T08:00 "
                        "(DEFAULT_TIME_ZONE unless an offset is given)")
 
+    broadcast = commands.add_parser("broadcast", help="plan, send, follow, pause, resume, cancel or report a "
+                                    "broadcast (README: Broadcasts)")
+    from bot.broadcasts import console
+
+    console.add_arguments(broadcast)
+
     fake = commands.add_parser("fake-graph", help="run the fake Graph API on loopback")
     fake.add_argument("--port", type=int, default=0)
 
@@ -179,6 +187,8 @@ def _run(args: argparse.Namespace) -> int:
         from bot.dev.clock_tool import clock_command
 
         return clock_command(_dev_settings(), args.action, args.value)
+    if args.command == "broadcast":
+        return _broadcast(args)
     if args.command == "admin":
         return _admin(args)
     if args.command == "learner":
@@ -198,6 +208,30 @@ def _run(args: argparse.Namespace) -> int:
         fake_graph.main(["--port", str(args.port), "--print-url"])
         return 0
     return 2
+
+
+def _broadcast(args: argparse.Namespace) -> int:
+    """``bottega broadcast ...`` on REDIS_URL (or the running `make run`'s Redis): ``bot.broadcasts.console``."""
+    from bot import composition
+    from bot.broadcasts import console
+    from bot.broadcasts.service import Broadcasts
+    from bot.delivery.broker import JobQueue, build_broker
+    from bot.storage.releases import Registry
+
+    settings = _dev_settings()
+    client, where = _reachable_redis(settings)
+    if client is None:
+        print(f"bottega broadcast: no Redis to work on: {where} (set REDIS_URL, or start `make run`)", file=sys.stderr)
+        return 2
+    url = settings.redis_url or f"unix://{client.connection_pool.connection_kwargs['path']}"
+    try:
+        registry = Registry.serving_live(client, public_base_url=settings.public_base_url,
+                                         policy=composition.proactive_policy(settings))
+    except LookupError as error:
+        print(f"bottega broadcast: {error}", file=sys.stderr)
+        return 2
+    queue = JobQueue(build_broker(settings, url), settings)
+    return console.run(args, Broadcasts.build(settings, client, registry, queue=queue))
 
 
 def _dev_settings() -> Settings:
@@ -475,10 +509,12 @@ def _learner(action: str, ref: str, *, output: str, confirmed: bool) -> int:
     from bot.console import audit
     from bot.model.privacy import learner_ref
 
-    client, where = _reachable_redis(_dev_settings())
+    settings = _dev_settings()
+    client, where = _reachable_redis(settings)
     if client is None:
         print(f"bottega learner: no Redis to read: {where}.", file=sys.stderr)
         return 2
+    privacy.register(privacy.analytics_holder(settings))  # the analytics store holds rows about the learner too
     with client:
         found = privacy.find(client, ref)
         if not found:

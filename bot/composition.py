@@ -8,6 +8,7 @@ that may start one themselves do so in ``bot.dev``, never here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import cast
 
 import redis
@@ -98,12 +99,17 @@ def job_queue(settings: Settings) -> JobQueue:
 
 
 def dispatcher(settings: Settings, client: redis.Redis, engines: EngineSource, *, notify: Notify,
-               queue: JobQueue | None = None) -> Dispatcher:
-    """The dispatcher on ``client``; with a ``queue``, a big batch's tail is handed to the worker."""
+               queue: JobQueue | None = None, exports: Callable[[str, str], None] | None = None,
+               erase: Callable[[str], None] | None = None) -> Dispatcher:
+    """The dispatcher on ``client``; with a ``queue``, a big batch's tail is handed to the worker, and a learner
+    who asked to be erased is erased by it (after their goodbye). ``exports``: stores a learner's data export
+    (``bot.privacy.chat.store_export``, wired by the processes above that layer)."""
+    if erase is None and queue is not None:
+        erase = queue.erase_learner
     return Dispatcher(store=store(settings, client), engines=engines, notify=notify,
                       commit_retries=settings.commit_retries, defer=queue.handle_events if queue else None,
                       inline_events_max=settings.inline_events_max, clock=clock(settings, client),
-                      recording=recorder(settings))
+                      exports=exports, erase=erase, recording=recorder(settings))
 
 
 def recorder(settings: Settings) -> Recorder | None:

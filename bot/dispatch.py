@@ -118,15 +118,18 @@ class Dispatcher:
             self.defer(chunk)
         return results + [Handled.DEFERRED] * len(later)
 
-    def handle(self, event: InboundEvent, *, now_ms: int | None = None) -> Handled:
-        """One event's turn (timed: ``bottega_turn_seconds`` by event kind)."""
+    def handle(self, event: InboundEvent, *, now_ms: int | None = None,
+               written: list[OutboxItem] | None = None) -> Handled:
+        """Handle one event (timed: ``bottega_turn_seconds`` by event kind); ``written`` (if given) receives the
+        outbox items this call committed."""
         started = time.perf_counter()
         try:
-            return self._handle(event, now_ms=now_ms)
+            return self._handle(event, now_ms=now_ms, written=written)
         finally:
             meters.TURN_SECONDS.labels(event.kind.value).observe(time.perf_counter() - started)
 
-    def _handle(self, event: InboundEvent, *, now_ms: int | None = None) -> Handled:
+    def _handle(self, event: InboundEvent, *, now_ms: int | None = None,
+                written: list[OutboxItem] | None = None) -> Handled:
         if event.kind is EventKind.IGNORE:
             return Handled.IGNORED
         if event.kind is EventKind.STATUS:
@@ -191,6 +194,8 @@ class Dispatcher:
                 outbox_at=outbox_at, elsewhere=elsewhere, analytics=analytics)
             if committed.result is CommitResult.COMMITTED:
                 meters.OUTBOX_LENGTH.observe(committed.outbox_length)
+                if written is not None:
+                    written.extend(items)
                 if outcome.timers:
                     self.store.wake_at(lid, min(due for due, _ in outcome.timers))
                 for certificate in outcome.certificates:

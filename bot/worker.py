@@ -23,11 +23,17 @@ import dramatiq  # noqa: E402
 from bot import composition  # noqa: E402
 from bot.analytics.consumer import AnalyticsFolding  # noqa: E402
 from bot.analytics.forwarding import Forwarder  # noqa: E402
+from bot.broadcasts.recovery import BroadcastRecovery  # noqa: E402
+from bot.broadcasts.service import Broadcasts  # noqa: E402
 from bot.delivery import outbox  # noqa: E402
 from bot.delivery.broker import JobQueue, MetricsExposition, RequestIdMiddleware, build_broker  # noqa: E402
 from bot.delivery.recovery import OutboxRecovery  # noqa: E402
+from bot.delivery.throughput import Throughput  # noqa: E402
 from bot.delivery.timers import TimerClock  # noqa: E402
 from bot.dispatch import Dispatcher  # noqa: E402
+from bot.privacy import erase_learner, identify  # noqa: E402
+from bot.privacy.chat import store_export  # noqa: E402
+from bot.privacy.retention import RetentionSweep  # noqa: E402
 from config.logs import configure_logging  # noqa: E402
 
 # LOG_LEVEL and LOG_FORMAT for the worker too (Dramatiq's CLI set up its handlers first)
@@ -37,6 +43,7 @@ client = composition.redis_client(settings)
 broker = build_broker(settings, composition.redis_url(settings))
 queue = JobQueue(broker, settings)
 _built: list[Dispatcher] = []
+_broadcasts: list[Broadcasts] = []
 _lock = threading.Lock()
 
 
@@ -45,23 +52,53 @@ def dispatcher() -> Dispatcher:
     with _lock:
         if not _built:
             _built.append(composition.dispatcher(settings, client, composition.registry(settings, client),
-                                                 notify=queue.deliver))
+                                                 notify=queue.deliver, erase=queue.erase_learner,
+                                                 exports=lambda lid, token: store_export(client, lid, token)))
         return _built[0]
+
+
+def _erase(learner_id: str) -> None:
+    """Erase a learner who asked for it: every Redis holder, then the analytics rows of each of their ids
+    (they name a learner by ``learner_ref``; a linked learner's events carry each channel id's)."""
+    ids = identify(client, learner_id).ids
+    erase_learner(client, learner_id, now_ms=composition.clock(settings, client)())
+    if composition.recorder(settings) is not None:
+        store = composition.analytics_store(settings)
+        try:
+            for each in ids:
+                store.erase(each)
+        finally:
+            store.close()
+
+
+def broadcasts() -> Broadcasts:
+    """This process's broadcasts service (bot.broadcasts), built once on first use."""
+    built = dispatcher()
+    with _lock:
+        if not _broadcasts:
+            _broadcasts.append(Broadcasts.build(settings, client, built.engines, queue=queue, dispatcher=built))
+        return _broadcasts[0]
 
 
 broker.add_middleware(RequestIdMiddleware())
 broker.add_middleware(OutboxRecovery(client, queue))
+broker.add_middleware(BroadcastRecovery(broadcasts))
 if settings.metrics_port:  # a worker-only box: its /metrics (the first worker process to bind the port serves it)
     broker.add_middleware(MetricsExposition(settings.metrics_port))
 broker.add_middleware(TimerClock(client, dispatcher))
+broker.add_middleware(RetentionSweep(client, settings, dispatcher, erase=_erase))
 recorder = composition.recorder(settings)
 if recorder is not None:  # learning analytics: fold the event streams into the store (bot.analytics)
     broker.add_middleware(AnalyticsFolding(client, composition.analytics_store(settings), settings.analytics_shards))
 dramatiq.set_broker(broker)
 
+from bot.broadcasts import actors as broadcast_actors  # noqa: E402 - binds to the broker set above
 from bot.delivery import actors  # noqa: E402 - the actors bind to the broker set just above
 
 actors.configure(actors.WorkerContext(settings=settings, client=client, queue=queue, dispatcher=dispatcher,
                                       graph_client=lambda: composition.graph_client(settings),
                                       clock=composition.clock(settings, client),
+                                      erase=_erase,
+                                      throughput=Throughput.from_settings(client, settings),
                                       forward=Forwarder(client, recorder).forward if recorder else None))
+broadcast_actors.configure(broadcasts)

@@ -68,6 +68,11 @@ class Settings:
     web_concurrency: int = _knob(0, "WEB_CONCURRENCY")  # gunicorn processes; 0: one per core, at least 2
     web_connections: int = _knob(1000, "WEB_CONNECTIONS")  # open connections per gunicorn process (gevent)
     public_base_url: str = _knob("", "PUBLIC_BASE_URL")  # where Meta and browsers reach us; default http://127.0.0.1:PORT
+    # -- their data (issue 12 §3); link codes' deep links use the entry links' accounts below -------------------
+    privacy_notice_url: str = _knob("", "PRIVACY_NOTICE_URL")  # the notice; empty: the built-in page at /privacy
+    retention_months: int = _knob(24, "RETENTION_MONTHS")  # inactive this long: erased by the worker
+    retention_warning_days: int = _knob(14, "RETENTION_WARNING_DAYS")  # warned this long before, where Bottega may
+    retention_sweep_seconds: float = _knob(3600.0, "RETENTION_SWEEP_SECONDS")  # how often the worker looks
     # How many reverse proxies in front of the app append to X-Forwarded-For (a count). The certificate
     # pages' per-client rate limits key on the address that many hops from the right; 0: on the TCP
     # peer, ignoring X-Forwarded-For (which any client can write).
@@ -97,6 +102,13 @@ class Settings:
     learner_burst_messages: int = _knob(8, "LEARNER_BURST_MESSAGES")  # to one learner at once (delivery.pacing)
     learner_message_interval_seconds: float = _knob(3.0, "LEARNER_MESSAGE_INTERVAL_SECONDS")  # then one per this
     receipt_interval_seconds: float = _knob(2.0, "RECEIPT_INTERVAL_SECONDS")  # at most one read receipt per this
+    # the sending number's throughput (bot.delivery.throughput), shared by every worker process on Redis
+    whatsapp_messages_per_second: float = _knob(80.0, "WHATSAPP_MESSAGES_PER_SECOND")  # 80 default, up to 1,000
+    page_messages_per_second: float = _knob(250.0, "PAGE_MESSAGES_PER_SECOND")  # Messenger/Instagram: 300/s per Page
+    send_burst_seconds: float = _knob(0.2, "SEND_BURST_SECONDS")  # the number's bucket holds this much sending
+    bulk_reserve_percent: int = _knob(25, "BULK_RESERVE_PERCENT")  # of that bucket, only conversations may use
+    broadcast_lookahead_seconds: float = _knob(2.0, "BROADCAST_LOOKAHEAD_SECONDS")  # admitted ahead of sending
+    broadcast_chunk: int = _knob(200, "BROADCAST_CHUNK")  # recipients admitted per step at most
     # -- Bottega writing first (bot.proactive) ------------------------------------------------------------
     quiet_hours: str = _knob("21:00-08:00", "QUIET_HOURS")  # local time, "HH:MM-HH:MM"; "" = none
     proactive_max_per_day: int = _knob(1, "PROACTIVE_MAX_PER_DAY")  # proactive messages per learner per local day
@@ -257,6 +269,12 @@ def _check_proactive(settings: Settings) -> None:
                               "marketing=0.0691,utility=0.03") from None
         if name.strip() not in PRICE_CATEGORIES:
             raise ConfigError(f"WHATSAPP_PRICES: unknown category {name.strip()!r}; use {', '.join(PRICE_CATEGORIES)}")
+    for name, rate in (("WHATSAPP_MESSAGES_PER_SECOND", settings.whatsapp_messages_per_second),
+                       ("PAGE_MESSAGES_PER_SECOND", settings.page_messages_per_second)):
+        if rate <= 0:
+            raise ConfigError(f"{name}={rate} must be above 0 (Meta: 80 per WhatsApp number by default, up to 1000).")
+    if not 0 <= settings.bulk_reserve_percent < 100:
+        raise ConfigError(f"BULK_RESERVE_PERCENT={settings.bulk_reserve_percent} must be 0 to 99.")
     try:
         zoneinfo.ZoneInfo(settings.default_time_zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):

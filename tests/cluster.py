@@ -219,7 +219,7 @@ class LocalCluster:
                 node.process.wait(timeout=10)
 
 
-def purge_rabbitmq(url: str = RABBITMQ_URL, queue: str = "default") -> None:
+def purge_rabbitmq(url: str = RABBITMQ_URL, queues: tuple[str, ...] = ("default", "bulk")) -> None:
     """Empty the send queue (and its delay and dead-letter queues) left by an earlier test; fails, never
     skips, when RabbitMQ does not answer."""
     import pika
@@ -231,7 +231,7 @@ def purge_rabbitmq(url: str = RABBITMQ_URL, queue: str = "default") -> None:
                              "development and CI machine (systemctl start rabbitmq-server)") from None
     try:
         channel = connection.channel()
-        for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+        for name in (name for queue in queues for name in (queue, f"{queue}.DQ", f"{queue}.XQ")):
             try:
                 channel.queue_purge(name)
             except pika.exceptions.ChannelClosedByBroker:  # not declared yet

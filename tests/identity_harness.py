@@ -16,6 +16,8 @@ from bot import channels, composition
 from bot.channels.body_checks import Shown
 from bot.dispatch import Dispatcher
 from bot.model.events import Channel, EventKind, InboundEvent
+from bot.privacy import erase_learner
+from bot.privacy.chat import store_export
 from bot.storage.keys import LearnerPart, learner_key
 from bot.storage.outbox_item import OutboxItem
 from bot.storage.releases import FixedRegistry
@@ -38,8 +40,15 @@ class World:
     def __post_init__(self) -> None:
         engine = Engine(self.course, policy=composition.proactive_policy(self.settings),  # type: ignore[arg-type]
                         public_base_url=BASE_URL)
-        self.dispatcher: Dispatcher = composition.dispatcher(self.settings, self.client, FixedRegistry(engine),
-                                                             notify=self.notified.append)
+        self.dispatcher: Dispatcher = composition.dispatcher(
+            self.settings, self.client, FixedRegistry(engine), notify=self.notified.append,
+            exports=lambda lid, token: store_export(self.client, lid, token), erase=self.erase)
+        self.erased: list[str] = []
+
+    def erase(self, learner_id: str) -> None:
+        self.deliver()  # the goodbye first, as the worker's job does
+        erase_learner(self.client, learner_id)
+        self.erased.append(learner_id)
 
     def phone(self, channel: Channel, user: str) -> Phone:
         phone = Phone(self, channel, user)

@@ -6,7 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import time
+import uuid
+from collections.abc import Iterator
 
 import pytest
 from flask import Flask
@@ -31,8 +34,35 @@ QUIZ = "quiz:m1_contatto"
 SECRET = "test-app-secret"  # the conftest settings' META_APP_SECRET
 
 
-@pytest.fixture
-def store(tmp_path) -> AnalyticsStore:
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"  # our machines run one (trust auth on loopback)
+
+
+def postgres_store() -> Iterator[AnalyticsStore]:
+    """A store in a schema of its own on the machine's PostgreSQL, dropped afterwards."""
+    import psycopg
+
+    schema = f"analytics_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = psycopg.connect(POSTGRES, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError:
+        if os.environ.get("CI"):
+            raise  # CI machines have PostgreSQL: the option for scale is tested there, never skipped
+        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
+    admin.execute(f"CREATE SCHEMA {schema}")
+    analytics = AnalyticsStore(f"{POSTGRES}?options=-csearch_path%3D{schema}")
+    try:
+        yield analytics
+    finally:
+        analytics.close()
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path) -> Iterator[AnalyticsStore]:
+    if request.param == "postgres":
+        yield from postgres_store()
+        return
     analytics = AnalyticsStore(f"sqlite:///{tmp_path / 'analytics.sqlite3'}")
     yield analytics
     analytics.close()
@@ -290,3 +320,56 @@ def test_a_priced_status_webhook_goes_to_the_stream_in_the_same_round_trip(setti
     event = json.loads(fields[b"e"])
     assert (event["k"], event["cat"], event["pt"], event["id"]) == ("status", "marketing", "regular",
                                                                      "price:wamid.PRICED")
+
+
+def test_the_pages_live_in_the_console_for_viewers_and_erasure_reaches_the_store(settings, redis_client) -> None:
+    from dataclasses import replace
+
+    from bot import privacy
+    from bot.console.users import Role, Users
+
+    console_settings = replace(settings, console_secret_key="a-test-console-secret-of-enough-length-123")
+    app = create_app(console_settings, redis_client=redis_client, notify=lambda lid: None)
+    visitor = app.test_client()
+    for path in ("/admin/analytics/", "/admin/analytics/funnel", "/admin/analytics/items.csv?table=items",
+                 "/admin/analytics/analytics.css"):
+        answer = visitor.get(path)
+        assert answer.status_code == 303 and answer.location.startswith("/admin/login"), path
+    Users(redis_client).add("vittoria", Role.VIEWER, "a-long-viewer-password")
+    viewer = app.test_client()
+    login = viewer.get("/admin/login").get_data(as_text=True)
+    csrf = __import__("re").search(r'name="csrf_token" value="([^"]+)"', login).group(1)
+    assert viewer.post("/admin/login", data={"name": "vittoria", "password": "a-long-viewer-password",
+                                             "csrf_token": csrf}).status_code == 303
+    assert 'href="/admin/analytics/"' in viewer.get("/admin/").get_data(as_text=True)  # in the console's menu
+    answer = viewer.get("/admin/analytics/funnel")
+    assert answer.status_code == 200 and "m1_contatto" in answer.get_data(as_text=True)
+    assert 'href="/admin/"' in answer.get_data(as_text=True)  # back to the console
+    assert viewer.get("/admin/analytics/analytics.css").mimetype == "text/css"
+    # the store this app reads is the one the erase registry reaches
+    lid = "wa:393330000066"
+    store = AnalyticsStore.for_settings("", settings.var_dir)
+    store.fold([turn(learner_ref(lid), 1, mv=["m1_contatto", "", "intro"], st="m1_contatto")])
+    stream = Recorder(shards=settings.analytics_shards).stream_for(lid)
+    redis_client.xadd(stream, {"e": json.dumps(turn(learner_ref(lid), 2))})  # not folded yet
+    assert privacy.export_learner(redis_client, lid)["data"]["analytics"][lid]["learners"][0]["channel"] == "whatsapp"
+    erased = privacy.erase_learner(redis_client, lid)
+    assert erased.removed["analytics"] >= 4
+    assert store.export(lid) == {} and redis_client.xlen(stream) == 0
+    store.close()
+
+
+def test_a_learner_s_events_list_is_bounded_when_nobody_forwards_it(settings, redis_client) -> None:
+    from bot.storage.store import ANALYTICS_EVENTS_CAP
+
+    app = create_app(settings, redis_client=redis_client, notify=lambda lid: None).test_client()
+    parts = channels.parts_for(WHATSAPP)
+    user = "393330000055"
+    key = learner_key(f"wa:{user}", LearnerPart.EVENTS)
+    redis_client.rpush(key, *[f"old-{n}" for n in range(ANALYTICS_EVENTS_CAP)])  # a worker without analytics
+    payload = parts.dev.text_payload("ciao", user, settings.whatsapp_phone_number_id, at_ms=int(time.time() * 1000))
+    raw = json.dumps(payload).encode()
+    assert app.post("/webhook", data=raw, headers={"Content-Type": "application/json",
+                                                   "X-Hub-Signature-256": sign(SECRET, raw)}).status_code == 200
+    assert redis_client.llen(key) == ANALYTICS_EVENTS_CAP
+    assert redis_client.lindex(key, 0) == b"old-1" and json.loads(redis_client.lindex(key, -1))["k"] == "turn"

@@ -322,3 +322,38 @@ def test_a_learner_link_is_refused_when_forged_or_made_under_another_secret(app,
     for key in (other, other[:-4] + "AAAA", "x" * 40, learner_ref("wa:1")):
         assert vera.get(f"/admin/learners/{key}").status_code == 404
     assert vera.get(f"/admin/learners/{learner_ref(LID)}").status_code == 200  # the reference in the logs works
+
+
+def test_sign_in_failures_count_per_address_and_an_ipv6_client_by_its_64(app):
+    def attempt(address: str, name: str, password: str) -> int:
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = address
+        csrf = token(client.get("/admin/login").get_data(as_text=True))
+        return client.post("/admin/login", data={"name": name, "password": password, "csrf_token": csrf}).status_code
+
+    for n in range(10):  # ten names, one address each time a different one in the same /64
+        assert attempt(f"2001:db8::{n + 1:x}", f"nobody{n}", "wrong password!") == 401
+    assert attempt("2001:db8::ffff", "vera", PASSWORD) == 429  # the /64 is over its budget
+    assert attempt("2001:db8:0:1::1", "vera", PASSWORD) == 303  # the next /64 is not
+
+
+def test_open_days_show_who_is_coming_and_an_editor_announces_after_a_dry_run(app, redis_client):
+    from bot.storage.open_day_ledger import OpenDayLedger
+
+    onboard(app)
+    OpenDayLedger(redis_client).rsvp("od_2027_01", LID, coming=True, capacity=40, now_ms=1)
+    vera, ezio = signed_in(app, "vera"), signed_in(app, "ezio")
+    listed = vera.get("/admin/open-days").get_data(as_text=True)
+    assert "od_2027_01" in listed and "1/40" in listed
+    page = vera.get("/admin/open-days/od_2027_01").get_data(as_text=True)
+    assert learner_ref(LID) in page and "Lucia" in page and PHONE not in page
+    assert "dry run" not in page  # a viewer reads; announcing is an editor's
+    assert vera.post("/admin/open-days/od_2027_01/dry-run", data={"csrf_token": form_token(vera)}).status_code == 403
+    dry = ezio.post("/admin/open-days/od_2027_01/dry-run", data={"csrf_token": form_token(ezio)})
+    assert dry.status_code == 200 and "would be invited" in dry.get_data(as_text=True)
+    assert audit.recent(redis_client, 1)[0].action == "sign_in"  # a dry run changes nothing
+    sent = ezio.post("/admin/open-days/od_2027_01/announce", data={"csrf_token": form_token(ezio)})
+    assert sent.status_code == 303
+    entry = audit.recent(redis_client, 1)[0]
+    assert (entry.who, entry.action, entry.target) == ("ezio", "open_day.announce", "od_2027_01")
+    assert ezio.get("/admin/open-days/od_9999").status_code == 404

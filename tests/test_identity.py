@@ -4,6 +4,8 @@ the code that must never link the wrong people."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import threading
 
 import pytest
@@ -11,11 +13,14 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
+from bot.certificates.model import Certificate, new_code, new_token
 from bot.channels.instagram import INSTAGRAM
 from bot.channels.messenger import MESSENGER
 from bot.channels.whatsapp import WHATSAPP
 from bot.model.events import EventKind, InboundEvent
-from bot.storage import clock, links
+from bot.privacy.chat import read_export
+from bot.privacy.retention import DAY_MS, Swept, sweep
+from bot.storage import certificate_store, clock, links
 from bot.storage.keys import LearnerPart, learner_key, link_code_key
 from bot.storage.links import Journal, Linked, Links
 from bot.tutor import conversations, linking, merging
@@ -58,6 +63,8 @@ def test_a_messenger_learner_links_whatsapp_with_a_code_and_sees_module_1_done_t
     before = len(wa.shown)
     wa.send("aiuto")
     assert len(wa.shown) > before and world.progress(ms.learner_id).channel == "whatsapp"
+    # the conversations the sender and the erase job drain, and a move carries: the current one included
+    assert [c.channel for c in world.dispatcher.store.linked_conversations(ms.learner_id)] == ["whatsapp"]
     # a used code links nobody
     ig = world.phone(INSTAGRAM, "17841400000000501")
     ig.send(f"collega {code}")
@@ -230,11 +237,14 @@ def test_a_changed_number_on_a_linked_channel_moves_the_conversation_and_frees_t
 # -- the code, fuzzed ---------------------------------------------------------------------------------
 
 def test_code_reading():
-    code = linking.new_code()
-    assert len(code) == 8 and set(code) <= set(linking.ALPHABET)
-    shown = linking.shown(code)
-    for typed in (shown, shown.lower(), f"collega {shown}", f"LINK {code}", f" {code[:4]} {code[4:]} "):
-        assert linking.code_in(typed) == code, typed
+    for code in (*(linking.new_code() for _ in range(50)), "K7M4Q9XR", "JPAFJENV"):
+        assert len(code) == 8 and set(code) <= set(linking.ALPHABET)
+        shown = linking.shown(code)
+        for typed in (shown, shown.lower(), f"collega {shown}", f"LINK {code}", f"collega {code[:4]} {code[4:]}"):
+            assert linking.code_in(typed) == code, typed
+    assert linking.code_in(" K7M4 Q9XR ") == "K7M4Q9XR"  # bare, with a digit
+    assert linking.code_in("JPAF JENV") == ""  # bare, only letters and no dash: words, not a code
+    assert all(any(ch.isdigit() for ch in linking.new_code()) for _ in range(50))  # so typed bare it reads
     assert linking.code_in("", f"link.{code}") == code
     assert linking.code_in("perfetta") == "" and linking.code_in("collega perfetta") == "PERFETTA"
     assert linking.code_in("ciao") == linking.code_in("menu") == ""
@@ -313,3 +323,88 @@ def test_too_many_wrong_codes_lock_an_id_out_for_a_while(world):
     assert any("Troppi codici" in t for t in wa.texts())
     assert world.client.get(learner_key(wa.learner_id, LearnerPart.ALIAS)) is None
     assert clock is not None
+
+
+# -- their data (issue 12 §3) -------------------------------------------------------------------------
+
+def keys_naming(client, needles: tuple[str, ...]) -> list[str]:
+    """Every key in the whole keyspace whose name or value contains one of ``needles``."""
+    from bot.storage.key_values import read_value
+
+    found = []
+    for key in client.scan_iter(count=1000):
+        name = key.decode()
+        value = json.dumps(read_value(client, key), default=str, ensure_ascii=False)
+        if any(needle in name or needle in value for needle in needles):
+            found.append(name)
+    return found
+
+
+def test_my_data_exports_everything_and_delete_my_data_leaves_nothing_and_revokes_the_certificate(world, course):
+    ms, wa = linked_pair(world)
+    finish_module_1(ms, course)
+    ms.send("collega")
+    wa.send(ms.last_code())
+    certificate = Certificate(code=new_code(), token=new_token(), learner_id=ms.learner_id, name="Anna",
+                              business_name="Forno Anna", issued_ms=world.now_ms(), score_percent=90)
+    certificate_store.save(world.client, certificate)
+    wa.send("i miei dati")
+    token = next(t for t in reversed(world.client.keys("bottega:export:*")))
+    document = json.loads(read_export(world.client, token.decode().split("{")[1].rstrip("}")))
+    assert document["learner_id"] == ms.learner_id and wa.learner_id in document["other_ids"]
+    record = document["data"]["keys"][ms.learner_id]["progress"]
+    assert "m1_contatto" in json.dumps(record) and document["data"]["certificates"]
+    assert document["data"]["linked_conversations"]  # the WhatsApp conversation's own parts
+    progress = world.progress(ms.learner_id)
+    assert progress.notices and progress.notices[0].what == "privacy_notice"  # shown in the first message
+    ms.send("collega")  # a code waiting unused names them too
+    wa.send("cancella i miei dati")
+    wa.tap("Sì")
+    assert any("cancello tutti i tuoi dati" in t for t in wa.texts())  # the goodbye went first
+    assert world.erased == [ms.learner_id]
+    assert keys_naming(world.client, (ms.user, wa.user, ms.learner_id, wa.learner_id)) == []
+    assert certificate_store.lookup(world.client, certificate.code) not in (None,) and \
+        isinstance(certificate_store.lookup(world.client, certificate.code), int)  # revoked
+
+
+def test_an_inactive_learner_is_warned_where_a_window_is_open_then_erased(redis_client, settings, course):
+    world = World(client=redis_client, settings=dataclasses.replace(settings, quiet_hours=""), course=course)
+    ms, wa = linked_pair(world)
+    ms.send("ciao")
+    ms.send("collega")
+    wa.send(ms.last_code())
+    start = world.now_ms()
+    retention_ms, warning_ms = 10 * DAY_MS, 10 * DAY_MS - 3_600_000
+    assert sweep(world.client, world.dispatcher, start + 60_000, retention_ms=retention_ms,
+                 warning_ms=warning_ms) == Swept()  # not idle long enough
+    swept = sweep(world.client, world.dispatcher, start + 2 * 3_600_000, retention_ms=retention_ms,
+                  warning_ms=warning_ms)
+    world.deliver()
+    assert swept == Swept(warned=1)
+    assert any("cancellerò i tuoi dati" in t for t in wa.texts())  # WhatsApp's window is open: said there
+    assert sweep(world.client, world.dispatcher, start + 3 * 3_600_000, retention_ms=retention_ms,
+                 warning_ms=warning_ms) == Swept()  # once
+    assert sweep(world.client, world.dispatcher, start + retention_ms + 60_000, retention_ms=retention_ms,
+                 warning_ms=warning_ms) == Swept(erased=1)
+    assert keys_naming(world.client, (ms.user, wa.user)) == []
+
+
+def test_a_message_bottega_starts_goes_where_a_window_is_open_else_where_the_channel_allows_it():
+    hour = 3_600_000
+    now = 100 * 24 * hour
+    whatsapp = ChannelConversation(channel="whatsapp", learner_id="wa:39333", user_id="39333", phone="39333",
+                                   last_inbound_at_ms=now - 30 * hour)  # closed
+    base = Progress(learner_id="ig:1", channel="instagram", user_id="1", last_inbound_at_ms=now - 2 * hour,
+                    conversations=(whatsapp,))
+    chosen = conversations.for_proactive(base, now, window_ms=24 * hour, margin_ms=600_000)
+    assert chosen.channel == "instagram"  # the current conversation's window is open: free there
+    closed = base.with_changes(last_inbound_at_ms=now - 40 * hour)
+    chosen = conversations.for_proactive(closed, now, window_ms=24 * hour, margin_ms=600_000)
+    assert chosen.channel == "whatsapp" and chosen.via == "wa:39333"  # no window: a template can go there
+    opened = closed.with_changes(conversations=(dataclasses.replace(whatsapp, last_inbound_at_ms=now - hour),))
+    assert conversations.for_proactive(opened, now, window_ms=24 * hour, margin_ms=600_000).channel == "whatsapp"
+    messenger_only = Progress(learner_id="ig:1", channel="instagram", user_id="1", last_inbound_at_ms=now - 40 * hour,
+                              conversations=(ChannelConversation(channel="messenger", learner_id="ms:1", user_id="1",
+                                                                 last_inbound_at_ms=now - 40 * hour),))
+    assert conversations.for_proactive(messenger_only, now, window_ms=24 * hour, margin_ms=600_000).channel == \
+        "instagram"  # Messenger without an opt-in token allows nothing either: stays, placement says no

@@ -97,8 +97,8 @@ def test_a_conversation_moves_the_counters_of_web_and_worker_on_one_metrics_page
     assert total(samples, "bottega_jobs_total", actor="deliver", result="ok") >= 1
     # read from the shared state when scraped
     assert ("bottega_timers_due", ()) in samples
-    assert total(samples, "bottega_broker_queue_depth", state="ready") >= 0
-    assert ("bottega_broker_queue_depth", (("state", "delayed"),)) in samples
+    assert ("bottega_broker_queue_depth", (("queue", "default"), ("state", "ready"))) in samples
+    assert ("bottega_broker_queue_depth", (("queue", "bulk"), ("state", "delayed"))) in samples
 
     # a failing Graph API shows as transient sends and retries, by Meta's code
     service.graph.configure(fail_every=1, fail_status=500, fail_code=2)

@@ -12,15 +12,21 @@ and dev may pass ``lambda view: view``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, render_template, request, url_for
+import redis
+from flask import Blueprint, Flask, Response, abort, render_template, request, url_for
 
 from bot.analytics import charts, diagram, queries
 from bot.analytics.queries import Page, Table
 from bot.analytics.store import AnalyticsStore
 from bot.delivery.graph import advice
 from bot.flows.spec import Course
+from bot.proactive.policy import Prices
+from bot.storage.clock import SharedTestClock, SystemClock
+from bot.storage.releases import Registry, live_release
+from config.settings import Settings
 
 Guard = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -30,12 +36,27 @@ CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 
        "frame-ancestors 'none'")
 
 
+def install(app: Flask, *, settings: Settings, client: redis.Redis, registry: Registry, guard: Guard,
+            url_prefix: str = "/admin/analytics") -> bool:
+    """Mount the pages at ``url_prefix`` behind the console's ``guard`` (signed in, the viewer role). True."""
+    store = AnalyticsStore.for_settings(settings.analytics_url, settings.var_dir)
+    clock = SharedTestClock(client) if settings.movable_clock else SystemClock()
+    prices = Prices.parse(settings.whatsapp_prices, settings.price_currency)
+    app.register_blueprint(blueprint(lambda: store, guard,
+                                     course=lambda: registry.engine_for(live_release(client)).course,
+                                     now_ms=clock, prices=prices.cost, currency=prices.currency,
+                                     home=("Console", url_prefix.rsplit("/", 1)[0] + "/")),
+                           url_prefix=url_prefix)
+    return True
+
+
 def blueprint(read_store: Callable[[], AnalyticsStore], guard: Guard, *, course: Callable[[], Course],
               now_ms: Callable[[], int], prices: Callable[[str], float] = lambda category: 0.0,
-              currency: str = "USD", name: str = "analytics") -> Blueprint:
-    """The analytics pages over the store ``read_store()`` gives and the live ``course()``."""
-    pages = Blueprint(name, __name__, template_folder="templates", static_folder="static",
-                      static_url_path="/static")
+              currency: str = "USD", name: str = "analytics", home: tuple[str, str] | None = None) -> Blueprint:
+    """The analytics pages over the store ``read_store()`` gives and the live ``course()``; ``home``: (label, URL)
+    of the page the navigation leads back to (the console's)."""
+    pages = Blueprint(name, __name__, template_folder="templates")
+    stylesheet = (Path(__file__).parent / "static" / "analytics.css").read_text(encoding="utf-8")
 
     def build(page: str) -> tuple[Page, dict[str, Any]]:
         """The page's tables and what its template needs besides them."""
@@ -81,14 +102,15 @@ def blueprint(read_store: Callable[[], AnalyticsStore], guard: Guard, *, course:
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Cache-Control", "no-store")
+        if response.mimetype != "text/css":
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     def view(page: str) -> Callable[[], str]:
         def show() -> str:
             result, extra = build(page)
             csv_links = {table.slug: _csv_link(page, table.slug) for table in result.tables}
-            return render_template("analytics/page.html", pages=PAGES, page=page, title=dict(PAGES)[page],
+            return render_template("analytics/page.html", pages=PAGES, page=page, title=dict(PAGES)[page], home=home,
                                    result=result, chart=chart, csv_links=csv_links, **extra)
 
         def download() -> Response:
@@ -106,6 +128,11 @@ def blueprint(read_store: Callable[[], AnalyticsStore], guard: Guard, *, course:
 
     for page, _ in PAGES:
         view(page)
+
+    def css() -> Response:  # behind the guard too: every page under the console's prefix asks for a session
+        return Response(stylesheet, mimetype="text/css", headers={"Cache-Control": "private, max-age=3600"})
+
+    pages.add_url_rule("/analytics.css", "stylesheet", guard(css))
     return pages
 
 

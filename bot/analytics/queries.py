@@ -54,10 +54,10 @@ def _pct(part: float, whole: float) -> str:
 
 # --- overview --------------------------------------------------------------------------------------------
 def overview(store: AnalyticsStore, now_ms: int) -> Page:
-    total, opted_out, *active = store.rows(
-        "SELECT COUNT(*), COALESCE(SUM(opted_out), 0), "
-        + ", ".join("COALESCE(SUM(CASE WHEN last_ms >= ? THEN 1 ELSE 0 END), 0)" for _ in ACTIVE_WINDOWS_DAYS)
-        + " FROM learners", [now_ms - days * DAY_MS for days in ACTIVE_WINDOWS_DAYS])[0]
+    total = store.rows("SELECT COUNT(*) FROM learners")[0][0]
+    opted_out = store.rows("SELECT COUNT(*) FROM learners WHERE opted_out = 1")[0][0]
+    active = [store.rows("SELECT COUNT(*) FROM learners WHERE last_ms >= ?", [now_ms - days * DAY_MS])[0][0]
+              for days in ACTIVE_WINDOWS_DAYS]  # index range counts (learners_last)
     channels = store.rows("SELECT channel, lang, COUNT(*) FROM learners GROUP BY channel, lang ORDER BY 3 DESC")
     since = day_of(now_ms - (RECENT_DAYS - 1) * DAY_MS)
     new = store.rows("SELECT first_day, COUNT(*) FROM learners WHERE first_day >= ? GROUP BY first_day "
@@ -126,15 +126,21 @@ def _offered(course: Course, test: str) -> dict[str, tuple[tuple[str, ...], tupl
             top = question.max_points
             options = tuple(o.id for o in question.options if not o.not_applicable)
             out[question.id] = (options, tuple(o.id for o in question.options if o.points == top),
-                                question.question.get("it").splitlines()[0][:80])
+                                _plain(question.question.get("it")))
         return out
     flow = course.flows.get(test.removeprefix("quiz:"))
     for step in flow.steps.values() if flow else ():
         if step.quiz:
             options = tuple(option.id for option in step.quiz.options)
             out[step.id] = (options, tuple(o.id for o in step.quiz.options if o.correct),
-                            step.quiz.question.get("it").splitlines()[0][:80])
+                            _plain(step.quiz.question.get("it")))
     return out
+
+
+def _plain(text: str) -> str:
+    """The first line of a question, without WhatsApp's * and _ marks, at most 80 characters."""
+    line = next((line for line in text.splitlines() if line.strip()), "")
+    return " ".join(line.replace("*", "").replace("_", " ").split())[:80]
 
 
 def items(store: AnalyticsStore, course: Course, test: str) -> Page:

@@ -38,6 +38,12 @@ SCHEMA = (
         first_day TEXT NOT NULL, first_week TEXT NOT NULL, source TEXT NOT NULL, campaign TEXT NOT NULL,
         last_ms BIGINT NOT NULL, opted_out INTEGER NOT NULL, opted_out_day TEXT NOT NULL, first_done_ms BIGINT)""",
     """CREATE INDEX IF NOT EXISTS learners_last ON learners (last_ms)""",
+    # covering indexes: the overview and cohort pages read these instead of every learner's row
+    """CREATE INDEX IF NOT EXISTS learners_channel ON learners (channel, lang)""",
+    """CREATE INDEX IF NOT EXISTS learners_first_day ON learners (first_day)""",
+    """CREATE INDEX IF NOT EXISTS learners_opted_out ON learners (opted_out, opted_out_day)""",
+    """CREATE INDEX IF NOT EXISTS learners_cohort ON learners (first_week, first_ms, first_done_ms)""",
+    """CREATE INDEX IF NOT EXISTS learners_source ON learners (source, campaign, first_ms, first_done_ms)""",
     """CREATE TABLE IF NOT EXISTS module_steps (
         module TEXT NOT NULL, step TEXT NOT NULL, learner TEXT NOT NULL, PRIMARY KEY (module, step, learner))""",
     """CREATE INDEX IF NOT EXISTS module_steps_learner ON module_steps (learner)""",
@@ -49,12 +55,13 @@ SCHEMA = (
         module TEXT NOT NULL, learner TEXT NOT NULL, started_ms BIGINT NOT NULL, completed_ms BIGINT,
         last_step TEXT NOT NULL, PRIMARY KEY (module, learner))""",
     """CREATE INDEX IF NOT EXISTS modules_learner ON modules (learner)""",
+    """CREATE INDEX IF NOT EXISTS modules_stops ON modules (module, completed_ms, last_step)""",  # the funnel's stops
     """CREATE TABLE IF NOT EXISTS answers (
-        test TEXT NOT NULL, item TEXT NOT NULL, learner TEXT NOT NULL, choice TEXT NOT NULL, score REAL NOT NULL,
-        PRIMARY KEY (test, item, learner))""",
+        test TEXT NOT NULL, item TEXT NOT NULL, learner TEXT NOT NULL, choice TEXT NOT NULL,
+        score DOUBLE PRECISION NOT NULL, PRIMARY KEY (test, item, learner))""",
     """CREATE INDEX IF NOT EXISTS answers_learner ON answers (learner)""",
     """CREATE TABLE IF NOT EXISTS test_totals (
-        test TEXT NOT NULL, learner TEXT NOT NULL, total REAL NOT NULL, items INTEGER NOT NULL,
+        test TEXT NOT NULL, learner TEXT NOT NULL, total DOUBLE PRECISION NOT NULL, items INTEGER NOT NULL,
         finished INTEGER NOT NULL, PRIMARY KEY (test, learner))""",
     """CREATE INDEX IF NOT EXISTS test_totals_learner ON test_totals (learner)""",
     """CREATE TABLE IF NOT EXISTS checkups (
@@ -75,8 +82,9 @@ SCHEMA = (
     # item analysis sums over finished attempts (bot.analytics.item_analysis): x the item score, y the rest of the
     # test; a learner's attempt is added once, when it finishes (its first answers are final then)
     """CREATE TABLE IF NOT EXISTS item_sums (
-        test TEXT NOT NULL, item TEXT NOT NULL, n INTEGER NOT NULL, sx REAL NOT NULL, sxx REAL NOT NULL,
-        sy REAL NOT NULL, syy REAL NOT NULL, sxy REAL NOT NULL, PRIMARY KEY (test, item))""",
+        test TEXT NOT NULL, item TEXT NOT NULL, n INTEGER NOT NULL, sx DOUBLE PRECISION NOT NULL,
+        sxx DOUBLE PRECISION NOT NULL, sy DOUBLE PRECISION NOT NULL, syy DOUBLE PRECISION NOT NULL,
+        sxy DOUBLE PRECISION NOT NULL, PRIMARY KEY (test, item))""",
     """CREATE INDEX IF NOT EXISTS checkup_areas_area ON checkup_areas (area, percent, in_plan)""",
     """CREATE TABLE IF NOT EXISTS delivery_daily (
         day TEXT NOT NULL, channel TEXT NOT NULL, what TEXT NOT NULL, ok INTEGER NOT NULL, code INTEGER NOT NULL,
@@ -207,6 +215,22 @@ class AnalyticsStore:
                    "SUM((t.total - a.score) * (t.total - a.score)), SUM(a.score * (t.total - a.score)) "
                    "FROM answers a JOIN test_totals t ON t.test = a.test AND t.learner = a.learner "
                    "WHERE t.finished = 1 GROUP BY a.test, a.item")
+
+    def export(self, learner_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Every row naming ``learner_id`` (by its ``learner_ref``), table by table (the counters name nobody)."""
+        ref = learner_ref(learner_id)
+        out: dict[str, list[dict[str, Any]]] = {}
+        connection = self.connection()
+        try:
+            for table in LEARNER_TABLES:
+                cursor = connection.execute(self._sql(f"SELECT * FROM {table} WHERE learner = ?"), (ref,))
+                names = [column[0] for column in cursor.description]
+                rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+                if rows:
+                    out[table] = rows
+        finally:
+            connection.rollback()
+        return out
 
     def erase(self, learner_id: str) -> int:
         """Delete every row naming ``learner_id`` (by its ``learner_ref``); the rows deleted."""

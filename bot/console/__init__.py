@@ -6,6 +6,7 @@
 * ``audit``: every changing action, who and when (learners named by ``learner_ref`` only).
 * ``pages``: sign-in, releases (diff and publish: ``bot.storage.releases``, as the CLI), learners
   (look-up, reset a module, export, erase: ``bot.privacy``), admins, the audit log.
+* ``open_days_page``: Business Open Days — seats, attendees, announce (dry run first), as ``bottega events``.
 
 ``install(app, ...)`` mounts it when CONSOLE_SECRET_KEY is set (dev mode has a default) and returns the
 ``Console``, whose ``require(role)`` guards other pages (the analytics Blueprint, the simulator in
@@ -20,7 +21,7 @@ from datetime import timedelta
 import redis
 from flask import Flask
 
-from bot.console import guard
+from bot.console import guard, open_days_page
 from bot.console.learner_links import LearnerLinks
 from bot.console.pages import Console, NavItem, blueprint
 from bot.console.release_page import Census
@@ -29,13 +30,12 @@ from bot.flows.spec import Course
 from bot.storage.store import Store
 from config.settings import Settings
 
-__all__ = ["Console", "NavItem", "Role", "install"]
+__all__ = ["Console", "NavItem", "Role", "add_nav", "install"]
 
 SESSION_COOKIE = "bottega_admin"
 
 # Slots for pages that other issues bring (shown, not linked, until they land)
-COMING = [NavItem(label="Broadcasts", endpoint="", role=Role.EDITOR, note="with the proactive-messaging issue"),
-          NavItem(label="Open Days", endpoint="", role=Role.EDITOR, note="with the proactive-messaging issue")]
+COMING = [NavItem(label="Broadcasts", endpoint="", role=Role.EDITOR, note="with the proactive-messaging issue")]
 
 
 def install(app: Flask, *, settings: Settings, client: redis.Redis, course: Callable[[], Course]) -> Console | None:
@@ -56,10 +56,13 @@ def install(app: Flask, *, settings: Settings, client: redis.Redis, course: Call
                       links=LearnerLinks(settings.console_secret_key),
                       nav=[NavItem(label="Releases", endpoint="console.releases_page"),
                            NavItem(label="Learners", endpoint="console.learners"),
+                           NavItem(label="Open Days", endpoint="console.open_days"),
                            *COMING,
                            NavItem(label="Admins", endpoint="console.users", role=Role.OWNER),
                            NavItem(label="Audit log", endpoint="console.audit_log", role=Role.OWNER)])
-    app.register_blueprint(blueprint(console))
+    pages = blueprint(console)
+    open_days_page.add_routes(pages, console)
+    app.register_blueprint(pages)
     return console
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import ipaddress
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -117,8 +118,7 @@ class LoginLimiter:
 
     @staticmethod
     def subjects(name: str) -> list[str]:
-        return [admin_login_failures_key(f"addr:{request.remote_addr or 'unknown'}"),
-                admin_login_failures_key(f"name:{name[:64]}")]
+        return [admin_login_failures_key(f"addr:{client_address()}"), admin_login_failures_key(f"name:{name[:64]}")]
 
     def refused(self, name: str) -> bool:
         pipe = self.client.pipeline(transaction=False)  # not MGET: the keys may live in two hash slots
@@ -135,6 +135,21 @@ class LoginLimiter:
         for key in self.subjects(name):  # one key per script: each may live in its own hash slot
             self._count(keys=[key], args=[LOGIN_WINDOW_SECONDS], client=pipe)
         pipe.execute()
+
+
+def client_address() -> str:
+    """Whom sign-in failures count against: the client's address (behind TRUSTED_PROXIES, what ProxyFix
+    read), an IPv6 client by its /64 (a host may take any address in the /64 it is handed)."""
+    address = request.remote_addr or ""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def add_headers(response: Response) -> Response:

@@ -97,7 +97,7 @@ def read(client: redis.Redis, learner_id: str, *, link: str, reveal: bool = Fals
     progress = Progress.from_hash(raw)
     shown = (lambda value: value) if reveal else mask
     facts = {text(k): text(v) for k, v in delivery.items()}
-    facts = {name: when(int(value)) if name.endswith("_at_ms") and value.isdigit() else value
+    facts = {name: when(int(value)) if name.endswith("_at_ms") and value.isdigit() else shown(value)
              for name, value in sorted(facts.items())}
     code = facts.get("last_error_code") or facts.get("last_status_error_code") or ""
     person = identify(client, learner_id, thorough=False)

@@ -276,8 +276,7 @@ def blueprint(console: Console) -> Blueprint:
         return render_template("console/audit.html", entries=audit.recent(console.client))
 
     def _me() -> str:
-        user = guard.current_user(console.users)
-        return user.name if user else "?"
+        return me(console)
 
     def _learner(key: str) -> str:
         """The learner a page's link names: an encrypted link (``learner_links``) or a ``learner_ref``."""
@@ -301,6 +300,12 @@ def blueprint(console: Console) -> Blueprint:
             raise UserError("the console needs at least one owner: make another admin owner first")
 
     return pages
+
+
+def me(console: Console) -> str:
+    """The signed-in admin's name (for the audit log)."""
+    user = guard.current_user(console.users)
+    return user.name if user else "?"
 
 
 def _safe_next(target: str) -> str:

@@ -23,15 +23,20 @@ from dramatiq.middleware import TimeLimitExceeded
 from bot import channels
 from bot.delivery import outbox
 from bot.delivery.broker import (
+    BULK_PRIORITY,
+    BULK_QUEUE,
     DELIVER,
+    DELIVER_BULK,
     DELIVER_MAX_RETRIES,
     DELIVER_MIN_BACKOFF_MS,
+    ERASE_LEARNER,
     HANDLE_EVENTS,
     LOCKED_MARGIN_SECONDS,
     QUEUE,
     JobQueue,
 )
 from bot.delivery.graph import GraphClient
+from bot.delivery.throughput import Throughput
 from bot.dispatch import Dispatcher
 from bot.model.events import EventKind, InboundEvent
 from bot.model.privacy import learner_ref
@@ -56,6 +61,8 @@ class WorkerContext:
     dispatcher: Callable[[], Dispatcher]  # this process's dispatcher (built on first use)
     graph_client: Callable[[], GraphClient]  # one per thread
     clock: Clock  # now in ms: the real clock, or the shared test clock in dev and test (bot.storage.clock)
+    erase: Callable[[str], None] | None = None  # erase a learner's data (bot.privacy, wired by bot.worker)
+    throughput: Throughput | None = None  # the sending numbers' buckets, shared on Redis (None: no number limit)
     forward: Forward | None = None  # learning analytics: the drain's events and sends to their stream (None: off)
 
 
@@ -102,13 +109,25 @@ def deliver(lid: str) -> None:
     batch) — unless a job for this learner is already due by then (``outbox.schedule``). The time
     limit and the retry backoff come with the message (``JobQueue``), from the settings.
     """
+    _deliver(lid, bulk=False)
+
+
+@dramatiq.actor(actor_name=DELIVER_BULK, queue_name=BULK_QUEUE, priority=BULK_PRIORITY,
+                max_retries=DELIVER_MAX_RETRIES, retry_when=_retry_when, min_backoff=DELIVER_MIN_BACKOFF_MS)
+def deliver_bulk(lid: str) -> None:
+    """``deliver`` for a broadcast's recipient: the same drain, from the bulk queue, at the lowest priority
+    (a worker takes every conversation's job it holds first); a wait is rescheduled on the bulk queue."""
+    _deliver(lid, bulk=True)
+
+
+def _deliver(lid: str, *, bulk: bool) -> None:
     try:
         learner_key(lid, LearnerPart.OUTBOX)
     except (ValueError, TypeError):
         logger.error("deliver got a malformed learner id (%s); job dropped", type(lid).__name__)
         return
     ctx = context()
-    result = outbox.drain(ctx.client, graph_client(), lid, ctx.settings, now_ms=ctx.clock)
+    result = outbox.drain(ctx.client, graph_client(), lid, ctx.settings, now_ms=ctx.clock, throughput=ctx.throughput)
     if ctx.forward is not None and (result.events or result.sends):
         ctx.forward(lid, result.events, result.sends)  # learning analytics: one pipeline, after the sends
     for item_id, code in result.refused:  # the learner's record learns why Meta refused what we wrote first
@@ -121,7 +140,7 @@ def deliver(lid: str) -> None:
         delay_ms = int(again * 1000)
         now = ctx.clock()
         if outbox.schedule(ctx.client, lid, now + delay_ms, now):  # one scheduled job per learner, not a storm
-            ctx.queue.deliver(lid, delay_ms=delay_ms)
+            (ctx.queue.deliver_bulk if bulk else ctx.queue.deliver)(lid, delay_ms=delay_ms)
     logger.debug("deliver learner=%s sent=%d failed=%d again_in_s=%s", learner_ref(lid), result.sent,
                  result.failed, None if again is None else round(again, 3))
 
@@ -158,3 +177,27 @@ def handle_events(events: list[str]) -> None:
         except Exception:  # a bug in one event must not stop the others; no PII in the trace's text
             logger.error("deferred event skipped after an error (learner %s):\n%s", learner_ref(event.learner_id),
                          "".join(traceback.format_tb(sys.exc_info()[2])))
+
+
+ERASE_GOODBYE_TRIES = 5  # drains of the goodbye before erasing anyway
+ERASE_RETRY_MS = 2000
+
+
+@dramatiq.actor(actor_name=ERASE_LEARNER, queue_name=QUEUE, max_retries=DELIVER_MAX_RETRIES, retry_when=_retry_when,
+                min_backoff=DELIVER_MIN_BACKOFF_MS)
+def erase_learner(lid: str, attempt: int = 0) -> None:
+    """"Cancella i miei dati", confirmed: send what waits in each of the learner's outboxes (their goodbye),
+    then erase everything stored about them. A goodbye that cannot go after a few tries does not hold it up."""
+    ctx = context()
+    store = ctx.dispatcher().store
+    addresses = [lid, *(f"{lid}@{c.channel}" for c in store.linked_conversations(lid))]
+    waiting = False
+    for address in addresses:
+        outbox.drain(ctx.client, graph_client(), address, ctx.settings, now_ms=ctx.clock)
+        waiting = waiting or bool(ctx.client.llen(learner_key(address, LearnerPart.OUTBOX)))
+    if waiting and attempt < ERASE_GOODBYE_TRIES:
+        ctx.queue.erase_learner(lid, attempt + 1, delay_ms=ERASE_RETRY_MS)
+        return
+    if ctx.erase is not None:
+        ctx.erase(lid)
+    logger.info("learner %s erased at their request", learner_ref(lid))

@@ -67,7 +67,12 @@ from config.settings import Settings, broker_url
 CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")  # REDIS_URL naming a Redis Cluster
 DELIVER = "deliver"  # actor names: the contract between JobQueue and bot.delivery.actors
 HANDLE_EVENTS = "handle_events"
+ERASE_LEARNER = "erase_learner"
+DELIVER_BULK = "deliver_bulk"  # a broadcast's sends (bot.delivery.actors), below every conversation
+BROADCAST_STEP = "broadcast_step"  # admit a broadcast's next recipients (bot.broadcasts.actors)
 QUEUE = "default"
+BULK_QUEUE = "bulk"  # broadcast traffic: its own queue, so a conversation's job never waits behind 100,000 of them
+BULK_PRIORITY = 100  # a worker runs the jobs it holds lowest priority first: conversations (0) before bulk
 HEARTBEAT_TIMEOUT_MS = 10_000  # silent this long -> a worker is dead; see the module docstring
 MAINTENANCE_CHANCE = MAINTENANCE_SCALE  # per million broker commands: all of them
 REDIS_CONNECT_TIMEOUT_SECONDS = 5.0
@@ -115,6 +120,7 @@ def build_broker(settings: Settings, redis_url: str) -> dramatiq.Broker:
     if settings.broker_amqp_url:
         rabbit: dramatiq.Broker = _shared_connection_rabbitmq()(url=settings.broker_amqp_url, confirm_delivery=True)
         rabbit.declare_queue(QUEUE)
+        rabbit.declare_queue(BULK_QUEUE)
         return rabbit
     if redis_url.startswith(CLUSTER_SCHEMES) and not settings.broker_redis_url:
         raise ConfigError("REDIS_URL names a Redis Cluster, where Dramatiq's Redis broker cannot run (its keys "
@@ -125,6 +131,7 @@ def build_broker(settings: Settings, redis_url: str) -> dramatiq.Broker:
                                   socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS)
     broker = RedisBroker(client=client, heartbeat_timeout=HEARTBEAT_TIMEOUT_MS, maintenance_chance=MAINTENANCE_CHANCE)
     broker.declare_queue(QUEUE)
+    broker.declare_queue(BULK_QUEUE)
     return broker
 
 
@@ -184,12 +191,25 @@ class JobQueue:
         """Drain ``learner_id``'s outbox (now, or after ``delay_ms``)."""
         self._enqueue(DELIVER, (learner_id,), self._deliver_options, delay_ms)
 
+    def deliver_bulk(self, learner_id: str, *, delay_ms: int | None = None) -> None:
+        """Drain ``learner_id``'s outbox for a broadcast: on the bulk queue, after every conversation's job."""
+        self._enqueue(DELIVER_BULK, (learner_id,), self._deliver_options, delay_ms, queue=BULK_QUEUE)
+
+    def broadcast_step(self, broadcast_id: str, token: str, *, delay_ms: int | None = None) -> None:
+        """Admit broadcast ``broadcast_id``'s next recipients (the step chain holding ``token``)."""
+        self._enqueue(BROADCAST_STEP, (broadcast_id, token), {}, delay_ms, queue=BULK_QUEUE)
+
     def handle_events(self, events: list[InboundEvent]) -> None:
         """Handle these events in the worker, in this order (one learner's events in one job)."""
         self._enqueue(HANDLE_EVENTS, ([event.to_json() for event in events],), {}, None)
 
-    def _enqueue(self, actor: str, args: tuple[Any, ...], options: dict[str, Any], delay_ms: int | None) -> None:
-        message: dramatiq.Message[Any] = dramatiq.Message(queue_name=QUEUE, actor_name=actor, args=args, kwargs={},
+    def erase_learner(self, learner_id: str, attempt: int = 0, *, delay_ms: int | None = None) -> None:
+        """Erase ``learner_id`` once their goodbye has been sent (bot.privacy.chat)."""
+        self._enqueue(ERASE_LEARNER, (learner_id, attempt), self._deliver_options, delay_ms)
+
+    def _enqueue(self, actor: str, args: tuple[Any, ...], options: dict[str, Any], delay_ms: int | None,
+                 queue: str = QUEUE) -> None:
+        message: dramatiq.Message[Any] = dramatiq.Message(queue_name=queue, actor_name=actor, args=args, kwargs={},
                                                           options={**options, "request_id": logs.request_id.get()})
         self.broker.enqueue(message, delay=delay_ms or None)
 
@@ -222,20 +242,24 @@ class MetricsExposition(Middleware):
         metrics.serve(self.port)
 
 
-def queue_depth(broker: dramatiq.Broker) -> dict[str, int]:
-    """Messages waiting in the send queue: ``ready`` (to run now) and ``delayed`` (scheduled retries).
+def queue_depth(broker: dramatiq.Broker) -> dict[tuple[str, str], int]:
+    """Messages waiting in the send queues, by (queue, state): ``ready`` (to run now) and ``delayed`` (scheduled
+    retries), for the conversations' queue and the broadcasts' (bulk).
 
-    Redis: the queue's list and its delay list (a worker holds delayed messages it has fetched until they
-    are due, so those are not counted). RabbitMQ: the queue and its delay queue as the server counts them.
+    Redis: each queue's list and its delay list (a worker holds delayed messages it has fetched until they
+    are due, so those are not counted). RabbitMQ: each queue and its delay queue as the server counts them.
     """
+    depth: dict[tuple[str, str], int] = {}
     if hasattr(broker, "get_queue_message_counts"):  # RabbitMQ
-        ready, delayed, _dead = broker.get_queue_message_counts(QUEUE)
-        return {"ready": ready, "delayed": delayed}
-    if isinstance(broker, RedisBroker):
-        client = broker.client
-        pipe = client.pipeline(transaction=False)
-        pipe.llen(f"{broker.namespace}:{QUEUE}")
-        pipe.llen(f"{broker.namespace}:{dq_name(QUEUE)}")
-        ready, delayed = pipe.execute()
-        return {"ready": int(ready), "delayed": int(delayed)}
-    return {}
+        for queue in (QUEUE, BULK_QUEUE):
+            ready, delayed, _dead = broker.get_queue_message_counts(queue)
+            depth[(queue, "ready")], depth[(queue, "delayed")] = ready, delayed
+    elif isinstance(broker, RedisBroker):
+        pipe = broker.client.pipeline(transaction=False)
+        for queue in (QUEUE, BULK_QUEUE):
+            pipe.llen(f"{broker.namespace}:{queue}")
+            pipe.llen(f"{broker.namespace}:{dq_name(queue)}")
+        counts = [int(count) for count in pipe.execute()]
+        for n, queue in enumerate((QUEUE, BULK_QUEUE)):
+            depth[(queue, "ready")], depth[(queue, "delayed")] = counts[2 * n], counts[2 * n + 1]
+    return depth

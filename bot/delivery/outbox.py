@@ -33,6 +33,12 @@ pop: ``failed_sends`` (counter), ``last_error_code`` (Meta's code, or a negative
 (``permanent`` | ``gave_up`` | ``malformed`` | ``transient``), ``last_error_at_ms``,
 ``last_failed_item``. Successes: ``sent_count``, ``last_sent_at_ms``, ``last_sent_id`` (wamid/mid).
 
+Throughput: with a ``Throughput`` (the worker's), each message also takes a token from its sending number's
+bucket shared on Redis (``bot.delivery.throughput``); a broadcast's item (``proactive`` ``broadcast:<id>``)
+leaves the reserve to conversations. No token: the lock is released and the result says when to come back.
+A broadcast's item, once sent or refused, is recorded on its broadcast (``bot.storage.broadcast_store``),
+and the learner's delivery hash keeps ``last_broadcast`` (``<id> <message id>``) for its status webhooks.
+
 Delivery is at-least-once: if the process dies during a call, the item stays at the head and is
 sent again by the next drain once the lock expires. Nothing else is ever sent twice.
 No Dramatiq here: ``bot.delivery.actors`` turns a ``DrainResult`` into a delayed job.
@@ -53,6 +59,9 @@ import redis
 
 from bot.delivery.graph import GraphClient, GraphError
 from bot.delivery.pacing import Pace, PaceRules
+from bot.delivery.throughput import Throughput
+from bot.model.replies import broadcast_of
+from bot.storage import broadcast_store
 from bot.storage.keys import LearnerPart, address_of, learner_key
 from bot.storage.outbox_item import OutboxItem
 from bot.tutor.preferences import REFUSAL_CODES
@@ -64,9 +73,13 @@ MAX_SENDS_PER_DRAIN = 20  # then let other learners' jobs run (fairness across w
 JITTER_RATIO = 0.2  # backoff * (1 + up to 20 %): learners throttled together retry apart
 
 _REFRESH = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end"
-# KEYS: lock, pace, receipt, analytics events. ARGV: token, lock ms, events to take.
-# -> {1, pace JSON, receipt waiting 0|1, events...} or {0}
+# KEYS: lock, pace, receipt, analytics events, outbox. ARGV: token, lock ms, events to take.
+# -> {1, pace JSON, receipt waiting 0|1, events...}, {0} held, or {2}: nothing waits (no lock taken, no key
+# written: a job for an erased learner leaves nothing behind)
 _ACQUIRE = """
+if redis.call('exists', KEYS[3]) == 0 and redis.call('llen', KEYS[5]) == 0 and redis.call('llen', KEYS[4]) == 0 then
+  return {2}
+end
 if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
 local out = {1, redis.call('get', KEYS[2]) or '', redis.call('exists', KEYS[3])}
 local events = redis.call('lrange', KEYS[4], 0, tonumber(ARGV[3]) - 1)
@@ -189,6 +202,7 @@ class _Outbox:
 
     def __init__(self, client: redis.Redis, lid: str, lock_ms: int, rules: PaceRules) -> None:
         self.client = client
+        self.lid = lid
         self.outbox = learner_key(lid, LearnerPart.OUTBOX)
         self.lock = learner_key(lid, LearnerPart.SEND_LOCK)
         self.delivery = learner_key(lid, LearnerPart.DELIVERY)
@@ -209,10 +223,13 @@ class _Outbox:
     def run(self, name: str, keys: list[str], args: list[Any]) -> int:
         return int(self._scripts[name](keys=keys, args=args) or 0)
 
-    def acquire(self) -> bool:
-        """Take the lock; with it come the learner's pace and whether a read receipt waits (one round trip)."""
-        answer = self._scripts["acquire"](keys=[self.lock, self.pace_key, self.receipt, self.events_key],
+    def acquire(self) -> bool | None:
+        """Take the lock; with it come the learner's pace and whether a read receipt waits (one round trip).
+        None: nothing waits (no receipt, no item, no analytics event): no lock taken."""
+        answer = self._scripts["acquire"](keys=[self.lock, self.pace_key, self.receipt, self.events_key, self.outbox],
                                           args=[self.token, self.lock_ms, EVENTS_PER_DRAIN])
+        if int(answer[0]) == 2:
+            return None
         if int(answer[0]) != 1:
             return False
         self.pace = Pace.from_json(answer[1], self.rules)
@@ -261,22 +278,27 @@ def _backoff_seconds(exc: GraphError, attempt: int, settings: Settings) -> float
 
 
 def drain(client: redis.Redis, graph: GraphClient, lid: str, settings: Settings, *,
-          now_ms: Callable[[], int] = wall_clock_ms, max_sends: int = MAX_SENDS_PER_DRAIN) -> DrainResult:
+          now_ms: Callable[[], int] = wall_clock_ms, max_sends: int = MAX_SENDS_PER_DRAIN,
+          throughput: Throughput | None = None) -> DrainResult:
     """Send ``lid``'s outbox in order until it is empty, a transient error, or ``max_sends`` items.
 
     Safe to call any number of times, concurrently, from any process: at most one caller holds the
     lock; the others get ``locked_for_seconds``. ``now_ms`` is the wall clock in ms (tests inject
     one). Raises only Redis errors; Graph errors are handled as the module docstring says.
+    ``throughput``: the sending numbers' shared buckets (the worker passes its own; None: no number limit).
     """
     check_timing(settings)
     box = _Outbox(client, lid, int(settings.send_lock_seconds * 1000), pace_rules(settings))
-    if not box.acquire():
+    acquired = box.acquire()
+    if acquired is None:
+        return DrainResult()
+    if not acquired:
         return DrainResult(locked_for_seconds=box.holder_seconds())
     try:
         receipt_wait_ms = _send_receipt(box, graph, now_ms()) if box.receipt_waiting else 0
         refused: list[tuple[str, int]] = []
-        result = replace(_send_in_order(box, graph, settings, now_ms, max_sends, refused), refused=tuple(refused),
-                         events=box.events, sends=tuple(box.settled))
+        result = replace(_send_in_order(box, graph, settings, now_ms, max_sends, refused, throughput),
+                         refused=tuple(refused), events=box.events, sends=tuple(box.settled))
     except BaseException:  # Redis gone, a bug, a time limit: let the retry in without waiting 30 s
         with contextlib.suppress(redis.RedisError):
             box.release()
@@ -314,7 +336,8 @@ def _send_receipt(box: _Outbox, graph: GraphClient, now: int) -> int:
 
 
 def _send_in_order(box: _Outbox, graph: GraphClient, settings: Settings, now_ms: Callable[[], int],
-                   max_sends: int, refused: list[tuple[str, int]]) -> DrainResult:
+                   max_sends: int, refused: list[tuple[str, int]], throughput: Throughput | None = None
+                   ) -> DrainResult:
     """The loop of ``drain``, run while holding the lock."""
     give_up_ms = int(settings.send_give_up_seconds * 1000)
     sent = failed = 0
@@ -349,6 +372,8 @@ def _send_in_order(box: _Outbox, graph: GraphClient, settings: Settings, now_ms:
                 return lost()
             box.settled.append(Settled(item, False, code, now))
             failed += 1
+            if broadcast_of(item.proactive):
+                broadcast_store.settle(box.client, broadcast_of(item.proactive), box.lid, f"failed:{code}")
             continue
         if item.not_before_ms > now:  # still backing off from an earlier transient error
             box.release()
@@ -357,6 +382,12 @@ def _send_in_order(box: _Outbox, graph: GraphClient, settings: Settings, now_ms:
         if wait_ms:  # this learner had their burst: later turns may still supersede what waits
             box.release()
             return DrainResult(sent=sent, failed=failed, retry_in_seconds=wait_ms / 1000)
+        broadcast = broadcast_of(item.proactive)
+        number_wait_ms = throughput.take(item.channel, item.sender_id, bulk=bool(broadcast)) if throughput else 0
+        if number_wait_ms:  # the sending number's budget is spent (a broadcast leaves the reserve to conversations)
+            box.pace.tokens += 1.0  # this learner's token was not used after all
+            box.release()
+            return DrainResult(sent=sent, failed=failed, retry_in_seconds=number_wait_ms / 1000)
         try:
             message_id = graph.send(item.channel, item.sender_id, item.body)
         except GraphError as exc:
@@ -375,15 +406,21 @@ def _send_in_order(box: _Outbox, graph: GraphClient, settings: Settings, now_ms:
                 return lost()
             box.settled.append(Settled(item, False, exc.code, now))
             failed += 1
+            if broadcast:
+                broadcast_store.settle(box.client, broadcast, box.lid, f"failed:{exc.code}")
             if item.proactive and exc.code in REFUSAL_CODES:
                 refused.append((item.id, exc.code))
             continue
         sent_at = now_ms()
         record = {"last_sent_at_ms": sent_at, "last_sent_id": message_id}
+        if broadcast:  # a status webhook for this message id finds its broadcast here (bot.storage.store)
+            record.update({broadcast_store.LAST_BROADCAST_FIELD: f"{broadcast} {message_id}"})
         if not box.pop(item.id, "id", "sent_count", record):
             return lost()
         box.settled.append(Settled(item, True, 0, sent_at))
         sent += 1
+        if broadcast:
+            broadcast_store.settle(box.client, broadcast, box.lid, "sent")
 
 
 def pending_learners(client: redis.Redis, batch: int = 500) -> Iterator[str]:

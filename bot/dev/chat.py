@@ -31,6 +31,8 @@ from bot.dispatch import EngineSource
 from bot.flows.loader import course_files, load_course
 from bot.flows.spec import Course
 from bot.model.events import Channel, EventKind, InboundEvent
+from bot.privacy import erase_learner
+from bot.privacy.chat import store_export
 from bot.storage import releases
 from bot.storage.encoding import text as as_text
 from bot.storage.keys import LearnerPart, learner_key
@@ -63,7 +65,13 @@ class Chat:
             if self.course is None:
                 raise TypeError("Chat needs a course or engines")
             engines = FixedRegistry(Engine(self.course, policy=composition.proactive_policy(self.settings)))
-        self.dispatcher = composition.dispatcher(self.settings, self.client, engines, notify=self._show)
+        self.dispatcher = composition.dispatcher(
+            self.settings, self.client, engines, notify=self._show,
+            exports=lambda lid, token: store_export(self.client, lid, token),
+            erase=self._erase)
+
+    def _erase(self, learner_id: str) -> None:
+        erase_learner(self.client, learner_id)
 
     @property
     def reply_from(self) -> str:

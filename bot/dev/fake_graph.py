@@ -26,6 +26,13 @@ and config back to defaults), ``POST /_fake/config`` with any of ``CONFIG_DEFAUL
   bucket per (sender id, recipient): N messages at once, then one per S seconds; a message over it
   fails with HTTP 400 and error 131056. Read receipts and typing indicators do not count. Refused
   calls are listed by ``GET /_fake/rejected`` (``{"code", "recipient", "at"}``).
+* ``throughput_per_second`` R (0 = off) and ``throughput_burst_seconds`` B: the sending number's
+  throughput, as a token bucket per sender id holding R * B messages and refilling R per second (Meta's
+  80 mps by default, up to 1,000); a message over it fails with HTTP 400 and error 130429, listed in
+  ``/_fake/rejected`` too. Read receipts and typing indicators count for neither limit.
+* ``record_calls`` false: calls are counted, not kept (a benchmark's 100,000 of them);
+  ``GET /_fake/stats[?prefix=39]`` gives ``{"accepted", "recipients", "max_per_recipient", "histogram": {messages:
+  recipients}, "rejected": {code: n}}``.
 
 Run: ``python -m bot.dev.fake_graph --port 0 --print-url`` (serves until SIGTERM), or
 ``serve_in_thread(port=0)`` in-process. The handler sets ``disable_nagle_algorithm``: without it
@@ -58,11 +65,15 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "sender_ids": [],  # empty: any id is one we send from
     "pair_burst": 0,
     "pair_per_seconds": 6.0,
+    "throughput_per_second": 0.0,  # 0 = off; else the sending number's limit (130429 past it)
+    "throughput_burst_seconds": 1.0,  # the number's bucket holds this many seconds of messages
+    "record_calls": True,  # False: count only (a benchmark's 100,000 calls), GET /_fake/stats still answers
     "templates": [],  # what GET /{waba}/message_templates serves: Meta's template objects
     "template_page_size": 25,  # templates per page (the rest behind paging.next)
     "created_template_status": "PENDING",  # what a POSTed template starts as
 }
 PAIR_RATE_LIMIT_CODE = 131056
+THROUGHPUT_LIMIT_CODE = 130429
 _MESSAGES_PATH = re.compile(r"^/(v\d+\.\d+)/([^/]+)/messages$")
 _TEMPLATES_PATH = re.compile(r"^/(v\d+\.\d+)/([^/?]+)/message_templates(\?.*)?$")
 
@@ -78,6 +89,9 @@ class FakeGraphState:
         self.counter = 0
         self.rejected: list[dict[str, Any]] = []
         self.pairs: dict[tuple[str, str], tuple[float, float]] = {}  # (sender, recipient) -> (tokens, at)
+        self.numbers: dict[str, tuple[float, float]] = {}  # sender -> (tokens, at): the throughput bucket
+        self.per_recipient: dict[str, int] = {}  # recipient -> accepted messages (not receipts)
+        self.accepted = 0
 
     def reset(self) -> None:
         with self.lock:
@@ -87,6 +101,42 @@ class FakeGraphState:
             self.counter = 0
             self.rejected.clear()
             self.pairs.clear()
+            self.numbers.clear()
+            self.per_recipient.clear()
+            self.accepted = 0
+
+    def take_number_token(self, sender_id: str, recipient: str) -> bool:
+        """False when the sending number is over its throughput (``throughput_per_second``)."""
+        with self.lock:
+            rate = float(self.config["throughput_per_second"])
+            if rate <= 0:
+                return True
+            capacity = max(rate * float(self.config["throughput_burst_seconds"]), 1.0)
+            now = time.monotonic()
+            tokens, at = self.numbers.get(sender_id, (capacity, now))
+            tokens = min(capacity, tokens + (now - at) * rate)
+            if tokens < 1.0:
+                self.numbers[sender_id] = (tokens, now)
+                self.rejected.append({"code": THROUGHPUT_LIMIT_CODE, "recipient": recipient, "at": now})
+                return False
+            self.numbers[sender_id] = (tokens - 1.0, now)
+            return True
+
+    def stats(self, prefix: str = "") -> dict[str, Any]:
+        """Counts, cheap at 100,000 calls: accepted messages, recipients, the most one got, refusals by code
+        (recipients and the histogram: only those whose id starts with ``prefix``)."""
+        with self.lock:
+            rejected: dict[str, int] = {}
+            for item in self.rejected:
+                rejected[str(item["code"])] = rejected.get(str(item["code"]), 0) + 1
+            histogram: dict[str, int] = {}
+            counts = [count for recipient, count in self.per_recipient.items()
+                      if recipient.lstrip("+").startswith(prefix)]
+            for count in counts:
+                histogram[str(count)] = histogram.get(str(count), 0) + 1
+            return {"accepted": self.accepted, "recipients": len(counts),
+                    "max_per_recipient": max(counts, default=0), "histogram": histogram,
+                    "rejected": rejected}
 
     def take_pair_token(self, sender_id: str, recipient: str) -> bool:
         """False when this pair has used up its burst (caller holds no lock)."""
@@ -121,6 +171,14 @@ class FakeGraphState:
     def rejections(self) -> list[dict[str, Any]]:
         with self.lock:
             return [dict(item) for item in self.rejected]
+
+
+def _recipient(body: dict[str, Any]) -> str:
+    """Whom a message body is for: WhatsApp's ``to``/``recipient``, Messenger's ``recipient.id``."""
+    target = body.get("to") or body.get("recipient") or ""
+    if isinstance(target, dict):
+        return str(target.get("id") or target.get("notification_messages_token") or "")
+    return str(target)
 
 
 def _meta_error(code: int, message: str) -> dict[str, Any]:
@@ -159,6 +217,9 @@ class FakeGraphHandler(BaseHTTPRequestHandler):
         if self.path == "/_fake/calls" or self.path.startswith("/_fake/calls?"):
             since = dict(parse_qsl(self.path.partition("?")[2])).get("since", "0")
             self._answer(200, self.server.state.snapshot(int(since) if since.isdigit() else 0))
+        elif self.path.startswith("/_fake/stats"):
+            query = dict(parse_qsl(self.path.partition("?")[2]))
+            self._answer(200, self.server.state.stats(query.get("prefix", "")))
         elif self.path == "/_fake/rejected":
             self._answer(200, self.server.state.rejections())
         elif (match := _TEMPLATES_PATH.match(self.path)) is not None:
@@ -269,16 +330,24 @@ class FakeGraphHandler(BaseHTTPRequestHandler):
         if config["sender_ids"] and sender_id not in config["sender_ids"]:
             self._answer(400, _meta_error(100, "Unsupported post request."))
             return
-        if parts.dev.pair_limited and body.get("status") != "read" and not state.take_pair_token(
-                sender_id, str(body.get("to") or body.get("recipient") or "")):
+        recipient = _recipient(body)
+        message = body.get("status") != "read" and body.get("sender_action") is None
+        if message and not state.take_number_token(sender_id, recipient):
+            self._answer(400, _meta_error(THROUGHPUT_LIMIT_CODE, "(#130429) Rate limit hit"))
+            return
+        if parts.dev.pair_limited and message and not state.take_pair_token(sender_id, recipient):
             self._answer(400, _meta_error(PAIR_RATE_LIMIT_CODE, "(#131056) (Business Account, Consumer Account) "
                                                                 "pair rate limit hit"))
             return
         answer, message_id = parts.dev.fake_answer(body)
         with state.lock:
-            state.calls.append({"path": self.path, "version": version, "sender_id": sender_id,
-                                "body": body, "authorized": True, "message_id": message_id,
-                                "at": time.monotonic()})
+            if message:
+                state.accepted += 1
+                state.per_recipient[recipient] = state.per_recipient.get(recipient, 0) + 1
+            if state.config["record_calls"]:
+                state.calls.append({"path": self.path, "version": version, "sender_id": sender_id,
+                                    "body": body, "authorized": True, "message_id": message_id,
+                                    "at": time.monotonic()})
         self._answer(200, answer)
 
 
@@ -319,6 +388,9 @@ class FakeGraphHandle:
 
     def rejected(self) -> list[dict[str, Any]]:
         return self.server.state.rejections()
+
+    def stats(self) -> dict[str, Any]:
+        return self.server.state.stats()
 
     def configure(self, **changes: Any) -> dict[str, Any]:
         return self.server.state.configure(changes)

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from bot.flows import channel_limits
+from bot.flows.broadcasts import read_broadcasts
 from bot.flows.checkup_reader import read_checkup
 from bot.flows.events import read_events
 from bot.flows.flow_reader import LABEL_MAX_CHARS, MESSAGE_LIMIT, MESSAGE_MAX_CHARS, read_flow, text
@@ -27,6 +28,7 @@ from bot.flows.reminders import read_reminders
 from bot.flows.spec import (
     OPTIONAL_TEXT_KEYS,
     SYSTEM_TEXT_KEYS,
+    BroadcastMessage,
     BusinessType,
     CheckUp,
     Course,
@@ -44,7 +46,8 @@ SYSTEM_PLACEHOLDERS = frozenset({"name", "business", "score", "max_score", "modu
                                  "next_step", "action", "answered", "questions", "code", "url", "when", "page", "pages",
                                  "pass_percent", "hours"})
 MANIFEST, SYSTEM, CHECKUP = "course.yaml", "system.yaml", "checkup.yaml"
-TEMPLATES, REMINDERS = "templates.yaml", "reminders.yaml"  # optional: Bottega writing first (bot.proactive)
+# optional: Bottega writing first (bot.proactive, bot.broadcasts)
+TEMPLATES, REMINDERS, BROADCASTS = "templates.yaml", "reminders.yaml", "broadcasts.yaml"
 EVENTS = "events.yaml"  # optional: Business Open Days (bot.flows.events)
 
 
@@ -153,6 +156,11 @@ def check_course_texts(files: Mapping[str, str], *, folder: str = "flows") -> Ch
             problems.append(Problem(file=events_reader.file, line=1, column=1, message=f"the text '{key}' is "
                                     "also in another file", fix="keep it in one file"))
         texts = {**texts, **event_texts}
+    broadcasts: tuple[BroadcastMessage, ...] = ()
+    broadcasts_reader = reader_for(BROADCASTS, required=False)
+    if broadcasts_reader:
+        broadcasts = read_broadcasts(broadcasts_reader, broadcasts_reader.root, tuple(module_ids), templates)
+        problems.extend(broadcasts_reader.problems)
     warnings = _unlisted_files(files, module_ids, folder) if manifest and not manifest.problems else []
     for reader in (manifest, system):
         if reader:
@@ -162,7 +170,7 @@ def check_course_texts(files: Mapping[str, str], *, folder: str = "flows") -> Ch
     assert title is not None
     course = Course(title=title, support_email=email, modules=tuple(module_ids), flows=flows, texts=texts,
                     business_types=business, checkup=checkup, templates=templates, reminders=reminders,
-                    open_days=open_days)
+                    open_days=open_days, broadcasts=broadcasts)
     warnings += item_warnings(course)  # course-wide: an item whose right option's length gives it away
     warnings += _plan_warnings(course, folder)
     warnings += _optional_text_warnings(texts, folder) if system and not system.problems else []
@@ -182,7 +190,7 @@ def _optional_text_warnings(texts: Mapping[str, Translated], folder: str) -> lis
 
 def _unlisted_files(files: Mapping[str, str], module_ids: tuple[str, ...], folder: str) -> list[Problem]:
     """A YAML file the manifest does not name is neither checked nor shown to anyone: say so."""
-    known = {MANIFEST, SYSTEM, CHECKUP, TEMPLATES, REMINDERS, EVENTS,
+    known = {MANIFEST, SYSTEM, CHECKUP, TEMPLATES, REMINDERS, EVENTS, BROADCASTS,
              *(f"{module_id}.yaml" for module_id in module_ids)}
     return [warning(file=f"{folder}/{name}", message=f"{name} is not listed in course.yaml, so it is not "
                     "checked and no learner sees it",

@@ -235,6 +235,17 @@ class TemplateButton:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class BroadcastMessage:
+    """A message an admin may broadcast (``broadcasts.yaml``): its text, quick replies, and the template
+    (by ``use`` in templates.yaml) sent instead where the learner's 24-hour window is closed."""
+
+    id: str
+    text: Translated
+    buttons: tuple[TemplateButton, ...] = ()
+    template_use: str = ""  # "": nobody outside the window is reached
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class TemplateSpec:
     """A WhatsApp message template declared in ``templates.yaml`` (what ``bottega templates`` submits).
 
@@ -334,6 +345,10 @@ class Course:
     templates: tuple[TemplateSpec, ...] = ()  # templates.yaml
     reminders: Reminders | None = None  # reminders.yaml
     open_days: tuple[OpenDay, ...] = ()  # events.yaml
+    broadcasts: tuple[BroadcastMessage, ...] = ()  # broadcasts.yaml
+
+    def broadcast(self, message_id: str) -> BroadcastMessage | None:
+        return next((message for message in self.broadcasts if message.id == message_id), None)
 
     def text(self, key: str, lang: str) -> str:
         """A system text; an optional one a release lacks reads as its fallback (``OPTIONAL_TEXT_KEYS``)."""

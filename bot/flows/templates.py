@@ -94,7 +94,7 @@ def _template(reader: NodeReader, node: yaml.Node, module_ids: tuple[str, ...]) 
     if body:
         _check_numbering(reader, fields["body"], body, len(params), where)
     example = _example(reader, fields.get("example"), len(params), where, node)
-    buttons = _buttons(reader, fields.get("buttons"), module_ids, where)
+    buttons = read_buttons(reader, fields.get("buttons"), module_ids, where)
     defaults = _defaults(reader, fields.get("defaults"), where)
     for field_name in params:
         if field_name in MAY_BE_EMPTY and field_name not in defaults:
@@ -149,7 +149,7 @@ def _example(reader: NodeReader, node: yaml.Node | None, count: int, where: str,
     return example
 
 
-def _buttons(reader: NodeReader, node: yaml.Node | None, module_ids: tuple[str, ...],
+def read_buttons(reader: NodeReader, node: yaml.Node | None, module_ids: tuple[str, ...],
              where: str) -> tuple[TemplateButton, ...]:
     if node is None:
         return ()

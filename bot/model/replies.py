@@ -81,3 +81,17 @@ class Reply:
     notification_token: str = ""  # Messenger outside the window: the learner's marketing-messages token
     # a person's reply after the window closed (bot.tutor.handover): Messenger tags it HUMAN_AGENT (7 days)
     human_agent: bool = False
+
+
+BROADCAST_KIND_PREFIX = "broadcast:"  # Reply.proactive of a broadcast's message: "broadcast:<broadcast id>"
+
+
+def broadcast_kind(broadcast_id: str) -> str:
+    return f"{BROADCAST_KIND_PREFIX}{broadcast_id}"
+
+
+def broadcast_of(kind: str) -> str:
+    """The broadcast id a ``proactive`` kind names ("" for anything that is no broadcast's message).
+
+    The sender tells bulk traffic from a learner's own conversation by it (``bot.delivery.throughput``)."""
+    return kind.removeprefix(BROADCAST_KIND_PREFIX) if kind.startswith(BROADCAST_KIND_PREFIX) else ""

@@ -18,10 +18,11 @@ a big batch's events) live seconds until the worker acks them, and a ``deliver``
 finds no outbox and sends nothing; log lines carry only ``learner_ref``.
 """
 
-from bot.privacy.holders import DEFAULT_HOLDERS, LearnerDataHolder, register
+from bot.privacy.holders import DEFAULT_HOLDERS, LearnerDataHolder, analytics_holder, register
 from bot.privacy.lookup import find, find_by_ref
 from bot.privacy.person import Person, identify
 from bot.privacy.rights import Erased, erase_learner, export_learner
 
-__all__ = ["DEFAULT_HOLDERS", "Erased", "LearnerDataHolder", "Person", "erase_learner", "export_learner", "find",
+__all__ = ["DEFAULT_HOLDERS", "Erased", "LearnerDataHolder", "Person", "analytics_holder", "erase_learner",
+           "export_learner", "find",
            "find_by_ref", "identify", "register"]

@@ -17,7 +17,11 @@ from typing import Any, Protocol
 import redis
 
 from bot import channels
+from bot.analytics.recording import Recorder
+from bot.analytics.store import AnalyticsStore
 from bot.channels.parts import ChannelParts
+from bot.model.privacy import learner_ref
+from bot.privacy.identity_holders import DataExports, LinkCodes, LinkedConversations
 from bot.privacy.person import Person
 from bot.storage import certificate_store
 from bot.storage.encoding import text
@@ -25,14 +29,13 @@ from bot.storage.key_values import read_value
 from bot.storage.keys import (
     LEGACY_TIMER_INDEX_KEY,
     LearnerPart,
-    OpenDayPart,
     learner_key,
     learner_timer_index_key,
-    open_day_key,
     simulator_log_key,
 )
 from bot.storage.open_day_ledger import OpenDayLedger
 from bot.storage.store import HANDOVER_INDEX_KEY
+from config.settings import Settings
 
 SIMULATOR_SESSION_DIGITS = 8  # bot.simulator.session.SESSION_DIGITS (that layer is above this one)
 
@@ -99,44 +102,6 @@ class Certificates:
         return sum(certificate_store.revoke(client, code, now_ms=now_ms) for code in codes)
 
 
-class OpenDays:
-    """Seats, waiting-list places, refusals and calendar tickets in the Business Open Days' ledgers.
-
-    Erasing gives up the learner's seat the way a "no" does (``OpenDayLedger.rsvp``: the first learner
-    waiting takes it and is told), then removes what the "no" itself keeps (the refusal, any notice)."""
-
-    name = "open_days"
-
-    def export(self, client: redis.Redis, person: Person) -> Any:
-        found = {}
-        for event_id in person.open_days:
-            pipe = client.pipeline(transaction=False)
-            for part in (OpenDayPart.SEATS, OpenDayPart.WAITING, OpenDayPart.DECLINED):
-                pipe.zscore(open_day_key(event_id, part), person.learner_id)
-            pipe.hget(open_day_key(event_id, OpenDayPart.TICKETS), person.learner_id)
-            seated, waiting, declined, ticket = pipe.execute()
-            state = "seated" if seated is not None else "waiting" if waiting is not None else \
-                "declined" if declined is not None else ""
-            if state:
-                found[event_id] = {"state": state, "calendar_ticket": text(ticket)}
-        return found or None
-
-    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
-        ledger = OpenDayLedger(client)
-        removed = 0
-        for event_id in person.open_days:
-            seats = open_day_key(event_id, OpenDayPart.SEATS)
-            held = client.zscore(seats, person.learner_id) is not None or \
-                client.zscore(open_day_key(event_id, OpenDayPart.WAITING), person.learner_id) is not None
-            if held:  # capacity as it stands: the seat given up goes to the first learner waiting
-                ledger.rsvp(event_id, person.learner_id, coming=False, capacity=int(client.zcard(seats)), now_ms=now_ms)
-            pipe = client.pipeline(transaction=True)
-            pipe.zrem(open_day_key(event_id, OpenDayPart.DECLINED), person.learner_id)
-            pipe.lrem(open_day_key(event_id, OpenDayPart.NOTICES), 0, person.learner_id)
-            removed += int(held) + sum(int(n) for n in pipe.execute())
-        return removed
-
-
 class SimulatorLog:
     """What a sandbox learner of the browser simulator did, in its session's log (bot.simulator.session)."""
 
@@ -155,6 +120,47 @@ class SimulatorLog:
         for _, raw in entries:
             pipe.lrem(key, 1, raw)
         return sum(int(removed) for removed in pipe.execute())
+
+
+class OpenDaySeats:
+    """Business Open Days' ledgers (``bot.storage.open_day_ledger``): a seat, a place on the waiting list, a
+    "no", a calendar ticket, a promotion not yet told — in each event's own keys."""
+
+    name = "open_days"
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        return OpenDayLedger(client).rsvps_of(person.ids, event_ids=person.open_days) or None
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        return OpenDayLedger(client).forget(person.ids, event_ids=person.open_days)
+
+
+class AnalyticsRows:
+    """The learning-analytics store (``bot.analytics.store``: every row under the learner's ``learner_ref``) and
+    the events still waiting in their analytics stream (not folded yet). Registered at start-up by the processes
+    that export and erase (the web app for the console, the CLI), which know where the store is."""
+
+    name = "analytics"
+
+    def __init__(self, store: AnalyticsStore, recorder: Recorder) -> None:
+        self.store = store
+        self.recorder = recorder
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        found = {learner_id: rows for learner_id in person.ids if (rows := self.store.export(learner_id))}
+        return found or None
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        removed = 0
+        for learner_id in person.ids:
+            ref = learner_ref(learner_id)
+            stream = self.recorder.stream_for(learner_id)
+            waiting = [entry_id for entry_id, fields in client.xrange(stream) or []
+                       if entry_id is not None and ref.encode() in ((fields or {}).get(b"e") or b"")]
+            if waiting:
+                removed += int(client.xdel(stream, *waiting))
+            removed += self.store.erase(learner_id)
+        return removed
 
 
 class LearnerKeys:
@@ -178,20 +184,30 @@ class LearnerKeys:
         return removed + int(client.delete(learner_key(person.learner_id, LearnerPart.PROGRESS)))  # last: see above
 
 
-DEFAULT_HOLDERS: list[LearnerDataHolder] = [TimerIndex(), HandoverIndex(), Certificates(), OpenDays(), SimulatorLog(),
+DEFAULT_HOLDERS: list[LearnerDataHolder] = [TimerIndex(), HandoverIndex(), Certificates(), SimulatorLog(),
+                                             OpenDaySeats(), LinkedConversations(), LinkCodes(), DataExports(),
                                              LearnerKeys()]
 
 
 def register(holder: LearnerDataHolder) -> None:
-    """Add a holder (before ``LearnerKeys``, which must run last); registering one twice changes nothing."""
-    if any(existing.name == holder.name for existing in DEFAULT_HOLDERS):
-        return
+    """Add a holder (before ``LearnerKeys``, which must run last); one of the same name is replaced (the
+    analytics holder of a process that was set up again, e.g. on another store)."""
+    for index, existing in enumerate(DEFAULT_HOLDERS):
+        if existing.name == holder.name:
+            DEFAULT_HOLDERS[index] = holder
+            return
     DEFAULT_HOLDERS.insert(len(DEFAULT_HOLDERS) - 1, holder)
 
 
 def _codes(client: redis.Redis, person: Person) -> list[str]:
     records = list(person.certificate_records) if person.certificate_records is not None else None
     return certificate_store.codes_of(client, person.learner_id, scan=person.thorough, record_keys=records)
+
+
+def analytics_holder(settings: Settings) -> AnalyticsRows:
+    """The analytics store this process's settings name (``ANALYTICS_URL``, or SQLite under the var folder)."""
+    return AnalyticsRows(AnalyticsStore.for_settings(settings.analytics_url, settings.var_dir),
+                         Recorder(shards=settings.analytics_shards))
 
 
 def _keys_of(person: Person) -> list[tuple[str, LearnerPart]]:

@@ -16,7 +16,15 @@ import redis
 from bot import channels
 from bot.storage import certificate_store
 from bot.storage.encoding import text
-from bot.storage.keys import LearnerPart, OpenDayPart, learner_id_of, learner_key, learner_key_pattern, open_day_key
+from bot.storage.keys import (
+    LearnerPart,
+    OpenDayPart,
+    learner_id_of,
+    learner_key,
+    learner_key_pattern,
+    open_day_id_of,
+    open_day_key_pattern,
+)
 
 SCAN_COUNT = 5000  # keys per SCAN step (and per MGET) in the one pass over the keyspace
 
@@ -28,7 +36,7 @@ class Person:
     identifiers: tuple[str, ...] = field(default=())  # raw ids: user id, phone, BSUID (for searches and tests)
     thorough: bool = True  # holders may scan (export, erase); False: direct reads only (a console page)
     certificate_records: tuple[str, ...] | None = None  # thorough: every certificate record key (one scan for all)
-    open_days: tuple[str, ...] = ()  # thorough: every Business Open Day with a ledger (bot.storage.open_day_ledger)
+    open_days: tuple[str, ...] | None = None  # thorough: every Business Open Day with a ledger (the same scan)
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -46,10 +54,12 @@ def identify(client: redis.Redis, learner_id: str, *, thorough: bool = True) -> 
     candidates = [f"{prefix}:{raw}" for raw in identifiers if f"{prefix}:{raw}" != learner_id]
     alias_keys = [learner_key(candidate, LearnerPart.ALIAS) for candidate in candidates]
     records: list[str] | None = None
-    events: list[str] = []
+    events: set[str] = set()
     if thorough:  # one pass over every key: the alias keys and the certificate records
         records = []
-        event_start, event_end = open_day_key("*", OpenDayPart.SEATS).split("*")
+        event_start = open_day_key_pattern(OpenDayPart.SEATS).split("*")[0]
+        ledgers = {open_day_key_pattern(part).split("*")[1] for part in (OpenDayPart.SEATS, OpenDayPart.WAITING,
+                                                                         OpenDayPart.DECLINED)}
         alias_pattern = learner_key_pattern(LearnerPart.ALIAS)
         alias_start, alias_end = alias_pattern.split("*")
         for raw in client.scan_iter(count=SCAN_COUNT):
@@ -58,8 +68,8 @@ def identify(client: redis.Redis, learner_id: str, *, thorough: bool = True) -> 
                 alias_keys.append(key)
             elif certificate_store.is_record_key(key):
                 records.append(key)
-            elif key.startswith(event_start) and key.endswith(event_end):
-                events.append(key[len(event_start):-len(event_end)])
+            elif key.startswith(event_start) and key[key.rindex("}"):] in ledgers:
+                events.add(open_day_id_of(key))
     alias_keys = list(dict.fromkeys(alias_keys))
     pointing: list[object] = []
     for start in range(0, len(alias_keys), SCAN_COUNT):
@@ -71,7 +81,7 @@ def identify(client: redis.Redis, learner_id: str, *, thorough: bool = True) -> 
                     if text(target) == learner_id and learner_id_of(key) != learner_id)
     return Person(learner_id=learner_id, aliases=aliases, identifiers=identifiers, thorough=thorough,
                   certificate_records=tuple(records) if records is not None else None,
-                  open_days=tuple(events) if thorough else ())
+                  open_days=tuple(sorted(events)) if thorough else None)
 
 
 def channel_prefixes() -> tuple[str, ...]:

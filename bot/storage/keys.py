@@ -217,6 +217,34 @@ def learner_live_release_key(learner_id: str) -> str:
     return live_release_key(shard_of(learner_id))
 
 
+# The sending number's throughput bucket (bot.delivery.throughput): one small hash per WhatsApp number or Page,
+# shared by every worker process. Its own hash tag: one number's bucket is one key, in one slot.
+def throughput_key(channel: str, sender_id: str) -> str:
+    """Hash: ``bottega:throughput:{wa:100000000000001}`` - tokens and the time they were counted."""
+    if not sender_id or "{" in sender_id or "}" in sender_id:
+        raise ValueError(f"sender id {sender_id!r} must be non-empty and free of braces")
+    return f"{PREFIX}:throughput:{{{channel}:{sender_id}}}"
+
+
+# Broadcasts (bot.broadcasts, bot.storage.broadcast_store): one broadcast's keys share the hash tag
+# ``{bc:<id>}``, so a script over its definition, recipients and counts stays in one slot; the index of
+# broadcasts is one sorted set of its own.
+BROADCAST_INDEX_KEY = f"{PREFIX}:broadcasts"
+
+
+class BroadcastPart(str, Enum):
+    META = "meta"  # hash: the definition (query, message, status, cursor, totals)
+    AUDIENCE = "audience"  # list: the recipients' learner ids, in sending order (frozen at start)
+    STATE = "state"  # hash: learner id -> that recipient's state (queued, sent, delivered, read, failed:<code>...)
+    COUNTS = "counts"  # hash: state -> how many recipients are in it
+    STEP_LOCK = "steplock"  # string: the one step admitting recipients now
+
+
+def broadcast_key(broadcast_id: str, part: BroadcastPart) -> str:
+    """``bottega:broadcast:{bc:20261130-0915-ab12}:meta``."""
+    if not broadcast_id or "{" in broadcast_id or "}" in broadcast_id or ":" in broadcast_id:
+        raise ValueError(f"broadcast id {broadcast_id!r} must be non-empty and free of braces and colons")
+    return f"{PREFIX}:broadcast:{{bc:{broadcast_id}}}:{BroadcastPart(part).value}"
 # Link codes (bot.storage.links): ``bottega:linkcode:{<CODE>}`` -> JSON {learner, channel}, 10 minutes, read once
 # with GETDEL. A code names no learner in its key; each is its own slot (one command touches it).
 LINK_CODE_PREFIX = f"{PREFIX}:linkcode"
@@ -243,6 +271,16 @@ def admin_user_key(name: str) -> str:
 def admin_login_failures_key(subject: str) -> str:
     """String counter with a TTL: wrong passwords for a client address or a user name in the current minute."""
     return f"{ADMIN_PREFIX}:login-failures:{subject}"
+
+
+# A learner's data export asked for in the chat (bot.privacy.chat): ``bottega:export:{<token>}`` -> JSON, an hour.
+EXPORT_PREFIX = f"{PREFIX}:export"
+
+
+def export_key(token: str) -> str:
+    if not token or "{" in token or "}" in token:
+        raise ValueError("an export token must be non-empty and free of braces")
+    return f"{EXPORT_PREFIX}:{{{token}}}"
 
 
 # Learning analytics (bot.analytics): events go from each learner's EVENTS list (their own slot, written by the

@@ -157,14 +157,19 @@ class OpenDayLedger:
 
     def event_ids(self) -> list[str]:
         """Every event that has a ledger (a SCAN: admin tools, never per message)."""
-        found = {open_day_id_of(key) for part in (OpenDayPart.SEATS, OpenDayPart.WAITING, OpenDayPart.DECLINED)
-                 for key in self.client.scan_iter(match=open_day_key_pattern(part), count=500)}
+        parts = {open_day_key_pattern(part).rsplit(":", 1)[1] for part in (OpenDayPart.SEATS, OpenDayPart.WAITING,
+                                                                              OpenDayPart.DECLINED)}
+        pattern = open_day_key_pattern(OpenDayPart.SEATS).rsplit(":", 1)[0] + ":*"  # one pass, every part
+        found = {open_day_id_of(key) for key in self.client.scan_iter(match=pattern, count=5000)
+                 if text(key).rsplit(":", 1)[1] in parts}
         return sorted(found)
 
-    def rsvps_of(self, learner_ids: tuple[str, ...]) -> dict[str, dict[str, str]]:
-        """Where ``learner_ids`` stand in every event's ledger: event id -> {learner id: seated|waiting|declined}."""
+    def rsvps_of(self, learner_ids: tuple[str, ...], *,
+                 event_ids: tuple[str, ...] | None = None) -> dict[str, dict[str, str]]:
+        """Where ``learner_ids`` stand in every event's ledger: event id -> {learner id: seated|waiting|declined}.
+        ``event_ids``: the events with a ledger, when the caller has listed them already (else a SCAN)."""
         found: dict[str, dict[str, str]] = {}
-        for event_id in self.event_ids():
+        for event_id in event_ids if event_ids is not None else self.event_ids():
             pipe = self.client.pipeline(transaction=False)
             for learner_id in learner_ids:
                 for part in (OpenDayPart.SEATS, OpenDayPart.WAITING, OpenDayPart.DECLINED):
@@ -177,13 +182,13 @@ class OpenDayLedger:
                     found.setdefault(event_id, {})[learner_id] = states[0].value
         return found
 
-    def forget(self, learner_ids: tuple[str, ...]) -> int:
+    def forget(self, learner_ids: tuple[str, ...], *, event_ids: tuple[str, ...] | None = None) -> int:
         """Remove ``learner_ids`` from every event's ledger (their seat, place, ticket, notice); entries removed.
 
         A seat freed this way goes to the first one waiting at the event's next RSVP (the script fills seats
         below capacity from the waiting list first)."""
         removed = 0
-        for event_id in self.event_ids():
+        for event_id in event_ids if event_ids is not None else self.event_ids():
             tickets = open_day_key(event_id, OpenDayPart.TICKETS)
             pipe = self.client.pipeline(transaction=True)
             for learner_id in learner_ids:

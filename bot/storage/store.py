@@ -43,6 +43,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
@@ -50,7 +51,7 @@ from redis.typing import EncodableT
 
 from bot.certificates.model import Certificate
 from bot.model.events import InboundEvent
-from bot.storage import certificate_store
+from bot.storage import broadcast_store, certificate_store
 from bot.storage.keys import (
     LEGACY_LIVE_RELEASE_KEY,
     LearnerPart,
@@ -63,10 +64,12 @@ from bot.storage.keys import (
 )
 from bot.storage.outbox_item import OutboxItem
 from bot.storage.replication import NotReplicated
+from bot.tutor import conversations
 from bot.tutor.progress import Progress
 from bot.tutor.progress_parts import ChannelConversation
 
 RECEIPT_TTL_MS = 24 * 3600 * 1000  # a read receipt older than WhatsApp's window is moot
+ANALYTICS_EVENTS_CAP = 1000  # events kept on one learner's list when no sender forwards them (the commit's Lua)
 MAX_ALIAS_HOPS = 3  # an id moved twice still finds its learner; a loop cannot spin
 
 # KEYS: 1 progress, 2 seen, 3 outbox, 4 timers, 5 send lock, 6 receipt, 7 merge journal, 8 analytics events,
@@ -154,7 +157,13 @@ if ARGV[10] ~= '' then
   redis.call('SET', KEYS[6], ARGV[10], 'PX', ARGV[13])
 end
 local events = 0
-if ARGV[16] ~= '' then events = redis.call('RPUSH', KEYS[8], ARGV[16]) end
+if ARGV[16] ~= '' then
+  events = redis.call('RPUSH', KEYS[8], ARGV[16])
+  if events > 1000 then  -- nobody forwards them (a worker without analytics): keep the newest only
+    redis.call('LTRIM', KEYS[8], -1000, -1)
+    events = 1000
+  end
+end
 local naliases = tonumber(ARGV[15])
 for i = 9, 8 + naliases do redis.call('SET', KEYS[i], ARGV[first + i - 9]) end
 first = first + naliases
@@ -230,11 +239,11 @@ return 1
 _RECORD_STATUS = """
 for i = 1, #KEYS, 2 do
   if redis.call('EXISTS', KEYS[i]) == 1 then
-    redis.call('HSET', KEYS[i + 1], unpack(ARGV))
-    return 1
+    redis.call('HSET', KEYS[i + 1], unpack(ARGV, 2))
+    return {1, (i + 1) / 2, redis.call('HGET', KEYS[i + 1], ARGV[1]) or ''}
   end
 end
-return 0
+return {0}
 """
 
 LIVE_RELEASE_KEY = LEGACY_LIVE_RELEASE_KEY  # written by bot.storage.releases.publish (with its shards)
@@ -482,11 +491,17 @@ class Store:
         return True
 
     def linked_conversations(self, learner_id: str) -> tuple[ChannelConversation, ...]:
-        """The other channels linked to the record under ``learner_id`` (bot.tutor.conversations)."""
-        raw = self.client.hget(learner_key(learner_id, LearnerPart.PROGRESS), "conversations")
-        progress = Progress.from_hash({"learner_id": learner_id, "channel": "", "user_id": "",
-                                       "conversations": _text(raw)})
-        return progress.conversations if progress else ()
+        """Every conversation of the record under ``learner_id`` on a channel other than the one its id names
+        (the linked channels: their parts are suffixed ``@<channel>``), the current one included."""
+        names = ("learner_id", "channel", "via", "user_id", "phone", "bsuid", "reply_from", "last_inbound_at_ms",
+                 "conversations")
+        values = self.client.hmget(learner_key(learner_id, LearnerPart.PROGRESS), list(names))
+        progress = Progress.from_hash({name: _text(value) for name, value in zip(names, values, strict=True)
+                                       if value is not None})
+        if progress is None:
+            return ()
+        home = learner_id.partition(":")[0]
+        return tuple(c for c in conversations.every(progress) if c.channel and c.learner_id.partition(":")[0] != home)
 
     def point(self, learner_ids: tuple[str, ...], at: str) -> None:
         """Make each of ``learner_ids`` an alias of learner ``at`` ("" removes the alias)."""
@@ -537,21 +552,39 @@ class Store:
             fields["last_status_error_code"] = str(event.error_code)
         candidates = [[learner_key(lid, LearnerPart.PROGRESS), learner_key(lid, LearnerPart.DELIVERY)]
                       for lid in (event.learner_id, *event.other_learner_ids)]
-        args = [part for pair in fields.items() for part in pair]
+        args = [broadcast_store.LAST_BROADCAST_FIELD, *(part for pair in fields.items() for part in pair)]
+        ids = (event.learner_id, *event.other_learner_ids)
         if self.cluster:  # one learner's slot per script; the analytics event after it
-            recorded = any(int(self._record_status(keys=keys, args=args)) == 1 for keys in candidates)
+            answer: Any = [0, 0, None]
+            found = ""
+            for lid, pair in zip(ids, candidates, strict=True):
+                answer = self._record_status(keys=pair, args=args)
+                if int(answer[0]) == 1:
+                    found = lid
+                    break
             if analytics is not None:
                 stream, entry, max_length = analytics
                 self.client.xadd(stream, {"e": entry}, maxlen=max_length, approximate=True)
-            return recorded
-        keys = [key for pair in candidates for key in pair]
-        if analytics is None:
-            return int(self._record_status(keys=keys, args=args)) == 1
-        stream, entry, max_length = analytics
-        pipe = self.client.pipeline(transaction=False)
-        self._record_status(keys=keys, args=args, client=pipe)
-        pipe.xadd(stream, {"e": entry}, maxlen=max_length, approximate=True)
-        return int(pipe.execute()[0]) == 1
+            if not found:
+                return False
+            answer = [answer[0], ids.index(found) + 1, answer[2]]
+        else:
+            keys = [key for pair in candidates for key in pair]
+            if analytics is None:
+                answer = self._record_status(keys=keys, args=args)
+            else:
+                stream, entry, max_length = analytics
+                pipe = self.client.pipeline(transaction=False)
+                self._record_status(keys=keys, args=args, client=pipe)
+                pipe.xadd(stream, {"e": entry}, maxlen=max_length, approximate=True)
+                answer = pipe.execute()[0]
+        if int(answer[0]) != 1:
+            return False
+        if answer[2]:  # the learner's last broadcast message: is this status about it? (bot.storage.broadcast_store)
+            lid = ids[int(answer[1]) - 1]
+            broadcast_store.on_status(self.client, lid, _text(answer[2]), event.message_id, event.status,
+                                      event.error_code)
+        return True
 
 
 def _text(value: bytes | str | None) -> str:

@@ -9,7 +9,8 @@ What a learner's message does, in order:
    routed to the feature it belongs to; an old button or an unknown input gets a polite re-prompt.
 A clock event (TIMER) may move the learner on but never writes to one who opted out (``bot.tutor.consent``):
 ``rem:`` timers are reminders (``bot.tutor.reminders``), ``od:`` ones Business Open Days
-(``bot.tutor.open_days``), the others the check-up's. PREFERENCE events and
+(``bot.tutor.open_days``), ``bc:`` a broadcast's message (``bot.tutor.broadcast``), the others the check-up's.
+PREFERENCE events and
 Meta's refusals (failed STATUS) only update what the learner's record keeps about writing first
 (``bot.tutor.preferences``).
 
@@ -36,6 +37,7 @@ from bot.model.replies import Option, Reply
 from bot.model.seats import Seat
 from bot.proactive.policy import Policy
 from bot.tutor import (
+    broadcast,
     checkup,
     consent,
     conversations,
@@ -50,6 +52,7 @@ from bot.tutor import (
     preferences,
     privacy,
     reminders,
+    retention,
     review,
     revisit,
 )
@@ -117,6 +120,7 @@ class Engine:
         if event.kind.from_learner and not progress.is_new and not progress.handover.open:
             review.note_visit(turn)  # a message after a long gap starts a visit: missed questions come back
             reminders.on_learner_message(turn)
+            retention.on_learner_message(turn)
         if event.kind is EventKind.ADMIN:
             handover.on_admin(turn, event)  # a person's reply or hand-back (bot.handover)
         elif progress.handover.open and event.kind.from_learner and handover.while_open(turn, event):
@@ -126,8 +130,12 @@ class Engine:
                 pass
             elif event.payload.startswith(reminders.TIMER_PREFIX):
                 reminders.on_timer(turn, event.payload)
+            elif event.payload.startswith(retention.TIMER_PREFIX):
+                retention.warn(turn, event.payload)
             elif event.payload.startswith(open_days.TIMER_PREFIX):
                 open_days.on_timer(turn, event.payload, event.timestamp_ms)
+            elif event.payload.startswith(broadcast.TIMER_PREFIX):
+                broadcast.on_timer(turn, event.payload)
             else:
                 checkup.on_timer(turn, event.payload)
         elif event.kind is EventKind.PREFERENCE:

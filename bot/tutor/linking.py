@@ -41,7 +41,12 @@ class LinkNews(str, Enum):
 
 
 def new_code() -> str:
-    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+    """A fresh code, always with a digit: typed bare (even split by a space) it cannot pass for a word
+    (``code_in``). Drawing again when there is none keeps 39.5 of the 39.6 bits."""
+    while True:
+        code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+        if any(ch.isdigit() for ch in code):
+            return code
 
 
 def shown(code: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from bot.model.events import InboundEvent
 from bot.proactive.policy import DAY_MS
+from bot.tutor.progress_parts import NOTICES_MAX, NoticeShown
 from bot.tutor.turn import Turn
 
 WINDOW_CLOSED, MARKETING_LIMIT, MARKETING_STOPPED = 131047, 131049, 131050
@@ -31,7 +32,10 @@ def on_preference(turn: Turn, event: InboundEvent) -> None:
         record = record.with_changes(optin_token=event.token, optin_expires_ms=event.expires_ms)
     if event.time_zone and turn.source.policy.zone(event.time_zone).key == event.time_zone:
         record = record.with_changes(time_zone=event.time_zone)
-    turn.progress = turn.progress.with_changes(proactive=record)
+    p = turn.progress  # a marketing opt-in, stop or resume, recorded like the privacy notice: what, when, where
+    entry = NoticeShown(what=f"marketing_{event.status or 'opt_in'}", version=event.detail, at_ms=now,
+                        channel=event.channel.name)
+    turn.progress = p.with_changes(proactive=record, notices=(*p.notices, entry)[-NOTICES_MAX:])
 
 
 def on_refusal(turn: Turn, event: InboundEvent) -> None:

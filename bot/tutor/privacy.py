@@ -16,10 +16,9 @@ import secrets
 
 from bot.model.replies import Media, MediaKind
 from bot.tutor.progress import Pending
-from bot.tutor.progress_parts import NoticeShown
+from bot.tutor.progress_parts import NOTICES_MAX, NoticeShown
 from bot.tutor.turn import Turn
 
-NOTICES_MAX = 20
 EXPORT_FILENAME = "bottega-i-miei-dati.json"
 
 

@@ -86,6 +86,7 @@ class Progress:
     conversations: tuple[ChannelConversation, ...] = ()  # the other channels linked to this learner (conversations)
     lang_chosen_at_ms: int = 0  # when the language was last chosen (a merge keeps the most recent choice)
     reminders_chosen_at_ms: int = 0  # when the reminders were last chosen (likewise)
+    retention_warned_at_ms: int = 0  # warned of erasure after a long silence (bot.tutor.retention); 0 = not
     seen_ms: int = 0  # the learner's last message the tutor handled: a long gap starts a new visit (bot.tutor.review)
     reminders: ReminderState = field(default_factory=ReminderState)  # bot.tutor.reminders
     proactive: ProactiveRecord = field(default_factory=ProactiveRecord)  # bot.proactive: what went out first

@@ -282,6 +282,9 @@ class ChannelConversation:
                    last_inbound_at_ms=_int(data, "last_inbound_at_ms"), linked_at_ms=_int(data, "linked_at_ms"))
 
 
+NOTICES_MAX = 30  # notices and opt-ins kept per learner, newest last
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class NoticeShown:
     """A privacy notice (or an opt-in question) shown to the learner: what, when, on which channel."""

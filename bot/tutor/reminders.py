@@ -29,7 +29,7 @@ from bot.proactive import placement
 from bot.proactive.placement import How, Placement, Reach
 from bot.tutor import consent, outreach
 from bot.tutor.progress import Pending
-from bot.tutor.progress_parts import FOLLOWUP_LOG_MAX, FollowUp, ReminderState
+from bot.tutor.progress_parts import FOLLOWUP_LOG_MAX, NOTICES_MAX, FollowUp, NoticeShown, ReminderState
 from bot.tutor.turn import Turn
 
 TIMER_PREFIX = "rem:"
@@ -147,6 +147,10 @@ def _choose_slot(turn: Turn, slot_id: str) -> None:
         offer(turn)  # a slot an older reminders.yaml had: ask again
         return
     turn.progress = turn.progress.with_changes(reminders_chosen_at_ms=turn.now_ms)  # a merge keeps the latest
+    p = turn.progress  # the opt-in (or out) recorded like the privacy notice: what, when, on which channel
+    entry = NoticeShown(what="reminders_opt_out" if slot_id == "never" else "reminders_opt_in", version=slot_id,
+                        at_ms=turn.now_ms, channel=p.channel)
+    turn.progress = p.with_changes(notices=(*p.notices, entry)[-NOTICES_MAX:])
     if slot_id == "never":
         _set(turn, slot="never", seq=_state(turn).seq + 1, moment_ms=0, paused=False, tell_paused=False)
         turn.progress = turn.progress.with_changes(pending=Pending.NONE)

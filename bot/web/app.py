@@ -27,15 +27,18 @@ from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wsgi import get_input_stream
 
-from bot import channels, composition, console, simulator
+from bot import channels, composition, console, privacy, simulator
+from bot.analytics import pages as analytics_pages
 from bot.channels import parsing as inbound
 from bot.channels import signature as security
 from bot.dispatch import ConcurrencyError, Dispatcher, Handled, Notify
 from bot.model.events import Channel, InboundEvent
 from bot.model.privacy import learner_ref
+from bot.privacy.chat import store_export
 from bot.storage import releases
 from bot.storage.replication import NotReplicated
 from bot.web import certificates as certificate_routes
+from bot.web import learner_data as learner_data_routes
 from bot.web import metrics as metric_routes
 from bot.web import open_days as open_day_routes
 from config import logs, meters
@@ -65,7 +68,8 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     if notify is None:  # the production wiring: replies and a big batch's tail go to the worker's queue
         queue = composition.job_queue(settings)
         notify = queue.deliver
-    dispatcher = composition.dispatcher(settings, client, registry, notify=notify, queue=queue)
+    dispatcher = composition.dispatcher(settings, client, registry, notify=notify, queue=queue,
+                                        exports=lambda lid, token: store_export(client, lid, token))
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -80,10 +84,16 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     admin = console.install(app, settings=settings, client=client,
                             course=lambda: registry.engine_for(releases.live_release(client)).course)
     app.register_blueprint(open_day_routes.blueprint(client))  # /open-days/<event>/<ticket>.ics
+    app.register_blueprint(learner_data_routes.blueprint(client))  # /privacy, /data/<token>.json, /link/<code>
     # /simulator: in dev mode; in production only once the admin console hands it a sign-in check (guard=)
     # and a source of what was sent to sandbox learners (outbound=) — until then it does not exist there
     guard = admin.require(console.Role.EDITOR) if admin is not None and not settings.dev else None
     simulator.install(app, settings=settings, client=client, guard=guard)
+    privacy.register(privacy.analytics_holder(settings))  # the console's export and erase reach the analytics store
+    # /admin/analytics: the learning analytics, behind the console's sign-in (the viewer role reads them)
+    if admin is not None and analytics_pages.install(app, settings=settings, client=client, registry=registry,
+                                                     guard=admin.require(console.Role.VIEWER)):
+        console.add_nav(admin, console.NavItem(label="Analytics", endpoint="analytics.overview"))
     metric_routes.install(app, client=client, queue=queue, clock=dispatcher.clock)  # /metrics, /readyz
 
     @app.get("/webhook")

@@ -42,10 +42,11 @@ class SharedState(Collector):
         if self.queue is None:
             return
         depth = GaugeMetricFamily("bottega_broker_queue_depth", "Jobs waiting in the send queue: ready to run "
-                                  "now, or delayed (scheduled retries and paced sends)", labels=["state"])
+                                  "now, or delayed (scheduled retries and paced sends); queue: default (conversations) "
+                                  "or bulk (broadcasts)", labels=["queue", "state"])
         try:
-            for state, count in queue_depth(self.queue.broker).items():
-                depth.add_metric([state], count)
+            for (queue, state), count in queue_depth(self.queue.broker).items():
+                depth.add_metric([queue, state], count)
             yield depth
         except Exception as error:  # the broker's client raises its own errors (redis, pika)
             log.warning("metrics: broker queue depth not read (%s)", type(error).__name__)

@@ -1,0 +1,206 @@
+"""A broadcast's record in Redis: its definition, its frozen audience, each recipient's state, the counts.
+
+Keys (``bot.storage.keys.broadcast_key``, all with the hash tag ``{bc:<id>}``: one slot per broadcast):
+
+* ``meta`` (hash): ``message``, ``query`` (JSON), ``status`` (running | paused | cancelled | done),
+  ``total``, ``cursor`` (recipients admitted so far, in audience order), ``step`` (the token of the one
+  step chain allowed to admit: ``take_step``), ``created_ms``, ``plan`` (the dry run's JSON).
+* ``audience`` (list): the recipients' learner ids, frozen when the broadcast starts.
+* ``state`` (hash): learner id -> ``queued`` (in their outbox), ``sent``, ``delivered``, ``read``,
+  ``failed:<code>``, ``skipped:<why>``. A state only moves forward (``settle``), so a late ``sent``
+  never overwrites ``read`` and a redelivered status counts once.
+* ``counts`` (hash): state -> recipients in it, kept by the same script.
+
+Exactly once per learner is not this record's job: the learner's own commit is (the broadcast's turn
+carries the message id ``timer:bc:<id>:<message>``, refused a second time by the learner's dedup set,
+atomically with the outbox write: ``bot.storage.store``). This record is written after that commit and
+is idempotent, so a crash between the two only delays it: the redone step finds the commit a duplicate
+and records the state then.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import redis
+from redis.typing import EncodableT
+
+from bot.storage.keys import BROADCAST_INDEX_KEY, BroadcastPart, broadcast_key
+
+LAST_BROADCAST_FIELD = "last_broadcast"  # on the learner's delivery hash: "<broadcast id> <message id>"
+STATUSES = ("running", "paused", "cancelled", "done")
+
+# KEYS: state, counts. ARGV: learner id, new state. A state only moves up its rank; 1 when it moved.
+_SETTLE = """
+local function rank(s)
+  if not s then return -1 end
+  if s == 'queued' then return 0 end
+  if s == 'sent' then return 1 end
+  if s == 'delivered' or string.sub(s, 1, 7) == 'failed:' then return 2 end
+  if s == 'read' then return 3 end
+  if string.sub(s, 1, 8) == 'skipped:' then return 9 end
+  return 0
+end
+local old = redis.call('hget', KEYS[1], ARGV[1])
+if old == false then old = nil end
+if rank(ARGV[2]) <= rank(old) then return 0 end
+redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
+if old then redis.call('hincrby', KEYS[2], old, -1) end
+redis.call('hincrby', KEYS[2], ARGV[2], 1)
+return 1
+"""
+# KEYS: meta. ARGV: expected token, new token. 1: this step chain may go on (and its successor has the new token).
+_TAKE_STEP = """
+if redis.call('hget', KEYS[1], 'status') ~= 'running' then return -1 end
+if redis.call('hget', KEYS[1], 'step') ~= ARGV[1] then return 0 end
+redis.call('hset', KEYS[1], 'step', ARGV[2])
+return 1
+"""
+# KEYS: meta. ARGV: cursor. The cursor only moves forward (two chains overlapping after a recovery).
+_ADVANCE = """
+local now = tonumber(redis.call('hget', KEYS[1], 'cursor') or '0')
+if tonumber(ARGV[1]) > now then redis.call('hset', KEYS[1], 'cursor', ARGV[1]) return tonumber(ARGV[1]) end
+return now
+"""
+AUDIENCE_WRITE_BATCH = 5_000
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def create(client: redis.Redis, broadcast_id: str, meta: Mapping[str, EncodableT], audience: list[str],
+           created_ms: int) -> None:
+    """Write a new broadcast (status ``running`` unless ``meta`` says otherwise) and index it."""
+    key_meta = broadcast_key(broadcast_id, BroadcastPart.META)
+    if client.exists(key_meta):
+        raise ValueError(f"broadcast {broadcast_id} exists already")
+    pipe = client.pipeline(transaction=True)
+    mapping: dict[EncodableT, EncodableT] = {"status": "running", "cursor": "0", "step": ""}
+    mapping.update(meta.items())
+    mapping.update({"total": str(len(audience)), "created_ms": str(created_ms)})
+    pipe.hset(key_meta, mapping=mapping)
+    for start in range(0, len(audience), AUDIENCE_WRITE_BATCH):
+        pipe.rpush(broadcast_key(broadcast_id, BroadcastPart.AUDIENCE), *audience[start:start + AUDIENCE_WRITE_BATCH])
+    pipe.execute()
+    client.zadd(BROADCAST_INDEX_KEY, {broadcast_id: created_ms})
+
+
+def meta(client: redis.Redis, broadcast_id: str) -> dict[str, str]:
+    raw = client.hgetall(broadcast_key(broadcast_id, BroadcastPart.META))
+    return {_text(k): _text(v) for k, v in raw.items()}
+
+
+def counts(client: redis.Redis, broadcast_id: str) -> dict[str, int]:
+    raw = client.hgetall(broadcast_key(broadcast_id, BroadcastPart.COUNTS))
+    return {_text(k): int(v) for k, v in raw.items() if int(v)}
+
+
+def state_of(client: redis.Redis, broadcast_id: str, learner_id: str) -> str:
+    value = client.hget(broadcast_key(broadcast_id, BroadcastPart.STATE), learner_id)
+    return _text(value) if value is not None else ""
+
+
+def recipients_in(client: redis.Redis, broadcast_id: str, state: str) -> Iterator[str]:
+    """The recipients whose state is ``state`` (HSCAN: an end-of-broadcast check, not a per-message one)."""
+    wanted = state.encode()
+    for lid, value in client.hscan_iter(broadcast_key(broadcast_id, BroadcastPart.STATE), count=1000):
+        if value == wanted:
+            yield _text(lid)
+
+
+def every_id(client: redis.Redis) -> list[str]:
+    """Every broadcast, oldest first."""
+    return [_text(member) for member in client.zrange(BROADCAST_INDEX_KEY, 0, -1)]
+
+
+def with_status(client: redis.Redis, status: str) -> Iterator[str]:
+    for broadcast_id in every_id(client):
+        if client.hget(broadcast_key(broadcast_id, BroadcastPart.META), "status") in (status, status.encode()):
+            yield broadcast_id
+
+
+def set_fields(client: redis.Redis, broadcast_id: str, **fields: EncodableT) -> None:
+    mapping: dict[EncodableT, EncodableT] = {}
+    mapping.update(fields.items())
+    client.hset(broadcast_key(broadcast_id, BroadcastPart.META), mapping=mapping)
+
+
+def set_status(client: redis.Redis, broadcast_id: str, status: str, *, only_from: tuple[str, ...] = ()) -> bool:
+    """Move to ``status`` (from one of ``only_from``, when given); False when it was not there."""
+    if status not in STATUSES:
+        raise ValueError(f"status {status!r} is not one of {STATUSES}")
+    key = broadcast_key(broadcast_id, BroadcastPart.META)
+    with client.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(key)
+                current = pipe.hget(key, "status")
+                if current is None or (only_from and _text(current) not in only_from):
+                    pipe.unwatch()
+                    return False
+                pipe.multi()
+                pipe.hset(key, "status", status)
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                continue
+
+
+def new_step(client: redis.Redis, broadcast_id: str, token: str) -> None:
+    """Hand the admitting to a new step chain (a start, a resume, a worker's boot): older chains stop."""
+    client.hset(broadcast_key(broadcast_id, BroadcastPart.META), "step", token)
+
+
+def take_step(client: redis.Redis, broadcast_id: str, token: str, next_token: str) -> int:
+    """1: the chain holding ``token`` goes on, its successor holds ``next_token``; 0: another chain took
+    over; -1: the broadcast is not running."""
+    script = client.register_script(_TAKE_STEP)
+    return int(script(keys=[broadcast_key(broadcast_id, BroadcastPart.META)], args=[token, next_token]))
+
+
+def audience_slice(client: redis.Redis, broadcast_id: str, start: int, count: int) -> list[str]:
+    raw = client.lrange(broadcast_key(broadcast_id, BroadcastPart.AUDIENCE), start, start + count - 1)
+    return [_text(item) for item in raw]
+
+
+def advance(client: redis.Redis, broadcast_id: str, cursor: int) -> int:
+    script = client.register_script(_ADVANCE)
+    return int(script(keys=[broadcast_key(broadcast_id, BroadcastPart.META)], args=[cursor]))
+
+
+def settle(client: redis.Redis, broadcast_id: str, learner_id: str, state: str) -> bool:
+    """Record ``learner_id``'s new state in the broadcast (only forward); True when it moved."""
+    script = client.register_script(_SETTLE)
+    return int(script(keys=[broadcast_key(broadcast_id, BroadcastPart.STATE),
+                            broadcast_key(broadcast_id, BroadcastPart.COUNTS)], args=[learner_id, state])) == 1
+
+
+def on_status(client: redis.Redis, learner_id: str, last_broadcast: str, message_id: str, status: str,
+              error_code: int | None) -> bool:
+    """A status webhook about ``learner_id``'s last broadcast message (``"<id> <message id>"``) moves its
+    state there: delivered, read, failed:<code>. A status about another message changes nothing."""
+    broadcast_id, _, sent_id = last_broadcast.partition(" ")
+    if not broadcast_id or not sent_id or sent_id != message_id:
+        return False
+    if status == "failed":
+        state = f"failed:{error_code or 0}"
+    elif status in ("delivered", "read"):
+        state = status
+    else:
+        return False
+    try:
+        return settle(client, broadcast_id, learner_id, state)
+    except ValueError:
+        return False
+
+
+def memory_keys(broadcast_id: str) -> list[str]:
+    """The broadcast's own keys (what ``MEMORY USAGE`` is asked about in the benchmark)."""
+    return [broadcast_key(broadcast_id, part) for part in BroadcastPart]
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)

@@ -1,0 +1,267 @@
+"""Broadcasts and the sending number's bucket, on a real Redis and the fake Graph API on loopback.
+
+The bucket's bound is checked from counts: successes over a window measured on Redis's own clock (the
+one the bucket refills by) never exceed the bucket's capacity plus its rate times that window, however
+many processes and threads take from it. The broadcast runs its steps and drains here, in this process
+(the Procfile-level tests in test_broadcasts_procfile.py run them in the real worker).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import threading
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from bot import channels, composition
+from bot.broadcasts import console
+from bot.broadcasts.audience import Query
+from bot.broadcasts.service import BroadcastError, Broadcasts
+from bot.delivery import outbox
+from bot.delivery.broker import JobQueue, build_broker
+from bot.delivery.graph import GraphClient
+from bot.delivery.throughput import Rate, Throughput
+from bot.dispatch import Dispatcher
+from bot.model.events import Channel
+from bot.proactive.policy import Policy
+from bot.storage import broadcast_store
+from bot.storage.clock import SystemClock
+from bot.storage.keys import LearnerPart, learner_key
+from bot.storage.releases import FixedRegistry
+from bot.tutor.engine import Engine
+from bot.tutor.progress import Progress
+
+PHONE_NUMBER_ID = "100000000000001"
+
+
+def _redis_seconds(client: redis.Redis) -> float:
+    seconds, micros = client.time()
+    return seconds + micros / 1_000_000
+
+
+def _take_for(url: str, rate: dict[str, float], attempts: int, bulk: bool, results: Any) -> None:
+    client = redis.Redis.from_url(url)
+    bucket = Throughput(client, {"whatsapp": Rate(per_second=rate["per_second"], burst_seconds=rate["burst"],
+                                                  reserve_ratio=rate["reserve"])})
+    taken = 0
+    for _ in range(attempts):
+        wait = bucket.take("whatsapp", PHONE_NUMBER_ID, bulk=bulk)
+        if wait == 0:
+            taken += 1
+        else:
+            time.sleep(min(wait, 5) / 1000)
+    results.put(taken)
+    client.close()
+
+
+def test_the_number_bucket_shared_by_processes_and_threads_never_exceeds_its_rate(redis_client, redis_url):
+    rate = {"per_second": 200.0, "burst": 0.1, "reserve": 0.0}  # capacity 20
+    results: multiprocessing.Queue[int] = multiprocessing.get_context("fork").Queue()
+    start = _redis_seconds(redis_client)
+    workers: list[Any] = [multiprocessing.get_context("fork").Process(
+        target=_take_for, args=(redis_url, rate, 300, False, results)) for _ in range(3)]
+    workers += [threading.Thread(target=_take_for, args=(redis_url, rate, 300, False, results)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    end = _redis_seconds(redis_client)
+    taken = sum(results.get(timeout=10) for _ in workers)
+    bound = 20 + rate["per_second"] * (end - start)
+    assert 0 < taken <= bound + 1, (taken, bound)
+
+
+def test_a_broadcast_leaves_the_reserve_to_conversations(redis_client):
+    bucket = Throughput(redis_client, {"whatsapp": Rate(per_second=1.0, burst_seconds=20.0, reserve_ratio=0.25)})
+    start = _redis_seconds(redis_client)
+    bulk = 0
+    while bucket.take("whatsapp", PHONE_NUMBER_ID, bulk=True) == 0:
+        bulk += 1
+    elapsed = _redis_seconds(redis_client) - start
+    assert bulk <= 15 + elapsed + 1  # capacity 20 less the reserve of 5, plus what refilled meanwhile
+    assert bucket.take("whatsapp", PHONE_NUMBER_ID, bulk=False) == 0  # a learner's reply finds the reserve
+    assert bucket.take("whatsapp", PHONE_NUMBER_ID, bulk=True) > 0  # the broadcast still waits
+
+
+# -- a broadcast in this process ------------------------------------------------------------------------------
+
+
+def _post(dispatcher: Dispatcher, channel: Channel, user: str, text: str) -> None:
+    parts = channels.parts_for(channel)
+    reply_from = PHONE_NUMBER_ID if channel.name == "whatsapp" else "200000000000002"
+    events, _ = parts.parse(parts.dev.text_payload(text, user, reply_from, at_ms=SystemClock()()))
+    for event in events:
+        dispatcher.handle(event)
+
+
+def _status(dispatcher: Dispatcher, user: str, message_id: str, status: str, code: int = 0) -> None:
+    entry: dict[str, Any] = {"id": message_id, "status": status, "timestamp": str(int(time.time())),
+                             "recipient_id": user}
+    if code:
+        entry["errors"] = [{"code": code, "title": "failed"}]
+    payload = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"phone_number_id": PHONE_NUMBER_ID}, "statuses": [entry]}}]}]}
+    events, _ = channels.parts_for(channels.named("whatsapp")).parse(payload)
+    for event in events:
+        dispatcher.handle(event)
+
+
+@pytest.fixture
+def world(redis_client, broker_client, redis_url, settings, course, fake):
+    policy = Policy(quiet_start_minute=None, quiet_end_minute=None)
+    engines = FixedRegistry(Engine(course, policy=policy))
+    notified: list[str] = []
+    dispatcher = composition.dispatcher(settings, redis_client, engines, notify=notified.append)
+    queue = JobQueue(build_broker(settings, redis_url), settings)
+    service = Broadcasts(redis_client, engines, clock=SystemClock(), queue=queue, dispatcher=dispatcher,
+                         rate_per_second=5, lookahead_seconds=2, chunk=4)
+    graph_settings = outbox_settings(settings, fake.url)
+    graph = GraphClient(graph_settings)
+    return {"client": redis_client, "dispatcher": dispatcher, "service": service, "graph": graph,
+            "settings": graph_settings, "fake": fake}
+
+
+def outbox_settings(settings, url):
+    from dataclasses import replace
+
+    return replace(settings, graph_api_url=url, learner_burst_messages=50, learner_message_interval_seconds=0.01)
+
+
+def _drain_all(world: dict[str, Any], learner_ids: list[str]) -> None:
+    throughput = Throughput(world["client"], {"whatsapp": Rate(per_second=10_000, burst_seconds=1, reserve_ratio=0.25)})
+    for lid in learner_ids:
+        for _ in range(20):
+            result = outbox.drain(world["client"], world["graph"], lid, world["settings"], throughput=throughput)
+            if result.again_in_seconds is None:
+                break
+
+
+def _broadcast_calls(fake) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for call in fake.calls():
+        body = call["body"]
+        text = json.dumps(body, ensure_ascii=False)
+        if "modulo nuovo" in text or "new module" in text or "bottega_news" in text:
+            user = str(body.get("to") or (body.get("recipient") or {}).get("id"))
+            counts[user] = counts.get(user, 0) + 1
+    return counts
+
+
+def test_plan_send_resume_and_report(world):
+    client, dispatcher, service, fake = world["client"], world["dispatcher"], world["service"], world["fake"]
+    wa, messenger = channels.named("whatsapp"), channels.named("messenger")
+    users = [f"39333000{n:04d}" for n in range(10)]
+    for user in users:
+        _post(dispatcher, wa, user, "ciao")
+    _post(dispatcher, messenger, "7000001", "ciao")
+    _post(dispatcher, wa, "393339999999", "ciao")
+    _post(dispatcher, wa, "393339999999", "stop")
+    _post(dispatcher, wa, "393339999999", "1")  # yes, stop
+    everyone = [f"wa:{user}" for user in users] + ["ms:7000001", "wa:393339999999"]
+    _drain_all(world, everyone)
+    fake.reset()
+
+    plan = service.dry_run(Query(), "news")
+    assert plan.matched == 12 and len(plan.recipients) == 11
+    assert dict(plan.by_channel["whatsapp"]) == {"free_form": 10, "unreachable": 1}
+    assert plan.unreachable == {"opted out": 1}
+    assert service.dry_run(Query(channels=("messenger",)), "news").recipients == ["ms:7000001"]
+    with pytest.raises(BroadcastError, match="no broadcast message 'nope'"):
+        service.dry_run(Query(), "nope")
+
+    broadcast_id = service.start(Query(), "news", plan=plan)
+    token = broadcast_store.meta(client, broadcast_id)["step"]
+    first = service.step(broadcast_id, token)
+    assert first.admitted == 4 and service.progress(broadcast_id).queued == 4
+    # a crash before the cursor moved: the chain is handed over and the same four are admitted again
+    broadcast_store.set_fields(client, broadcast_id, cursor="0")
+    service.recover()
+    assert service.step(broadcast_id, first.token).again_in_seconds is None  # the old chain stops
+    redone = service.step(broadcast_id, broadcast_store.meta(client, broadcast_id)["step"])
+    assert redone.admitted == 4 and service.progress(broadcast_id).queued == 4  # refused by the learners' commits
+    token = redone.token
+    for _ in range(50):
+        _drain_all(world, everyone)
+        result = service.step(broadcast_id, token)
+        if result.again_in_seconds is None:
+            break
+        token = result.token
+    progress = service.progress(broadcast_id)
+    assert progress.status == "done" and progress.sent == 11 and progress.queued == 0
+    sent = _broadcast_calls(fake)
+    assert sorted(sent.values()) == [1] * 11 and "393339999999" not in sent
+
+    wamid = client.hget(learner_key(everyone[0], LearnerPart.DELIVERY), "last_sent_id").decode()
+    _status(dispatcher, users[0], wamid, "delivered")
+    _status(dispatcher, users[0], wamid, "read")
+    _status(dispatcher, users[0], wamid, "delivered")  # late: a state only moves forward
+    other = client.hget(learner_key(everyone[1], LearnerPart.DELIVERY), "last_sent_id").decode()
+    _status(dispatcher, users[1], other, "failed", 131026)
+    report = service.report(broadcast_id)
+    assert report.progress.counts == {"sent": 9, "read": 1, "failed:131026": 1, **(
+        {"delivered": 0} if False else {})}
+    text = "\n".join(report.lines())
+    assert "sent 10, delivered 1, read 1, failed 1" in text and "failed with error 131026: 1" in text
+    assert "left out by the plan (opted out): 1" in text
+
+
+def test_pause_resume_cancel_and_the_console(world, capsys):
+    client, dispatcher, service = world["client"], world["dispatcher"], world["service"]
+    for n in range(3):
+        _post(dispatcher, channels.named("whatsapp"), f"39333100{n:04d}", "ciao")
+    args = console_args("plan", message="news", lang=["it"])
+    assert console.run(args, service) == 0
+    assert "3 learners match, 3 would be sent it now" in capsys.readouterr().out
+    broadcast_id = service.start(Query(), "news")
+    assert service.pause(broadcast_id) and service.progress(broadcast_id).status == "paused"
+    token = broadcast_store.meta(client, broadcast_id)["step"]
+    assert service.step(broadcast_id, token).again_in_seconds is None  # a paused broadcast admits nobody
+    assert service.resume(broadcast_id) and service.progress(broadcast_id).status == "running"
+    assert console.run(console_args("cancel", broadcast_id=broadcast_id), service) == 0
+    assert "cancelled" in capsys.readouterr().out
+    assert not service.resume(broadcast_id)
+    assert console.run(console_args("list"), service) == 0
+    assert broadcast_id in capsys.readouterr().out
+
+
+def console_args(action: str, **values: Any):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    console.add_arguments(parser)
+    argv = [action] + ([values.pop("broadcast_id")] if "broadcast_id" in values else [])
+    if "message" in values:
+        argv += ["--message", values.pop("message")]
+    for lang in values.pop("lang", []):
+        argv += ["--lang", lang]
+    return parser.parse_args(argv)
+
+
+def test_the_audience_query_reads_each_field_of_the_record():
+    from bot.tutor.progress_parts import CheckupAttempt, CheckupResult, OpenDayState, ReminderState
+
+    now = 100 * 86_400_000
+    learner = Progress(learner_id="wa:1", channel="whatsapp", user_id="1", lang="it", business="bakery",
+                       modules_done=["m1_contatto"], last_inbound_at_ms=now - 3 * 86_400_000, rev=1,
+                       checkup=CheckupAttempt(result=CheckupResult(level="base")),
+                       reminders=ReminderState(slot="closing"),
+                       open_days=OpenDayState(rsvps={"od_2027_01": "seated", "od_2027_02": "waiting"}))
+    assert Query().matches(learner, now)
+    for query in (Query(channels=("whatsapp",), languages=("it",), business=("bakery",)),
+                  Query(modules_done=("m1_contatto",), modules_not_done=("m2_pagina",)),
+                  Query(checkup_levels=("base",), inactive_for_days=2, active_within_days=7),
+                  Query(rsvp_event="od_2027_01"), Query(rsvp_event="od_2027_02", rsvp_states=("waiting",)),
+                  Query(reminders=True)):
+        assert query.matches(learner, now), query
+        assert Query.from_json(query.to_json()) == query
+    for query in (Query(channels=("messenger",)), Query(languages=("en",)), Query(business=("bar",)),
+                  Query(modules_done=("m2_pagina",)), Query(modules_not_done=("m1_contatto",)),
+                  Query(checkup_levels=("none",)), Query(active_within_days=1), Query(inactive_for_days=7),
+                  Query(rsvp_event="od_2027_02"), Query(rsvp_event="od_2027_03"), Query(reminders=False)):
+        assert not query.matches(learner, now), query
+    with pytest.raises(ValueError, match="unknown query fields"):
+        Query.from_json('{"shoe_size": 42}')

@@ -1,0 +1,127 @@
+"""A broadcast through the real Procfile processes (gunicorn web + Dramatiq worker), the fake Graph API
+enforcing the number's throughput (130429) and the pair rate (131056), and the shared test clock.
+
+The worker is SIGKILLed mid-broadcast and started again: the broadcast finishes from its cursor with every
+recipient messaged exactly once (counted at the fake Graph API), the learner who wrote ``stop`` gets
+nothing, learners who chat meanwhile get their replies, and the fake refused nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+import zoneinfo
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+
+from bot import composition
+from bot.broadcasts.audience import Query
+from bot.broadcasts.service import Broadcasts
+from bot.channels.whatsapp import WHATSAPP
+from bot.delivery.broker import JobQueue, build_broker
+from bot.storage.keys import LearnerPart, learner_key
+from bot.storage.releases import Registry
+from bot.tutor.progress import Progress
+from tests.service import Phone, Service
+
+pytestmark = pytest.mark.procfile
+
+ROME = zoneinfo.ZoneInfo("Europe/Rome")
+RATE = 6  # messages per second from the number: slow enough to kill the worker mid-broadcast
+LEARNERS = 24
+BROADCAST_TEXT = "modulo nuovo"
+MENU_TEXT = "Ecco i moduli del corso"
+
+
+@pytest.fixture
+def service(tmp_path) -> Iterator[Service]:
+    svc = Service(tmp_path, env="test", extra_env={
+        "WHATSAPP_MESSAGES_PER_SECOND": str(RATE), "BROADCAST_LOOKAHEAD_SECONDS": "1",
+        "SEND_LOCK_SECONDS": "3", "SEND_TIMEOUT_SECONDS": "1"})
+    svc.graph.configure(throughput_per_second=RATE, throughput_burst_seconds=1.0, pair_burst=10, pair_per_seconds=6.0)
+    try:
+        svc.start()
+        day = (datetime.now(ROME) + timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
+        svc.set_clock(int(day.timestamp() * 1000))
+        yield svc
+    finally:
+        svc.close()
+
+
+def broadcasts(service: Service) -> Broadcasts:
+    client = service.redis_client()
+    registry = Registry.serving_live(client, policy=composition.proactive_policy(service.settings))
+    return Broadcasts.build(service.settings, client, registry,
+                            queue=JobQueue(build_broker(service.settings, service.redis.url), service.settings))
+
+
+def broadcast_counts(service: Service) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for call in service.graph.calls():
+        if BROADCAST_TEXT in json.dumps(call["body"], ensure_ascii=False):
+            user = str(call["body"].get("to")).lstrip("+")
+            counts[user] = counts.get(user, 0) + 1
+    return counts
+
+
+def opted_out(service: Service, phone: Phone) -> bool:
+    client = service.redis_client()
+    try:
+        progress = Progress.from_hash(client.hgetall(learner_key(f"wa:{phone.user}", LearnerPart.PROGRESS)))
+    finally:
+        client.close()
+    return progress is not None and progress.opted_out
+
+
+def wait(condition, what: str, timeout: float = 120.0, state=lambda: "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{what} within {timeout}s {state()}")
+
+
+def test_a_killed_worker_finishes_the_broadcast_exactly_once(service: Service):
+    phones = [Phone(service, WHATSAPP, f"39333200{n:04d}") for n in range(LEARNERS)]
+    for phone in phones:
+        phone.send("ciao")
+    for phone in phones:
+        phone.wait_turn(timeout=120)
+    stopper = phones[-1]
+    stopper.send("stop")
+    stopper.wait_turn()
+    stopper.send("1")  # yes, stop
+    wait(lambda: opted_out(service, stopper), "the learner who wrote stop opted out")
+
+    admin = broadcasts(service)
+    plan = admin.dry_run(Query(), "news")
+    assert len(plan.recipients) == LEARNERS - 1 and plan.unreachable == {"opted out": 1}
+    broadcast_id = admin.start(Query(), "news", plan=plan)
+
+    chatters = phones[:2]
+    for phone in chatters:
+        phone.send("menu")
+    # kill the worker right after a broadcast message went out (between two sends: none in flight)
+    wait(lambda: sum(broadcast_counts(service).values()) >= 6, "the broadcast under way")
+    seen = sum(broadcast_counts(service).values())
+    wait(lambda: sum(broadcast_counts(service).values()) > seen, "one more broadcast message")
+    service.stop("worker", sig=signal.SIGKILL)
+    killed_at = sum(broadcast_counts(service).values())
+    assert killed_at < LEARNERS - 1, "the broadcast finished before the kill: lower RATE"
+    service.start("worker")
+
+    wait(lambda: admin.progress(broadcast_id).status == "done", "the broadcast done after the restart",
+         state=lambda: (admin.progress(broadcast_id), broadcast_counts(service), service.graph.stats()))
+    counts = broadcast_counts(service)
+    assert sorted(counts) == sorted(phone.user for phone in phones[:-1])
+    assert set(counts.values()) == {1}, counts  # exactly once each, across the kill
+    assert stopper.count(BROADCAST_TEXT) == 0
+    for phone in chatters:
+        phone.wait_for(MENU_TEXT)
+    progress = admin.progress(broadcast_id)
+    assert progress.sent == LEARNERS - 1 and progress.failed == 0 and progress.skipped == 0
+    assert service.graph.stats()["rejected"] == {}  # no 130429, no 131056
