@@ -218,7 +218,7 @@ def _broadcast(args: argparse.Namespace) -> int:
     from bot.delivery.broker import JobQueue, build_broker
     from bot.storage.releases import Registry
 
-    settings = _dev_settings()
+    settings = Settings.from_env(dev_default=True, require_secrets=False)  # an admin's tool: it sends nothing itself
     client, where = _reachable_redis(settings)
     if client is None:
         print(f"bottega broadcast: no Redis to work on: {where} (set REDIS_URL, or start `make run`)", file=sys.stderr)

@@ -14,6 +14,11 @@ One person, one learner: the store resolves an event's ids through aliases; a le
 their phone who now arrives with a BSUID is moved to the BSUID key before the turn, and a WhatsApp
 ``user_changed_number``/``user_changed_user_id`` moves them to their new id (``Store.move``).
 
+One learner across channels: a message carrying a link code (``bot.tutor.linking``) is redeemed first and
+the two records merged (``bot.storage.links``), then the turn runs on the merged learner and tells both
+chats; a learner frozen by a half-done link or unlink has it finished (or waited for) before the turn. The
+learner's own message makes its channel the current conversation: replies go where they wrote from.
+
 A big batch is bounded: the first ``inline_events_max`` events are handled in the request, the rest
 are handed to the worker (``defer``) in chunks that keep each learner's events together and in order.
 """

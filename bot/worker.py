@@ -31,7 +31,7 @@ from bot.delivery.recovery import OutboxRecovery  # noqa: E402
 from bot.delivery.throughput import Throughput  # noqa: E402
 from bot.delivery.timers import TimerClock  # noqa: E402
 from bot.dispatch import Dispatcher  # noqa: E402
-from bot.privacy import erase_learner, identify  # noqa: E402
+from bot.privacy import analytics_holder, erase_learner, register  # noqa: E402
 from bot.privacy.chat import store_export  # noqa: E402
 from bot.privacy.retention import RetentionSweep  # noqa: E402
 from config.logs import configure_logging  # noqa: E402
@@ -58,17 +58,9 @@ def dispatcher() -> Dispatcher:
 
 
 def _erase(learner_id: str) -> None:
-    """Erase a learner who asked for it: every Redis holder, then the analytics rows of each of their ids
-    (they name a learner by ``learner_ref``; a linked learner's events carry each channel id's)."""
-    ids = identify(client, learner_id).ids
+    """Erase a learner who asked for it (or was idle past retention): every holder, the analytics store's too
+    (registered below, as the web app and the CLI do)."""
     erase_learner(client, learner_id, now_ms=composition.clock(settings, client)())
-    if composition.recorder(settings) is not None:
-        store = composition.analytics_store(settings)
-        try:
-            for each in ids:
-                store.erase(each)
-        finally:
-            store.close()
 
 
 def broadcasts() -> Broadcasts:
@@ -89,6 +81,7 @@ broker.add_middleware(TimerClock(client, dispatcher))
 broker.add_middleware(RetentionSweep(client, settings, dispatcher, erase=_erase))
 recorder = composition.recorder(settings)
 if recorder is not None:  # learning analytics: fold the event streams into the store (bot.analytics)
+    register(analytics_holder(settings))  # an erase by the worker (asked in the chat, retention) reaches it too
     broker.add_middleware(AnalyticsFolding(client, composition.analytics_store(settings), settings.analytics_shards))
 dramatiq.set_broker(broker)
 

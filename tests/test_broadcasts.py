@@ -265,3 +265,59 @@ def test_the_audience_query_reads_each_field_of_the_record():
         assert not query.matches(learner, now), query
     with pytest.raises(ValueError, match="unknown query fields"):
         Query.from_json('{"shoe_size": 42}')
+
+
+def test_ctrl_c_while_following_pauses_the_broadcast(world, monkeypatch):
+    import io
+
+    for n in range(2):
+        _post(world["dispatcher"], channels.named("whatsapp"), f"39333300{n:04d}", "ciao")
+    service = world["service"]
+    broadcast_id = service.start(Query(), "news")
+
+    def interrupted(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(console.time, "sleep", interrupted)
+    out = io.StringIO()
+    assert console.follow(service, broadcast_id, out) == 130
+    assert service.progress(broadcast_id).status == "paused"
+    assert f"bottega broadcast resume {broadcast_id}" in out.getvalue() and "0/2" in out.getvalue()
+
+
+def test_bottega_broadcast_plan_on_redis_url(world, redis_url, monkeypatch, capsys, tmp_path):
+    from bot import cli
+    from bot.flows.loader import course_files
+    from bot.storage.releases import publish
+    from config.settings import PROJECT_ROOT
+
+    publish(world["client"], course_files(PROJECT_ROOT / "flows"))
+    for n in range(2):
+        _post(world["dispatcher"], channels.named("whatsapp"), f"39333400{n:04d}", "ciao")
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("BOTTEGA_ENV", "test")
+    monkeypatch.setenv("BOTTEGA_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("QUIET_HOURS", "00:00-00:01")
+    assert cli.main(["broadcast", "plan", "--message", "news", "--channel", "whatsapp"]) == 0
+    out = capsys.readouterr().out
+    assert "2 learners match" in out and "estimated cost" in out
+    assert cli.main(["broadcast", "report", "nope"]) == 2
+    assert "no broadcast 'nope'" in capsys.readouterr().err
+
+
+def test_a_broadcast_turn_leaves_the_menu_the_learner_asked_for(world):
+    """A broadcast's turn is not the learner's: it must not supersede their ephemeral menu still waiting."""
+    client, dispatcher, service, fake = world["client"], world["dispatcher"], world["service"], world["fake"]
+    user, lid = "393335000001", "wa:393335000001"
+    _post(dispatcher, channels.named("whatsapp"), user, "ciao")
+    _drain_all(world, [lid])
+    _post(dispatcher, channels.named("whatsapp"), user, "menu")  # the menu waits in the outbox, unsent
+    waiting = client.llen(learner_key(lid, LearnerPart.OUTBOX))
+    assert waiting >= 1
+    broadcast_id = service.start(Query(), "news")
+    assert service.step(broadcast_id, broadcast_store.meta(client, broadcast_id)["step"]).admitted == 1
+    assert client.llen(learner_key(lid, LearnerPart.OUTBOX)) == waiting + 1
+    fake.reset()
+    _drain_all(world, [lid])
+    texts = [json.dumps(call["body"], ensure_ascii=False) for call in fake.calls()]
+    assert any("Ecco i moduli del corso" in text for text in texts) and any("modulo nuovo" in text for text in texts)

@@ -77,7 +77,10 @@ def test_a_flood_from_one_learner_gets_a_handful_of_replies_and_the_outbox_drain
         assert 1 <= len(sent) <= 5, [describe(WHATSAPP, body).text[:40] for body in sent]
         assert receipts(phone, before) <= 10  # one per receipt interval, the latest message's
         last = describe(WHATSAPP, sent[-1])
-        assert [title for _, title in last.options] == ["Iniziamo"]  # where the learner is, once
+        # the third unreadable text in a row offers a person (issue 12 §2), once; the flood adds no more prompts
+        assert [title for _, title in last.options] == ["Sì, una persona", "No, continuo qui"]
+        offers = [body for body in sent if "Sì, una persona" in [t for _, t in describe(WHATSAPP, body).options]]
+        assert len(offers) <= 2  # the offer, and at most its one re-prompt after the pause of "non ho capito"
         stored = Progress.from_hash(client.hgetall(learner_key(lid, LearnerPart.PROGRESS)))
         assert stored.rev >= 504  # every message was handled (4 onboarding turns + 500), none lost
         print(f"flood: {len(sent)} replies, {receipts(phone, before)} receipts, "

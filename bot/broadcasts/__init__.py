@@ -8,5 +8,6 @@
   ``progress(id)``, ``pause``/``resume``/``cancel(id)``, ``report(id)``, and ``step``: what the worker runs.
 * ``actors``: the worker's ``broadcast_step`` actor and the boot-time recovery of running broadcasts.
 
-``bottega broadcast`` (``bot.cli``) drives the service; the admin console will drive the same one.
+``bottega broadcast`` (``bot.cli``) drives the service; the admin console (``bot.console.broadcasts_page``)
+drives the same one.
 """

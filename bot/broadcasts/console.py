@@ -1,4 +1,4 @@
-"""``bottega broadcast ...``: the terminal's face of ``Broadcasts`` (the admin console will be another).
+"""``bottega broadcast ...``: the terminal's face of ``Broadcasts`` (the admin console's pages are another).
 
     bottega broadcast plan --message news [QUERY]     the dry run: recipients by channel and window state, cost
     bottega broadcast send --message news [QUERY] [--yes]   plan, start, and follow with a progress bar

@@ -68,6 +68,7 @@ class BroadcastProgress:
     total: int
     admitted: int  # the cursor: recipients whose turn was taken
     counts: dict[str, int]
+    created_ms: int = 0  # when it started (the console's average rate and ETA)
 
     def count(self, prefix: str) -> int:
         return sum(value for state, value in self.counts.items() if state.startswith(prefix))
@@ -129,7 +130,7 @@ class StepResult:
 
 
 class Broadcasts:
-    """The one API for broadcasts (the CLI and, later, the admin console); ``step`` is the worker's part."""
+    """The one API for broadcasts (the CLI and the admin console); ``step`` is the worker's part."""
 
     def __init__(self, client: redis.Redis, engines: EngineSource, *, clock: Clock, queue: JobQueue | None = None,
                  dispatcher: Dispatcher | None = None, rate_per_second: float = 80.0, lookahead_seconds: float = 2.0,
@@ -195,7 +196,8 @@ class Broadcasts:
         return BroadcastProgress(broadcast_id=broadcast_id, status=meta.get("status", ""),
                                  message=meta.get("message", ""), total=int(meta.get("total", 0)),
                                  admitted=int(meta.get("cursor", 0)),
-                                 counts=broadcast_store.counts(self.client, broadcast_id))
+                                 counts=broadcast_store.counts(self.client, broadcast_id),
+                                 created_ms=int(meta.get("created_ms") or 0))
 
     def report(self, broadcast_id: str) -> Report:
         progress = self.progress(broadcast_id)

@@ -7,6 +7,8 @@
 * ``pages``: sign-in, releases (diff and publish: ``bot.storage.releases``, as the CLI), learners
   (look-up, reset a module, export, erase: ``bot.privacy``), admins, the audit log.
 * ``open_days_page``: Business Open Days — seats, attendees, announce (dry run first), as ``bottega events``.
+* ``broadcasts_page``: broadcasts — audience form, dry run, send, live progress, report, pause/resume/cancel,
+  through ``bot.broadcasts`` as ``bottega broadcast``.
 
 ``install(app, ...)`` mounts it when CONSOLE_SECRET_KEY is set (dev mode has a default) and returns the
 ``Console``, whose ``require(role)`` guards other pages (the analytics Blueprint, the simulator in
@@ -21,7 +23,8 @@ from datetime import timedelta
 import redis
 from flask import Flask
 
-from bot.console import guard, open_days_page
+from bot.broadcasts.service import Broadcasts
+from bot.console import broadcasts_page, guard, open_days_page
 from bot.console.learner_links import LearnerLinks
 from bot.console.pages import Console, NavItem, blueprint
 from bot.console.release_page import Census
@@ -34,11 +37,9 @@ __all__ = ["Console", "NavItem", "Role", "add_nav", "install"]
 
 SESSION_COOKIE = "bottega_admin"
 
-# Slots for pages that other issues bring (shown, not linked, until they land)
-COMING = [NavItem(label="Broadcasts", endpoint="", role=Role.EDITOR, note="with the proactive-messaging issue")]
 
-
-def install(app: Flask, *, settings: Settings, client: redis.Redis, course: Callable[[], Course]) -> Console | None:
+def install(app: Flask, *, settings: Settings, client: redis.Redis, course: Callable[[], Course],
+            broadcasts: Broadcasts | None = None) -> Console | None:
     """Mount the console on ``app`` (None, and nothing mounted, without CONSOLE_SECRET_KEY)."""
     if not settings.console_secret_key:
         return None
@@ -57,15 +58,17 @@ def install(app: Flask, *, settings: Settings, client: redis.Redis, course: Call
                       nav=[NavItem(label="Releases", endpoint="console.releases_page"),
                            NavItem(label="Learners", endpoint="console.learners"),
                            NavItem(label="Open Days", endpoint="console.open_days"),
-                           *COMING,
+                           *([NavItem(label="Broadcasts", endpoint="console.broadcasts_list")] if broadcasts else []),
                            NavItem(label="Admins", endpoint="console.users", role=Role.OWNER),
                            NavItem(label="Audit log", endpoint="console.audit_log", role=Role.OWNER)])
     pages = blueprint(console)
     open_days_page.add_routes(pages, console)
+    if broadcasts is not None:
+        broadcasts_page.add_routes(pages, console, broadcasts)
     app.register_blueprint(pages)
     return console
 
 
 def add_nav(console: Console, item: NavItem) -> None:
-    """A menu entry for another Blueprint's page (before the coming-soon slots)."""
+    """A menu entry for another Blueprint's page (after the console's first two)."""
     console.nav.insert(2, item)

@@ -10,6 +10,8 @@ The outbox, kept short (the flood rules)
 ----------------------------------------
 * A turn that adds replies first drops the *ephemeral* items older turns left unsent (re-prompts,
   the menu, "non ho capito": ``bot.model.replies.Reply.ephemeral``): the learner only needs the latest.
+  A turn whose replies are all proactive (a reminder, a broadcast's message) drops none: the menu the
+  learner just asked for still goes.
   The head is kept while a sender holds the lock (it may be on the wire).
 * At most ``outbox_max_items`` items: beyond it the oldest ephemeral items go first. Lessons,
   feedback and results are never dropped — one valid tap adds one step's worth, so they are bounded
@@ -35,6 +37,12 @@ live release) are sharded (``bot.storage.keys.SHARDS``) and written outside the 
 
 Durability: with ``wait_replicas`` the commit is followed by WAIT on its own connection
 (``bot.storage.replication``).
+
+One learner across channels (``bot.storage.links``): a linked channel's id is an alias of the learner too,
+and its conversation's parts (dedup set, outbox, lock, receipt, delivery) live under the learner's hash tag
+suffixed ``@<channel>`` (``bot.storage.keys.address``), so ``commit`` still touches one slot: ``seen_at`` is
+the event's conversation, ``outbox_at`` the one the replies go to, ``elsewhere`` the others told something.
+While a link or unlink journal entry (``LearnerPart.MERGE``) is on the learner, ``commit`` answers FROZEN.
 """
 
 from __future__ import annotations
@@ -132,8 +140,12 @@ end
 if nitems > 0 then
   local keep_head = redis.call('EXISTS', KEYS[5]) == 1
   local waiting = redis.call('LRANGE', KEYS[3], 0, -1)
+  local supersedes = false  -- only the learner's own turn does: a reminder or a broadcast leaves their menu be
+  for i = first, first + nitems - 1 do
+    if not proactive(ARGV[i]) then supersedes = true end
+  end
   for i = 1, #waiting do
-    if not (i == 1 and keep_head) and ephemeral(waiting[i]) then
+    if supersedes and not (i == 1 and keep_head) and ephemeral(waiting[i]) then
       dropped = dropped + redis.call('LREM', KEYS[3], 1, waiting[i])
     end
   end

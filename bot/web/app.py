@@ -29,6 +29,7 @@ from werkzeug.wsgi import get_input_stream
 
 from bot import channels, composition, console, privacy, simulator
 from bot.analytics import pages as analytics_pages
+from bot.broadcasts.service import Broadcasts
 from bot.channels import parsing as inbound
 from bot.channels import signature as security
 from bot.dispatch import ConcurrencyError, Dispatcher, Handled, Notify
@@ -82,7 +83,8 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     app.register_blueprint(certificate_routes.blueprint(client))  # /certificates/<token>.pdf, /verify/<code>
     # /admin: the admin console, when CONSOLE_SECRET_KEY is set (dev mode has a default)
     admin = console.install(app, settings=settings, client=client,
-                            course=lambda: registry.engine_for(releases.live_release(client)).course)
+                            course=lambda: registry.engine_for(releases.live_release(client)).course,
+                            broadcasts=Broadcasts.build(settings, client, registry, queue=queue))
     app.register_blueprint(open_day_routes.blueprint(client))  # /open-days/<event>/<ticket>.ics
     app.register_blueprint(learner_data_routes.blueprint(client))  # /privacy, /data/<token>.json, /link/<code>
     # /simulator: in dev mode; in production only once the admin console hands it a sign-in check (guard=)

@@ -1,0 +1,118 @@
+"""A broadcast sent from the admin console through the real Procfile processes (gunicorn web + Dramatiq
+worker) to the fake Graph API: an editor signs in over HTTP, dry-runs, sends, and reads the broadcast's
+page until it says done — every learner messaged once, the one who wrote ``stop`` never.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import zoneinfo
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from bot.channels.whatsapp import WHATSAPP
+from bot.console.users import Role, Users
+from tests.service import Phone, Service
+from tests.test_console_broadcasts import send_form
+
+pytestmark = pytest.mark.procfile
+
+ROME = zoneinfo.ZoneInfo("Europe/Rome")
+LEARNERS = 4
+PASSWORD = "correct horse battery"
+COOKIE = "bottega_admin"
+BROADCAST_TEXT = "modulo nuovo"
+
+
+@pytest.fixture
+def service(tmp_path) -> Iterator[Service]:
+    svc = Service(tmp_path, env="test", extra_env={"CONSOLE_SECRET_KEY": "a-procfile-console-secret-of-enough-length"})
+    try:
+        svc.start()
+        day = (datetime.now(ROME) + timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
+        svc.set_clock(int(day.timestamp() * 1000))
+        yield svc
+    finally:
+        svc.close()
+
+
+class Admin:
+    """An admin's browser over plain HTTP: the session cookie is ``Secure``, so it is carried by hand."""
+
+    def __init__(self, service: Service):
+        self.url, self.cookie = service.url, ""
+
+    def open(self, method: str, path: str, data: dict[str, list[str]] | dict[str, str] | None = None
+             ) -> requests.Response:
+        answer = requests.request(method, self.url + path, data=data, allow_redirects=False, timeout=30,
+                                  headers={"Cookie": f"{COOKIE}={self.cookie}"} if self.cookie else {})
+        self.cookie = answer.cookies.get(COOKIE) or self.cookie
+        return answer
+
+    def token(self, path: str) -> str:
+        found = re.search(r'name="csrf_token" value="([^"]+)"', self.open("GET", path).text)
+        assert found, path
+        return found.group(1)
+
+
+def broadcast_counts(service: Service) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for call in service.graph.calls():
+        if BROADCAST_TEXT in json.dumps(call["body"], ensure_ascii=False):
+            user = str(call["body"].get("to")).lstrip("+")
+            counts[user] = counts.get(user, 0) + 1
+    return counts
+
+
+def test_an_editor_sends_a_broadcast_from_the_console_and_watches_it_finish(service: Service):
+    phones = [Phone(service, WHATSAPP, f"39333300{n:04d}") for n in range(LEARNERS)]
+    for phone in phones:
+        phone.send("ciao")
+    for phone in phones:
+        phone.wait_turn(timeout=120)
+    stopper = phones[-1]
+    stopper.send("stop")
+    stopper.wait_turn()
+    stopper.send("1")  # yes, stop (its answer offers nothing to tap: the dry run below waits for it)
+    client = service.redis_client()
+    try:
+        Users(client).add("ezio", Role.EDITOR, PASSWORD)
+    finally:
+        client.close()
+
+    admin = Admin(service)
+    signed = admin.open("POST", "/admin/login", {"name": "ezio", "password": PASSWORD,
+                                                 "csrf_token": admin.token("/admin/login")})
+    assert signed.status_code == 303, signed.text
+    deadline = time.monotonic() + 60
+    while True:  # the stop's commit may trail its reply by a moment
+        plan = admin.open("POST", "/admin/broadcasts/dry-run", {"message": "news",
+                                                                "csrf_token": admin.token("/admin/broadcasts")})
+        assert plan.status_code == 200, plan.text
+        if f"<strong>{LEARNERS - 1}</strong> would be sent it now" in plan.text or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert f"<strong>{LEARNERS}</strong> learner(s) match, <strong>{LEARNERS - 1}</strong> would be sent" in plan.text
+    started = admin.open("POST", "/admin/broadcasts/send", {**send_form(plan.text),
+                                                            "csrf_token": admin.token("/admin/broadcasts")})
+    assert started.status_code == 303, started.text
+    page = urlsplit(started.headers["Location"]).path
+
+    deadline = time.monotonic() + 120
+    text = ""
+    while time.monotonic() < deadline:
+        text = admin.open("GET", page).text
+        if "<small>done</small>" in text:
+            break
+        assert 'http-equiv="refresh"' in text  # a running broadcast's page reloads itself
+        time.sleep(0.2)
+    assert "<small>done</small>" in text, text
+    assert f"{LEARNERS - 1}/{LEARNERS - 1} settled · sent {LEARNERS - 1} · failed 0" in text
+    counts = broadcast_counts(service)
+    assert counts == {phone.user: 1 for phone in phones[:-1]}  # each once; the one who said stop, never
