@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench bench-slow bench-analytics bench-broadcast chat clean
+.PHONY: run test lint bench bench-slow bench-analytics bench-broadcast bench-cluster chat clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ bench-broadcast: $(STAMP)
 
 bench-slow: $(STAMP)
 	$(BIN)/python bench/slow_clients.py
+
+bench-cluster: $(STAMP)
+	$(BIN)/python bench/cluster_wait.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -9,13 +9,16 @@ that may start one themselves do so in ``bot.dev``, never here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import redis
+from redis.cluster import RedisCluster
 
 from bot.analytics.recording import Recorder
 from bot.analytics.store import AnalyticsStore
-from bot.delivery.broker import JobQueue, build_broker
+from bot.delivery.broker import CLUSTER_SCHEMES, JobQueue, build_broker
 from bot.delivery.graph import GraphClient
+from bot.delivery.metered import MeteredGraphClient
 from bot.dispatch import Dispatcher, EngineSource, Notify
 from bot.flows.loader import course_files
 from bot.model.errors import ConfigError
@@ -39,10 +42,28 @@ def redis_url(settings: Settings) -> str:
 
 
 def redis_client(settings: Settings) -> redis.Redis:
-    """A client (a thread-safe connection pool) for ``REDIS_URL``; connects on first use."""
-    return redis.Redis.from_url(redis_url(settings), socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
+    """A client (a thread-safe connection pool) for ``REDIS_URL``; connects on first use.
+
+    ``redis+cluster://host:port`` (or ``rediss+cluster://``) names a Redis Cluster by any of its nodes: the
+    client learns the slot map from it and follows MOVED/ASK redirects (``bot.storage.store`` keeps every
+    script on one slot). The scheme, not a second switch, so every tool that reads REDIS_URL (web,
+    worker, ``bottega`` commands, tests) knows what it talks to from the one setting.
+    """
+    url = redis_url(settings)
+    if url.startswith(CLUSTER_SCHEMES):
+        return cluster_client(url)
+    return redis.Redis.from_url(url, socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
                                 socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
                                 health_check_interval=REDIS_HEALTH_CHECK_SECONDS)
+
+
+def cluster_client(url: str) -> redis.Redis:
+    """A Redis Cluster client for ``redis+cluster://host:port`` (typed as ``redis.Redis``: same commands)."""
+    plain = url.replace("+cluster://", "://", 1)
+    client = RedisCluster.from_url(plain, socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
+                                   socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
+                                   health_check_interval=REDIS_HEALTH_CHECK_SECONDS)
+    return cast(redis.Redis, client)
 
 
 def clock(settings: Settings, client: redis.Redis) -> Clock:
@@ -52,7 +73,8 @@ def clock(settings: Settings, client: redis.Redis) -> Clock:
 
 def store(settings: Settings, client: redis.Redis) -> Store:
     return Store(client, dedup_ttl_seconds=settings.dedup_ttl_seconds, dedup_max_ids=settings.dedup_max_ids_per_learner,
-                 outbox_max_items=settings.outbox_max_items)
+                 outbox_max_items=settings.outbox_max_items, wait_replicas=settings.redis_wait_replicas,
+                 wait_timeout_ms=settings.redis_wait_timeout_ms)
 
 
 def proactive_policy(settings: Settings) -> Policy:
@@ -103,5 +125,5 @@ def analytics_store(settings: Settings) -> AnalyticsStore:
 
 
 def graph_client(settings: Settings) -> GraphClient:
-    """One Graph API client (a keep-alive urllib3 pool): one per thread."""
-    return GraphClient(settings)
+    """One Graph API client (a keep-alive urllib3 pool): one per thread; its calls are counted (metrics)."""
+    return MeteredGraphClient(settings)

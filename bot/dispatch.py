@@ -53,6 +53,7 @@ from bot.tutor.linking import LinkNews
 from bot.tutor.preferences import REFUSAL_CODES
 from bot.tutor.progress import Progress
 from bot.tutor.progress_parts import ChannelConversation
+from config import meters
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,16 @@ class Dispatcher:
 
     def handle(self, event: InboundEvent, *, now_ms: int | None = None,
                written: list[OutboxItem] | None = None) -> Handled:
-        """Handle one event; ``written`` (if given) receives the outbox items this call committed."""
+        """Handle one event (timed: ``bottega_turn_seconds`` by event kind); ``written`` (if given) receives the
+        outbox items this call committed."""
+        started = time.perf_counter()
+        try:
+            return self._handle(event, now_ms=now_ms, written=written)
+        finally:
+            meters.TURN_SECONDS.labels(event.kind.value).observe(time.perf_counter() - started)
+
+    def _handle(self, event: InboundEvent, *, now_ms: int | None = None,
+                written: list[OutboxItem] | None = None) -> Handled:
         if event.kind is EventKind.IGNORE:
             return Handled.IGNORED
         if event.kind is EventKind.STATUS:
@@ -188,6 +198,7 @@ class Dispatcher:
                 aliases=snapshot.aliases, drop_proactive=outcome.drop_proactive, seen_at=snapshot.address,
                 outbox_at=outbox_at, elsewhere=elsewhere, analytics=analytics)
             if committed.result is CommitResult.COMMITTED:
+                meters.OUTBOX_LENGTH.observe(committed.outbox_length)
                 if written is not None:
                     written.extend(items)
                 if outcome.timers:

@@ -1,6 +1,7 @@
 """The Procfile's worker process: ``dramatiq bot.worker --processes 2 --threads 8``.
 
-Dramatiq's command line imports this module in every worker process. It reads the settings, builds
+Dramatiq's command line imports this module in every worker process. It reads the settings, prepares the
+box's metrics folder (``config.metrics``), builds
 the broker on ``REDIS_URL`` (the send queue in the next database, or ``BROKER_REDIS_URL``) and makes it
 Dramatiq's, adds the boot-time middleware (outbox recovery, the timer sweeper), then imports the
 actors — they bind to the broker set here — and hands them this process's resources. Nothing
@@ -9,29 +10,34 @@ connects until the worker starts consuming.
 
 from __future__ import annotations
 
-import threading
-
-import dramatiq
-
-from bot import composition
-from bot.analytics.consumer import AnalyticsFolding
-from bot.analytics.forwarding import Forwarder
-from bot.broadcasts.recovery import BroadcastRecovery
-from bot.broadcasts.service import Broadcasts
-from bot.delivery import outbox
-from bot.delivery.broker import JobQueue, build_broker
-from bot.delivery.recovery import OutboxRecovery
-from bot.delivery.throughput import Throughput
-from bot.delivery.timers import SWEEP_IDLE_MAX_SECONDS, SWEEP_INTERVAL_SECONDS, TimerClock
-from bot.dispatch import Dispatcher
-from bot.privacy import analytics_holder, erase_learner, register
-from bot.privacy.chat import store_export
-from bot.privacy.retention import RetentionSweep
-from config.logs import configure_logging
+from config import metrics
 from config.settings import Settings
 
 settings = Settings.from_env()
-configure_logging(settings.log_level)  # LOG_LEVEL for the worker too (Dramatiq's CLI set up its handlers first)
+metrics.prepare(settings.metrics_path)  # before prometheus_client is imported (config.metrics)
+
+import threading  # noqa: E402 - everything below may import prometheus_client
+
+import dramatiq  # noqa: E402
+
+from bot import composition  # noqa: E402
+from bot.analytics.consumer import AnalyticsFolding  # noqa: E402
+from bot.analytics.forwarding import Forwarder  # noqa: E402
+from bot.broadcasts.recovery import BroadcastRecovery  # noqa: E402
+from bot.broadcasts.service import Broadcasts  # noqa: E402
+from bot.delivery import outbox  # noqa: E402
+from bot.delivery.broker import JobQueue, MetricsExposition, RequestIdMiddleware, build_broker  # noqa: E402
+from bot.delivery.recovery import OutboxRecovery  # noqa: E402
+from bot.delivery.throughput import Throughput  # noqa: E402
+from bot.delivery.timers import SWEEP_IDLE_MAX_SECONDS, SWEEP_INTERVAL_SECONDS, TimerClock  # noqa: E402
+from bot.dispatch import Dispatcher  # noqa: E402
+from bot.privacy import analytics_holder, erase_learner, register  # noqa: E402
+from bot.privacy.chat import store_export  # noqa: E402
+from bot.privacy.retention import RetentionSweep  # noqa: E402
+from config.logs import configure_logging  # noqa: E402
+
+# LOG_LEVEL and LOG_FORMAT for the worker too (Dramatiq's CLI set up its handlers first)
+configure_logging(settings.log_level, settings.log_format)
 outbox.check_timing(settings)
 client = composition.redis_client(settings)
 broker = build_broker(settings, composition.redis_url(settings))
@@ -66,8 +72,11 @@ def broadcasts() -> Broadcasts:
         return _broadcasts[0]
 
 
+broker.add_middleware(RequestIdMiddleware())
 broker.add_middleware(OutboxRecovery(client, queue))
 broker.add_middleware(BroadcastRecovery(broadcasts))
+if settings.metrics_port:  # a worker-only box: its /metrics (the first worker process to bind the port serves it)
+    broker.add_middleware(MetricsExposition(settings.metrics_port))
 # idle back-off on the real clock only: the dev and test clock can jump ahead at any moment
 broker.add_middleware(TimerClock(client, dispatcher, idle_max_seconds=SWEEP_INTERVAL_SECONDS if settings.movable_clock
                                  else SWEEP_IDLE_MAX_SECONDS))

@@ -12,6 +12,9 @@ not stretch them. Past the headers deadline the socket reads as closed by the cl
 drops the connection without an answer; past the body deadline the app's read of the body raises
 werkzeug's RequestTimeout, which Flask answers with 408 (Meta retries any answer but 200).
 
+Metrics: the box's prometheus_client folder is prepared here, in gunicorn's master, before the web
+processes are forked (``config.metrics``).
+
 Knobs (``config.settings``): WEB_CONCURRENCY processes, WEB_CONNECTIONS connections per process
 (replaces WEB_THREADS, which is no longer read), WEB_KEEPALIVE_SECONDS, PORT, BIND_HOST, LOG_LEVEL.
 """
@@ -25,6 +28,7 @@ from typing import Any
 from gunicorn.workers.ggevent import GeventWorker
 from werkzeug.exceptions import RequestTimeout
 
+from config import metrics
 from config.settings import Settings
 
 # Meta sends a webhook's headers in one packet and bodies of at most a few hundred KB (our cap is
@@ -88,6 +92,15 @@ class DeadlineGeventWorker(GeventWorker):
 
 
 _settings = Settings.from_env(require_secrets=False)  # the app checks the secrets when it starts
+# the box's metrics folder, before any web process imports prometheus_client (they inherit the setting)
+metrics.prepare(_settings.metrics_path)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A web process exited: its live gauges go (its counters stay in the box's totals)."""
+    metrics.process_gone(worker.pid, _settings.metrics_path)
+
+
 bind = f"{_settings.bind_host}:{_settings.port}"
 workers = _settings.web_processes(multiprocessing.cpu_count())
 worker_class = DeadlineGeventWorker

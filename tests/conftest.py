@@ -149,3 +149,18 @@ def dev_service(tmp_path_factory: pytest.TempPathFactory):
         yield service
     finally:
         service.close()
+
+
+# -- Redis Cluster + RabbitMQ (tests/cluster.py): both exist on every machine; a missing one fails ---------
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory):
+    """A local Redis Cluster (3 primaries + 3 replicas) for the session; its data is flushed by each user."""
+    from tests.cluster import LocalCluster
+
+    cluster = LocalCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

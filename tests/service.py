@@ -1,5 +1,6 @@
 """A harness for the real Procfile processes: gunicorn web + Dramatiq worker, a restartable embedded
-Redis, and the fake Graph API on loopback — plus a learner who talks to them like a phone would."""
+Redis (or a local Redis Cluster with RabbitMQ: ``tests/cluster.py``), and the fake Graph API on loopback —
+plus a learner who talks to them like a phone would."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from bot.model.events import Channel
 from bot.storage import clock
 from bot.storage.keys import LearnerPart, learner_key
 from config.settings import PROJECT_ROOT, Settings
+from tests.cluster import RABBITMQ_URL, LocalCluster
 
 SECRET = "e2e-app-secret"
 PHONE_NUMBER_ID = "100000000000001"
@@ -41,10 +43,16 @@ class Service:
     """Redis, the fake Graph API, and each Procfile line as its own process group."""
 
     def __init__(self, workdir: Path, *, flows_dir: Path | None = None, env: str = "production",
-                 extra_env: dict[str, str] | None = None):
+                 extra_env: dict[str, str] | None = None, cluster: LocalCluster | None = None):
         self.workdir = workdir
-        self.redis_port = free_port()
-        self.redis = embedded_redis.start(workdir / "redis", port=self.redis_port)
+        self.cluster = cluster
+        backend: dict[str, str] = {}
+        if cluster is None:
+            self.redis_port = free_port()
+            self.redis = embedded_redis.start(workdir / "redis", port=self.redis_port)
+            backend["REDIS_URL"] = self.redis.url
+        else:  # state on the Redis Cluster, the send queue on RabbitMQ
+            backend.update(REDIS_URL=cluster.url, BROKER_URL=RABBITMQ_URL)
         self.graph = fake_graph.serve_in_thread(0)
         self.port = free_port()
         self.commands = procfile_commands(PROJECT_ROOT / "Procfile")
@@ -53,7 +61,7 @@ class Service:
         self.env = {**os.environ, "META_APP_SECRET": SECRET, "META_VERIFY_TOKEN": "e2e-verify",
                     "WHATSAPP_TOKEN": "e2e-wa-token", "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
                     "MESSENGER_PAGE_TOKEN": "e2e-page-token", "GRAPH_API_URL": self.graph.url,
-                    "REDIS_URL": self.redis.url, "PORT": str(self.port), "BIND_HOST": "127.0.0.1",
+                    **backend, "PORT": str(self.port), "BIND_HOST": "127.0.0.1",
                     "BOTTEGA_ENV": env, "BOTTEGA_VAR_DIR": str(workdir / "var"),
                     "BOTTEGA_FLOWS_DIR": str(flows_dir or PROJECT_ROOT / "flows"),
                     # a test learner taps faster than a person reads: pace them like a fast person
@@ -66,19 +74,24 @@ class Service:
 
     def start(self, *names: str) -> None:
         for name in names or tuple(self.commands):
-            log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
-            self.logs[name] = log
-            self.processes[name] = subprocess.Popen(
-                ["sh", "-c", f"exec {self.commands[name]}"], cwd=PROJECT_ROOT, env=self.env,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.start_as(name, name)
         if "web" in (names or self.commands):
             self.wait_web()
 
-    def wait_web(self, timeout: float = 30.0) -> None:
+    def start_as(self, name: str, line: str, **env: str) -> None:
+        """Run the Procfile's ``line`` as process ``name`` (its log: ``<name>.log``) with ``env`` added: a second
+        web on another address, a worker of another box."""
+        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
+        self.logs[name] = log
+        self.processes[name] = subprocess.Popen(
+            ["sh", "-c", f"exec {self.commands[line]}"], cwd=PROJECT_ROOT, env={**self.env, **env},
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_web(self, timeout: float = 30.0, url: str = "") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if self.session.get(f"{self.url}/healthz", timeout=1).status_code in (200, 503):
+                if self.session.get(f"{url or self.url}/healthz", timeout=1).status_code in (200, 503):
                     return
             except requests.RequestException:
                 pass
@@ -105,11 +118,14 @@ class Service:
     def close(self) -> None:
         self.stop()
         self.graph.stop()
-        self.redis.stop()
+        if self.cluster is None:
+            self.redis.stop()
         self.session.close()
 
     # -- the shared test clock (BOTTEGA_ENV=test: web, worker and this harness read it from Redis) -------
     def redis_client(self) -> redis.Redis:
+        if self.cluster is not None:
+            return self.cluster.client()  # type: ignore[return-value]
         return redis.Redis.from_url(self.redis.url)
 
     def now_ms(self) -> int:
@@ -139,9 +155,9 @@ class Service:
         finally:
             client.close()
 
-    def post(self, payload: dict | bytes, *, secret: str = SECRET) -> requests.Response:
+    def post(self, payload: dict | bytes, *, secret: str = SECRET, url: str = "") -> requests.Response:
         raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        return self.session.post(f"{self.url}/webhook", data=raw, timeout=10, headers={
+        return self.session.post(f"{url or self.url}/webhook", data=raw, timeout=10, headers={
             "Content-Type": "application/json", "X-Hub-Signature-256": sign(secret, raw)})
 
 

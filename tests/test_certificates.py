@@ -67,12 +67,30 @@ def test_codes_are_read_in_any_case_with_spaces_and_dashes():
 
 
 def test_keys_format_is_pinned():
-    assert certificate_key("BTG-7K4M-Q9XR") == "bottega:certificate:{certificates}:code:BTG-7K4M-Q9XR"
-    assert certificate_token_key("abc") == "bottega:certificate:{certificates}:token:abc"
-    assert certificate_learner_key(LID) == f"bottega:certificate:{{certificates}}:learner:{LID}"
+    assert re.fullmatch(r"bottega:certificate:\{certificates-([0-9]|1[0-5])\}:code:BTG-7K4M-Q9XR",
+                        certificate_key("BTG-7K4M-Q9XR"))
+    assert re.fullmatch(r"bottega:certificate:\{certificates-([0-9]|1[0-5])\}:token:abc", certificate_token_key("abc"))
+    assert re.fullmatch(rf"bottega:certificate:\{{certificates-([0-9]|1[0-5])\}}:learner:{LID}",
+                        certificate_learner_key(LID))
+    # spread over many hash slots (a Redis Cluster puts them on different nodes)
+    assert len({certificate_key(f"BTG-0000-0000-{n:04d}").split("}")[0] for n in range(200)}) == 16
 
 
 # -- the store --------------------------------------------------------------------------------------
+def test_certificates_saved_before_the_shards_still_verify(redis_client):
+    from bot.storage.certificate_store import to_hash
+    from bot.storage.encoding import hash_fields
+    from bot.storage.keys import legacy_certificate_keys
+
+    cert = certificate()
+    redis_client.hset(legacy_certificate_keys("code", cert.code), mapping=hash_fields(to_hash(cert)))
+    redis_client.set(legacy_certificate_keys("token", cert.token), cert.code)
+    redis_client.set(legacy_certificate_keys("learner", cert.learner_id), cert.code)
+    assert certificate_store.by_code(redis_client, cert.code) == cert
+    assert certificate_store.by_token(redis_client, cert.token) == cert
+    assert certificate_store.by_learner(redis_client, cert.learner_id) == cert
+
+
 def test_store_round_trip_by_code_token_and_learner(redis_client):
     cert = certificate()
     certificate_store.save(redis_client, cert)

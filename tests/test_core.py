@@ -57,7 +57,8 @@ def test_dev_mode_starts_without_any_secret():
 
 
 STRUCTURED_SAMPLES = {"QUIET_HOURS": "22:30-07:00", "WHATSAPP_PRICES": "utility=0.05,marketing=0.1",
-                      "DEFAULT_TIME_ZONE": "Europe/London",
+                      "DEFAULT_TIME_ZONE": "Europe/London", "BROKER_URL": "amqp://guest:guest@127.0.0.1:5672",
+                      "LOG_FORMAT": "json",  # dev's default is text
                       "CONSOLE_SECRET_KEY": "a-console-secret-of-at-least-32-characters"}  # knobs with a shape
 
 

@@ -23,9 +23,9 @@ from bot.console import audit
 from bot.model.privacy import learner_ref
 from bot.storage import certificate_store
 from bot.storage.key_values import raw_text
-from bot.storage.keys import LearnerPart, learner_key
+from bot.storage.keys import LearnerPart, learner_key, learner_timer_index_key
 from bot.storage.open_day_ledger import OpenDayLedger
-from bot.storage.store import HANDOVER_INDEX_KEY, TIMER_INDEX_KEY
+from bot.storage.store import HANDOVER_INDEX_KEY
 from config.settings import broker_url
 from webhooks import create_app
 
@@ -104,7 +104,7 @@ def lucia(client, redis_client) -> Certificate:
     for part in (LearnerPart.PROGRESS, LearnerPart.SEEN, LearnerPart.OUTBOX, LearnerPart.TIMERS, LearnerPart.DELIVERY):
         assert redis_client.exists(learner_key(LID, part)), part
     assert redis_client.get(learner_key(f"wa:{PHONE}", LearnerPart.ALIAS)) == LID.encode()
-    assert redis_client.zscore(TIMER_INDEX_KEY, LID) is not None
+    assert redis_client.zscore(learner_timer_index_key(LID), LID) is not None
     assert redis_client.zscore(HANDOVER_INDEX_KEY, LID) is not None
     return cert
 
@@ -158,7 +158,7 @@ def test_after_erase_no_key_or_value_anywhere_names_the_learner(lucia, client, r
         for secret in secrets_of_lucia:
             assert secret not in key and secret not in value, (key, secret)
     assert {key: value for key, value in after.items() if OTHER_PHONE in key} == marco  # Marco untouched
-    assert redis_client.zscore(TIMER_INDEX_KEY, f"wa:{OTHER_PHONE}") is not None
+    assert redis_client.zscore(learner_timer_index_key(f"wa:{OTHER_PHONE}"), f"wa:{OTHER_PHONE}") is not None
     attendees = OpenDayLedger(redis_client).attendees(EVENT)  # her seat is free: Marco gets it at the next RSVP
     assert attendees.seated == () and attendees.waiting == (f"wa:{OTHER_PHONE}",) and attendees.declined == ()
 

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis as redis_lib
 import yaml
 
 from bot.channels import check_limits, describe
@@ -25,14 +24,24 @@ from bot.channels.messenger import MESSENGER
 from bot.channels.whatsapp import WHATSAPP
 from bot.storage.keys import LearnerPart, learner_key
 from config.settings import PROJECT_ROOT
+from tests.cluster import purge_rabbitmq
 from tests.service import Phone, Service
 
 pytestmark = pytest.mark.procfile
 
+# The walks, duplicates, restarts and ordering run on both engines: one Redis server with Dramatiq's Redis
+# broker, and a Redis Cluster (3 primaries + 3 replicas) with RabbitMQ (issue 13 §3). Never skipped.
+ON_BOTH_ENGINES = pytest.mark.parametrize("service", ["redis", "cluster+rabbitmq"], indirect=True)
+
 
 @pytest.fixture
-def service(tmp_path) -> Iterator[Service]:
-    svc = Service(tmp_path)
+def service(request, tmp_path) -> Iterator[Service]:
+    cluster = None
+    if getattr(request, "param", "redis") == "cluster+rabbitmq":
+        cluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        purge_rabbitmq()
+    svc = Service(tmp_path, cluster=cluster)
     try:
         svc.start()
         yield svc
@@ -81,6 +90,7 @@ def bodies(phone: Phone) -> list[dict]:
     return out
 
 
+@ON_BOTH_ENGINES
 def test_whatsapp_and_messenger_learners_complete_module_1_within_limits_and_survive_restarts(
         service, course, tmp_path):
     wa = Phone(service, WHATSAPP, "393330000101")
@@ -98,7 +108,7 @@ def test_whatsapp_and_messenger_learners_complete_module_1_within_limits_and_sur
         texts = [body for body in bodies(phone)]
         assert texts, "no replies"
         assert phone.limit_violations() == []
-        stored = redis_lib.Redis.from_url(service.redis.url).hgetall(
+        stored = service.redis_client().hgetall(
             learner_key(f"{phone.channel.prefix}:{phone.user}", LearnerPart.PROGRESS))
         assert stored[b"modules_done"] == b'["m1_contatto"]'
         assert stored[b"lang"].decode() == lang
@@ -129,6 +139,7 @@ def answer_as_on_desktop(phone: Phone, label: str, turn: int) -> None:
     phone.wait_turn()
 
 
+@ON_BOTH_ENGINES
 def test_an_instagram_learner_completes_module_1_tapping_and_typing_within_instagrams_limits(service, course):
     flow = course.flows["m1_contatto"]
     phone = Phone(service, INSTAGRAM, "6000000000000101")
@@ -157,7 +168,7 @@ def test_an_instagram_learner_completes_module_1_tapping_and_typing_within_insta
         assert check_limits(INSTAGRAM, call["body"]) == []
         shown = describe(INSTAGRAM, call["body"])
         assert all(f"{n}. {title}" in shown.text for n, (_, title) in enumerate(shown.options, start=1))
-    stored = redis_lib.Redis.from_url(service.redis.url).hgetall(learner_key(f"ig:{phone.user}", LearnerPart.PROGRESS))
+    stored = service.redis_client().hgetall(learner_key(f"ig:{phone.user}", LearnerPart.PROGRESS))
     assert (stored[b"modules_done"], stored[b"lang"]) == (b'["m1_contatto"]', b"it")
 
     before = len(service.graph.calls())  # Meta redelivers: every webhook again changes nothing
@@ -175,6 +186,7 @@ def test_forged_signature_is_403_through_gunicorn(service):
     del phone
 
 
+@ON_BOTH_ENGINES
 def test_graph_failing_every_third_call_still_delivers_every_reply_exactly_once(service, course):
     clean = Phone(service, WHATSAPP, "393330000103")
     finish(steps_of_module_1(clean, course, "it"))
@@ -206,6 +218,7 @@ def test_the_webhook_answers_fast_while_the_graph_api_takes_seconds(service):
     phone.wait_turn(timeout=30)
 
 
+@ON_BOTH_ENGINES
 def test_a_worker_killed_mid_send_and_restarted_loses_no_reply(service, course):
     reference = Phone(service, WHATSAPP, "393330000106")
     reference.send("ciao")
@@ -270,7 +283,7 @@ def test_a_learner_mid_lesson_goes_on_after_a_new_version_removing_their_step_is
     phone.tap("Fatto ✅")  # the button of the step version 2 removed
     shown = phone.wait_turn()
     assert any("Versione nuova del ripasso" in s.text for s in shown)
-    stored = redis_lib.Redis.from_url(service.redis.url).hgetall(
+    stored = service.redis_client().hgetall(
         learner_key(f"wa:{phone.user}", LearnerPart.PROGRESS))
     assert (stored[b"flow_version"], stored[b"step"], stored[b"business"]) == (new_version, b"check_1", b"bakery")
 
@@ -287,9 +300,15 @@ def fast_checkup_flows(tmp_path) -> Path:
     return flows
 
 
-def test_checkup_clock_survives_restarting_web_and_worker_and_fires_on_time_exactly_once(tmp_path,
+@pytest.mark.parametrize("engine", ["redis", "cluster+rabbitmq"])
+def test_checkup_clock_survives_restarting_web_and_worker_and_fires_on_time_exactly_once(tmp_path, request, engine,
                                                                                       fast_checkup_flows):
-    svc = Service(tmp_path, flows_dir=fast_checkup_flows)
+    cluster = None
+    if engine == "cluster+rabbitmq":  # the timer index sharded over the cluster's slots
+        cluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        purge_rabbitmq()
+    svc = Service(tmp_path, flows_dir=fast_checkup_flows, cluster=cluster)
     try:
         svc.start()
         phone = Phone(svc, WHATSAPP, "393330000110")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import redis
+from redis.cluster import RedisCluster
 
 from bot.analytics.recording import Recorder, send_event
 from bot.delivery.outbox import Settled
@@ -49,7 +50,11 @@ class Forwarder:
         pipe = self.client.pipeline(transaction=False)
         for entry in entries:
             pipe.xadd(stream, {"e": entry}, maxlen=self.recorder.stream_max, approximate=True)
-        if waiting:
+        # a cluster's pipeline cannot load a script a node lacks (NOSCRIPT): there the pop runs after it, alone
+        on_cluster = isinstance(self.client, RedisCluster)
+        if waiting and not on_cluster:
             self._pop(keys=[learner_key(lid, LearnerPart.EVENTS)], args=waiting, client=pipe)
         pipe.execute()
+        if waiting and on_cluster:
+            self._pop(keys=[learner_key(lid, LearnerPart.EVENTS)], args=waiting)
         return len(entries)

@@ -27,6 +27,7 @@ from typing import Any
 import redis
 from flask import Response, abort, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
+from redis.cluster import RedisCluster
 
 from bot.console.users import AdminUser, Role, Users
 from bot.storage.keys import admin_login_failures_key
@@ -120,10 +121,16 @@ class LoginLimiter:
         return [admin_login_failures_key(f"addr:{client_address()}"), admin_login_failures_key(f"name:{name[:64]}")]
 
     def refused(self, name: str) -> bool:
-        counts = self.client.mget(self.subjects(name))
-        return any(int(count or 0) >= self.limit for count in counts)
+        pipe = self.client.pipeline(transaction=False)  # not MGET: the keys may live in two hash slots
+        for key in self.subjects(name):
+            pipe.get(key)
+        return any(int(count or 0) >= self.limit for count in pipe.execute())
 
     def failed(self, name: str) -> None:
+        if isinstance(self.client, RedisCluster):  # its pipeline cannot load a script a node lacks (NOSCRIPT)
+            for key in self.subjects(name):
+                self._count(keys=[key], args=[LOGIN_WINDOW_SECONDS])
+            return
         pipe = self.client.pipeline(transaction=False)
         for key in self.subjects(name):  # one key per script: each may live in its own hash slot
             self._count(keys=[key], args=[LOGIN_WINDOW_SECONDS], client=pipe)

@@ -17,9 +17,9 @@ from bot.delivery.graph import advice
 from bot.model.privacy import learner_ref
 from bot.privacy.person import identify
 from bot.storage.encoding import text
-from bot.storage.keys import LearnerPart, certificate_learner_key, learner_key
+from bot.storage.keys import LearnerPart, certificate_learner_key, learner_key, learner_timer_index_key
 from bot.storage.outbox_item import OutboxItem
-from bot.storage.store import TIMER_INDEX_KEY, CommitResult, Store
+from bot.storage.store import CommitResult, Store
 from bot.tutor.progress import Pending, Progress
 
 OUTBOX_SHOWN = 50
@@ -91,7 +91,7 @@ def read(client: redis.Redis, learner_id: str, *, link: str, reveal: bool = Fals
     pipe.llen(learner_key(learner_id, LearnerPart.OUTBOX))
     pipe.hgetall(learner_key(learner_id, LearnerPart.DELIVERY))
     pipe.zcard(learner_key(learner_id, LearnerPart.SEEN))
-    pipe.zscore(TIMER_INDEX_KEY, learner_id)
+    pipe.zscore(learner_timer_index_key(learner_id), learner_id)
     pipe.get(certificate_learner_key(learner_id))
     raw, timers, outbox, length, delivery, seen, due, cert = pipe.execute()
     progress = Progress.from_hash(raw)

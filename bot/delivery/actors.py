@@ -42,6 +42,7 @@ from bot.model.events import EventKind, InboundEvent
 from bot.model.privacy import learner_ref
 from bot.storage.clock import Clock
 from bot.storage.keys import LearnerPart, learner_key, split_address
+from config import meters
 from config.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -93,7 +94,8 @@ def _retry_when(retries: int, exc: BaseException) -> bool:
     Anything else is a bug: retrying would not help. The outbox keeps its items either way; the
     next inbound message or worker boot drains it.
     """
-    infrastructure = isinstance(exc, redis.RedisError | OSError | TimeLimitExceeded)
+    infrastructure = isinstance(exc, redis.RedisError | redis.exceptions.RedisClusterException | OSError
+                                | TimeLimitExceeded)
     return infrastructure and retries < DELIVER_MAX_RETRIES
 
 
@@ -132,6 +134,7 @@ def _deliver(lid: str, *, bulk: bool) -> None:
         ctx.dispatcher().handle(refusal_event(lid, item_id, code, ctx.clock()))
     again = result.again_in_seconds
     if again is not None:
+        meters.DELIVER_AGAIN.labels("later" if result.locked_for_seconds is None else "locked").inc()
         if result.locked_for_seconds is not None:
             again += LOCKED_MARGIN_SECONDS
         delay_ms = int(again * 1000)
@@ -169,7 +172,7 @@ def handle_events(events: list[str]) -> None:
             continue
         try:
             dispatcher.handle(event)
-        except (redis.RedisError, OSError):
+        except (redis.RedisError, redis.exceptions.RedisClusterException, OSError):
             raise  # infrastructure: the whole job is retried (duplicates are refused)
         except Exception:  # a bug in one event must not stop the others; no PII in the trace's text
             logger.error("deferred event skipped after an error (learner %s):\n%s", learner_ref(event.learner_id),

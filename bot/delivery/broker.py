@@ -1,4 +1,5 @@
-"""The send queue: Dramatiq on Redis. ``build_broker(settings)`` makes the broker (nothing connects
+"""The send queue: Dramatiq on Redis, or on RabbitMQ (``BROKER_URL=amqp://...``).
+``build_broker(settings)`` makes the broker (nothing connects
 until it is used); ``JobQueue`` puts jobs on it by actor name — ``deliver(lid)`` (drain a learner's
 outbox) and ``handle_events(events)`` (a big batch's tail) — so the web process enqueues without
 importing the actors, which ``bot.worker`` declares on the same broker.
@@ -29,6 +30,14 @@ Measured by tests/test_jobs.py (SIGKILL with 4 calls in flight, immediate restar
 dead worker's jobs were requeued 10.1 s after the kill, every item was delivered 30.8 s after it,
 and exactly the 4 in-flight items were sent twice.
 
+RabbitMQ (``BROKER_URL``) when one Redis cannot carry the queue: Dramatiq's Redis broker keeps a queue in
+a few keys that must live together, so it cannot spread over a Redis Cluster; RabbitMQ can, and it
+requeues the messages of a worker whose connection drops at once (no heartbeat wait). The broker only has
+to deliver "wake this learner" at least once: order is the per-learner outbox's job (``bot.delivery.outbox``).
+
+Every job carries the request id of the webhook that caused it (``options["request_id"]``); the worker's
+``RequestIdMiddleware`` sets it for the job's log lines and for the jobs it enqueues in turn.
+
 Job arguments (learner ids contain phone numbers) never reach a log line: Dramatiq logs messages
 with ``%s`` (``deliver('wa:39...')``) at debug level and on unhandled errors, and an actor logs
 ``Received args=%r`` at debug level; this module installs a log-record factory that replaces those
@@ -38,6 +47,7 @@ by ``deliver(<arguments hidden>)`` and ``<hidden>``. Our own lines use ``learner
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -45,11 +55,16 @@ import dramatiq
 import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
+from dramatiq.common import dq_name
+from dramatiq.middleware import Middleware
 
 from bot.delivery import outbox
+from bot.model.errors import ConfigError
 from bot.model.events import InboundEvent
+from config import logs
 from config.settings import Settings, broker_url
 
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")  # REDIS_URL naming a Redis Cluster
 DELIVER = "deliver"  # actor names: the contract between JobQueue and bot.delivery.actors
 HANDLE_EVENTS = "handle_events"
 ERASE_LEARNER = "erase_learner"
@@ -98,9 +113,19 @@ def _hidden(value: Any) -> Any:
     return value
 
 
-def build_broker(settings: Settings, redis_url: str) -> RedisBroker:
-    """The send queue's broker, in its own Redis database (``broker_url``) or at ``BROKER_REDIS_URL``."""
+def build_broker(settings: Settings, redis_url: str) -> dramatiq.Broker:
+    """The send queue's broker: RabbitMQ at ``BROKER_URL``, else Redis in its own database (``broker_url``)
+    or at ``BROKER_REDIS_URL``. Nothing connects until it is used."""
     hide_job_arguments()
+    if settings.broker_amqp_url:
+        rabbit: dramatiq.Broker = _shared_connection_rabbitmq()(url=settings.broker_amqp_url, confirm_delivery=True)
+        rabbit.declare_queue(QUEUE)
+        rabbit.declare_queue(BULK_QUEUE)
+        return rabbit
+    if redis_url.startswith(CLUSTER_SCHEMES) and not settings.broker_redis_url:
+        raise ConfigError("REDIS_URL names a Redis Cluster, where Dramatiq's Redis broker cannot run (its keys "
+                          "must share one slot): set BROKER_URL=amqp://guest:guest@127.0.0.1:5672 (RabbitMQ) or "
+                          "BROKER_REDIS_URL=redis://host:6379/1 (a plain Redis for the queue)")
     client = redis.Redis.from_url(settings.broker_redis_url or broker_url(redis_url),
                                   socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
                                   socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS)
@@ -108,6 +133,44 @@ def build_broker(settings: Settings, redis_url: str) -> RedisBroker:
     broker.declare_queue(QUEUE)
     broker.declare_queue(BULK_QUEUE)
     return broker
+
+
+def _shared_connection_rabbitmq() -> Any:
+    """Dramatiq's RabbitMQ broker publishing over one connection per process, not one per thread.
+
+    Its connection for publishing is thread-local: in a gevent web process every request is a greenlet,
+    so every webhook would open (and leak) an AMQP connection. Here publishing shares one, one call at a
+    time (a pika connection is not thread-safe); consumers keep their own connections, as in Dramatiq.
+    Confirmed delivery: ``enqueue`` returns once RabbitMQ has the message.
+    """
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker  # pika only where RabbitMQ is chosen
+
+    class SharedConnectionRabbitmqBroker(RabbitmqBroker):
+        def __init__(self, **options: Any) -> None:
+            super().__init__(**options)
+            self.state = _Slots()  # type: ignore[assignment]
+            self._publish_lock = threading.RLock()
+
+        def enqueue(self, message: dramatiq.Message[Any], *, delay: int | None = None) -> dramatiq.Message[Any]:
+            with self._publish_lock:
+                return super().enqueue(message, delay=delay)
+
+        def declare_queue(self, queue_name: str, *, ensure: bool = False) -> None:
+            with self._publish_lock:
+                super().declare_queue(queue_name, ensure=ensure)
+
+        def get_queue_message_counts(self, queue_name: str) -> tuple[int, int, int]:
+            with self._publish_lock:
+                return super().get_queue_message_counts(queue_name)
+
+    return SharedConnectionRabbitmqBroker
+
+
+class _Slots:
+    """Where the broker keeps its publishing connection and channel: one per process, not per thread."""
+
+    connection: Any
+    channel: Any
 
 
 def drain_time_limit_ms(settings: Settings) -> int:
@@ -147,5 +210,56 @@ class JobQueue:
     def _enqueue(self, actor: str, args: tuple[Any, ...], options: dict[str, Any], delay_ms: int | None,
                  queue: str = QUEUE) -> None:
         message: dramatiq.Message[Any] = dramatiq.Message(queue_name=queue, actor_name=actor, args=args, kwargs={},
-                                                          options=dict(options))
+                                                          options={**options, "request_id": logs.request_id.get()})
         self.broker.enqueue(message, delay=delay_ms or None)
+
+
+class RequestIdMiddleware(Middleware):
+    """Sets the job's request id (the webhook's) while the worker runs it; counts jobs by result."""
+
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        logs.request_id.set(str(message.options.get("request_id") or logs.NO_REQUEST))
+
+    def after_process_message(self, broker: dramatiq.Broker, message: MessageProxy, *, result: Any = None,
+                              exception: BaseException | None = None) -> None:
+        from config import meters
+
+        meters.JOBS.labels(message.actor_name, "ok" if exception is None else "failed").inc()
+        logs.request_id.set(logs.NO_REQUEST)
+
+    after_skip_message = after_process_message
+
+
+class MetricsExposition(Middleware):
+    """The box's /metrics on ``METRICS_PORT`` from the first worker process that binds it."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        from config import metrics
+
+        metrics.serve(self.port)
+
+
+def queue_depth(broker: dramatiq.Broker) -> dict[tuple[str, str], int]:
+    """Messages waiting in the send queues, by (queue, state): ``ready`` (to run now) and ``delayed`` (scheduled
+    retries), for the conversations' queue and the broadcasts' (bulk).
+
+    Redis: each queue's list and its delay list (a worker holds delayed messages it has fetched until they
+    are due, so those are not counted). RabbitMQ: each queue and its delay queue as the server counts them.
+    """
+    depth: dict[tuple[str, str], int] = {}
+    if hasattr(broker, "get_queue_message_counts"):  # RabbitMQ
+        for queue in (QUEUE, BULK_QUEUE):
+            ready, delayed, _dead = broker.get_queue_message_counts(queue)
+            depth[(queue, "ready")], depth[(queue, "delayed")] = ready, delayed
+    elif isinstance(broker, RedisBroker):
+        pipe = broker.client.pipeline(transaction=False)
+        for queue in (QUEUE, BULK_QUEUE):
+            pipe.llen(f"{broker.namespace}:{queue}")
+            pipe.llen(f"{broker.namespace}:{dq_name(queue)}")
+        counts = [int(count) for count in pipe.execute()]
+        for n, queue in enumerate((QUEUE, BULK_QUEUE)):
+            depth[(queue, "ready")], depth[(queue, "delayed")] = counts[2 * n], counts[2 * n + 1]
+    return depth

@@ -1,8 +1,9 @@
 """Server-side clocks: the sweeper that fires learners' due timers as TIMER events.
 
 A timer is a member of the learner's own sorted set (``LearnerPart.TIMERS``, scored by due ms),
-written in the same atomic commit as the state that needs it; a global index
-(``bot.storage.store.TIMER_INDEX_KEY``: learner -> earliest due) tells the sweeper whom to look at. Nothing
+written in the same atomic commit as the state that needs it; an index sharded over many hash slots
+(``bot.storage.keys.timer_index_keys``: learner -> earliest due, in the learner's shard) tells the sweeper
+whom to look at; each sweep reads every shard. Nothing
 lives in a process: timers survive restarts of every web and worker process.
 
 Exactly once: a timer fires through the ordinary ``Dispatcher.handle`` with message id
@@ -27,8 +28,8 @@ from bot.dispatch import Dispatcher
 from bot.model.events import EventKind, InboundEvent
 from bot.model.privacy import learner_ref
 from bot.storage.encoding import text
-from bot.storage.keys import LearnerPart, learner_key
-from bot.storage.store import TIMER_INDEX_KEY
+from bot.storage.keys import LearnerPart, learner_key, timer_index_keys
+from config import meters
 
 log = logging.getLogger(__name__)
 
@@ -49,21 +50,13 @@ def timer_event(learner_id: str, payload: str, due_ms: int) -> InboundEvent:
 
 def sweep(client: redis.Redis, dispatcher: Dispatcher, now_ms: int) -> int:
     """Fire every timer due at ``now_ms``; returns how many were handed to the dispatcher."""
+    pipe = client.pipeline(transaction=False)  # one round trip per node for every shard
+    for index in timer_index_keys():
+        pipe.zrangebyscore(index, "-inf", now_ms, start=0, num=SWEEP_BATCH)
     fired = 0
-    for raw in client.zrangebyscore(TIMER_INDEX_KEY, "-inf", now_ms, start=0, num=SWEEP_BATCH):
-        learner_id = text(raw)
-        timers_key = learner_key(learner_id, LearnerPart.TIMERS)
-        for entry in client.zrangebyscore(timers_key, "-inf", now_ms, withscores=True):
-            member, score = entry[0], entry[1]
-            payload = text(member)
-            dispatcher.handle(timer_event(learner_id, payload, int(score)), now_ms=now_ms)
-            client.zrem(timers_key, member)
-            fired += 1
-        client.zrem(TIMER_INDEX_KEY, learner_id)
-        following = client.zrange(timers_key, 0, 0, withscores=True)
-        if following:
-            client.zadd(TIMER_INDEX_KEY, {learner_id: int(following[0][1])})
-        log.debug("timers swept for learner %s", learner_ref(learner_id))
+    for index, due in zip(timer_index_keys(), pipe.execute(), strict=True):
+        for raw in due:
+            fired += _fire(client, dispatcher, index, text(raw), now_ms)
     return fired
 
 
@@ -73,10 +66,41 @@ def idle_wait(client: redis.Redis, now_ms: int, waited: float, idle_max: float) 
     wait = min(max(waited * 2, SWEEP_INTERVAL_SECONDS), idle_max)
     if wait <= SWEEP_INTERVAL_SECONDS:
         return SWEEP_INTERVAL_SECONDS
-    earliest = client.zrange(TIMER_INDEX_KEY, 0, 0, withscores=True)
-    if earliest:
-        wait = min(wait, (int(earliest[0][1]) - now_ms) / 1000)
+    pipe = client.pipeline(transaction=False)
+    for index in timer_index_keys():  # the earliest due time over every shard of the index
+        pipe.zrange(index, 0, 0, withscores=True)
+    dues = [int(found[0][1]) for found in pipe.execute() if found]
+    if dues:
+        wait = min(wait, (min(dues) - now_ms) / 1000)
     return max(wait, SWEEP_INTERVAL_SECONDS)
+
+
+def _fire(client: redis.Redis, dispatcher: Dispatcher, index: str, learner_id: str, now_ms: int) -> int:
+    """Fire ``learner_id``'s due timers, then put them back in the index at their next one, if any."""
+    fired = 0
+    timers_key = learner_key(learner_id, LearnerPart.TIMERS)
+    for entry in client.zrangebyscore(timers_key, "-inf", now_ms, withscores=True):
+        member, score = entry[0], entry[1]
+        payload = text(member)
+        dispatcher.handle(timer_event(learner_id, payload, int(score)), now_ms=now_ms)
+        client.zrem(timers_key, member)
+        meters.TIMERS_FIRED.inc()
+        meters.TIMER_LATENESS.observe(max(now_ms - int(score), 0) / 1000)
+        fired += 1
+    client.zrem(index, learner_id)
+    following = client.zrange(timers_key, 0, 0, withscores=True)
+    if following:
+        dispatcher.store.wake_at(learner_id, int(following[0][1]))  # the learner's shard (not the legacy key)
+    log.debug("timers swept for learner %s", learner_ref(learner_id))
+    return fired
+
+
+def timers_due(client: redis.Redis, now_ms: int) -> int:
+    """Learners with a clock event due at ``now_ms`` and not fired yet, over every shard (metrics)."""
+    pipe = client.pipeline(transaction=False)
+    for index in timer_index_keys():
+        pipe.zcount(index, "-inf", now_ms)
+    return sum(int(count) for count in pipe.execute())
 
 
 class Sweeper(threading.Thread):

@@ -22,8 +22,7 @@ import redis
 
 from bot.dev import embedded_redis
 from bot.storage import clock
-from bot.storage.keys import LearnerPart, learner_key_pattern
-from bot.storage.store import TIMER_INDEX_KEY
+from bot.storage.keys import LearnerPart, learner_key_pattern, timer_index_keys
 from config.settings import Settings
 
 STEP_TIMEOUT_SECONDS = 15.0  # how long one due time may take to fire and drain before the clock goes on
@@ -58,11 +57,11 @@ def run_until(client: redis.Redis, until_ms: int, *, step_timeout: float = STEP_
     settle in ``step_timeout`` (no worker running): the clock still ends at ``until_ms``."""
     settled = True
     while True:
-        due = client.zrange(TIMER_INDEX_KEY, 0, 0, withscores=True)
-        if not due or int(due[0][1]) > until_ms:
+        due = _earliest_due(client)
+        if due is None or due > until_ms:
             break
-        if int(due[0][1]) > clock.SharedTestClock(client)():
-            clock.set_now(client, int(due[0][1]))
+        if due > clock.SharedTestClock(client)():
+            clock.set_now(client, due)
         if not _settle(client, time.monotonic() + step_timeout):
             settled = False
             break
@@ -71,10 +70,20 @@ def run_until(client: redis.Redis, until_ms: int, *, step_timeout: float = STEP_
     return settled
 
 
+def _earliest_due(client: redis.Redis) -> int | None:
+    """The earliest due time in the timer index (every shard), or None."""
+    pipe = client.pipeline(transaction=False)
+    for index in timer_index_keys():
+        pipe.zrange(index, 0, 0, withscores=True)
+    firsts = [int(entries[0][1]) for entries in pipe.execute() if entries]
+    return min(firsts) if firsts else None
+
+
 def _settle(client: redis.Redis, deadline: float) -> bool:
     """Wait until no timer is due any more and every outbox is empty (the sends of what fired)."""
     while time.monotonic() < deadline:
-        due = client.zrangebyscore(TIMER_INDEX_KEY, "-inf", clock.SharedTestClock(client)(), start=0, num=1)
+        earliest = _earliest_due(client)
+        due = earliest is not None and earliest <= clock.SharedTestClock(client)()
         waiting = next(client.scan_iter(match=learner_key_pattern(LearnerPart.OUTBOX), count=1000), None)
         if not due and waiting is None:
             return True

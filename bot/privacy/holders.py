@@ -26,9 +26,15 @@ from bot.privacy.person import Person
 from bot.storage import certificate_store
 from bot.storage.encoding import text
 from bot.storage.key_values import read_value
-from bot.storage.keys import LearnerPart, learner_key, simulator_log_key
+from bot.storage.keys import (
+    LEGACY_TIMER_INDEX_KEY,
+    LearnerPart,
+    learner_key,
+    learner_timer_index_key,
+    simulator_log_key,
+)
 from bot.storage.open_day_ledger import OpenDayLedger
-from bot.storage.store import HANDOVER_INDEX_KEY, TIMER_INDEX_KEY
+from bot.storage.store import HANDOVER_INDEX_KEY
 from config.settings import Settings
 
 SIMULATOR_SESSION_DIGITS = 8  # bot.simulator.session.SESSION_DIGITS (that layer is above this one)
@@ -52,12 +58,13 @@ class TimerIndex:
     def export(self, client: redis.Redis, person: Person) -> Any:
         pipe = client.pipeline(transaction=False)
         for learner_id in person.ids:
-            pipe.zscore(TIMER_INDEX_KEY, learner_id)
+            pipe.zscore(learner_timer_index_key(learner_id), learner_id)
         due = {lid: int(score) for lid, score in zip(person.ids, pipe.execute(), strict=True) if score is not None}
         return {"earliest_due_ms": due} if due else None
 
     def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
-        return int(client.zrem(TIMER_INDEX_KEY, *person.ids))
+        removed = sum(int(client.zrem(learner_timer_index_key(lid), lid)) for lid in person.ids)
+        return removed + int(client.zrem(LEGACY_TIMER_INDEX_KEY, *person.ids))
 
 
 class HandoverIndex:

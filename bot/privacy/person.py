@@ -73,7 +73,10 @@ def identify(client: redis.Redis, learner_id: str, *, thorough: bool = True) -> 
     alias_keys = list(dict.fromkeys(alias_keys))
     pointing: list[object] = []
     for start in range(0, len(alias_keys), SCAN_COUNT):
-        pointing += client.mget(alias_keys[start:start + SCAN_COUNT])
+        pipe = client.pipeline(transaction=False)  # not MGET: the aliases live in many hash slots
+        for key in alias_keys[start:start + SCAN_COUNT]:
+            pipe.get(key)
+        pointing += pipe.execute()
     aliases = tuple(learner_id_of(key) for key, target in zip(alias_keys, pointing, strict=True)
                     if text(target) == learner_id and learner_id_of(key) != learner_id)
     return Person(learner_id=learner_id, aliases=aliases, identifiers=identifiers, thorough=thorough,

@@ -2,8 +2,10 @@
 
 Keys come from ``bot.storage.keys`` (``certificate_key``, ``certificate_token_key``, ``certificate_learner_key``);
 they never expire: a certificate must verify for as long as someone may hold the paper.
-``save`` writes the record and its two indexes in one MULTI/EXEC (one round trip), so a code never
-exists without its token or the other way round.
+The three keys live in different hash slots (sharded: ``bot.storage.keys.shard_of``), so ``save`` writes the
+record first and its two pointers after it: a pointer never names a missing record, and a crash between
+leaves a record nobody points at (harmless; the learner's next request issues one). Readers check that the
+record matches the pointer. Keys written before the shards are read as a fallback.
 
 ``revoke`` (erasing a learner: ``bot.privacy``) replaces the record by a tombstone that keeps only the
 code and when it was revoked — no name, no learner id — and drops the token (the PDF is gone): ``/verify``
@@ -18,7 +20,14 @@ import redis
 
 from bot.certificates.model import Certificate, normalize_code, token_valid
 from bot.storage.encoding import hash_fields, text
-from bot.storage.keys import certificate_key, certificate_learner_key, certificate_token_key
+from bot.storage.keys import (
+    CERTIFICATE_PREFIX,
+    certificate_key,
+    certificate_learner_key,
+    certificate_record_pattern,
+    certificate_token_key,
+    legacy_certificate_keys,
+)
 
 REVOKED_FIELD = "revoked_ms"  # the only field besides ``code`` of a revoked certificate's hash
 _FIELDS = ("code", "token", "learner_id", "name", "business_name", "issued_ms", "score_percent", "lang")
@@ -45,7 +54,7 @@ def from_hash(raw: Mapping[bytes | str, bytes | str]) -> Certificate | None:
 
 
 def save(client: redis.Redis, cert: Certificate) -> None:
-    """Store ``cert`` with its token and learner indexes, atomically, in one round trip.
+    """Store ``cert``, then its token and learner indexes (the module docstring says why in that order).
 
     ``cert.code`` must be canonical (as ``new_code`` makes it). New codes have 60 random bits: among
     100,000 certificates the chance that a new one repeats an old code is about 1 in 10^13; a caller
@@ -56,8 +65,8 @@ def save(client: redis.Redis, cert: Certificate) -> None:
                          "from bot.certificates.model.new_code()")
     if not token_valid(cert.token):
         raise ValueError("certificate token has the wrong shape; make it with bot.certificates.model.new_token()")
-    pipe = client.pipeline(transaction=True)
-    pipe.hset(certificate_key(cert.code), mapping=hash_fields(to_hash(cert)))
+    client.hset(certificate_key(cert.code), mapping=hash_fields(to_hash(cert)))  # the record first
+    pipe = client.pipeline(transaction=False)
     pipe.set(certificate_token_key(cert.token), cert.code)
     pipe.set(certificate_learner_key(cert.learner_id), cert.code)
     pipe.execute()
@@ -68,7 +77,8 @@ def by_code(client: redis.Redis, code: str) -> Certificate | None:
     canonical = normalize_code(code)
     if canonical is None:
         return None  # not even the shape of a code: no round trip
-    return from_hash(client.hgetall(certificate_key(canonical)))
+    return from_hash(client.hgetall(certificate_key(canonical))
+                     or client.hgetall(legacy_certificate_keys("code", canonical)))
 
 
 def lookup(client: redis.Redis, code: str) -> Certificate | int | None:
@@ -76,7 +86,7 @@ def lookup(client: redis.Redis, code: str) -> Certificate | int | None:
     canonical = normalize_code(code)
     if canonical is None:
         return None
-    raw = client.hgetall(certificate_key(canonical))
+    raw = client.hgetall(certificate_key(canonical)) or client.hgetall(legacy_certificate_keys("code", canonical))
     revoked = {text(name): text(value) for name, value in raw.items()}.get(REVOKED_FIELD)
     if revoked is not None:
         return int(revoked or 0)
@@ -89,12 +99,13 @@ def codes_of(client: redis.Redis, learner_id: str, *, scan: bool = True,
     also older ones, found by reading every certificate record (few: one per graduate) — those under
     ``record_keys`` when the caller already listed them, else found by a SCAN."""
     codes = []
-    latest = client.get(certificate_learner_key(learner_id))
+    latest = client.get(certificate_learner_key(learner_id)) or \
+        client.get(legacy_certificate_keys("learner", learner_id))
     if latest is not None:
         codes.append(text(latest))
     if scan:
         keys = record_keys if record_keys is not None else \
-            [text(key) for key in client.scan_iter(match=certificate_key("*"), count=1000)]
+            [text(key) for key in client.scan_iter(match=certificate_record_pattern(), count=1000)]
         pipe = client.pipeline(transaction=False)
         for key in keys:
             pipe.hmget(key, "learner_id", "code")
@@ -106,21 +117,26 @@ def codes_of(client: redis.Redis, learner_id: str, *, scan: bool = True,
 
 def is_record_key(key: str) -> bool:
     """``key`` is a certificate record (``certificate_key``), as a caller scanning every key meets it."""
-    return key.startswith(certificate_key(""))
+    return key.startswith(f"{CERTIFICATE_PREFIX}:") and ":code:" in key
 
 
 def revoke(client: redis.Redis, code: str, *, now_ms: int) -> bool:
-    """Revoke the certificate ``code``: the record becomes ``{code, revoked_ms}``, its token and learner
-    pointer go (one MULTI/EXEC). False if there is no such certificate (or it was revoked already)."""
+    """Revoke the certificate ``code``: its token goes first (the PDF is gone), then the record becomes
+    ``{code, revoked_ms}`` (one MULTI/EXEC on the record's slot), then the learner pointer goes; the same for
+    keys written before the shards. False if there is no such certificate (or it was revoked already)."""
     cert = by_code(client, code)
     if cert is None:
         return False
+    client.delete(certificate_token_key(cert.token))
+    client.delete(legacy_certificate_keys("token", cert.token))
     pipe = client.pipeline(transaction=True)
-    pipe.delete(certificate_key(cert.code), certificate_token_key(cert.token))
+    pipe.delete(certificate_key(cert.code))
     pipe.hset(certificate_key(cert.code), mapping={"code": cert.code, REVOKED_FIELD: str(now_ms)})
-    if text(client.get(certificate_learner_key(cert.learner_id))) == cert.code:
-        pipe.delete(certificate_learner_key(cert.learner_id))
     pipe.execute()
+    client.delete(legacy_certificate_keys("code", cert.code))
+    for pointer in (certificate_learner_key(cert.learner_id), legacy_certificate_keys("learner", cert.learner_id)):
+        if text(client.get(pointer)) == cert.code:
+            client.delete(pointer)
     return True
 
 
@@ -128,7 +144,7 @@ def by_token(client: redis.Redis, token: str) -> Certificate | None:
     """The certificate whose PDF is at ``/certificates/<token>.pdf``, or None."""
     if not token_valid(token):
         return None
-    code = client.get(certificate_token_key(token))
+    code = client.get(certificate_token_key(token)) or client.get(legacy_certificate_keys("token", token))
     if code is None:
         return None
     cert = by_code(client, code.decode() if isinstance(code, bytes) else code)
@@ -137,7 +153,7 @@ def by_token(client: redis.Redis, token: str) -> Certificate | None:
 
 def by_learner(client: redis.Redis, learner_id: str) -> Certificate | None:
     """The latest certificate issued to ``learner_id``, or None (to re-send it rather than issue another)."""
-    code = client.get(certificate_learner_key(learner_id))
+    code = client.get(certificate_learner_key(learner_id)) or client.get(legacy_certificate_keys("learner", learner_id))
     if code is None:
         return None
     return by_code(client, code.decode() if isinstance(code, bytes) else code)

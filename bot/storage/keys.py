@@ -6,6 +6,7 @@ script or MULTI over them stays atomic on a Redis Cluster too.
 
 from __future__ import annotations
 
+import zlib
 from enum import Enum
 
 PREFIX = "bottega"
@@ -87,26 +88,42 @@ def global_key(name: str) -> str:
     return f"{PREFIX}:{name}"
 
 
-# Certificates (bot.storage.certificate_store) belong to no learner's slot: they are found by code or token.
-# They share the hash tag ``{certificates}`` (placed after ``bottega:certificate:``, so learner scans
-# matching ``bottega:{*}:...`` never see them) so the MULTI that writes a record and its indexes stays
-# atomic on a Redis Cluster; certificates are few (one per graduate), so one slot holds them all.
-CERTIFICATE_PREFIX = f"{PREFIX}:certificate:{{certificates}}"
+# Certificates (bot.storage.certificate_store) belong to no learner's slot: they are found by code, by token
+# or by learner. Each key's hash tag is ``{certificates-<shard>}`` by its own code, token or learner id
+# (``shard_of``), so on a Redis Cluster they spread over SHARDS slots (placed after ``bottega:certificate:``,
+# so learner scans matching ``bottega:{*}:...`` never see them). Keys written before the shards, under the
+# one tag ``{certificates}``, are still read (``legacy_certificate_keys``).
+CERTIFICATE_PREFIX = f"{PREFIX}:certificate"
+_LEGACY_CERTIFICATE_PREFIX = f"{CERTIFICATE_PREFIX}:{{certificates}}"
+
+
+def _certificate_tag(name: str) -> str:
+    return f"{CERTIFICATE_PREFIX}:{{certificates-{shard_of(name)}}}"
 
 
 def certificate_key(code: str) -> str:
-    """Hash: one certificate by its normalised code: ``bottega:certificate:{certificates}:code:BTG-7K4M-Q9XR``."""
-    return f"{CERTIFICATE_PREFIX}:code:{code}"
+    """Hash: one certificate by its normalised code: ``bottega:certificate:{certificates-N}:code:BTG-7K4M-...``."""
+    return f"{_certificate_tag(code)}:code:{code}"
 
 
 def certificate_token_key(token: str) -> str:
     """String: the code of the certificate whose PDF lives at ``/certificates/<token>.pdf``."""
-    return f"{CERTIFICATE_PREFIX}:token:{token}"
+    return f"{_certificate_tag(token)}:token:{token}"
 
 
 def certificate_learner_key(learner_id: str) -> str:
     """String: the code of the latest certificate issued to ``learner_id`` (so a re-request re-sends it)."""
-    return f"{CERTIFICATE_PREFIX}:learner:{learner_id}"
+    return f"{_certificate_tag(learner_id)}:learner:{learner_id}"
+
+
+def certificate_record_pattern() -> str:
+    """A SCAN pattern matching every certificate record, in every shard and under the legacy tag."""
+    return f"{CERTIFICATE_PREFIX}:*:code:*"
+
+
+def legacy_certificate_keys(kind: str, name: str) -> str:
+    """Where a certificate key of ``kind`` (code, token, learner) was before the shards."""
+    return f"{_LEGACY_CERTIFICATE_PREFIX}:{kind}:{name}"
 
 
 # Business Open Days (bot.storage.open_day_ledger): each event's keys share the hash tag ``{event:<id>}``, so
@@ -157,6 +174,49 @@ def simulator_log_key(session: str) -> str:
     return f"{SIMULATOR_PREFIX}:{{{session}}}:log"
 
 
+# -- cross-learner indexes, sharded over many hash slots -----------------------------------------------
+# On a Redis Cluster a key that every learner's turn touches would put all of them on one node. Each such
+# index is split into SHARDS keys with their own hash tags ``{<index>-<n>}``; a learner's entries live in
+# shard ``shard_of(learner id)``. Readers that need the whole index (the timer sweeper) read every shard.
+SHARDS = 16
+
+
+def shard_of(name: str) -> int:
+    """The shard (0 .. SHARDS-1) of a learner id, a certificate code or token: stable across processes."""
+    return zlib.crc32(name.encode()) % SHARDS
+
+
+def timer_index_key(shard: int) -> str:
+    """Sorted set: learner id -> their earliest due clock event (ms), for the learners of ``shard``."""
+    return f"{PREFIX}:timers:due:{{timers-{shard}}}"
+
+
+# The unsharded index of releases before the shards; still swept, so timers set then fire.
+LEGACY_TIMER_INDEX_KEY = global_key("timers:due")
+
+
+def timer_index_keys() -> tuple[str, ...]:
+    """Every shard of the timer index, then the legacy key."""
+    return (*(timer_index_key(n) for n in range(SHARDS)), LEGACY_TIMER_INDEX_KEY)
+
+
+def learner_timer_index_key(learner_id: str) -> str:
+    return timer_index_key(shard_of(learner_id))
+
+
+# The live course release is read with every learner's load: one copy per shard, each learner reading
+# their shard's (``bot.storage.releases.publish`` writes them all, then the legacy key).
+LEGACY_LIVE_RELEASE_KEY = global_key("course:live")
+
+
+def live_release_key(shard: int) -> str:
+    return f"{PREFIX}:course:live:{{live-{shard}}}"
+
+
+def learner_live_release_key(learner_id: str) -> str:
+    return live_release_key(shard_of(learner_id))
+
+
 # The sending number's throughput bucket (bot.delivery.throughput): one small hash per WhatsApp number or Page,
 # shared by every worker process. Its own hash tag: one number's bucket is one key, in one slot.
 def throughput_key(channel: str, sender_id: str) -> str:
@@ -196,14 +256,16 @@ def link_code_key(code: str) -> str:
     return f"{LINK_CODE_PREFIX}:{{{code}}}"
 # The admin console (bot.console): its users, sign-in failure counters and audit log. No learner ids here:
 # the audit log names a learner by ``learner_ref`` only, so erasing a learner leaves nothing to find.
+# The users' keys share the hash tag ``{admin}`` (few keys, one slot), so the MULTI that writes a user and the
+# set of names stays atomic on a Redis Cluster too.
 ADMIN_PREFIX = f"{PREFIX}:admin"
-ADMIN_USERS_KEY = f"{ADMIN_PREFIX}:users"  # set: every admin's name
+ADMIN_USERS_KEY = f"{ADMIN_PREFIX}:{{admin}}:users"  # set: every admin's name
 ADMIN_AUDIT_KEY = f"{ADMIN_PREFIX}:audit"  # stream: one entry per changing action (who, what, when)
 
 
 def admin_user_key(name: str) -> str:
     """Hash: one admin (``bot.console.users``): role, argon2id hash, session version."""
-    return f"{ADMIN_PREFIX}:user:{name}"
+    return f"{ADMIN_PREFIX}:{{admin}}:user:{name}"
 
 
 def admin_login_failures_key(subject: str) -> str:

@@ -40,8 +40,14 @@ import redis
 
 from bot.storage import certificate_store
 from bot.storage.encoding import text
-from bot.storage.keys import LearnerPart, certificate_learner_key, learner_key, link_code_key
-from bot.storage.store import TIMER_INDEX_KEY, Store
+from bot.storage.keys import (
+    LearnerPart,
+    certificate_learner_key,
+    learner_key,
+    learner_timer_index_key,
+    link_code_key,
+)
+from bot.storage.store import Store
 from bot.tutor import conversations, merging
 from bot.tutor.progress import Progress
 from bot.tutor.progress_parts import ChannelConversation
@@ -216,7 +222,10 @@ class Links:
     def _finish_link(self, journal: Journal, now_ms: int) -> Linked:
         a_key, b_key = learner_key(journal.into, LearnerPart.MERGE), learner_key(journal.other, LearnerPart.MERGE)
         entry, applied = journal.to_json(), journal.to_json(applied=True)
-        a_marker, b_marker = (text(v) if v is not None else "" for v in self.client.mget(a_key, b_key))
+        pipe = self.client.pipeline(transaction=False)  # not MGET: two learners, two hash slots
+        pipe.get(a_key)
+        pipe.get(b_key)
+        a_marker, b_marker = (text(v) if v is not None else "" for v in pipe.execute())
         young = now_ms - journal.at_ms < GRACE_MS
         if a_marker == entry and b_marker == entry:
             if self._apply_link(journal, now_ms) == -1:  # too late: roll back, both apart
@@ -295,8 +304,8 @@ class Links:
         due = self.client.zrange(learner_key(journal.into, LearnerPart.TIMERS), 0, 0, withscores=True)
         pipe = self.client.pipeline(transaction=False)
         if due:
-            pipe.zadd(TIMER_INDEX_KEY, {journal.into: int(due[0][1])})
-        pipe.zrem(TIMER_INDEX_KEY, journal.other)
+            pipe.zadd(learner_timer_index_key(journal.into), {journal.into: int(due[0][1])})
+        pipe.zrem(learner_timer_index_key(journal.other), journal.other)
         pipe.execute()
         theirs = certificate_learner_key(journal.other)
         if self.client.exists(theirs) and certificate_store.by_learner(self.client, journal.into) is None:

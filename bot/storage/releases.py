@@ -28,7 +28,7 @@ from bot.flows.problems import FlowError, Problem, Severity
 from bot.flows.spec import CheckUp, Course, Flow
 from bot.proactive.policy import Policy
 from bot.storage.encoding import hash_fields, text
-from bot.storage.keys import LearnerPart, global_key, learner_key_pattern
+from bot.storage.keys import SHARDS, LearnerPart, global_key, learner_key_pattern, live_release_key
 from bot.storage.store import LIVE_RELEASE_KEY
 from bot.tutor.engine import Engine
 
@@ -66,6 +66,24 @@ def live_release(client: redis.Redis) -> str:
     return text(client.get(LIVE_KEY))
 
 
+def set_live(client: redis.Redis, release: str) -> None:
+    """Make ``release`` live: every shard of the live pointer (each learner's load reads theirs), then the
+    legacy key (``live_release``). Keys of many slots, so not one transaction: a process may see the new
+    release for some learners a moment before others, which serves both (every version stays loadable)."""
+    pipe = client.pipeline(transaction=False)
+    for shard in range(SHARDS):
+        pipe.set(live_release_key(shard), release)
+    pipe.execute()
+    client.set(LIVE_KEY, release)
+
+
+def sync_live_shards(client: redis.Redis) -> None:
+    """Data from before the shards: copy the live release into them when they lack it (at process start)."""
+    live = live_release(client)
+    if live and text(client.get(live_release_key(0))) != live:
+        set_live(client, live)
+
+
 def publish(client: redis.Redis, files: Mapping[str, str], *, folder: str = "flows") -> Published:
     """Validate ``files`` and make them the live release for every process (raises FlowError)."""
     course = load_course_texts(files, folder=folder)
@@ -80,10 +98,8 @@ def publish(client: redis.Redis, files: Mapping[str, str], *, folder: str = "flo
             raise FlowError(problems)
         old = _load_release(current)
     release = str(client.incr(SEQUENCE_KEY))
-    pipe = client.pipeline(transaction=True)
-    pipe.hset(release_key(release), mapping=hash_fields(files))
-    pipe.set(LIVE_KEY, release)
-    pipe.execute()
+    client.hset(release_key(release), mapping=hash_fields(files))  # stored first: "live" never names a void
+    set_live(client, release)
     changed = tuple(fid for fid, flow in course.flows.items()
                     if old is None or fid not in old.flows or old.flows[fid].version != flow.version)
     summary = describe_changes(old, course) if old or not live else f"replaces release {live}, which did not load"
@@ -323,6 +339,7 @@ class Registry:
         if not live_release(client):
             publish(client, files, folder=folder)
         else:
+            sync_live_shards(client)
             try:
                 load_course_texts(files, folder=folder)
             except FlowError as error:

@@ -24,7 +24,19 @@ Identity: ``load`` resolves the event's id through aliases (``LearnerPart.ALIAS`
 known by their phone and now arriving with a BSUID is *moved* to the BSUID key (``move``: one
 script renames every part and leaves an alias behind), so later messages load in one round trip;
 the phone keeps pointing at them. ``move`` also follows ``user_changed_number``/``_user_id``.
-Both scripts touch keys of two learners (and the global timer index): atomic on one Redis server.
+On one Redis server ``move`` is one script over both learners' keys; on a Redis Cluster (where a script
+touches one slot) it is three, each on one learner's slot: export (DUMP), import (RESTORE, only if the new
+id has no record), retire (delete the old parts, leave the alias). A crash between import and retire
+leaves the old copy; its outbox is not retired, so its pending replies may be sent again once — a
+documented window of a rare operation (a number change, a BSUID arriving).
+
+On a Redis Cluster every script touches keys of one slot: a commit's aliases (other learners' keys) are
+written after the commit (a lost one is written again by the next load, which finds it missing), a
+status is recorded with one script per candidate id, and the indexes shared by all learners (timers, the
+live release) are sharded (``bot.storage.keys.SHARDS``) and written outside the scripts.
+
+Durability: with ``wait_replicas`` the commit is followed by WAIT on its own connection
+(``bot.storage.replication``).
 
 One learner across channels (``bot.storage.links``): a linked channel's id is an alias of the learner too,
 and its conversation's parts (dedup set, outbox, lock, receipt, delivery) live under the learner's hash tag
@@ -36,17 +48,30 @@ While a link or unlink journal entry (``LearnerPart.MERGE``) is on the learner, 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 from redis.typing import EncodableT
 
 from bot.certificates.model import Certificate
 from bot.model.events import InboundEvent
 from bot.storage import broadcast_store, certificate_store
-from bot.storage.keys import LearnerPart, address, certificate_learner_key, global_key, learner_key
+from bot.storage.keys import (
+    LEGACY_LIVE_RELEASE_KEY,
+    LearnerPart,
+    address,
+    certificate_learner_key,
+    global_key,
+    learner_key,
+    learner_live_release_key,
+    learner_timer_index_key,
+)
 from bot.storage.outbox_item import OutboxItem
+from bot.storage.replication import NotReplicated
 from bot.tutor import conversations
 from bot.tutor.progress import Progress
 from bot.tutor.progress_parts import ChannelConversation
@@ -163,7 +188,7 @@ return {1, redis.call('LLEN', KEYS[3]), receipt_new, dropped, events}
 """
 
 # Moving a learner to a new id. KEYS: the MOVED parts of the old id then of the new id (same order),
-# then: old send lock, old alias, timer index, old certificate pointer, new certificate pointer.
+# then: old send lock, old alias, old certificate pointer, new certificate pointer.
 # ARGV: 1 old id, 2 new id, 3 user id, 4 phone, 5 bsuid ('' keeps the stored one), 6 keep alias old -> new 0|1,
 #       7 drop the outbox and receipt (they were addressed to a number that is no longer theirs) 0|1,
 #       8 the number of moved parts.
@@ -183,12 +208,42 @@ redis.call('HSET', KEYS[n + 1], 'learner_id', ARGV[2], 'user_id', ARGV[3])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[n + 1], 'phone', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[n + 1], 'bsuid', ARGV[5]) end
 if ARGV[6] == '1' then redis.call('SET', KEYS[2 * n + 2], ARGV[2]) else redis.call('DEL', KEYS[2 * n + 2]) end
-local due = redis.call('ZSCORE', KEYS[2 * n + 3], ARGV[1])
-if due then
-  redis.call('ZREM', KEYS[2 * n + 3], ARGV[1])
-  redis.call('ZADD', KEYS[2 * n + 3], due, ARGV[2])
+if redis.call('EXISTS', KEYS[2 * n + 3]) == 1 then redis.call('RENAME', KEYS[2 * n + 3], KEYS[2 * n + 4]) end
+return 1
+"""
+
+# The same move on a Redis Cluster, one slot per script. Export (old slot): KEYS the moved parts; returns
+# {} when there is no record, else {dump or false, pttl} per part.
+_EXPORT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+local out = {}
+for i = 1, #KEYS do
+  out[2 * i - 1] = redis.call('DUMP', KEYS[i]) or false
+  out[2 * i] = redis.call('PTTL', KEYS[i])
 end
-if redis.call('EXISTS', KEYS[2 * n + 4]) == 1 then redis.call('RENAME', KEYS[2 * n + 4], KEYS[2 * n + 5]) end
+return out
+"""
+# Import (new slot): KEYS the moved parts, then the send lock. ARGV: 1 new id, 2 user id, 3 phone, 4 bsuid,
+# 5 drop outbox and receipt 0|1, then (dump, pttl) per part ('' = none). 1 imported, 0 the new id has a record.
+_IMPORT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local n = #KEYS - 1
+for i = 1, n do
+  local dump, ttl = ARGV[4 + 2 * i], tonumber(ARGV[5 + 2 * i])
+  if dump ~= '' then redis.call('RESTORE', KEYS[i], ttl > 0 and ttl or 0, dump, 'REPLACE') end
+end
+redis.call('DEL', KEYS[n + 1])
+if ARGV[5] == '1' then redis.call('DEL', KEYS[3], KEYS[6]) end
+redis.call('HSET', KEYS[1], 'learner_id', ARGV[1], 'user_id', ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'phone', ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'bsuid', ARGV[4]) end
+return 1
+"""
+# Retire (old slot): KEYS the moved parts, the send lock, the alias. ARGV: 1 new id, 2 keep alias 0|1.
+_RETIRE = """
+local n = #KEYS - 1
+for i = 1, n do redis.call('DEL', KEYS[i]) end
+if ARGV[2] == '1' then redis.call('SET', KEYS[n + 1], ARGV[1]) else redis.call('DEL', KEYS[n + 1]) end
 return 1
 """
 
@@ -203,10 +258,10 @@ end
 return {0}
 """
 
-LIVE_RELEASE_KEY = global_key("course:live")  # written by bot.storage.releases.publish
-TIMER_INDEX_KEY = global_key("timers:due")  # sorted set: learner id -> their earliest due clock event (ms)
+LIVE_RELEASE_KEY = LEGACY_LIVE_RELEASE_KEY  # written by bot.storage.releases.publish (with its shards)
 # sorted set: learner id -> when their open handover was asked for (ms); written after the turn's commit, so the
-# inbox (bot.handover) checks each entry against the learner's progress and can rebuild it by a scan
+# inbox (bot.handover) checks each entry against the learner's progress and can rebuild it by a scan. Few
+# entries, read by the console: one key (one slot) is enough.
 HANDOVER_INDEX_KEY = global_key("handover:open")
 
 
@@ -246,14 +301,20 @@ class Snapshot:
 
 class Store:
     def __init__(self, client: redis.Redis, *, dedup_ttl_seconds: int, dedup_max_ids: int,
-                 outbox_max_items: int = 50):
+                 outbox_max_items: int = 50, wait_replicas: int = 0, wait_timeout_ms: int = 200):
         self.client = client
+        self.cluster = isinstance(client, RedisCluster)  # every script on one slot (the module docstring)
         self.dedup_ttl_ms = dedup_ttl_seconds * 1000
         self.dedup_max_ids = dedup_max_ids
         self.outbox_max_items = outbox_max_items
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
         self._commit = client.register_script(_COMMIT)
         self._move = client.register_script(_MOVE)
         self._record_status = client.register_script(_RECORD_STATUS)
+        self._export = client.register_script(_EXPORT)
+        self._import = client.register_script(_IMPORT)
+        self._retire = client.register_script(_RETIRE)
 
     def load(self, learner_id: str, message_id: str, *, other_ids: tuple[str, ...] = (),
              hops: int = MAX_ALIAS_HOPS, channel: tuple[str, str] = ("", "")) -> Snapshot:
@@ -307,7 +368,7 @@ class Store:
         pipe.hgetall(learner_key(learner_id, LearnerPart.PROGRESS))
         pipe.zscore(learner_key(conversation, LearnerPart.SEEN), message_id or "-")
         pipe.llen(learner_key(conversation, LearnerPart.OUTBOX))
-        pipe.get(LIVE_RELEASE_KEY)
+        pipe.get(learner_live_release_key(learner_id))
         pipe.zrange(learner_key(learner_id, LearnerPart.TIMERS), 0, 0, withscores=True)
         pipe.get(learner_key(learner_id, LearnerPart.MERGE))
 
@@ -346,7 +407,8 @@ class Store:
                 learner_key(outbox_at, LearnerPart.OUTBOX), learner_key(lid, LearnerPart.TIMERS),
                 learner_key(outbox_at, LearnerPart.SEND_LOCK), learner_key(outbox_at, LearnerPart.RECEIPT),
                 learner_key(lid, LearnerPart.MERGE), learner_key(lid, LearnerPart.EVENTS)]
-        keys += [learner_key(alias, LearnerPart.ALIAS) for alias in aliases]
+        in_script = () if self.cluster else aliases  # on a cluster other learners' keys are written after
+        keys += [learner_key(alias, LearnerPart.ALIAS) for alias in in_script]
         keys += [learner_key(other, LearnerPart.OUTBOX) for other, _ in elsewhere]
         timer_args = [part for due_ms, payload in timers for part in (due_ms, payload)]
         receipt_json = json.dumps(receipt, separators=(",", ":")) if receipt else ""
@@ -355,17 +417,36 @@ class Store:
             extra += [len(other_items), *(item.to_json() for item in other_items)]
         args = [expected_rev, message_id, now_ms, self.dedup_ttl_ms, self.dedup_max_ids, len(flat),
                 len(timer_args), len(items), int(cancel_timers), receipt_json, self.outbox_max_items,
-                max(event_ms, 0), RECEIPT_TTL_MS, int(drop_proactive), len(aliases), analytics, *flat, *timer_args,
-                *items, *([lid] * len(aliases)), *extra]
-        status, length, receipt_new, dropped, events = (int(x) for x in self._commit(keys=keys, args=args))
+                max(event_ms, 0), RECEIPT_TTL_MS, int(drop_proactive), len(in_script), analytics, *flat,
+                *timer_args, *items, *([lid] * len(in_script)), *extra]
+        status, length, receipt_new, dropped, events = (int(x) for x in self._run_commit(keys, args))
         if status == -1:
             return Committed(result=CommitResult.CONFLICT)
         if status == -2:
             return Committed(result=CommitResult.DUPLICATE)
         if status == -3:
             return Committed(result=CommitResult.FROZEN)
+        if aliases and self.cluster:
+            self.point(aliases, lid)
         return Committed(result=CommitResult.COMMITTED, outbox_length=length,
                          receipt_waiting_anew=bool(receipt_new), dropped=dropped, events_waiting=events)
+
+    def _run_commit(self, keys: list[str], args: Sequence[EncodableT]) -> list[int]:
+        """The commit script; with ``wait_replicas``, then WAIT on the same connection (it counts the
+        writes of its own connection), raising ``NotReplicated`` when too few replicas have it in time."""
+        if not self.wait_replicas:
+            return self._commit(keys=keys, args=args)  # type: ignore[no-any-return]
+        node_client = self.client
+        if self.cluster:  # the node that owns the learner's slot, on one connection of its own pool
+            node_client = self.client.get_redis_connection(self.client.get_node_from_key(keys[0]))  # type: ignore[attr-defined]
+        pipe = node_client.pipeline(transaction=False)
+        self._commit(keys=keys, args=args, client=pipe)
+        pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
+        answer, acked = pipe.execute()
+        if int(acked) < self.wait_replicas:
+            raise NotReplicated(f"a commit reached {acked} of {self.wait_replicas} replicas within "
+                                f"{self.wait_timeout_ms} ms (REDIS_WAIT_REPLICAS, REDIS_WAIT_TIMEOUT_MS)")
+        return answer  # type: ignore[no-any-return]
 
     def move(self, old_id: str, new_id: str, *, user_id: str, phone: str, bsuid: str, keep_alias: bool,
              number_changed: bool) -> bool:
@@ -378,16 +459,48 @@ class Store:
         linked = self.linked_conversations(old_id)
         moved = [learner_key(old_id, part) for part in _MOVED_PARTS]
         moved += [learner_key(f"{old_id}@{c.channel}", part) for c in linked for part in _CONVERSATION_MOVED]
-        keys = moved + [learner_key(new_id, part) for part in _MOVED_PARTS]
-        keys += [learner_key(f"{new_id}@{c.channel}", part) for c in linked for part in _CONVERSATION_MOVED]
-        keys += [learner_key(old_id, LearnerPart.SEND_LOCK), learner_key(old_id, LearnerPart.ALIAS),
-                 TIMER_INDEX_KEY, certificate_learner_key(old_id), certificate_learner_key(new_id)]
-        args: list[EncodableT] = [old_id, new_id, user_id, phone, bsuid, int(keep_alias), int(number_changed),
-                                  len(moved)]
-        done = int(self._move(keys=keys, args=args)) == 1
+        into = [learner_key(new_id, part) for part in _MOVED_PARTS]
+        into += [learner_key(f"{new_id}@{c.channel}", part) for c in linked for part in _CONVERSATION_MOVED]
+        if self.cluster:
+            done = self._move_slot_by_slot(old_id, new_id, moved, into, user_id=user_id, phone=phone, bsuid=bsuid,
+                                           keep_alias=keep_alias, number_changed=number_changed)
+        else:
+            keys = moved + into + [learner_key(old_id, LearnerPart.SEND_LOCK), learner_key(old_id, LearnerPart.ALIAS),
+                                   certificate_learner_key(old_id), certificate_learner_key(new_id)]
+            args: list[EncodableT] = [old_id, new_id, user_id, phone, bsuid, int(keep_alias), int(number_changed),
+                                      len(moved)]
+            done = int(self._move(keys=keys, args=args)) == 1
+        if done:  # the timer index follows (a hint for the sweeper: the learner's own set is the truth)
+            self.client.zrem(learner_timer_index_key(old_id), old_id)
+            following = self.client.zrange(learner_key(new_id, LearnerPart.TIMERS), 0, 0, withscores=True)
+            if following:
+                self.wake_at(new_id, int(following[0][1]))
         if done and linked:  # the linked channels' ids follow (an old id that keeps no alias would lose them)
             self.point(tuple(c.learner_id for c in linked), new_id)
         return done
+
+    def _move_slot_by_slot(self, old_id: str, new_id: str, moved: list[str], into: list[str], *, user_id: str,
+                           phone: str, bsuid: str, keep_alias: bool, number_changed: bool) -> bool:
+        """``move`` on a Redis Cluster: export, import, retire (each one script on one slot), then the
+        certificate pointer (its own slot). ``moved`` and ``into``: the parts, old and new, in the same order
+        (the learner's own first, as ``_MOVED_PARTS``)."""
+        exported = self._export(keys=moved, args=[])
+        if not exported:
+            return False
+        dumps: list[EncodableT] = []
+        for i in range(len(moved)):
+            dump, ttl = exported[2 * i], int(exported[2 * i + 1])
+            dumps += [dump or b"", ttl]
+        args: list[EncodableT] = [new_id, user_id, phone, bsuid, int(number_changed), *dumps]
+        if int(self._import(keys=[*into, learner_key(new_id, LearnerPart.SEND_LOCK)], args=args)) != 1:
+            return False
+        retired = [*moved, learner_key(old_id, LearnerPart.SEND_LOCK), learner_key(old_id, LearnerPart.ALIAS)]
+        self._retire(keys=retired, args=[new_id, int(keep_alias)])
+        code = self.client.get(certificate_learner_key(old_id))
+        if code is not None:
+            self.client.set(certificate_learner_key(new_id), code)
+            self.client.delete(certificate_learner_key(old_id))
+        return True
 
     def linked_conversations(self, learner_id: str) -> tuple[ChannelConversation, ...]:
         """Every conversation of the record under ``learner_id`` on a channel other than the one its id names
@@ -421,11 +534,11 @@ class Store:
         first and the index second, as a commit does (``bot.delivery.timers``).
         """
         self.client.zadd(learner_key(learner_id, LearnerPart.TIMERS), {payload: due_ms}, nx=True)
-        self.client.zadd(TIMER_INDEX_KEY, {learner_id: due_ms}, lt=True)  # added, or moved earlier
+        self.client.zadd(learner_timer_index_key(learner_id), {learner_id: due_ms}, lt=True)  # added, or moved earlier
 
     def wake_at(self, learner_id: str, due_ms: int) -> None:
         """Tell the timer sweeper (``bot.delivery.timers``) to look at this learner at ``due_ms``."""
-        self.client.zadd(TIMER_INDEX_KEY, {learner_id: due_ms})
+        self.client.zadd(learner_timer_index_key(learner_id), {learner_id: due_ms})
 
     def index_handover(self, learner_id: str, since_ms: int) -> None:
         """List the learner among the open handovers since ``since_ms``; 0: take them off the list."""
@@ -449,22 +562,38 @@ class Store:
         fields = {"last_status": event.status, "last_status_at_ms": str(event.timestamp_ms)}
         if event.error_code:
             fields["last_status_error_code"] = str(event.error_code)
-        keys = []
-        for lid in (event.learner_id, *event.other_learner_ids):
-            keys += [learner_key(lid, LearnerPart.PROGRESS), learner_key(lid, LearnerPart.DELIVERY)]
+        candidates = [[learner_key(lid, LearnerPart.PROGRESS), learner_key(lid, LearnerPart.DELIVERY)]
+                      for lid in (event.learner_id, *event.other_learner_ids)]
         args = [broadcast_store.LAST_BROADCAST_FIELD, *(part for pair in fields.items() for part in pair)]
-        if analytics is None:
-            answer = self._record_status(keys=keys, args=args)
+        ids = (event.learner_id, *event.other_learner_ids)
+        if self.cluster:  # one learner's slot per script; the analytics event after it
+            answer: Any = [0, 0, None]
+            found = ""
+            for lid, pair in zip(ids, candidates, strict=True):
+                answer = self._record_status(keys=pair, args=args)
+                if int(answer[0]) == 1:
+                    found = lid
+                    break
+            if analytics is not None:
+                stream, entry, max_length = analytics
+                self.client.xadd(stream, {"e": entry}, maxlen=max_length, approximate=True)
+            if not found:
+                return False
+            answer = [answer[0], ids.index(found) + 1, answer[2]]
         else:
-            stream, entry, max_length = analytics
-            pipe = self.client.pipeline(transaction=False)
-            self._record_status(keys=keys, args=args, client=pipe)
-            pipe.xadd(stream, {"e": entry}, maxlen=max_length, approximate=True)
-            answer = pipe.execute()[0]
+            keys = [key for pair in candidates for key in pair]
+            if analytics is None:
+                answer = self._record_status(keys=keys, args=args)
+            else:
+                stream, entry, max_length = analytics
+                pipe = self.client.pipeline(transaction=False)
+                self._record_status(keys=keys, args=args, client=pipe)
+                pipe.xadd(stream, {"e": entry}, maxlen=max_length, approximate=True)
+                answer = pipe.execute()[0]
         if int(answer[0]) != 1:
             return False
         if answer[2]:  # the learner's last broadcast message: is this status about it? (bot.storage.broadcast_store)
-            lid = (event.learner_id, *event.other_learner_ids)[int(answer[1]) - 1]
+            lid = ids[int(answer[1]) - 1]
             broadcast_store.on_status(self.client, lid, _text(answer[2]), event.message_id, event.status,
                                       event.error_code)
         return True

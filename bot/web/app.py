@@ -5,7 +5,12 @@ The request only verifies, parses, advances state and enqueues; Graph API calls 
 Answers: 403 forged/missing signature, 413 over Meta's 3 MB cap (whatever the body's framing), 400 not
 JSON (or nested too deep to parse), 200 for anything signed and well-formed (parts we do not understand
 are logged and skipped, or Meta would redeliver them for days), 503 only when Redis is unreachable
-(Meta retries; nothing is lost).
+(Meta retries; nothing is lost) or, on a Redis Cluster, when a commit meets a moving slot, a failover or a
+node that cannot take it (MOVED/ASK left after the client's redirects, TRYAGAIN, CLUSTERDOWN, a replica
+that is read-only) — a commit is one script on one node, so it ran whole or not at all.
+Every request gets a request id (``config.logs``), answered in ``X-Request-Id`` and carried to the jobs.
+Operations: ``/healthz`` (the process answers), ``/readyz`` (Redis and the broker answer; 503 otherwise),
+``/metrics`` (Prometheus, ``bot.web.metrics``).
 Every answer of the app carries HSTS and ``X-Content-Type-Options: nosniff``, and every HTML page frame
 denial and a Content-Security-Policy (its own, or a default that allows nothing) (``_security_headers``).
 """
@@ -32,15 +37,20 @@ from bot.model.events import Channel, InboundEvent
 from bot.model.privacy import learner_ref
 from bot.privacy.chat import store_export
 from bot.storage import releases
+from bot.storage.replication import NotReplicated
 from bot.web import certificates as certificate_routes
 from bot.web import learner_data as learner_data_routes
+from bot.web import metrics as metric_routes
 from bot.web import open_days as open_day_routes
-from config.logs import configure_logging
+from config import logs, meters
 from config.settings import Settings
 
 log = logging.getLogger("bottega.webhook")
 
-REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, ConcurrencyError)
+# Redis cannot take the turn now: answer 503 and Meta redelivers (the dedup id makes the redelivery safe)
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, ConcurrencyError, NotReplicated,
+              redis.exceptions.ClusterError, redis.exceptions.TryAgainError, redis.exceptions.AskError,
+              redis.exceptions.ReadOnlyError, redis.exceptions.RedisClusterException)
 READ_CHUNK_BYTES = 64 * 1024
 HSTS = "max-age=31536000; includeSubDomains"  # a year, in seconds: browsers keep to HTTPS for this host
 # an HTML page that set no policy of its own (werkzeug's error pages): nothing loads, nothing frames it
@@ -50,7 +60,7 @@ DEFAULT_PAGE_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'non
 def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | None = None,
                notify: Notify | None = None) -> Flask:
     settings = settings or Settings.from_env()
-    configure_logging(settings.log_level)
+    logs.configure_logging(settings.log_level, settings.log_format)
     client = redis_client or composition.redis_client(settings)
     # with no live release the folder must pass the check (FlowError names file, line and fix); with
     # one, a broken folder is logged and the live release keeps serving
@@ -66,6 +76,7 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     if settings.trusted_proxies:  # remote_addr: the address in X-Forwarded-For that many hops from the right
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
+    app.before_request(_request_id)
     app.after_request(_security_headers)
     app.extensions["bottega"] = {"settings": settings, "dispatcher": dispatcher, "redis": client,
                                  "registry": registry}
@@ -85,6 +96,7 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     if admin is not None and analytics_pages.install(app, settings=settings, client=client, registry=registry,
                                                      guard=admin.require(console.Role.VIEWER)):
         console.add_nav(admin, console.NavItem(label="Analytics", endpoint="analytics.overview"))
+    metric_routes.install(app, client=client, queue=queue, clock=dispatcher.clock)  # /metrics, /readyz
 
     @app.get("/webhook")
     def handshake() -> Response:
@@ -99,23 +111,29 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
         raw = _read_body(settings.max_body_bytes)
         if raw is None:
             log.warning("webhook refused: body over %d bytes (413)", settings.max_body_bytes)
+            meters.WEBHOOKS.labels("too_large").inc()
             return Response("body too large", 413, mimetype="text/plain")
         header = request.headers.get("X-Hub-Signature-256")
         signed_by = _signed_by(settings, raw, header)
         if not signed_by:
             log.warning("webhook refused: missing or invalid signature (%d bytes)", len(raw))
+            meters.WEBHOOKS.labels("forged").inc()
             return Response("invalid signature", 403, mimetype="text/plain")
         try:
             payload = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
+            meters.WEBHOOKS.labels("malformed").inc()
             return Response("body is not JSON", 400, mimetype="text/plain")
         except RecursionError:  # signed but nested thousands deep: as malformed to us (a 500 is retried for days)
+            meters.WEBHOOKS.labels("malformed").inc()
             return Response("body is JSON nested too deep", 400, mimetype="text/plain")
         if not isinstance(payload, dict):
+            meters.WEBHOOKS.labels("malformed").inc()
             return Response("body is not a JSON object", 400, mimetype="text/plain")
         parsed = inbound.parse(payload)
         if parsed.channel is not None and parsed.channel not in signed_by:
             log.warning("webhook refused: signed with the other product's app secret")
+            meters.WEBHOOKS.labels("forged").inc()
             return Response("invalid signature", 403, mimetype="text/plain")
         for note in parsed.skipped:
             log.info("webhook skipped: %s", note)
@@ -124,19 +142,20 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
             results = dispatcher.handle_batch(parsed.events, _handle_logging_bugs(dispatcher))
         except REDIS_DOWN as error:
             log.error("webhook deferred (503): Redis unavailable: %s", type(error).__name__)
+            meters.WEBHOOKS.labels("unavailable").inc()
             return Response("temporarily unavailable", 503, mimetype="text/plain", headers={"Retry-After": "5"})
         for handled in results:
             counts[handled] = counts.get(handled, 0) + 1
+        for handled, count in counts.items():
+            meters.EVENTS.labels(str(getattr(handled, "value", handled))).inc(count)
+        meters.WEBHOOKS.labels("ok").inc()
         log.info("webhook %s: %s", parsed.channel if parsed.channel else "unknown",
                  " ".join(f"{getattr(k, 'value', k)}={v}" for k, v in counts.items()) or "no events")
         return Response("EVENT_RECEIVED", 200, mimetype="text/plain")
 
     @app.get("/healthz")
     def health() -> Response:
-        try:
-            client.ping()
-        except REDIS_DOWN:
-            return Response("redis unavailable", 503, mimetype="text/plain")
+        """Alive: the process answers (a load balancer or supervisor restarts it when not)."""
         return Response("ok", 200, mimetype="text/plain")
 
     return app
@@ -178,6 +197,11 @@ def _read_body(max_bytes: int) -> bytes | None:
     return None
 
 
+def _request_id() -> None:
+    """This request's id (the caller's ``X-Request-Id`` when it is a plain token): on its log lines and jobs."""
+    logs.request_id.set(logs.new_request_id(request.headers.get("X-Request-Id")))
+
+
 def _security_headers(response: Response) -> Response:
     """Add HSTS and ``nosniff`` to every answer, frame denial and a default CSP to every HTML page, keeping
     any value a route set (the certificate pages', the console's, the simulator's).
@@ -185,6 +209,7 @@ def _security_headers(response: Response) -> Response:
     ``nosniff`` matters most for the GET handshake, which echoes caller-chosen text as text/plain.
     """
     response.headers.setdefault("Strict-Transport-Security", HSTS)
+    response.headers.setdefault("X-Request-Id", logs.request_id.get())
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     if response.mimetype == "text/html":
         response.headers.setdefault("X-Frame-Options", "DENY")

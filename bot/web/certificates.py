@@ -29,6 +29,7 @@ import redis
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 from flask_limiter import Limiter, RequestLimit
+from redis.cluster import RedisCluster
 
 from bot.certificates.model import Certificate
 from bot.certificates.page import verify_page
@@ -95,10 +96,16 @@ def rate_limiter(client: redis.Redis) -> Limiter:
     holds the right server, socket kind and timeouts for any REDIS_URL. Creating it connects nowhere.
     """
     # ``limits`` hands these to its Redis client; the stubs say str | int, the client takes a pool too
-    options: dict[str, Any] = {"connection_pool": client.connection_pool, "key_prefix": RATE_LIMIT_PREFIX}
+    options: dict[str, Any] = {"key_prefix": RATE_LIMIT_PREFIX}
+    if isinstance(client, RedisCluster):  # a cluster client has no one pool: limits' cluster storage, same nodes
+        nodes = ",".join(f"{node.host}:{node.port}" for node in client.nodes_manager.startup_nodes.values())
+        uri = f"redis+cluster://{nodes}"
+    else:
+        options["connection_pool"] = client.connection_pool
+        uri = "redis://"  # only selects limits' Redis storage; the connections come from the pool
     return Limiter(
         client_key,
-        storage_uri="redis://",  # only selects limits' Redis storage; the connections come from the pool
+        storage_uri=uri,
         storage_options=options,
         strategy="fixed-window",  # one counter per client and window, expiring with it
         on_breach=_too_many_requests,
