@@ -87,17 +87,6 @@ def test_a_broadcast_leaves_the_reserve_to_conversations(redis_client):
     assert bucket.take("whatsapp", PHONE_NUMBER_ID, bulk=True) > 0  # the broadcast still waits
 
 
-def test_conversations_queued_on_an_empty_bucket_each_get_their_own_slot(redis_client):
-    """Queued takes reserve: the k-th waiter is told about k/rate, not all "a few ms" (a retry herd)."""
-    bucket = Throughput(redis_client, {"whatsapp": Rate(per_second=10.0, burst_seconds=0.1, reserve_ratio=0.0)})
-    assert bucket.take("whatsapp", PHONE_NUMBER_ID, queue=True) == 0  # capacity 1: the first goes at once
-    waits = [bucket.take("whatsapp", PHONE_NUMBER_ID, queue=True) for _ in range(20)]
-    assert waits == sorted(waits) and len(set(waits)) == 20  # each its own slot, in order
-    assert 1_800 <= waits[-1] <= 2_200  # the 20th waits 20 slots of 100 ms (give or take the script's clock)
-    plain = bucket.take("whatsapp", PHONE_NUMBER_ID)  # an unqueued take only asks, behind every reserved slot
-    assert plain >= waits[-1] - 150
-
-
 # -- a broadcast in this process ------------------------------------------------------------------------------
 
 

@@ -440,15 +440,7 @@ def _send_in_order(box: _Outbox, graph: GraphClient, settings: Settings, now_ms:
             box.release()
             return DrainResult(sent=sent, failed=failed, retry_in_seconds=wait_ms / 1000)
         broadcast = broadcast_of(item.proactive)
-        number_wait_ms = 0
-        if box.pace.number_slot_ms and not broadcast:  # a slot this learner reserved in the number's bucket
-            number_wait_ms = max(box.pace.number_slot_ms - now, 0)
-            if not number_wait_ms:
-                box.pace.number_slot_ms = 0  # its time has come: it is this send's token
-        elif throughput:
-            number_wait_ms = throughput.take(item.channel, item.sender_id, bulk=bool(broadcast), queue=not broadcast)
-            if number_wait_ms and not broadcast:
-                box.pace.number_slot_ms = now + number_wait_ms  # reserved: waited for once, not taken again
+        number_wait_ms = throughput.take(item.channel, item.sender_id, bulk=bool(broadcast)) if throughput else 0
         if number_wait_ms:  # the sending number's budget is spent (a broadcast leaves the reserve to conversations)
             box.pace.tokens += 1.0  # this learner's token was not used after all
             box.release()

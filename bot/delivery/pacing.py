@@ -29,7 +29,6 @@ class Pace:
     tokens: float
     at_ms: int
     receipt_at_ms: int = 0
-    number_slot_ms: int = 0  # a slot reserved in the sending number's bucket (bot.delivery.throughput): send then
 
     @classmethod
     def from_json(cls, raw: bytes | str | None, rules: PaceRules) -> Pace:
@@ -37,16 +36,13 @@ class Pace:
         try:
             data = json.loads(raw) if raw else {}
             return cls(tokens=float(data["tokens"]), at_ms=int(data["at_ms"]),
-                       receipt_at_ms=int(data.get("receipt_at_ms", 0)), number_slot_ms=int(data.get("slot", 0)))
+                       receipt_at_ms=int(data.get("receipt_at_ms", 0)))
         except (ValueError, KeyError, TypeError):
             return cls(tokens=float(rules.burst), at_ms=0)
 
     def to_json(self) -> str:
-        data: dict[str, float | int] = {"tokens": round(self.tokens, 3), "at_ms": self.at_ms,
-                                        "receipt_at_ms": self.receipt_at_ms}
-        if self.number_slot_ms:
-            data["slot"] = self.number_slot_ms
-        return json.dumps(data, separators=(",", ":"))
+        return json.dumps({"tokens": round(self.tokens, 3), "at_ms": self.at_ms, "receipt_at_ms": self.receipt_at_ms},
+                          separators=(",", ":"))
 
     def take(self, rules: PaceRules, now_ms: int) -> int:
         """Spend one message token: 0 when taken, else the milliseconds until one is there."""

@@ -8,11 +8,6 @@ refills at ``rate`` per second up to ``capacity`` (``rate * burst_seconds``, at 
 one token, or answers how many ms until one is there. The script reads the time from Redis itself
 (``TIME``), so processes on different boxes share one clock and clock skew cannot over-spend.
 
-A conversation's take that finds the bucket empty **reserves** the next slot (the tokens go below zero)
-and is told when its slot comes, so hundreds of learners waiting on one number each wait their turn once,
-instead of all retrying every few milliseconds (a thundering herd: measured 13 ms of worker CPU per message
-at 600 learners against 80/s before; the caller keeps the slot in the learner's pace and does not take again).
-
 Two classes share the bucket: a learner's own conversation (``bulk=False``) may take any token; a
 broadcast (``bulk=True``) only while more than ``reserve`` tokens remain (``BULK_RESERVE_PERCENT`` of
 the capacity). When a broadcast keeps the bucket near empty, the reserve is what a learner's reply
@@ -30,9 +25,8 @@ import redis
 from bot.storage.keys import throughput_key
 from config.settings import Settings
 
-# KEYS: the bucket. ARGV: rate per s, capacity, reserve (tokens a bulk take must leave), ttl ms, queue 0|1.
-# -> 0 taken, else the ms to wait; with queue 1 the wait is for a slot reserved now (the token is spent).
-# Effects replication (Redis >= 5) makes TIME safe before a write.
+# KEYS: the bucket. ARGV: rate per s, capacity, reserve (tokens a bulk take must leave), ttl ms.
+# -> 0 taken, else the ms to wait. Effects replication (Redis >= 5) makes TIME safe before a write.
 _TAKE = """
 local rate, capacity, reserve = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local now = redis.call('time')
@@ -46,12 +40,6 @@ if tokens >= need then
   redis.call('hset', KEYS[1], 't', tostring(tokens - 1), 'at', now_us)
   redis.call('pexpire', KEYS[1], ARGV[4])
   return 0
-end
-if ARGV[5] == '1' then
-  tokens = tokens - 1
-  redis.call('hset', KEYS[1], 't', tostring(tokens), 'at', now_us)
-  redis.call('pexpire', KEYS[1], ARGV[4])
-  return math.floor((reserve - tokens) * 1000 / rate) + 1
 end
 redis.call('hset', KEYS[1], 't', tostring(tokens), 'at', now_us)
 redis.call('pexpire', KEYS[1], ARGV[4])
@@ -92,12 +80,10 @@ class Throughput:
         return cls(client, {"whatsapp": rate(settings.whatsapp_messages_per_second), "messenger": page,
                             "instagram": page})
 
-    def take(self, channel: str, sender_id: str, *, bulk: bool = False, queue: bool = False) -> int:
-        """Take one send from ``sender_id``'s bucket: 0 when taken, else the ms until one may be. ``queue``:
-        an empty bucket reserves the next slot, and the answer is when it comes (do not take again for it)."""
+    def take(self, channel: str, sender_id: str, *, bulk: bool = False) -> int:
+        """Take one send from ``sender_id``'s bucket: 0 when taken, else the ms until one may be."""
         rate = self.rates.get(channel)
         if rate is None or not sender_id:
             return 0
-        args: list[str | int] = [repr(rate.per_second), repr(rate.capacity), repr(rate.reserve(bulk)), BUCKET_TTL_MS,
-                                 int(queue)]
+        args: list[str | int] = [repr(rate.per_second), repr(rate.capacity), repr(rate.reserve(bulk)), BUCKET_TTL_MS]
         return int(self._take(keys=[throughput_key(channel, sender_id)], args=args))
