@@ -31,7 +31,6 @@ from datetime import datetime
 import yaml
 
 from bot import channels
-from bot.flows import channel_limits
 from bot.flows.spec import LANGUAGES, Audience, OpenDay, Translated
 from bot.flows.yaml_reader import NodeReader
 
@@ -58,7 +57,7 @@ def read_events(reader: NodeReader, root: yaml.Node, module_ids: tuple[str, ...]
     top = reader.mapping(root, where="events.yaml", required=("events", "texts"))
     if not top:
         return (), {}
-    texts = _texts(reader, top["texts"]) if "texts" in top else {}
+    texts = reader.texts(top["texts"], required=OPEN_DAY_TEXT_KEYS, placeholders=PLACEHOLDERS) if "texts" in top else {}
     events: list[OpenDay] = []
     for node in (reader.sequence(top["events"], where="events") or []) if "events" in top else []:
         event = _event(reader, node, module_ids, business_ids)
@@ -178,18 +177,3 @@ def _audience(reader: NodeReader, node: yaml.Node | None, module_ids: tuple[str,
                               "a business type of course.yaml") if "business_types" in fields else (),
         modules_done=_names(reader, fields["modules_done"], f"{where} audience modules_done", module_ids,
                             "a module of course.yaml") if "modules_done" in fields else ())
-
-
-def _texts(reader: NodeReader, node: yaml.Node) -> dict[str, Translated]:
-    fields = reader.mapping(node, where="texts", required=OPEN_DAY_TEXT_KEYS)
-    texts: dict[str, Translated] = {}
-    for key, value in (fields or {}).items():
-        is_label = key.startswith("label_")
-        text = reader.translated(
-            value, where=f"text '{key}'",
-            max_chars=channel_limits.LABEL.chars if is_label else channel_limits.MESSAGE.chars,
-            limit_reason=channel_limits.LABEL.reason if is_label else channel_limits.MESSAGE.reason,
-            placeholders=PLACEHOLDERS)
-        if text:
-            texts[key] = text
-    return texts

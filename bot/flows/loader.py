@@ -21,7 +21,7 @@ from bot.flows import channel_limits
 from bot.flows.broadcasts import read_broadcasts
 from bot.flows.checkup_reader import read_checkup
 from bot.flows.events import read_events
-from bot.flows.flow_reader import LABEL_MAX_CHARS, MESSAGE_LIMIT, MESSAGE_MAX_CHARS, read_flow, text
+from bot.flows.flow_reader import LABEL_MAX_CHARS, read_flow, text
 from bot.flows.items import warnings as item_warnings
 from bot.flows.problems import FlowError, Problem, in_order, warning
 from bot.flows.reminders import read_reminders
@@ -254,15 +254,5 @@ def _system_texts(reader: _FileReader) -> dict[str, Translated]:
     top = reader.mapping(reader.root, where=SYSTEM, required=("texts",))
     if not top or "texts" not in top:
         return {}
-    fields = reader.mapping(top["texts"], where="texts", required=SYSTEM_TEXT_KEYS, optional=tuple(OPTIONAL_TEXT_KEYS))
-    texts: dict[str, Translated] = {}
-    for key, node in (fields or {}).items():
-        is_label = key.startswith("label_")
-        value = reader.translated(
-            node, where=f"text '{key}'",
-            max_chars=LABEL_MAX_CHARS if is_label else MESSAGE_MAX_CHARS,
-            limit_reason=channel_limits.LABEL.reason if is_label else MESSAGE_LIMIT,
-            placeholders=SYSTEM_PLACEHOLDERS)
-        if value:
-            texts[key] = value
-    return texts
+    return reader.texts(top["texts"], required=SYSTEM_TEXT_KEYS, optional=tuple(OPTIONAL_TEXT_KEYS),
+                        placeholders=SYSTEM_PLACEHOLDERS)

@@ -41,7 +41,7 @@ def read_reminders(reader: NodeReader, root: yaml.Node) -> tuple[Reminders | Non
     top = reader.mapping(root, where="reminders.yaml", required=("reminders", "texts"))
     if not top:
         return None, {}
-    texts = _texts(reader, top["texts"]) if "texts" in top else {}
+    texts = reader.texts(top["texts"], required=REMINDER_TEXT_KEYS, placeholders=PLACEHOLDERS) if "texts" in top else {}
     if "reminders" not in top:
         return None, texts
     fields = reader.mapping(top["reminders"], where="reminders", required=("slots", "weekdays"),
@@ -87,19 +87,3 @@ def _slots(reader: NodeReader, node: yaml.Node) -> tuple[ReminderSlot, ...]:
         elif slot_id and match and label:
             slots.append(ReminderSlot(id=slot_id, minute=int(match[1]) * 60 + int(match[2]), label=label))
     return tuple(slots)
-
-
-def _texts(reader: NodeReader, node: yaml.Node) -> dict[str, Translated]:
-    fields = reader.mapping(node, where="texts", required=REMINDER_TEXT_KEYS)
-    texts: dict[str, Translated] = {}
-    for key, value in (fields or {}).items():
-        is_label = key.startswith("label_")
-        text = reader.translated(
-            value, where=f"text '{key}'",
-            max_chars=channel_limits.LABEL.chars if is_label else channel_limits.MESSAGE.chars,
-            limit_reason=channel_limits.LABEL.reason if is_label else channel_limits.MESSAGE.reason,
-            placeholders=PLACEHOLDERS)
-        if text:
-            texts[key] = text
-    return texts
-

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 import yaml
 
+from bot.flows import channel_limits
 from bot.flows.problems import Problem
 from bot.flows.spec import LANGUAGES, REFERENCE_LANGUAGE, Translated
 
@@ -144,6 +145,20 @@ class NodeReader:
         if len(texts) != len(LANGUAGES):
             return None
         return Translated(tuple(texts))
+
+    def texts(self, node: yaml.Node, *, required: Iterable[str], optional: Iterable[str] = (),
+              placeholders: frozenset[str]) -> dict[str, Translated]:
+        """A ``texts:`` mapping of translated texts (system.yaml, events.yaml, reminders.yaml): a key starting
+        ``label_`` is a button label and held to a label's length, any other to a message's."""
+        fields = self.mapping(node, where="texts", required=required, optional=optional)
+        texts: dict[str, Translated] = {}
+        for key, value in (fields or {}).items():
+            limit = channel_limits.LABEL if key.startswith("label_") else channel_limits.MESSAGE
+            text = self.translated(value, where=f"text '{key}'", max_chars=limit.chars, limit_reason=limit.reason,
+                                   placeholders=placeholders)
+            if text:
+                texts[key] = text
+        return texts
 
     def _check_placeholders(self, node: yaml.Node, text: str, *, where: str, allowed: frozenset[str]) -> None:
         try:

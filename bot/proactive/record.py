@@ -9,18 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Self
 
+from bot.model.stored_json import integer, text
+
 SENT_LOG_MAX = 20  # proactive messages remembered per learner, newest last
 REFUSAL_LOG_MAX = 10
-
-
-def _int(data: dict[str, Any], key: str) -> int:
-    value = data.get(key, 0)
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
-
-
-def _str(data: dict[str, Any], key: str) -> str:
-    value = data.get(key, "")
-    return value if isinstance(value, str) else ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -46,9 +38,9 @@ class Sent:
     def from_json(cls, data: Any) -> Self:
         data = data if isinstance(data, dict) else {}
         cost = data.get("cost", 0)
-        return cls(at_ms=_int(data, "at_ms"), kind=_str(data, "kind"), how=_str(data, "how"),
-                   category=_str(data, "category"), cost=float(cost) if isinstance(cost, int | float) else 0.0,
-                   currency=_str(data, "currency"), template=_str(data, "template"))
+        return cls(at_ms=integer(data, "at_ms"), kind=text(data, "kind"), how=text(data, "how"),
+                   category=text(data, "category"), cost=float(cost) if isinstance(cost, int | float) else 0.0,
+                   currency=text(data, "currency"), template=text(data, "template"))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -64,7 +56,7 @@ class Refusal:
     @classmethod
     def from_json(cls, data: Any) -> Self:
         data = data if isinstance(data, dict) else {}
-        return cls(code=_int(data, "code"), at_ms=_int(data, "at_ms"))
+        return cls(code=integer(data, "code"), at_ms=integer(data, "at_ms"))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -109,13 +101,13 @@ class ProactiveRecord:
             return cls()
         sent = data.get("sent")
         refusals = data.get("refusals")
-        return cls(day=_str(data, "day"), day_count=_int(data, "day_count"),
+        return cls(day=text(data, "day"), day_count=integer(data, "day_count"),
                    sent=tuple(Sent.from_json(item) for item in (sent if isinstance(sent, list) else [])),
-                   time_zone=_str(data, "time_zone"), marketing_stopped=data.get("marketing_stopped") is True,
-                   marketing_changed_ms=_int(data, "marketing_changed_ms"),
-                   marketing_retry_ms=_int(data, "marketing_retry_ms"),
-                   window_refused_ms=_int(data, "window_refused_ms"), optin_token=_str(data, "optin_token"),
-                   optin_expires_ms=_int(data, "optin_expires_ms"),
+                   time_zone=text(data, "time_zone"), marketing_stopped=data.get("marketing_stopped") is True,
+                   marketing_changed_ms=integer(data, "marketing_changed_ms"),
+                   marketing_retry_ms=integer(data, "marketing_retry_ms"),
+                   window_refused_ms=integer(data, "window_refused_ms"), optin_token=text(data, "optin_token"),
+                   optin_expires_ms=integer(data, "optin_expires_ms"),
                    refusals=tuple(Refusal.from_json(item) for item in
                                   (refusals if isinstance(refusals, list) else [])))
 

@@ -9,18 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Self
 
+from bot.model.stored_json import integer, text
+
 HISTORY_MAX = 10  # later touches remembered per learner
 FREE_ENTRY_MS = 72 * 3_600_000  # a Click-to-WhatsApp ad's free entry point (docs/platform.md §9)
-
-
-def _int(data: dict[str, Any], key: str) -> int:
-    value = data.get(key, 0)
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
-
-
-def _str(data: dict[str, Any], key: str) -> str:
-    value = data.get(key, "")
-    return value if isinstance(value, str) else ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -42,8 +34,8 @@ class Touch:
     @classmethod
     def from_json(cls, data: Any) -> Self:
         data = data if isinstance(data, dict) else {}
-        return cls(at_ms=_int(data, "at_ms"), channel=_str(data, "channel"), campaign=_str(data, "campaign"),
-                   target=_str(data, "target"), via=_str(data, "via"), ref=_str(data, "ref"))
+        return cls(at_ms=integer(data, "at_ms"), channel=text(data, "channel"), campaign=text(data, "campaign"),
+                   target=text(data, "target"), via=text(data, "via"), ref=text(data, "ref"))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -64,9 +56,9 @@ class AdClick:
     @classmethod
     def from_json(cls, data: Any) -> Self:
         data = data if isinstance(data, dict) else {}
-        return cls(at_ms=_int(data, "at_ms"), source_type=_str(data, "source_type"),
-                   source_id=_str(data, "source_id"), source_url=_str(data, "source_url"),
-                   headline=_str(data, "headline"), ctwa_clid=_str(data, "ctwa_clid"))
+        return cls(at_ms=integer(data, "at_ms"), source_type=text(data, "source_type"),
+                   source_id=text(data, "source_id"), source_url=text(data, "source_url"),
+                   headline=text(data, "headline"), ctwa_clid=text(data, "ctwa_clid"))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -107,7 +99,7 @@ class EntryRecord:
         return cls(first=Touch.from_json(data["first"]) if isinstance(data.get("first"), dict) else None,
                    later=tuple(Touch.from_json(item) for item in (later if isinstance(later, list) else [])),
                    ad=AdClick.from_json(data["ad"]) if isinstance(data.get("ad"), dict) else None,
-                   free_until_ms=_int(data, "free_until_ms"), waiting=_str(data, "waiting"))
+                   free_until_ms=integer(data, "free_until_ms"), waiting=text(data, "waiting"))
 
 
 _NO_ENTRY = EntryRecord()

@@ -10,18 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Self
 
+from bot.model.stored_json import integer, text
+
 MESSAGES_MAX = 100  # the conversation kept for the inbox, newest last
 TEXT_MAX = 2000  # characters kept of one message
-
-
-def _int(data: dict[str, Any], key: str) -> int:
-    value = data.get(key, 0)
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
-
-
-def _str(data: dict[str, Any], key: str) -> str:
-    value = data.get(key, "")
-    return value if isinstance(value, str) else ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -42,8 +34,8 @@ class InboxMessage:
     @classmethod
     def from_json(cls, data: Any) -> Self:
         data = data if isinstance(data, dict) else {}
-        return cls(at_ms=_int(data, "at_ms"), who=_str(data, "who"), text=_str(data, "text"), by=_str(data, "by"),
-                   tag=_str(data, "tag"))
+        return cls(at_ms=integer(data, "at_ms"), who=text(data, "who"), text=text(data, "text"), by=text(data, "by"),
+                   tag=text(data, "tag"))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -79,10 +71,11 @@ class HandoverState:
         if not isinstance(data, dict):
             return cls()
         messages = data.get("messages")
-        return cls(open=data.get("open") is True, requested_ms=_int(data, "requested_ms"),
-                   reason=_str(data, "reason"), answered_ms=_int(data, "answered_ms"),
-                   closed_ms=_int(data, "closed_ms"), closed_by=_str(data, "closed_by"),
-                   unrecognised=_int(data, "unrecognised"), before=_str(data, "before"), count=_int(data, "count"),
+        return cls(open=data.get("open") is True, requested_ms=integer(data, "requested_ms"),
+                   reason=text(data, "reason"), answered_ms=integer(data, "answered_ms"),
+                   closed_ms=integer(data, "closed_ms"), closed_by=text(data, "closed_by"),
+                   unrecognised=integer(data, "unrecognised"), before=text(data, "before"),
+                   count=integer(data, "count"),
                    messages=tuple(InboxMessage.from_json(item) for item in
                                   (messages if isinstance(messages, list) else [])))
 

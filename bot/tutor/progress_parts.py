@@ -11,25 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Self
 
-
-def _int(data: dict[str, Any], key: str) -> int:
-    value = data.get(key, 0)
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
-
-
-def _strings(data: dict[str, Any], key: str) -> tuple[str, ...]:
-    value = data.get(key) or ()
-    return tuple(str(item) for item in value) if isinstance(value, list | tuple) else ()
-
-
-def _dict(data: dict[str, Any], key: str) -> dict[str, Any]:
-    value = data.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _str_map(data: dict[str, Any], key: str) -> dict[str, str]:
-    value = data.get(key) or {}
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+from bot.model.stored_json import integer, mapping, strings, text_map
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -53,13 +35,13 @@ class CheckupResult:
     def from_json(cls, data: Any) -> Self:
         if not isinstance(data, dict):
             return cls()
-        areas = _dict(data, "areas")
-        percent = _int(data, "percent")
+        areas = mapping(data, "areas")
+        percent = integer(data, "percent")
         return cls(percent=percent, level=str(data.get("level", "")),
                    areas={str(k): int(v) for k, v in areas.items() if isinstance(v, int | float)},
-                   knowledge_percent=_int(data, "knowledge_percent") if "knowledge_percent" in data else percent,
-                   timed_out=data.get("timed_out") is True, answered=_int(data, "answered"),
-                   finished_ms=_int(data, "finished_ms"))
+                   knowledge_percent=integer(data, "knowledge_percent") if "knowledge_percent" in data else percent,
+                   timed_out=data.get("timed_out") is True, answered=integer(data, "answered"),
+                   finished_ms=integer(data, "finished_ms"))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -100,14 +82,14 @@ class CheckupAttempt:
     def from_json(cls, data: Any) -> Self:
         if not isinstance(data, dict):
             return cls()
-        spent = _dict(data, "ms")
+        spent = mapping(data, "ms")
         history = data.get("history")
         history = history if isinstance(history, list) else []
-        return cls(attempt=_int(data, "attempt"), running=data.get("running") is True,
-                   started_ms=_int(data, "started_ms"), deadline_ms=_int(data, "deadline_ms"),
-                   order=_strings(data, "order"), index=_int(data, "index"), answers=_str_map(data, "answers"),
+        return cls(attempt=integer(data, "attempt"), running=data.get("running") is True,
+                   started_ms=integer(data, "started_ms"), deadline_ms=integer(data, "deadline_ms"),
+                   order=strings(data, "order"), index=integer(data, "index"), answers=text_map(data, "answers"),
                    ms={str(k): int(v) for k, v in spent.items() if isinstance(v, int | float)},
-                   shown_ms=_int(data, "shown_ms"), finished_ms=_int(data, "finished_ms"),
+                   shown_ms=integer(data, "shown_ms"), finished_ms=integer(data, "finished_ms"),
                    result=CheckupResult.from_json(data["result"]) if data.get("result") else None,
                    history=tuple(CheckupResult.from_json(item) for item in history))
 
@@ -135,8 +117,8 @@ class ReviewState:
     def from_json(cls, data: Any) -> Self:
         if not isinstance(data, dict):
             return cls()
-        return cls(queue=_strings(data, "queue"), reviewed=_strings(data, "reviewed"), then=str(data.get("then", "")),
-                   kind=str(data.get("kind", "")), owed=data.get("owed") is True, mixed=_strings(data, "mixed"))
+        return cls(queue=strings(data, "queue"), reviewed=strings(data, "reviewed"), then=str(data.get("then", "")),
+                   kind=str(data.get("kind", "")), owed=data.get("owed") is True, mixed=strings(data, "mixed"))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -160,7 +142,7 @@ class CertificateRequest:
         if not isinstance(data, dict):
             return cls()
         return cls(name=str(data.get("name", "")), business_name=str(data.get("business_name", "")),
-                   code=str(data.get("code", "")), issued_ms=_int(data, "issued_ms"))
+                   code=str(data.get("code", "")), issued_ms=integer(data, "issued_ms"))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -178,7 +160,7 @@ class ConsentEntry:
     @classmethod
     def from_json(cls, data: Any) -> Self:
         data = data if isinstance(data, dict) else {}
-        return cls(state=str(data.get("state", "")), how=str(data.get("how", "")), at_ms=_int(data, "at_ms"),
+        return cls(state=str(data.get("state", "")), how=str(data.get("how", "")), at_ms=integer(data, "at_ms"),
                    channel=str(data.get("channel", "")))
 
 
@@ -197,7 +179,7 @@ class FollowUp:
     @classmethod
     def from_json(cls, data: Any) -> Self:
         data = data if isinstance(data, dict) else {}
-        return cls(flow=str(data.get("flow", "")), step=str(data.get("step", "")), at_ms=_int(data, "at_ms"),
+        return cls(flow=str(data.get("flow", "")), step=str(data.get("step", "")), at_ms=integer(data, "at_ms"),
                    answer=str(data.get("answer", "")))
 
 
@@ -240,8 +222,8 @@ class ReminderState:
             return cls()
         done = data.get("followups")
         return cls(slot=str(data.get("slot", "")), days=str(data.get("days", "every")) or "every",
-                   offered=data.get("offered") is True, seq=_int(data, "seq"), moment_ms=_int(data, "moment_ms"),
-                   unanswered=_int(data, "unanswered"), paused=data.get("paused") is True,
+                   offered=data.get("offered") is True, seq=integer(data, "seq"), moment_ms=integer(data, "moment_ms"),
+                   unanswered=integer(data, "unanswered"), paused=data.get("paused") is True,
                    tell_paused=data.get("tell_paused") is True,
                    followup=FollowUp.from_json(data["followup"]) if isinstance(data.get("followup"), dict) else None,
                    followups=tuple(FollowUp.from_json(item) for item in (done if isinstance(done, list) else [])))
@@ -279,7 +261,7 @@ class ChannelConversation:
         return cls(channel=str(data.get("channel", "")), learner_id=str(data.get("learner_id", "")),
                    user_id=str(data.get("user_id", "")), phone=str(data.get("phone", "")),
                    bsuid=str(data.get("bsuid", "")), reply_from=str(data.get("reply_from", "")),
-                   last_inbound_at_ms=_int(data, "last_inbound_at_ms"), linked_at_ms=_int(data, "linked_at_ms"))
+                   last_inbound_at_ms=integer(data, "last_inbound_at_ms"), linked_at_ms=integer(data, "linked_at_ms"))
 
 
 NOTICES_MAX = 30  # notices and opt-ins kept per learner, newest last
@@ -300,7 +282,7 @@ class NoticeShown:
     @classmethod
     def from_json(cls, data: Any) -> Self:
         data = data if isinstance(data, dict) else {}
-        return cls(what=str(data.get("what", "")), version=str(data.get("version", "")), at_ms=_int(data, "at_ms"),
+        return cls(what=str(data.get("what", "")), version=str(data.get("version", "")), at_ms=integer(data, "at_ms"),
                    channel=str(data.get("channel", "")))
 OPEN_DAYS_KEPT = 24  # events whose RSVP a learner's record keeps, newest last (two years of monthly Open Days)
 
@@ -334,4 +316,4 @@ class OpenDayState:
     def from_json(cls, data: Any) -> Self:
         if not isinstance(data, dict):
             return cls()
-        return cls(rsvps=_str_map(data, "rsvps"), last=str(data.get("last", "")))
+        return cls(rsvps=text_map(data, "rsvps"), last=str(data.get("last", "")))
