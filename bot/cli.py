@@ -361,7 +361,10 @@ def _reachable_redis(settings: Settings) -> tuple[redis.Redis | None, str]:
     redis-server behind, and says so when it could not compare.
     """
     import redis
+    from redis.exceptions import RedisClusterException
 
+    from bot import composition
+    from bot.delivery.broker import CLUSTER_SCHEMES
     from bot.dev import embedded_redis
 
     if settings.redis_url:
@@ -371,11 +374,16 @@ def _reachable_redis(settings: Settings) -> tuple[redis.Redis | None, str]:
         if not socket.exists():
             return None, "REDIS_URL is not set and 'make run' is not running"
         url, where = f"unix://{socket}", "the 'make run' Redis"
-    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    client: redis.Redis | None = None
     try:
+        if url.startswith(CLUSTER_SCHEMES):  # a Redis Cluster, named by any of its nodes (as the web and worker do)
+            client = composition.cluster_client(url)
+        else:
+            client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         client.ping()
-    except (redis.RedisError, OSError):
-        client.close()
+    except (redis.RedisError, RedisClusterException, OSError):
+        if client is not None:
+            client.close()
         return None, f"{where} does not answer"
     return client, where
 

@@ -23,6 +23,7 @@ from bot.storage.keys import (
     SHARDS,
     LearnerPart,
     certificate_key,
+    handover_index_key,
     learner_key,
     learner_timer_index_key,
     live_release_key,
@@ -60,13 +61,9 @@ from tests.test_identity import (  # noqa: F401 - collected here, on the cluster
     test_a_crash_after_the_merge_applied_leaves_both_merged_after_recovery,
     test_a_crash_before_the_merge_applied_leaves_both_apart_after_recovery,
     test_a_messenger_learner_links_whatsapp_with_a_code_and_sees_module_1_done_there,
+    test_the_linked_channels_certificate_follows_the_link_from_another_shard,
     test_unlink_gives_each_channel_the_progress_it_has_now,
     world,
-)
-from tests.test_privacy import (  # noqa: F401 - collected here, on the cluster
-    lucia,
-    test_a_learner_is_found_by_every_reference_an_admin_may_type,
-    test_the_export_holds_everything_stored_about_the_learner_and_nobody_else,
 )
 
 
@@ -100,7 +97,8 @@ def test_redis_url_with_the_cluster_scheme_gives_a_cluster_client(settings, redi
 
 def test_the_indexes_every_learner_shares_spread_over_many_slots_and_primaries(redis_cluster, redis_client):
     for keys in ([timer_index_key(n) for n in range(SHARDS)], [live_release_key(n) for n in range(SHARDS)],
-                 [certificate_key(f"BTG-0000-0000-{n:04d}") for n in range(64)]):
+                 [certificate_key(f"BTG-0000-0000-{n:04d}") for n in range(64)],
+                 [handover_index_key(n) for n in range(SHARDS)]):
         slots = {redis_client.keyslot(key) for key in keys}
         assert len(slots) == SHARDS
         assert len({redis_cluster.node_of_key(key).port for key in keys}) == 3  # every primary holds some

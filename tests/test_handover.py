@@ -18,7 +18,13 @@ from bot.channels.whatsapp import WHATSAPP
 from bot.dev.chat import Chat
 from bot.handover import Inbox, InboxError
 from bot.model.events import Channel, EventKind
-from bot.storage.keys import LearnerPart, learner_key
+from bot.storage.keys import (
+    LEGACY_HANDOVER_INDEX_KEY,
+    LearnerPart,
+    handover_index_keys,
+    learner_handover_index_key,
+    learner_key,
+)
 from bot.tutor.handover import Route
 from bot.tutor.progress import Pending, Progress
 
@@ -253,8 +259,23 @@ def test_rescan_rebuilds_the_list_from_the_records(talk, course, redis_client, s
     into_lesson(chat, course)
     chat.send_line("operatore")
     tap(chat, "Sì")
-    redis_client.delete("bottega:handover:open")
+    redis_client.delete(*handover_index_keys())  # one key at a time on a cluster (redis-py splits DEL)
     inbox = inbox_for(chat, settings)
     assert inbox.list_open() == []
     assert inbox.rescan() == 1
     assert [item.learner_id for item in inbox.list_open()] == [lid(chat)]
+
+
+def test_the_open_handovers_index_is_sharded_and_the_key_before_the_shards_is_still_read(redis_client, settings):
+    store = composition.store(settings, redis_client)
+    learners = [f"wa:39333070{n:04d}" for n in range(40)]
+    for n, learner in enumerate(learners):
+        store.index_handover(learner, 1_000 + n)
+    assert len({learner_handover_index_key(learner) for learner in learners}) > 8
+    redis_client.zadd(LEGACY_HANDOVER_INDEX_KEY, {"wa:393330799999": 500, learners[1]: 400})  # listed before the shards
+    listed = store.indexed_handovers()
+    assert listed == [("wa:393330799999", 500), *((learner, 1_000 + n) for n, learner in enumerate(learners))]
+    store.index_handover("wa:393330799999", 0)
+    store.index_handover(learners[1], 0)  # off the list: its shard and the legacy key
+    assert [learner for learner, _ in store.indexed_handovers()] == [learners[0], *learners[2:]]
+    assert redis_client.zcard(LEGACY_HANDOVER_INDEX_KEY) == 0

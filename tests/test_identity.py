@@ -21,7 +21,7 @@ from bot.model.events import EventKind, InboundEvent
 from bot.privacy.chat import read_export
 from bot.privacy.retention import DAY_MS, Swept, sweep
 from bot.storage import certificate_store, clock, links
-from bot.storage.keys import LearnerPart, learner_key, link_code_key
+from bot.storage.keys import LearnerPart, certificate_learner_key, learner_key, link_code_key, shard_of
 from bot.storage.links import Journal, Linked, Links
 from bot.tutor import conversations, linking, merging
 from bot.tutor.progress import Progress
@@ -70,6 +70,22 @@ def test_a_messenger_learner_links_whatsapp_with_a_code_and_sees_module_1_done_t
     ig.send(f"collega {code}")
     assert world.client.get(learner_key(ig.learner_id, LearnerPart.ALIAS)) is None
     assert any("non funziona" in t for t in ig.texts())
+
+
+def test_the_linked_channels_certificate_follows_the_link_from_another_shard(world, course):
+    ms, wa = linked_pair(world)
+    assert shard_of(ms.learner_id) != shard_of(wa.learner_id)  # two slots on a Redis Cluster (tests/test_cluster_*)
+    ms.send("ciao")
+    wa.send("ciao")
+    certificate = Certificate(code=new_code(), token=new_token(), learner_id=wa.learner_id, name="Anna",
+                              business_name="Forno", issued_ms=1_795_777_200_000, score_percent=90, lang="it")
+    certificate_store.save(world.client, certificate)
+    ms.send("collega")
+    wa.send(f"collega {ms.last_code()}")
+    assert world.client.get(learner_key(wa.learner_id, LearnerPart.ALIAS)) == ms.learner_id.encode()
+    carried = certificate_store.by_learner(world.client, ms.learner_id)
+    assert carried is not None and carried.code == certificate.code
+    assert not world.client.exists(certificate_learner_key(wa.learner_id))
 
 
 def test_unlink_gives_each_channel_the_progress_it_has_now(world, course):

@@ -15,17 +15,17 @@ import time
 import pytest
 import redis
 
-from bot import privacy
+from bot import composition, privacy
 from bot.certificates.model import Certificate, new_code, new_token
 from bot.channels.signature import sign
 from bot.cli import main as cli
 from bot.console import audit
+from bot.delivery.broker import CLUSTER_SCHEMES
 from bot.model.privacy import learner_ref
 from bot.storage import certificate_store
 from bot.storage.key_values import raw_text
-from bot.storage.keys import LearnerPart, learner_key, learner_timer_index_key
+from bot.storage.keys import LearnerPart, learner_handover_index_key, learner_key, learner_timer_index_key
 from bot.storage.open_day_ledger import OpenDayLedger
-from bot.storage.store import HANDOVER_INDEX_KEY
 from config.settings import broker_url
 from webhooks import create_app
 
@@ -105,17 +105,24 @@ def lucia(client, redis_client) -> Certificate:
         assert redis_client.exists(learner_key(LID, part)), part
     assert redis_client.get(learner_key(f"wa:{PHONE}", LearnerPart.ALIAS)) == LID.encode()
     assert redis_client.zscore(learner_timer_index_key(LID), LID) is not None
-    assert redis_client.zscore(HANDOVER_INDEX_KEY, LID) is not None
+    assert redis_client.zscore(learner_handover_index_key(LID), LID) is not None
     return cert
 
 
 def everything_stored(redis_url: str) -> dict[str, str]:
-    """Every key of the learners' database and of the send queue's, with every byte stored under it."""
+    """Every key of the learners' database and of the send queue's, with every byte stored under it (on a Redis
+    Cluster, ``tests/test_cluster_privacy.py``: every primary's keys; the queue is elsewhere there)."""
+    if redis_url.startswith(CLUSTER_SCHEMES):
+        databases = [composition.cluster_client(redis_url)]
+    else:
+        databases = [redis.Redis.from_url(url) for url in (redis_url, broker_url(redis_url))]
     found = {}
-    for url in (redis_url, broker_url(redis_url)):
-        with redis.Redis.from_url(url) as db:
+    for db in databases:
+        try:
             for key in db.scan_iter(count=1000):
                 found[key.decode()] = raw_text(db, key)
+        finally:
+            db.close()
     return found
 
 

@@ -27,14 +27,15 @@ from bot.storage import certificate_store
 from bot.storage.encoding import text
 from bot.storage.key_values import read_value
 from bot.storage.keys import (
+    LEGACY_HANDOVER_INDEX_KEY,
     LEGACY_TIMER_INDEX_KEY,
     LearnerPart,
+    learner_handover_index_key,
     learner_key,
     learner_timer_index_key,
     simulator_log_key,
 )
 from bot.storage.open_day_ledger import OpenDayLedger
-from bot.storage.store import HANDOVER_INDEX_KEY
 from config.settings import Settings
 
 SIMULATOR_SESSION_DIGITS = 8  # bot.simulator.session.SESSION_DIGITS (that layer is above this one)
@@ -75,13 +76,18 @@ class HandoverIndex:
 
     def export(self, client: redis.Redis, person: Person) -> Any:
         pipe = client.pipeline(transaction=False)
-        for learner_id in person.ids:
-            pipe.zscore(HANDOVER_INDEX_KEY, learner_id)
-        since = {lid: int(score) for lid, score in zip(person.ids, pipe.execute(), strict=True) if score is not None}
+        for learner_id in person.ids:  # the learner's shard, then the legacy key
+            pipe.zscore(learner_handover_index_key(learner_id), learner_id)
+            pipe.zscore(LEGACY_HANDOVER_INDEX_KEY, learner_id)
+        answers = pipe.execute()
+        pairs = zip(person.ids, answers[::2], answers[1::2], strict=True)
+        since = {lid: int(shard if shard is not None else legacy) for lid, shard, legacy in pairs
+                 if shard is not None or legacy is not None}
         return {"open_since_ms": since} if since else None
 
     def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
-        return int(client.zrem(HANDOVER_INDEX_KEY, *person.ids))
+        removed = sum(int(client.zrem(learner_handover_index_key(lid), lid)) for lid in person.ids)
+        return removed + int(client.zrem(LEGACY_HANDOVER_INDEX_KEY, *person.ids))
 
 
 class Certificates:

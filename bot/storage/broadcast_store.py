@@ -64,6 +64,19 @@ local now = tonumber(redis.call('hget', KEYS[1], 'cursor') or '0')
 if tonumber(ARGV[1]) > now then redis.call('hset', KEYS[1], 'cursor', ARGV[1]) return tonumber(ARGV[1]) end
 return now
 """
+# KEYS: meta. ARGV: new status, then the statuses it may move from (none: any). 1 moved, 0 not there. One script on
+# the broadcast's slot (not WATCH/MULTI: a Redis Cluster client's pipeline cannot WATCH outside a transaction).
+_SET_STATUS = """
+local current = redis.call('hget', KEYS[1], 'status')
+if not current then return 0 end
+if #ARGV > 1 then
+  local allowed = false
+  for i = 2, #ARGV do if ARGV[i] == current then allowed = true end end
+  if not allowed then return 0 end
+end
+redis.call('hset', KEYS[1], 'status', ARGV[1])
+return 1
+"""
 AUDIENCE_WRITE_BATCH = 5_000
 
 
@@ -132,21 +145,8 @@ def set_status(client: redis.Redis, broadcast_id: str, status: str, *, only_from
     """Move to ``status`` (from one of ``only_from``, when given); False when it was not there."""
     if status not in STATUSES:
         raise ValueError(f"status {status!r} is not one of {STATUSES}")
-    key = broadcast_key(broadcast_id, BroadcastPart.META)
-    with client.pipeline() as pipe:
-        while True:
-            try:
-                pipe.watch(key)
-                current = pipe.hget(key, "status")
-                if current is None or (only_from and _text(current) not in only_from):
-                    pipe.unwatch()
-                    return False
-                pipe.multi()
-                pipe.hset(key, "status", status)
-                pipe.execute()
-                return True
-            except redis.WatchError:
-                continue
+    script = client.register_script(_SET_STATUS)
+    return int(script(keys=[broadcast_key(broadcast_id, BroadcastPart.META)], args=[status, *only_from])) == 1
 
 
 def new_step(client: redis.Redis, broadcast_id: str, token: str) -> None:

@@ -217,6 +217,26 @@ def learner_live_release_key(learner_id: str) -> str:
     return live_release_key(shard_of(learner_id))
 
 
+# The inbox's list of open handovers (bot.handover): learner id -> when they asked for a person (ms), written
+# after each turn's commit that opens or closes one. Sharded like the timer index, so a learners' rush to "talk
+# to a person" spreads over the cluster; the inbox reads every shard (then the legacy key).
+LEGACY_HANDOVER_INDEX_KEY = global_key("handover:open")
+
+
+def handover_index_key(shard: int) -> str:
+    """Sorted set: learner id -> since when their handover is open (ms), for the learners of ``shard``."""
+    return f"{PREFIX}:handover:open:{{handover-{shard}}}"
+
+
+def handover_index_keys() -> tuple[str, ...]:
+    """Every shard of the open-handover index, then the legacy key (written before the shards)."""
+    return (*(handover_index_key(n) for n in range(SHARDS)), LEGACY_HANDOVER_INDEX_KEY)
+
+
+def learner_handover_index_key(learner_id: str) -> str:
+    return handover_index_key(shard_of(learner_id))
+
+
 # The sending number's throughput bucket (bot.delivery.throughput): one small hash per WhatsApp number or Page,
 # shared by every worker process. Its own hash tag: one number's bucket is one key, in one slot.
 def throughput_key(channel: str, sender_id: str) -> str:

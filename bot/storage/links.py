@@ -307,9 +307,10 @@ class Links:
             pipe.zadd(learner_timer_index_key(journal.into), {journal.into: int(due[0][1])})
         pipe.zrem(learner_timer_index_key(journal.other), journal.other)
         pipe.execute()
-        theirs = certificate_learner_key(journal.other)
-        if self.client.exists(theirs) and certificate_store.by_learner(self.client, journal.into) is None:
-            self.client.renamenx(theirs, certificate_learner_key(journal.into))
+        theirs = certificate_learner_key(journal.other)  # not RENAMENX: the two pointers are in two shards (slots)
+        code = self.client.get(theirs)
+        if code is not None and certificate_store.by_learner(self.client, journal.into) is None:
+            self.client.set(certificate_learner_key(journal.into), code, nx=True)
         self.client.delete(theirs)
 
     # -- unlink -----------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ documented window of a rare operation (a number change, a BSUID arriving).
 On a Redis Cluster every script touches keys of one slot: a commit's aliases (other learners' keys) are
 written after the commit (a lost one is written again by the next load, which finds it missing), a
 status is recorded with one script per candidate id, and the indexes shared by all learners (timers, the
-live release) are sharded (``bot.storage.keys.SHARDS``) and written outside the scripts.
+live release, the open handovers) are sharded (``bot.storage.keys.SHARDS``) and written outside the scripts.
 
 Durability: with ``wait_replicas`` the commit is followed by WAIT on its own connection
 (``bot.storage.replication``).
@@ -61,11 +61,13 @@ from bot.certificates.model import Certificate
 from bot.model.events import InboundEvent
 from bot.storage import broadcast_store, certificate_store
 from bot.storage.keys import (
+    LEGACY_HANDOVER_INDEX_KEY,
     LEGACY_LIVE_RELEASE_KEY,
     LearnerPart,
     address,
     certificate_learner_key,
-    global_key,
+    handover_index_keys,
+    learner_handover_index_key,
     learner_key,
     learner_live_release_key,
     learner_timer_index_key,
@@ -259,10 +261,6 @@ return {0}
 """
 
 LIVE_RELEASE_KEY = LEGACY_LIVE_RELEASE_KEY  # written by bot.storage.releases.publish (with its shards)
-# sorted set: learner id -> when their open handover was asked for (ms); written after the turn's commit, so the
-# inbox (bot.handover) checks each entry against the learner's progress and can rebuild it by a scan. Few
-# entries, read by the console: one key (one slot) is enough.
-HANDOVER_INDEX_KEY = global_key("handover:open")
 
 
 class CommitResult(str, Enum):
@@ -541,16 +539,28 @@ class Store:
         self.client.zadd(learner_timer_index_key(learner_id), {learner_id: due_ms})
 
     def index_handover(self, learner_id: str, since_ms: int) -> None:
-        """List the learner among the open handovers since ``since_ms``; 0: take them off the list."""
+        """List the learner among the open handovers since ``since_ms``; 0: take them off the list.
+
+        The index (``bot.storage.keys.handover_index_key``) is written after the turn's commit, so the inbox
+        (``bot.handover``) checks each entry against the learner's progress and can rebuild it by a scan; the
+        learner's entry is in their shard (a legacy entry is removed with it)."""
         if since_ms:
-            self.client.zadd(HANDOVER_INDEX_KEY, {learner_id: since_ms})
+            self.client.zadd(learner_handover_index_key(learner_id), {learner_id: since_ms})
         else:
-            self.client.zrem(HANDOVER_INDEX_KEY, learner_id)
+            self.client.zrem(learner_handover_index_key(learner_id), learner_id)
+            self.client.zrem(LEGACY_HANDOVER_INDEX_KEY, learner_id)
 
     def indexed_handovers(self) -> list[tuple[str, int]]:
-        """(learner id, since ms) of every listed open handover, oldest first."""
-        entries = self.client.zrange(HANDOVER_INDEX_KEY, 0, -1, withscores=True)
-        return [(_text(str(entry[0]) if isinstance(entry[0], int) else entry[0]), int(entry[1])) for entry in entries]
+        """(learner id, since ms) of every listed open handover, oldest first (every shard, then the legacy key:
+        a learner listed in both counts once, as their shard has them)."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in handover_index_keys():
+            pipe.zrange(key, 0, -1, withscores=True)
+        since: dict[str, int] = {}
+        for entries in pipe.execute():
+            for member, score in entries:
+                since.setdefault(_text(member), int(score))
+        return sorted(since.items(), key=lambda entry: (entry[1], entry[0]))
 
     def save_certificate(self, certificate: Certificate) -> None:
         certificate_store.save(self.client, certificate)
