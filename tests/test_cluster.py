@@ -33,11 +33,6 @@ from bot.storage.replication import NotReplicated
 from config.settings import Settings
 from tests.cluster import LocalCluster
 from tests.test_certificates import test_store_round_trip_by_code_token_and_learner  # noqa: F401
-from tests.test_console import (  # noqa: F401 - collected here, on the cluster
-    app,
-    flows,
-    test_the_eleventh_wrong_password_within_a_minute_is_refused,
-)
 from tests.test_conversation import (  # noqa: F401 - collected here, on the cluster
     talk,
     test_module_1_completes_in_both_languages_and_channels,

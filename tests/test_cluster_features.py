@@ -1,11 +1,12 @@
-"""Broadcasts, Business Open Days and the handover inbox on a real local Redis Cluster (3 primaries + 3
-replicas, ``tests/cluster.py``).
+"""Broadcasts, Business Open Days, entry links and the handover inbox on a real local Redis Cluster (3
+primaries + 3 replicas, ``tests/cluster.py``).
 
 Their suites run here again with the cluster as the learners' Redis (``redis_client`` and ``settings`` name it;
 the send queue is the session's plain Redis, ``BROKER_REDIS_URL``, as a deployment without RabbitMQ would have
 it): a small broadcast planned, sent to a few learners (a crash in the middle redone), reported with their
 delivery statuses, paused, resumed and cancelled, from the console too; Open Day seats booked, a waiting list
-promoted, an announcement said once; a handover opened, answered by an admin, handed back, listed from the
+promoted, an announcement said once; entry links (a wa.me code, an m.me ref, an Open Day's link, a
+click-to-WhatsApp ad) starting what they name; a handover opened, answered by an admin, handed back, listed from the
 sharded index. A script or a MULTI over keys of two slots, or a WATCH (a cluster client's pipeline has none
 outside a transaction), fails here where one Redis would not.
 """
@@ -31,6 +32,14 @@ from tests.test_console_broadcasts import (  # noqa: F401 - collected here, on t
     app,
     test_dry_run_send_live_progress_and_report,
     test_pause_resume_and_cancel_are_audited,
+)
+from tests.test_entry_links import (  # noqa: F401 - collected here, on the cluster
+    client,
+    test_a_click_to_whatsapp_ad_is_recorded_with_its_free_entry_point,
+    test_a_wa_me_code_in_a_known_learners_text_starts_the_module_and_keeps_the_first_touch,
+    test_an_m_me_ref_on_get_started_starts_the_module_after_onboarding_and_records_the_source,
+    test_an_open_day_link_brings_its_invitation_with_the_rsvp_buttons_after_onboarding,
+    test_inside_the_free_entry_point_a_message_goes_free_form_and_free_after_the_24_hour_window,
 )
 from tests.test_handover import (  # noqa: F401 - collected here, on the cluster
     talk,

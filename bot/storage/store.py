@@ -546,9 +546,11 @@ class Store:
         learner's entry is in their shard (a legacy entry is removed with it)."""
         if since_ms:
             self.client.zadd(learner_handover_index_key(learner_id), {learner_id: since_ms})
-        else:
-            self.client.zrem(learner_handover_index_key(learner_id), learner_id)
-            self.client.zrem(LEGACY_HANDOVER_INDEX_KEY, learner_id)
+        else:  # one round trip (two slots on a cluster: not one transaction, and none is needed)
+            pipe = self.client.pipeline(transaction=False)
+            pipe.zrem(learner_handover_index_key(learner_id), learner_id)
+            pipe.zrem(LEGACY_HANDOVER_INDEX_KEY, learner_id)
+            pipe.execute()
 
     def indexed_handovers(self) -> list[tuple[str, int]]:
         """(learner id, since ms) of every listed open handover, oldest first (every shard, then the legacy key:
