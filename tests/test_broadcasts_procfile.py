@@ -3,7 +3,8 @@ enforcing the number's throughput (130429) and the pair rate (131056), and the s
 
 The worker is SIGKILLed mid-broadcast and started again: the broadcast finishes from its cursor with every
 recipient messaged exactly once (counted at the fake Graph API), the learner who wrote ``stop`` gets
-nothing, learners who chat meanwhile get their replies, and the fake refused nothing.
+nothing, learners who chat meanwhile get their replies, and the fake refused nothing. On both engines: one Redis
+server with Dramatiq's Redis broker, and a Redis Cluster (3 primaries + 3 replicas) with RabbitMQ (issue 13 §3).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import json
 import signal
 import time
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 import pytest
+import redis
 
 from bot import composition
 from bot.broadcasts.audience import Query
@@ -25,6 +27,7 @@ from bot.delivery.broker import JobQueue, build_broker
 from bot.storage.keys import LearnerPart, learner_key
 from bot.storage.releases import Registry
 from bot.tutor.progress import Progress
+from tests.cluster import purge_rabbitmq
 from tests.service import Phone, Service
 
 pytestmark = pytest.mark.procfile
@@ -36,9 +39,15 @@ BROADCAST_TEXT = "modulo nuovo"
 MENU_TEXT = "Ecco i moduli del corso"
 
 
-@pytest.fixture
-def service(tmp_path) -> Iterator[Service]:
-    svc = Service(tmp_path, env="test", extra_env={
+@pytest.fixture(params=["redis", "cluster+rabbitmq"])
+def service(request, tmp_path) -> Iterator[Service]:
+    """On both engines: one Redis server with Dramatiq's Redis broker, a Redis Cluster with RabbitMQ."""
+    cluster = None
+    if request.param == "cluster+rabbitmq":
+        cluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        purge_rabbitmq()
+    svc = Service(tmp_path, env="test", cluster=cluster, extra_env={
         "WHATSAPP_MESSAGES_PER_SECOND": str(RATE), "BROADCAST_LOOKAHEAD_SECONDS": "1",
         "SEND_LOCK_SECONDS": "3", "SEND_TIMEOUT_SECONDS": "1"})
     svc.graph.configure(throughput_per_second=RATE, throughput_burst_seconds=1.0, pair_burst=10, pair_per_seconds=6.0)
@@ -51,11 +60,23 @@ def service(tmp_path) -> Iterator[Service]:
         svc.close()
 
 
-def broadcasts(service: Service) -> Broadcasts:
-    client = service.redis_client()
-    registry = Registry.serving_live(client, policy=composition.proactive_policy(service.settings))
-    return Broadcasts.build(service.settings, client, registry,
-                            queue=JobQueue(build_broker(service.settings, service.redis.url), service.settings))
+@pytest.fixture
+def broadcasts(service: Service) -> Iterator[Callable[[], Broadcasts]]:
+    """Builds the admin's side (as `bottega broadcast` does) once the course is live; its broker's connection
+    (RabbitMQ's, on the cluster) and its Redis client are closed after the test."""
+    made: list[tuple[JobQueue, redis.Redis]] = []
+
+    def build() -> Broadcasts:
+        client = service.redis_client()
+        queue = JobQueue(build_broker(service.settings, service.settings.redis_url), service.settings)
+        made.append((queue, client))
+        registry = Registry.serving_live(client, policy=composition.proactive_policy(service.settings))
+        return Broadcasts.build(service.settings, client, registry, queue=queue)
+
+    yield build
+    for queue, client in made:
+        queue.broker.close()
+        client.close()
 
 
 def broadcast_counts(service: Service) -> dict[str, int]:
@@ -85,7 +106,7 @@ def wait(condition, what: str, timeout: float = 120.0, state=lambda: "") -> None
     raise AssertionError(f"{what} within {timeout}s {state()}")
 
 
-def test_a_killed_worker_finishes_the_broadcast_exactly_once(service: Service):
+def test_a_killed_worker_finishes_the_broadcast_exactly_once(service: Service, broadcasts):
     phones = [Phone(service, WHATSAPP, f"39333200{n:04d}") for n in range(LEARNERS)]
     for phone in phones:
         phone.send("ciao")
@@ -97,7 +118,7 @@ def test_a_killed_worker_finishes_the_broadcast_exactly_once(service: Service):
     stopper.send("1")  # yes, stop
     wait(lambda: opted_out(service, stopper), "the learner who wrote stop opted out")
 
-    admin = broadcasts(service)
+    admin = broadcasts()
     plan = admin.dry_run(Query(), "news")
     assert len(plan.recipients) == LEARNERS - 1 and plan.unreachable == {"opted out": 1}
     broadcast_id = admin.start(Query(), "news", plan=plan)

@@ -1,6 +1,7 @@
 """Issue 12 §2 on the real Procfile processes (gunicorn web + Dramatiq worker, fake Graph API): a handover
 pauses the bot, an admin's reply from `bottega inbox` reaches the learner at the fake Graph API, and
-`riprendi` resumes exactly where they were.
+`riprendi` resumes exactly where they were. On both engines: one Redis server with Dramatiq's Redis broker, and a
+Redis Cluster (3 primaries + 3 replicas) with RabbitMQ, where `bottega inbox` connects as an admin's would.
 """
 
 from __future__ import annotations
@@ -20,14 +21,21 @@ from bot.channels.whatsapp import WHATSAPP
 from bot.model.events import Channel
 from bot.storage.keys import LearnerPart, learner_key
 from bot.tutor.progress import Progress
+from tests.cluster import purge_rabbitmq
 from tests.service import Phone, Service
 
 pytestmark = pytest.mark.procfile
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
-    running = Service(tmp_path, extra_env={"HANDOVER_ANSWER_HOURS": "4"})
+@pytest.fixture(params=["redis", "cluster+rabbitmq"])
+def service(request, tmp_path: Path) -> Iterator[Service]:
+    """On both engines: one Redis server with Dramatiq's Redis broker, a Redis Cluster with RabbitMQ."""
+    cluster = None
+    if request.param == "cluster+rabbitmq":
+        cluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        purge_rabbitmq()
+    running = Service(tmp_path, cluster=cluster, extra_env={"HANDOVER_ANSWER_HOURS": "4"})
     try:
         running.start()
         yield running
