@@ -1,12 +1,12 @@
 """The admin's tools on a real local Redis Cluster (``tests/cluster.py``): a learner's export and erase, the
 console's pages that read or change stored state, and the ``bottega`` commands an admin runs.
 
-The privacy and console suites run here again with the cluster as their Redis; ``redis_url`` names the
-cluster too, so the check that nothing anywhere still names an erased learner reads every primary's keys, and
-``bottega learner export|erase`` and ``bottega admin add-user`` connect to it as an admin would
-(``REDIS_URL=redis+cluster://...``). A learner's keys, aliases, Open Day seat, certificate and entries in the
-sharded timer and handover indexes are spread over many slots: an erase that touched two slots in one command,
-or a script that did, would fail here with CROSSSLOT.
+The privacy and console suites run here again with the cluster as their Redis; ``redis_url`` names the cluster
+too, so the check that nothing anywhere still names an erased learner reads every primary's keys, and ``bottega
+learner export|erase``, ``bottega admin add-user``, ``bottega flows publish|new|check|diff``, ``bottega chat``
+and ``bottega clock`` connect to it as an admin would (``REDIS_URL=redis+cluster://...``). A learner's keys,
+aliases, Open Day seat, certificate and entries in the sharded timer and handover indexes are spread over many
+slots: an erase that touched two slots in one command, or a script that did, would fail here with CROSSSLOT.
 """
 
 from __future__ import annotations
@@ -14,6 +14,11 @@ from __future__ import annotations
 import pytest
 
 from tests.cluster import LocalCluster
+from tests.test_admin_loop import (  # noqa: F401 - collected here, on the cluster
+    folder,
+    test_chat_publishes_nothing_but_a_first_release_and_a_broken_draft_is_not_served,
+    test_the_admin_loop_tells_the_truth,
+)
 from tests.test_cluster import redis_client, settings  # noqa: F401 - the cluster, empty; settings naming it
 from tests.test_console import (  # noqa: F401 - collected here, on the cluster
     app,
@@ -36,6 +41,9 @@ from tests.test_privacy import (  # noqa: F401 - collected here, on the cluster
     test_an_erase_cut_short_after_the_certificates_can_be_run_again,
     test_the_cli_exports_and_erases_by_any_reference,
     test_the_export_holds_everything_stored_about_the_learner_and_nobody_else,
+)
+from tests.test_proactive import (  # noqa: F401 - collected here, on the cluster
+    test_the_shared_test_clock_moves_forward_only_and_bottega_clock_moves_it,
 )
 
 

@@ -2,7 +2,8 @@
 and the shared test clock (BOTTEGA_ENV=test): announced with `bottega events announce`, eight RSVPs for five
 seats, a cancellation that promotes the first one waiting, the calendar file served and parsed, and the
 reminders 24 h and 1 h before, the link at the start and the follow-up after it, each at its simulated time,
-exactly once, with the worker SIGKILLed and restarted on the way."""
+exactly once, with the worker SIGKILLed and restarted on the way. On both engines: one Redis server with
+Dramatiq's Redis broker, and a Redis Cluster (3 primaries + 3 replicas) with RabbitMQ."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from bot.storage.keys import LearnerPart, learner_key
 from bot.storage.open_day_ledger import OpenDayLedger
 from bot.tutor.progress import Progress
 from config.settings import PROJECT_ROOT
+from tests.cluster import purge_rabbitmq
 from tests.service import Phone, Service
 
 pytestmark = pytest.mark.procfile
@@ -47,12 +49,19 @@ def flows_with_an_open_day(folder: Path, start: datetime) -> Path:
     return flows
 
 
-@pytest.fixture
-def timeline(tmp_path) -> Iterator[tuple[Service, list[datetime]]]:
-    # a new Redis: the shared test clock starts at the real time, and the test moves it on from tomorrow
+@pytest.fixture(params=["redis", "cluster+rabbitmq"])
+def timeline(request, tmp_path) -> Iterator[tuple[Service, list[datetime]]]:
+    """On both engines: one Redis server with Dramatiq's Redis broker, a Redis Cluster with RabbitMQ."""
+    # a new (or emptied) Redis: the shared test clock starts at the real time, and the test moves it on from tomorrow
+    cluster = None
+    if request.param == "cluster+rabbitmq":
+        cluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        purge_rabbitmq()
     today = datetime.fromtimestamp(time.time(), tz=ROME).replace(hour=0, minute=0, second=0, microsecond=0)
     day = [today + timedelta(days=n) for n in range(1, 5)]
-    svc = Service(tmp_path, env="test", flows_dir=flows_with_an_open_day(tmp_path, day[2].replace(hour=18, minute=30)))
+    svc = Service(tmp_path, env="test", cluster=cluster,
+                  flows_dir=flows_with_an_open_day(tmp_path, day[2].replace(hour=18, minute=30)))
     try:
         svc.start()
         yield svc, day

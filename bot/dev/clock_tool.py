@@ -20,6 +20,8 @@ from datetime import datetime
 
 import redis
 
+from bot import composition
+from bot.delivery.broker import CLUSTER_SCHEMES
 from bot.dev import embedded_redis
 from bot.storage import clock
 from bot.storage.keys import LearnerPart, learner_key_pattern, timer_index_keys
@@ -104,7 +106,10 @@ def clock_command(settings: Settings, action: str, value: str) -> int:
             print("bottega clock: no Redis to keep the clock in: start `make run` or set REDIS_URL.", file=sys.stderr)
             return 2
         url = f"unix://{socket}"
-    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    if url.startswith(CLUSTER_SCHEMES):  # a test deployment on a Redis Cluster
+        client = composition.cluster_client(url)
+    else:
+        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
     try:
         settled = True
         if action == "advance":

@@ -115,9 +115,14 @@ def url_for(settings: Settings) -> tuple[str, EmbeddedRedis | None]:
 
 @contextlib.contextmanager
 def redis_for(settings: Settings) -> Iterator[redis.Redis]:
-    """A client for ``url_for(settings)``; an embedded server started for it is stopped when the block ends."""
+    """A client for ``url_for(settings)``; an embedded server started for it is stopped when the block ends.
+    ``REDIS_URL=redis+cluster://...`` gives a Redis Cluster client (``bot.composition.redis_client``), so
+    `bottega flows publish`, `bottega events` and `bottega chat` work on a cluster as the processes do."""
+    from bot import composition
+    from bot.delivery.broker import CLUSTER_SCHEMES
+
     url, server = url_for(settings)
-    client = redis.Redis.from_url(url)
+    client = composition.cluster_client(url) if url.startswith(CLUSTER_SCHEMES) else redis.Redis.from_url(url)
     try:
         yield client
     finally:
