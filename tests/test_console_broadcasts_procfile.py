@@ -1,6 +1,7 @@
 """A broadcast sent from the admin console through the real Procfile processes (gunicorn web + Dramatiq
 worker) to the fake Graph API: an editor signs in over HTTP, dry-runs, sends, and reads the broadcast's
-page until it says done — every learner messaged once, the one who wrote ``stop`` never.
+page until it says done — every learner messaged once, the one who wrote ``stop`` never. On both engines: one
+Redis server with Dramatiq's Redis broker, and a Redis Cluster (3 primaries + 3 replicas) with RabbitMQ.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import requests
 
 from bot.channels.whatsapp import WHATSAPP
 from bot.console.users import Role, Users
+from tests.cluster import purge_rabbitmq
 from tests.service import Phone, Service
 from tests.test_console_broadcasts import send_form
 
@@ -30,9 +32,16 @@ COOKIE = "bottega_admin"
 BROADCAST_TEXT = "modulo nuovo"
 
 
-@pytest.fixture
-def service(tmp_path) -> Iterator[Service]:
-    svc = Service(tmp_path, env="test", extra_env={"CONSOLE_SECRET_KEY": "a-procfile-console-secret-of-enough-length"})
+@pytest.fixture(params=["redis", "cluster+rabbitmq"])
+def service(request, tmp_path) -> Iterator[Service]:
+    """On both engines: one Redis server with Dramatiq's Redis broker, a Redis Cluster with RabbitMQ."""
+    cluster = None
+    if request.param == "cluster+rabbitmq":
+        cluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        purge_rabbitmq()
+    svc = Service(tmp_path, env="test", cluster=cluster,
+                  extra_env={"CONSOLE_SECRET_KEY": "a-procfile-console-secret-of-enough-length"})
     try:
         svc.start()
         day = (datetime.now(ROME) + timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
