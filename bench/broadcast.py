@@ -246,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         results["broadcast_1"] = {"status": progress.status, "sent": progress.sent, "failed": progress.failed,
                                   "skipped": progress.skipped, "recipients_at_fake": stats["recipients"],
                                   "messages_per_recipient": stats["histogram"], "took_s": round(took, 1)}
-        keys_bytes = sum(int(client.memory_usage(key) or 0) for key in broadcast_store.memory_keys(broadcast_id))
+        keys_bytes = sum(int(client.memory_usage(key) or 0)
+                         for key in broadcast_store.memory_keys(client, broadcast_id))
         memory_after = int(client.info("memory")["used_memory"])
         sample_after = learner_memory(client, sample)
         results["memory_per_recipient_bytes"] = {

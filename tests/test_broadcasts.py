@@ -30,7 +30,7 @@ from bot.model.events import Channel
 from bot.proactive.policy import Policy
 from bot.storage import broadcast_store
 from bot.storage.clock import SystemClock
-from bot.storage.keys import LearnerPart, learner_key
+from bot.storage.keys import BroadcastPart, LearnerPart, broadcast_key, broadcast_shard_key, learner_key
 from bot.storage.releases import FixedRegistry
 from bot.tutor.engine import Engine
 from bot.tutor.progress import Progress
@@ -85,6 +85,32 @@ def test_a_broadcast_leaves_the_reserve_to_conversations(redis_client):
     assert bulk <= 15 + elapsed + 1  # capacity 20 less the reserve of 5, plus what refilled meanwhile
     assert bucket.take("whatsapp", PHONE_NUMBER_ID, bulk=False) == 0  # a learner's reply finds the reserve
     assert bucket.take("whatsapp", PHONE_NUMBER_ID, bulk=True) > 0  # the broadcast still waits
+
+
+def test_recipients_states_are_sharded_and_a_broadcast_from_before_the_shards_keeps_its_one_pair(redis_client):
+    learners = [f"wa:39333300{n:04d}" for n in range(40)]
+    broadcast_id = "20261130-090000-aaaaaa"
+    broadcast_store.create(redis_client, broadcast_id, {"message": "news"}, learners, created_ms=1)
+    for lid in learners:
+        assert broadcast_store.settle(redis_client, broadcast_id, lid, "queued")
+    for lid in learners[:10]:
+        assert broadcast_store.settle(redis_client, broadcast_id, lid, "sent")
+    assert broadcast_store.settle(redis_client, broadcast_id, learners[0], "read")
+    assert not broadcast_store.settle(redis_client, broadcast_id, learners[0], "delivered")  # only forward
+    assert broadcast_store.counts(redis_client, broadcast_id) == {"queued": 30, "sent": 9, "read": 1}
+    assert broadcast_store.state_of(redis_client, broadcast_id, learners[0]) == "read"
+    assert sorted(broadcast_store.recipients_in(redis_client, broadcast_id, "sent")) == sorted(learners[1:10])
+    shards = [n for n in range(16) if redis_client.exists(broadcast_shard_key(broadcast_id, n, BroadcastPart.STATE))]
+    assert len(shards) > 8 and not redis_client.exists(broadcast_key(broadcast_id, BroadcastPart.STATE))
+
+    before = "20261129-090000-bbbbbb"  # started before the shards: its meta names none
+    broadcast_store.create(redis_client, before, {"message": "news"}, learners[:2], created_ms=1)
+    redis_client.hdel(broadcast_key(before, BroadcastPart.META), broadcast_store.STATE_SHARDS_FIELD)
+    for state in ("queued", "sent"):
+        assert broadcast_store.settle(redis_client, before, learners[0], state)
+    assert redis_client.hget(broadcast_key(before, BroadcastPart.STATE), learners[0]) == b"sent"
+    assert broadcast_store.counts(redis_client, before) == {"sent": 1}
+    assert list(broadcast_store.recipients_in(redis_client, before, "sent")) == [learners[0]]
 
 
 # -- a broadcast in this process ------------------------------------------------------------------------------

@@ -21,7 +21,9 @@ from bot.delivery import timers
 from bot.storage import releases
 from bot.storage.keys import (
     SHARDS,
+    BroadcastPart,
     LearnerPart,
+    broadcast_shard_key,
     certificate_key,
     handover_index_key,
     learner_key,
@@ -93,7 +95,8 @@ def test_redis_url_with_the_cluster_scheme_gives_a_cluster_client(settings, redi
 def test_the_indexes_every_learner_shares_spread_over_many_slots_and_primaries(redis_cluster, redis_client):
     for keys in ([timer_index_key(n) for n in range(SHARDS)], [live_release_key(n) for n in range(SHARDS)],
                  [certificate_key(f"BTG-0000-0000-{n:04d}") for n in range(64)],
-                 [handover_index_key(n) for n in range(SHARDS)]):
+                 [handover_index_key(n) for n in range(SHARDS)],
+                 [broadcast_shard_key("20261130-090000-aaaaaa", n, BroadcastPart.STATE) for n in range(SHARDS)]):
         slots = {redis_client.keyslot(key) for key in keys}
         assert len(slots) == SHARDS
         assert len({redis_cluster.node_of_key(key).port for key in keys}) == 3  # every primary holds some

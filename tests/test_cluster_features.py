@@ -26,6 +26,7 @@ from tests.test_broadcasts import (  # noqa: F401 - collected here, on the clust
     test_a_broadcast_turn_leaves_the_menu_the_learner_asked_for,
     test_pause_resume_cancel_and_the_console,
     test_plan_send_resume_and_report,
+    test_recipients_states_are_sharded_and_a_broadcast_from_before_the_shards_keeps_its_one_pair,
     world,
 )
 from tests.test_console_broadcasts import (  # noqa: F401 - collected here, on the cluster

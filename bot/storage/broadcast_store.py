@@ -11,6 +11,11 @@ Keys (``bot.storage.keys.broadcast_key``, all with the hash tag ``{bc:<id>}``: o
   never overwrites ``read`` and a redelivered status counts once.
 * ``counts`` (hash): state -> recipients in it, kept by the same script.
 
+``state`` and ``counts`` grow with the recipients and are written by every send and status webhook, so they are
+sharded by learner (``bot.storage.keys.broadcast_shard_key``, ``SHARDS`` pairs, each pair in one slot: the script
+stays in one slot); ``counts`` adds the shards up. A broadcast started before the shards (no ``state_shards`` in
+its ``meta``) keeps its one unsharded pair to the end.
+
 Exactly once per learner is not this record's job: the learner's own commit is (the broadcast's turn
 carries the message id ``timer:bc:<id>:<message>``, refused a second time by the learner's dedup set,
 atomically with the outbox write: ``bot.storage.store``). This record is written after that commit and
@@ -27,9 +32,10 @@ from typing import Any
 import redis
 from redis.typing import EncodableT
 
-from bot.storage.keys import BROADCAST_INDEX_KEY, BroadcastPart, broadcast_key
+from bot.storage.keys import BROADCAST_INDEX_KEY, SHARDS, BroadcastPart, broadcast_key, broadcast_shard_key, shard_of
 
 LAST_BROADCAST_FIELD = "last_broadcast"  # on the learner's delivery hash: "<broadcast id> <message id>"
+STATE_SHARDS_FIELD = "state_shards"  # on ``meta``: how many shards its recipients' states are in (none: unsharded)
 STATUSES = ("running", "paused", "cancelled", "done")
 
 # KEYS: state, counts. ARGV: learner id, new state. A state only moves up its rank; 1 when it moved.
@@ -91,7 +97,8 @@ def create(client: redis.Redis, broadcast_id: str, meta: Mapping[str, EncodableT
     if client.exists(key_meta):
         raise ValueError(f"broadcast {broadcast_id} exists already")
     pipe = client.pipeline(transaction=True)
-    mapping: dict[EncodableT, EncodableT] = {"status": "running", "cursor": "0", "step": ""}
+    mapping: dict[EncodableT, EncodableT] = {"status": "running", "cursor": "0", "step": "",
+                                             STATE_SHARDS_FIELD: str(SHARDS)}
     mapping.update(meta.items())
     mapping.update({"total": str(len(audience)), "created_ms": str(created_ms)})
     pipe.hset(key_meta, mapping=mapping)
@@ -106,22 +113,60 @@ def meta(client: redis.Redis, broadcast_id: str) -> dict[str, str]:
     return {_text(k): _text(v) for k, v in raw.items()}
 
 
+_STATE_SHARDS: dict[str, int] = {}  # broadcast id -> its ``state_shards`` (set at its start, never changed)
+
+
+def _shards(client: redis.Redis, broadcast_id: str) -> int:
+    """How many shards the broadcast's recipients' states are in; 0: the one unsharded pair (an older broadcast,
+    or none by that id)."""
+    known = _STATE_SHARDS.get(broadcast_id)
+    if known is None:
+        raw = client.hget(broadcast_key(broadcast_id, BroadcastPart.META), STATE_SHARDS_FIELD)
+        known = int(raw or 0)
+        if raw is not None:  # a broadcast not (yet) there is asked again next time
+            _STATE_SHARDS[broadcast_id] = known
+    return known
+
+
+def _pairs(client: redis.Redis, broadcast_id: str) -> list[tuple[str, str]]:
+    """Every (state, counts) key pair of the broadcast: one per shard, or the unsharded one."""
+    shards = _shards(client, broadcast_id)
+    if not shards:
+        return [(broadcast_key(broadcast_id, BroadcastPart.STATE), broadcast_key(broadcast_id, BroadcastPart.COUNTS))]
+    return [(broadcast_shard_key(broadcast_id, n, BroadcastPart.STATE),
+             broadcast_shard_key(broadcast_id, n, BroadcastPart.COUNTS)) for n in range(shards)]
+
+
+def _pair_of(client: redis.Redis, broadcast_id: str, learner_id: str) -> tuple[str, str]:
+    """The (state, counts) keys that hold ``learner_id``'s state in the broadcast."""
+    pairs = _pairs(client, broadcast_id)
+    return pairs[shard_of(learner_id) % len(pairs)]
+
+
 def counts(client: redis.Redis, broadcast_id: str) -> dict[str, int]:
-    raw = client.hgetall(broadcast_key(broadcast_id, BroadcastPart.COUNTS))
-    return {_text(k): int(v) for k, v in raw.items() if int(v)}
+    """State -> recipients in it, added up over the shards."""
+    pipe = client.pipeline(transaction=False)
+    for _, counts_key in _pairs(client, broadcast_id):
+        pipe.hgetall(counts_key)
+    total: dict[str, int] = {}
+    for raw in pipe.execute():
+        for state, count in raw.items():
+            total[_text(state)] = total.get(_text(state), 0) + int(count)
+    return {state: count for state, count in total.items() if count}
 
 
 def state_of(client: redis.Redis, broadcast_id: str, learner_id: str) -> str:
-    value = client.hget(broadcast_key(broadcast_id, BroadcastPart.STATE), learner_id)
+    value = client.hget(_pair_of(client, broadcast_id, learner_id)[0], learner_id)
     return _text(value) if value is not None else ""
 
 
 def recipients_in(client: redis.Redis, broadcast_id: str, state: str) -> Iterator[str]:
     """The recipients whose state is ``state`` (HSCAN: an end-of-broadcast check, not a per-message one)."""
     wanted = state.encode()
-    for lid, value in client.hscan_iter(broadcast_key(broadcast_id, BroadcastPart.STATE), count=1000):
-        if value == wanted:
-            yield _text(lid)
+    for state_key, _ in _pairs(client, broadcast_id):
+        for lid, value in client.hscan_iter(state_key, count=1000):
+            if value == wanted:
+                yield _text(lid)
 
 
 def every_id(client: redis.Redis) -> list[str]:
@@ -174,8 +219,7 @@ def advance(client: redis.Redis, broadcast_id: str, cursor: int) -> int:
 def settle(client: redis.Redis, broadcast_id: str, learner_id: str, state: str) -> bool:
     """Record ``learner_id``'s new state in the broadcast (only forward); True when it moved."""
     script = client.register_script(_SETTLE)
-    return int(script(keys=[broadcast_key(broadcast_id, BroadcastPart.STATE),
-                            broadcast_key(broadcast_id, BroadcastPart.COUNTS)], args=[learner_id, state])) == 1
+    return int(script(keys=list(_pair_of(client, broadcast_id, learner_id)), args=[learner_id, state])) == 1
 
 
 def on_status(client: redis.Redis, learner_id: str, last_broadcast: str, message_id: str, status: str,
@@ -197,9 +241,11 @@ def on_status(client: redis.Redis, learner_id: str, last_broadcast: str, message
         return False
 
 
-def memory_keys(broadcast_id: str) -> list[str]:
-    """The broadcast's own keys (what ``MEMORY USAGE`` is asked about in the benchmark)."""
-    return [broadcast_key(broadcast_id, part) for part in BroadcastPart]
+def memory_keys(client: redis.Redis, broadcast_id: str) -> list[str]:
+    """The broadcast's own keys, every shard's too (what ``MEMORY USAGE`` is asked about in the benchmark)."""
+    own = [broadcast_key(broadcast_id, part) for part in (BroadcastPart.META, BroadcastPart.AUDIENCE,
+                                                            BroadcastPart.STEP_LOCK)]
+    return own + [key for pair in _pairs(client, broadcast_id) for key in pair]
 
 
 def dumps(value: Any) -> str:

@@ -246,9 +246,11 @@ def throughput_key(channel: str, sender_id: str) -> str:
     return f"{PREFIX}:throughput:{{{channel}:{sender_id}}}"
 
 
-# Broadcasts (bot.broadcasts, bot.storage.broadcast_store): one broadcast's keys share the hash tag
-# ``{bc:<id>}``, so a script over its definition, recipients and counts stays in one slot; the index of
-# broadcasts is one sorted set of its own.
+# Broadcasts (bot.broadcasts, bot.storage.broadcast_store): one broadcast's definition and audience share the
+# hash tag ``{bc:<id>}``; its recipients' states and their counts are sharded by learner (``broadcast_state_key``:
+# ``{bc:<id>.<n>}``), each shard's state and counts in one slot, so the script that moves a recipient's state stays
+# in one slot and a broadcast's status webhooks spread over the cluster. The index of broadcasts (one entry
+# per broadcast) is one sorted set of its own.
 BROADCAST_INDEX_KEY = f"{PREFIX}:broadcasts"
 
 
@@ -256,7 +258,8 @@ class BroadcastPart(str, Enum):
     META = "meta"  # hash: the definition (query, message, status, cursor, totals)
     AUDIENCE = "audience"  # list: the recipients' learner ids, in sending order (frozen at start)
     STATE = "state"  # hash: learner id -> that recipient's state (queued, sent, delivered, read, failed:<code>...)
-    COUNTS = "counts"  # hash: state -> how many recipients are in it
+    COUNTS = "counts"  # hash: state -> how many recipients are in it (STATE and COUNTS: per shard, or unsharded
+    #                    for a broadcast started before the shards)
     STEP_LOCK = "steplock"  # string: the one step admitting recipients now
 
 
@@ -265,6 +268,14 @@ def broadcast_key(broadcast_id: str, part: BroadcastPart) -> str:
     if not broadcast_id or "{" in broadcast_id or "}" in broadcast_id or ":" in broadcast_id:
         raise ValueError(f"broadcast id {broadcast_id!r} must be non-empty and free of braces and colons")
     return f"{PREFIX}:broadcast:{{bc:{broadcast_id}}}:{BroadcastPart(part).value}"
+
+
+def broadcast_shard_key(broadcast_id: str, shard: int, part: BroadcastPart) -> str:
+    """``bottega:broadcast:{bc:20261130-0915-ab12.3}:state``: shard 3 of a broadcast's recipients (STATE, COUNTS)."""
+    if part not in (BroadcastPart.STATE, BroadcastPart.COUNTS):
+        raise ValueError(f"only a broadcast's state and counts are sharded, not {part}")
+    broadcast_key(broadcast_id, part)  # the same checks of the id
+    return f"{PREFIX}:broadcast:{{bc:{broadcast_id}.{shard}}}:{BroadcastPart(part).value}"
 # Link codes (bot.storage.links): ``bottega:linkcode:{<CODE>}`` -> JSON {learner, channel}, 10 minutes, read once
 # with GETDEL. A code names no learner in its key; each is its own slot (one command touches it).
 LINK_CODE_PREFIX = f"{PREFIX}:linkcode"
