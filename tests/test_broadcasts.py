@@ -347,3 +347,30 @@ def test_a_broadcast_turn_leaves_the_menu_the_learner_asked_for(world):
     _drain_all(world, [lid])
     texts = [json.dumps(call["body"], ensure_ascii=False) for call in fake.calls()]
     assert any("Ecco i moduli del corso" in text for text in texts) and any("modulo nuovo" in text for text in texts)
+
+
+def test_a_learner_erased_before_their_turn_is_skipped_and_the_others_still_get_the_broadcast(world):
+    from bot import privacy
+
+    client, dispatcher, service, fake = world["client"], world["dispatcher"], world["service"], world["fake"]
+    users = [f"39333600{n:04d}" for n in range(3)]
+    for user in users:
+        _post(dispatcher, channels.named("whatsapp"), user, "ciao")
+    everyone = [f"wa:{user}" for user in users]
+    _drain_all(world, everyone)
+    fake.reset()
+    broadcast_id = service.start(Query(), "news")
+    erased = privacy.erase_learner(client, everyone[1])  # their place in the frozen audience is blanked
+    assert erased.removed["broadcasts"] == 1
+    token = broadcast_store.meta(client, broadcast_id)["step"]
+    for _ in range(50):
+        _drain_all(world, [everyone[0], everyone[2]])
+        result = service.step(broadcast_id, token)
+        if result.again_in_seconds is None:
+            break
+        token = result.token
+    progress = service.progress(broadcast_id)
+    assert progress.status == "done" and progress.sent == 2 and progress.skipped == 0
+    assert sorted(user.lstrip("+") for user in _broadcast_calls(fake)) == [users[0], users[2]]
+    assert not client.exists(learner_key(everyone[1], LearnerPart.PROGRESS))
+    assert users[1] not in json.dumps(broadcast_store.recipient_states(client, tuple(everyone)))

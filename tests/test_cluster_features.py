@@ -24,6 +24,7 @@ from config.settings import Settings, broker_url
 from tests.cluster import LocalCluster
 from tests.test_broadcasts import (  # noqa: F401 - collected here, on the cluster
     test_a_broadcast_turn_leaves_the_menu_the_learner_asked_for,
+    test_a_learner_erased_before_their_turn_is_skipped_and_the_others_still_get_the_broadcast,
     test_pause_resume_cancel_and_the_console,
     test_plan_send_resume_and_report,
     test_recipients_states_are_sharded_and_a_broadcast_from_before_the_shards_keeps_its_one_pair,

@@ -22,7 +22,7 @@ from bot.cli import main as cli
 from bot.console import audit
 from bot.delivery.broker import CLUSTER_SCHEMES
 from bot.model.privacy import learner_ref
-from bot.storage import certificate_store
+from bot.storage import broadcast_store, certificate_store
 from bot.storage.key_values import raw_text
 from bot.storage.keys import LearnerPart, learner_handover_index_key, learner_key, learner_timer_index_key
 from bot.storage.open_day_ledger import OpenDayLedger
@@ -34,6 +34,7 @@ NUMBER_ID = "100000000000001"
 PHONE, BSUID = "393331112222", "IT.77001122334455667788"
 OTHER_PHONE = "393335556666"
 EVENT = "od_2027_01"
+BROADCAST = "20261130-090000-abcdef"
 LID = f"wa:{BSUID}"  # today's payloads carry both: the record is keyed on the BSUID, the phone is an alias
 
 
@@ -98,6 +99,8 @@ def lucia(client, redis_client) -> Certificate:
     cert = Certificate(code=new_code(), token=new_token(), learner_id=LID, name="Lucia Ferri",
                        business_name="Forno Ferri", issued_ms=1_795_777_200_000, score_percent=90, lang="it")
     certificate_store.save(redis_client, cert)
+    broadcast_store.create(redis_client, BROADCAST, {"message": "news"}, [LID, f"wa:{OTHER_PHONE}"], created_ms=1)
+    broadcast_store.settle(redis_client, BROADCAST, LID, "sent")  # a broadcast reached her; Marco's turn is next
     ledger = OpenDayLedger(redis_client)  # the last seat of an Open Day is hers; Marco waits for it
     assert ledger.rsvp(EVENT, LID, coming=True, capacity=1, now_ms=1).state.value == "seated"
     assert ledger.rsvp(EVENT, f"wa:{OTHER_PHONE}", coming=True, capacity=1, now_ms=2).state.value == "waiting"
@@ -146,6 +149,7 @@ def test_the_export_holds_everything_stored_about_the_learner_and_nobody_else(lu
     assert document["data"]["handover_index"]["open_since_ms"][LID] > 0
     assert [c["code"] for c in document["data"]["certificates"]] == [lucia.code]
     assert document["data"]["open_days"][EVENT] == {LID: "seated"}
+    assert document["data"]["broadcasts"] == {BROADCAST: {LID: "sent"}}
     text = json.dumps(document, ensure_ascii=False)
     assert OTHER_PHONE not in text and "Marco" not in text
     json.loads(text)  # the whole document is plain JSON
@@ -168,6 +172,8 @@ def test_after_erase_no_key_or_value_anywhere_names_the_learner(lucia, client, r
     assert redis_client.zscore(learner_timer_index_key(f"wa:{OTHER_PHONE}"), f"wa:{OTHER_PHONE}") is not None
     attendees = OpenDayLedger(redis_client).attendees(EVENT)  # her seat is free: Marco gets it at the next RSVP
     assert attendees.seated == () and attendees.waiting == (f"wa:{OTHER_PHONE}",) and attendees.declined == ()
+    assert broadcast_store.counts(redis_client, BROADCAST) == {}  # her "sent" is gone; Marco keeps his place
+    assert broadcast_store.audience_slice(redis_client, BROADCAST, 0, 2) == ["", f"wa:{OTHER_PHONE}"]
 
     page = client.get(f"/verify/{lucia.code}")
     assert page.status_code == 410 and "Attestato revocato" in page.get_data(as_text=True)

@@ -305,6 +305,8 @@ class Broadcasts:
             raise RuntimeError("admitting a broadcast's recipients needs the worker's dispatcher")
         payload = broadcast.timer_payload(broadcast_id, message_id)
         for lid in learner_ids:
+            if lid == broadcast_store.ERASED_RECIPIENT:  # a learner erased after the start (bot.privacy)
+                continue
             written: list[OutboxItem] = []
             handled = self.dispatcher.handle(timer_event(lid, payload, self.clock()), written=written)
             if written:

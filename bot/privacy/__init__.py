@@ -9,9 +9,9 @@
 
 What is stored is said by *holders* (``holders.LearnerDataHolder``), one per place that keeps learner
 data: their own keys, aliases that point at them, the timer sweeper's due-index, certificates, Business
-Open Days' seat ledgers, the simulator's session logs. A feature that stores learner data somewhere new adds a holder to
-``holders.DEFAULT_HOLDERS`` (or calls ``holders.register``), and the whole-keyspace test in
-tests/test_privacy.py tells whether anything is left behind.
+Open Days' seat ledgers, broadcasts' recipients, the simulator's session logs. A feature that stores learner
+data somewhere new adds a holder to ``holders.DEFAULT_HOLDERS`` (or calls ``holders.register``), and the
+whole-keyspace test in tests/test_privacy.py tells whether anything is left behind.
 
 Not held here, on purpose: queued jobs in the send queue's own Redis database (``deliver(learner id)``,
 a big batch's events) live seconds until the worker acks them, and a ``deliver`` for an erased learner

@@ -23,7 +23,7 @@ from bot.channels.parts import ChannelParts
 from bot.model.privacy import learner_ref
 from bot.privacy.identity_holders import DataExports, LinkCodes, LinkedConversations
 from bot.privacy.person import Person
-from bot.storage import certificate_store
+from bot.storage import broadcast_store, certificate_store
 from bot.storage.encoding import text
 from bot.storage.key_values import read_value
 from bot.storage.keys import (
@@ -88,6 +88,19 @@ class HandoverIndex:
     def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
         removed = sum(int(client.zrem(learner_handover_index_key(lid), lid)) for lid in person.ids)
         return removed + int(client.zrem(LEGACY_HANDOVER_INDEX_KEY, *person.ids))
+
+
+class BroadcastRecipients:
+    """Broadcasts (``bot.storage.broadcast_store``): a recipient's place in each frozen audience and their state
+    (queued, sent, delivered, read...), kept by learner id. Erased: the state goes, the place is blanked."""
+
+    name = "broadcasts"
+
+    def export(self, client: redis.Redis, person: Person) -> Any:
+        return broadcast_store.recipient_states(client, person.ids) or None
+
+    def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
+        return broadcast_store.forget(client, person.ids)
 
 
 class Certificates:
@@ -191,8 +204,8 @@ class LearnerKeys:
 
 
 DEFAULT_HOLDERS: list[LearnerDataHolder] = [TimerIndex(), HandoverIndex(), Certificates(), SimulatorLog(),
-                                             OpenDaySeats(), LinkedConversations(), LinkCodes(), DataExports(),
-                                             LearnerKeys()]
+                                             OpenDaySeats(), BroadcastRecipients(), LinkedConversations(), LinkCodes(),
+                                             DataExports(), LearnerKeys()]
 
 
 def register(holder: LearnerDataHolder) -> None:

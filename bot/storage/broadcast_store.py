@@ -83,6 +83,15 @@ end
 redis.call('hset', KEYS[1], 'status', ARGV[1])
 return 1
 """
+# KEYS: state, counts (one pair). ARGV: learner id. Their state goes, and its count with it; 1 when there was one.
+_FORGET = """
+local old = redis.call('hget', KEYS[1], ARGV[1])
+if not old then return 0 end
+redis.call('hdel', KEYS[1], ARGV[1])
+redis.call('hincrby', KEYS[2], old, -1)
+return 1
+"""
+ERASED_RECIPIENT = ""  # what an erased learner's place in a frozen audience holds (the cursor's positions stay)
 AUDIENCE_WRITE_BATCH = 5_000
 
 
@@ -239,6 +248,35 @@ def on_status(client: redis.Redis, learner_id: str, last_broadcast: str, message
         return settle(client, broadcast_id, learner_id, state)
     except ValueError:
         return False
+
+
+def recipient_states(client: redis.Redis, learner_ids: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """Every broadcast ``learner_ids`` are recipients of: broadcast id -> {learner id: state, or "audience" for
+    one not admitted yet} (a learner's export: ``bot.privacy``)."""
+    found: dict[str, dict[str, str]] = {}
+    for broadcast_id in every_id(client):
+        audience = broadcast_key(broadcast_id, BroadcastPart.AUDIENCE)
+        for learner_id in learner_ids:
+            state = state_of(client, broadcast_id, learner_id)
+            if state or client.lpos(audience, learner_id) is not None:
+                found.setdefault(broadcast_id, {})[learner_id] = state or "audience"
+    return found
+
+
+def forget(client: redis.Redis, learner_ids: tuple[str, ...]) -> int:
+    """Take ``learner_ids`` out of every broadcast (a learner's erase): their state and its count go, and their
+    places in each frozen audience hold ``ERASED_RECIPIENT`` (so the cursor still counts positions; an admitting
+    step skips it). Returns the entries removed."""
+    script = client.register_script(_FORGET)
+    removed = 0
+    for broadcast_id in every_id(client):
+        audience = broadcast_key(broadcast_id, BroadcastPart.AUDIENCE)
+        for learner_id in learner_ids:
+            removed += int(script(keys=list(_pair_of(client, broadcast_id, learner_id)), args=[learner_id]))
+            for position in client.lpos(audience, learner_id, count=0) or []:  # type: ignore[union-attr]
+                client.lset(audience, int(position), ERASED_RECIPIENT)
+                removed += 1
+    return removed
 
 
 def memory_keys(client: redis.Redis, broadcast_id: str) -> list[str]:
