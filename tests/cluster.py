@@ -238,3 +238,17 @@ def purge_rabbitmq(url: str = RABBITMQ_URL, queues: tuple[str, ...] = ("default"
                 channel = connection.channel()
     finally:
         connection.close()
+
+
+ENGINES = ["redis", "cluster+rabbitmq"]  # a Procfile test's params: one Redis server, or a cluster with RabbitMQ
+
+
+def engine_cluster(request) -> LocalCluster | None:
+    """For a fixture parametrized over ``ENGINES``: the session's cluster, emptied, with RabbitMQ's queues purged
+    ("cluster+rabbitmq"), or None (one Redis server with Dramatiq's Redis broker)."""
+    if getattr(request, "param", "redis") != "cluster+rabbitmq":
+        return None
+    cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+    cluster.flush()
+    purge_rabbitmq()
+    return cluster

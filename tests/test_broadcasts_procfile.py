@@ -27,7 +27,7 @@ from bot.delivery.broker import JobQueue, build_broker
 from bot.storage.keys import LearnerPart, learner_key
 from bot.storage.releases import Registry
 from bot.tutor.progress import Progress
-from tests.cluster import purge_rabbitmq
+from tests.cluster import ENGINES, engine_cluster
 from tests.service import Phone, Service
 
 pytestmark = pytest.mark.procfile
@@ -39,14 +39,10 @@ BROADCAST_TEXT = "modulo nuovo"
 MENU_TEXT = "Ecco i moduli del corso"
 
 
-@pytest.fixture(params=["redis", "cluster+rabbitmq"])
+@pytest.fixture(params=ENGINES)
 def service(request, tmp_path) -> Iterator[Service]:
     """On both engines: one Redis server with Dramatiq's Redis broker, a Redis Cluster with RabbitMQ."""
-    cluster = None
-    if request.param == "cluster+rabbitmq":
-        cluster = request.getfixturevalue("redis_cluster")
-        cluster.flush()
-        purge_rabbitmq()
+    cluster = engine_cluster(request)
     svc = Service(tmp_path, env="test", cluster=cluster, extra_env={
         "WHATSAPP_MESSAGES_PER_SECOND": str(RATE), "BROADCAST_LOOKAHEAD_SECONDS": "1",
         "SEND_LOCK_SECONDS": "3", "SEND_TIMEOUT_SECONDS": "1"})

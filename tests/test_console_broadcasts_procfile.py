@@ -19,7 +19,7 @@ import requests
 
 from bot.channels.whatsapp import WHATSAPP
 from bot.console.users import Role, Users
-from tests.cluster import purge_rabbitmq
+from tests.cluster import ENGINES, engine_cluster
 from tests.service import Phone, Service
 from tests.test_console_broadcasts import send_form
 
@@ -32,14 +32,10 @@ COOKIE = "bottega_admin"
 BROADCAST_TEXT = "modulo nuovo"
 
 
-@pytest.fixture(params=["redis", "cluster+rabbitmq"])
+@pytest.fixture(params=ENGINES)
 def service(request, tmp_path) -> Iterator[Service]:
     """On both engines: one Redis server with Dramatiq's Redis broker, a Redis Cluster with RabbitMQ."""
-    cluster = None
-    if request.param == "cluster+rabbitmq":
-        cluster = request.getfixturevalue("redis_cluster")
-        cluster.flush()
-        purge_rabbitmq()
+    cluster = engine_cluster(request)
     svc = Service(tmp_path, env="test", cluster=cluster,
                   extra_env={"CONSOLE_SECRET_KEY": "a-procfile-console-secret-of-enough-length"})
     try:

@@ -21,20 +21,16 @@ from bot.channels.whatsapp import WHATSAPP
 from bot.model.events import Channel
 from bot.storage.keys import LearnerPart, learner_key
 from bot.tutor.progress import Progress
-from tests.cluster import purge_rabbitmq
+from tests.cluster import ENGINES, engine_cluster
 from tests.service import Phone, Service
 
 pytestmark = pytest.mark.procfile
 
 
-@pytest.fixture(params=["redis", "cluster+rabbitmq"])
+@pytest.fixture(params=ENGINES)
 def service(request, tmp_path: Path) -> Iterator[Service]:
     """On both engines: one Redis server with Dramatiq's Redis broker, a Redis Cluster with RabbitMQ."""
-    cluster = None
-    if request.param == "cluster+rabbitmq":
-        cluster = request.getfixturevalue("redis_cluster")
-        cluster.flush()
-        purge_rabbitmq()
+    cluster = engine_cluster(request)
     running = Service(tmp_path, cluster=cluster, extra_env={"HANDOVER_ANSWER_HOURS": "4"})
     try:
         running.start()

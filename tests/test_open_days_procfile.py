@@ -28,7 +28,7 @@ from bot.storage.keys import LearnerPart, learner_key
 from bot.storage.open_day_ledger import OpenDayLedger
 from bot.tutor.progress import Progress
 from config.settings import PROJECT_ROOT
-from tests.cluster import purge_rabbitmq
+from tests.cluster import ENGINES, engine_cluster
 from tests.service import Phone, Service
 
 pytestmark = pytest.mark.procfile
@@ -49,15 +49,11 @@ def flows_with_an_open_day(folder: Path, start: datetime) -> Path:
     return flows
 
 
-@pytest.fixture(params=["redis", "cluster+rabbitmq"])
+@pytest.fixture(params=ENGINES)
 def timeline(request, tmp_path) -> Iterator[tuple[Service, list[datetime]]]:
     """On both engines: one Redis server with Dramatiq's Redis broker, a Redis Cluster with RabbitMQ."""
     # a new (or emptied) Redis: the shared test clock starts at the real time, and the test moves it on from tomorrow
-    cluster = None
-    if request.param == "cluster+rabbitmq":
-        cluster = request.getfixturevalue("redis_cluster")
-        cluster.flush()
-        purge_rabbitmq()
+    cluster = engine_cluster(request)
     today = datetime.fromtimestamp(time.time(), tz=ROME).replace(hour=0, minute=0, second=0, microsecond=0)
     day = [today + timedelta(days=n) for n in range(1, 5)]
     svc = Service(tmp_path, env="test", cluster=cluster,
