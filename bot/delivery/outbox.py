@@ -440,8 +440,10 @@ def _send_in_order(box: _Outbox, graph: GraphClient, settings: Settings, now_ms:
             box.release()
             return DrainResult(sent=sent, failed=failed, retry_in_seconds=wait_ms / 1000)
         broadcast = broadcast_of(item.proactive)
-        number_wait_ms = throughput.take(item.channel, item.sender_id, bulk=bool(broadcast)) if throughput else 0
-        if number_wait_ms:  # the sending number's budget is spent (a broadcast leaves the reserve to conversations)
+        number_wait_ms = throughput.take(item.channel, item.sender_id, bulk=bool(broadcast),
+                                         waited=box.pace.number_waited) if throughput else 0
+        box.pace.number_waited = bool(number_wait_ms)
+        if number_wait_ms:  # the sending number's budget is spent: back when this learner's place in line comes
             box.pace.tokens += 1.0  # this learner's token was not used after all
             box.release()
             return DrainResult(sent=sent, failed=failed, retry_in_seconds=number_wait_ms / 1000)
