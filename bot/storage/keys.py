@@ -174,6 +174,18 @@ def simulator_log_key(session: str) -> str:
     return f"{SIMULATOR_PREFIX}:{{{session}}}:log"
 
 
+def sandbox_sent_key(session: str) -> str:
+    """List: ``bottega:simulator:{<session>}:sent``, the request bodies the worker recorded instead of sending
+    them to Meta for the session's sandbox learners (``bot.storage.sandbox_sends``); the log's hash slot."""
+    return simulator_log_key(session).removesuffix(":log") + ":sent"
+
+
+def sandbox_failure_key(session: str) -> str:
+    """String: ``bottega:simulator:{<session>}:fail``, the Meta error code every send to the session's sandbox
+    learners fails with now (absent: they succeed)."""
+    return simulator_log_key(session).removesuffix(":log") + ":fail"
+
+
 # -- cross-learner indexes, sharded over many hash slots -----------------------------------------------
 # On a Redis Cluster a key that every learner's turn touches would put all of them on one node. Each such
 # index is split into SHARDS keys with their own hash tags ``{<index>-<n>}``; a learner's entries live in

@@ -87,10 +87,15 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
                             broadcasts=Broadcasts.build(settings, client, registry, queue=queue))
     app.register_blueprint(open_day_routes.blueprint(client))  # /open-days/<event>/<ticket>.ics
     app.register_blueprint(learner_data_routes.blueprint(client))  # /privacy, /data/<token>.json, /link/<code>
-    # /simulator: in dev mode; in production only once the admin console hands it a sign-in check (guard=)
-    # and a source of what was sent to sandbox learners (outbound=) — until then it does not exist there
-    guard = admin.require(console.Role.EDITOR) if admin is not None and not settings.dev else None
-    simulator.install(app, settings=settings, client=client, guard=guard)
+    # /simulator: in dev mode on the fake Graph API; in production behind the console's sign-in (editors), its
+    # phones sandbox learners whose sends the worker records in Redis instead of calling Meta (outbound=)
+    if settings.dev:
+        simulator.install(app, settings=settings, client=client)
+    elif admin is not None and simulator.install(app, settings=settings, client=client,
+                                                 guard=admin.require(console.Role.EDITOR),
+                                                 outbound=simulator.recorded(client)):
+        console.add_nav(admin, console.NavItem(label="Simulator", endpoint="simulator.start",
+                                               role=console.Role.EDITOR))
     privacy.register(privacy.analytics_holder(settings))  # the console's export and erase reach the analytics store
     # /admin/analytics: the learning analytics, behind the console's sign-in (the viewer role reads them)
     if admin is not None and analytics_pages.install(app, settings=settings, client=client, registry=registry,
