@@ -26,7 +26,13 @@ from bot.analytics.forwarding import Forwarder  # noqa: E402
 from bot.broadcasts.recovery import BroadcastRecovery  # noqa: E402
 from bot.broadcasts.service import Broadcasts  # noqa: E402
 from bot.delivery import outbox  # noqa: E402
-from bot.delivery.broker import JobQueue, MetricsExposition, RequestIdMiddleware, build_broker  # noqa: E402
+from bot.delivery.broker import (  # noqa: E402
+    JobQueue,
+    MetricsExposition,
+    RequestIdMiddleware,
+    WakePrecision,
+    build_broker,
+)
 from bot.delivery.recovery import OutboxRecovery  # noqa: E402
 from bot.delivery.throughput import Throughput  # noqa: E402
 from bot.delivery.timers import SWEEP_IDLE_MAX_SECONDS, SWEEP_INTERVAL_SECONDS, TimerClock  # noqa: E402
@@ -73,6 +79,7 @@ def broadcasts() -> Broadcasts:
 
 
 broker.add_middleware(RequestIdMiddleware())
+broker.add_middleware(WakePrecision(settings.worker_wake_ms))
 broker.add_middleware(OutboxRecovery(client, queue))
 broker.add_middleware(BroadcastRecovery(broadcasts))
 if settings.metrics_port:  # a worker-only box: its /metrics (the first worker process to bind the port serves it)

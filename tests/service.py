@@ -223,8 +223,10 @@ class Phone:
     def count(self, fragment: str) -> int:
         return sum(fragment in describe(self.channel, call["body"]).text for call in self.calls())
 
-    def wait_turn(self, timeout: float = 20.0) -> list[Shown]:
-        """Wait for the replies to the last message: new messages ending with one that offers options."""
+    def wait_turn(self, timeout: float = 45.0) -> list[Shown]:
+        """Wait for the replies to the last message: new messages ending with one that offers options.
+        (45 s only bounds a failure: a worker just started on a loaded 2-core machine, on the cluster and
+        RabbitMQ, once took more than 20 s to send its first reply.)"""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             # an item leaves the outbox only after the fake recorded its call: look at the outbox first, so

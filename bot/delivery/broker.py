@@ -230,6 +230,20 @@ class RequestIdMiddleware(Middleware):
     after_skip_message = after_process_message
 
 
+class WakePrecision(Middleware):
+    """How late a delayed job may run: the worker's consumers look at their queues (and move due delayed
+    messages onto them) at least every ``worker_timeout_ms``. Dramatiq's default, 1 s, woke delayed sends in
+    batches up to a second late: learners waiting for the sending number's bucket (``bot.delivery.throughput``)
+    came back after the tokens they waited for had overflowed the bucket, and a number paced at 20/s sent at
+    about 9/s. Set on the worker before its consumers start (``before_worker_boot``)."""
+
+    def __init__(self, worker_timeout_ms: int) -> None:
+        self.worker_timeout_ms = worker_timeout_ms
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        worker.worker_timeout = self.worker_timeout_ms
+
+
 class MetricsExposition(Middleware):
     """The box's /metrics on ``METRICS_PORT`` from the first worker process that binds it."""
 
