@@ -16,7 +16,8 @@ from config.settings import Settings
 settings = Settings.from_env()
 metrics.prepare(settings.metrics_path)  # before prometheus_client is imported (config.metrics)
 
-import threading  # noqa: E402 - everything below may import prometheus_client
+import os  # noqa: E402 - everything below may import prometheus_client
+import threading  # noqa: E402
 
 import dramatiq  # noqa: E402
 
@@ -45,6 +46,8 @@ from config.logs import configure_logging  # noqa: E402
 # LOG_LEVEL and LOG_FORMAT for the worker too (Dramatiq's CLI set up its handlers first)
 configure_logging(settings.log_level, settings.log_format)
 outbox.check_timing(settings)
+if settings.worker_nice:  # the webhook's acks before the worker's sends when both want the box's cores
+    os.nice(settings.worker_nice)
 client = composition.redis_client(settings)
 broker = build_broker(settings, composition.redis_url(settings))
 queue = JobQueue(broker, settings)
