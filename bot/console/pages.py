@@ -279,14 +279,7 @@ def blueprint(console: Console) -> Blueprint:
         return me(console)
 
     def _learner(key: str) -> str:
-        """The learner a page's link names: an encrypted link (``learner_links``) or a ``learner_ref``."""
-        learner_id = console.links.learner(key) if len(key) > LEARNER_REF_CHARS else None
-        if learner_id is not None and privacy.find(console.client, learner_id) == [learner_id]:
-            return learner_id
-        found = privacy.find_by_ref(console.client, key) if len(key) == LEARNER_REF_CHARS else []
-        if len(found) != 1:
-            abort(404, description="No learner here: erased, or the link is old or mistyped.")
-        return found[0]
+        return learner_of(console, key)
 
     def _page(key: str, *, reveal: bool = False) -> learner_page.LearnerPage:
         learner_id = _learner(key)
@@ -306,6 +299,17 @@ def me(console: Console) -> str:
     """The signed-in admin's name (for the audit log)."""
     user = guard.current_user(console.users)
     return user.name if user else "?"
+
+
+def learner_of(console: Console, key: str) -> str:
+    """The learner a page's link names: an encrypted link (``learner_links``) or a ``learner_ref``; else 404."""
+    learner_id = console.links.learner(key) if len(key) > LEARNER_REF_CHARS else None
+    if learner_id is not None and privacy.find(console.client, learner_id) == [learner_id]:
+        return learner_id
+    found = privacy.find_by_ref(console.client, key) if len(key) == LEARNER_REF_CHARS else []
+    if len(found) != 1:
+        abort(404, description="No learner here: erased, or the link is old or mistyped.")
+    return found[0]
 
 
 def _safe_next(target: str) -> str:

@@ -33,6 +33,7 @@ from bot.broadcasts.service import Broadcasts
 from bot.channels import parsing as inbound
 from bot.channels import signature as security
 from bot.dispatch import ConcurrencyError, Dispatcher, Handled, Notify
+from bot.handover import Inbox
 from bot.model.events import Channel, InboundEvent
 from bot.model.privacy import learner_ref
 from bot.privacy.chat import store_export
@@ -84,7 +85,8 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     # /admin: the admin console, when CONSOLE_SECRET_KEY is set (dev mode has a default)
     admin = console.install(app, settings=settings, client=client,
                             course=lambda: registry.engine_for(releases.live_release(client)).course,
-                            broadcasts=Broadcasts.build(settings, client, registry, queue=queue))
+                            broadcasts=Broadcasts.build(settings, client, registry, queue=queue),
+                            inbox=Inbox(dispatcher, composition.proactive_policy(settings)))  # as `bottega inbox`
     app.register_blueprint(open_day_routes.blueprint(client))  # /open-days/<event>/<ticket>.ics
     app.register_blueprint(learner_data_routes.blueprint(client))  # /privacy, /data/<token>.json, /link/<code>
     # /simulator: in dev mode on the fake Graph API; in production behind the console's sign-in (editors), its
