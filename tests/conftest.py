@@ -53,6 +53,18 @@ def broker_client(redis_url: str) -> Iterator[redis.Redis]:
         client.close()
 
 
+class Notified(list):
+    """The learner ids the web app asked to wake the sender for, in order: ``create_app(..., notify=notified)``."""
+
+    def __call__(self, learner_id: str) -> None:
+        self.append(learner_id)
+
+
+@pytest.fixture
+def notified() -> Notified:
+    return Notified()
+
+
 @pytest.fixture(scope="session")
 def course():
     from bot.flows.loader import load_course

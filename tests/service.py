@@ -72,6 +72,18 @@ class Service:
         self.settings = Settings.from_env(self.env)
         self.session = requests.Session()
 
+    def __enter__(self) -> Service:
+        """Every Procfile process started (all closed again if one fails to): ``with Service(tmp) as svc:``."""
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def start(self, *names: str) -> None:
         for name in names or tuple(self.commands):
             self.start_as(name, name)

@@ -44,7 +44,6 @@ from tests.test_conversation import (  # noqa: F401 - collected here, on the clu
 )
 from tests.test_hardening_webhook import (  # noqa: F401 - collected here, on the cluster
     client,
-    notified,
     onboard,
     post,
     test_a_learner_known_by_phone_who_arrives_with_a_bsuid_keeps_their_progress,

@@ -5,25 +5,21 @@ page until it says done — every learner messaged once, the one who wrote ``sto
 
 from __future__ import annotations
 
-import json
 import re
 import time
-import zoneinfo
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from bot.channels.whatsapp import WHATSAPP
 from bot.console.users import Role, Users
-from tests.service import Phone, Service
+from tests.broadcast_harness import learners_with_one_stopped, messages_per_user, running_tomorrow_at_ten
+from tests.service import Service
 from tests.test_console_broadcasts import send_form
 
 pytestmark = pytest.mark.procfile
 
-ROME = zoneinfo.ZoneInfo("Europe/Rome")
 LEARNERS = 4
 PASSWORD = "correct horse battery"
 COOKIE = "bottega_admin"
@@ -33,13 +29,8 @@ BROADCAST_TEXT = "modulo nuovo"
 @pytest.fixture
 def service(tmp_path) -> Iterator[Service]:
     svc = Service(tmp_path, env="test", extra_env={"CONSOLE_SECRET_KEY": "a-procfile-console-secret-of-enough-length"})
-    try:
-        svc.start()
-        day = (datetime.now(ROME) + timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
-        svc.set_clock(int(day.timestamp() * 1000))
+    with running_tomorrow_at_ten(svc):
         yield svc
-    finally:
-        svc.close()
 
 
 class Admin:
@@ -61,25 +52,9 @@ class Admin:
         return found.group(1)
 
 
-def broadcast_counts(service: Service) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for call in service.graph.calls():
-        if BROADCAST_TEXT in json.dumps(call["body"], ensure_ascii=False):
-            user = str(call["body"].get("to")).lstrip("+")
-            counts[user] = counts.get(user, 0) + 1
-    return counts
-
-
 def test_an_editor_sends_a_broadcast_from_the_console_and_watches_it_finish(service: Service):
-    phones = [Phone(service, WHATSAPP, f"39333300{n:04d}") for n in range(LEARNERS)]
-    for phone in phones:
-        phone.send("ciao")
-    for phone in phones:
-        phone.wait_turn(timeout=120)
-    stopper = phones[-1]
-    stopper.send("stop")
-    stopper.wait_turn()
-    stopper.send("1")  # yes, stop (its answer offers nothing to tap: the dry run below waits for it)
+    # the last one's confirmed stop is answered with nothing to tap, no turn to wait for: the dry run waits
+    phones = learners_with_one_stopped(service, "39333300", LEARNERS)
     client = service.redis_client()
     try:
         Users(client).add("ezio", Role.EDITOR, PASSWORD)
@@ -114,5 +89,5 @@ def test_an_editor_sends_a_broadcast_from_the_console_and_watches_it_finish(serv
         time.sleep(0.2)
     assert "<small>done</small>" in text, text
     assert f"{LEARNERS - 1}/{LEARNERS - 1} settled · sent {LEARNERS - 1} · failed 0" in text
-    counts = broadcast_counts(service)
+    counts = messages_per_user(service, BROADCAST_TEXT)
     assert counts == {phone.user: 1 for phone in phones[:-1]}  # each once; the one who said stop, never
