@@ -1,7 +1,8 @@
 """Business Open Days: the learners still on the waiting list when the event starts, through the real dispatcher
 on real Redis. Two seats, seven RSVPs: at the start each one still waiting is told once, in their language, that
 the seats ran out (free-form with the next Open Day's buttons in their window, the template outside it), and
-later gets the recording; the seated, the promoted and those who cancelled hear nothing of it."""
+later gets the recording; the seated, the promoted and those who cancelled hear nothing of it. And a learner
+promoted while their window is closed gets the template with their calendar link."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import io
 import re
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import redis as redis_lib
 
@@ -24,6 +26,7 @@ from bot.storage.open_day_ledger import OpenDayLedger
 from bot.storage.store import Store
 from bot.tutor.progress import Progress
 from config.settings import PROJECT_ROOT
+from webhooks import create_app
 
 DAY_MS, HOUR_MS = 86_400_000, 3_600_000
 NEXT = "od_2027_02"
@@ -160,3 +163,35 @@ def test_those_still_waiting_at_the_start_hear_the_seats_ran_out_once_in_their_l
     at(chats[3], event.end_ms + 2 * DAY_MS).send(kind=EventKind.CHOICE, payload=f"sys:od:yes:{NEXT}", text="Ci sarò")
     assert record(redis_client, lids[3]).open_days.state(NEXT) == "seated"
     assert ledger.attendees(NEXT).seated == (lids[3],)
+
+
+def test_a_learner_promoted_outside_their_window_gets_the_calendar_link_in_the_template(
+        redis_client, settings, course):
+    [event] = course.open_days
+    one_seat = replace(course, open_days=(replace(event, capacity=1),))
+    peers: dict[str, Chat] = {}
+    chats = [LearnerChat(client=redis_client, settings=settings, channel=WHATSAPP, user_id=f"39333000071{n}",
+                         out=io.StringIO(), course=one_seat, peers=peers) for n in range(2)]
+    lids = [f"wa:{chat.user_id}" for chat in chats]
+    peers.update(zip(lids, chats, strict=True))
+    for chat, lang in zip(chats, ("it", "en"), strict=True):
+        at(chat, event.start_ms - 5 * DAY_MS).send_line("ciao")
+        tap(chat, "Italiano" if lang == "it" else "English")
+        tap(chat, "Panificio" if lang == "it" else "Bakery")
+        chat.send(kind=EventKind.CHOICE, payload=f"sys:od:yes:{event.id}", text="Ci sarò")
+    # three days later (the waiting one's window long closed) the seated one cancels: the seat is the other's
+    at(chats[0], event.start_ms - 2 * DAY_MS).send(kind=EventKind.CHOICE, payload=f"sys:od:no:{event.id}",
+                                                   text="Non posso più")
+    chats[0].advance(1)
+    [told] = [shown for shown in chats[1].transcript if "bottega_open_day_promoted" in shown.text]
+    assert [payload for payload, _ in told.options] == ["sys:od:no"]  # the template's button: "I can't come now"
+    title, when, link = told.text.removeprefix("[template: bottega_open_day_promoted] ").split(" | ")
+    assert (title, when) == ("Open Day: Instagram for your shop", "14/01/2027 at 18:30")
+    assert link.endswith(".ics?lang=en") and record(redis_client, lids[1]).proactive.sent[-1].how == "template"
+    assert record(redis_client, lids[1]).open_days.state(event.id) == "seated"
+    web = create_app(settings, redis_client=redis_client, notify=lambda learner_id: None).test_client()
+    path = f"{urlsplit(link).path}?{urlsplit(link).query}"
+    calendar = web.get(path)
+    assert calendar.status_code == 200 and b"Open Day: Instagram for your shop" in calendar.data
+    chats[1].send(kind=EventKind.CHOICE, payload="sys:od:no", text="I can't come now")  # the template's button
+    assert record(redis_client, lids[1]).open_days.state(event.id) == "declined" and web.get(path).status_code == 404

@@ -50,7 +50,7 @@ FOLLOWUP_AFTER_END_MS = 30 * 60_000  # the follow-up, half an hour after the end
 # the link, the follow-up and the waiting list's news never go earlier to stay inside the window
 UNMOVED = frozenset({"start", "after", "full", "rec"})
 CALENDAR_FILENAME = "open-day.ics"
-USES = {"ann": "open_day_invite", "ask": "open_day_invite", "seat": "open_day_reminder", "r24": "open_day_reminder",
+USES = {"ann": "open_day_invite", "ask": "open_day_invite", "seat": "open_day_promoted", "r24": "open_day_reminder",
         "r1": "open_day_reminder", "start": "open_day_starting", "after": "open_day_followup", "full": "open_day_full",
         "rec": "open_day_missed"}
 
@@ -325,8 +325,10 @@ def _say(turn: Turn, event: OpenDay, kind: str, ticket: str, decided: Placement)
         options, link = _rsvp_options(turn, event.id), values["link"]
         _set(turn, event.id, "invited" if kind == "ann" else "maybe", last=True)
     elif kind == "seat":  # promoted from the waiting list: the seat, the calendar file, the reminders' clocks
-        text = turn.text("open_day_promoted", calendar=calendar_url(turn, event.id, ticket), **values)
-        options, link = _cancel_option(turn, event.id), event.online_url
+        # a template carries no file: its text carries the calendar link, as the free-form text does beside the file
+        link = calendar_url(turn, event.id, ticket)
+        text = turn.text("open_day_promoted", calendar=link, **values)
+        options = _cancel_option(turn, event.id)
         media = _calendar(turn, event.id, ticket)
         _set(turn, event.id, "seated", last=True)
         _plan(turn, event)

@@ -293,8 +293,8 @@ class OpenDayState:
 
     ``rsvps`` maps an event id to invited | maybe | seated | waiting | declined | missed (the event's ledger in
     Redis is the source of truth; this is its consequence, plus what only the learner's side knows: invited,
-    maybe, and missed: still waiting when it started, and told so). ``last`` is the latest event Bottega wrote to them about: a template's quick reply carries no
-    event id and answers that one.
+    maybe, and missed: still waiting when it started, and told so). ``last`` is the latest event Bottega wrote
+    to them about: a template's quick reply carries no event id and answers that one.
     """
 
     rsvps: dict[str, str] = field(default_factory=dict)
