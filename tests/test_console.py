@@ -372,6 +372,9 @@ def test_open_days_show_who_is_coming_and_an_editor_announces_after_a_dry_run(ap
     assert Announcement.from_json(job.result) == direct
     assert dry.status_code == 200 and "\n".join(direct.lines()) in html.unescape(dry.get_data(as_text=True))
     assert audit.recent(redis_client, 1)[0].action == "sign_in"  # a dry run changes nothing
+    assert ezio.post("/admin/open-days/od_2027_01/announce", data={}).status_code == 400  # no CSRF token
+    assert vera.post("/admin/open-days/od_2027_01/announce", data={"csrf_token": form_token(vera)}).status_code == 403
+    assert not queued_jobs(broker_client)
     sent = ezio.post("/admin/open-days/od_2027_01/announce", data={"csrf_token": form_token(ezio)})
     assert sent.status_code == 303
     entry = audit.recent(redis_client, 1)[0]  # accepted: audited at once, announced by the worker

@@ -23,7 +23,7 @@ from bot.broadcasts.plan import Plan
 from bot.broadcasts.service import Broadcasts
 from bot.channels.signature import sign
 from bot.console import audit
-from bot.console.jobs import JOB_TTL_SECONDS, Jobs, JobStatus
+from bot.console.jobs import JOB_TTL_SECONDS, NOT_QUEUED, JobKind, Jobs, JobStatus
 from bot.console.users import Users
 from bot.delivery import outbox
 from bot.delivery.graph import GraphClient
@@ -305,3 +305,16 @@ def test_a_send_whose_worker_died_mid_way_is_not_started_again(app, redis_client
     page = ezio.get(asked.location)
     assert page.status_code == 400 and "interrupted" in page.get_data(as_text=True)
     assert not list(broadcast_store.every_id(redis_client))
+
+
+def test_a_job_the_queue_refused_says_so_on_its_record(redis_client):
+    jobs = Jobs(redis_client)
+    job_id = jobs.create(JobKind.OPEN_DAY_DRY_RUN, who="ezio", target="od_2027_01")
+
+    def broker_down(_: str) -> None:
+        raise ConnectionError("the broker is down")
+
+    with pytest.raises(ConnectionError):
+        jobs.hand_over(job_id, broker_down)
+    job = jobs.get(job_id)
+    assert job is not None and job.finished and job.status is JobStatus.FAILED and job.error == NOT_QUEUED

@@ -144,11 +144,11 @@ def _enqueue(console: Console, broadcasts: Broadcasts, kind: JobKind) -> Respons
     jobs = Jobs(console.client)
     job_id = jobs.create(kind, who=me(console), target=message, query=query.to_json(), form=_echo(form),
                          expected=int(expected or 0))
-    if kind is JobKind.BROADCAST_SEND:
+    if kind is JobKind.BROADCAST_SEND:  # accepted now; the worker records the outcome
         audit.record(console.client, me(console), "broadcast.send", f"job {job_id}",
                      f"asked: message {message} to {expected} learner(s), query {query.describe()}; the worker "
                      "checks the audience, then starts")
-    queue.console_job(job_id)
+    jobs.hand_over(job_id, queue.console_job)
     return redirect(url_for("console.broadcast_job", job_id=job_id), 303)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -27,6 +28,7 @@ from bot.storage.keys import admin_job_key
 
 JOB_TTL_SECONDS = 24 * 3_600  # a job's record (and so its page) lives this long after its last change
 JOB_ID_HEX_CHARS = 16
+NOT_QUEUED = "The worker's queue could not be reached: nothing was done. Try again."
 
 
 class JobKind(str, Enum):
@@ -86,13 +88,21 @@ class Jobs:
 
     def create(self, kind: JobKind, *, who: str, target: str, query: str = "",
                form: list[tuple[str, str]] | None = None, expected: int = 0) -> str:
-        """A new queued job's id (the caller enqueues it: ``JobQueue.console_job``)."""
+        """Record a new queued job; its id (then ``hand_over`` it to the worker)."""
         job_id = secrets.token_hex(JOB_ID_HEX_CHARS // 2)
         self._write(job_id, {"kind": kind.value, "who": who, "target": target, "query": query,
                              "form": json.dumps(form or []), "expected": str(expected),
                              "status": JobStatus.QUEUED.value, "read": "0",
                              "created_ms": str(int(time.time() * 1000))})
         return job_id
+
+    def hand_over(self, job_id: str, enqueue: Callable[[str], None]) -> None:
+        """Put the job on the worker's queue (``enqueue``: ``JobQueue.console_job``)."""
+        try:
+            enqueue(job_id)
+        except Exception:
+            self.fail(job_id, NOT_QUEUED)  # its page says so rather than waiting a day
+            raise
 
     def get(self, job_id: str) -> ConsoleJob | None:
         """The job, or None (no such id, or its record expired)."""

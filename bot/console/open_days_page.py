@@ -96,11 +96,12 @@ def _enqueue(console: Console, event_id: str, kind: JobKind) -> ResponseReturnVa
     """Hand the dry run or the announcement to the worker and send the admin to its page."""
     queue = job_queue(console)
     event = _event(console, event_id)
-    job_id = Jobs(console.client).create(kind, who=me(console), target=event.id)
-    if kind is JobKind.OPEN_DAY_ANNOUNCE:
+    jobs = Jobs(console.client)
+    job_id = jobs.create(kind, who=me(console), target=event.id)
+    if kind is JobKind.OPEN_DAY_ANNOUNCE:  # accepted now; the worker records the outcome
         audit.record(console.client, me(console), "open_day.announce", event.id,
                      f"asked: the worker invites the audience (job {job_id})")
-    queue.console_job(job_id)
+    jobs.hand_over(job_id, queue.console_job)
     return redirect(url_for("console.open_day_job", event_id=event.id, job_id=job_id), 303)
 
 
