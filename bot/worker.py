@@ -98,6 +98,8 @@ if recorder is not None:  # learning analytics: fold the event streams into the 
 dramatiq.set_broker(broker)
 
 from bot.broadcasts import actors as broadcast_actors  # noqa: E402 - binds to the broker set above
+from bot.console import actors as console_actors  # noqa: E402 - binds to the broker set above
+from bot.console.job_runner import WorkerSide  # noqa: E402
 from bot.delivery import actors  # noqa: E402 - the actors bind to the broker set just above
 
 actors.configure(actors.WorkerContext(settings=settings, client=client, queue=queue, dispatcher=dispatcher,
@@ -107,3 +109,4 @@ actors.configure(actors.WorkerContext(settings=settings, client=client, queue=qu
                                       throughput=Throughput.from_settings(client, settings),
                                       forward=Forwarder(client, recorder).forward if recorder else None))
 broadcast_actors.configure(broadcasts)
+console_actors.configure(WorkerSide(client=client, broadcasts=broadcasts, dispatcher=dispatcher))

@@ -11,6 +11,8 @@
   ``bot.handover.Inbox`` as ``bottega inbox``.
 * ``broadcasts_page``: broadcasts — audience form, dry run, send, live progress, report, pause/resume/cancel,
   through ``bot.broadcasts`` as ``bottega broadcast``.
+* ``jobs``, ``job_runner``, ``actors``: the dry runs, sends and announces, which read every learner, run in the
+  worker (the request enqueues them); their pages count the learners read until the result is there.
 
 ``install(app, ...)`` mounts it when CONSOLE_SECRET_KEY is set (dev mode has a default) and returns the
 ``Console``, whose ``require(role)`` guards other pages (the analytics Blueprint, the simulator in
@@ -31,6 +33,7 @@ from bot.console.learner_links import LearnerLinks
 from bot.console.pages import Console, NavItem, blueprint
 from bot.console.release_page import Census
 from bot.console.users import Role, Users
+from bot.delivery.broker import JobQueue
 from bot.flows.spec import Course
 from bot.handover import Inbox
 from bot.storage.store import Store
@@ -42,7 +45,8 @@ SESSION_COOKIE = "bottega_admin"
 
 
 def install(app: Flask, *, settings: Settings, client: redis.Redis, course: Callable[[], Course],
-            broadcasts: Broadcasts | None = None, inbox: Inbox | None = None) -> Console | None:
+            broadcasts: Broadcasts | None = None, inbox: Inbox | None = None,
+            queue: JobQueue | None = None) -> Console | None:
     """Mount the console on ``app`` (None, and nothing mounted, without CONSOLE_SECRET_KEY)."""
     if not settings.console_secret_key:
         return None
@@ -57,7 +61,7 @@ def install(app: Flask, *, settings: Settings, client: redis.Redis, course: Call
                                   outbox_max_items=settings.outbox_max_items),
                       census=Census(client),
                       limiter=guard.LoginLimiter(client, settings.console_login_failures_per_minute),
-                      links=LearnerLinks(settings.console_secret_key),
+                      links=LearnerLinks(settings.console_secret_key), queue=queue,
                       nav=[NavItem(label="Releases", endpoint="console.releases_page"),
                            NavItem(label="Learners", endpoint="console.learners"),
                            *([NavItem(label="Inbox", endpoint="console.inbox_list")] if inbox else []),

@@ -22,6 +22,7 @@ from bot import privacy
 from bot.console import audit, guard, learner_page, release_page
 from bot.console.learner_links import LearnerLinks
 from bot.console.users import Role, UserError, Users
+from bot.delivery.broker import JobQueue
 from bot.flows.loader import course_files
 from bot.flows.problems import FlowError
 from bot.flows.spec import Course
@@ -54,6 +55,7 @@ class Console:
     census: release_page.Census
     limiter: guard.LoginLimiter
     links: LearnerLinks
+    queue: JobQueue | None = None  # the worker's: the long actions (dry runs, sends, announces) run there
     nav: list[NavItem] = field(default_factory=list)
 
     def require(self, role: Role) -> Callable[[guard.View], guard.View]:
@@ -293,6 +295,13 @@ def blueprint(console: Console) -> Blueprint:
             raise UserError("the console needs at least one owner: make another admin owner first")
 
     return pages
+
+
+def job_queue(console: Console) -> JobQueue:
+    """The worker's queue, for the pages whose action reads every learner (``bot.console.jobs``)."""
+    if console.queue is None:
+        abort(503, description="This action runs in the worker: the console needs the send queue (REDIS_URL).")
+    return console.queue
 
 
 def me(console: Console) -> str:

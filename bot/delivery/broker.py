@@ -70,6 +70,7 @@ HANDLE_EVENTS = "handle_events"
 ERASE_LEARNER = "erase_learner"
 DELIVER_BULK = "deliver_bulk"  # a broadcast's sends (bot.delivery.actors), below every conversation
 BROADCAST_STEP = "broadcast_step"  # admit a broadcast's next recipients (bot.broadcasts.actors)
+CONSOLE_JOB = "console_job"  # an admin's dry run, send or announce that reads every learner (bot.console.actors)
 QUEUE = "default"
 BULK_QUEUE = "bulk"  # broadcast traffic: its own queue, so a conversation's job never waits behind 100,000 of them
 BULK_PRIORITY = 100  # a worker runs the jobs it holds lowest priority first: conversations (0) before bulk
@@ -198,6 +199,11 @@ class JobQueue:
     def broadcast_step(self, broadcast_id: str, token: str, *, delay_ms: int | None = None) -> None:
         """Admit broadcast ``broadcast_id``'s next recipients (the step chain holding ``token``)."""
         self._enqueue(BROADCAST_STEP, (broadcast_id, token), {}, delay_ms, queue=BULK_QUEUE)
+
+    def console_job(self, job_id: str) -> None:
+        """Run the console's job ``job_id`` (its record says what: ``bot.console.jobs``) on the bulk queue, after
+        every conversation's job: the web request that asked for it only waits for this enqueue."""
+        self._enqueue(CONSOLE_JOB, (job_id,), {}, None, queue=BULK_QUEUE)
 
     def handle_events(self, events: list[InboundEvent]) -> None:
         """Handle these events in the worker, in this order (one learner's events in one job)."""

@@ -285,6 +285,14 @@ def admin_login_failures_key(subject: str) -> str:
     return f"{ADMIN_PREFIX}:login-failures:{subject}"
 
 
+def admin_job_key(job_id: str) -> str:
+    """Hash with a TTL: one console action the worker runs (a dry run, a send, an announce; ``bot.console.jobs``):
+    ``bottega:admin:job:{<id>}``, one key in its own slot (every command on it touches it alone)."""
+    if not job_id or "{" in job_id or "}" in job_id:
+        raise ValueError(f"job id {job_id!r} must be non-empty and free of braces")
+    return f"{ADMIN_PREFIX}:job:{{{job_id}}}"
+
+
 # A learner's data export asked for in the chat (bot.privacy.chat): ``bottega:export:{<token>}`` -> JSON, an hour.
 EXPORT_PREFIX = f"{PREFIX}:export"
 

@@ -86,7 +86,8 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     admin = console.install(app, settings=settings, client=client,
                             course=lambda: registry.engine_for(releases.live_release(client)).course,
                             broadcasts=Broadcasts.build(settings, client, registry, queue=queue),
-                            inbox=Inbox(dispatcher, composition.proactive_policy(settings)))  # as `bottega inbox`
+                            inbox=Inbox(dispatcher, composition.proactive_policy(settings)),  # as `bottega inbox`
+                            queue=queue or composition.job_queue(settings))  # dry runs, sends, announces: the worker
     app.register_blueprint(open_day_routes.blueprint(client))  # /open-days/<event>/<ticket>.ics
     app.register_blueprint(learner_data_routes.blueprint(client))  # /privacy, /data/<token>.json, /link/<code>
     # /simulator: in dev mode on the fake Graph API; in production behind the console's sign-in (editors), its
