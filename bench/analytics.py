@@ -16,7 +16,7 @@ Run: ``.venv/bin/python bench/analytics.py`` (about three minutes on 2 cores; ``
    off and on, interleaved: CPU per message, Redis round trips and commands per message (the steady figures).
 3. **Webhook over HTTP.** ``bench/webhook_bench.py``'s load (``bench/traffic.py``: signed WhatsApp webhooks, 500
    learners walking module 1; ``bench/http_targets.measure``: warm-up, closed loop with 16 connections,
-   then an open loop at half the saturated rate) against the Procfile's ``web:`` line with ``ANALYTICS=0``
+   then an open loop at the same ``--open-rate`` for both) against the Procfile's ``web:`` line with ``ANALYTICS=0``
    and ``ANALYTICS=1``, alternated (off, on, off, on), each on its own Redis database.
 """
 
@@ -56,6 +56,7 @@ CHECKUP_SHARE = 0.4
 NOW_MS = int(time.time() * 1000)
 WEBHOOK_ROUNDS = 2
 WARMUP, SATURATE_RUNS, SATURATE_EACH, LATENCY = 600, 3, 1500, 1500
+OPEN_RATE = 150.0  # the open loop's offered load, the same for both (half its own rate favours the slower)
 
 
 # --- generating a store ---------------------------------------------------------------------------------
@@ -242,7 +243,8 @@ def print_pages(title: str, figures: list[tuple[str, float, float, float, float,
 
 
 # --- the webhook, recording on and off -----------------------------------------------------------------
-def webhook(workdir: Path, rounds: int = WEBHOOK_ROUNDS) -> list[tuple[str, http_targets.TargetResult]]:
+def webhook(workdir: Path, rounds: int = WEBHOOK_ROUNDS, open_rate: float = OPEN_RATE
+            ) -> list[tuple[str, http_targets.TargetResult]]:
     server = embedded_redis.start(workdir / "redis", port=http_targets.free_port(), persist=False)
     procs = Processes()
     results = []
@@ -268,7 +270,7 @@ def webhook(workdir: Path, rounds: int = WEBHOOK_ROUNDS) -> list[tuple[str, http
                 print(f"  webhook: {label}", file=sys.stderr)
                 results.append((label, http_targets.measure(procs, f"full-{database}", "webhooks:create_app()",
                                                             env, workdir, clients=16, redis_pid=redis_pid,
-                                                            **phases)))
+                                                            open_rate=open_rate, **phases)))
                 database += 1
     finally:
         procs.stop_all()
@@ -330,9 +332,10 @@ def print_in_process(figures: dict[str, dict[str, float]]) -> None:
         print(f"| {name} | {row['cpu_ms']:.2f} | {row['round_trips']:.2f} | {row['commands']:.1f} |")
 
 
-def print_webhook(results: list[tuple[str, http_targets.TargetResult]]) -> None:
-    print("\nWebhook acknowledgements, event recording off vs on (same run, alternated; no worker runs)")
-    print("| run | acks/s (median of runs) | runs | ack p50 ms at half rate | p99 ms | gunicorn CPU ms/req | "
+def print_webhook(results: list[tuple[str, http_targets.TargetResult]], open_rate: float) -> None:
+    print("\nWebhook acknowledgements, event recording off vs on (same run, alternated; no worker runs; "
+          f"the open loop at {open_rate:.0f} msg/s for both)")
+    print("| run | acks/s (median of runs) | runs | ack p50 ms in the open loop | p99 ms | gunicorn CPU ms/req | "
           "redis CPU ms/req | non-200 |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")
     for label, result in results:
@@ -353,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-process-only", action="store_true", help="the webhook in-process only (no HTTP runs)")
     parser.add_argument("--skip-pages", action="store_true")
     parser.add_argument("--rounds", type=int, default=WEBHOOK_ROUNDS, help="webhook rounds (off, on) to alternate")
+    parser.add_argument("--open-rate", type=float, default=OPEN_RATE, help="the open loop's rate, msg/s")
     parser.add_argument("--postgres", default="", help="also time the pages on this PostgreSQL (emptied first)")
     args = parser.parse_args(argv)
     course = load_course(ROOT / "flows")
@@ -381,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_webhook:
             print_in_process(webhook_in_process(workdir))
             if not args.in_process_only:
-                print_webhook(webhook(workdir, args.rounds))
+                print_webhook(webhook(workdir, args.rounds, args.open_rate), args.open_rate)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0

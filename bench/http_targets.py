@@ -126,9 +126,10 @@ def closed_loop(procs: Processes, port: int, phase: Phase, clients: int, env: di
 
 def measure(procs: Processes, name: str, app_spec: str, env: dict[str, str], workdir: Path, *,
             warmup: Phase, saturate: list[Phase], latency: Phase, clients: int,
-            redis_pid: int | None) -> TargetResult:
+            redis_pid: int | None, open_rate: float | None = None) -> TargetResult:
     """Start the target, warm it up, saturate it once per ``saturate`` phase (fresh connections each
-    time: gunicorn's workers split them differently every time), then hold half the median rate."""
+    time: gunicorn's workers split them differently every time), then hold half the median rate (or
+    ``open_rate``: the same offered load for targets compared with each other)."""
     port = free_port()
     command = web_command(app_spec)
     result = TargetResult(name=name, command=command, clients=clients)
@@ -172,7 +173,7 @@ def measure(procs: Processes, name: str, app_spec: str, env: dict[str, str], wor
             "hypervisor steal": steal_s * per_request,
             "idle": max(0.0, CORES * wall - tasks_s - irq_s - steal_s) * per_request,
         }
-        half = result.saturated_per_s / 2
+        half = open_rate or result.saturated_per_s / 2
         count = max(OPEN_LOOP_MIN_REQUESTS, min(latency.count, int(half * OPEN_LOOP_MAX_SECONDS)))
         workers_before = cpu_seconds_by_pid(server.pid)
         result.open = _loadgen(procs, port, Phase(latency.file, count), env, "open", "--rate", f"{half:.1f}")

@@ -16,7 +16,8 @@ from config.settings import Settings
 settings = Settings.from_env()
 metrics.prepare(settings.metrics_path)  # before prometheus_client is imported (config.metrics)
 
-import threading  # noqa: E402 - everything below may import prometheus_client
+import os  # noqa: E402 - everything below may import prometheus_client
+import threading  # noqa: E402
 
 import dramatiq  # noqa: E402
 
@@ -26,7 +27,13 @@ from bot.analytics.forwarding import Forwarder  # noqa: E402
 from bot.broadcasts.recovery import BroadcastRecovery  # noqa: E402
 from bot.broadcasts.service import Broadcasts  # noqa: E402
 from bot.delivery import outbox  # noqa: E402
-from bot.delivery.broker import JobQueue, MetricsExposition, RequestIdMiddleware, build_broker  # noqa: E402
+from bot.delivery.broker import (  # noqa: E402
+    JobQueue,
+    MetricsExposition,
+    RequestIdMiddleware,
+    WakePrecision,
+    build_broker,
+)
 from bot.delivery.recovery import OutboxRecovery  # noqa: E402
 from bot.delivery.throughput import Throughput  # noqa: E402
 from bot.delivery.timers import SWEEP_IDLE_MAX_SECONDS, SWEEP_INTERVAL_SECONDS, TimerClock  # noqa: E402
@@ -39,6 +46,8 @@ from config.logs import configure_logging  # noqa: E402
 # LOG_LEVEL and LOG_FORMAT for the worker too (Dramatiq's CLI set up its handlers first)
 configure_logging(settings.log_level, settings.log_format)
 outbox.check_timing(settings)
+if settings.worker_nice:  # the webhook's acks before the worker's sends when both want the box's cores
+    os.nice(settings.worker_nice)
 client = composition.redis_client(settings)
 broker = build_broker(settings, composition.redis_url(settings))
 queue = JobQueue(broker, settings)
@@ -73,6 +82,7 @@ def broadcasts() -> Broadcasts:
 
 
 broker.add_middleware(RequestIdMiddleware())
+broker.add_middleware(WakePrecision(settings.worker_wake_ms))
 broker.add_middleware(OutboxRecovery(client, queue))
 broker.add_middleware(BroadcastRecovery(broadcasts))
 if settings.metrics_port:  # a worker-only box: its /metrics (the first worker process to bind the port serves it)
@@ -88,6 +98,8 @@ if recorder is not None:  # learning analytics: fold the event streams into the 
 dramatiq.set_broker(broker)
 
 from bot.broadcasts import actors as broadcast_actors  # noqa: E402 - binds to the broker set above
+from bot.console import actors as console_actors  # noqa: E402 - binds to the broker set above
+from bot.console.job_runner import WorkerSide  # noqa: E402
 from bot.delivery import actors  # noqa: E402 - the actors bind to the broker set just above
 
 actors.configure(actors.WorkerContext(settings=settings, client=client, queue=queue, dispatcher=dispatcher,
@@ -97,3 +109,4 @@ actors.configure(actors.WorkerContext(settings=settings, client=client, queue=qu
                                       throughput=Throughput.from_settings(client, settings),
                                       forward=Forwarder(client, recorder).forward if recorder else None))
 broadcast_actors.configure(broadcasts)
+console_actors.configure(WorkerSide(client=client, broadcasts=broadcasts, dispatcher=dispatcher))

@@ -107,6 +107,8 @@ class Settings:
     whatsapp_messages_per_second: float = _knob(80.0, "WHATSAPP_MESSAGES_PER_SECOND")  # 80 default, up to 1,000
     page_messages_per_second: float = _knob(250.0, "PAGE_MESSAGES_PER_SECOND")  # Messenger/Instagram: 300/s per Page
     send_burst_seconds: float = _knob(0.2, "SEND_BURST_SECONDS")  # the number's bucket holds this much sending
+    worker_nice: int = _knob(10, "WORKER_NICE")  # the worker's niceness: acks to Meta first on a shared box (0: off)
+    worker_wake_ms: int = _knob(200, "WORKER_WAKE_MS")  # a delayed send runs about this late at most: <= the burst
     bulk_reserve_percent: int = _knob(25, "BULK_RESERVE_PERCENT")  # of that bucket, only conversations may use
     broadcast_lookahead_seconds: float = _knob(2.0, "BROADCAST_LOOKAHEAD_SECONDS")  # admitted ahead of sending
     broadcast_chunk: int = _knob(200, "BROADCAST_CHUNK")  # recipients admitted per step at most

@@ -20,7 +20,9 @@ TESTS_DIR = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def plain_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One Redis server for the session (REDIS_URL if set, else an embedded one); the Redis Cluster suites keep
+    their send queue on it (``BROKER_REDIS_URL``) when they name the cluster as ``redis_url``."""
     if os.environ.get("REDIS_URL"):
         yield os.environ["REDIS_URL"]
         return
@@ -29,6 +31,11 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(plain_redis_url: str) -> str:
+    return plain_redis_url
 
 
 @pytest.fixture
@@ -45,12 +52,25 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def broker_client(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(broker_url(redis_url))
+def broker_client(plain_redis_url: str) -> Iterator[redis.Redis]:
+    """The send queue's database (on the session's plain Redis, also where the Redis Cluster suites keep it)."""
+    client = redis.Redis.from_url(broker_url(plain_redis_url))
     try:
         yield client
     finally:
         client.close()
+
+
+class Notified(list):
+    """The learner ids the web app asked to wake the sender for, in order: ``create_app(..., notify=notified)``."""
+
+    def __call__(self, learner_id: str) -> None:
+        self.append(learner_id)
+
+
+@pytest.fixture
+def notified() -> Notified:
+    return Notified()
 
 
 @pytest.fixture(scope="session")

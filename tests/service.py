@@ -72,6 +72,18 @@ class Service:
         self.settings = Settings.from_env(self.env)
         self.session = requests.Session()
 
+    def __enter__(self) -> Service:
+        """Every Procfile process started (all closed again if one fails to): ``with Service(tmp) as svc:``."""
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def start(self, *names: str) -> None:
         for name in names or tuple(self.commands):
             self.start_as(name, name)
@@ -223,8 +235,10 @@ class Phone:
     def count(self, fragment: str) -> int:
         return sum(fragment in describe(self.channel, call["body"]).text for call in self.calls())
 
-    def wait_turn(self, timeout: float = 20.0) -> list[Shown]:
-        """Wait for the replies to the last message: new messages ending with one that offers options."""
+    def wait_turn(self, timeout: float = 45.0) -> list[Shown]:
+        """Wait for the replies to the last message: new messages ending with one that offers options.
+        (45 s only bounds a failure: a worker just started on a loaded 2-core machine, on the cluster and
+        RabbitMQ, once took more than 20 s to send its first reply.)"""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             # an item leaves the outbox only after the fake recorded its call: look at the outbox first, so

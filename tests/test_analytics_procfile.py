@@ -22,12 +22,8 @@ STEPS_TO_LESSON_1 = 5  # hello, language, business, the module (its intro), then
 
 @pytest.fixture
 def service(tmp_path) -> Iterator[Service]:
-    svc = Service(tmp_path)
-    try:
-        svc.start()
+    with Service(tmp_path) as svc:
         yield svc
-    finally:
-        svc.close()
 
 
 def funnel_rows(store: AnalyticsStore, course) -> dict[str, tuple]:

@@ -9,12 +9,9 @@ server with Dramatiq's Redis broker, and a Redis Cluster (3 primaries + 3 replic
 
 from __future__ import annotations
 
-import json
 import signal
 import time
-import zoneinfo
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
 
 import pytest
 import redis
@@ -22,17 +19,16 @@ import redis
 from bot import composition
 from bot.broadcasts.audience import Query
 from bot.broadcasts.service import Broadcasts
-from bot.channels.whatsapp import WHATSAPP
 from bot.delivery.broker import JobQueue, build_broker
 from bot.storage.keys import LearnerPart, learner_key
 from bot.storage.releases import Registry
 from bot.tutor.progress import Progress
+from tests.broadcast_harness import learners_with_one_stopped, messages_per_user, running_tomorrow_at_ten
 from tests.cluster import ENGINES, engine_cluster
 from tests.service import Phone, Service
 
 pytestmark = pytest.mark.procfile
 
-ROME = zoneinfo.ZoneInfo("Europe/Rome")
 RATE = 6  # messages per second from the number: slow enough to kill the worker mid-broadcast
 LEARNERS = 24
 BROADCAST_TEXT = "modulo nuovo"
@@ -42,18 +38,12 @@ MENU_TEXT = "Ecco i moduli del corso"
 @pytest.fixture(params=ENGINES)
 def service(request, tmp_path) -> Iterator[Service]:
     """On both engines: one Redis server with Dramatiq's Redis broker, a Redis Cluster with RabbitMQ."""
-    cluster = engine_cluster(request)
-    svc = Service(tmp_path, env="test", cluster=cluster, extra_env={
+    svc = Service(tmp_path, env="test", cluster=engine_cluster(request), extra_env={
         "WHATSAPP_MESSAGES_PER_SECOND": str(RATE), "BROADCAST_LOOKAHEAD_SECONDS": "1",
         "SEND_LOCK_SECONDS": "3", "SEND_TIMEOUT_SECONDS": "1"})
     svc.graph.configure(throughput_per_second=RATE, throughput_burst_seconds=1.0, pair_burst=10, pair_per_seconds=6.0)
-    try:
-        svc.start()
-        day = (datetime.now(ROME) + timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
-        svc.set_clock(int(day.timestamp() * 1000))
+    with running_tomorrow_at_ten(svc):
         yield svc
-    finally:
-        svc.close()
 
 
 @pytest.fixture
@@ -76,12 +66,7 @@ def broadcasts(service: Service) -> Iterator[Callable[[], Broadcasts]]:
 
 
 def broadcast_counts(service: Service) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for call in service.graph.calls():
-        if BROADCAST_TEXT in json.dumps(call["body"], ensure_ascii=False):
-            user = str(call["body"].get("to")).lstrip("+")
-            counts[user] = counts.get(user, 0) + 1
-    return counts
+    return messages_per_user(service, BROADCAST_TEXT)
 
 
 def opted_out(service: Service, phone: Phone) -> bool:
@@ -103,15 +88,8 @@ def wait(condition, what: str, timeout: float = 120.0, state=lambda: "") -> None
 
 
 def test_a_killed_worker_finishes_the_broadcast_exactly_once(service: Service, broadcasts):
-    phones = [Phone(service, WHATSAPP, f"39333200{n:04d}") for n in range(LEARNERS)]
-    for phone in phones:
-        phone.send("ciao")
-    for phone in phones:
-        phone.wait_turn(timeout=120)
+    phones = learners_with_one_stopped(service, "39333200", LEARNERS)
     stopper = phones[-1]
-    stopper.send("stop")
-    stopper.wait_turn()
-    stopper.send("1")  # yes, stop
     wait(lambda: opted_out(service, stopper), "the learner who wrote stop opted out")
 
     admin = broadcasts()

@@ -32,7 +32,7 @@ from bot.storage.keys import (
     timer_index_key,
 )
 from bot.storage.replication import NotReplicated
-from config.settings import Settings
+from config.settings import Settings, broker_url
 from tests.cluster import LocalCluster
 from tests.test_certificates import test_store_round_trip_by_code_token_and_learner  # noqa: F401
 from tests.test_conversation import (  # noqa: F401 - collected here, on the cluster
@@ -42,7 +42,6 @@ from tests.test_conversation import (  # noqa: F401 - collected here, on the clu
 )
 from tests.test_hardening_webhook import (  # noqa: F401 - collected here, on the cluster
     client,
-    notified,
     onboard,
     post,
     test_a_learner_known_by_phone_who_arrives_with_a_bsuid_keeps_their_progress,
@@ -76,11 +75,14 @@ def redis_client(redis_cluster: LocalCluster) -> Iterator[RedisCluster]:
 
 
 @pytest.fixture
-def settings(redis_cluster: LocalCluster, tmp_path: Path) -> Settings:
+def settings(redis_cluster: LocalCluster, plain_redis_url: str, tmp_path: Path) -> Settings:
+    """The cluster as REDIS_URL; the send queue (Dramatiq's Redis broker cannot run on a cluster) on the session's
+    plain Redis, as a deployment without RabbitMQ would set BROKER_REDIS_URL."""
     return Settings.from_env({"BOTTEGA_ENV": "test", "META_APP_SECRET": "test-app-secret",
                               "META_VERIFY_TOKEN": "test-verify-token", "WHATSAPP_TOKEN": "wa-token",
                               "WHATSAPP_PHONE_NUMBER_ID": "100000000000001", "MESSENGER_PAGE_TOKEN": "page-token",
-                              "REDIS_URL": redis_cluster.url, "BOTTEGA_VAR_DIR": str(tmp_path / "var")})
+                              "REDIS_URL": redis_cluster.url, "BROKER_REDIS_URL": broker_url(plain_redis_url),
+                              "BOTTEGA_VAR_DIR": str(tmp_path / "var")})
 
 
 def test_redis_url_with_the_cluster_scheme_gives_a_cluster_client(settings, redis_client):

@@ -14,13 +14,12 @@ outside a transaction), fails here where one Redis would not.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from config.settings import Settings, broker_url
+from config.settings import broker_url
 from tests.cluster import LocalCluster
 from tests.test_broadcasts import (  # noqa: F401 - collected here, on the cluster
     test_a_broadcast_turn_leaves_the_menu_the_learner_asked_for,
@@ -30,6 +29,7 @@ from tests.test_broadcasts import (  # noqa: F401 - collected here, on the clust
     test_recipients_states_are_sharded_and_a_broadcast_from_before_the_shards_keeps_its_one_pair,
     world,
 )
+from tests.test_cluster import settings  # noqa: F401 - the cluster; the send queue on the plain Redis
 from tests.test_console_broadcasts import (  # noqa: F401 - collected here, on the cluster
     app,
     test_dry_run_send_live_progress_and_report,
@@ -65,10 +65,10 @@ from tests.test_open_days import (  # noqa: F401 - collected here, on the cluste
 
 
 @pytest.fixture
-def redis_client(redis_cluster: LocalCluster, redis_url: str) -> Iterator[RedisCluster]:
+def redis_client(redis_cluster: LocalCluster, plain_redis_url: str) -> Iterator[RedisCluster]:
     """The cluster, empty (every primary flushed, script caches too), and the send queue's database emptied."""
     redis_cluster.flush()
-    with redis.Redis.from_url(broker_url(redis_url)) as broker:
+    with redis.Redis.from_url(broker_url(plain_redis_url)) as broker:
         broker.flushdb()
     cluster_client = redis_cluster.client()
     try:
@@ -77,10 +77,3 @@ def redis_client(redis_cluster: LocalCluster, redis_url: str) -> Iterator[RedisC
         cluster_client.close()
 
 
-@pytest.fixture
-def settings(redis_cluster: LocalCluster, redis_url: str, tmp_path: Path) -> Settings:
-    return Settings.from_env({"BOTTEGA_ENV": "test", "META_APP_SECRET": "test-app-secret",
-                              "META_VERIFY_TOKEN": "test-verify-token", "WHATSAPP_TOKEN": "wa-token",
-                              "WHATSAPP_PHONE_NUMBER_ID": "100000000000001", "MESSENGER_PAGE_TOKEN": "page-token",
-                              "REDIS_URL": redis_cluster.url, "BROKER_REDIS_URL": broker_url(redis_url),
-                              "BOTTEGA_VAR_DIR": str(tmp_path / "var")})

@@ -9,6 +9,7 @@ export and erase (audited), publish a changed folder (the CLI's code), manage ad
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -337,8 +338,11 @@ def test_sign_in_failures_count_per_address_and_an_ipv6_client_by_its_64(app):
     assert attempt("2001:db8:0:1::1", "vera", PASSWORD) == 303  # the next /64 is not
 
 
-def test_open_days_show_who_is_coming_and_an_editor_announces_after_a_dry_run(app, redis_client):
+def test_open_days_show_who_is_coming_and_an_editor_announces_after_a_dry_run(app, redis_client, broker_client):
+    from bot.console.jobs import Jobs, JobStatus
+    from bot.delivery.open_days import Announcement, announce
     from bot.storage.open_day_ledger import OpenDayLedger
+    from tests.console_jobs import queued_jobs, run_console_jobs
 
     onboard(app)
     OpenDayLedger(redis_client).rsvp("od_2027_01", LID, coming=True, capacity=40, now_ms=1)
@@ -349,11 +353,35 @@ def test_open_days_show_who_is_coming_and_an_editor_announces_after_a_dry_run(ap
     assert learner_ref(LID) in page and "Lucia" in page and PHONE not in page
     assert "dry run" not in page  # a viewer reads; announcing is an editor's
     assert vera.post("/admin/open-days/od_2027_01/dry-run", data={"csrf_token": form_token(vera)}).status_code == 403
-    dry = ezio.post("/admin/open-days/od_2027_01/dry-run", data={"csrf_token": form_token(ezio)})
-    assert dry.status_code == 200 and "would be invited" in dry.get_data(as_text=True)
+    asked = ezio.post("/admin/open-days/od_2027_01/dry-run", data={"csrf_token": form_token(ezio)})
+    assert asked.status_code == 303 and asked.location.startswith("/admin/open-days/od_2027_01/jobs/")
+    job_id = asked.location.rsplit("/", 1)[1]
+    assert queued_jobs(broker_client) == [job_id]  # the request counted nobody: the worker will
+    counting = ezio.get(asked.location).get_data(as_text=True)
+    assert "Counting… <strong>0</strong> learners read" in counting and "would be invited" not in counting
+    assert '<meta http-equiv="refresh"' in counting and "<script" not in counting
+    assert vera.get(asked.location).status_code == 403
+    assert run_console_jobs(app, broker_client, progress_every=1) == [job_id]
+    job = Jobs(redis_client).get(job_id)
+    assert job is not None and job.status is JobStatus.DONE and job.read == 1
+    dry = ezio.get(asked.location)
+    wiring = app.extensions["bottega"]
+    engine = wiring["registry"].engine_for(releases.live_release(redis_client))
+    direct = announce(redis_client, wiring["dispatcher"].store, engine.course, engine.policy,
+                      engine.course.open_day("od_2027_01"), now_ms=wiring["dispatcher"].clock(), dry_run=True)
+    assert Announcement.from_json(job.result) == direct
+    assert dry.status_code == 200 and "\n".join(direct.lines()) in html.unescape(dry.get_data(as_text=True))
     assert audit.recent(redis_client, 1)[0].action == "sign_in"  # a dry run changes nothing
+    assert ezio.post("/admin/open-days/od_2027_01/announce", data={}).status_code == 400  # no CSRF token
+    assert vera.post("/admin/open-days/od_2027_01/announce", data={"csrf_token": form_token(vera)}).status_code == 403
+    assert not queued_jobs(broker_client)
     sent = ezio.post("/admin/open-days/od_2027_01/announce", data={"csrf_token": form_token(ezio)})
     assert sent.status_code == 303
-    entry = audit.recent(redis_client, 1)[0]
+    entry = audit.recent(redis_client, 1)[0]  # accepted: audited at once, announced by the worker
     assert (entry.who, entry.action, entry.target) == ("ezio", "open_day.announce", "od_2027_01")
+    assert run_console_jobs(app, broker_client) == [sent.location.rsplit("/", 1)[1]]
+    done = ezio.get(sent.location)
+    assert done.status_code == 303 and done.location == "/admin/open-days/od_2027_01"
+    entry = audit.recent(redis_client, 1)[0]
+    assert (entry.who, entry.action, entry.detail) == ("ezio", "open_day.announce", f"{direct.scheduled} invited")
     assert ezio.get("/admin/open-days/od_9999").status_code == 404

@@ -18,21 +18,27 @@ from dataclasses import replace
 
 import pytest
 
+from bot.broadcasts.audience import Query
+from bot.broadcasts.plan import Plan
 from bot.broadcasts.service import Broadcasts
 from bot.channels.signature import sign
 from bot.console import audit
+from bot.console.jobs import JOB_TTL_SECONDS, NOT_QUEUED, JobKind, Jobs, JobStatus
 from bot.console.users import Users
 from bot.delivery import outbox
 from bot.delivery.graph import GraphClient
 from bot.delivery.throughput import Rate, Throughput
 from bot.storage import broadcast_store
 from bot.storage.clock import SystemClock
+from bot.storage.keys import admin_job_key
+from tests.console_jobs import queued_jobs, run_console_jobs
 from tests.test_console import PASSWORD, ROLES, SECRET, browser, form_token, signed_in
 from webhooks import create_app
 
 PHONES = [f"39333200{n:04d}" for n in range(5)]
 LEARNERS = [f"wa:{phone}" for phone in PHONES]
 BROADCAST_ID = "20260101-000000-abcdef"  # well formed, never started
+JOB_ID = "0123456789abcdef"  # well formed, never queued
 
 
 @pytest.fixture
@@ -79,9 +85,33 @@ def worker_service(app, redis_client) -> Broadcasts:
                       queue=None, rate_per_second=100, lookahead_seconds=1, chunk=100)
 
 
-def dry_run(client, **fields):
+def dry_run(client, broker_client, **fields):
+    """The form's dry run as the admin sees it: the POST is queued (no plan yet), the worker runs it, the job's page
+    shows the plan."""
     data = {"message": "news", "csrf_token": form_token(client, "/admin/broadcasts"), **fields}
-    return client.post("/admin/broadcasts/dry-run", data=data)
+    asked = client.post("/admin/broadcasts/dry-run", data=data)
+    if asked.status_code != 303:
+        return asked
+    return finished(client, broker_client, asked.location)
+
+
+def send(client, broker_client, fields: dict[str, list[str]]):
+    """The dry run's "Send": queued, run by the worker, then the job's page (a redirect to the broadcast, or 409)."""
+    token = form_token(client, "/admin/broadcasts")
+    asked = client.post("/admin/broadcasts/send", data={**fields, "csrf_token": token})
+    if asked.status_code != 303:
+        return asked
+    return finished(client, broker_client, asked.location)
+
+
+def finished(client, broker_client, job_page: str):
+    """Run the queued job the way the worker does and read its page again."""
+    assert job_page.startswith("/admin/broadcasts/jobs/")
+    counting = client.get(job_page)
+    assert counting.status_code == 200 and "Counting… <strong>0</strong> learners read" in counting.get_data(
+        as_text=True)  # nothing was counted inside the request
+    assert run_console_jobs(client.application, broker_client) == [job_page.rsplit("/", 1)[1]]
+    return client.get(job_page)
 
 
 def send_form(page: str) -> dict[str, list[str]]:
@@ -99,7 +129,7 @@ def send_form(page: str) -> dict[str, list[str]]:
 def test_every_broadcast_page_sends_a_visitor_without_a_session_to_sign_in(app):
     visitor = browser(app)
     paths = [("GET", "/admin/broadcasts"), ("POST", "/admin/broadcasts/dry-run"), ("POST", "/admin/broadcasts/send"),
-             ("GET", f"/admin/broadcasts/{BROADCAST_ID}")] + [
+             ("GET", f"/admin/broadcasts/{BROADCAST_ID}"), ("GET", f"/admin/broadcasts/jobs/{JOB_ID}")] + [
         ("POST", f"/admin/broadcasts/{BROADCAST_ID}/{action}") for action in ("pause", "resume", "cancel")]
     broadcast_rules = {rule.rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/admin/broadcasts")}
     assert len(broadcast_rules) == len(paths)  # every route of the pages is in this list
@@ -108,25 +138,30 @@ def test_every_broadcast_page_sends_a_visitor_without_a_session_to_sign_in(app):
         assert answer.status_code == 303 and answer.location.startswith("/admin/login"), (method, path)
 
 
-def test_a_viewer_reads_but_cannot_dry_run_send_or_cancel_and_a_forged_form_is_refused(app, redis_client):
+def test_a_viewer_reads_but_cannot_dry_run_send_or_cancel_and_a_forged_form_is_refused(app, redis_client,
+                                                                                        broker_client):
     for phone in PHONES[:2]:
         write_in(app, phone)
     ezio = signed_in(app, "ezio")
-    page = dry_run(ezio).get_data(as_text=True)
+    asked = ezio.post("/admin/broadcasts/dry-run",
+                      data={"message": "news", "csrf_token": form_token(ezio, "/admin/broadcasts")})
+    job_page = asked.location
+    page = finished(ezio, broker_client, job_page).get_data(as_text=True)
     fields = send_form(page)
     vera = signed_in(app, "vera")
     listing = vera.get("/admin/broadcasts")
     assert listing.status_code == 200 and 'action="/admin/broadcasts/dry-run"' not in listing.get_data(as_text=True)
+    assert vera.get(job_page).status_code == 403  # an editor's dry run
     csrf = form_token(vera, "/admin/broadcasts")
     assert vera.post("/admin/broadcasts/dry-run", data={"message": "news", "csrf_token": csrf}).status_code == 403
     assert vera.post("/admin/broadcasts/send", data={**fields, "csrf_token": csrf}).status_code == 403
-    assert not list(broadcast_store.every_id(redis_client))
+    assert not queued_jobs(broker_client) and not list(broadcast_store.every_id(redis_client))
     # the forged form: no token, or another session's
     for forged in ({}, {"csrf_token": csrf}, {"csrf_token": "forged"}):
         answer = ezio.post("/admin/broadcasts/send", data={**fields, **forged})
         assert answer.status_code == 400
-    assert not list(broadcast_store.every_id(redis_client))
-    started = ezio.post("/admin/broadcasts/send", data={**fields, "csrf_token": form_token(ezio, "/admin/broadcasts")})
+    assert not queued_jobs(broker_client) and not list(broadcast_store.every_id(redis_client))
+    started = send(ezio, broker_client, fields)
     assert started.status_code == 303
     broadcast_id = started.location.rsplit("/", 1)[1]
     assert vera.get(f"/admin/broadcasts/{broadcast_id}").status_code == 200
@@ -141,7 +176,7 @@ def test_a_viewer_reads_but_cannot_dry_run_send_or_cancel_and_a_forged_form_is_r
 
 
 # -- operating --------------------------------------------------------------------------------------------
-def test_dry_run_send_live_progress_and_report(app, redis_client, fake):
+def test_dry_run_send_live_progress_and_report(app, redis_client, broker_client, fake):
     for phone in PHONES:
         write_in(app, phone)
     write_in(app, "393339999999")
@@ -151,24 +186,25 @@ def test_dry_run_send_live_progress_and_report(app, redis_client, fake):
     fake.reset()
     ezio = signed_in(app, "ezio")
 
-    page = dry_run(ezio, channel="whatsapp", lang="it").get_data(as_text=True)
+    page = dry_run(ezio, broker_client, channel="whatsapp", lang="it").get_data(as_text=True)
     assert "<strong>6</strong> learner(s) match, <strong>5</strong> would be sent it now" in page
     row = re.search(r"<tr><td>whatsapp</td>(.*?)</tr>", page)
     assert row and re.findall(r'<td class="num">(\d+)</td>', row.group(1)) == ["5", "0", "1"]
     assert "unreachable: 1 — opted out" in page and "Estimated cost:" in page
-    assert dry_run(ezio, channel="messenger").get_data(as_text=True).count("Send to") == 0  # nobody there
-    refused = dry_run(ezio, active_within="soon")
+    assert dry_run(ezio, broker_client, channel="messenger").get_data(as_text=True).count("Send to") == 0
+    refused = dry_run(ezio, broker_client, active_within="soon")  # refused by the request: nothing queued
     assert refused.status_code == 400 and "whole number of days" in refused.get_data(as_text=True)
+    assert dry_run(ezio, broker_client, message="nonesuch").status_code == 400 and not queued_jobs(broker_client)
 
     fields = send_form(page)
     assert fields["channel"] == ["whatsapp"] and fields["lang"] == ["it"] and fields["expected"] == ["5"]
     write_in(app, PHONES[0], "stop")
     write_in(app, PHONES[0], "1")  # the audience changes between the dry run and the send
-    changed = ezio.post("/admin/broadcasts/send", data={**fields, "csrf_token": form_token(ezio, "/admin/broadcasts")})
+    changed = send(ezio, broker_client, fields)
     assert changed.status_code == 409 and "4 learner(s) now" in changed.get_data(as_text=True)
     assert not list(broadcast_store.every_id(redis_client))
     fields = send_form(changed.get_data(as_text=True))
-    started = ezio.post("/admin/broadcasts/send", data={**fields, "csrf_token": form_token(ezio, "/admin/broadcasts")})
+    started = send(ezio, broker_client, fields)
     assert started.status_code == 303
     broadcast_id = started.location.rsplit("/", 1)[1]
 
@@ -198,13 +234,12 @@ def test_dry_run_send_live_progress_and_report(app, redis_client, fake):
     assert reached == sorted(PHONES[1:])  # each once; the two who said stop, never
 
 
-def test_pause_resume_and_cancel_are_audited(app, redis_client):
+def test_pause_resume_and_cancel_are_audited(app, redis_client, broker_client):
     for phone in PHONES[:3]:
         write_in(app, phone)
     ezio = signed_in(app, "ezio")
-    fields = send_form(dry_run(ezio).get_data(as_text=True))
-    broadcast_id = ezio.post("/admin/broadcasts/send", data={
-        **fields, "csrf_token": form_token(ezio, "/admin/broadcasts")}).location.rsplit("/", 1)[1]
+    fields = send_form(dry_run(ezio, broker_client).get_data(as_text=True))
+    broadcast_id = send(ezio, broker_client, fields).location.rsplit("/", 1)[1]
     page = f"/admin/broadcasts/{broadcast_id}"
     for action, status in (("pause", "paused"), ("resume", "running"), ("cancel", "cancelled")):
         answer = ezio.post(f"{page}/{action}", data={"csrf_token": form_token(ezio, page)})
@@ -213,3 +248,73 @@ def test_pause_resume_and_cancel_are_audited(app, redis_client):
     assert "cannot resume now" in again.get_data(as_text=True)
     actions = [e.action for e in audit.recent(redis_client) if e.target == broadcast_id]
     assert actions == ["broadcast.cancel", "broadcast.resume", "broadcast.pause", "broadcast.send"]
+
+
+# -- in the worker, not in the request ----------------------------------------------------------------------
+def test_the_dry_run_is_queued_counted_by_the_worker_and_shows_the_plan_the_service_makes(app, redis_client,
+                                                                                          broker_client):
+    for phone in PHONES:
+        write_in(app, phone)
+    ezio = signed_in(app, "ezio")
+    asked = ezio.post("/admin/broadcasts/dry-run", data={"message": "news", "channel": "whatsapp",
+                                                         "csrf_token": form_token(ezio, "/admin/broadcasts")})
+    assert asked.status_code == 303
+    job_id = asked.location.rsplit("/", 1)[1]
+    assert queued_jobs(broker_client) == [job_id]  # on the bulk queue, behind the learners' replies
+    key = admin_job_key(job_id)
+    assert key == f"bottega:admin:job:{{{job_id}}}" and 0 < redis_client.ttl(key) <= JOB_TTL_SECONDS
+    job = Jobs(redis_client).get(job_id)
+    assert job is not None and (job.status, job.read, job.result, job.who) == (JobStatus.QUEUED, 0, "", "ezio")
+    counting = ezio.get(asked.location).get_data(as_text=True)
+    assert "Counting… <strong>0</strong> learners read" in counting and "learner(s) match" not in counting
+    assert '<meta http-equiv="refresh" content="2">' in counting and "<script" not in counting
+
+    service = worker_service(app, redis_client)
+    reported: list[int] = []
+    direct = service.dry_run(Query(channels=("whatsapp",)), "news", on_progress=reported.append, progress_every=2)
+    assert reported == [2, 4, 5]  # every 2 learners read, and once at the end
+
+    assert run_console_jobs(app, broker_client, progress_every=2) == [job_id]
+    job = Jobs(redis_client).get(job_id)
+    assert job is not None and job.status is JobStatus.DONE and job.read == 5
+    shown = json.loads(job.result)
+    assert {k: v for k, v in shown.items() if k != "at_ms"} == {
+        k: v for k, v in direct.summary().items() if k != "at_ms"}
+    assert {**Plan.from_summary(shown).summary(), "recipients": shown["recipients"]} == shown  # (ids are not kept)
+    assert not any(lid in job.result for lid in LEARNERS)  # the record names no learner
+    page = ezio.get(asked.location)
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'http-equiv="refresh"' not in text
+    assert (f"<strong>{direct.matched}</strong> learner(s) match, <strong>{len(direct.recipients)}</strong> would be "
+            "sent it now") in text and f"Send to {len(direct.recipients)} learner(s)" in text
+    assert ezio.get("/admin/broadcasts/jobs/0123456789abcdef").status_code == 404
+    assert not list(broadcast_store.every_id(redis_client))  # a dry run starts nothing
+
+
+def test_a_send_whose_worker_died_mid_way_is_not_started_again(app, redis_client, broker_client):
+    for phone in PHONES[:2]:
+        write_in(app, phone)
+    ezio = signed_in(app, "ezio")
+    fields = send_form(dry_run(ezio, broker_client).get_data(as_text=True))
+    asked = ezio.post("/admin/broadcasts/send", data={**fields, "csrf_token": form_token(ezio, "/admin/broadcasts")})
+    job_id = asked.location.rsplit("/", 1)[1]
+    accepted = audit.recent(redis_client, 1)[0]
+    assert (accepted.who, accepted.action, accepted.target) == ("ezio", "broadcast.send", f"job {job_id}")
+    Jobs(redis_client).running(job_id)  # a worker took it and was killed; the broker hands it out again
+    assert run_console_jobs(app, broker_client) == [job_id]
+    page = ezio.get(asked.location)
+    assert page.status_code == 400 and "interrupted" in page.get_data(as_text=True)
+    assert not list(broadcast_store.every_id(redis_client))
+
+
+def test_a_job_the_queue_refused_says_so_on_its_record(redis_client):
+    jobs = Jobs(redis_client)
+    job_id = jobs.create(JobKind.OPEN_DAY_DRY_RUN, who="ezio", target="od_2027_01")
+
+    def broker_down(_: str) -> None:
+        raise ConnectionError("the broker is down")
+
+    with pytest.raises(ConnectionError):
+        jobs.hand_over(job_id, broker_down)
+    job = jobs.get(job_id)
+    assert job is not None and job.finished and job.status is JobStatus.FAILED and job.error == NOT_QUEUED

@@ -304,12 +304,13 @@ def decoded(png: bytes) -> str:
 
 
 # -- the contact address in the welcome is configuration (issue 12 §2) ------------------------------------
-def test_the_welcome_names_the_configured_contact_address(redis_client, course, tmp_path):
+def test_the_welcome_names_the_configured_contact_address(redis_client, redis_url, course, tmp_path):
     from config.settings import Settings
 
     configured = Settings.from_env({"BOTTEGA_ENV": "test", "META_APP_SECRET": SECRET, "META_VERIFY_TOKEN": "t",
                                     "WHATSAPP_TOKEN": "w", "WHATSAPP_PHONE_NUMBER_ID": "100000000000001",
                                     "MESSENGER_PAGE_TOKEN": "p", "SUPPORT_CONTACT": "persone@panificio.example",
+                                    "REDIS_URL": redis_url,  # the web app builds its job queue from it
                                     "BOTTEGA_VAR_DIR": str(tmp_path / "var")})
     client = create_app(configured, redis_client=redis_client, notify=lambda lid: None).test_client()
     post(client, restamped(fixture("whatsapp", "start_code"), user="393479876503", text="ciao"))

@@ -26,16 +26,6 @@ PHONE, BSUID = "393331112222", "IT.77001122334455667788"
 NEW_PHONE, NEW_BSUID = "393339998888", "IT.99001122334455667788"
 
 
-class Notified(list):
-    def __call__(self, learner_id: str) -> None:
-        self.append(learner_id)
-
-
-@pytest.fixture
-def notified() -> Notified:
-    return Notified()
-
-
 @pytest.fixture
 def client(settings, redis_client, notified):
     return create_app(settings, redis_client=redis_client, notify=notified).test_client()

@@ -36,12 +36,8 @@ CODE = re.compile(r"\*([A-Z0-9]{4}-[A-Z0-9]{4})\*")
 
 @pytest.fixture
 def service(tmp_path) -> Iterator[Service]:
-    svc = Service(tmp_path)
-    try:
-        svc.start()
+    with Service(tmp_path) as svc:
         yield svc
-    finally:
-        svc.close()
 
 
 def wait_until(check, timeout: float = 30.0, what: str = "") -> None:

@@ -2,8 +2,9 @@
 and the shared test clock (BOTTEGA_ENV=test): announced with `bottega events announce`, eight RSVPs for five
 seats, a cancellation that promotes the first one waiting, the calendar file served and parsed, and the
 reminders 24 h and 1 h before, the link at the start and the follow-up after it, each at its simulated time,
-exactly once, with the worker SIGKILLed and restarted on the way. On both engines: one Redis server with
-Dramatiq's Redis broker, and a Redis Cluster (3 primaries + 3 replicas) with RabbitMQ."""
+exactly once, with the worker SIGKILLed and restarted on the way; the two still waiting at the start are told
+the seats ran out, and get the recording. On both engines: one Redis server with Dramatiq's Redis broker, and
+a Redis Cluster (3 primaries + 3 replicas) with RabbitMQ."""
 
 from __future__ import annotations
 
@@ -179,6 +180,14 @@ def test_an_open_day_for_five_seats_eight_rsvps_a_promotion_the_calendar_and_eve
         assert sum(text.startswith("[template: bottega_open_day_starting]") or "comincia adesso" in text
                    for text in texts) == 1
         assert sum(text.startswith("[template: bottega_open_day_followup]") for text in texts) == 1
-    for phone in (phones[1], phones[6], phones[7]):  # cancelled, still waiting: nothing about it
-        assert [entry.kind for entry in record(service, phone).proactive.sent] == ["open_day_ann"]
+    # cancelled: nothing more; still waiting at the start: told the seats ran out (the template: their window is
+    # closed), once across the killed worker, and the recording at the follow-up's moment
+    assert [entry.kind for entry in record(service, phones[1]).proactive.sent] == ["open_day_ann"]
+    for phone in phones[6:]:
+        sent = [entry for entry in record(service, phone).proactive.sent]
+        assert [entry.kind for entry in sent] == ["open_day_ann", "open_day_full", "open_day_rec"], phone.user
+        assert start <= sent[1].at_ms < start + 3 * MINUTE and sent[2].at_ms >= moments["open_day_after"]
+        texts = [describe(WHATSAPP, call["body"]).text for call in phone.calls()]
+        assert sum(text.startswith("[template: bottega_open_day_full]") for text in texts) == 1
+        assert sum(text.startswith("[template: bottega_open_day_missed]") for text in texts) == 1
     assert all(phone.limit_violations() == [] for phone in phones)

@@ -35,12 +35,8 @@ CUT_OFF_WITHIN_SECONDS = 30.0
 
 @pytest.fixture
 def service(tmp_path) -> Iterator[Service]:
-    svc = Service(tmp_path)
-    try:
-        svc.start()
+    with Service(tmp_path) as svc:
         yield svc
-    finally:
-        svc.close()
 
 
 class SlowClients:

@@ -307,7 +307,7 @@ def test_in_production_the_console_opens_it_through_its_sign_in_check(redis_clie
     app = Flask(__name__)
     assert not simulator.install(app, settings=settings, client=redis_client, guard=signed_in_admins_only)
     assert simulator.install(app, settings=settings, client=redis_client, guard=signed_in_admins_only,
-                             outbound=FakeGraph(fake.url))
+                             outbound=lambda session: FakeGraph(fake.url))
     client = app.test_client()
     assert client.get(f"/simulator/{SESSION}").status_code == 401
     requests_of_the_test.add("admin")

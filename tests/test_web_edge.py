@@ -23,6 +23,7 @@ from bot.certificates.model import Certificate, new_code, new_token
 from bot.channels.signature import sign
 from bot.channels.whatsapp.dev import text_payload as whatsapp_text_payload
 from bot.dev import embedded_redis
+from bot.model.client_address import counted_client
 from bot.model.errors import ConfigError
 from bot.storage import certificate_store
 from config.settings import Settings
@@ -204,6 +205,18 @@ def test_an_ipv6_visitor_is_one_client_across_its_whole_64(client, redis_client)
                for n, path in enumerate(wrong_codes(VERIFY_PER_MINUTE + 1))]
     assert answers == [404] * VERIFY_PER_MINUTE + [429]
     assert get(client, f"/verify/{new_code()}", address="2001:db8:1:3::1").status_code == 404
+
+
+@pytest.mark.parametrize(("remote_addr", "counted"), [
+    ("192.0.2.10", "192.0.2.10"),
+    ("2001:db8:1:2::7", "2001:db8:1:2::/64"),  # the same unit for the console's sign-in failures
+    ("::ffff:192.0.2.10", "192.0.2.10"),  # a dual-stack socket's IPv4 peer is that IPv4 client
+    ("not-an-address", "not-an-address"),
+    ("", "unknown"),  # never empty: Flask-Limiter skips a limit with an empty key
+    (None, "unknown"),
+])
+def test_a_client_is_counted_by_its_address_and_an_ipv6_one_by_its_64(remote_addr, counted):
+    assert counted_client(remote_addr) == counted
 
 
 # -- security headers on every answer ----------------------------------------------------------------

@@ -31,16 +31,6 @@ CAP_BYTES = 3 * 1024 * 1024  # Settings.max_body_bytes: Meta's webhook payload c
 HSTS = "max-age=31536000; includeSubDomains"
 
 
-class Notified(list):
-    def __call__(self, learner_id: str) -> None:
-        self.append(learner_id)
-
-
-@pytest.fixture
-def notified() -> Notified:
-    return Notified()
-
-
 @pytest.fixture
 def client(settings, redis_client, notified):
     app = create_app(settings, redis_client=redis_client, notify=notified)

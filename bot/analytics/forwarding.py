@@ -17,6 +17,7 @@ from redis.cluster import RedisCluster
 
 from bot.analytics.recording import Recorder, send_event
 from bot.delivery.outbox import Settled
+from bot.model.sandbox import is_sandbox
 from bot.storage.keys import LearnerPart, learner_key
 
 # KEYS: the learner's events list. ARGV: the events forwarded, oldest first. Pops each while it is the head.
@@ -42,6 +43,8 @@ class Forwarder:
     def forward(self, lid: str, events: Iterable[bytes | str], sends: Iterable[Settled]) -> int:
         """XADD ``events`` (raw, as the drain read them) and ``sends``; pop the events; the number XADDed."""
         waiting = list(events)
+        if is_sandbox(lid):  # the simulator's sandbox learner: its sends count for nobody (nor do its turns)
+            sends = ()
         entries: list[bytes | str] = [*waiting, *(send_event(lid, settled.item, ok=settled.ok, code=settled.code,
                                                              now_ms=settled.at_ms) for settled in sends)]
         if not entries:

@@ -12,6 +12,7 @@ option, score 0..1]] (a module's quiz is the test ``quiz:<module>``, the check-u
 {p, lv, ar, plan, to} a check-up result · ``oo`` "out" | "in" consent changed.
 A status adds ``st`` status, ``code`` Meta's error code, ``cat``/``pt`` pricing category/type.
 A send adds ``ok`` 1|0, ``code``, ``pro`` proactive kind, ``win`` "window" | "template", ``tpl`` template name.
+Sandbox learners (the production simulator's, ``bot.model.sandbox``) are no learners: they give no event.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 from bot.flows.spec import CheckUp, Course
 from bot.model.events import InboundEvent
 from bot.model.privacy import learner_ref
+from bot.model.sandbox import is_sandbox
 from bot.storage.keys import analytics_stream_key
 from bot.storage.outbox_item import OutboxItem
 from bot.tutor.progress import Progress
@@ -57,7 +59,10 @@ class Recorder:
         return (self.stream_for(event.learner_id), entry, self.stream_max) if entry else None
 
     def turn(self, before: Progress, after: Progress, event: InboundEvent, course: Course, now_ms: int) -> str:
-        """The turn's event as JSON ("" when the learner's record did not change in a way analytics counts)."""
+        """The turn's event as JSON ("" when the learner's record did not change in a way analytics counts,
+        or for a sandbox learner)."""
+        if is_sandbox(after.learner_id):
+            return ""
         data: dict[str, Any] = {"id": f"{learner_ref(after.learner_id)}:{after.rev + 1}", "k": "turn",
                                 "l": learner_ref(after.learner_id), "ms": now_ms, "ch": after.channel, "lg": after.lang}
         if event.kind.from_learner:
@@ -90,6 +95,8 @@ class Recorder:
 
     def status(self, event: InboundEvent) -> str:
         """A delivery status worth keeping (a failure, or the pricing of a delivered message) as JSON, or ""."""
+        if is_sandbox(event.learner_id):
+            return ""
         pricing = event.pricing
         if event.status == "failed":
             kind = f"fail:{event.message_id}:{event.error_code}"

@@ -25,6 +25,7 @@ from bot.tutor.progress import Progress
 DAY_MS = 24 * 3_600_000
 NO_CHECKUP = "none"  # the check-up level of a learner who never finished one
 LOAD_BATCH = 500
+PROGRESS_EVERY_LEARNERS = 2_000  # learners read between two progress reports of a dry run (the console's counter)
 
 RsvpLookup = Callable[[Progress, str], str]
 

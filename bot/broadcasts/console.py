@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     query.add_argument("--active-within", type=int, default=None, help="wrote in the last N days")
     query.add_argument("--inactive-for", type=int, default=None, help="has not written for N days")
     query.add_argument("--rsvp", default="",
-                       help="EVENT[:seated,waiting,maybe,invited,declined] an Open Day's RSVP (default: seated)")
+                       help="EVENT[:seated,waiting,missed,maybe,invited,declined] an Open Day's RSVP (default: seated)")
     query.add_argument("--reminders", choices=["on", "off"], default=None, help="chose reminders, or not")
 
 

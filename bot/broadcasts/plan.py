@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.broadcasts.audience import Query
 from bot.proactive.placement import How, Placement
@@ -63,7 +64,18 @@ class Plan:
                 "recipients": len(self.recipients),
                 "by_channel": {channel: dict(states) for channel, states in sorted(self.by_channel.items())},
                 "unreachable": dict(self.unreachable), "by_category": dict(self.by_category),
-                "cost": self.cost, "currency": self.currency or "USD"}
+                "cost_by_category": dict(self.cost_by_category), "cost": self.cost,
+                "currency": self.currency or "USD"}
+
+    @classmethod
+    def from_summary(cls, data: dict[str, Any]) -> Plan:
+        """The plan ``summary`` describes, for showing it (a console job's result): its counts and costs, but no
+        recipients — their ids stay in the learners' records; ``data["recipients"]`` counts them."""
+        return cls(message=str(data["message"]), query=Query.from_json(str(data["query"])), at_ms=int(data["at_ms"]),
+                   currency=str(data["currency"]), matched=int(data["matched"]),
+                   by_channel={channel: Counter(states) for channel, states in data["by_channel"].items()},
+                   unreachable=Counter(data["unreachable"]), by_category=Counter(data["by_category"]),
+                   cost_by_category={k: float(v) for k, v in data.get("cost_by_category", {}).items()})
 
     def lines(self) -> list[str]:
         """What ``bottega broadcast plan`` prints."""

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 
 import redis
 
-from bot.broadcasts.audience import Query, RsvpLookup, learners, recorded_rsvp
+from bot.broadcasts.audience import PROGRESS_EVERY_LEARNERS, Query, RsvpLookup, learners, recorded_rsvp
 from bot.broadcasts.plan import Plan
 from bot.delivery.broker import JobQueue
 from bot.delivery.timers import timer_event
@@ -159,8 +159,13 @@ class Broadcasts:
         return self.engines.engine_for(self.live_release())
 
     # -- the admin's side --------------------------------------------------------------------------
-    def dry_run(self, query: Query, message_id: str) -> Plan:
-        """Who would be sent ``message_id`` now, how, and the cost. Sends nothing."""
+    def dry_run(self, query: Query, message_id: str, *, on_progress: Callable[[int], None] | None = None,
+                progress_every: int = PROGRESS_EVERY_LEARNERS) -> Plan:
+        """Who would be sent ``message_id`` now, how, and the cost. Sends nothing.
+
+        It reads every learner's record (a minute for 100,000 on a busy box): the console runs it in the worker
+        (``bot.console.jobs``), which passes ``on_progress``, called with the learners read so far every
+        ``progress_every`` of them and once at the end."""
         engine = self._engine()
         message = engine.course.broadcast(message_id)
         if message is None:
@@ -169,11 +174,17 @@ class Broadcasts:
                                  f"known: {known}. Add it to flows/broadcasts.yaml and publish the flows")
         now = self.clock()
         plan = Plan(message=message_id, query=query, at_ms=now, currency=engine.policy.prices.currency)
+        read = 0
         for progress in learners(self.client):
+            read += 1
+            if on_progress is not None and read % progress_every == 0:
+                on_progress(read)
             if progress.is_new or not query.matches(progress, now, self.rsvp):
                 continue
             plan.add(progress.learner_id, progress.channel,
                      broadcast.decide(engine.course, engine.policy, progress, message, now))
+        if on_progress is not None:
+            on_progress(read)
         return plan
 
     def start(self, query: Query, message_id: str, *, plan: Plan | None = None) -> str:

@@ -2,6 +2,8 @@
 
 Each channel is one folder here (``whatsapp/``, ``messenger/``, ``instagram/``): its parser, renderer, limits, the send
 call's path and answer, and what the dev tools need to play a learner on it (``bot.channels.parts``).
+What Messenger and Instagram Direct share (the Messenger Platform's webhook envelope and Send API shapes)
+is written once in ``messaging_platform/``; what every parser shares, in ``raw`` and ``webhook_body``.
 Everything else asks this registry — ``parts_for(channel)``, ``for_webhook_object(name)``,
 ``for_prefix(tag)``, ``every()`` — and never compares a channel to a constant. A new channel is a new
 folder plus one line in ``_REGISTERED``.

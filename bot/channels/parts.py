@@ -71,7 +71,9 @@ class FlowLimits:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DevParts:
     """What the terminal chat, the dev server, the golden transcripts, the fake Graph API and the tests
-    need to play a learner on this channel (never used on the request path)."""
+    need to play a learner on this channel (never used on the request path). In production the browser
+    simulator plays its sandbox learners with the payload builders, and the worker's sandbox recorder
+    answers their sends with ``fake_answer`` (``bot.delivery.sandbox``)."""
 
     default_user: str  # the learner `bottega chat` talks as
     send_user: str  # the learner `bottega send` posts as

@@ -7,8 +7,12 @@
 * ``pages``: sign-in, releases (diff and publish: ``bot.storage.releases``, as the CLI), learners
   (look-up, reset a module, export, erase: ``bot.privacy``), admins, the audit log.
 * ``open_days_page``: Business Open Days — seats, attendees, announce (dry run first), as ``bottega events``.
+* ``inbox_page``: the Inbox — open handovers to a person, a conversation, reply and hand back, through
+  ``bot.handover.Inbox`` as ``bottega inbox``.
 * ``broadcasts_page``: broadcasts — audience form, dry run, send, live progress, report, pause/resume/cancel,
   through ``bot.broadcasts`` as ``bottega broadcast``.
+* ``jobs``, ``job_runner``, ``actors``: the dry runs, sends and announces, which read every learner, run in the
+  worker (the request enqueues them); their pages count the learners read until the result is there.
 
 ``install(app, ...)`` mounts it when CONSOLE_SECRET_KEY is set (dev mode has a default) and returns the
 ``Console``, whose ``require(role)`` guards other pages (the analytics Blueprint, the simulator in
@@ -24,12 +28,14 @@ import redis
 from flask import Flask
 
 from bot.broadcasts.service import Broadcasts
-from bot.console import broadcasts_page, guard, open_days_page
+from bot.console import broadcasts_page, guard, inbox_page, open_days_page
 from bot.console.learner_links import LearnerLinks
 from bot.console.pages import Console, NavItem, blueprint
 from bot.console.release_page import Census
 from bot.console.users import Role, Users
+from bot.delivery.broker import JobQueue
 from bot.flows.spec import Course
+from bot.handover import Inbox
 from bot.storage.store import Store
 from config.settings import Settings
 
@@ -39,7 +45,8 @@ SESSION_COOKIE = "bottega_admin"
 
 
 def install(app: Flask, *, settings: Settings, client: redis.Redis, course: Callable[[], Course],
-            broadcasts: Broadcasts | None = None) -> Console | None:
+            broadcasts: Broadcasts | None = None, inbox: Inbox | None = None,
+            queue: JobQueue | None = None) -> Console | None:
     """Mount the console on ``app`` (None, and nothing mounted, without CONSOLE_SECRET_KEY)."""
     if not settings.console_secret_key:
         return None
@@ -54,15 +61,18 @@ def install(app: Flask, *, settings: Settings, client: redis.Redis, course: Call
                                   outbox_max_items=settings.outbox_max_items),
                       census=Census(client),
                       limiter=guard.LoginLimiter(client, settings.console_login_failures_per_minute),
-                      links=LearnerLinks(settings.console_secret_key),
+                      links=LearnerLinks(settings.console_secret_key), queue=queue,
                       nav=[NavItem(label="Releases", endpoint="console.releases_page"),
                            NavItem(label="Learners", endpoint="console.learners"),
+                           *([NavItem(label="Inbox", endpoint="console.inbox_list")] if inbox else []),
                            NavItem(label="Open Days", endpoint="console.open_days"),
                            *([NavItem(label="Broadcasts", endpoint="console.broadcasts_list")] if broadcasts else []),
                            NavItem(label="Admins", endpoint="console.users", role=Role.OWNER),
                            NavItem(label="Audit log", endpoint="console.audit_log", role=Role.OWNER)])
     pages = blueprint(console)
     open_days_page.add_routes(pages, console)
+    if inbox is not None:
+        inbox_page.add_routes(pages, console, inbox)
     if broadcasts is not None:
         broadcasts_page.add_routes(pages, console, broadcasts)
     app.register_blueprint(pages)

@@ -5,13 +5,17 @@ object ``bottega broadcast`` drives, and the form is read into a ``Query`` by th
 
 Sending is two steps: the dry run (recipients by channel and window state, the cost estimate) and a
 confirmed send of that audience; if the audience changed between the two (someone opted out), the send
-shows the new dry run instead of starting. A running broadcast's page refreshes itself with a
-``<meta http-equiv="refresh">`` (no script: the console's policy allows none). Every change is audited.
+shows the new dry run instead of starting (409). Both read every learner, so both run in the worker
+(``bot.console.jobs``): the POST checks the form, enqueues the job and redirects to its page, which counts
+the learners read until the plan (or the started broadcast) is there. A running broadcast's page and a job's
+refresh themselves with a ``<meta http-equiv="refresh">`` (no script: the console's policy allows none).
+Every change is audited.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from dataclasses import dataclass
 
@@ -24,7 +28,8 @@ from bot.broadcasts.audience import Query
 from bot.broadcasts.plan import WINDOW_STATES, Plan
 from bot.broadcasts.service import BroadcastError, BroadcastProgress, Broadcasts
 from bot.console import audit
-from bot.console.pages import Console, me
+from bot.console.jobs import ConsoleJob, JobKind, Jobs, JobStatus, SendOutcome
+from bot.console.pages import Console, job_queue, me
 from bot.console.users import Role
 
 REFRESH_SECONDS = 2  # a running broadcast's page reloads this often
@@ -44,7 +49,8 @@ class Pace:
 
 
 def add_routes(pages: Blueprint, console: Console, broadcasts: Broadcasts) -> None:
-    """``/admin/broadcasts`` and ``/admin/broadcasts/<id>`` (viewer); dry run, send, pause, resume, cancel (editor)."""
+    """``/admin/broadcasts`` and ``/admin/broadcasts/<id>`` (viewer); dry run, send, their job pages, pause,
+    resume, cancel (editor)."""
     read, act = console.require(Role.VIEWER), console.require(Role.EDITOR)
 
     @pages.get("/broadcasts")
@@ -55,36 +61,20 @@ def add_routes(pages: Blueprint, console: Console, broadcasts: Broadcasts) -> No
     @pages.post("/broadcasts/dry-run")
     @act
     def broadcast_dry_run() -> ResponseReturnValue:
-        try:
-            query, message = _query(request.form), _message(request.form)
-            plan = broadcasts.dry_run(query, message)
-        except BroadcastError as error:
-            flash(str(error), "error")
-            return _form_page(console, broadcasts, request.form, plan=None), 400
-        return _form_page(console, broadcasts, request.form, plan=plan)
+        return _enqueue(console, broadcasts, JobKind.BROADCAST_DRY_RUN)
 
     @pages.post("/broadcasts/send")
     @act
     def broadcast_send() -> ResponseReturnValue:
-        try:
-            query, message = _query(request.form), _message(request.form)
-            plan = broadcasts.dry_run(query, message)
-            if not plan.recipients:
-                flash("Nobody to send it to: nothing started.", "error")
-                return _form_page(console, broadcasts, request.form, plan=plan), 400
-            if str(len(plan.recipients)) != request.form.get("expected", ""):
-                flash(f"The audience changed since the dry run: {len(plan.recipients)} learner(s) now. "
-                      "Check the new dry run, then send.", "error")
-                return _form_page(console, broadcasts, request.form, plan=plan), 409
-            broadcast_id = broadcasts.start(query, message, plan=plan)
-        except BroadcastError as error:
-            flash(str(error), "error")
-            return _form_page(console, broadcasts, request.form, plan=None), 400
-        audit.record(console.client, me(console), "broadcast.send", broadcast_id,
-                     f"message {message} to {len(plan.recipients)} learner(s), query {query.describe()}, "
-                     f"estimated {plan.cost:.2f} {plan.currency or 'USD'}")
-        flash(f"Broadcast {broadcast_id} started: the workers send it.", "ok")
-        return redirect(url_for("console.broadcast", broadcast_id=broadcast_id), 303)
+        return _enqueue(console, broadcasts, JobKind.BROADCAST_SEND)
+
+    @pages.get("/broadcasts/jobs/<job_id>")
+    @act
+    def broadcast_job(job_id: str) -> ResponseReturnValue:
+        job = Jobs(console.client).get(job_id)
+        if job is None or job.kind not in (JobKind.BROADCAST_DRY_RUN, JobKind.BROADCAST_SEND):
+            abort(404, description="No such dry run or send (its record is kept a day).")
+        return _job_page(console, broadcasts, job)
 
     @pages.get("/broadcasts/<broadcast_id>")
     @read
@@ -136,6 +126,57 @@ def pace(progress: BroadcastProgress, now_ms: int) -> Pace:
     return Pace(percent=100 * progress.settled // total, rate=rate, eta=eta)
 
 
+def _enqueue(console: Console, broadcasts: Broadcasts, kind: JobKind) -> ResponseReturnValue:
+    """Check the form, hand the job to the worker and send the admin to its page."""
+    queue = job_queue(console)
+    form = request.form
+    try:
+        query, message = _query(form), _message(form)
+        if console.course().broadcast(message) is None:
+            raise BroadcastError(f"No broadcast message {message!r} in the live course (flows/broadcasts.yaml, "
+                                 "then publish).")
+        expected = form.get("expected", "")
+        if kind is JobKind.BROADCAST_SEND and not expected.isdigit():
+            raise BroadcastError("Send from a dry run: it says how many learners you confirm.")
+    except BroadcastError as error:
+        flash(str(error), "error")
+        return _form_page(console, broadcasts, form, plan=None), 400
+    jobs = Jobs(console.client)
+    job_id = jobs.create(kind, who=me(console), target=message, query=query.to_json(), form=_echo(form),
+                         expected=int(expected or 0))
+    if kind is JobKind.BROADCAST_SEND:  # accepted now; the worker records the outcome
+        audit.record(console.client, me(console), "broadcast.send", f"job {job_id}",
+                     f"asked: message {message} to {expected} learner(s), query {query.describe()}; the worker "
+                     "checks the audience, then starts")
+    jobs.hand_over(job_id, queue.console_job)
+    return redirect(url_for("console.broadcast_job", job_id=job_id), 303)
+
+
+def _job_page(console: Console, broadcasts: Broadcasts, job: ConsoleJob) -> ResponseReturnValue:
+    """Counting (the page reloads itself), then the plan — or, for a send, the broadcast it started."""
+    form = MultiDict(job.form)
+    if not job.finished:
+        what = "Dry run" if job.kind is JobKind.BROADCAST_DRY_RUN else "Send"
+        return render_template("console/counting.html", job=job, what=f"{what}: message {job.target}",
+                               refresh=REFRESH_SECONDS, back=url_for("console.broadcasts_list"))
+    if job.status is JobStatus.FAILED:
+        flash(job.error, "error")
+        return _form_page(console, broadcasts, form, plan=None), 400
+    summary = json.loads(job.result)
+    plan, reached = Plan.from_summary(summary), int(summary["recipients"])
+    if job.outcome == SendOutcome.STARTED.value:
+        flash(f"Broadcast {job.broadcast_id} started: the workers send it.", "ok")
+        return redirect(url_for("console.broadcast", broadcast_id=job.broadcast_id), 303)
+    if job.outcome == SendOutcome.EMPTY.value:
+        flash("Nobody to send it to: nothing started.", "error")
+        return _form_page(console, broadcasts, form, plan=plan, reached=reached), 400
+    if job.outcome == SendOutcome.CHANGED.value:
+        flash(f"The audience changed since the dry run: {reached} learner(s) now. "
+              "Check the new dry run, then send.", "error")
+        return _form_page(console, broadcasts, form, plan=plan, reached=reached), 409
+    return _form_page(console, broadcasts, form, plan=plan, reached=reached)
+
+
 def _known(broadcasts: Broadcasts, broadcast_id: str) -> str:
     if not BROADCAST_ID.match(broadcast_id):
         abort(404, description="No such broadcast.")
@@ -173,10 +214,13 @@ def _query(form: MultiDict[str, str]) -> Query:
     return broadcast_cli.query_of(args)
 
 
-def _form_page(console: Console, broadcasts: Broadcasts, form: MultiDict[str, str], *, plan: Plan | None) -> str:
+def _form_page(console: Console, broadcasts: Broadcasts, form: MultiDict[str, str], *, plan: Plan | None,
+               reached: int = 0) -> str:
+    """The form (as ``form`` filled it), the dry run's ``plan`` reaching ``reached`` learners, the broadcasts."""
     course = console.course()
     chosen = {name: set(form.getlist(name)) for name in (*LIST_FIELDS, "message")}
-    return render_template("console/broadcasts.html", every=list(reversed(broadcasts.every())), plan=plan,
+    every = list(reversed(broadcasts.every()))
+    return render_template("console/broadcasts.html", every=every, plan=plan, reached=reached,
                            form=form, chosen=chosen, messages=[m.id for m in course.broadcasts],
                            channels=CHANNELS, languages=LANGUAGES,
                            businesses=[b.id for b in course.business_types], modules=list(course.modules),

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import hmac
-import ipaddress
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +29,7 @@ from flask.typing import ResponseReturnValue
 from redis.cluster import RedisCluster
 
 from bot.console.users import AdminUser, Role, Users
+from bot.model.client_address import counted_client
 from bot.storage.keys import admin_login_failures_key
 
 View = Callable[..., ResponseReturnValue]
@@ -118,7 +118,10 @@ class LoginLimiter:
 
     @staticmethod
     def subjects(name: str) -> list[str]:
-        return [admin_login_failures_key(f"addr:{client_address()}"), admin_login_failures_key(f"name:{name[:64]}")]
+        """The counters a sign-in as ``name`` adds to: its client's address (behind TRUSTED_PROXIES, what
+        ProxyFix read; an IPv6 client by its /64) and the name's."""
+        address = counted_client(request.remote_addr)
+        return [admin_login_failures_key(f"addr:{address}"), admin_login_failures_key(f"name:{name[:64]}")]
 
     def refused(self, name: str) -> bool:
         pipe = self.client.pipeline(transaction=False)  # not MGET: the keys may live in two hash slots
@@ -135,21 +138,6 @@ class LoginLimiter:
         for key in self.subjects(name):  # one key per script: each may live in its own hash slot
             self._count(keys=[key], args=[LOGIN_WINDOW_SECONDS], client=pipe)
         pipe.execute()
-
-
-def client_address() -> str:
-    """Whom sign-in failures count against: the client's address (behind TRUSTED_PROXIES, what ProxyFix
-    read), an IPv6 client by its /64 (a host may take any address in the /64 it is handed)."""
-    address = request.remote_addr or ""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address or "unknown"
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
 
 
 def add_headers(response: Response) -> Response:

@@ -1,6 +1,8 @@
 """The Business Open Days pages: the live course's events with their seats, who is coming, and announcing
 one — a dry run first — through ``bot.delivery.open_days.announce``, the code ``bottega events announce``
-runs. Attendees are shown by name and ``learner_ref`` (a link to their page), never by id or phone.
+runs. Both read every learner, so they run in the worker (``bot.console.jobs``): the POST enqueues the job and
+redirects to its page, which counts the learners read until the result is there. Attendees are shown by name
+and ``learner_ref`` (a link to their page), never by id or phone.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
-from bot import composition
 from bot.console import audit
-from bot.console.pages import Console, me
+from bot.console.jobs import ConsoleJob, JobKind, Jobs, JobStatus
+from bot.console.pages import Console, job_queue, me
 from bot.console.users import Role
-from bot.delivery.open_days import announce
+from bot.delivery.open_days import Announcement
 from bot.flows.spec import OpenDay
 from bot.model.privacy import learner_ref
 from bot.storage.keys import LearnerPart, learner_key
@@ -24,6 +26,7 @@ from bot.storage.open_day_ledger import OpenDayLedger
 from bot.tutor.progress import Progress
 
 SHOWN_PER_LIST = 200  # attendees listed per state on the page (counts are always whole)
+REFRESH_SECONDS = 2  # a job's page reloads this often while the worker counts
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -43,7 +46,7 @@ class Attendee:
 
 
 def add_routes(pages: Blueprint, console: Console) -> None:
-    """``/admin/open-days`` and ``/admin/open-days/<event>`` (viewer), dry run and announce (editor)."""
+    """``/admin/open-days`` and ``/admin/open-days/<event>`` (viewer); dry run, announce, their job pages (editor)."""
     read, act = console.require(Role.VIEWER), console.require(Role.EDITOR)
 
     @pages.get("/open-days")
@@ -71,27 +74,54 @@ def add_routes(pages: Blueprint, console: Console) -> None:
     @pages.post("/open-days/<event_id>/dry-run")
     @act
     def open_day_dry_run(event_id: str) -> ResponseReturnValue:
-        return _announce(console, event_id, dry_run=True)
+        return _enqueue(console, event_id, JobKind.OPEN_DAY_DRY_RUN)
 
     @pages.post("/open-days/<event_id>/announce")
     @act
     def open_day_announce(event_id: str) -> ResponseReturnValue:
-        return _announce(console, event_id, dry_run=False)
+        return _enqueue(console, event_id, JobKind.OPEN_DAY_ANNOUNCE)
+
+    @pages.get("/open-days/<event_id>/jobs/<job_id>")
+    @act
+    def open_day_job(event_id: str, job_id: str) -> ResponseReturnValue:
+        event = _event(console, event_id)
+        job = Jobs(console.client).get(job_id)
+        if job is None or job.target != event.id or job.kind not in (JobKind.OPEN_DAY_DRY_RUN,
+                                                                     JobKind.OPEN_DAY_ANNOUNCE):
+            abort(404, description="No such dry run or announcement (its record is kept a day).")
+        return _job_page(console, event, job)
 
 
-def _announce(console: Console, event_id: str, *, dry_run: bool) -> ResponseReturnValue:
+def _enqueue(console: Console, event_id: str, kind: JobKind) -> ResponseReturnValue:
+    """Hand the dry run or the announcement to the worker and send the admin to its page."""
+    queue = job_queue(console)
     event = _event(console, event_id)
-    clock = composition.clock(console.settings, console.client)
-    found = announce(console.client, console.store, console.course(), composition.proactive_policy(console.settings),
-                     event, now_ms=clock(), dry_run=dry_run)
-    if dry_run:
-        seats = OpenDayLedger(console.client).attendees(event.id)
-        counts = {"seated": len(seats.seated), "waiting": len(seats.waiting), "declined": len(seats.declined)}
-        return render_template("console/open_day.html", event=event, when=_when(event), lists=None, counts=counts,
-                               found=found)
-    audit.record(console.client, me(console), "open_day.announce", event.id, f"{found.scheduled} invited")
-    flash(" · ".join(found.lines()), "ok")
-    return redirect(url_for("console.open_day", event_id=event.id), 303)
+    jobs = Jobs(console.client)
+    job_id = jobs.create(kind, who=me(console), target=event.id)
+    if kind is JobKind.OPEN_DAY_ANNOUNCE:  # accepted now; the worker records the outcome
+        audit.record(console.client, me(console), "open_day.announce", event.id,
+                     f"asked: the worker invites the audience (job {job_id})")
+    jobs.hand_over(job_id, queue.console_job)
+    return redirect(url_for("console.open_day_job", event_id=event.id, job_id=job_id), 303)
+
+
+def _job_page(console: Console, event: OpenDay, job: ConsoleJob) -> ResponseReturnValue:
+    """Counting (the page reloads itself), then the dry run's counts, or the announcement's on the event's page."""
+    if not job.finished:
+        what = "Dry run" if job.kind is JobKind.OPEN_DAY_DRY_RUN else "Announcing"
+        return render_template("console/counting.html", job=job, what=f"{what}: {event.id}",
+                               refresh=REFRESH_SECONDS, back=url_for("console.open_day", event_id=event.id))
+    if job.status is JobStatus.FAILED:
+        flash(job.error, "error")
+        return redirect(url_for("console.open_day", event_id=event.id), 303)
+    found = Announcement.from_json(job.result)
+    if job.kind is JobKind.OPEN_DAY_ANNOUNCE:
+        flash(" · ".join(found.lines()), "ok")
+        return redirect(url_for("console.open_day", event_id=event.id), 303)
+    seats = OpenDayLedger(console.client).attendees(event.id)
+    counts = {"seated": len(seats.seated), "waiting": len(seats.waiting), "declined": len(seats.declined)}
+    return render_template("console/open_day.html", event=event, when=_when(event), lists=None, counts=counts,
+                           found=found)
 
 
 def _event(console: Console, event_id: str) -> OpenDay:

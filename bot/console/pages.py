@@ -22,6 +22,7 @@ from bot import privacy
 from bot.console import audit, guard, learner_page, release_page
 from bot.console.learner_links import LearnerLinks
 from bot.console.users import Role, UserError, Users
+from bot.delivery.broker import JobQueue
 from bot.flows.loader import course_files
 from bot.flows.problems import FlowError
 from bot.flows.spec import Course
@@ -54,6 +55,7 @@ class Console:
     census: release_page.Census
     limiter: guard.LoginLimiter
     links: LearnerLinks
+    queue: JobQueue | None = None  # the worker's: the long actions (dry runs, sends, announces) run there
     nav: list[NavItem] = field(default_factory=list)
 
     def require(self, role: Role) -> Callable[[guard.View], guard.View]:
@@ -279,14 +281,7 @@ def blueprint(console: Console) -> Blueprint:
         return me(console)
 
     def _learner(key: str) -> str:
-        """The learner a page's link names: an encrypted link (``learner_links``) or a ``learner_ref``."""
-        learner_id = console.links.learner(key) if len(key) > LEARNER_REF_CHARS else None
-        if learner_id is not None and privacy.find(console.client, learner_id) == [learner_id]:
-            return learner_id
-        found = privacy.find_by_ref(console.client, key) if len(key) == LEARNER_REF_CHARS else []
-        if len(found) != 1:
-            abort(404, description="No learner here: erased, or the link is old or mistyped.")
-        return found[0]
+        return learner_of(console, key)
 
     def _page(key: str, *, reveal: bool = False) -> learner_page.LearnerPage:
         learner_id = _learner(key)
@@ -302,10 +297,28 @@ def blueprint(console: Console) -> Blueprint:
     return pages
 
 
+def job_queue(console: Console) -> JobQueue:
+    """The worker's queue, for the pages whose action reads every learner (``bot.console.jobs``)."""
+    if console.queue is None:
+        abort(503, description="This action runs in the worker: the console needs the send queue (REDIS_URL).")
+    return console.queue
+
+
 def me(console: Console) -> str:
     """The signed-in admin's name (for the audit log)."""
     user = guard.current_user(console.users)
     return user.name if user else "?"
+
+
+def learner_of(console: Console, key: str) -> str:
+    """The learner a page's link names: an encrypted link (``learner_links``) or a ``learner_ref``; else 404."""
+    learner_id = console.links.learner(key) if len(key) > LEARNER_REF_CHARS else None
+    if learner_id is not None and privacy.find(console.client, learner_id) == [learner_id]:
+        return learner_id
+    found = privacy.find_by_ref(console.client, key) if len(key) == LEARNER_REF_CHARS else []
+    if len(found) != 1:
+        abort(404, description="No learner here: erased, or the link is old or mistyped.")
+    return found[0]
 
 
 def _safe_next(target: str) -> str:

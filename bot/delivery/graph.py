@@ -29,14 +29,16 @@ Messages name what was expected, what came and what to do. They never contain th
 the token or Meta's free-text message (which can quote the recipient); that text is kept on
 ``GraphApiError.meta_message`` for code that wants it, out of log lines.
 
-A ``GraphClient`` is used by one thread at a time (the worker keeps one per thread).
+A ``GraphClient`` is used by one thread at a time (the worker keeps one per thread). The outbox sends
+through any ``Sender``: a sandbox learner's messages go to ``bot.delivery.sandbox``'s recorder instead,
+which answers through ``read_answer`` exactly as Meta's answers are read here.
 """
 
 from __future__ import annotations
 
 import json
 from enum import IntEnum
-from typing import Any
+from typing import Any, Protocol
 
 import urllib3
 from urllib3.exceptions import HTTPError, LocationValueError, NewConnectionError, ProtocolError
@@ -141,6 +143,12 @@ def _advice(kind: ChannelParts, code: int, transient: bool) -> str:
     return "permanent: the outbox drops this message; see docs/platform.md §10 for the code"
 
 
+class Sender(Protocol):
+    def send(self, channel: str, sender_id: str, body: dict[str, Any]) -> str:
+        """Send one message body; Meta's message id ("" for mark-read/sender actions); ``GraphError`` on failure."""
+        ...
+
+
 class GraphClient:
     """Sends Graph API message calls for one thread. Timeouts: (connect, read) = send_timeout_seconds each.
 
@@ -219,6 +227,12 @@ def _json_or_none(data: bytes) -> Any:
         return json.loads(data)
     except ValueError:
         return None
+
+
+def read_answer(channel: str, status: int, data: Any) -> str:
+    """Meta's answer (HTTP ``status``, JSON ``data``) to a send on ``channel``: the accepted message id, or
+    the ``GraphError`` it means (raised)."""
+    return _read_answer(channels.parts_for(channel), status, data)
 
 
 def _read_answer(kind: ChannelParts, status: int, data: Any) -> str:

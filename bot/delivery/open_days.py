@@ -17,8 +17,9 @@ This is the one entry point; paced bulk sending (``bot/broadcasts``) can take it
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import redis
@@ -34,6 +35,7 @@ from bot.tutor.open_days import TIMER_PREFIX
 from bot.tutor.progress import Progress
 
 SCAN_BATCH = 500  # learner records read per round trip
+PROGRESS_EVERY_LEARNERS = 2_000  # learners read between two progress reports (the console's counter)
 LATER = frozenset({"quiet hours", "daily cap"})  # not now, but the learner's turn moves it to the morning
 
 
@@ -50,6 +52,21 @@ class Announcement:
     currency: str = ""
     outside_audience: int = 0
     already: int = 0  # invited or answered before
+
+    def to_json(self) -> str:
+        """The counts as JSON (a console job's result; no learner is named)."""
+        return json.dumps({"event_id": self.event_id, "dry_run": self.dry_run, "scheduled": self.scheduled,
+                           "by_channel": dict(self.by_channel), "by_how": dict(self.by_how), "cost": self.cost,
+                           "currency": self.currency, "outside_audience": self.outside_audience,
+                           "already": self.already}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, raw: str) -> Announcement:
+        data = json.loads(raw)
+        return cls(event_id=str(data["event_id"]), dry_run=bool(data["dry_run"]), scheduled=int(data["scheduled"]),
+                   by_channel=Counter(data["by_channel"]), by_how=Counter(data["by_how"]), cost=float(data["cost"]),
+                   currency=str(data["currency"]), outside_audience=int(data["outside_audience"]),
+                   already=int(data["already"]))
 
     def lines(self) -> list[str]:
         verb = "would be invited" if self.dry_run else "invited (scheduled on their clocks)"
@@ -83,11 +100,19 @@ def _read(client: redis.Redis, keys: list[bytes]) -> Iterator[Progress]:
 
 
 def announce(client: redis.Redis, store: Store, course: Course, policy: Policy, event: OpenDay, *, now_ms: int,
-             dry_run: bool = False) -> Announcement:
-    """Invite the event's audience (see the module docstring); returns the counts."""
+             dry_run: bool = False, on_progress: Callable[[int], None] | None = None,
+             progress_every: int = PROGRESS_EVERY_LEARNERS) -> Announcement:
+    """Invite the event's audience (see the module docstring); returns the counts.
+
+    It reads every learner's record: the console runs it in the worker (``bot.console.jobs``), which passes
+    ``on_progress``, called with the learners read so far every ``progress_every`` of them and once at the end."""
     template = course.template_for("open_day_invite")
     found = Announcement(event_id=event.id, dry_run=dry_run, currency=policy.prices.currency)
+    read = 0
     for progress in learners(client):
+        read += 1
+        if on_progress is not None and read % progress_every == 0:
+            on_progress(read)
         if not event.audience.admits(channel=progress.channel, lang=progress.lang, business=progress.business,
                                      modules_done=tuple(progress.modules_done)):
             found.outside_audience += 1
@@ -110,4 +135,6 @@ def announce(client: redis.Redis, store: Store, course: Course, policy: Policy, 
         found.by_channel[progress.channel] += 1
         if not dry_run:
             store.schedule(progress.learner_id, f"{TIMER_PREFIX}ann:{event.id}", now_ms)
+    if on_progress is not None:
+        on_progress(read)
     return found

@@ -45,6 +45,9 @@ and the learner's delivery hash keeps ``last_broadcast`` (``<id> <message id>``)
 
 Delivery is at-least-once: if the process dies during a call, the item stays at the head and is
 sent again by the next drain once the lock expires. Nothing else is ever sent twice.
+Sandbox learners (the production simulator's, ``bot.model.sandbox``): their items go through the same loop,
+but to ``bot.delivery.sandbox``'s recorder instead of the Graph API.
+
 No Dramatiq here: ``bot.delivery.actors`` turns a ``DrainResult`` into a delayed job.
 """
 
@@ -61,8 +64,9 @@ from typing import Any
 
 import redis
 
-from bot.delivery.graph import GraphClient, GraphError
+from bot.delivery.graph import GraphError, Sender
 from bot.delivery.pacing import Pace, PaceRules
+from bot.delivery.sandbox import sender_for
 from bot.delivery.throughput import Throughput
 from bot.model.replies import broadcast_of
 from bot.storage import broadcast_store
@@ -334,7 +338,7 @@ def _backoff_seconds(exc: GraphError, attempt: int, settings: Settings) -> float
     return min(base, settings.send_max_backoff_seconds)
 
 
-def drain(client: redis.Redis, graph: GraphClient, lid: str, settings: Settings, *,
+def drain(client: redis.Redis, graph: Sender, lid: str, settings: Settings, *,
           now_ms: Callable[[], int] = wall_clock_ms, max_sends: int = MAX_SENDS_PER_DRAIN,
           throughput: Throughput | None = None) -> DrainResult:
     """Send ``lid``'s outbox in order until it is empty, a transient error, or ``max_sends`` items.
@@ -343,8 +347,13 @@ def drain(client: redis.Redis, graph: GraphClient, lid: str, settings: Settings,
     lock; the others get ``locked_for_seconds``. ``now_ms`` is the wall clock in ms (tests inject
     one). Raises only Redis errors; Graph errors are handled as the module docstring says.
     ``throughput``: the sending numbers' shared buckets (the worker passes its own; None: no number limit).
+    A sandbox learner's outbox (``bot.model.sandbox``) goes to the simulator's recorder, never to ``graph``,
+    and takes no token of the real number's budget (``bot.delivery.sandbox``).
     """
     check_timing(settings)
+    sender = sender_for(client, lid, graph)
+    if sender is not graph:
+        graph, throughput = sender, None
     box = _Outbox(client, lid, int(settings.send_lock_seconds * 1000), pace_rules(settings))
     acquired = box.acquire(now_ms())
     if acquired is None:
@@ -371,7 +380,7 @@ def pace_rules(settings: Settings) -> PaceRules:
                      receipt_interval_ms=int(settings.receipt_interval_seconds * 1000))
 
 
-def _send_receipt(box: _Outbox, graph: GraphClient, now: int) -> int:
+def _send_receipt(box: _Outbox, graph: Sender, now: int) -> int:
     """Send the read receipt ``acquire`` took, if any; the ms until a waiting one may go (0: none waits).
 
     Sent once, never retried: a lost blue tick is not worth a retry storm, and the next message
@@ -388,7 +397,7 @@ def _send_receipt(box: _Outbox, graph: GraphClient, now: int) -> int:
     return 0
 
 
-def _send_in_order(box: _Outbox, graph: GraphClient, settings: Settings, now_ms: Callable[[], int],
+def _send_in_order(box: _Outbox, graph: Sender, settings: Settings, now_ms: Callable[[], int],
                    max_sends: int, refused: list[tuple[str, int]], throughput: Throughput | None = None
                    ) -> DrainResult:
     """The loop of ``drain``, run while holding the lock."""
@@ -440,8 +449,10 @@ def _send_in_order(box: _Outbox, graph: GraphClient, settings: Settings, now_ms:
             box.release()
             return DrainResult(sent=sent, failed=failed, retry_in_seconds=wait_ms / 1000)
         broadcast = broadcast_of(item.proactive)
-        number_wait_ms = throughput.take(item.channel, item.sender_id, bulk=bool(broadcast)) if throughput else 0
-        if number_wait_ms:  # the sending number's budget is spent (a broadcast leaves the reserve to conversations)
+        number_wait_ms = throughput.take(item.channel, item.sender_id, bulk=bool(broadcast),
+                                         waited=box.pace.number_waited) if throughput else 0
+        box.pace.number_waited = bool(number_wait_ms)
+        if number_wait_ms:  # the sending number's budget is spent: back when this learner's place in line comes
             box.pace.tokens += 1.0  # this learner's token was not used after all
             box.release()
             return DrainResult(sent=sent, failed=failed, retry_in_seconds=number_wait_ms / 1000)

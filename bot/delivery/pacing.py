@@ -29,6 +29,7 @@ class Pace:
     tokens: float
     at_ms: int
     receipt_at_ms: int = 0
+    number_waited: bool = False  # told to wait for the sending number's bucket: back in line first next time
 
     @classmethod
     def from_json(cls, raw: bytes | str | None, rules: PaceRules) -> Pace:
@@ -36,13 +37,16 @@ class Pace:
         try:
             data = json.loads(raw) if raw else {}
             return cls(tokens=float(data["tokens"]), at_ms=int(data["at_ms"]),
-                       receipt_at_ms=int(data.get("receipt_at_ms", 0)))
+                       receipt_at_ms=int(data.get("receipt_at_ms", 0)), number_waited=bool(data.get("nw")))
         except (ValueError, KeyError, TypeError):
             return cls(tokens=float(rules.burst), at_ms=0)
 
     def to_json(self) -> str:
-        return json.dumps({"tokens": round(self.tokens, 3), "at_ms": self.at_ms, "receipt_at_ms": self.receipt_at_ms},
-                          separators=(",", ":"))
+        data: dict[str, float | int] = {"tokens": round(self.tokens, 3), "at_ms": self.at_ms,
+                                        "receipt_at_ms": self.receipt_at_ms}
+        if self.number_waited:
+            data["nw"] = 1
+        return json.dumps(data, separators=(",", ":"))
 
     def take(self, rules: PaceRules, now_ms: int) -> int:
         """Spend one message token: 0 when taken, else the milliseconds until one is there."""

@@ -14,6 +14,16 @@ the capacity). When a broadcast keeps the bucket near empty, the reserve is what
 finds: turn replies never wait behind bulk traffic for the number's budget. Meta's 130429 back-off
 in ``bot.delivery.outbox`` stays the last line, for traffic this bucket does not see (another app on
 the same number, or Meta counting inbound messages too).
+
+**Waiting in line, not in a herd.** When the bucket is empty, each sender that finds it so is told a
+different wait: the bucket also counts the senders waiting for it (``wc`` conversations, ``wb``
+broadcasts; the count drains at ``rate`` per second, as the tokens they wait for come), and the k-th
+waiter is told to come back when k tokens have refilled. Before, every waiter was told the same ~1/rate
+and came back together: at 600 learners against 80/s each sent message cost 13 ms of worker CPU in
+retries (bench/README.md). A sender coming back (``waited``) takes any token it finds; a newcomer leaves
+the tokens the waiters ahead of it are owed, and a conversation never counts the broadcasts waiting.
+Nothing is reserved: every send still takes a real token when it goes, so waiters woken together (a
+delayed job's wake-up is not exact) cannot go over the bucket; those who find it empty again queue again.
 """
 
 from __future__ import annotations
@@ -25,25 +35,40 @@ import redis
 from bot.storage.keys import throughput_key
 from config.settings import Settings
 
-# KEYS: the bucket. ARGV: rate per s, capacity, reserve (tokens a bulk take must leave), ttl ms.
-# -> 0 taken, else the ms to wait. Effects replication (Redis >= 5) makes TIME safe before a write.
+# KEYS: the bucket. ARGV: rate per s, capacity, reserve (tokens a bulk take must leave), ttl ms, bulk 0|1,
+# waited 0|1 (this sender was told to wait and came back). -> 0 taken, else the ms to wait (this sender's place
+# in line). Effects replication (Redis >= 5) makes TIME safe before a write.
 _TAKE = """
 local rate, capacity, reserve = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local bulk, waited = ARGV[5] == '1', ARGV[6] == '1'
 local now = redis.call('time')
 local now_us = tonumber(now[1]) * 1000000 + tonumber(now[2])
-local state = redis.call('hmget', KEYS[1], 't', 'at')
+local state = redis.call('hmget', KEYS[1], 't', 'at', 'wc', 'wb')
 local tokens, at = tonumber(state[1]), tonumber(state[2])
+local wc, wb = tonumber(state[3]) or 0, tonumber(state[4]) or 0
 if tokens == nil or at == nil then tokens, at = capacity, now_us end
-if now_us > at then tokens = math.min(capacity, tokens + (now_us - at) * rate / 1000000) end
-local need = 1 + reserve
-if tokens >= need then
-  redis.call('hset', KEYS[1], 't', tostring(tokens - 1), 'at', now_us)
-  redis.call('pexpire', KEYS[1], ARGV[4])
-  return 0
+if now_us > at then
+  local came = (now_us - at) * rate / 1000000
+  tokens = math.min(capacity, tokens + came)
+  local served = math.min(wc, came)  -- conversations first, then broadcasts
+  wc, wb = wc - served, math.max(wb - (came - served), 0)
 end
-redis.call('hset', KEYS[1], 't', tostring(tokens), 'at', now_us)
+local ahead = 0
+if not waited then
+  ahead = wc
+  if bulk then ahead = wc + wb end
+end
+local wait = 0
+if tokens >= 1 + reserve + ahead then
+  tokens = tokens - 1
+else
+  local place
+  if bulk then wb = wb + 1; place = wc + wb else wc = wc + 1; place = wc end
+  wait = math.floor((reserve + place - tokens) * 1000 / rate) + 1
+end
+redis.call('hset', KEYS[1], 't', tostring(tokens), 'at', now_us, 'wc', tostring(wc), 'wb', tostring(wb))
 redis.call('pexpire', KEYS[1], ARGV[4])
-return math.floor((need - tokens) * 1000 / rate) + 1
+return wait
 """
 BUCKET_TTL_MS = 60_000  # an idle number's bucket is full again long before this
 
@@ -80,10 +105,12 @@ class Throughput:
         return cls(client, {"whatsapp": rate(settings.whatsapp_messages_per_second), "messenger": page,
                             "instagram": page})
 
-    def take(self, channel: str, sender_id: str, *, bulk: bool = False) -> int:
-        """Take one send from ``sender_id``'s bucket: 0 when taken, else the ms until one may be."""
+    def take(self, channel: str, sender_id: str, *, bulk: bool = False, waited: bool = False) -> int:
+        """Take one send from ``sender_id``'s bucket: 0 when taken, else the ms until this sender's place in line
+        comes. ``waited``: the sender was told to wait before and is back (it goes before newcomers)."""
         rate = self.rates.get(channel)
         if rate is None or not sender_id:
             return 0
-        args: list[str | int] = [repr(rate.per_second), repr(rate.capacity), repr(rate.reserve(bulk)), BUCKET_TTL_MS]
+        args: list[str | int] = [repr(rate.per_second), repr(rate.capacity), repr(rate.reserve(bulk)), BUCKET_TTL_MS,
+                                 int(bulk), int(waited)]
         return int(self._take(keys=[throughput_key(channel, sender_id)], args=args))

@@ -38,11 +38,12 @@ OPEN_DAY_TEXT_KEYS = (
     "open_day_invite", "open_day_seated", "open_day_waiting", "open_day_promoted", "open_day_declined",
     "open_day_later", "open_day_ask_again", "open_day_reminder_24h", "open_day_reminder_1h", "open_day_starting",
     "open_day_followup", "open_day_recording", "open_day_over", "open_day_full_anyway", "open_day_when",
-    "open_day_online", "open_day_calendar_caption",
+    "open_day_online", "open_day_calendar_caption", "open_day_full", "open_day_full_recording", "open_day_full_next",
+    "open_day_full_no_next", "open_day_missed",
     "label_od_yes", "label_od_no", "label_od_later", "label_od_cancel", "label_od_module",
 )
 PLACEHOLDERS = frozenset({"name", "business", "support_email", "title", "when", "where", "description", "rank",
-                          "link", "module", "recording", "date", "time", "calendar"})
+                          "link", "module", "recording", "date", "time", "calendar", "next"})
 EVENT_KEYS = ("id", "title", "start", "time_zone", "duration_minutes", "online", "address", "capacity", "audience",
               "description", "followup_module", "recording")
 AUDIENCE_KEYS = ("channels", "languages", "business_types", "modules_done")

@@ -1,4 +1,4 @@
-"""`bottega inbox`: the open handovers in the terminal, until the admin console shows them.
+"""`bottega inbox`: the open handovers in the terminal (the admin console's Inbox runs the same ``Inbox``).
 
     bottega inbox                          open handovers, oldest first, with their age
     bottega inbox show LEARNER             one conversation, and where the course will resume
@@ -16,7 +16,7 @@ import sys
 from datetime import UTC, datetime
 
 from bot import composition
-from bot.handover.inbox import Inbox, InboxError
+from bot.handover.inbox import Inbox, InboxError, age_text
 from config.settings import Settings
 
 
@@ -44,7 +44,7 @@ def _act(inbox: Inbox, action: str, learner_id: str, text: str, admin: str) -> i
             print("No open handovers.")
         for item in waiting:
             answered = "answered" if item.answered else "NOT ANSWERED"
-            print(f"{item.learner_id:<28} {item.channel:<10} {_age(item.age_ms):>8}  {answered:<12} "
+            print(f"{item.learner_id:<28} {item.channel:<10} {age_text(item.age_ms):>8}  {answered:<12} "
                   f"{item.unanswered} new  reply: {item.route.value:<11} {item.name}  “{item.last_text[:60]}”")
         return 0
     if action == "rescan":
@@ -52,7 +52,7 @@ def _act(inbox: Inbox, action: str, learner_id: str, text: str, admin: str) -> i
         return 0
     if action == "show":
         talk = inbox.show(learner_id)
-        state = f"open for {_age(inbox.now_ms() - talk.since_ms)} ({talk.reason})" if talk.open else "closed"
+        state = f"open for {age_text(inbox.now_ms() - talk.since_ms)} ({talk.reason})" if talk.open else "closed"
         print(f"{talk.learner_id}  {talk.channel}  {talk.name}  lang {talk.lang}  handover {state}")
         print(f"resumes at: {talk.where}   a reply now goes: {talk.route.value}")
         for message in talk.messages:
@@ -71,10 +71,3 @@ def _act(inbox: Inbox, action: str, learner_id: str, text: str, admin: str) -> i
         return 0
     raise InboxError(f"unknown action {action!r}: list, show, reply, back or rescan")
 
-
-def _age(ms: int) -> str:
-    minutes = max(ms, 0) // 60_000
-    if minutes < 60:
-        return f"{minutes} min"
-    hours = minutes // 60
-    return f"{hours} h {minutes % 60:02d}" if hours < 48 else f"{hours // 24} d {hours % 24} h"

@@ -38,6 +38,7 @@ class OpenHandover:
     name: str
     since_ms: int
     age_ms: int
+    reason: str  # why it was handed over: "asked" (operatore/persona/human) | "not_understood"
     answered: bool  # an admin has replied in this handover
     unanswered: int  # the learner's messages since the last admin reply
     route: Route  # how a reply would go now
@@ -86,7 +87,7 @@ class Inbox:
             learner_texts = [m.text for m in state.messages if m.who == "learner"]
             found.append(OpenHandover(
                 learner_id=lid, ref=learner_ref(lid), channel=progress.channel, name=progress.name, since_ms=since,
-                age_ms=now - since, answered=bool(state.answered_ms), unanswered=unanswered,
+                age_ms=now - since, reason=state.reason, answered=bool(state.answered_ms), unanswered=unanswered,
                 route=reply_route(progress, now, self.policy.window_ms),
                 last_text=learner_texts[-1] if learner_texts else ""))
         return found
@@ -168,6 +169,15 @@ class Inbox:
         if progress is None:
             raise InboxError(f"no learner {learner_ref(learner_id)}: check the id `bottega inbox` lists")
         return progress
+
+
+def age_text(ms: int) -> str:
+    """A waiting time as the inbox shows it: "7 min", "3 h 05", "2 d 4 h" (negative: "0 min")."""
+    minutes = max(ms, 0) // 60_000
+    if minutes < 60:
+        return f"{minutes} min"
+    hours = minutes // 60
+    return f"{hours} h {minutes % 60:02d}" if hours < 48 else f"{hours // 24} d {hours % 24} h"
 
 
 def _closed_message(progress: Progress) -> str:

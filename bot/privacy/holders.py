@@ -21,6 +21,7 @@ from bot.analytics.recording import Recorder
 from bot.analytics.store import AnalyticsStore
 from bot.channels.parts import ChannelParts
 from bot.model.privacy import learner_ref
+from bot.model.sandbox import SESSION_DIGITS, session_of
 from bot.privacy.identity_holders import DataExports, LinkCodes, LinkedConversations
 from bot.privacy.person import Person
 from bot.storage import broadcast_store, certificate_store
@@ -37,8 +38,6 @@ from bot.storage.keys import (
 )
 from bot.storage.open_day_ledger import OpenDayLedger
 from config.settings import Settings
-
-SIMULATOR_SESSION_DIGITS = 8  # bot.simulator.session.SESSION_DIGITS (that layer is above this one)
 
 
 class LearnerDataHolder(Protocol):
@@ -240,8 +239,8 @@ def _simulator_entries(client: redis.Redis, person: Person) -> tuple[str, list[t
     parts = _parts_for_prefix(prefix)
     if parts is None:
         return None
-    session = user.removeprefix(parts.dev.transcript_user)
-    if session == user or len(session) != SIMULATOR_SESSION_DIGITS or not session.isdigit():
+    session = session_of(person.learner_id) or user.removeprefix(parts.dev.transcript_user)  # production, dev
+    if session == user or len(session) != SESSION_DIGITS or not session.isdigit():
         return None
     key = simulator_log_key(session)
     entries = [(i, text(raw)) for i, raw in enumerate(client.lrange(key, 0, -1))]

@@ -1,7 +1,9 @@
 """The learner's side of a simulated phone: build the webhook body Meta would post, sign it on the server and
 post it to the app's real ``/webhook`` — so the simulator goes through exactly what a learner's message goes
 through (signature check, parse, dispatch, commit, worker, Graph API). The app secret never leaves the
-server; the browser only says what the learner wrote or tapped.
+server; the browser only says what the learner wrote or tapped. In production (``sandbox``) it signs only
+bodies from sandbox learners (``bot.model.sandbox``): a body from any other user id is refused before it is
+signed, so the simulator can never speak as a real person.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from bot.channels.bubbles import Choice
 from bot.channels.parts import ChannelParts
 from bot.channels.signature import sign
 from bot.model.errors import BottegaError
+from bot.model.sandbox import is_sandbox
 from bot.simulator.outbound import Outbound
 from bot.simulator.session import Action, Entry, SessionLog, learner_id, learner_user
 from bot.storage.keys import LearnerPart, learner_key
@@ -28,6 +31,10 @@ WEBHOOK_TIMEOUT_SECONDS = 10.0
 
 class WebhookRefused(BottegaError):
     """The app's own /webhook did not answer 200 to a signed body."""
+
+
+class NotSandbox(BottegaError):
+    """A production simulator was asked to sign a body from a user who is not a sandbox learner."""
 
 
 def write(parts: ChannelParts, text: str, **context: Any) -> Entry:
@@ -47,20 +54,27 @@ Build = Callable[[str, str, int], dict[str, Any]]  # (user, reply_from, now ms) 
 
 
 def _act(parts: ChannelParts, entry: Entry, build: Build, *, settings: Settings, client: redis.Redis, log: SessionLog,
-         outbound: Outbound, now_ms: int, webhook_url: str) -> Entry:
-    user = learner_user(parts, log.session)
-    settled = client.llen(learner_key(learner_id(parts, log.session), LearnerPart.OUTBOX)) == 0
+         outbound: Outbound, now_ms: int, webhook_url: str, sandbox: bool = False) -> Entry:
+    user = learner_user(parts, log.session, sandbox=sandbox)
+    settled = client.llen(learner_key(learner_id(parts, log.session, sandbox=sandbox), LearnerPart.OUTBOX)) == 0
     calls_before = len(outbound.calls())
     payload = build(user, parts.dev.reply_from(settings), now_ms)
     events, _ = parts.parse(payload)
     entry = replace(entry, message_ids=tuple(e.message_id for e in events if e.message_id),
                     calls_before=calls_before, settled=settled, at_ms=now_ms)
-    post_signed(parts, payload, settings=settings, webhook_url=webhook_url)
+    post_signed(parts, payload, settings=settings, webhook_url=webhook_url, sandbox=sandbox)
     log.append(entry)
     return entry
 
 
-def post_signed(parts: ChannelParts, payload: dict[str, Any], *, settings: Settings, webhook_url: str) -> None:
+def post_signed(parts: ChannelParts, payload: dict[str, Any], *, settings: Settings, webhook_url: str,
+                sandbox: bool = False) -> None:
+    """Sign ``payload`` with the channel's app secret and post it; ``sandbox``: only a sandbox learner's."""
+    if sandbox:
+        events, _ = parts.parse(payload)
+        if not events or not all(is_sandbox(event.learner_id) for event in events):
+            raise NotSandbox("refused: the simulator here speaks only as its sandbox learners "
+                             "(user ids 0000 followed by the session's digits), never as a real user")
     raw = json.dumps(payload).encode()
     secret = getattr(settings, parts.app_secret_setting)
     try:

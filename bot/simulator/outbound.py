@@ -1,4 +1,5 @@
-"""Where the simulator reads what Bottega sent, and how it makes sending fail: the fake Graph API.
+"""Where the simulator reads what Bottega sent, and how it makes sending fail: the fake Graph API (dev) or
+the worker's sandbox recorder (production).
 
 In dev mode GRAPH_API_URL points at the project's fake Graph API (``bot/dev/fake_graph.py``, started by
 ``make run`` and the tests): every message call Bottega's worker made is listed at ``GET /_fake/calls``
@@ -6,19 +7,26 @@ as the real request body, and ``POST /_fake/config`` makes every call fail with 
 code (``permanent_code``) or succeed again. This module talks to it over HTTP only: production code
 never imports ``bot.dev``.
 
-``Outbound`` is the seam: in production a simulator for signed-in admins needs a source of the bodies
-sent to its sandbox learners (the real Graph API lists nothing back) — something with the same two
-methods, handed to ``bot.simulator.install``. Without one, production has no simulator.
+In production the real Graph API lists nothing back, and the session's learners are sandbox learners
+(``bot.model.sandbox``) whom the worker never sends to Meta: it records each request body in Redis instead
+(``bot.delivery.sandbox``, ``bot.storage.sandbox_sends``). ``RecordedOutbound`` reads those for one session,
+and sets that session's failure switch, which the recorder obeys.
+
+``Outbound`` is the seam (three methods); ``bot.simulator.install`` takes an ``OutboundSource``, session ->
+``Outbound``: one fake for every session in dev, each session's own records in production.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import redis
 import requests
 
 from bot.model.errors import DeliveryError
+from bot.storage import sandbox_sends
 
 TIMEOUT_SECONDS = 5.0  # the fake answers from memory, on loopback
 
@@ -39,6 +47,31 @@ class Outbound(Protocol):
     def failing_code(self) -> int | None:
         """The code every send fails with now, or None."""
         ...
+
+
+OutboundSource = Callable[[str], Outbound]  # a simulator session -> what was sent to its learners
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedOutbound:
+    """What the worker recorded for simulator session ``session``'s sandbox learners (production)."""
+
+    client: redis.Redis
+    session: str
+
+    def calls(self) -> list[dict[str, Any]]:
+        return sandbox_sends.sent(self.client, self.session)
+
+    def fail_with(self, code: int | None) -> None:
+        sandbox_sends.fail_with(self.client, self.session, code)
+
+    def failing_code(self) -> int | None:
+        return sandbox_sends.failing_code(self.client, self.session)
+
+
+def recorded(client: redis.Redis) -> OutboundSource:
+    """The production source: each session's own records, on ``client``."""
+    return lambda session: RecordedOutbound(client, session)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,10 +37,11 @@ class PhoneView:
     lines: list[Line]
 
     session: str
+    sandbox: bool = False  # the session's learners are sandbox learners (production)
 
     @property
     def learner_id(self) -> str:
-        return learner_id(self.parts, self.session)
+        return learner_id(self.parts, self.session, sandbox=self.sandbox)
 
     @property
     def latest_choices(self) -> tuple[Choice, ...]:
@@ -65,8 +66,9 @@ class PhoneView:
         return live.bubble.choices if live is not None and live.bubble is not None else ()
 
 
-def phone_view(parts: ChannelParts, session: str, entries: list[Entry], calls: list[dict[str, Any]]) -> PhoneView:
-    user = learner_user(parts, session)
+def phone_view(parts: ChannelParts, session: str, entries: list[Entry], calls: list[dict[str, Any]], *,
+               sandbox: bool = False) -> PhoneView:
+    user = learner_user(parts, session, sandbox=sandbox)
     mine = [entry for entry in entries if entry.channel in ("", parts.channel.name)]
     my_ids = {message_id for entry in mine for message_id in entry.message_ids}
     sent = [(number, call["body"]) for number, call in enumerate(calls) if _sent_to(parts, call, user, my_ids)]
@@ -88,7 +90,7 @@ def phone_view(parts: ChannelParts, session: str, entries: list[Entry], calls: l
     last = next((line for line in reversed(lines) if line.side != "clock"), None)  # a clock move is no message
     if last is not None and last.bubble is not None and last.bubble.style is ChoiceStyle.QUICK_REPLIES:
         last.live_quick_replies = True
-    return PhoneView(parts=parts, user=user, lines=lines, session=session)
+    return PhoneView(parts=parts, user=user, lines=lines, session=session, sandbox=sandbox)
 
 
 def _sent_to(parts: ChannelParts, call: dict[str, Any], user: str, my_ids: set[str]) -> bool:

@@ -9,7 +9,8 @@ submits the same forms with ``fetch`` and ``Accept: application/json`` instead:
 * ``send`` (channel, text) and ``tap`` (channel, option_id, title, tap): the learner's side
   (``learner_side``: a signed webhook to the app's own ``/webhook``);
 * ``clock`` (seconds): the test clock moves forward (dev mode only);
-* ``graph`` (code, or empty): every Graph API send fails with that Meta error code, or succeeds again;
+* ``graph`` (code, or empty): every Graph API send fails with that Meta error code, or succeeds again
+  (production: every send to this session's sandbox learners);
 * ``golden`` (channel, name): the phone's conversation as a golden transcript.
 
 No inline script and no inline style (the console's Content-Security-Policy forbids them; these pages
@@ -40,7 +41,7 @@ from bot.delivery.graph import TRANSIENT_CODES, advice
 from bot.model.errors import BottegaError
 from bot.simulator import golden, learner_side
 from bot.simulator.inspector import Inspection, inspect
-from bot.simulator.outbound import Outbound
+from bot.simulator.outbound import Outbound, OutboundSource
 from bot.simulator.phones import PhoneView, phone_view
 from bot.simulator.session import Action, Entry, SessionLog, learner_id, new_session, valid_session
 from bot.simulator.window import NextProactive
@@ -64,13 +65,20 @@ class Simulator:
 
     settings: Settings
     client: redis.Redis
-    outbound: Outbound
+    outbound: OutboundSource  # session -> what was sent to its learners
     decide: NextProactive
     movable_clock: bool  # the shared test clock (dev): the page moves it; else the real clock (production)
     golden_folder: Path | None  # where "save as golden" writes; None: it downloads the file instead
+    sandbox: bool = False  # the sessions' learners are sandbox learners (production: bot.model.sandbox)
 
     def now_ms(self) -> int:
         return test_clock.SharedTestClock(self.client)() if self.movable_clock else test_clock.system_ms()
+
+    def sent(self, session: str) -> Outbound:
+        return self.outbound(session)
+
+    def view(self, parts: ChannelParts, log: SessionLog, calls: list[dict[str, Any]]) -> PhoneView:
+        return phone_view(parts, log.session, log.entries(), calls, sandbox=self.sandbox)
 
 
 EXTENSION = "bottega_simulator"  # where the app keeps its Simulator (app.extensions)
@@ -149,7 +157,7 @@ def tap(session: str) -> ResponseReturnValue:
     if not choice.id:
         return _answer(session, "that choice has no id", 400)
     log = SessionLog(sim.client, _session(session))
-    view = phone_view(parts, log.session, log.entries(), sim.outbound.calls())
+    view = sim.view(parts, log, sim.sent(log.session).calls())
     latest = any(c.id == choice.id and c.title == choice.title for c in view.latest_choices)
     return _learner_acts(sim, session, lambda context: learner_side.tap(parts, choice, latest=latest, **context))
 
@@ -163,24 +171,25 @@ def clock(session: str) -> ResponseReturnValue:
     seconds = _number(request.form.get("seconds", ""))
     if seconds is None or seconds <= 0:
         return _answer(session, "move the clock forward by a number of seconds above 0", 400)
-    settled = all(sim.client.llen(learner_key(learner_id(parts, log.session), LearnerPart.OUTBOX)) == 0
-                  for parts in channels.every())
+    settled = all(sim.client.llen(learner_key(learner_id(parts, log.session, sandbox=sim.sandbox),
+                                              LearnerPart.OUTBOX)) == 0 for parts in channels.every())
     offset = test_clock.advance(sim.client, int(seconds * 1000))
-    log.append(Entry(action=Action.CLOCK, seconds=seconds, calls_before=len(sim.outbound.calls()),
+    log.append(Entry(action=Action.CLOCK, seconds=seconds, calls_before=len(sim.sent(log.session).calls()),
                      settled=settled, at_ms=test_clock.system_ms() + offset))
     return _answer(session, f"test clock moved {duration(int(seconds * 1000))} forward")
 
 
 def graph(session: str) -> ResponseReturnValue:
     """Every Graph API send fails with the chosen Meta error code; an empty code: they succeed again."""
+    sim = _sim()
     _session(session)
     raw = request.form.get("code", "").strip()
     code = int(raw) if raw.lstrip("-").isdigit() else None
     if raw and code is None:
         return _answer(session, f"{raw!r} is not an error code", 400)
-    _sim().outbound.fail_with(code)
-    return _answer(session, f"every Graph API send now fails with error {code}" if code is not None
-                   else "Graph API sends succeed again")
+    sim.sent(session).fail_with(code)
+    sends = "every send to this session's sandbox learners" if sim.sandbox else "every Graph API send"
+    return _answer(session, f"{sends} now fails with error {code}" if code is not None else f"{sends} succeeds again")
 
 
 def save_golden(session: str) -> ResponseReturnValue:
@@ -188,7 +197,7 @@ def save_golden(session: str) -> ResponseReturnValue:
     sim, parts = _sim(), _channel()
     log = SessionLog(sim.client, _session(session))
     name = request.form.get("name", "").strip() or f"Simulator {parts.title} {time.strftime('%Y-%m-%d %H:%M')}"
-    view = phone_view(parts, log.session, log.entries(), sim.outbound.calls())
+    view = sim.view(parts, log, sim.sent(log.session).calls())
     try:
         recorded = golden.transcript(view, name=name, session=log.session)
     except ValueError as error:
@@ -215,8 +224,8 @@ class Phone:
 
 
 def _views(sim: Simulator, log: SessionLog) -> list[PhoneView]:
-    entries, calls = log.entries(), sim.outbound.calls()
-    return [phone_view(parts, log.session, entries, calls) for parts in channels.every()]
+    entries, calls = log.entries(), sim.sent(log.session).calls()
+    return [phone_view(parts, log.session, entries, calls, sandbox=sim.sandbox) for parts in channels.every()]
 
 
 def _context(sim: Simulator, session: str) -> dict[str, Any]:
@@ -224,7 +233,7 @@ def _context(sim: Simulator, session: str) -> dict[str, Any]:
     now = sim.now_ms()
     phones = [Phone(parts=view.parts, view=view, inspection=inspect(sim.client, view.learner_id, now, sim.decide))
               for view in _views(sim, log)]
-    failing = sim.outbound.failing_code()
+    failing = sim.sent(session).failing_code()
     codes = [(code, _advice(code), code in TRANSIENT_CODES) for code in FAILURE_CODES]
     return {"session": session, "phones": phones, "now_ms": now, "failing": failing, "codes": codes,
             "clock_offset_ms": test_clock.offset_ms(sim.client) if sim.movable_clock else None,
@@ -284,10 +293,13 @@ def _number(raw: str) -> float | None:
 
 def _learner_acts(sim: Simulator, session: str, act: Callable[[dict[str, Any]], Entry]) -> ResponseReturnValue:
     log = SessionLog(sim.client, _session(session))
-    context = {"settings": sim.settings, "client": sim.client, "log": log, "outbound": sim.outbound,
+    context = {"settings": sim.settings, "client": sim.client, "log": log, "outbound": sim.sent(log.session),
+               "sandbox": sim.sandbox,
                "now_ms": sim.now_ms(), "webhook_url": f"{request.host_url.rstrip('/')}/webhook"}
     try:
         act(context)
+    except learner_side.NotSandbox as error:
+        return _answer(session, str(error), 403)
     except BottegaError as error:
         return _answer(session, str(error), 502)
     return _answer(session, "")

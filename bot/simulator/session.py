@@ -1,11 +1,15 @@
 """One simulator session: its learners (one per channel) and the log of what they did, in order.
 
-A session is a short random number; each registered channel's learner in it is that channel's
-``dev.transcript_user`` prefix followed by the number, so a session id names its learners and a new
-session meets brand-new learners. The log (``bot.storage.keys.simulator_log_key``, a Redis list kept
-``LOG_TTL_SECONDS``) holds one entry per thing a learner did — wrote text, tapped a choice — and per
-move of the test clock. It gives each phone the learner's own bubbles (and which of them Bottega marked
-read), and "save as golden conversation" replays it as a transcript.
+A session is a short random number that names its learners, one per registered channel, so a new
+session meets brand-new learners: in dev mode each is that channel's ``dev.transcript_user`` prefix
+followed by the number (the golden transcripts' form); in production each is the session's sandbox
+learner (``bot.model.sandbox``: ``0000`` followed by the number), a reserved id no real person has, whose
+messages the worker records instead of sending to Meta.
+
+The log (``bot.storage.keys.simulator_log_key``, a Redis list kept ``LOG_TTL_SECONDS``) holds one entry
+per thing a learner did — wrote text, tapped a choice — and per move of the test clock. It gives each
+phone the learner's own bubbles (and which of them Bottega marked read), and "save as golden
+conversation" replays it as a transcript.
 
 Ordering without a shared clock: each entry keeps ``calls_before``, how many calls the Graph API had
 received when the learner's message was posted; every call from that index on arrives after it, as on
@@ -22,11 +26,11 @@ from typing import Any
 import redis
 
 from bot.channels.parts import ChannelParts
+from bot.model.sandbox import SESSION_DIGITS, sandbox_user
 from bot.storage.encoding import text
 from bot.storage.keys import simulator_log_key
 
 LOG_TTL_SECONDS = 7 * 24 * 3600
-SESSION_DIGITS = 8
 LOG_MAX_ENTRIES = 2000  # a session longer than this keeps its newest entries
 
 
@@ -71,13 +75,14 @@ def valid_session(session: str) -> bool:
     return len(session) == SESSION_DIGITS and session.isascii() and session.isdigit()
 
 
-def learner_user(parts: ChannelParts, session: str) -> str:
-    """The user id of this session's learner on ``parts``' channel (digits, like the golden transcripts')."""
-    return f"{parts.dev.transcript_user}{session}"
+def learner_user(parts: ChannelParts, session: str, *, sandbox: bool = False) -> str:
+    """The user id of this session's learner on ``parts``' channel: digits, like the golden transcripts'
+    (dev), or the session's sandbox learner's (``sandbox``: production)."""
+    return sandbox_user(session) if sandbox else f"{parts.dev.transcript_user}{session}"
 
 
-def learner_id(parts: ChannelParts, session: str) -> str:
-    return f"{parts.channel.prefix}:{learner_user(parts, session)}"
+def learner_id(parts: ChannelParts, session: str, *, sandbox: bool = False) -> str:
+    return f"{parts.channel.prefix}:{learner_user(parts, session, sandbox=sandbox)}"
 
 
 class SessionLog:

@@ -174,6 +174,18 @@ def simulator_log_key(session: str) -> str:
     return f"{SIMULATOR_PREFIX}:{{{session}}}:log"
 
 
+def sandbox_sent_key(session: str) -> str:
+    """List: ``bottega:simulator:{<session>}:sent``, the request bodies the worker recorded instead of sending
+    them to Meta for the session's sandbox learners (``bot.storage.sandbox_sends``); the log's hash slot."""
+    return simulator_log_key(session).removesuffix(":log") + ":sent"
+
+
+def sandbox_failure_key(session: str) -> str:
+    """String: ``bottega:simulator:{<session>}:fail``, the Meta error code every send to the session's sandbox
+    learners fails with now (absent: they succeed)."""
+    return simulator_log_key(session).removesuffix(":log") + ":fail"
+
+
 # -- cross-learner indexes, sharded over many hash slots -----------------------------------------------
 # On a Redis Cluster a key that every learner's turn touches would put all of them on one node. Each such
 # index is split into SHARDS keys with their own hash tags ``{<index>-<n>}``; a learner's entries live in
@@ -302,6 +314,14 @@ def admin_user_key(name: str) -> str:
 def admin_login_failures_key(subject: str) -> str:
     """String counter with a TTL: wrong passwords for a client address or a user name in the current minute."""
     return f"{ADMIN_PREFIX}:login-failures:{subject}"
+
+
+def admin_job_key(job_id: str) -> str:
+    """Hash with a TTL: one console action the worker runs (a dry run, a send, an announce; ``bot.console.jobs``):
+    ``bottega:admin:job:{<id>}``, one key in its own slot (every command on it touches it alone)."""
+    if not job_id or "{" in job_id or "}" in job_id:
+        raise ValueError(f"job id {job_id!r} must be non-empty and free of braces")
+    return f"{ADMIN_PREFIX}:job:{{{job_id}}}"
 
 
 # A learner's data export asked for in the chat (bot.privacy.chat): ``bottega:export:{<token>}`` -> JSON, an hour.

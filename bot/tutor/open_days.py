@@ -10,7 +10,14 @@ exactly once (a timer's turn is deduplicated by its payload). Timers are ``od:<k
 * ``ask``: "remind me" asks again the day before;
 * ``seat``: a seat freed up and the ledger gave it to this learner from the waiting list (``<ticket>``);
 * ``r24``, ``r1``, ``start``, ``after``: the reminders 24 h and 1 h before, the link when it starts, and the
-  follow-up after it (the recording and the suggested module), for a learner holding a seat.
+  follow-up after it (the recording and the suggested module), for a learner holding a seat;
+* ``full``: at the start, for a learner still on the waiting list: the seats ran out (the learner's record
+  turns ``missed``), with the next Open Day's buttons when one is published for them and their window is open;
+* ``rec``: when the event has a recording, the follow-up's moment for a learner told ``full``: the recording
+  (the one thing of the event they can still have) and the module's button, without the attendees' thanks.
+
+A seat freed too late to be told (its ``seat`` notice fires after the start) counts as not freed: the learner
+was never told it was theirs, so they hear the seats ran out.
 
 Taps are ``sys:od:<yes|no|later|module>[:<event>]`` (a template's carry no event: the latest one). The seats
 are counted by the event's ledger in Redis (``bot.storage.open_day_ledger``), which the dispatcher asks
@@ -40,10 +47,12 @@ RSVP_ACTIONS = ("yes", "no")  # the taps the ledger answers
 REMINDERS = (("r24", -24 * HOUR_MS), ("r1", -HOUR_MS), ("start", 0))  # before (or at) the start
 ASK_AGAIN_BEFORE_MS = 24 * HOUR_MS  # "remind me": asked again the day before
 FOLLOWUP_AFTER_END_MS = 30 * 60_000  # the follow-up, half an hour after the end (or the next morning)
-UNMOVED = frozenset({"start", "after"})  # the link and the follow-up never go earlier to stay inside the window
+# the link, the follow-up and the waiting list's news never go earlier to stay inside the window
+UNMOVED = frozenset({"start", "after", "full", "rec"})
 CALENDAR_FILENAME = "open-day.ics"
-USES = {"ann": "open_day_invite", "ask": "open_day_invite", "seat": "open_day_reminder", "r24": "open_day_reminder",
-        "r1": "open_day_reminder", "start": "open_day_starting", "after": "open_day_followup"}
+USES = {"ann": "open_day_invite", "ask": "open_day_invite", "seat": "open_day_promoted", "r24": "open_day_reminder",
+        "r1": "open_day_reminder", "start": "open_day_starting", "after": "open_day_followup", "full": "open_day_full",
+        "rec": "open_day_missed"}
 
 
 def typed_answer(event: InboundEvent, state: OpenDayState, course: Course) -> str:
@@ -181,6 +190,7 @@ def _answered(turn: Turn, event: OpenDay, seat: Seat) -> None:
     elif seat.state is SeatState.WAITING:
         _set(turn, event.id, "waiting")
         turn.say(turn.text("open_day_waiting", rank=seat.rank, **values), _cancel_option(turn, event.id))
+        _plan_waiting(turn, event)
     else:
         _set(turn, event.id, "declined")
         turn.say(turn.text("open_day_declined", **values))
@@ -208,6 +218,20 @@ def _plan(turn: Turn, event: OpenDay) -> None:
             turn.timers.append((first, f"{TIMER_PREFIX}{kind}:{event.id}"))
 
 
+def _plan_waiting(turn: Turn, event: OpenDay) -> None:
+    """On the waiting list: at the start, whether a seat freed up or not is known (``full``)."""
+    if event.start_ms > turn.now_ms:
+        turn.timers.append((event.start_ms, f"{TIMER_PREFIX}full:{event.id}"))
+
+
+def _plan_recording(turn: Turn, event: OpenDay) -> None:
+    """Told the seats ran out: the recording at the follow-up's moment, if the event has one (``rec``)."""
+    moment = _moment(turn, event, "rec")
+    if event.recording_url and moment > turn.now_ms:
+        turn.timers.append((placement.first_look(moment, turn.now_ms, _policy(turn, "rec")),
+                            f"{TIMER_PREFIX}rec:{event.id}"))
+
+
 def replan(turn: Turn) -> None:
     """Every clock of the learner was cancelled (an opt-out undone, a restart): set the Open Days' ones again."""
     for event_id, state in _state(turn).rsvps.items():
@@ -216,6 +240,10 @@ def replan(turn: Turn) -> None:
             continue
         if state == "seated":
             _plan(turn, event)
+        elif state == "waiting":
+            _plan_waiting(turn, event)
+        elif state == "missed":
+            _plan_recording(turn, event)
         elif state == "maybe" and event.start_ms - ASK_AGAIN_BEFORE_MS > turn.now_ms:
             turn.timers.append((event.start_ms - ASK_AGAIN_BEFORE_MS, f"{TIMER_PREFIX}ask:{event.id}"))
 
@@ -227,8 +255,9 @@ def _policy(turn: Turn, kind: str) -> Policy:
 
 
 def _moment(turn: Turn, event: OpenDay, kind: str) -> int:
-    """When the message of ``kind`` is meant for; the follow-up moves out of the quiet hours to the morning."""
-    offsets = dict(REMINDERS)
+    """When the message of ``kind`` is meant for; the follow-up (and ``rec``) moves out of the quiet hours to the
+    morning."""
+    offsets = {**dict(REMINDERS), "full": 0}
     if kind in offsets:
         return event.start_ms + offsets[kind]
     if kind == "ask":
@@ -258,8 +287,8 @@ def on_timer(turn: Turn, payload: str, due_ms: int) -> None:
     if event is None or kind not in USES:
         return
     state = _state(turn).state(event.id)
-    wanted = {"ann": ("",), "ask": ("maybe",), "seat": ("", "invited", "maybe", "waiting", "declined")}.get(
-        kind, ("seated",))
+    wanted = {"ann": ("",), "ask": ("maybe",), "seat": ("", "invited", "maybe", "waiting", "declined"),
+              "full": ("waiting",), "rec": ("missed",)}.get(kind, ("seated",))
     if state not in wanted or (kind in ("ann", "ask", "seat") and turn.now_ms >= event.start_ms):
         return
     moment = due_ms if kind in ("ann", "seat") else _moment(turn, event, kind)
@@ -296,13 +325,18 @@ def _say(turn: Turn, event: OpenDay, kind: str, ticket: str, decided: Placement)
         options, link = _rsvp_options(turn, event.id), values["link"]
         _set(turn, event.id, "invited" if kind == "ann" else "maybe", last=True)
     elif kind == "seat":  # promoted from the waiting list: the seat, the calendar file, the reminders' clocks
-        text = turn.text("open_day_promoted", calendar=calendar_url(turn, event.id, ticket), **values)
-        options, link = _cancel_option(turn, event.id), event.online_url
+        # a template carries no file: its text carries the calendar link, as the free-form text does beside the file
+        link = calendar_url(turn, event.id, ticket)
+        text = turn.text("open_day_promoted", calendar=link, **values)
+        options = _cancel_option(turn, event.id)
         media = _calendar(turn, event.id, ticket)
         _set(turn, event.id, "seated", last=True)
         _plan(turn, event)
+    elif kind in ("full", "rec"):
+        text, options, link = _missed(turn, event, kind, decided)
     elif kind == "after":
-        recording = turn.text("open_day_recording", link=event.recording_url) if event.recording_url else ""
+        # a text's own whitespace is trimmed when the course is read: the paragraph break is added here
+        recording = turn.text("open_day_recording", link=event.recording_url) + "\n\n" if event.recording_url else ""
         text = turn.text("open_day_followup", recording=recording, **values)
         options = [Option(id=f"{PAYLOAD_PREFIX}module:{event.id}", title=turn.text("label_od_module"))] \
             if event.followup_module in turn.course.flows else []
@@ -315,3 +349,37 @@ def _say(turn: Turn, event: OpenDay, kind: str, ticket: str, decided: Placement)
         _set(turn, event.id, "seated", last=True)
     outreach.say(turn, decided, kind=f"open_day_{kind}", text=text, options=options,
                  fields=_fields(turn, event, link=link), media=media)
+
+
+def _missed(turn: Turn, event: OpenDay, kind: str, decided: Placement) -> tuple[str, list[Option], str]:
+    """Still waiting at the start (``full``) and, later, the recording (``rec``): (text, options, template link)."""
+    values = _values(turn, event)
+    if kind == "rec":
+        options = [Option(id=f"{PAYLOAD_PREFIX}module:{event.id}", title=turn.text("label_od_module"))] \
+            if event.followup_module in turn.course.flows else []
+        # a template's module button carries no event id: it answers the latest event, so this one becomes it
+        _set(turn, event.id, "missed", last=decided.how is How.TEMPLATE)
+        return turn.text("open_day_missed", **{**values, "link": event.recording_url}), options, event.recording_url
+    _set(turn, event.id, "missed")
+    _plan_recording(turn, event)
+    recording = turn.text("open_day_full_recording") + "\n" if event.recording_url else ""
+    upcoming = _upcoming(turn, event) if decided.how is not How.TEMPLATE else None  # a template has no buttons
+    if upcoming is None:
+        return turn.text("open_day_full", recording=recording, next=turn.text("open_day_full_no_next"),
+                         **values), [], ""
+    if not _state(turn).state(upcoming.id):  # as an invitation would (its announcement then skips them)
+        _set(turn, upcoming.id, "invited", last=True)
+    offer = turn.text("open_day_full_next", **_values(turn, upcoming))
+    return turn.text("open_day_full", recording=recording, next=offer, **values), _rsvp_options(turn, upcoming.id), ""
+
+
+def _upcoming(turn: Turn, event: OpenDay) -> OpenDay | None:
+    """The next Open Day published (``events.yaml``) after ``event`` whose audience has the learner, and which
+    they have not answered yet; None if there is none."""
+    progress = turn.progress
+    later = sorted((other for other in turn.course.open_days if other.start_ms > max(event.start_ms, turn.now_ms)),
+                   key=lambda other: other.start_ms)
+    return next((other for other in later
+                 if _state(turn).state(other.id) in ("", "invited", "maybe")
+                 and other.audience.admits(channel=progress.channel, lang=progress.lang, business=progress.business,
+                                           modules_done=tuple(progress.modules_done))), None)

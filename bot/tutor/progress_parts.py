@@ -291,10 +291,10 @@ OPEN_DAYS_KEPT = 24  # events whose RSVP a learner's record keeps, newest last (
 class OpenDayState:
     """The learner's Business Open Days (``bot.tutor.open_days``): their RSVP per event, as the ledger said.
 
-    ``rsvps`` maps an event id to invited | maybe | seated | waiting | declined (the event's ledger in Redis
-    is the source of truth; this is its consequence, plus what only the learner's side knows: invited,
-    maybe). ``last`` is the latest event Bottega wrote to them about: a template's quick reply carries no
-    event id and answers that one.
+    ``rsvps`` maps an event id to invited | maybe | seated | waiting | declined | missed (the event's ledger in
+    Redis is the source of truth; this is its consequence, plus what only the learner's side knows: invited,
+    maybe, and missed: still waiting when it started, and told so). ``last`` is the latest event Bottega wrote
+    to them about: a template's quick reply carries no event id and answers that one.
     """
 
     rsvps: dict[str, str] = field(default_factory=dict)

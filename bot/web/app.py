@@ -33,6 +33,7 @@ from bot.broadcasts.service import Broadcasts
 from bot.channels import parsing as inbound
 from bot.channels import signature as security
 from bot.dispatch import ConcurrencyError, Dispatcher, Handled, Notify
+from bot.handover import Inbox
 from bot.model.events import Channel, InboundEvent
 from bot.model.privacy import learner_ref
 from bot.privacy.chat import store_export
@@ -84,13 +85,20 @@ def create_app(settings: Settings | None = None, *, redis_client: redis.Redis | 
     # /admin: the admin console, when CONSOLE_SECRET_KEY is set (dev mode has a default)
     admin = console.install(app, settings=settings, client=client,
                             course=lambda: registry.engine_for(releases.live_release(client)).course,
-                            broadcasts=Broadcasts.build(settings, client, registry, queue=queue))
+                            broadcasts=Broadcasts.build(settings, client, registry, queue=queue),
+                            inbox=Inbox(dispatcher, composition.proactive_policy(settings)),  # as `bottega inbox`
+                            queue=queue or composition.job_queue(settings))  # dry runs, sends, announces: the worker
     app.register_blueprint(open_day_routes.blueprint(client))  # /open-days/<event>/<ticket>.ics
     app.register_blueprint(learner_data_routes.blueprint(client))  # /privacy, /data/<token>.json, /link/<code>
-    # /simulator: in dev mode; in production only once the admin console hands it a sign-in check (guard=)
-    # and a source of what was sent to sandbox learners (outbound=) — until then it does not exist there
-    guard = admin.require(console.Role.EDITOR) if admin is not None and not settings.dev else None
-    simulator.install(app, settings=settings, client=client, guard=guard)
+    # /simulator: in dev mode on the fake Graph API; in production behind the console's sign-in (editors), its
+    # phones sandbox learners whose sends the worker records in Redis instead of calling Meta (outbound=)
+    if settings.dev:
+        simulator.install(app, settings=settings, client=client)
+    elif admin is not None and simulator.install(app, settings=settings, client=client,
+                                                 guard=admin.require(console.Role.EDITOR),
+                                                 outbound=simulator.recorded(client)):
+        console.add_nav(admin, console.NavItem(label="Simulator", endpoint="simulator.start",
+                                               role=console.Role.EDITOR))
     privacy.register(privacy.analytics_holder(settings))  # the console's export and erase reach the analytics store
     # /admin/analytics: the learning analytics, behind the console's sign-in (the viewer role reads them)
     if admin is not None and analytics_pages.install(app, settings=settings, client=client, registry=registry,

@@ -19,7 +19,6 @@ process's memory and the pages answer 503 as before, never 500.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import math
 import time
@@ -34,6 +33,7 @@ from redis.cluster import RedisCluster
 from bot.certificates.model import Certificate
 from bot.certificates.page import verify_page
 from bot.certificates.pdf import render_pdf
+from bot.model.client_address import counted_client
 from bot.storage import certificate_store
 from bot.storage.keys import RATE_LIMIT_PREFIX
 
@@ -71,21 +71,8 @@ def public_base_url() -> str:
 
 
 def client_key() -> str:
-    """Whom a rate limit counts: the client's address; an IPv6 client by its /64.
-
-    An IPv6 subscriber is handed a whole /64 and a host may take any address in it: counting single
-    addresses would give it 2**64 budgets. Never empty (Flask-Limiter skips a limit with an empty key).
-    """
-    address = request.remote_addr or ""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address or "unknown"
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
+    """Whom a rate limit counts: this request's client, an IPv6 client by its /64 (``counted_client``)."""
+    return counted_client(request.remote_addr)
 
 
 def rate_limiter(client: redis.Redis) -> Limiter:

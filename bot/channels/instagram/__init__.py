@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bot.channels.instagram import dev, display, entry, limits, parse, render, send
 from bot.channels.instagram.channel import INSTAGRAM
+from bot.channels.messaging_platform import send_api
 from bot.channels.parts import ChannelParts, FlowLimits
 
 __all__ = ["INSTAGRAM", "PARTS"]
@@ -14,7 +15,7 @@ PARTS = ChannelParts(
     parse=parse.parse, render=render.render,
     read_receipt=None,  # a mark_seen sender action names the learner, not the message: none is sent
     describe=display.describe, bubble=display.bubble, check_limits=display.check,
-    accepted_id=send.accepted_id, send_path=send.send_path,
+    accepted_id=send_api.accepted_id, send_path=send.send_path,
     app_secret_setting="instagram_app_secret", token_setting="instagram_page_token",
     token_variable="INSTAGRAM_PAGE_TOKEN",
     token_permissions="instagram_basic, instagram_manage_messages and pages_manage_metadata (a Page access token)",

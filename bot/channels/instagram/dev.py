@@ -1,64 +1,33 @@
-"""Playing an Instagram learner (terminal chat, dev server, transcripts, fake Graph API, tests). No I/O."""
+"""Playing an Instagram learner (terminal chat, dev server, transcripts, fake Graph API, tests). No I/O.
+
+The webhook bodies and Send API answers are the Messenger Platform's (``bot.channels.messaging_platform``).
+"""
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
-from typing import Any
 
-from bot.channels.bubbles import Choice
+from bot.channels.messaging_platform.dev_bodies import DevBodies
 from bot.channels.parts import Body, DevParts
 
 DEV_ACCOUNT_ID = "17841400000000001"  # the Instagram professional account a dev learner writes to
 _MID_PREFIX = "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOj"  # how Instagram mids begin (base64 of "ig_item:1:IGMessag...")
 
 
-def text_payload(text: str, user: str, reply_from: str, *, at_ms: int = 0) -> dict[str, Any]:
-    """An Instagram text-message webhook body, as Meta sends it."""
-    return _payload(user, reply_from, {"mid": _new_mid(), "text": text}, at_ms)
-
-
-def tap_payload(option_id: str, title: str, user: str, reply_from: str, shown: int, *,
-                at_ms: int = 0) -> dict[str, Any]:
-    """A tap on a quick reply: its title as text, its payload beside it."""
-    return _payload(user, reply_from, {"mid": _new_mid(), "text": title, "quick_reply": {"payload": option_id}},
-                    at_ms)
-
-
-def tap_choice(choice: Choice, user: str, reply_from: str, *, at_ms: int = 0) -> dict[str, Any]:
-    """A tap on a choice as ``display.bubble`` showed it: a quick reply, or a button template's postback."""
-    if choice.tap != "postback":
-        return _payload(user, reply_from, {"mid": _new_mid(), "text": choice.title,
-                                           "quick_reply": {"payload": choice.id}}, at_ms)
-    body = _payload(user, reply_from, {"mid": _new_mid(), "title": choice.title, "payload": choice.id}, at_ms)
-    event = body["entry"][0]["messaging"][0]
-    event["postback"] = event.pop("message")  # a postback comes in its own field, not as a message
-    return body
-
-
-def _payload(user: str, account_id: str, message: dict[str, Any], at_ms: int = 0) -> dict[str, Any]:
-    now = at_ms or int(time.time() * 1000)
-    return {"object": "instagram", "entry": [{"id": account_id, "time": now, "messaging": [{
-        "sender": {"id": user}, "recipient": {"id": account_id}, "timestamp": now, "message": message}]}]}
-
-
 def _new_mid() -> str:
     return f"{_MID_PREFIX}{uuid.uuid4().hex}"
+
+
+BODIES = DevBodies(webhook_object="instagram", inbound_mid=_new_mid, accepted_mid=_new_mid)
+text_payload = BODIES.text_payload
+tap_payload = BODIES.tap_payload
+tap_choice = BODIES.tap_choice
 
 
 def addressed_to(body: Body, user: str) -> bool:
     recipient = body.get("recipient")
     return isinstance(recipient, dict) and recipient.get("id") == user
-
-
-def fake_answer(body: Body) -> tuple[Body, str]:
-    recipient = body.get("recipient")
-    igsid = recipient.get("id", "") if isinstance(recipient, dict) else ""
-    if "sender_action" in body:
-        return {"recipient_id": igsid}, ""
-    mid = _new_mid()
-    return {"recipient_id": igsid, "message_id": mid}, mid
 
 
 def owns_body(body: Body) -> bool:
@@ -72,5 +41,5 @@ DEV = DevParts(
     transcript_user="6000",
     reply_from=lambda settings: DEV_ACCOUNT_ID, phone_of=lambda user_id: "",
     text_payload=text_payload, tap_payload=tap_payload, tap_choice=tap_choice, addressed_to=addressed_to,
-    fake_answer=fake_answer,
+    fake_answer=BODIES.fake_answer,
     fixtures=Path(__file__).resolve().parent / "fixtures", owns_body=owns_body)

@@ -27,8 +27,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.channels.instagram import limits
+from bot.channels.messaging_platform.send_api import quick_replies
 from bot.channels.splitting import split_text
-from bot.model.replies import Media, MediaKind, Option, Reply
+from bot.model.replies import Media, MediaKind, Reply
 
 _ATTACHMENT_TYPE = {MediaKind.IMAGE: "image", MediaKind.VIDEO: "video"}
 
@@ -83,26 +84,7 @@ def _text_and_options(reply: Reply) -> list[dict[str, Any]]:
         text = f"{lead}\n\n{numbered}" if lead else numbered
     messages: list[dict[str, Any]] = [{"text": part} for part in split_for_instagram(text)]
     if options and len(options) <= limits.IG_QUICK_REPLIES_MAX:
-        messages[-1]["quick_replies"] = _quick_replies(options)
+        messages[-1]["quick_replies"] = quick_replies(
+            options, channel_title="Instagram", title_chars=limits.IG_QUICK_REPLY_TITLE_CHARS,
+            payload_chars=limits.IG_PAYLOAD_CHARS)
     return messages
-
-
-def _quick_replies(options: tuple[Option, ...]) -> list[dict[str, Any]]:
-    payloads = [option.id for option in options]
-    if len(set(payloads)) != len(payloads):
-        raise ValueError(f"option ids must be unique within a message, got {payloads}")
-    quick_replies = []
-    for option in options:
-        if not option.title or len(option.title) > limits.IG_QUICK_REPLY_TITLE_CHARS:
-            raise ValueError(
-                f"option {option.id!r}: title {option.title!r} has {len(option.title)} characters;"
-                f" Instagram quick replies need 1-{limits.IG_QUICK_REPLY_TITLE_CHARS}."
-                " Shorten it in the flow (renderers never cut)"
-            )
-        if not option.id or len(option.id) > limits.IG_PAYLOAD_CHARS:
-            raise ValueError(
-                f"option {option.title!r}: id has {len(option.id)} characters; Instagram payloads need"
-                f" 1-{limits.IG_PAYLOAD_CHARS}. Shorten it in the flow"
-            )
-        quick_replies.append({"content_type": "text", "title": option.title, "payload": option.id})
-    return quick_replies

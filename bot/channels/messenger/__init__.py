@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.channels.messaging_platform import send_api
 from bot.channels.messenger import dev, display, entry, limits, parse, render, send
 from bot.channels.messenger.channel import MESSENGER
 from bot.channels.parts import ChannelParts, FlowLimits, OutsideWindow
@@ -12,7 +13,7 @@ PARTS = ChannelParts(
     channel=MESSENGER, title="Messenger", webhook_object="page",
     parse=parse.parse, render=render.render, read_receipt=None,
     describe=display.describe, bubble=display.bubble, check_limits=display.check,
-    accepted_id=send.accepted_id, send_path=send.send_path,
+    accepted_id=send_api.accepted_id, send_path=send.send_path,
     app_secret_setting="messenger_app_secret", token_setting="messenger_page_token",
     token_variable="MESSENGER_PAGE_TOKEN", token_permissions="pages_messaging (a Page access token)",
     flow_limits=FlowLimits(

@@ -1,46 +1,23 @@
-"""Playing a Messenger learner (terminal chat, dev server, transcripts, fake Graph API, tests). No I/O."""
+"""Playing a Messenger learner (terminal chat, dev server, transcripts, fake Graph API, tests). No I/O.
+
+The webhook bodies and Send API answers are the Messenger Platform's (``bot.channels.messaging_platform``).
+"""
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
-from typing import Any
 
-from bot.channels.bubbles import Choice
+from bot.channels.messaging_platform.dev_bodies import DevBodies
 from bot.channels.parts import Body, DevParts
 
 DEV_PAGE_ID = "200000000000002"  # the Page a dev learner writes to
 
-
-def text_payload(text: str, user: str, reply_from: str, *, at_ms: int = 0) -> dict[str, Any]:
-    """A Messenger text-message webhook body, as Meta sends it."""
-    return _payload(user, reply_from, {"mid": f"m_dev{uuid.uuid4().hex}", "text": text}, at_ms)
-
-
-def tap_payload(option_id: str, title: str, user: str, reply_from: str, shown: int, *,
-                at_ms: int = 0) -> dict[str, Any]:
-    """A tap on a quick reply: its title as text, its payload beside it."""
-    return _payload(user, reply_from, {"mid": f"m_dev{uuid.uuid4().hex}", "text": title,
-                                       "quick_reply": {"payload": option_id}}, at_ms)
-
-
-def tap_choice(choice: Choice, user: str, reply_from: str, *, at_ms: int = 0) -> dict[str, Any]:
-    """A tap on a choice as ``display.bubble`` showed it: a quick reply, or a button template's postback."""
-    if choice.tap != "postback":
-        return _payload(user, reply_from, {"mid": f"m_dev{uuid.uuid4().hex}", "text": choice.title,
-                                           "quick_reply": {"payload": choice.id}}, at_ms)
-    postback = {"mid": f"m_dev{uuid.uuid4().hex}", "title": choice.title, "payload": choice.id}
-    body = _payload(user, reply_from, postback, at_ms)
-    event = body["entry"][0]["messaging"][0]
-    event["postback"] = event.pop("message")  # a postback comes in its own field, not as a message
-    return body
-
-
-def _payload(user: str, page_id: str, message: dict[str, Any], at_ms: int = 0) -> dict[str, Any]:
-    now = at_ms or int(time.time() * 1000)
-    return {"object": "page", "entry": [{"id": page_id, "time": now, "messaging": [{
-        "sender": {"id": user}, "recipient": {"id": page_id}, "timestamp": now, "message": message}]}]}
+BODIES = DevBodies(webhook_object="page", inbound_mid=lambda: f"m_dev{uuid.uuid4().hex}",
+                   accepted_mid=lambda: f"m_{uuid.uuid4().hex}")
+text_payload = BODIES.text_payload
+tap_payload = BODIES.tap_payload
+tap_choice = BODIES.tap_choice
 
 
 def addressed_to(body: Body, user: str) -> bool:
@@ -51,20 +28,11 @@ def addressed_to(body: Body, user: str) -> bool:
     return user in (recipient.get("id"), f"ref.{user_ref}")
 
 
-def fake_answer(body: Body) -> tuple[Body, str]:
-    recipient = body.get("recipient")
-    recipient = recipient if isinstance(recipient, dict) else {}
-    if "sender_action" in body:
-        return {"recipient_id": recipient.get("id", "")}, ""
-    mid = f"m_{uuid.uuid4().hex}"
-    return {"recipient_id": recipient.get("id", ""), "message_id": mid}, mid
-
-
 DEV = DevParts(
     send_user="7000000000000002", default_user="7000000000000001", draft_user="7000000000000009",
     transcript_user="7000",
     reply_from=lambda settings: DEV_PAGE_ID, phone_of=lambda user_id: "",
     text_payload=text_payload, tap_payload=tap_payload, tap_choice=tap_choice, addressed_to=addressed_to,
-    fake_answer=fake_answer,
+    fake_answer=BODIES.fake_answer,
     fixtures=Path(__file__).resolve().parent / "fixtures",
     owns_body=lambda body: isinstance(body.get("recipient"), dict))

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.channels.messaging_platform.send_api import quick_replies
 from bot.channels.messenger import limits
 from bot.channels.messenger.parse import USER_REF_PREFIX
 from bot.channels.splitting import split_text
-from bot.model.replies import Media, MediaKind, Option, Reply
+from bot.model.replies import Media, MediaKind, Reply
 
 _ATTACHMENT_TYPE = {MediaKind.IMAGE: "image", MediaKind.VIDEO: "video", MediaKind.DOCUMENT: "file"}
 
@@ -76,26 +77,7 @@ def _text_and_options(reply: Reply) -> list[dict[str, Any]]:
     if options and not messages:
         raise ValueError("options need a text to carry them: Reply.text and Reply.choose_label are blank")
     if options:
-        messages[-1]["quick_replies"] = _quick_replies(options)
+        messages[-1]["quick_replies"] = quick_replies(
+            options, channel_title="Messenger", title_chars=limits.MS_QUICK_REPLY_TITLE_CHARS,
+            payload_chars=limits.MS_PAYLOAD_CHARS)
     return messages
-
-
-def _quick_replies(options: tuple[Option, ...]) -> list[dict[str, Any]]:
-    payloads = [option.id for option in options]
-    if len(set(payloads)) != len(payloads):
-        raise ValueError(f"option ids must be unique within a message, got {payloads}")
-    quick_replies = []
-    for option in options:
-        if not option.title or len(option.title) > limits.MS_QUICK_REPLY_TITLE_CHARS:
-            raise ValueError(
-                f"option {option.id!r}: title {option.title!r} has {len(option.title)} characters;"
-                f" Messenger quick replies need 1-{limits.MS_QUICK_REPLY_TITLE_CHARS}."
-                " Shorten it in the flow (renderers never cut)"
-            )
-        if not option.id or len(option.id) > limits.MS_PAYLOAD_CHARS:
-            raise ValueError(
-                f"option {option.title!r}: id has {len(option.id)} characters; Messenger payloads need"
-                f" 1-{limits.MS_PAYLOAD_CHARS}. Shorten it in the flow"
-            )
-        quick_replies.append({"content_type": "text", "title": option.title, "payload": option.id})
-    return quick_replies

@@ -23,15 +23,17 @@ No I/O: plain dict reading into ``bot.model.events.InboundEvent``.
 
 from __future__ import annotations
 
-import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bot.channels.raw import ident as _ident
 from bot.channels.raw import items as _list
 from bot.channels.raw import mapping as _dict
+from bot.channels.raw import number
 from bot.channels.raw import text as _text
+from bot.channels.raw import word as _word
+from bot.channels.webhook_body import Batch, UnreadableItem, read_entries
 from bot.channels.whatsapp.channel import WHATSAPP
 from bot.model.events import EventKind, InboundEvent, Referral
 
@@ -39,40 +41,18 @@ from bot.model.events import EventKind, InboundEvent, Referral
 MEDIA_TYPES = frozenset({"image", "video", "document", "sticker", "location", "contacts"})
 CHOICE_REPLIES = frozenset({"button_reply", "list_reply"})  # interactive replies that carry an id
 
-_VOCABULARY = re.compile(r"[a-z][a-z0-9_]{0,39}")  # what a Meta field/type name looks like
 _PHONE = re.compile(r"[0-9]{4,20}")  # wa_id / from: digits only, no "+"
 _NUMBER_ID = re.compile(r"[0-9]{1,30}")  # metadata.phone_number_id: it goes into Graph API paths
 _BSUID = re.compile(r"[A-Za-z0-9._-]{1,200}")  # "IT.1349...", "US.ENT.1349...": no braces, no spaces
 _MAX_DIGITS = 15  # a Unix time or an error code; anything longer is not a number we use
-_DIGITS = re.compile(rf"[0-9]{{1,{_MAX_DIGITS}}}")
-
-
-class _Skip(Exception):
-    """A message or status that cannot be read; the text is the (data-free) note."""
-
-
-@dataclass
-class _Batch:
-    events: list[InboundEvent] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-
-    def skip(self, note: str) -> None:
-        self.skipped.append(f"whatsapp: {note}")
 
 
 def parse(payload: dict[str, Any]) -> tuple[list[InboundEvent], list[str]]:
     """Events and skip notes for one webhook body; see the module docstring for the contract."""
-    batch = _Batch()
-    entries = payload.get("entry")
-    if not isinstance(entries, list):
-        batch.skip("payload without an entry list skipped")
-        return batch.events, batch.skipped
-    for entry in entries:
-        _read_entry(_dict(entry), batch)
-    return batch.events, batch.skipped
+    return read_entries(payload, WHATSAPP, _read_entry)
 
 
-def _read_entry(entry: dict[str, Any], batch: _Batch) -> None:
+def _read_entry(entry: dict[str, Any], batch: Batch) -> None:
     changes = entry.get("changes")
     if not isinstance(changes, list):
         batch.skip("entry without a changes list skipped")
@@ -81,7 +61,7 @@ def _read_entry(entry: dict[str, Any], batch: _Batch) -> None:
         _read_change(_dict(change), batch)
 
 
-def _read_change(change: dict[str, Any], batch: _Batch) -> None:
+def _read_change(change: dict[str, Any], batch: Batch) -> None:
     field_name = change.get("field")
     if field_name == "user_preferences":
         _read_preferences(_dict(change.get("value")), batch)
@@ -106,16 +86,16 @@ def _read_change(change: dict[str, Any], batch: _Batch) -> None:
     for message in messages:
         try:
             batch.events.append(_message_event(_dict(message), contacts, reply_from))
-        except _Skip as unreadable:
+        except UnreadableItem as unreadable:
             batch.skip(f"message {unreadable} skipped")
     for status in statuses:
         try:
             batch.events.append(_status_event(_dict(status), reply_from))
-        except _Skip as unreadable:
+        except UnreadableItem as unreadable:
             batch.skip(f"status {unreadable} skipped")
 
 
-def _read_preferences(value: dict[str, Any], batch: _Batch) -> None:
+def _read_preferences(value: dict[str, Any], batch: Batch) -> None:
     """``user_preferences``: a learner stopped or resumed marketing messages (docs/platform.md §9)."""
     reply_from = _ident(_dict(value.get("metadata")).get("phone_number_id"))
     if not _NUMBER_ID.fullmatch(reply_from):
@@ -170,7 +150,7 @@ def _message_event(message: dict[str, Any], contacts: _Contacts, reply_from: str
     bsuid = bsuid or _bsuid(contact.get("user_id"))
     user_id = bsuid or phone
     if not user_id:
-        raise _Skip("without phone or BSUID")
+        raise UnreadableItem("without phone or BSUID")
     return InboundEvent(
         channel=WHATSAPP,
         user_id=user_id,
@@ -236,7 +216,7 @@ def _message_content(message: dict[str, Any]) -> dict[str, Any]:
 def _text_content(text: dict[str, Any]) -> dict[str, Any]:
     body = text.get("body")
     if not isinstance(body, str):
-        raise _Skip("of type text without a body")
+        raise UnreadableItem("of type text without a body")
     return {"kind": EventKind.TEXT, "text": body}
 
 
@@ -246,7 +226,7 @@ def _interactive_content(interactive: dict[str, Any]) -> dict[str, Any]:
         reply = _dict(interactive.get(sub_type))
         reply_id = _ident(reply.get("id"))
         if not reply_id:
-            raise _Skip(f"of type interactive {sub_type} without an id")
+            raise UnreadableItem(f"of type interactive {sub_type} without an id")
         return {"kind": EventKind.CHOICE, "payload": reply_id, "text": _text(reply.get("title"))}
     if sub_type == "nfm_reply":
         return _unreadable("flow_reply")  # a WhatsApp Flow form: no lesson sends one
@@ -258,7 +238,7 @@ def _button_content(button: dict[str, Any]) -> dict[str, Any]:
     label = _text(button.get("text"))
     payload = _ident(button.get("payload")) or label
     if not payload:
-        raise _Skip("of type button without payload or text")
+        raise UnreadableItem("of type button without payload or text")
     return {"kind": EventKind.CHOICE, "payload": payload, "text": label, "detail": "template_button"}
 
 
@@ -272,7 +252,7 @@ def _system_event(message: dict[str, Any], phone: str, bsuid: str, reply_from: s
     change = _word(system.get("type"))
     if change not in ("user_changed_number", "user_changed_user_id"):
         if not (bsuid or phone):
-            raise _Skip(f"system {change} without phone or BSUID")
+            raise UnreadableItem(f"system {change} without phone or BSUID")
         return InboundEvent(channel=WHATSAPP, kind=EventKind.IGNORE, user_id=bsuid or phone,
                             phone=phone, bsuid=bsuid, reply_from=reply_from, message_id=_ident(message.get("id")),
                             timestamp_ms=_seconds_to_ms(message.get("timestamp")), detail=f"system:{change}")
@@ -285,7 +265,7 @@ def _system_event(message: dict[str, Any], phone: str, bsuid: str, reply_from: s
                                    if i and i not in (new_phone, new_bsuid)))
     user_id = new_bsuid or new_phone
     if not user_id or not previous:
-        raise _Skip(f"system {change} without the former and the new id")
+        raise UnreadableItem(f"system {change} without the former and the new id")
     return InboundEvent(channel=WHATSAPP, kind=EventKind.IDENTITY, user_id=user_id, phone=new_phone,
                         bsuid=new_bsuid, reply_from=reply_from, message_id=_ident(message.get("id")),
                         timestamp_ms=_seconds_to_ms(message.get("timestamp")), detail=change,
@@ -306,14 +286,14 @@ def _ignore(detail: str) -> dict[str, Any]:
 def _status_event(status: dict[str, Any], reply_from: str) -> InboundEvent:
     wamid = _ident(status.get("id"))
     if not wamid:
-        raise _Skip("without an id")
+        raise UnreadableItem("without an id")
     value = status.get("status")
     if not isinstance(value, str) or not value:
-        raise _Skip("without a status value")
+        raise UnreadableItem("without a status value")
     phone = _phone(status.get("recipient_id"))
     user_id = _bsuid(status.get("recipient_user_id")) or phone
     if not user_id:
-        raise _Skip("without recipient phone or BSUID")
+        raise UnreadableItem("without recipient phone or BSUID")
     return InboundEvent(
         channel=WHATSAPP,
         kind=EventKind.STATUS,
@@ -360,23 +340,9 @@ def _bsuid(value: object) -> str:
     return text if _BSUID.fullmatch(text) else ""
 
 
-def _word(value: object, fallback: str = "other") -> str:
-    """A Meta field or type name, safe to log; anything that does not look like one is ``fallback``."""
-    if isinstance(value, str) and _VOCABULARY.fullmatch(value):
-        return value
-    return fallback
-
-
 def _number(value: object) -> int:
     """A non-negative integer sent as a number or a digit string; 0 when it is neither."""
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, float):
-        value = int(value) if math.isfinite(value) else 0
-    if isinstance(value, str):
-        value = int(value) if _DIGITS.fullmatch(value) else 0
-    number = value if isinstance(value, int) else 0
-    return number if 0 <= number < 10**_MAX_DIGITS else 0
+    return number(value, max_digits=_MAX_DIGITS)
 
 
 def _seconds_to_ms(value: object) -> int:
