@@ -10,6 +10,9 @@ fake Graph API (``python -m bot.dev.fake_graph``), and per target the Procfile's
 * **bare**: the ``web:`` line with ``bench.bare_app:create_app()`` (answers 200, does nothing);
 * **inline**: the ``web:`` line with ``bench.inline_app:create_app()``: checks the signature and sends
   one text reply to the fake Graph API inside the request (what a minimal bot does);
+* **durable ack**: the ``web:`` line with ``bench.durable_ack_app:create_app()``: checks the signature,
+  parses with Bottega's parsers and keeps the body in Redis (one round trip), then answers: the floor of
+  an acknowledge-first intake (docs/intake.md);
 * **Bottega** (and **before**, with ``--before``): ``web:`` (gunicorn, config/gunicorn.py) **and**
   ``worker:`` (dramatiq), production environment.
 
@@ -190,9 +193,13 @@ class Bench:
         target.groups["fake Graph API"] = self.fake.process.pid
         return target
 
-    def start_baseline(self, name: str, app_spec: str) -> Target:
+    def start_baseline(self, name: str, app_spec: str, redis_db: int | None = None) -> Target:
         target = Target(name=name)
-        target.port, target.groups["web"] = self.start_web(name, app_spec, self.base_env, ROOT)
+        env = dict(self.base_env)
+        if redis_db is not None:  # the durable ack keeps its events on the bench's redis-server
+            env["DURABLE_ACK_REDIS_URL"] = self.redis.url.rsplit("/", 1)[0] + f"/{redis_db}"
+            target.groups["redis"] = self.redis_pid
+        target.port, target.groups["web"] = self.start_web(name, app_spec, env, ROOT)
         if name == "inline":
             target.groups["fake Graph API"] = self.fake.process.pid
         return target
@@ -268,18 +275,21 @@ def run(bench: Bench, runs: int, learners_per_phase: int, report: list[str]) -> 
     bare = bench.start_baseline("bare", "bench.bare_app:create_app()")
     inline = bench.start_baseline("inline", "bench.inline_app:create_app()")
     inline.redis_db = -1  # answered inside the request: nothing to drain
+    floor = bench.start_baseline("durable ack", "bench.durable_ack_app:create_app()", redis_db=8)
     bottegas = [bench.start_bottega("Bottega", ROOT, 0)]
     if bench.before is not None:
         bottegas.insert(0, bench.start_bottega("before", bench.before, 4))
     workdir = bench.workdir
     progress("warm-up")
-    for target in (bare, inline, *bottegas):
+    for target in (bare, inline, floor, *bottegas):
         phones = write_turns(workdir / "warm.txt", bench.learners(200), NEW)
-        bench.phase(target, "warm-up", phones, workdir / "warm.txt", answered=target is not bare)
+        bench.phase(target, "warm-up", phones, workdir / "warm.txt", answered=target not in (bare, floor))
     for number in range(runs):
         progress(f"run {number + 1} of {runs}")
         phones = write_turns(workdir / "bare.txt", bench.learners(BARE_REQUESTS), NEW)
         bench.phase(bare, "new", phones, workdir / "bare.txt", answered=False)
+        phones = write_turns(workdir / "floor.txt", bench.learners(BARE_REQUESTS), NEW)
+        bench.phase(floor, "new", phones, workdir / "floor.txt", answered=False)
         phones = write_turns(workdir / "inline.txt", bench.learners(learners_per_phase * 2), NEW)
         bench.phase(inline, "new", phones, workdir / "inline.txt", answered=True)
         for target in bottegas:
@@ -292,7 +302,7 @@ def run(bench: Bench, runs: int, learners_per_phase: int, report: list[str]) -> 
         rate = statistics.median(p.acks_per_s for p in target.phases["new"]) / 2
         progress(f"{target.name}: open loop at {rate:.0f}/s (half the saturated rate), worker running")
         bench.open_loop(target, rate)
-    return [bare, inline, *bottegas]
+    return [bare, inline, floor, *bottegas]
 
 
 def _progress():
@@ -315,8 +325,10 @@ SERVER_SIDE = ("web", "worker", "redis")
 
 
 def table(targets: list[Target], busy_before: float, runs: int, learners: int) -> list[str]:
-    bare, inline, *bottegas = targets
-    columns: list[tuple[str, Target, str]] = [("bare", bare, "new"), ("inline send", inline, "new")]
+    bare, inline, floor, *bottegas = targets
+    columns: list[tuple[str, Target, str]] = [("bare", bare, "new"), ("durable ack", floor, "new"),
+                                              ("inline send", inline, "new")]
+    unanswered = (bare, floor)  # nobody is answered: acks only
     for target in bottegas:
         columns += [(f"{target.name}: new", target, "new"), (f"{target.name}: returning", target, "returning")]
     width = 20
@@ -332,7 +344,7 @@ def table(targets: list[Target], busy_before: float, runs: int, learners: int) -
     lines = [f"End to end (issue 13 §1) - {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
              f"{os.cpu_count()} cores; cores busy with others just before: {busy_before:.0%}",
              f"  {CLIENTS} keep-alive connections, closed loop (bench/loadgen.py); medians of {runs} runs; "
-             f"{learners} learners per Bottega phase, {BARE_REQUESTS:,} requests (bare), "
+             f"{learners} learners per Bottega phase, {BARE_REQUESTS:,} requests (bare, durable ack), "
              f"{2 * learners:,} (inline)",
              row("", [name for name, _, _ in columns], "target")]
     lines.append(row("acks/s", cells(lambda t, ps: f"{median(ps, 'acks_per_s'):,.0f}")))
@@ -342,11 +354,11 @@ def table(targets: list[Target], busy_before: float, runs: int, learners: int) -
     lines.append(row("ack p50 / p99, ms", cells(
         lambda t, ps: f"{median(ps, 'p50_ms'):.0f} / {median(ps, 'p99_ms'):.0f}")))
     lines.append(row("learners answered/s", cells(
-        lambda t, ps: "-" if t is bare else f"{median(ps, 'answered_per_s'):,.0f}"), ">= inline send's"))
+        lambda t, ps: "-" if t in unanswered else f"{median(ps, 'answered_per_s'):,.0f}"), ">= inline send's"))
     lines.append(row("  each run", cells(
-        lambda t, ps: "-" if t is bare else " ".join(f"{p.answered_per_s:.0f}" for p in ps))))
+        lambda t, ps: "-" if t in unanswered else " ".join(f"{p.answered_per_s:.0f}" for p in ps))))
     lines.append(row("Graph calls per inbound message", cells(
-        lambda t, ps: "-" if t is bare else f"{median(ps, 'graph_calls'):.2f}")))
+        lambda t, ps: "-" if t in unanswered else f"{median(ps, 'graph_calls'):.2f}")))
     lines.append("  CPU ms per inbound message:")
     for name in ("web", "worker", "redis"):
         lines.append(row(f"  {name}", cells(
