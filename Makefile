@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/analytics.py
 	$(BIN)/python bench/console.py
 	$(BIN)/python bench/broadcast.py
+	$(BIN)/python bench/number_line.py
 
 bench-analytics: $(STAMP)
 	$(BIN)/python bench/analytics.py
