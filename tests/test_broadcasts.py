@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Any
 
+import dramatiq
 import pytest
 import redis
 
@@ -22,7 +23,7 @@ from bot.broadcasts import console
 from bot.broadcasts.audience import Query
 from bot.broadcasts.service import BroadcastError, Broadcasts
 from bot.delivery import outbox
-from bot.delivery.broker import JobQueue, build_broker
+from bot.delivery.broker import JobQueue, WakePrecision, build_broker
 from bot.delivery.graph import GraphClient
 from bot.delivery.throughput import Rate, Throughput
 from bot.dispatch import Dispatcher
@@ -138,6 +139,23 @@ def test_a_conversation_never_waits_behind_the_broadcasts_in_line(redis_client):
     assert bucket.take("whatsapp", PHONE_NUMBER_ID) == 0
     first_in_line = bucket.take("whatsapp", PHONE_NUMBER_ID)
     assert 0 < first_in_line <= 1_100  # the next reply waits for one token, not for thirty broadcast items
+
+
+def test_the_worker_looks_at_its_queues_every_worker_wake_ms(settings, broker_client, redis_url):
+    """A delayed send (a waiter's place in line) is moved onto its queue when the worker next looks: the
+    consumers' poll is WORKER_WAKE_MS, set before they start, instead of Dramatiq's 1 s."""
+    broker = build_broker(settings, redis_url)
+    broker.declare_queue("default")
+    broker.add_middleware(WakePrecision(settings.worker_wake_ms))
+    worker = dramatiq.Worker(broker, worker_threads=1)
+    worker.start()
+    try:
+        consumers = list(worker.consumers.values())
+        assert {thread.queue_name for thread in consumers} >= {"default", "default.DQ"}
+        assert {thread.worker_timeout for thread in consumers} == {settings.worker_wake_ms} != {1000}
+    finally:
+        worker.stop()
+        broker.close()
 
 
 # -- a broadcast in this process ------------------------------------------------------------------------------
