@@ -9,17 +9,15 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 
+from bench.baseline import app_with_health
+
 
 def create_app() -> Flask:
-    app = Flask(__name__)
+    app = app_with_health(__name__)
 
     @app.post("/webhook")
     def receive() -> Response:
         request.get_data(cache=False)
         return Response("EVENT_RECEIVED", 200, mimetype="text/plain")
-
-    @app.get("/healthz")
-    def health() -> Response:
-        return Response("ok", 200, mimetype="text/plain")
 
     return app

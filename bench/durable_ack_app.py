@@ -9,29 +9,27 @@ intake could reach. Reads ``META_APP_SECRET`` and ``DURABLE_ACK_REDIS_URL`` from
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 
 import redis
-from flask import Flask, Response, request
+from flask import Flask, Response
 
+from bench.baseline import app_with_health, signed_body
 from bot.channels import parsing
 
 KEPT = 100_000  # events kept on the list (the bench's phases post fewer)
 
 
 def create_app() -> Flask:
-    app = Flask(__name__)
+    app = app_with_health(__name__)
     secret = os.environ["META_APP_SECRET"].encode()
     client = redis.Redis.from_url(os.environ["DURABLE_ACK_REDIS_URL"])
 
     @app.post("/webhook")
     def receive() -> Response:
-        raw = request.get_data(cache=False)
-        expected = "sha256=" + hmac.new(secret, raw, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, request.headers.get("X-Hub-Signature-256", "")):
+        raw = signed_body(secret)
+        if raw is None:
             return Response("forbidden", 403)
         parsed = parsing.parse(json.loads(raw))
         if parsed.events:
@@ -40,9 +38,5 @@ def create_app() -> Flask:
             pipe.ltrim("bench:intake", -KEPT, -1)
             pipe.execute()
         return Response("EVENT_RECEIVED", 200, mimetype="text/plain")
-
-    @app.get("/healthz")
-    def health() -> Response:
-        return Response("ok", 200, mimetype="text/plain")
 
     return app

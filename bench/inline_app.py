@@ -9,17 +9,17 @@ Reads ``META_APP_SECRET``, ``GRAPH_API_URL``, ``WHATSAPP_TOKEN`` from the enviro
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 
 import requests
-from flask import Flask, Response, request
+from flask import Flask, Response
+
+from bench.baseline import app_with_health, signed_body
 
 
 def create_app() -> Flask:
-    app = Flask(__name__)
+    app = app_with_health(__name__)
     secret = os.environ["META_APP_SECRET"].encode()
     base = os.environ["GRAPH_API_URL"].rstrip("/") + "/v25.0"
     headers = {"Authorization": f"Bearer {os.environ['WHATSAPP_TOKEN']}"}
@@ -28,9 +28,8 @@ def create_app() -> Flask:
 
     @app.post("/webhook")
     def receive() -> Response:
-        raw = request.get_data(cache=False)
-        expected = "sha256=" + hmac.new(secret, raw, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, request.headers.get("X-Hub-Signature-256", "")):
+        raw = signed_body(secret)
+        if raw is None:
             return Response("forbidden", 403)
         value = json.loads(raw)["entry"][0]["changes"][0]["value"]
         for message in value.get("messages", ()):
@@ -40,9 +39,5 @@ def create_app() -> Flask:
                                   headers=headers, timeout=10)
             answer.raise_for_status()
         return Response("EVENT_RECEIVED", 200, mimetype="text/plain")
-
-    @app.get("/healthz")
-    def health() -> Response:
-        return Response("ok", 200, mimetype="text/plain")
 
     return app

@@ -211,6 +211,16 @@ def _drain_all(world: dict[str, Any], learner_ids: list[str]) -> None:
                 break
 
 
+def _step_to_the_end(world: dict[str, Any], broadcast_id: str, token: str, learner_ids: list[str]) -> None:
+    """Run the broadcast's chain from ``token`` as the worker would, draining ``learner_ids`` between steps."""
+    for _ in range(50):
+        _drain_all(world, learner_ids)
+        result = world["service"].step(broadcast_id, token)
+        if result.again_in_seconds is None:
+            return
+        token = result.token
+
+
 def _broadcast_calls(fake) -> dict[str, int]:
     counts: dict[str, int] = {}
     for call in fake.calls():
@@ -254,13 +264,7 @@ def test_plan_send_resume_and_report(world):
     assert service.step(broadcast_id, first.token).again_in_seconds is None  # the old chain stops
     redone = service.step(broadcast_id, broadcast_store.meta(client, broadcast_id)["step"])
     assert redone.admitted == 4 and service.progress(broadcast_id).queued == 4  # refused by the learners' commits
-    token = redone.token
-    for _ in range(50):
-        _drain_all(world, everyone)
-        result = service.step(broadcast_id, token)
-        if result.again_in_seconds is None:
-            break
-        token = result.token
+    _step_to_the_end(world, broadcast_id, redone.token, everyone)
     progress = service.progress(broadcast_id)
     assert progress.status == "done" and progress.sent == 11 and progress.queued == 0
     sent = _broadcast_calls(fake)
@@ -407,13 +411,8 @@ def test_a_learner_erased_before_their_turn_is_skipped_and_the_others_still_get_
     broadcast_id = service.start(Query(), "news")
     erased = privacy.erase_learner(client, everyone[1])  # their place in the frozen audience is blanked
     assert erased.removed["broadcasts"] == 1
-    token = broadcast_store.meta(client, broadcast_id)["step"]
-    for _ in range(50):
-        _drain_all(world, [everyone[0], everyone[2]])
-        result = service.step(broadcast_id, token)
-        if result.again_in_seconds is None:
-            break
-        token = result.token
+    _step_to_the_end(world, broadcast_id, broadcast_store.meta(client, broadcast_id)["step"],
+                     [everyone[0], everyone[2]])
     progress = service.progress(broadcast_id)
     assert progress.status == "done" and progress.sent == 2 and progress.skipped == 0
     assert sorted(user.lstrip("+") for user in _broadcast_calls(fake)) == [users[0], users[2]]

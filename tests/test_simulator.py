@@ -8,13 +8,11 @@ from __future__ import annotations
 import dataclasses
 import io
 import shutil
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from bot import channels, composition
 from bot.channels.bubbles import BubbleKind, ChoiceStyle
@@ -33,6 +31,7 @@ from bot.storage.releases import FixedRegistry
 from bot.tutor.engine import Engine
 from bot.tutor.progress import Progress
 from config.settings import PROJECT_ROOT, Settings
+from tests import loopback
 from webhooks import create_app
 
 EVERY = channels.every()
@@ -224,14 +223,8 @@ def served(redis_client, redis_url, fake, tmp_path):
     settings = Settings.from_env({"BOTTEGA_ENV": "dev", "REDIS_URL": redis_url, "GRAPH_API_URL": fake.url,
                                   "META_APP_SECRET": "sim-secret-42", "BOTTEGA_FLOWS_DIR": str(flows)})
     app = create_app(settings, redis_client=redis_client, notify=lambda lid: None)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", settings
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    with loopback.served(app) as url:
+        yield url, settings
 
 
 def test_production_has_no_simulator_until_the_console_signs_admins_in(redis_client, settings):

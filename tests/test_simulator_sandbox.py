@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import threading
 import time
 from dataclasses import replace
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from bot import channels
 from bot.channels.signature import sign
@@ -32,6 +30,7 @@ from bot.simulator.session import SessionLog, learner_id
 from bot.storage.keys import LearnerPart, learner_key, sandbox_failure_key, sandbox_sent_key, simulator_log_key
 from bot.tutor.progress import Progress
 from config.settings import PROJECT_ROOT
+from tests import loopback
 from webhooks import create_app
 
 PASSWORD = "correct horse battery"
@@ -64,14 +63,8 @@ def production(redis_client, settings, fake, tmp_path):
     users = Users(redis_client)
     users.add("ezio", Role.EDITOR, PASSWORD)
     users.add("vera", Role.VIEWER, PASSWORD)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", prod
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    with loopback.served(app) as url:
+        yield url, prod
 
 
 def csrf(html: str) -> str:
