@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -245,7 +246,14 @@ def test_lock_lost_during_a_send_stops_after_that_item(redis_client: redis.Redis
     fake.configure(delay_seconds=0.3)
     push(redis_client, LID, 3)
     lock = learner_key(LID, LearnerPart.SEND_LOCK)
-    thief = threading.Timer(0.1, lambda: redis_client.set(lock, "thief", px=5000))
+
+    def steal_while_the_first_call_is_in_flight() -> None:
+        deadline = time.monotonic() + 10
+        while fake.server.state.counter < 1 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        redis_client.set(lock, "thief", px=5000)
+
+    thief = threading.Thread(target=steal_while_the_first_call_is_in_flight)
     thief.start()
     result = outbox.drain(redis_client, graph, LID, settings)
     thief.join()
