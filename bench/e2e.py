@@ -179,8 +179,8 @@ class Bench:
         wait_http(f"http://127.0.0.1:{port}/healthz", server, log)
         return port, server.pid
 
-    def start_bottega(self, name: str, cwd: Path, redis_db: int) -> Target:
-        env = {**self.base_env, "REDIS_URL": self.redis.url.rsplit("/", 1)[0] + f"/{redis_db}"}
+    def start_bottega(self, name: str, cwd: Path, redis_db: int, settings: dict[str, str] | None = None) -> Target:
+        env = {**self.base_env, "REDIS_URL": self.redis.url.rsplit("/", 1)[0] + f"/{redis_db}", **(settings or {})}
         if cwd != ROOT:
             env["PYTHONPATH"] = str(cwd)  # that checkout's bot/ and config/ before this one's (installed -e)
         commands = procfile_commands(cwd / "Procfile")
@@ -276,7 +276,9 @@ def run(bench: Bench, runs: int, learners_per_phase: int, report: list[str]) -> 
     inline = bench.start_baseline("inline", "bench.inline_app:create_app()")
     inline.redis_db = -1  # answered inside the request: nothing to drain
     floor = bench.start_baseline("durable ack", "bench.durable_ack_app:create_app()", redis_db=8)
-    bottegas = [bench.start_bottega("Bottega", ROOT, 0)]
+    bottegas = [bench.start_bottega("Bottega", ROOT, 0),
+                # the same Procfile with every turn handed to the worker: what acking first buys and costs
+                bench.start_bottega("ack-first", ROOT, 5, {"INLINE_EVENTS_MAX": "0"})]
     if bench.before is not None:
         bottegas.insert(0, bench.start_bottega("before", bench.before, 4))
     workdir = bench.workdir
@@ -331,7 +333,7 @@ def table(targets: list[Target], busy_before: float, runs: int, learners: int) -
     unanswered = (bare, floor)  # nobody is answered: acks only
     for target in bottegas:
         columns += [(f"{target.name}: new", target, "new"), (f"{target.name}: returning", target, "returning")]
-    width = 20
+    width = 22
 
     def row(label: str, cells: list[str], target: str = "") -> str:
         return f"  {label:<34}" + "".join(f"{c:>{width}}" for c in cells) + f"   {target}"
@@ -371,6 +373,7 @@ def table(targets: list[Target], busy_before: float, runs: int, learners: int) -
     lines.append(row("  other processes on the machine", cells(lambda t, ps: f"{median(ps, 'others_ms'):.2f}")))
     non_200 = cells(lambda t, ps: str(sum(p.non_200 for p in ps)))
     lines.append(row("non-200 answers", non_200))
+    lines += budget_lines(inline_answered, next(t for t in bottegas if t.name == "Bottega"), floor)
     lines.append("  targets:")
     for target in bottegas:
         new, back = target.phases["new"], target.phases["returning"]
@@ -391,6 +394,18 @@ def table(targets: list[Target], busy_before: float, runs: int, learners: int) -
             f"{target.open_loop.get('p50_ms', 0):.1f} ms, p99 {p99:.1f} ms < {TARGET_P99_MS:.0f}: "
             f"{_verdict(p99 < TARGET_P99_MS)}"]
     return lines
+
+
+def budget_lines(inline_answered: float, bottega: Target, floor: Target) -> list[str]:
+    """What "learners answered/s >= inline send's" leaves a learner's turn: all the cores' CPU per answered learner
+    at the inline rate, less what the fake Graph API and the load generator spend on Bottega's learner."""
+    new = bottega.phases["new"]
+    cores_ms = (os.cpu_count() or 1) * 1000 / inline_answered
+    budget = cores_ms - median_cpu(new, "fake Graph API") - median(new, "others_ms")
+    floor_ms = statistics.median(sum(p.cpu_ms.get(n, 0.0) for n in SERVER_SIDE) for p in floor.phases["new"])
+    return [f"  budget: answering {inline_answered:,.0f} learners/s on {os.cpu_count()} cores leaves {budget:.2f} ms "
+            f"server-side CPU per learner (the durable ack alone takes {floor_ms:.2f}; then the turn, a read receipt "
+            "and a reply)"]
 
 
 def _verdict(ok: bool) -> str:
