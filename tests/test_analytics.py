@@ -302,24 +302,61 @@ def test_a_webhook_turn_is_committed_with_its_event_and_forwarded_by_the_sender(
     assert store.rows("SELECT SUM(n) FROM delivery_daily WHERE what = 'send' AND ok = 1") == [(len(result.sends),)]
 
 
+def script_commands(client) -> int:
+    """SCRIPT EXISTS / LOAD / FLUSH calls the server has run (one ``cmdstat_script`` before Redis 7, one per
+    subcommand since)."""
+    return sum(stats["calls"] for name, stats in client.info("commandstats").items()
+               if name.startswith("cmdstat_script"))
+
+
 def test_a_priced_status_webhook_goes_to_the_stream_in_the_same_round_trip(settings, redis_client) -> None:
     app = create_app(settings, redis_client=redis_client, notify=lambda lid: None).test_client()
-    status = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
-        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "39000", "phone_number_id":
-                                                      settings.whatsapp_phone_number_id},
-        "statuses": [{"id": "wamid.PRICED", "status": "delivered", "timestamp": str(int(time.time())),
-                      "recipient_id": "393330000088",
-                      "pricing": {"billable": True, "pricing_model": "PMP", "type": "regular",
-                                  "category": "marketing"}}]}}]}]}
-    raw = json.dumps(status).encode()
-    answer = app.post("/webhook", data=raw, headers={"Content-Type": "application/json",
-                                                     "X-Hub-Signature-256": sign(SECRET, raw)})
-    assert answer.status_code == 200
+
+    def status_webhook(wamid: str) -> int:
+        status = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages",
+                  "value": {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "39000",
+                                                                          "phone_number_id":
+                                                                          settings.whatsapp_phone_number_id},
+                            "statuses": [{"id": wamid, "status": "delivered", "timestamp": str(int(time.time())),
+                                          "recipient_id": "393330000088",
+                                          "pricing": {"billable": True, "pricing_model": "PMP", "type": "regular",
+                                                      "category": "marketing"}}]}}]}]}
+        raw = json.dumps(status).encode()
+        return app.post("/webhook", data=raw, headers={"Content-Type": "application/json",
+                                                       "X-Hub-Signature-256": sign(SECRET, raw)}).status_code
+
+    assert status_webhook("wamid.WARM") == 200  # the status script is loaded now
+    before = script_commands(redis_client)
+    assert status_webhook("wamid.PRICED") == 200
+    assert script_commands(redis_client) == before  # the script and the XADD, one round trip: no SCRIPT EXISTS first
     stream = Recorder(shards=settings.analytics_shards).stream_for("wa:393330000088")
-    [(_, fields)] = redis_client.xrange(stream)
-    event = json.loads(fields[b"e"])
-    assert (event["k"], event["cat"], event["pt"], event["id"]) == ("status", "marketing", "regular",
-                                                                     "price:wamid.PRICED")
+    ids = [json.loads(fields[b"e"])["id"] for _, fields in redis_client.xrange(stream)]
+    assert ids == ["price:wamid.WARM", "price:wamid.PRICED"]
+    event = json.loads(redis_client.xrange(stream)[-1][1][b"e"])
+    assert (event["k"], event["cat"], event["pt"]) == ("status", "marketing", "regular")
+    redis_client.script_flush()  # a restarted or failed-over server: NOSCRIPT in the pipeline, answered, each once
+    assert status_webhook("wamid.AFTER") == 200
+    assert [json.loads(fields[b"e"])["id"] for _, fields in redis_client.xrange(stream)][2:] == ["price:wamid.AFTER"]
+
+
+def test_a_forward_is_one_round_trip_and_survives_a_server_that_lost_its_scripts(redis_client) -> None:
+    recorder = Recorder(shards=2)
+    forwarder = Forwarder(redis_client, recorder)
+    lid = "wa:393330000003"
+    key = learner_key(lid, LearnerPart.EVENTS)
+    forwarded: list[bytes] = []
+    for n, flush in enumerate((False, False, True)):
+        if flush:
+            redis_client.script_flush()
+        event = f"e{n}".encode()
+        redis_client.rpush(key, event)
+        before = script_commands(redis_client)
+        assert forwarder.forward(lid, [event], []) == 1
+        forwarded.append(event)
+        if n == 1:  # loaded by the first forward: the second asks nothing about it
+            assert script_commands(redis_client) == before
+        assert redis_client.llen(key) == 0
+    assert [fields[b"e"] for _, fields in redis_client.xrange(recorder.stream_for(lid))] == forwarded
 
 
 def test_the_pages_live_in_the_console_for_viewers_and_erasure_reaches_the_store(settings, redis_client) -> None:

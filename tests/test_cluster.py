@@ -135,6 +135,30 @@ def test_scripts_are_loaded_again_after_every_nodes_script_cache_is_emptied(clie
     assert post(client, text("1")).status_code == 200  # NOSCRIPT -> SCRIPT LOAD -> EVALSHA, in the client
 
 
+def test_with_wait_a_commit_after_the_nodes_lost_their_scripts_is_made_once_and_replicated(settings, redis_client,
+                                                                                            redis_cluster):
+    from dataclasses import replace
+
+    from tests.test_hardening_webhook import PHONE
+    from webhooks import create_app
+
+    waiting = replace(settings, redis_wait_replicas=1, redis_wait_timeout_ms=2000)
+    web = create_app(waiting, redis_client=redis_client, notify=lambda lid: None).test_client()
+    onboard(web)
+    lid = f"wa:{PHONE}"
+    rev = int(redis_client.hget(learner_key(lid, LearnerPart.PROGRESS), "rev"))
+    for node in redis_cluster.live_nodes():
+        node.client().script_flush()
+    assert post(web, text("1")).status_code == 200  # NOSCRIPT beside the WAIT: loaded, then commit + WAIT again
+    assert int(redis_client.hget(learner_key(lid, LearnerPart.PROGRESS), "rev")) == rev + 1
+    primary = redis_cluster.node_of_key(learner_key(lid, LearnerPart.PROGRESS))
+    replica = next(node for node in redis_cluster.live_nodes()
+                   if node.client().info("replication").get("master_port") == primary.port)
+    reading = replica.client()
+    reading.execute_command("READONLY")
+    assert int(reading.hget(learner_key(lid, LearnerPart.PROGRESS), "rev")) == rev + 1
+
+
 def test_a_release_published_on_the_cluster_is_live_in_every_shard(settings, redis_client, course):
     from bot.flows.loader import course_files
 

@@ -169,6 +169,18 @@ def test_the_eleventh_wrong_password_within_a_minute_is_refused(app):
     assert answer.status_code == 429
 
 
+def test_wrong_passwords_count_once_each_after_redis_lost_its_scripts(app, redis_client):
+    visitor = browser(app)
+    csrf = token(visitor.get("/admin/login").get_data(as_text=True))
+    for flush in (False, True, False):  # NOSCRIPT in the pipeline: the counting script is loaded and run once
+        if flush:
+            redis_client.script_flush()
+        answer = visitor.post("/admin/login", data={"name": "olga", "password": "wrong password!", "csrf_token": csrf})
+        assert answer.status_code == 401
+    counts = [int(redis_client.get(key)) for key in redis_client.scan_iter("*login*")]
+    assert counts == [3, 3] and all(0 < redis_client.ttl(key) <= 60 for key in redis_client.scan_iter("*login*"))
+
+
 def test_verify_and_every_admin_page_carry_the_security_headers(app, redis_client):
     onboard(app)
     cert = Certificate(code=new_code(), token=new_token(), learner_id=LID, name="Lucia", business_name="Forno",

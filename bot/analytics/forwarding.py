@@ -18,6 +18,7 @@ from redis.cluster import RedisCluster
 from bot.analytics.recording import Recorder, send_event
 from bot.delivery.outbox import Settled
 from bot.model.sandbox import is_sandbox
+from bot.storage import pipelined_script
 from bot.storage.keys import LearnerPart, learner_key
 
 # KEYS: the learner's events list. ARGV: the events forwarded, oldest first. Pops each while it is the head.
@@ -55,9 +56,14 @@ class Forwarder:
             pipe.xadd(stream, {"e": entry}, maxlen=self.recorder.stream_max, approximate=True)
         # a cluster's pipeline cannot load a script a node lacks (NOSCRIPT): there the pop runs after it, alone
         on_cluster = isinstance(self.client, RedisCluster)
-        if waiting and not on_cluster:
-            self._pop(keys=[learner_key(lid, LearnerPart.EVENTS)], args=waiting, client=pipe)
-        pipe.execute()
-        if waiting and on_cluster:
-            self._pop(keys=[learner_key(lid, LearnerPart.EVENTS)], args=waiting)
+        keys = [learner_key(lid, LearnerPart.EVENTS)]
+        index = pipelined_script.queue(pipe, self._pop, keys, waiting) if waiting and not on_cluster else None
+        results = pipe.execute(raise_on_error=False)
+        if index is None:
+            pipelined_script.raise_errors(results)
+            if waiting:
+                self._pop(keys=keys, args=waiting)
+        else:
+            pipelined_script.raise_errors(results, but=[index])
+            pipelined_script.settle(results, index, self._pop, keys, waiting)
         return len(entries)

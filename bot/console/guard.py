@@ -30,6 +30,7 @@ from redis.cluster import RedisCluster
 
 from bot.console.users import AdminUser, Role, Users
 from bot.model.client_address import counted_client
+from bot.storage import pipelined_script
 from bot.storage.keys import admin_login_failures_key
 
 View = Callable[..., ResponseReturnValue]
@@ -135,9 +136,12 @@ class LoginLimiter:
                 self._count(keys=[key], args=[LOGIN_WINDOW_SECONDS])
             return
         pipe = self.client.pipeline(transaction=False)
-        for key in self.subjects(name):  # one key per script: each may live in its own hash slot
-            self._count(keys=[key], args=[LOGIN_WINDOW_SECONDS], client=pipe)
-        pipe.execute()
+        queued = [(pipelined_script.queue(pipe, self._count, [key], [LOGIN_WINDOW_SECONDS]), key)
+                  for key in self.subjects(name)]  # one key per script: each may live in its own hash slot
+        results = pipe.execute(raise_on_error=False)
+        pipelined_script.raise_errors(results, but=[index for index, _ in queued])
+        for index, key in queued:
+            pipelined_script.settle(results, index, self._count, [key], [LOGIN_WINDOW_SECONDS])
 
 
 def add_headers(response: Response) -> Response:

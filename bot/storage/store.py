@@ -59,7 +59,7 @@ from redis.typing import EncodableT
 
 from bot.certificates.model import Certificate
 from bot.model.events import InboundEvent
-from bot.storage import broadcast_store, certificate_store
+from bot.storage import broadcast_store, certificate_store, pipelined_script
 from bot.storage.keys import (
     LEGACY_HANDOVER_INDEX_KEY,
     LEGACY_LIVE_RELEASE_KEY,
@@ -437,10 +437,16 @@ class Store:
         node_client = self.client
         if self.cluster:  # the node that owns the learner's slot, on one connection of its own pool
             node_client = self.client.get_redis_connection(self.client.get_node_from_key(keys[0]))  # type: ignore[attr-defined]
-        pipe = node_client.pipeline(transaction=False)
-        self._commit(keys=keys, args=args, client=pipe)
-        pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
-        answer, acked = pipe.execute()
+        for _ in range(2):  # the second time after loading the script into a node that lacked it
+            pipe = node_client.pipeline(transaction=False)
+            index = pipelined_script.queue(pipe, self._commit, keys, args)
+            pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
+            results = pipe.execute(raise_on_error=False)
+            if not pipelined_script.missing(results, index):
+                break
+            node_client.script_load(self._commit.script)  # the WAIT that ran counted no commit: run both again
+        pipelined_script.raise_errors(results)
+        answer, acked = results
         if int(acked) < self.wait_replicas:
             raise NotReplicated(f"a commit reached {acked} of {self.wait_replicas} replicas within "
                                 f"{self.wait_timeout_ms} ms (REDIS_WAIT_REPLICAS, REDIS_WAIT_TIMEOUT_MS)")
@@ -599,9 +605,11 @@ class Store:
             else:
                 stream, entry, max_length = analytics
                 pipe = self.client.pipeline(transaction=False)
-                self._record_status(keys=keys, args=args, client=pipe)
+                index = pipelined_script.queue(pipe, self._record_status, keys, args)
                 pipe.xadd(stream, {"e": entry}, maxlen=max_length, approximate=True)
-                answer = pipe.execute()[0]
+                results = pipe.execute(raise_on_error=False)
+                pipelined_script.raise_errors(results, but=[index])
+                answer = pipelined_script.settle(results, index, self._record_status, keys, args)
         if int(answer[0]) != 1:
             return False
         if answer[2]:  # the learner's last broadcast message: is this status about it? (bot.storage.broadcast_store)
