@@ -351,3 +351,18 @@ def test_a_drain_of_three_items_and_a_receipt_makes_four_redis_round_trips(
         redis_client.delete(learner_key(LID, LearnerPart.PACE))  # a full bucket and no recent receipt again
     assert len(sent) == 4
     counted.close()
+
+
+def test_a_drain_registers_its_scripts_once_per_client_not_per_call(redis_client: redis.Redis, fake: FakeGraphHandle,
+                                                                    graph: GraphClient, settings: Settings,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    registered: list[str] = []
+    register = redis_client.register_script
+    monkeypatch.setattr(redis_client, "register_script", lambda text: registered.append(text) or register(text))
+    for n in range(3):
+        push(redis_client, LID, 1)
+        assert outbox.drain(redis_client, graph, LID, settings).sent == 1
+        if n == 0:
+            first = list(registered)
+    assert registered == first  # the second and third drains hashed no script again
+    assert len(fake.calls()) == 3

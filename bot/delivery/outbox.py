@@ -69,7 +69,7 @@ from bot.delivery.pacing import Pace, PaceRules
 from bot.delivery.sandbox import sender_for
 from bot.delivery.throughput import Throughput
 from bot.model.replies import broadcast_of
-from bot.storage import broadcast_store
+from bot.storage import broadcast_store, registered_scripts
 from bot.storage.keys import LearnerPart, address_of, learner_key
 from bot.storage.outbox_item import OutboxItem
 from bot.tutor.preferences import REFUSAL_CODES
@@ -184,7 +184,7 @@ def schedule(client: redis.Redis, lid: str, due_ms: int, now_ms: int) -> bool:
     (and the marker set) when no such job is due yet.
     """
     ttl = max(due_ms - now_ms, 0) + SCHEDULE_MARKER_GRACE_MS
-    script = client.register_script(_SCHEDULE)
+    script = registered_scripts.script(client, _SCHEDULE)
     return int(script(keys=[learner_key(lid, LearnerPart.WAKE)], args=[due_ms, now_ms, ttl])) == 1
 
 
@@ -262,7 +262,7 @@ class _Outbox:
         self.receipt_wait_ms = 0  # a receipt waits for this long
         self.head: bytes | None = None  # the head of the outbox, as the last script saw it
         self.token = secrets.token_hex(16)
-        self._scripts = {name: client.register_script(text) for name, text in (
+        self._scripts = {name: registered_scripts.script(client, text) for name, text in (
             ("acquire", _ACQUIRE), ("release", _RELEASE), ("release_if_empty", _RELEASE_IF_EMPTY),
             ("settle", _SETTLE_HEAD))}
 

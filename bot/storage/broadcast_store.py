@@ -32,6 +32,7 @@ from typing import Any
 import redis
 from redis.typing import EncodableT
 
+from bot.storage import registered_scripts
 from bot.storage.keys import BROADCAST_INDEX_KEY, SHARDS, BroadcastPart, broadcast_key, broadcast_shard_key, shard_of
 
 LAST_BROADCAST_FIELD = "last_broadcast"  # on the learner's delivery hash: "<broadcast id> <message id>"
@@ -199,7 +200,7 @@ def set_status(client: redis.Redis, broadcast_id: str, status: str, *, only_from
     """Move to ``status`` (from one of ``only_from``, when given); False when it was not there."""
     if status not in STATUSES:
         raise ValueError(f"status {status!r} is not one of {STATUSES}")
-    script = client.register_script(_SET_STATUS)
+    script = registered_scripts.script(client, _SET_STATUS)
     return int(script(keys=[broadcast_key(broadcast_id, BroadcastPart.META)], args=[status, *only_from])) == 1
 
 
@@ -211,7 +212,7 @@ def new_step(client: redis.Redis, broadcast_id: str, token: str) -> None:
 def take_step(client: redis.Redis, broadcast_id: str, token: str, next_token: str) -> int:
     """1: the chain holding ``token`` goes on, its successor holds ``next_token``; 0: another chain took
     over; -1: the broadcast is not running."""
-    script = client.register_script(_TAKE_STEP)
+    script = registered_scripts.script(client, _TAKE_STEP)
     return int(script(keys=[broadcast_key(broadcast_id, BroadcastPart.META)], args=[token, next_token]))
 
 
@@ -221,13 +222,13 @@ def audience_slice(client: redis.Redis, broadcast_id: str, start: int, count: in
 
 
 def advance(client: redis.Redis, broadcast_id: str, cursor: int) -> int:
-    script = client.register_script(_ADVANCE)
+    script = registered_scripts.script(client, _ADVANCE)
     return int(script(keys=[broadcast_key(broadcast_id, BroadcastPart.META)], args=[cursor]))
 
 
 def settle(client: redis.Redis, broadcast_id: str, learner_id: str, state: str) -> bool:
     """Record ``learner_id``'s new state in the broadcast (only forward); True when it moved."""
-    script = client.register_script(_SETTLE)
+    script = registered_scripts.script(client, _SETTLE)
     return int(script(keys=list(_pair_of(client, broadcast_id, learner_id)), args=[learner_id, state])) == 1
 
 
@@ -267,7 +268,7 @@ def forget(client: redis.Redis, learner_ids: tuple[str, ...]) -> int:
     """Take ``learner_ids`` out of every broadcast (a learner's erase): their state and its count go, and their
     places in each frozen audience hold ``ERASED_RECIPIENT`` (so the cursor still counts positions; an admitting
     step skips it). Returns the entries removed."""
-    script = client.register_script(_FORGET)
+    script = registered_scripts.script(client, _FORGET)
     removed = 0
     for broadcast_id in every_id(client):
         audience = broadcast_key(broadcast_id, BroadcastPart.AUDIENCE)
