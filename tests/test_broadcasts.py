@@ -284,6 +284,17 @@ def test_plan_send_resume_and_report(world):
     assert "left out by the plan (opted out): 1" in text
 
 
+def test_the_simulator_s_sandbox_learners_are_nobody_s_audience(world):
+    from bot.model.sandbox import sandbox_user
+
+    dispatcher, service = world["dispatcher"], world["service"]
+    _post(dispatcher, channels.named("whatsapp"), "393331234567", "ciao")
+    _post(dispatcher, channels.named("whatsapp"), sandbox_user("12345678"), "ciao")  # an admin on the simulator
+    assert world["client"].exists(learner_key(f"wa:{sandbox_user('12345678')}", LearnerPart.PROGRESS))
+    plan = service.dry_run(Query(), "news")
+    assert plan.matched == 1 and plan.recipients == ["wa:393331234567"]
+
+
 def test_pause_resume_cancel_and_the_console(world, capsys):
     client, dispatcher, service = world["client"], world["dispatcher"], world["service"]
     for n in range(3):

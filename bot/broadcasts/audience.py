@@ -19,6 +19,7 @@ from typing import Any
 
 import redis
 
+from bot.model.sandbox import is_sandbox
 from bot.storage.keys import LearnerPart, learner_id_of, learner_key_pattern
 from bot.tutor.progress import Progress
 
@@ -96,12 +97,13 @@ class Query:
 
 
 def learners(client: redis.Redis, batch: int = LOAD_BATCH) -> Iterator[Progress]:
-    """Every learner's record, each once (SCAN may name a key twice; a key gone meanwhile is skipped)."""
+    """Every learner's record, each once (SCAN may name a key twice; a key gone meanwhile is skipped). The
+    production simulator's sandbox learners (``bot.model.sandbox``) are nobody's audience: left out."""
     seen: set[str] = set()
     keys: list[bytes] = []
     for key in client.scan_iter(match=learner_key_pattern(LearnerPart.PROGRESS), count=1000):
         lid = learner_id_of(key)
-        if lid in seen:
+        if lid in seen or is_sandbox(lid):
             continue
         seen.add(lid)
         keys.append(key)
