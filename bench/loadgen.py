@@ -125,6 +125,7 @@ async def open_loop(port: int, requests: list[bytes], count: int, rate: float, m
     available = asyncio.Condition()
     latencies: list[float] = []
     statuses: dict[int | str, int] = {}
+    unanswered: list[int] = []  # indexes of the requests not answered 200 (a timeout, an error)
     reconnects = 0
 
     async def acquire() -> Connection:
@@ -142,7 +143,7 @@ async def open_loop(port: int, requests: list[bytes], count: int, rate: float, m
             idle.append(connection)  # FIFO: every connection stays warm, none idles out
             available.notify()
 
-    async def one(request: bytes, due: float) -> None:
+    async def one(index: int, request: bytes, due: float) -> None:
         nonlocal reconnects
         connection = await acquire()
         status: int | str
@@ -155,6 +156,8 @@ async def open_loop(port: int, requests: list[bytes], count: int, rate: float, m
             await release(connection)
         latencies.append(time.perf_counter() - due)
         statuses[status] = statuses.get(status, 0) + 1
+        if status != 200:
+            unanswered.append(index)
         reconnects += again
 
     loop_start = time.perf_counter() + 0.05
@@ -164,7 +167,7 @@ async def open_loop(port: int, requests: list[bytes], count: int, rate: float, m
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.ensure_future(one(request, due)))
+        tasks.append(asyncio.ensure_future(one(index, request, due)))
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - loop_start
     for connection in idle:
@@ -174,7 +177,7 @@ async def open_loop(port: int, requests: list[bytes], count: int, rate: float, m
             "achieved_rate_per_s": len(ordered) / elapsed, "elapsed_s": elapsed,
             "p50_ms": percentile(ordered, 0.50) * 1000, "p90_ms": percentile(ordered, 0.90) * 1000,
             "p99_ms": percentile(ordered, 0.99) * 1000, "max_ms": ordered[-1] * 1000 if ordered else None,
-            "connections": opened, "statuses": statuses, "reconnects": reconnects}
+            "connections": opened, "statuses": statuses, "reconnects": reconnects, "unanswered": sorted(unanswered)}
 
 
 def main(argv: list[str] | None = None) -> int:
