@@ -1,6 +1,6 @@
 """The end-to-end benchmark (issue 13 §1): what one learner's turn costs the whole system.
 
-Run: ``.venv/bin/python bench/e2e.py`` (part of ``make bench``; about three minutes on 2 cores), with
+Run: ``.venv/bin/python bench/e2e.py`` (part of ``make bench``; under two minutes on 2 quick cores), with
 ``--before REF`` to run the code of a git commit beside this checkout's, interleaved in the same run.
 See bench/README.md ("End to end") for what each figure means.
 
@@ -13,8 +13,12 @@ fake Graph API (``python -m bot.dev.fake_graph``), and per target the Procfile's
 * **durable ack**: the ``web:`` line with ``bench.durable_ack_app:create_app()``: checks the signature,
   parses with Bottega's parsers and keeps the body in Redis (one round trip), then answers: the floor of
   an acknowledge-first intake (docs/intake.md);
+* **skeleton turn**: ``bench/skeleton.py``, its web on the ``web:`` line and its own Dramatiq worker: ack
+  first through Dramatiq, then one read, one Lua write, the read receipt and the reply - the least a
+  durable, answered turn costs on this stack (the *budget* lines under the table compare it with the inline send);
 * **Bottega** (and **before**, with ``--before``): ``web:`` (gunicorn, config/gunicorn.py) **and**
-  ``worker:`` (dramatiq), production environment.
+  ``worker:`` (dramatiq), production environment; **ack-first**: the same with ``INLINE_EVENTS_MAX=0`` (every
+  turn handed to the worker).
 
 Each run (``--runs``, medians reported) loads each target in turn with the closed loop of
 ``bench/loadgen.py`` (16 keep-alive connections): *new learners* each say "ciao" once; *returning*
@@ -22,8 +26,9 @@ learners (the same ones) then tap "Italiano". A phase ends when every learner of
 reply at the fake Graph API (learners answered per second: learners / (last first reply - first send)),
 their outboxes are empty and no call came for half a second. CPU: user + system seconds of every
 process in each target's process groups (``/proc/<pid>/stat``, so a gunicorn or dramatiq master and
-all its children) over the phase, per inbound message. Last, Bottega's acknowledgement latency in an
-open loop at half its median saturated rate, worker running.
+all its children) over the phase, per inbound message. Last, each Bottega's acknowledgement latency in an
+open loop at half its median saturated rate, worker running (waiting then only for the learners whose webhook
+was acknowledged: one the load generator gave up on is Meta's to send again).
 """
 
 from __future__ import annotations
