@@ -136,6 +136,31 @@ def test_a_learner_is_found_by_every_reference_an_admin_may_type(lucia, redis_cl
     assert privacy.find(redis_client, "{wa:1}") == []
 
 
+def scans(client) -> int:
+    return int(client.info("commandstats").get("cmdstat_scan", {}).get("calls", 0))
+
+
+def test_an_export_and_an_erase_walk_the_keyspace_once(lucia, redis_client):
+    from bot.privacy.person import SCAN_COUNT
+
+    pipe = redis_client.pipeline(transaction=False)
+    for n in range(12_000):  # other learners' keys: a pass over them takes several SCAN steps
+        pipe.set(learner_key(f"wa:39300{n:07d}", LearnerPart.RECEIPT), "x")
+    pipe.execute()
+    before = scans(redis_client)
+    one_pass = sum(1 for _ in redis_client.scan_iter(count=SCAN_COUNT))
+    assert one_pass > 12_000
+    per_pass = scans(redis_client) - before
+    before = scans(redis_client)
+    document = privacy.export_learner(redis_client, LID)
+    assert scans(redis_client) - before == per_pass  # identify's one pass; no holder scans on its own
+    assert document["data"]["keys"][LID]["progress"]["name"] == "Lucia Ferri"
+    before = scans(redis_client)
+    privacy.erase_learner(redis_client, LID)
+    assert scans(redis_client) - before == per_pass
+    assert not redis_client.exists(learner_key(LID, LearnerPart.PROGRESS))
+
+
 def test_the_export_holds_everything_stored_about_the_learner_and_nobody_else(lucia, redis_client):
     document = privacy.export_learner(redis_client, LID)
     assert document["learner_id"] == LID and document["other_ids"] == [f"wa:{PHONE}"]

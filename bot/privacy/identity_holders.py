@@ -25,8 +25,11 @@ class LinkedConversations:
     name = "linked_conversations"
 
     def _keys(self, client: redis.Redis, person: Person) -> list[str]:
-        found = [text(key) for key in client.scan_iter(match=learner_key(person.learner_id, LearnerPart.SEEN)
-                                                       .rsplit(":", 1)[0] + ":*@*", count=1000)]
+        if person.conversation_keys is not None:  # found by identify's one pass over the keyspace
+            found = list(person.conversation_keys)
+        else:
+            found = [text(key) for key in client.scan_iter(match=learner_key(person.learner_id, LearnerPart.SEEN)
+                                                           .rsplit(":", 1)[0] + ":*@*", count=1000)]
         for other in person.aliases:
             found += [learner_key(other, part) for part in (LearnerPart.LINK_TRIES, LearnerPart.MERGE)]
         return found
@@ -40,17 +43,22 @@ class LinkedConversations:
         return int(client.delete(*keys)) if keys else 0
 
 
-def _pointing(client: redis.Redis, prefix: str, person: Person, field: str) -> list[tuple[str, Any]]:
+def _pointing(client: redis.Redis, prefix: str, person: Person, field: str,
+              listed: tuple[str, ...] | None) -> list[tuple[str, Any]]:
+    """The keys under ``prefix`` whose JSON value names one of the person's ids in ``field``: among ``listed``
+    (identify's one pass found them), or by a scan of their own when that pass did not run."""
     ids = set(person.ids)
     found = []
-    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+    candidates = listed if listed is not None else (text(key) for key in client.scan_iter(match=f"{prefix}:*",
+                                                                                          count=1000))
+    for key in candidates:
         raw = client.get(key)
         try:
             value = json.loads(raw) if raw is not None else None
         except ValueError:
             continue
         if isinstance(value, dict) and value.get(field) in ids:
-            found.append((text(key), value))
+            found.append((key, value))
     return found
 
 
@@ -58,11 +66,11 @@ class LinkCodes:
     name = "link_codes"
 
     def export(self, client: redis.Redis, person: Person) -> Any:
-        found = _pointing(client, LINK_CODE_PREFIX, person, "learner")
+        found = _pointing(client, LINK_CODE_PREFIX, person, "learner", person.link_code_keys)
         return [{"expires_in_s": client.ttl(key)} for key, _ in found] or None
 
     def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
-        keys = [key for key, _ in _pointing(client, LINK_CODE_PREFIX, person, "learner")]
+        keys = [key for key, _ in _pointing(client, LINK_CODE_PREFIX, person, "learner", person.link_code_keys)]
         return int(client.delete(*keys)) if keys else 0
 
 
@@ -70,9 +78,9 @@ class DataExports:
     name = "data_exports"
 
     def export(self, client: redis.Redis, person: Person) -> Any:
-        found = _pointing(client, EXPORT_PREFIX, person, "learner_id")
+        found = _pointing(client, EXPORT_PREFIX, person, "learner_id", person.export_keys)
         return [{"expires_in_s": client.ttl(key)} for key, _ in found] or None
 
     def erase(self, client: redis.Redis, person: Person, now_ms: int) -> int:
-        keys = [key for key, _ in _pointing(client, EXPORT_PREFIX, person, "learner_id")]
+        keys = [key for key, _ in _pointing(client, EXPORT_PREFIX, person, "learner_id", person.export_keys)]
         return int(client.delete(*keys)) if keys else 0

@@ -4,7 +4,9 @@
 ``LearnerPart.ALIAS`` names this learner — from the ids the record names and, when ``thorough``, from a
 scan of every alias key (an id moved twice, a phone that was linked, anything the record no longer
 names). Thorough is for export and erase; a console page that only shows a learner skips the scan. The
-thorough pass over the keyspace also lists the certificate records, so holders need no scan of their own.
+thorough pass over the keyspace also lists the certificate records, the Open Days with a ledger, the
+learner's linked-channel conversation keys, the link codes and the data exports waiting, so holders need no
+scan of their own: one pass over the keyspace per export or erase (it was four).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from bot import channels
 from bot.storage import certificate_store
 from bot.storage.encoding import text
 from bot.storage.keys import (
+    EXPORT_PREFIX,
+    LINK_CODE_PREFIX,
     LearnerPart,
     OpenDayPart,
     learner_id_of,
@@ -37,6 +41,9 @@ class Person:
     thorough: bool = True  # holders may scan (export, erase); False: direct reads only (a console page)
     certificate_records: tuple[str, ...] | None = None  # thorough: every certificate record key (one scan for all)
     open_days: tuple[str, ...] | None = None  # thorough: every Business Open Day with a ledger (the same scan)
+    conversation_keys: tuple[str, ...] | None = None  # thorough: the learner's ``<part>@<channel>`` keys (same scan)
+    link_code_keys: tuple[str, ...] | None = None  # thorough: every link code waiting, anyone's (the same scan)
+    export_keys: tuple[str, ...] | None = None  # thorough: every data export waiting, anyone's (the same scan)
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -55,8 +62,13 @@ def identify(client: redis.Redis, learner_id: str, *, thorough: bool = True) -> 
     alias_keys = [learner_key(candidate, LearnerPart.ALIAS) for candidate in candidates]
     records: list[str] | None = None
     events: set[str] = set()
-    if thorough:  # one pass over every key: the alias keys and the certificate records
+    conversations: list[str] = []
+    link_codes: list[str] = []
+    exports: list[str] = []
+    if thorough:  # one pass over every key: the alias keys, the certificate records, what the holders look for
         records = []
+        own_start = learner_key(learner_id, LearnerPart.PROGRESS).rsplit(":", 1)[0] + ":"  # bottega:{<id>}:
+        link_code_start, export_start = f"{LINK_CODE_PREFIX}:", f"{EXPORT_PREFIX}:"
         event_start = open_day_key_pattern(OpenDayPart.SEATS).split("*")[0]
         ledgers = {open_day_key_pattern(part).split("*")[1] for part in (OpenDayPart.SEATS, OpenDayPart.WAITING,
                                                                          OpenDayPart.DECLINED)}
@@ -70,6 +82,12 @@ def identify(client: redis.Redis, learner_id: str, *, thorough: bool = True) -> 
                 records.append(key)
             elif key.startswith(event_start) and key[key.rindex("}"):] in ledgers:
                 events.add(open_day_id_of(key))
+            elif key.startswith(own_start) and "@" in key[len(own_start):]:
+                conversations.append(key)
+            elif key.startswith(link_code_start):
+                link_codes.append(key)
+            elif key.startswith(export_start):
+                exports.append(key)
     alias_keys = list(dict.fromkeys(alias_keys))
     pointing: list[object] = []
     for start in range(0, len(alias_keys), SCAN_COUNT):
@@ -81,7 +99,10 @@ def identify(client: redis.Redis, learner_id: str, *, thorough: bool = True) -> 
                     if text(target) == learner_id and learner_id_of(key) != learner_id)
     return Person(learner_id=learner_id, aliases=aliases, identifiers=identifiers, thorough=thorough,
                   certificate_records=tuple(records) if records is not None else None,
-                  open_days=tuple(sorted(events)) if thorough else None)
+                  open_days=tuple(sorted(events)) if thorough else None,
+                  conversation_keys=tuple(conversations) if thorough else None,
+                  link_code_keys=tuple(link_codes) if thorough else None,
+                  export_keys=tuple(exports) if thorough else None)
 
 
 def channel_prefixes() -> tuple[str, ...]:
