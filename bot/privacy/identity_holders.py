@@ -49,10 +49,12 @@ def _pointing(client: redis.Redis, prefix: str, person: Person, field: str,
     (identify's one pass found them), or by a scan of their own when that pass did not run."""
     ids = set(person.ids)
     found = []
-    candidates = listed if listed is not None else (text(key) for key in client.scan_iter(match=f"{prefix}:*",
-                                                                                          count=1000))
+    candidates = list(listed) if listed is not None else [text(key) for key in client.scan_iter(match=f"{prefix}:*",
+                                                                                                count=1000)]
+    pipe = client.pipeline(transaction=False)  # one round trip for them all (they live in many hash slots)
     for key in candidates:
-        raw = client.get(key)
+        pipe.get(key)
+    for key, raw in zip(candidates, pipe.execute() if candidates else [], strict=True):
         try:
             value = json.loads(raw) if raw is not None else None
         except ValueError:
